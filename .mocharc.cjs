@@ -1,0 +1,6 @@
+module.exports = {
+  spec: ['dist/test/**/*.test.js'],
+  timeout: 20000,
+  recursive: true,
+  exit: true,
+};

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the system packages the full test suite starts for real (see README "Testing").
+# Idempotent: packages already present are left alone. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=()
+need() { # need <command> <debian-package>
+  command -v "$1" >/dev/null 2>&1 || packages+=("$2")
+}
+need openssl openssl
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "install-test-deps: Node.js >= 20 is required (found $(node --version))" >&2
+  exit 1
+fi
+
+if [ ${#packages[@]} -eq 0 ]; then
+  echo "install-test-deps: system packages present"
+  exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-test-deps: need root to install: ${packages[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-test-deps: installing ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${packages[@]}"

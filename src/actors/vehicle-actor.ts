@@ -1,0 +1,165 @@
+import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import type { FrameOutcome } from '../decode/decode-task.js';
+import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { VehicleConnection } from './vehicle-connection.js';
+
+/** What the vehicle listener hands the decode pool with each frame, and gets back with its outcome. */
+export interface FrameTicket {
+  actor: VehicleActor;
+  connection: VehicleConnection;
+  /** Per-VIN arrival order: decoding is parallel, publishing is not. */
+  seq: number;
+  /** performance.now() when the frame arrived, for ack latency. */
+  arrivedAt: number;
+  /** Epoch ms when the frame arrived. */
+  receivedAt: number;
+}
+
+export interface LastKnownValue {
+  /** Canonical JSON of the Value. */
+  value: string;
+  /** RFC 3339: the record's created_at, or when we received it. */
+  at: string;
+}
+
+interface Parked {
+  ticket: FrameTicket;
+  outcome: FrameOutcome;
+  reply: Uint8Array;
+  frames: Uint8Array;
+}
+
+/**
+ * Everything the server knows about one VIN: its sockets, the order its records leave in, its
+ * last-known state and when it was last heard from. One per VIN, living on the main thread, so none of
+ * this needs locks.
+ */
+export class VehicleActor {
+  readonly vin: string;
+  readonly connections: VehicleConnection[] = [];
+  readonly state = new Map<string, LastKnownValue>();
+  lastSeenAt: number;
+  stale = false;
+  private nextSeq = 0;
+  private nextToRelease = 0;
+  private parked: Map<number, Parked> | null = null;
+
+  constructor(
+    vin: string,
+    private readonly bus: RecordBus,
+    private readonly metrics: TelemetryMetrics,
+    now: number,
+  ) {
+    this.vin = vin;
+    this.lastSeenAt = now;
+  }
+
+  get connected(): boolean {
+    return this.connections.length > 0;
+  }
+
+  /** Frames not yet released (decoding or waiting for an earlier frame). */
+  get inFlight(): number {
+    return this.nextSeq - this.nextToRelease;
+  }
+
+  frameArrived(connection: VehicleConnection, receivedAt: number, arrivedAt: number): FrameTicket {
+    this.lastSeenAt = receivedAt;
+    return { actor: this, connection, seq: this.nextSeq++, arrivedAt, receivedAt };
+  }
+
+  /** The decode pool's answer for one of this VIN's frames; released strictly in arrival order. */
+  decoded(ticket: FrameTicket, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+    if (ticket.seq !== this.nextToRelease) {
+      (this.parked ??= new Map()).set(ticket.seq, { ticket, outcome, reply, frames });
+      return;
+    }
+    this.release(ticket, outcome, reply, frames);
+    const parked = this.parked;
+    if (parked !== null) {
+      let next: Parked | undefined;
+      while ((next = parked.get(this.nextToRelease)) !== undefined) {
+        parked.delete(next.ticket.seq);
+        this.release(next.ticket, next.outcome, next.reply, next.frames);
+      }
+      if (parked.size === 0) this.parked = null;
+    }
+  }
+
+  /** A record the server made itself (connectivity): published like a car's, never acked. */
+  publishServerRecord(record: BusRecord): void {
+    const started = performance.now();
+    this.bus.publish(record, (error) => {
+      this.observeBus(started, error);
+    });
+  }
+
+  private release(ticket: FrameTicket, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+    this.nextToRelease++;
+    if (outcome.kind !== 'record') {
+      if (outcome.kind === 'error') this.metrics.decodeErrors.inc({ kind: outcome.errorKind ?? 'unknown' });
+      this.reply(ticket, reply, outcome.kind === 'error' ? 'error' : 'ack');
+      return;
+    }
+    const topic = outcome.topic;
+    const metricTopic = metricTopicOf(topic);
+    this.metrics.records.inc({ topic: metricTopic });
+    if (outcome.signals > 0) this.metrics.signals.inc({ topic: metricTopic }, outcome.signals);
+    const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
+    this.metrics.recordBytes.inc({ topic: metricTopic }, payload.byteLength);
+    if (outcome.state !== null) this.remember(outcome.state, outcome.createdAt ?? new Date(ticket.receivedAt).toISOString());
+
+    const record: BusRecord = {
+      vin: this.vin,
+      topic,
+      txid: outcome.txid,
+      receivedAt: ticket.receivedAt,
+      recordJson: outcome.recordJson,
+      dashboardMessage: outcome.dashboardMessage ?? '',
+      payload,
+    };
+    const started = performance.now();
+    this.bus.publish(record, (error) => {
+      this.observeBus(started, error);
+      if (error === null) {
+        this.reply(ticket, reply, 'ack');
+      } else {
+        // Not stored, so not acked: the car keeps the data and resends it.
+        this.metrics.repliesDropped.inc({ reason: 'bus_error' });
+      }
+    });
+  }
+
+  private remember(state: string[], at: string): void {
+    for (let i = 0; i < state.length; i += 2) {
+      const known = this.state.get(state[i]);
+      if (known === undefined) {
+        this.state.set(state[i], { value: state[i + 1], at });
+      } else {
+        known.value = state[i + 1];
+        known.at = at;
+      }
+    }
+  }
+
+  private reply(ticket: FrameTicket, reply: Uint8Array, kind: 'ack' | 'error'): void {
+    if (ticket.connection.sendReply(reply)) {
+      this.metrics.replies.inc({ kind });
+      this.metrics.ackLatency.observe((performance.now() - ticket.arrivedAt) / 1000);
+    } else {
+      this.metrics.repliesDropped.inc({ reason: ticket.connection.isOpen ? 'backpressure' : 'connection_closed' });
+    }
+  }
+
+  private observeBus(started: number, error: Error | null): void {
+    this.metrics.busPublishLatency.observe({ bus: this.bus.name }, (performance.now() - started) / 1000);
+    if (error !== null) this.metrics.busPublishErrors.inc({ bus: this.bus.name });
+  }
+}
+
+const KNOWN_TOPICS = new Set(['V', 'alerts', 'errors', 'connectivity']);
+
+/** Topic is a label; cars could send any string, so unknown ones share one value. */
+export function metricTopicOf(topic: string): string {
+  return KNOWN_TOPICS.has(topic) ? topic : 'other';
+}

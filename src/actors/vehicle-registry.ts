@@ -1,0 +1,160 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { RecordBus } from '../bus/record-bus.js';
+import { dashboardRecordMessage } from '../decode/decode-batch.js';
+import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload.js';
+import { VehicleActor } from './vehicle-actor.js';
+import type { VehicleConnection } from './vehicle-connection.js';
+
+export interface WatchdogEvent {
+  vin: string;
+  event: 'stale' | 'fresh';
+  /** Epoch ms the car was last heard from. */
+  lastSeenAt: number;
+}
+
+export interface RegistryEvents {
+  watchdog: [WatchdogEvent];
+}
+
+export interface RegistryOptions {
+  bus: RecordBus;
+  metrics: TelemetryMetrics;
+  logger: Logger;
+  staleAfterMs: number;
+  /** VINs the operator configured: watched for silence even before they first connect. */
+  watchedVins?: readonly string[];
+  now?: () => number;
+}
+
+/**
+ * The per-VIN actors. Connectivity is decided here, per VIN rather than per socket: a car that holds a
+ * wifi and a cellular socket is CONNECTED once, when the first opens, and DISCONNECTED once, when the
+ * last closes.
+ */
+export class VehicleRegistry extends EventEmitter<RegistryEvents> {
+  private readonly actors = new Map<string, VehicleActor>();
+  private readonly options: RegistryOptions;
+  private readonly now: () => number;
+  private connectedVins = 0;
+  private openConnections = 0;
+  private staleCount = 0;
+
+  constructor(options: RegistryOptions) {
+    super();
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    for (const vin of options.watchedVins ?? []) this.actorFor(vin);
+  }
+
+  get size(): number {
+    return this.actors.size;
+  }
+
+  get(vin: string): VehicleActor | undefined {
+    return this.actors.get(vin);
+  }
+
+  actorFor(vin: string): VehicleActor {
+    let actor = this.actors.get(vin);
+    if (actor === undefined) {
+      actor = new VehicleActor(vin, this.options.bus, this.options.metrics, this.now());
+      this.actors.set(vin, actor);
+    }
+    return actor;
+  }
+
+  connectionOpened(connection: VehicleConnection): VehicleActor {
+    const actor = this.actorFor(connection.vin);
+    actor.connections.push(connection);
+    this.openConnections++;
+    this.options.metrics.vehicleConnections.set(this.openConnections);
+    this.heardFrom(actor, this.now());
+    if (actor.connections.length === 1) {
+      this.connectedVins++;
+      this.options.metrics.vehiclesConnected.set(this.connectedVins);
+      this.publishConnectivity(actor, connection, 'CONNECTED');
+    }
+    return actor;
+  }
+
+  connectionClosed(connection: VehicleConnection): void {
+    const actor = this.actors.get(connection.vin);
+    if (actor === undefined) return;
+    const index = actor.connections.indexOf(connection);
+    if (index === -1) return;
+    actor.connections.splice(index, 1);
+    this.openConnections--;
+    this.options.metrics.vehicleConnections.set(this.openConnections);
+    if (actor.connections.length === 0) {
+      this.connectedVins--;
+      this.options.metrics.vehiclesConnected.set(this.connectedVins);
+      this.publishConnectivity(actor, connection, 'DISCONNECTED');
+    }
+  }
+
+  /** Called for every frame: cheap, because the watchdog sweeps rather than arming a timer per frame. */
+  heardFrom(actor: VehicleActor, at: number): void {
+    actor.lastSeenAt = at;
+    if (actor.stale) this.markFresh(actor);
+  }
+
+  /**
+   * One pass of the watchdog: every car silent past the threshold becomes stale once. A sweep every few
+   * seconds costs O(cars) and avoids re-arming 10,000 timers per second.
+   */
+  sweepWatchdog(): void {
+    const deadline = this.now() - this.options.staleAfterMs;
+    for (const actor of this.actors.values()) {
+      if (!actor.stale && actor.lastSeenAt <= deadline) {
+        actor.stale = true;
+        this.staleCount++;
+        this.options.metrics.staleVehicles.set(this.staleCount);
+        this.options.metrics.watchdogEvents.inc({ event: 'stale' });
+        this.options.logger.warn({ vin: actor.vin, lastSeenAt: new Date(actor.lastSeenAt).toISOString() }, 'vehicle_stale');
+        this.emit('watchdog', { vin: actor.vin, event: 'stale', lastSeenAt: actor.lastSeenAt });
+      }
+    }
+  }
+
+  *all(): IterableIterator<VehicleActor> {
+    yield* this.actors.values();
+  }
+
+  private markFresh(actor: VehicleActor): void {
+    actor.stale = false;
+    this.staleCount--;
+    this.options.metrics.staleVehicles.set(this.staleCount);
+    this.options.metrics.watchdogEvents.inc({ event: 'fresh' });
+    this.options.logger.info({ vin: actor.vin }, 'vehicle_fresh');
+    this.emit('watchdog', { vin: actor.vin, event: 'fresh', lastSeenAt: actor.lastSeenAt });
+  }
+
+  private publishConnectivity(
+    actor: VehicleActor,
+    connection: VehicleConnection,
+    status: 'CONNECTED' | 'DISCONNECTED',
+  ): void {
+    const receivedAt = this.now();
+    const record = {
+      vin: actor.vin,
+      connectionId: connection.connectionId,
+      status,
+      createdAt: new Date(receivedAt),
+      networkInterface: connection.networkInterface,
+    };
+    const recordJson = connectivityRecordJson(record);
+    this.options.logger.info({ vin: actor.vin, status, connectionId: connection.connectionId }, 'vehicle_connectivity');
+    actor.publishServerRecord({
+      vin: actor.vin,
+      topic: 'connectivity',
+      txid: `${connection.connectionId}-${status.toLowerCase()}`,
+      receivedAt,
+      recordJson,
+      dashboardMessage: dashboardRecordMessage(actor.vin, 'connectivity', receivedAt, recordJson),
+      payload: encodeConnectivity(record),
+    });
+    this.options.metrics.records.inc({ topic: 'connectivity' });
+  }
+}

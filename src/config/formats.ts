@@ -1,0 +1,263 @@
+import { isIP } from 'node:net';
+import convict from 'convict';
+
+/**
+ * Value formats of the settings. Each format turns an environment string into a typed value and
+ * checks the result. The coercion keeps the raw string when it cannot parse it, so that the check can
+ * report exactly what the operator wrote (convict's built-in `int` would turn "8443abc" into 8443 and
+ * "abc" into NaN, and its boolean treats anything but "false" as true).
+ */
+
+/** The schema item properties a check may read (convict passes the schema item to validators). */
+export interface FormatLimits {
+  min?: number;
+  max?: number;
+}
+
+export interface ValueFormat {
+  name: string;
+  /** One-line reason the value is unacceptable, or undefined when it is fine. */
+  check(value: unknown, limits: FormatLimits): string | undefined;
+  coerce(raw: string): unknown;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const NODE_ENVS = ['production', 'development', 'test'] as const;
+
+/** A VIN: 17 characters, digits and capital letters without I, O and Q (ISO 3779). */
+const VIN_SHAPE = /^[A-HJ-NPR-Z0-9]{17}$/;
+const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+
+/** How a rejected value is shown: strings quoted so that empty and space-padded values are visible. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === undefined) return 'nothing';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function coerceInteger(raw: string): unknown {
+  const trimmed = raw.trim();
+  return /^[+-]?\d+$/.test(trimmed) ? Number(trimmed) : raw;
+}
+
+function coerceBoolean(raw: string): unknown {
+  const word = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(word)) return true;
+  if (['false', '0', 'no', 'off'].includes(word)) return false;
+  return raw;
+}
+
+function coerceList(raw: string): unknown {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+export function isHostname(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  const bare = name.endsWith('.') ? name.slice(0, -1) : name;
+  return bare.split('.').every((label) => DNS_LABEL.test(label));
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const bare = hostname.replace(/^\[|\]$/g, '');
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
+
+/**
+ * URL rule shared by the Fleet API base and the JWKS endpoint: https, except plain http to a loopback
+ * address (a local mock or a sidecar) since nothing leaves the machine then.
+ */
+function urlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `must be an absolute https:// URL, got ${shown(value)}`;
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
+  return `must be an https:// URL (plain http only to a loopback address), got ${shown(value)}`;
+}
+
+function integerProblem(value: unknown, limits: FormatLimits): string | undefined {
+  const min = limits.min ?? Number.MIN_SAFE_INTEGER;
+  const max = limits.max ?? Number.MAX_SAFE_INTEGER;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return undefined;
+  const range =
+    limits.min !== undefined && limits.max !== undefined
+      ? `from ${limits.min} to ${limits.max}`
+      : limits.min !== undefined
+        ? `of at least ${limits.min}`
+        : 'number';
+  return `must be an integer ${range}, got ${shown(value)}`;
+}
+
+export const FORMATS = {
+  port: {
+    name: 'telemetry-port',
+    coerce: coerceInteger,
+    check: (value) =>
+      typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65535
+        ? undefined
+        : `must be a port number (0-65535), got ${shown(value)}`,
+  },
+  integer: {
+    name: 'telemetry-integer',
+    coerce: coerceInteger,
+    check: integerProblem,
+  },
+  idleTimeout: {
+    name: 'telemetry-idle-timeout',
+    coerce: coerceInteger,
+    // uWebSockets.js aborts on other values: it counts idle time in 4-second ticks.
+    check: (value) =>
+      typeof value === 'number' &&
+      Number.isInteger(value) &&
+      (value === 0 || (value >= 8 && value <= 960 && value % 4 === 0))
+        ? undefined
+        : `must be 0 (no timeout) or a multiple of 4 from 8 to 960 (a uWebSockets.js rule), got ${shown(value)}`,
+  },
+  boolean: {
+    name: 'telemetry-boolean',
+    coerce: coerceBoolean,
+    check: (value) =>
+      typeof value === 'boolean' ? undefined : `must be true or false, got ${shown(value)}`,
+  },
+  logLevel: {
+    name: 'telemetry-log-level',
+    coerce: (raw) => raw.trim().toLowerCase(),
+    check: (value) =>
+      (LOG_LEVELS as readonly unknown[]).includes(value)
+        ? undefined
+        : `must be one of ${LOG_LEVELS.join(', ')}, got ${shown(value)}`,
+  },
+  nodeEnv: {
+    name: 'telemetry-node-env',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      (NODE_ENVS as readonly unknown[]).includes(value)
+        ? undefined
+        : `must be one of ${NODE_ENVS.join(', ')}, got ${shown(value)}`,
+  },
+  domain: {
+    name: 'telemetry-domain',
+    coerce: (raw) => raw.trim().toLowerCase(),
+    check: (value) =>
+      typeof value === 'string' && (isHostname(value) || isIP(value) !== 0)
+        ? undefined
+        : `must be a bare DNS name such as telemetry.example.com (no scheme, port or path), got ${shown(value)}`,
+  },
+  listenHost: {
+    name: 'telemetry-listen-host',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      typeof value === 'string' && (isIP(value) !== 0 || isHostname(value))
+        ? undefined
+        : `must be an IP address to listen on (e.g. 0.0.0.0, 127.0.0.1, ::) or a host name, got ${shown(value)}`,
+  },
+  file: {
+    name: 'telemetry-file',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      typeof value !== 'string'
+        ? `must be a file path, got ${shown(value)}`
+        : value.length === 0
+          ? 'is required (a file path)'
+          : undefined,
+  },
+  optionalFile: {
+    name: 'telemetry-optional-file',
+    coerce: (raw) => raw.trim(),
+    check: (value) => (typeof value === 'string' ? undefined : `must be a file path, got ${shown(value)}`),
+  },
+  url: {
+    name: 'telemetry-url',
+    coerce: (raw) => raw.trim(),
+    check: (value) => (typeof value === 'string' ? urlProblem(value) : `must be a URL, got ${shown(value)}`),
+  },
+  optionalUrl: {
+    name: 'telemetry-optional-url',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      typeof value !== 'string'
+        ? `must be a URL, got ${shown(value)}`
+        : value.length === 0
+          ? undefined
+          : urlProblem(value),
+  },
+  text: {
+    name: 'telemetry-text',
+    coerce: (raw) => raw.trim(),
+    check: (value) => (typeof value === 'string' ? undefined : `must be text, got ${shown(value)}`),
+  },
+  /**
+   * Secrets are taken verbatim (no trimming: a trailing space may be part of a passphrase) and their
+   * checks never describe the value.
+   */
+  secret: {
+    name: 'telemetry-secret',
+    coerce: (raw) => raw,
+    check: (value) => (typeof value === 'string' ? undefined : 'must be text'),
+  },
+  originList: {
+    name: 'telemetry-origin-list',
+    coerce: coerceList,
+    check: (value) => {
+      if (!isStringList(value)) return `must be a comma-separated list of origins, got ${shown(value)}`;
+      const bad = value.filter((origin) => origin !== '*' && !isOrigin(origin));
+      return bad.length === 0
+        ? undefined
+        : `each entry must be an origin like https://dash.example.com (scheme, host, optional port; no path) or *, got ${bad.map(shown).join(', ')}`;
+    },
+  },
+  vinList: {
+    name: 'telemetry-vin-list',
+    coerce: (raw) => (coerceList(raw) as string[]).map((vin) => vin.toUpperCase()),
+    check: (value) => {
+      if (!isStringList(value)) return `must be a comma-separated list of VINs, got ${shown(value)}`;
+      const bad = value.filter((vin) => !VIN_SHAPE.test(vin.toUpperCase()));
+      return bad.length === 0
+        ? undefined
+        : `each entry must be a VIN (17 letters and digits, no I, O or Q), got ${bad.map(shown).join(', ')}`;
+    },
+  },
+} satisfies Record<string, ValueFormat>;
+
+export type FormatKey = keyof typeof FORMATS;
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === value.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+let registered = false;
+
+/** convict keeps formats in a process-wide registry; registering twice is harmless but pointless. */
+export function registerFormats(): void {
+  if (registered) return;
+  registered = true;
+  for (const format of Object.values(FORMATS) as ValueFormat[]) {
+    convict.addFormat({
+      name: format.name,
+      validate(value: unknown, schemaItem: convict.SchemaObj) {
+        const problem = format.check(value, schemaItem as FormatLimits);
+        if (problem !== undefined) throw new Error(problem);
+      },
+      coerce: (raw: string) => format.coerce(raw),
+    });
+  }
+}

@@ -1,0 +1,330 @@
+import type convict from 'convict';
+import type { AppConfig } from './types.js';
+import { FORMATS, type FormatKey } from './formats.js';
+
+/**
+ * The convict schema. Its tree mirrors AppConfig key for key, so the loaded convict object *is* the
+ * configuration once file paths are resolved; `convict.Schema<AppConfig>` makes tsc refuse a schema
+ * that misses a field of AppConfig.
+ *
+ * Every leaf carries `format` (a name from formats.ts), `default`, `env`, `doc`, and `sensitive` for
+ * secrets. `min`/`max` are read by the integer format.
+ */
+export const schema: convict.Schema<AppConfig> = {
+  env: {
+    format: FORMATS.nodeEnv.name,
+    default: 'production',
+    env: 'NODE_ENV',
+    doc: 'Deployment environment (production, development, test); also picks the optional `config/<NODE_ENV>.json` file.',
+  },
+  logLevel: {
+    format: FORMATS.logLevel.name,
+    default: 'info',
+    env: 'LOG_LEVEL',
+    doc: 'Log level: fatal, error, warn, info, debug, trace or silent.',
+  },
+  domain: {
+    format: FORMATS.domain.name,
+    default: 'localhost',
+    env: 'DOMAIN',
+    doc: 'Public DNS name cars connect to (the `hostname` of the vehicle telemetry config); the server certificate must cover it.',
+  },
+  vehicle: {
+    host: {
+      format: FORMATS.listenHost.name,
+      default: '0.0.0.0',
+      env: 'HOST',
+      doc: 'Address the vehicle (mTLS WebSocket) listener binds.',
+    },
+    port: {
+      format: FORMATS.port.name,
+      default: 443,
+      env: 'PORT',
+      doc: 'Port of the vehicle listener; must equal the `port` pushed in the vehicle telemetry config. 0 picks a free port.',
+    },
+    maxFrameBytes: {
+      format: FORMATS.integer.name,
+      min: 1024,
+      max: 67108864,
+      default: 1000000,
+      env: 'MAX_FRAME_BYTES',
+      doc: 'Largest frame accepted from a car, in bytes; a larger frame gets the error reply with an empty txid (Tesla uses 1000000).',
+    },
+    idleTimeoutSeconds: {
+      format: FORMATS.idleTimeout.name,
+      default: 120,
+      env: 'VEHICLE_IDLE_TIMEOUT_SECONDS',
+      doc: 'Seconds without traffic before the server pings a car and then drops it: 0 (never) or a multiple of 4 from 8 to 960.',
+    },
+    maxBackpressureBytes: {
+      format: FORMATS.integer.name,
+      min: 1024,
+      max: 1073741824,
+      default: 1048576,
+      env: 'VEHICLE_MAX_BACKPRESSURE_BYTES',
+      doc: 'Bytes of unsent replies buffered per car before the car is considered stuck.',
+    },
+  },
+  tls: {
+    certFile: {
+      format: FORMATS.file.name,
+      default: 'certs/server.pem',
+      env: 'TLS_CERT_FILE',
+      doc: 'PEM server certificate for the vehicle listener (leaf first, then any intermediates).',
+    },
+    keyFile: {
+      format: FORMATS.file.name,
+      default: 'certs/server.key',
+      env: 'TLS_KEY_FILE',
+      doc: 'PEM private key of TLS_CERT_FILE.',
+    },
+    keyPassphrase: {
+      format: FORMATS.secret.name,
+      default: '',
+      env: 'TLS_KEY_PASSPHRASE',
+      sensitive: true,
+      doc: 'Passphrase of TLS_KEY_FILE (and of DASHBOARD_TLS_KEY_FILE); empty when the keys are not encrypted.',
+    },
+    caChainFile: {
+      format: FORMATS.file.name,
+      default: 'certs/ca-chain.pem',
+      env: 'TLS_CA_CHAIN_FILE',
+      doc: 'PEM chain cars use to verify the server: the `ca` field of the vehicle telemetry config.',
+    },
+  },
+  vehicleCa: {
+    file: {
+      format: FORMATS.file.name,
+      default: 'certs/vehicle-ca.pem',
+      env: 'VEHICLE_CA_FILE',
+      doc: "PEM CAs trusted for car client certificates: Tesla's CA bundle in production, a development CA otherwise.",
+    },
+    extraFile: {
+      format: FORMATS.optionalFile.name,
+      default: '',
+      env: 'VEHICLE_EXTRA_CA_FILE',
+      doc: 'Optional extra PEM CA file (test or private fleet); certificates chaining to it count as vehicles with CN = VIN.',
+    },
+  },
+  decode: {
+    workers: {
+      format: FORMATS.integer.name,
+      min: 1,
+      max: 64,
+      default: 1,
+      env: 'DECODE_WORKERS',
+      doc: 'Decode worker threads (1-64).',
+    },
+    batchMaxFrames: {
+      format: FORMATS.integer.name,
+      min: 1,
+      max: 65536,
+      default: 256,
+      env: 'DECODE_BATCH_MAX_FRAMES',
+      doc: 'Most frames sent to a decode worker in one task.',
+    },
+    taskTimeoutMs: {
+      format: FORMATS.integer.name,
+      min: 1,
+      max: 600000,
+      default: 5000,
+      env: 'DECODE_TASK_TIMEOUT_MS',
+      doc: 'Milliseconds a decode task may take before its worker is treated as failed.',
+    },
+  },
+  watchdog: {
+    staleAfterSeconds: {
+      format: FORMATS.integer.name,
+      min: 1,
+      max: 604800,
+      default: 300,
+      env: 'WATCHDOG_STALE_AFTER_SECONDS',
+      doc: 'Seconds without records after which a connected car counts as stale.',
+    },
+    sweepIntervalSeconds: {
+      format: FORMATS.integer.name,
+      min: 1,
+      max: 3600,
+      default: 5,
+      env: 'WATCHDOG_SWEEP_INTERVAL_SECONDS',
+      doc: 'Seconds between watchdog sweeps; must be shorter than WATCHDOG_STALE_AFTER_SECONDS.',
+    },
+  },
+  dashboard: {
+    host: {
+      format: FORMATS.listenHost.name,
+      default: '0.0.0.0',
+      env: 'DASHBOARD_HOST',
+      doc: 'Address the dashboard (HTTPS + WebSocket) listener binds.',
+    },
+    port: {
+      format: FORMATS.port.name,
+      default: 8443,
+      env: 'DASHBOARD_PORT',
+      doc: 'Port of the dashboard listener. 0 picks a free port.',
+    },
+    certFile: {
+      format: FORMATS.optionalFile.name,
+      default: '',
+      env: 'DASHBOARD_TLS_CERT_FILE',
+      doc: 'PEM certificate for the dashboard listener; empty = reuse TLS_CERT_FILE. Set together with DASHBOARD_TLS_KEY_FILE.',
+    },
+    keyFile: {
+      format: FORMATS.optionalFile.name,
+      default: '',
+      env: 'DASHBOARD_TLS_KEY_FILE',
+      doc: 'PEM private key of DASHBOARD_TLS_CERT_FILE; empty = reuse TLS_KEY_FILE.',
+    },
+    jwtSecret: {
+      format: FORMATS.secret.name,
+      default: null,
+      nullable: true,
+      env: 'JWT_SECRET',
+      sensitive: true,
+      doc: 'HMAC secret for dashboard JWTs, at least 32 bytes; required unless JWT_JWKS_URL is set.',
+    },
+    jwksUrl: {
+      format: FORMATS.optionalUrl.name,
+      default: '',
+      env: 'JWT_JWKS_URL',
+      doc: 'JWKS endpoint for dashboard JWTs signed by an identity provider (https; http only to loopback); needs JWT_ISSUER and JWT_AUDIENCE.',
+    },
+    jwtIssuer: {
+      format: FORMATS.text.name,
+      default: '',
+      env: 'JWT_ISSUER',
+      doc: 'Required `iss` claim of dashboard JWTs; required when JWT_JWKS_URL is set.',
+    },
+    jwtAudience: {
+      format: FORMATS.text.name,
+      default: '',
+      env: 'JWT_AUDIENCE',
+      doc: 'Required `aud` claim of dashboard JWTs; required when JWT_JWKS_URL is set.',
+    },
+    allowedOrigins: {
+      format: FORMATS.originList.name,
+      default: [],
+      env: 'DASHBOARD_ALLOWED_ORIGINS',
+      doc: 'Comma-separated browser origins allowed to open the dashboard WebSocket (e.g. https://dash.example.com), or * for any.',
+    },
+    maxBackpressureBytes: {
+      format: FORMATS.integer.name,
+      min: 1024,
+      max: 1073741824,
+      default: 4194304,
+      env: 'DASHBOARD_MAX_BACKPRESSURE_BYTES',
+      doc: 'Bytes buffered per dashboard client before it is considered too slow.',
+    },
+  },
+  metrics: {
+    host: {
+      format: FORMATS.listenHost.name,
+      default: '127.0.0.1',
+      env: 'METRICS_HOST',
+      doc: 'Address the Prometheus /metrics listener binds (loopback by default: metrics are not public).',
+    },
+    port: {
+      format: FORMATS.port.name,
+      default: 9464,
+      env: 'METRICS_PORT',
+      doc: 'Port of the Prometheus /metrics listener. 0 picks a free port.',
+    },
+  },
+  tesla: {
+    accessToken: {
+      format: FORMATS.secret.name,
+      default: '',
+      env: 'TESLA_ACCESS_TOKEN',
+      sensitive: true,
+      doc: 'Fleet API access token; required when TESLA_AUTO_CONFIGURE is true.',
+    },
+    vins: {
+      format: FORMATS.vinList.name,
+      default: [],
+      env: 'TESLA_VIN',
+      doc: 'Comma-separated VINs to configure; required when TESLA_AUTO_CONFIGURE is true.',
+    },
+    apiBaseUrl: {
+      format: FORMATS.url.name,
+      default: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+      env: 'TESLA_API_BASE_URL',
+      doc: 'Fleet API base URL for your region (https; http only to loopback).',
+    },
+    publicKeyFile: {
+      format: FORMATS.optionalFile.name,
+      default: '',
+      env: 'TESLA_PUBLIC_KEY_FILE',
+      doc: "PEM P-256 public key served at /.well-known/appspecific/com.tesla.3p.public-key.pem; empty = that route answers 404.",
+    },
+    autoConfigure: {
+      format: FORMATS.boolean.name,
+      default: false,
+      env: 'TESLA_AUTO_CONFIGURE',
+      doc: 'Push the fleet telemetry config to TESLA_VIN through the Fleet API at start-up.',
+    },
+  },
+  selfCheck: {
+    format: FORMATS.boolean.name,
+    default: true,
+    env: 'SELF_CHECK',
+    doc: 'Check at start-up that the server certificate is what a car will accept (covers DOMAIN, verifies with TLS_CA_CHAIN_FILE); when false those findings are warnings.',
+  },
+  shutdownGraceMs: {
+    format: FORMATS.integer.name,
+    min: 0,
+    max: 600000,
+    default: 10000,
+    env: 'SHUTDOWN_GRACE_MS',
+    doc: 'Milliseconds given to in-flight work and open sockets on shutdown before the process exits.',
+  },
+};
+
+/** One leaf of the schema, flattened: what validation, redaction and the docs work from. */
+export interface Setting {
+  env: string;
+  path: string;
+  format: FormatKey;
+  default: unknown;
+  doc: string;
+  sensitive: boolean;
+  /** null is allowed and means "not set" (the setting has no default). */
+  nullable: boolean;
+  min?: number;
+  max?: number;
+}
+
+const FORMAT_KEY_BY_NAME = new Map<string, FormatKey>(
+  (Object.keys(FORMATS) as FormatKey[]).map((key) => [FORMATS[key].name, key]),
+);
+
+function flatten(node: Record<string, unknown>, prefix: string, out: Setting[]): Setting[] {
+  for (const [key, child] of Object.entries(node)) {
+    const path = prefix === '' ? key : `${prefix}.${key}`;
+    const item = child as Record<string, unknown>;
+    if (!('default' in item)) {
+      flatten(item, path, out);
+      continue;
+    }
+    const format = FORMAT_KEY_BY_NAME.get(String(item.format));
+    if (format === undefined || typeof item.env !== 'string' || typeof item.doc !== 'string') {
+      throw new Error(`config schema: ${path} lacks a known format, env or doc`);
+    }
+    out.push({
+      env: item.env,
+      path,
+      format,
+      default: item.default,
+      doc: item.doc,
+      sensitive: item.sensitive === true,
+      nullable: item.nullable === true,
+      ...(typeof item.min === 'number' ? { min: item.min } : {}),
+      ...(typeof item.max === 'number' ? { max: item.max } : {}),
+    });
+  }
+  return out;
+}
+
+export const SETTINGS: readonly Setting[] = Object.freeze(flatten(schema as Record<string, unknown>, '', []));
+
+export const SETTING_BY_PATH: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.path, s]));
+export const SETTING_BY_ENV: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((s) => [s.env, s]));

@@ -1,0 +1,255 @@
+import { Piscina } from 'piscina';
+import type { Logger } from 'pino';
+import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
+import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
+
+export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
+
+/** Called once per submitted frame, in submission order within a batch. */
+export type OutcomeHandler<T> = (ticket: T, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array) => void;
+
+export interface DecodePoolOptions {
+  workers: number;
+  batchMaxFrames: number;
+  taskTimeoutMs: number;
+  /** The worker module; tests point it at a wrapper that can crash on purpose. */
+  workerFile?: URL | string;
+  metrics: TelemetryMetrics;
+  logger: Logger;
+}
+
+interface Batch<T> {
+  frames: SharedArrayBuffer;
+  offsets: number[];
+  vins: string[];
+  receivedAt: number[];
+  tickets: T[];
+  startedAt: number;
+}
+
+const INITIAL_BATCH_BYTES = 64 * 1024;
+
+/**
+ * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
+ * once into a SharedArrayBuffer and sent as one task, so per-frame cost is a memcpy, not a message.
+ * The shared buffer stays readable here, which lets a failed batch be retried frame by frame (to find
+ * the frame that killed a worker) and lets payload bytes travel on to the bus without another copy.
+ */
+export class DecodePool<T> {
+  private readonly pool: Piscina;
+  private readonly options: DecodePoolOptions;
+  private readonly onOutcome: OutcomeHandler<T>;
+  private current: Batch<T> | null = null;
+  private currentBytes = 0;
+  private flushScheduled = false;
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
+    this.options = options;
+    this.onOutcome = onOutcome;
+    this.pool = new Piscina({
+      filename: String(options.workerFile ?? DEFAULT_WORKER_FILE),
+      minThreads: options.workers,
+      maxThreads: options.workers,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      concurrentTasksPerWorker: 1,
+    });
+    this.pool.on('error', (error: Error) => {
+      options.metrics.decodeWorkerFailures.inc({ kind: 'pool_error' });
+      options.logger.error({ err: error }, 'decode_pool_error');
+    });
+  }
+
+  /** Frames submitted and not yet answered. */
+  get pending(): number {
+    return this.inFlight + (this.current?.tickets.length ?? 0);
+  }
+
+  /**
+   * Queue one frame. `frame` may be a view the caller will reuse (uWS recycles its message buffer after
+   * the callback), so it is copied here, once.
+   */
+  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T): void {
+    let batch = this.current;
+    const length = frame.byteLength;
+    if (batch === null) {
+      batch = this.current = this.newBatch(Math.max(INITIAL_BATCH_BYTES, length));
+    } else if (this.currentBytes + length > batch.frames.byteLength) {
+      batch = this.growBatch(batch, this.currentBytes + length);
+    }
+    new Uint8Array(batch.frames, this.currentBytes, length).set(new Uint8Array(frame));
+    this.currentBytes += length;
+    batch.offsets.push(this.currentBytes);
+    batch.vins.push(vin);
+    batch.receivedAt.push(receivedAt);
+    batch.tickets.push(ticket);
+
+    if (batch.tickets.length >= this.options.batchMaxFrames) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Resolves when every submitted frame has had its outcome delivered. */
+  whenIdle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.flush();
+    await this.whenIdle();
+    await this.pool.destroy();
+  }
+
+  private newBatch(capacity: number): Batch<T> {
+    return {
+      frames: new SharedArrayBuffer(capacity),
+      offsets: [0],
+      vins: [],
+      receivedAt: [],
+      tickets: [],
+      startedAt: 0,
+    };
+  }
+
+  private growBatch(batch: Batch<T>, needed: number): Batch<T> {
+    let capacity = batch.frames.byteLength * 2;
+    while (capacity < needed) capacity *= 2;
+    const frames = new SharedArrayBuffer(capacity);
+    new Uint8Array(frames).set(new Uint8Array(batch.frames, 0, this.currentBytes));
+    batch.frames = frames;
+    return batch;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.current;
+    if (batch === null || batch.tickets.length === 0) return;
+    this.current = null;
+    this.currentBytes = 0;
+    this.inFlight += batch.tickets.length;
+    this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
+    this.run(batch, 1);
+  }
+
+  private run(batch: Batch<T>, attempt: 1 | 2): void {
+    const task: DecodeTask = {
+      frames: batch.frames,
+      offsets: Uint32Array.from(batch.offsets),
+      vins: batch.vins,
+      receivedAt: Float64Array.from(batch.receivedAt),
+    };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
+    const startedAt = performance.now();
+    this.updateQueueGauges();
+    this.pool.run(task, { signal: abort.signal }).then(
+      (result: DecodeResult) => {
+        clearTimeout(timer);
+        this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+        this.deliver(batch, result);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
+        this.options.metrics.decodeWorkerFailures.inc({ kind });
+        this.options.logger.warn({ err: error, kind, frames: batch.tickets.length, attempt }, 'decode_task_failed');
+        this.recover(batch, attempt);
+      },
+    );
+  }
+
+  private deliver(batch: Batch<T>, result: DecodeResult): void {
+    const replies = new Uint8Array(result.replies);
+    const frames = new Uint8Array(batch.frames);
+    const outcomes = result.outcomes;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i];
+      this.handOver(batch.tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
+    }
+    this.settled(outcomes.length);
+  }
+
+  /**
+   * A worker threw, died or hung. Piscina replaces it; the frames are retried once each on their own
+   * so one poisonous frame cannot take its batch-mates down, and a frame that fails alone gets the
+   * error reply (the car may resend, or the record is reported as undecodable).
+   */
+  private recover(batch: Batch<T>, attempt: 1 | 2): void {
+    if (attempt === 1 && !this.closed) {
+      for (let i = 0; i < batch.tickets.length; i++) {
+        const start = batch.offsets[i];
+        const end = batch.offsets[i + 1];
+        const single = this.newBatch(Math.max(1, end - start));
+        new Uint8Array(single.frames).set(new Uint8Array(batch.frames, start, end - start));
+        single.offsets.push(end - start);
+        single.vins.push(batch.vins[i]);
+        single.receivedAt.push(batch.receivedAt[i]);
+        single.tickets.push(batch.tickets[i]);
+        this.run(single, 2);
+      }
+      return;
+    }
+    const frames = new Uint8Array(batch.frames);
+    for (let i = 0; i < batch.tickets.length; i++) {
+      const frame = frames.subarray(batch.offsets[i], batch.offsets[i + 1]);
+      this.handOver(batch.tickets[i], failedFrameOutcome(frame), failedFrameReply(frame), frames);
+    }
+    this.settled(batch.tickets.length);
+  }
+
+  private handOver(ticket: T, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+    try {
+      this.onOutcome(ticket, outcome, reply, frames);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'decode_outcome_handler_failed');
+    }
+  }
+
+  private settled(count: number): void {
+    this.inFlight -= count;
+    this.updateQueueGauges();
+    if (this.pending === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private updateQueueGauges(): void {
+    this.options.metrics.decodeQueueDepth.set(this.pool.queueSize);
+    this.options.metrics.decodeUtilisation.set(this.pool.utilization);
+  }
+}
+
+function failedFrameOutcome(frame: Uint8Array): FrameOutcome {
+  let txid = '';
+  let topic = '';
+  try {
+    const envelope = readEnvelope(frame);
+    txid = Buffer.from(envelope.txid).toString('latin1');
+    topic = Buffer.from(envelope.topic).toString('latin1');
+  } catch {
+    // Unreadable envelope: the error reply goes out with an empty txid.
+  }
+  return {
+    kind: 'error', txid, topic, replyStart: 0, replyEnd: 0, errorKind: 'worker_failed',
+    recordJson: null, dashboardMessage: null, signals: 0, state: null, createdAt: null, isResend: false,
+    payloadStart: 0, payloadEnd: 0,
+  };
+}
+
+function failedFrameReply(frame: Uint8Array): Uint8Array {
+  try {
+    return writeErrorReply(readEnvelope(frame).txid);
+  } catch {
+    return writeErrorReply(new Uint8Array(0));
+  }
+}

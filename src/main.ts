@@ -1,0 +1,30 @@
+import { loadConfigOrExit } from './config/index.js';
+import { startServer } from './server.js';
+
+/**
+ * `node dist/main.js`: read and validate the configuration (exit 2 with one line per problem before any
+ * port opens), start the server, stop gracefully on SIGTERM/SIGINT.
+ */
+const config = loadConfigOrExit();
+const server = await startServer(config).catch((error: Error) => {
+  process.stderr.write(`fleet-telemetry: could not start: ${error.message}\n`);
+  process.exit(1);
+});
+
+let signalled = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (signalled) return;
+    signalled = true;
+    server.logger.info({ signal }, 'signal_received');
+    const hardStop = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000);
+    hardStop.unref();
+    server.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        server.logger.error({ err: error }, 'shutdown_failed');
+        process.exit(1);
+      },
+    );
+  });
+}

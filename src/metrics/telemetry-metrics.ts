@@ -1,0 +1,82 @@
+import client from 'prom-client';
+
+/** The published price: 150,000 signals per US$1 (tesla-protocol.md section 5). */
+export const SIGNALS_PER_US_DOLLAR = 150_000;
+
+const PREFIX = 'fleet_telemetry_';
+/** Ack latency is frame-received -> reply-written: sub-millisecond when idle, tens of ms under load. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * Every series the server exports. Labels are bounded enumerations only (topic, reason, kind, result):
+ * never a VIN, txid, IP or connection id, so cardinality stays fixed however large the fleet.
+ */
+export class TelemetryMetrics {
+  readonly registry: client.Registry;
+  readonly vehicleConnections: client.Gauge;
+  readonly vehiclesConnected: client.Gauge;
+  readonly connectionAttempts: client.Counter<'result'>;
+  readonly connectionRefusals: client.Counter<'reason'>;
+  readonly disconnects: client.Counter<'reason'>;
+  readonly frames: client.Counter;
+  readonly frameBytes: client.Counter;
+  readonly framesOversize: client.Counter;
+  readonly records: client.Counter<'topic'>;
+  readonly signals: client.Counter<'topic'>;
+  readonly recordBytes: client.Counter<'topic'>;
+  readonly decodeErrors: client.Counter<'kind'>;
+  readonly replies: client.Counter<'kind'>;
+  readonly repliesDropped: client.Counter<'reason'>;
+  readonly ackLatency: client.Histogram;
+  readonly decodeLatency: client.Histogram;
+  readonly decodeBatchFrames: client.Histogram;
+  readonly decodeQueueDepth: client.Gauge;
+  readonly decodeUtilisation: client.Gauge;
+  readonly decodeWorkerFailures: client.Counter<'kind'>;
+  readonly busPublishLatency: client.Histogram<'bus'>;
+  readonly busPublishErrors: client.Counter<'bus'>;
+  readonly staleVehicles: client.Gauge;
+  readonly watchdogEvents: client.Counter<'event'>;
+  readonly signalCostDollars: client.Counter<'topic'>;
+
+  constructor(options: { registry?: client.Registry; collectDefaults?: boolean; version?: string } = {}) {
+    const registry = options.registry ?? new client.Registry();
+    this.registry = registry;
+    const r = [registry];
+    if (options.collectDefaults !== false) {
+      client.collectDefaultMetrics({ register: registry, prefix: PREFIX, eventLoopMonitoringPrecision: 20 });
+    }
+    new client.Gauge({
+      name: `${PREFIX}build_info`,
+      help: 'Build information; the value is always 1.',
+      labelNames: ['version', 'node_version'],
+      registers: r,
+    }).set({ version: options.version ?? '0.0.0', node_version: process.version }, 1);
+
+    this.vehicleConnections = new client.Gauge({ name: `${PREFIX}vehicle_connections`, help: 'Open vehicle WebSocket connections.', registers: r });
+    this.vehiclesConnected = new client.Gauge({ name: `${PREFIX}vehicles_connected`, help: 'Distinct VINs with at least one open connection.', registers: r });
+    this.connectionAttempts = new client.Counter({ name: `${PREFIX}vehicle_connection_attempts_total`, help: 'Vehicle upgrade attempts by result (accepted, refused).', labelNames: ['result'], registers: r });
+    this.connectionRefusals = new client.Counter({ name: `${PREFIX}vehicle_connection_refusals_total`, help: 'Vehicle connections refused, by reason.', labelNames: ['reason'], registers: r });
+    this.disconnects = new client.Counter({ name: `${PREFIX}vehicle_disconnects_total`, help: 'Vehicle connections closed, by reason.', labelNames: ['reason'], registers: r });
+    this.frames = new client.Counter({ name: `${PREFIX}frames_received_total`, help: 'Binary frames received from vehicles.', registers: r });
+    this.frameBytes = new client.Counter({ name: `${PREFIX}frame_received_bytes_total`, help: 'Bytes of binary frames received from vehicles.', registers: r });
+    this.framesOversize = new client.Counter({ name: `${PREFIX}frames_oversize_total`, help: 'Frames refused for exceeding the size limit.', registers: r });
+    this.records = new client.Counter({ name: `${PREFIX}records_total`, help: 'Records decoded and published, by topic.', labelNames: ['topic'], registers: r });
+    this.signals = new client.Counter({ name: `${PREFIX}signals_total`, help: 'Signals (datums, alerts, errors) received, by topic; Tesla bills per signal.', labelNames: ['topic'], registers: r });
+    this.recordBytes = new client.Counter({ name: `${PREFIX}record_payload_bytes_total`, help: 'Protobuf payload bytes of records, by topic.', labelNames: ['topic'], registers: r });
+    this.decodeErrors = new client.Counter({ name: `${PREFIX}decode_errors_total`, help: 'Frames that could not be decoded, by kind.', labelNames: ['kind'], registers: r });
+    this.replies = new client.Counter({ name: `${PREFIX}replies_total`, help: 'Replies written to vehicles, by kind (ack, error).', labelNames: ['kind'], registers: r });
+    this.repliesDropped = new client.Counter({ name: `${PREFIX}replies_dropped_total`, help: 'Replies not sent, by reason (connection_closed, bus_error, backpressure).', labelNames: ['reason'], registers: r });
+    this.ackLatency = new client.Histogram({ name: `${PREFIX}ack_latency_seconds`, help: 'Frame received to reply written.', buckets: LATENCY_BUCKETS, registers: r });
+    this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
+    this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
+    this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches waiting for a worker.', registers: r });
+    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Decode worker pool utilisation (0-1).', registers: r });
+    this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
+    this.busPublishLatency = new client.Histogram({ name: `${PREFIX}bus_publish_latency_seconds`, help: 'Record handed to the bus until the bus says it is safe.', labelNames: ['bus'], buckets: LATENCY_BUCKETS, registers: r });
+    this.busPublishErrors = new client.Counter({ name: `${PREFIX}bus_publish_errors_total`, help: 'Records the bus failed to store (the car is not acked and resends).', labelNames: ['bus'], registers: r });
+    this.staleVehicles = new client.Gauge({ name: `${PREFIX}stale_vehicles`, help: 'Vehicles silent for longer than the watchdog threshold.', registers: r });
+    this.watchdogEvents = new client.Counter({ name: `${PREFIX}watchdog_events_total`, help: 'Watchdog transitions, by event (stale, fresh).', labelNames: ['event'], registers: r });
+    this.signalCostDollars = new client.Counter({ name: `${PREFIX}signal_cost_dollars_total`, help: `Estimated Tesla signal spend in US dollars at ${SIGNALS_PER_US_DOLLAR} signals per dollar.`, labelNames: ['topic'], registers: r });
+  }
+}

@@ -1,0 +1,155 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { FrameTicket } from './actors/vehicle-actor.js';
+import { VehicleRegistry } from './actors/vehicle-registry.js';
+import { InProcessBus } from './bus/in-process-bus.js';
+import type { RecordBus } from './bus/record-bus.js';
+import type { AppConfig } from './config/types.js';
+import { DecodePool } from './decode/decode-pool.js';
+import { createLogger } from './log/logger.js';
+import { MetricsListener } from './metrics/metrics-listener.js';
+import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
+import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
+import { VehicleListener } from './vehicle/vehicle-listener.js';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+export interface ServerOverrides {
+  logger?: Logger;
+  /** The decode worker module (tests substitute one that can crash on purpose). */
+  workerFile?: URL | string;
+  bus?: RecordBus;
+  metrics?: TelemetryMetrics;
+}
+
+export interface RunningServer {
+  readonly vehiclePort: number;
+  readonly metricsPort: number;
+  readonly registry: VehicleRegistry;
+  readonly bus: RecordBus;
+  readonly metrics: TelemetryMetrics;
+  readonly logger: Logger;
+  /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires the stages together: config -> metrics -> bus -> actors -> decode pool -> vehicle listener.
+ * Each stage gets only its slice of the config.
+ */
+export async function startServer(config: AppConfig, overrides: ServerOverrides = {}): Promise<RunningServer> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const metrics = overrides.metrics ?? new TelemetryMetrics({ version: VERSION });
+  const bus = overrides.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
+
+  const trust = vehicleTrust(config);
+  const registry = new VehicleRegistry({
+    bus,
+    metrics,
+    logger,
+    staleAfterMs: config.watchdog.staleAfterSeconds * 1000,
+    watchedVins: config.tesla.vins,
+  });
+  const pool = new DecodePool<FrameTicket>(
+    {
+      workers: config.decode.workers,
+      batchMaxFrames: config.decode.batchMaxFrames,
+      taskTimeoutMs: config.decode.taskTimeoutMs,
+      workerFile: overrides.workerFile,
+      metrics,
+      logger,
+    },
+    (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
+  );
+  const publicKeyPem = config.tesla.publicKeyFile ? readFileSync(config.tesla.publicKeyFile, 'utf8') : null;
+  const vehicles = new VehicleListener({
+    host: config.vehicle.host,
+    port: config.vehicle.port,
+    certFile: config.tls.certFile,
+    keyFile: config.tls.keyFile,
+    keyPassphrase: config.tls.keyPassphrase,
+    trustedCaFile: trust.file,
+    operatorCas: trust.operatorCas,
+    maxFrameBytes: config.vehicle.maxFrameBytes,
+    idleTimeoutSeconds: config.vehicle.idleTimeoutSeconds,
+    maxBackpressureBytes: config.vehicle.maxBackpressureBytes,
+    publicKeyPem,
+    registry,
+    pool,
+    metrics,
+    logger,
+  });
+  const metricsListener = new MetricsListener(metrics.registry);
+
+  let vehiclePort: number;
+  let metricsPort: number;
+  try {
+    metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
+    vehiclePort = await vehicles.listen();
+  } catch (error) {
+    vehicles.close();
+    await metricsListener.close();
+    await pool.close();
+    trust.cleanup();
+    throw error;
+  }
+
+  const watchdog = setInterval(() => registry.sweepWatchdog(), config.watchdog.sweepIntervalSeconds * 1000);
+  watchdog.unref();
+  logger.info(
+    { vehiclePort, metricsPort, domain: config.domain, bus: bus.name, decodeWorkers: config.decode.workers, version: VERSION },
+    'server_started',
+  );
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info({ openConnections: vehicles.openConnections, pendingFrames: pool.pending }, 'server_stopping');
+      vehicles.stopAccepting();
+      clearInterval(watchdog);
+      const drained = await withinGrace(pool.whenIdle(), config.shutdownGraceMs);
+      if (!drained) logger.warn({ pendingFrames: pool.pending }, 'shutdown_grace_expired');
+      vehicles.closeAll();
+      // Let uWS flush the close frames before the app goes away.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      vehicles.close();
+      await pool.close();
+      await bus.close();
+      await metricsListener.close();
+      trust.cleanup();
+      logger.info({}, 'server_stopped');
+    })());
+
+  return { vehiclePort, metricsPort, registry, bus, metrics, logger, stop };
+}
+
+/**
+ * uWS takes one CA file; with an extra operator CA the two are joined in a private temp file. Operator
+ * CAs (anything not named like a Tesla CA, plus the whole extra file) identify cars by CN.
+ */
+function vehicleTrust(config: AppConfig): { file: string; operatorCas: ReturnType<typeof loadCaBundle>; cleanup(): void } {
+  const mainPem = readFileSync(config.vehicleCa.file, 'utf8');
+  const main = loadCaBundle(mainPem);
+  const operatorCas = operatorCasOf(main);
+  if (!config.vehicleCa.extraFile) return { file: config.vehicleCa.file, operatorCas, cleanup() {} };
+  const extraPem = readFileSync(config.vehicleCa.extraFile, 'utf8');
+  operatorCas.push(...loadCaBundle(extraPem));
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-telemetry-ca-'));
+  const file = join(dir, 'vehicle-trust.pem');
+  writeFileSync(file, `${mainPem.trim()}\n${extraPem.trim()}\n`, { mode: 0o600 });
+  return { file, operatorCas, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function withinGrace(work: Promise<void>, graceMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), graceMs);
+  });
+  const result = await Promise.race([work.then(() => true), expired]);
+  clearTimeout(timer);
+  return result;
+}

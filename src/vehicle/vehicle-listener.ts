@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { FrameTicket, VehicleActor } from '../actors/vehicle-actor.js';
+import type { VehicleConnection } from '../actors/vehicle-connection.js';
+import type { VehicleRegistry } from '../actors/vehicle-registry.js';
+import type { DecodePool } from '../decode/decode-pool.js';
+import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import { writeErrorReply } from '../protocol/envelope.js';
+import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
+import uWS, { clientCertificatePem, listenPort, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
+
+export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
+export const STATUS_PATH = '/status';
+/** Close codes we use with cars. */
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_UNSUPPORTED_DATA = 1003;
+
+/** uWS drops a connection outright past maxPayloadLength; above our own limit we want to answer first. */
+const UWS_MAX_PAYLOAD = 16 * 1024 * 1024;
+const EMPTY_TXID = new Uint8Array(0);
+
+export interface VehicleListenerOptions {
+  host: string;
+  port: number;
+  certFile: string;
+  keyFile: string;
+  keyPassphrase: string;
+  /** Every CA advertised in the CertificateRequest and trusted for client certificates. */
+  trustedCaFile: string;
+  /** CAs of the operator (dev/test/private fleet): their certificates are vehicles with CN = VIN. */
+  operatorCas: readonly X509Certificate[];
+  maxFrameBytes: number;
+  idleTimeoutSeconds: number;
+  maxBackpressureBytes: number;
+  publicKeyPem: string | null;
+  registry: VehicleRegistry;
+  pool: DecodePool<FrameTicket>;
+  metrics: TelemetryMetrics;
+  logger: Logger;
+}
+
+interface SocketData {
+  identity: DeviceIdentity;
+  connectionId: string;
+  networkInterface: string;
+  clientVersion: string;
+  connection: UwsVehicleConnection | null;
+  actor: VehicleActor | null;
+}
+
+class UwsVehicleConnection implements VehicleConnection {
+  isOpen = true;
+  readonly connectedAt = Date.now();
+  constructor(
+    private readonly ws: WebSocket<SocketData>,
+    readonly connectionId: string,
+    readonly vin: string,
+    readonly networkInterface: string,
+    readonly clientVersion: string,
+  ) {}
+
+  sendReply(reply: Uint8Array): boolean {
+    if (!this.isOpen) return false;
+    let status = 0;
+    // Replies go out from promise callbacks, outside uWS handlers: cork so each is one TLS record write.
+    this.ws.cork(() => {
+      status = this.ws.send(reply, true);
+    });
+    return status !== 2;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.isOpen) this.ws.end(code, reason);
+  }
+}
+
+/**
+ * The car-facing listener: a uWS SSLApp with mutual TLS. uWS lets a client without a certificate finish
+ * the handshake, so every route checks the certificate itself; identity comes only from it.
+ */
+export class VehicleListener {
+  private readonly options: VehicleListenerOptions;
+  private readonly app: uWS.TemplatedApp;
+  private listenSocket: us_listen_socket | null = null;
+  private readonly connections = new Set<UwsVehicleConnection>();
+  private draining = false;
+
+  constructor(options: VehicleListenerOptions) {
+    this.options = options;
+    this.app = uWS.SSLApp({
+      cert_file_name: options.certFile,
+      key_file_name: options.keyFile,
+      ca_file_name: options.trustedCaFile,
+      ...(options.keyPassphrase ? { passphrase: options.keyPassphrase } : {}),
+    });
+    this.routes();
+  }
+
+  /** Binds and resolves with the bound port (useful with port 0). */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.app.listen(this.options.host, this.options.port, (socket) => {
+        if (socket === false) {
+          reject(new Error(`vehicle listener could not bind ${this.options.host}:${this.options.port}`));
+          return;
+        }
+        this.listenSocket = socket;
+        resolve(listenPort(socket));
+      });
+    });
+  }
+
+  get openConnections(): number {
+    return this.connections.size;
+  }
+
+  /** Stop taking new cars and new frames; frames already received still get their replies. */
+  stopAccepting(): void {
+    this.draining = true;
+    if (this.listenSocket !== null) {
+      uWS.us_listen_socket_close(this.listenSocket);
+      this.listenSocket = null;
+    }
+  }
+
+  /** Close every car socket with "going away": cars reconnect (to another instance) with backoff. */
+  closeAll(): void {
+    for (const connection of [...this.connections]) connection.close(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+
+  close(): void {
+    this.stopAccepting();
+    this.closeAll();
+    this.app.close();
+  }
+
+  private identify(res: HttpResponse): IdentityResult {
+    let pem: string;
+    try {
+      pem = clientCertificatePem(res);
+    } catch (error) {
+      return { ok: false, reason: 'unparseable_certificate', detail: (error as Error).message };
+    }
+    return identifyDevice(pem, this.options.operatorCas);
+  }
+
+  private refuse(res: HttpResponse, result: Extract<IdentityResult, { ok: false }>): void {
+    this.options.metrics.connectionAttempts.inc({ result: 'refused' });
+    this.options.metrics.connectionRefusals.inc({ reason: result.reason });
+    this.options.logger.warn({ reason: result.reason, detail: result.detail }, 'vehicle_refused');
+    res.cork(() => {
+      res.writeStatus(result.reason === 'no_certificate' ? '401 Unauthorized' : '403 Forbidden');
+      res.writeHeader('Content-Type', 'text/plain');
+      res.end(`client certificate refused: ${result.reason}\n`, true);
+    });
+  }
+
+  private routes(): void {
+    const { metrics, logger, registry, pool } = this.options;
+
+    this.app.get(PUBLIC_KEY_PATH, (res) => {
+      // The one route open to anyone: Tesla fetches the app's public key here without a client certificate.
+      const pem = this.options.publicKeyPem;
+      res.cork(() => {
+        if (pem === null) {
+          res.writeStatus('404 Not Found').end('no public key configured (TESLA_PUBLIC_KEY_FILE)\n');
+        } else {
+          res.writeHeader('Content-Type', 'application/x-pem-file').end(pem);
+        }
+      });
+    });
+
+    this.app.get(STATUS_PATH, (res) => {
+      const result = this.identify(res);
+      if (!result.ok) return this.refuse(res, result);
+      res.cork(() => res.end('mtls ok'));
+    });
+
+    this.app.ws<SocketData>('/*', {
+      maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, this.options.maxFrameBytes + 1),
+      idleTimeout: this.options.idleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      maxBackpressure: this.options.maxBackpressureBytes,
+      closeOnBackpressureLimit: false,
+      compression: uWS.DISABLED,
+
+      upgrade: (res, req, context) => {
+        if (this.draining) {
+          res.cork(() => res.writeStatus('503 Service Unavailable').end('shutting down\n'));
+          return;
+        }
+        const result = this.identify(res);
+        if (!result.ok) return this.refuse(res, result);
+        const data: SocketData = {
+          identity: result.identity,
+          connectionId: req.getHeader('x-txid') || randomUUID(),
+          networkInterface: req.getHeader('x-network-interface'),
+          clientVersion: req.getHeader('version'),
+          connection: null,
+          actor: null,
+        };
+        res.cork(() => {
+          res.upgrade(
+            data,
+            req.getHeader('sec-websocket-key'),
+            req.getHeader('sec-websocket-protocol'),
+            req.getHeader('sec-websocket-extensions'),
+            context,
+          );
+        });
+      },
+
+      open: (ws) => {
+        const data = ws.getUserData();
+        const connection = new UwsVehicleConnection(
+          ws, data.connectionId, data.identity.deviceId, data.networkInterface, data.clientVersion,
+        );
+        data.connection = connection;
+        this.connections.add(connection);
+        data.actor = registry.connectionOpened(connection);
+        metrics.connectionAttempts.inc({ result: 'accepted' });
+        logger.info(
+          { vin: connection.vin, kind: data.identity.kind, connectionId: connection.connectionId, networkInterface: connection.networkInterface, clientVersion: connection.clientVersion },
+          'vehicle_connected',
+        );
+      },
+
+      message: (ws, message, isBinary) => {
+        const data = ws.getUserData();
+        const connection = data.connection;
+        const actor = data.actor;
+        if (connection === null || actor === null) return;
+        if (!isBinary) {
+          // The reference closes on text frames: only binary frames carry data.
+          metrics.decodeErrors.inc({ kind: 'text_frame' });
+          ws.end(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
+          return;
+        }
+        if (this.draining) return; // not acked: the car keeps it and resends after reconnecting
+        const receivedAt = Date.now();
+        metrics.frames.inc();
+        metrics.frameBytes.inc(message.byteLength);
+        registry.heardFrom(actor, receivedAt);
+        if (message.byteLength > this.options.maxFrameBytes) {
+          metrics.framesOversize.inc();
+          metrics.replies.inc({ kind: 'error' });
+          ws.send(writeErrorReply(EMPTY_TXID), true);
+          return;
+        }
+        const ticket = actor.frameArrived(connection, receivedAt, performance.now());
+        pool.submit(message, connection.vin, receivedAt, ticket);
+      },
+
+      close: (ws, code) => {
+        const data = ws.getUserData();
+        const connection = data.connection;
+        if (connection === null) return;
+        connection.isOpen = false;
+        this.connections.delete(connection);
+        metrics.disconnects.inc({ reason: closeReason(code) });
+        registry.connectionClosed(connection);
+        logger.info({ vin: connection.vin, connectionId: connection.connectionId, code }, 'vehicle_disconnected');
+      },
+    });
+
+    this.app.any('/*', (res) => {
+      const result = this.identify(res);
+      if (!result.ok) return this.refuse(res, result);
+      res.cork(() => res.writeStatus('426 Upgrade Required').end('vehicles connect with a WebSocket upgrade\n'));
+    });
+  }
+}
+
+function closeReason(code: number): string {
+  switch (code) {
+    case 1000: return 'normal';
+    case 1001: return 'going_away';
+    case 1003: return 'unsupported_data';
+    case 1006: return 'abnormal';
+    case 1009: return 'too_big';
+    default: return code >= 4000 ? 'application' : 'other';
+  }
+}
