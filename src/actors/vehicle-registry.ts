@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { RecordBus } from '../bus/record-bus.js';
+import type { RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import { dashboardRecordMessage } from '../decode/decode-batch.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload.js';
@@ -156,5 +156,21 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
       payload: encodeConnectivity(record),
     });
     this.options.metrics.records.inc({ topic: 'connectivity' });
+  }
+}
+
+/** Snapshots from the local actors: complete whenever every car connects to this one process. */
+export class LocalSnapshotSource implements SnapshotSource {
+  constructor(private readonly registry: VehicleRegistry) {}
+
+  async snapshot(vin: string): Promise<VehicleSnapshot> {
+    return this.snapshotNow(vin);
+  }
+
+  /** Synchronous, so a hub can take the snapshot and subscribe in the same tick and miss nothing. */
+  snapshotNow(vin: string): VehicleSnapshot {
+    const actor = this.registry.get(vin);
+    if (actor === undefined) return { vin, connected: false, state: new Map(), lastSeenAt: null, stale: false };
+    return { vin, connected: actor.connected, state: actor.state, lastSeenAt: actor.lastSeenAt, stale: actor.stale };
   }
 }

@@ -30,6 +30,10 @@ export class InProcessBus implements RecordBus {
     };
   }
 
+  /** One process sees every car it has: nothing to ask for. */
+  watch(): void {}
+  unwatch(): void {}
+
   async close(): Promise<void> {
     this.listeners = [];
   }

@@ -25,7 +25,35 @@ export interface RecordBus {
   readonly name: string;
   /** Hand a record to the bus; `onSafe` is called exactly once, with an error when the record was not stored. */
   publish(record: BusRecord, onSafe: SafeCallback): void;
-  /** Every record published from now on, in publish order per VIN. Returns an unsubscribe function. */
+  /**
+   * Records from now on, in publish order per VIN: every record published by this instance, plus records
+   * published by other instances for the VINs this instance watches. Returns an unsubscribe function.
+   */
   subscribe(listener: RecordListener): () => void;
+  /**
+   * This instance wants records of `vin` even when the car is connected to another instance (a local
+   * dashboard watches it). Reference-counted by the caller: one watch per unwatch. A no-op in one process.
+   */
+  watch(vin: string): void;
+  unwatch(vin: string): void;
   close(): Promise<void>;
+}
+
+/** A car's last-known state as dashboards receive it in a snapshot. */
+export interface VehicleSnapshot {
+  vin: string;
+  connected: boolean;
+  /** Field name -> canonical JSON text of the Value and when it was sampled (RFC 3339). */
+  state: Map<string, { value: string; at: string }>;
+  /** Epoch ms the car was last heard from, when known. */
+  lastSeenAt: number | null;
+  stale: boolean;
+}
+
+/**
+ * Where snapshots come from: the local actors in one process, a shared store (JetStream KV) when
+ * instances share work. Async because a shared store is remote.
+ */
+export interface SnapshotSource {
+  snapshot(vin: string): Promise<VehicleSnapshot>;
 }
