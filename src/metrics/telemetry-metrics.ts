@@ -38,6 +38,13 @@ export class TelemetryMetrics {
   readonly staleVehicles: client.Gauge;
   readonly watchdogEvents: client.Counter<'event'>;
   readonly signalCostDollars: client.Counter<'topic'>;
+  readonly dashboardsConnected: client.Gauge;
+  readonly dashboardMessagesSent: client.Counter;
+  readonly dashboardsDropped: client.Counter<'reason'>;
+  readonly dashboardAuthFailures: client.Counter<'reason'>;
+  readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
+  readonly teslaReportedErrors: client.Counter;
+  readonly configPushes: client.Counter<'result'>;
 
   constructor(options: { registry?: client.Registry; collectDefaults?: boolean; version?: string } = {}) {
     const registry = options.registry ?? new client.Registry();
@@ -78,5 +85,12 @@ export class TelemetryMetrics {
     this.staleVehicles = new client.Gauge({ name: `${PREFIX}stale_vehicles`, help: 'Vehicles silent for longer than the watchdog threshold.', registers: r });
     this.watchdogEvents = new client.Counter({ name: `${PREFIX}watchdog_events_total`, help: 'Watchdog transitions, by event (stale, fresh).', labelNames: ['event'], registers: r });
     this.signalCostDollars = new client.Counter({ name: `${PREFIX}signal_cost_dollars_total`, help: `Estimated Tesla signal spend in US dollars at ${SIGNALS_PER_US_DOLLAR} signals per dollar.`, labelNames: ['topic'], registers: r });
+    this.dashboardsConnected = new client.Gauge({ name: `${PREFIX}dashboards_connected`, help: 'Open dashboard WebSocket connections.', registers: r });
+    this.dashboardMessagesSent = new client.Counter({ name: `${PREFIX}dashboard_messages_sent_total`, help: 'Messages written to dashboard WebSockets.', registers: r });
+    this.dashboardsDropped = new client.Counter({ name: `${PREFIX}dashboards_dropped_total`, help: 'Dashboard connections closed by the server, by reason (e.g. slow consumer, token expired).', labelNames: ['reason'], registers: r });
+    this.dashboardAuthFailures = new client.Counter({ name: `${PREFIX}dashboard_auth_failures_total`, help: 'Dashboard connections refused at authentication, by reason.', labelNames: ['reason'], registers: r });
+    this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
+    this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
+    this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
   }
 }
