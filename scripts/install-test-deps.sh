@@ -8,6 +8,7 @@ need() { # need <command> <debian-package>
   command -v "$1" >/dev/null 2>&1 || packages+=("$2")
 }
 need openssl openssl
+need nats-server nats-server
 need promtool prometheus
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')

@@ -3,12 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { FrameTicket } from './actors/vehicle-actor.js';
-import { VehicleRegistry } from './actors/vehicle-registry.js';
+import { LocalSnapshotSource, VehicleRegistry } from './actors/vehicle-registry.js';
 import { InProcessBus } from './bus/in-process-bus.js';
-import type { RecordBus } from './bus/record-bus.js';
+import type { RecordBus, SnapshotSource } from './bus/record-bus.js';
 import type { AppConfig } from './config/types.js';
+import { startDashboard, type RunningDashboard } from './dashboard/start-dashboard.js';
 import { DecodePool } from './decode/decode-pool.js';
 import { createLogger } from './log/logger.js';
+import { runSelfCheck } from './pki/self-check.js';
+import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
+import type { ClientHooks } from './tesla/tesla-clients.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
 import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
@@ -24,15 +28,24 @@ export interface ServerOverrides {
   workerFile?: URL | string;
   bus?: RecordBus;
   metrics?: TelemetryMetrics;
+  /** Where dashboard snapshots come from; the local actors by default. */
+  snapshots?: SnapshotSource;
+  /** Fleet API client tuning for auto-configure (tests shorten the backoff). */
+  teslaClientHooks?: ClientHooks;
 }
 
 export interface RunningServer {
   readonly vehiclePort: number;
   readonly metricsPort: number;
+  readonly dashboardPort: number;
   readonly registry: VehicleRegistry;
   readonly bus: RecordBus;
+  /** Last-known state for dashboards: the local actors in one process, the KV bucket in NATS mode. */
+  readonly snapshots: SnapshotSource;
   readonly metrics: TelemetryMetrics;
   readonly logger: Logger;
+  /** TESLA_AUTO_CONFIGURE at work, or null when it is off. */
+  readonly tesla: TeslaAutomation | null;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -44,7 +57,12 @@ export interface RunningServer {
 export async function startServer(config: AppConfig, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? new TelemetryMetrics({ version: VERSION });
-  const bus = overrides.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
+  // NATS only when configured and no bus was handed in; loaded on demand so one process never needs it.
+  const scaleOut =
+    overrides.bus === undefined && config.nats.url !== ''
+      ? await (await import('./bus/nats/start-nats.js')).startNatsScaleOut(config.nats, { metrics, logger })
+      : null;
+  const bus = overrides.bus ?? scaleOut?.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
 
   const trust = vehicleTrust(config);
   const registry = new VehicleRegistry({
@@ -53,7 +71,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     logger,
     staleAfterMs: config.watchdog.staleAfterSeconds * 1000,
     watchedVins: config.tesla.vins,
+    connectivity: scaleOut?.connectivity,
   });
+  const snapshots =
+    overrides.snapshots ?? scaleOut?.attach(registry, config.watchdog.staleAfterSeconds * 1000) ?? new LocalSnapshotSource(registry);
   const pool = new DecodePool<FrameTicket>(
     {
       workers: config.decode.workers,
@@ -77,6 +98,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     maxFrameBytes: config.vehicle.maxFrameBytes,
     idleTimeoutSeconds: config.vehicle.idleTimeoutSeconds,
     maxBackpressureBytes: config.vehicle.maxBackpressureBytes,
+    maxFramesPerSecond: config.vehicle.maxFramesPerSecond,
     publicKeyPem,
     registry,
     pool,
@@ -87,21 +109,31 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
 
   let vehiclePort: number;
   let metricsPort: number;
+  let dashboard: RunningDashboard | null = null;
+  let tesla: TeslaAutomation | null = null;
   try {
     metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
     vehiclePort = await vehicles.listen();
+    if (config.selfCheck) {
+      await runSelfCheck({ listenHost: config.vehicle.host, port: vehiclePort, domain: config.domain, caChainFile: config.tls.caChainFile, logger });
+    }
+    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots });
+    tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
+    await dashboard?.stop();
     vehicles.close();
     await metricsListener.close();
     await pool.close();
+    await scaleOut?.bus.close();
     trust.cleanup();
     throw error;
   }
 
+  const runningDashboard = dashboard;
   const watchdog = setInterval(() => registry.sweepWatchdog(), config.watchdog.sweepIntervalSeconds * 1000);
   watchdog.unref();
   logger.info(
-    { vehiclePort, metricsPort, domain: config.domain, bus: bus.name, decodeWorkers: config.decode.workers, version: VERSION },
+    { vehiclePort, metricsPort, dashboardPort: dashboard.port, domain: config.domain, bus: bus.name, decodeWorkers: config.decode.workers, version: VERSION },
     'server_started',
   );
 
@@ -111,6 +143,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       logger.info({ openConnections: vehicles.openConnections, pendingFrames: pool.pending }, 'server_stopping');
       vehicles.stopAccepting();
       clearInterval(watchdog);
+      tesla?.stop();
+      await runningDashboard.stop();
       const drained = await withinGrace(pool.whenIdle(), config.shutdownGraceMs);
       if (!drained) logger.warn({ pendingFrames: pool.pending }, 'shutdown_grace_expired');
       vehicles.closeAll();
@@ -124,7 +158,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, registry, bus, metrics, logger, stop };
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, stop };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import type { FrameOutcome } from '../decode/decode-task.js';
+import type { HistogramCell } from '../metrics/hot-path.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 
@@ -43,6 +44,7 @@ export class VehicleActor {
   private nextSeq = 0;
   private nextToRelease = 0;
   private parked: Map<number, Parked> | null = null;
+  private readonly busLatency: HistogramCell;
 
   constructor(
     vin: string,
@@ -52,6 +54,7 @@ export class VehicleActor {
   ) {
     this.vin = vin;
     this.lastSeenAt = now;
+    this.busLatency = metrics.busPublishLatency.child({ bus: bus.name });
   }
 
   get connected(): boolean {
@@ -102,11 +105,8 @@ export class VehicleActor {
       return;
     }
     const topic = outcome.topic;
-    const metricTopic = metricTopicOf(topic);
-    this.metrics.records.inc({ topic: metricTopic });
-    if (outcome.signals > 0) this.metrics.signals.inc({ topic: metricTopic }, outcome.signals);
     const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
-    this.metrics.recordBytes.inc({ topic: metricTopic }, payload.byteLength);
+    this.metrics.topic(topic).recordReceived(outcome.signals, payload.byteLength);
     if (outcome.state !== null) this.remember(outcome.state, outcome.createdAt ?? new Date(ticket.receivedAt).toISOString());
 
     const record: BusRecord = {
@@ -144,7 +144,7 @@ export class VehicleActor {
 
   private reply(ticket: FrameTicket, reply: Uint8Array, kind: 'ack' | 'error'): void {
     if (ticket.connection.sendReply(reply)) {
-      this.metrics.replies.inc({ kind });
+      this.metrics.replyCells[kind].inc();
       this.metrics.ackLatency.observe((performance.now() - ticket.arrivedAt) / 1000);
     } else {
       this.metrics.repliesDropped.inc({ reason: ticket.connection.isOpen ? 'backpressure' : 'connection_closed' });
@@ -152,7 +152,7 @@ export class VehicleActor {
   }
 
   private observeBus(started: number, error: Error | null): void {
-    this.metrics.busPublishLatency.observe({ bus: this.bus.name }, (performance.now() - started) / 1000);
+    this.busLatency.observe((performance.now() - started) / 1000);
     if (error !== null) this.metrics.busPublishErrors.inc({ bus: this.bus.name });
   }
 }

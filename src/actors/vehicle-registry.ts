@@ -26,6 +26,18 @@ export interface RegistryOptions {
   /** VINs the operator configured: watched for silence even before they first connect. */
   watchedVins?: readonly string[];
   now?: () => number;
+  /** Several instances (NATS): decides VIN-level connectivity across them; absent = this process decides. */
+  connectivity?: ConnectivityArbiter;
+}
+
+/**
+ * Decides VIN-level connectivity when a car's sockets may be on several instances: told about every
+ * socket, it resolves true for the one opening that makes the VIN connected anywhere (publish
+ * CONNECTED) and the one closing that leaves it connected nowhere (publish DISCONNECTED).
+ */
+export interface ConnectivityArbiter {
+  opened(vin: string, connectionId: string): Promise<boolean>;
+  closed(vin: string, connectionId: string): Promise<boolean>;
 }
 
 /**
@@ -74,8 +86,9 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
     if (actor.connections.length === 1) {
       this.connectedVins++;
       this.options.metrics.vehiclesConnected.set(this.connectedVins);
-      this.publishConnectivity(actor, connection, 'CONNECTED');
+      if (this.options.connectivity === undefined) this.publishConnectivity(actor, connection, 'CONNECTED');
     }
+    if (this.options.connectivity !== undefined) this.arbitrate(actor, connection, 'CONNECTED');
     return actor;
   }
 
@@ -90,8 +103,9 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
     if (actor.connections.length === 0) {
       this.connectedVins--;
       this.options.metrics.vehiclesConnected.set(this.connectedVins);
-      this.publishConnectivity(actor, connection, 'DISCONNECTED');
+      if (this.options.connectivity === undefined) this.publishConnectivity(actor, connection, 'DISCONNECTED');
     }
+    if (this.options.connectivity !== undefined) this.arbitrate(actor, connection, 'DISCONNECTED');
   }
 
   /** Called for every frame: cheap, because the watchdog sweeps rather than arming a timer per frame. */
@@ -129,6 +143,17 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
     this.options.metrics.watchdogEvents.inc({ event: 'fresh' });
     this.options.logger.info({ vin: actor.vin }, 'vehicle_fresh');
     this.emit('watchdog', { vin: actor.vin, event: 'fresh', lastSeenAt: actor.lastSeenAt });
+  }
+
+  private arbitrate(actor: VehicleActor, connection: VehicleConnection, status: 'CONNECTED' | 'DISCONNECTED'): void {
+    const arbiter = this.options.connectivity as ConnectivityArbiter;
+    const decision = status === 'CONNECTED' ? arbiter.opened(actor.vin, connection.connectionId) : arbiter.closed(actor.vin, connection.connectionId);
+    decision.then(
+      (publish) => {
+        if (publish) this.publishConnectivity(actor, connection, status);
+      },
+      (error: unknown) => this.options.logger.error({ err: error, vin: actor.vin, status }, 'vehicle_connectivity_undecided'),
+    );
   }
 
   private publishConnectivity(

@@ -2,6 +2,10 @@
 import { parseArgs } from 'node:util';
 import { certsDevCommand } from './commands/certs-dev.js';
 import { demoCommand } from './commands/demo.js';
+import { checkCertCommand } from './commands/check-cert.js';
+import { keysGenerateCommand } from './commands/keys-generate.js';
+import { configBuildCommand, configDeleteCommand, configPushCommand, configStatusCommand } from './commands/tesla-config.js';
+import { errorsCommand } from './commands/tesla-errors.js';
 
 export interface CliCommand {
   /** e.g. `certs dev` */
@@ -12,7 +16,17 @@ export interface CliCommand {
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
-const COMMANDS: CliCommand[] = [demoCommand, certsDevCommand];
+const COMMANDS: CliCommand[] = [
+  demoCommand,
+  certsDevCommand,
+  keysGenerateCommand,
+  configBuildCommand,
+  configPushCommand,
+  configStatusCommand,
+  configDeleteCommand,
+  errorsCommand,
+  checkCertCommand,
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

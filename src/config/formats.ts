@@ -25,6 +25,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export const NODE_ENVS = ['production', 'development', 'test'] as const;
 
 /** A VIN: 17 characters, digits and capital letters without I, O and Q (ISO 3779). */
+/** nats://, tls://, ws(s):// or a bare host[:port], optionally with user:password@. */
+const NATS_URL_SHAPE = /^((nats|tls|ws|wss):\/\/)?([^\s/@]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?$/;
 const VIN_SHAPE = /^[A-HJ-NPR-Z0-9]{17}$/;
 const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 
@@ -230,6 +232,39 @@ export const FORMATS = {
         ? undefined
         : `each entry must be a VIN (17 letters and digits, no I, O or Q), got ${bad.map(shown).join(', ')}`;
     },
+  },
+  natsUrls: {
+    name: 'telemetry-nats-urls',
+    coerce: (raw) => raw.trim(),
+    check: (value) => {
+      if (typeof value !== 'string') return `must be NATS server URLs, got ${shown(value)}`;
+      if (value === '') return undefined;
+      const bad = value.split(',').map((entry) => entry.trim()).filter((entry) => !NATS_URL_SHAPE.test(entry));
+      return bad.length === 0
+        ? undefined
+        : `each entry must be a NATS server URL like nats://host:4222 or tls://host:4222, got ${bad.map((entry) => shown(entry.replace(/\/\/[^@/]*@/, '//[redacted]@'))).join(', ')}`;
+    },
+  },
+  natsSubjectPrefix: {
+    name: 'telemetry-nats-subject-prefix',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      typeof value === 'string' && /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(value)
+        ? undefined
+        : `must be dot-separated tokens of letters, digits, _ and - (e.g. telemetry), got ${shown(value)}`,
+  },
+  natsName: {
+    name: 'telemetry-nats-name',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      typeof value === 'string' && /^[A-Za-z0-9_-]{0,64}$/.test(value)
+        ? undefined
+        : `must be at most 64 letters, digits, _ and -, got ${shown(value)}`,
+  },
+  natsRecordEncoding: {
+    name: 'telemetry-nats-record-encoding',
+    coerce: (raw) => raw.trim().toLowerCase(),
+    check: (value) => (value === 'protobuf' || value === 'json' ? undefined : `must be protobuf or json, got ${shown(value)}`),
   },
 } satisfies Record<string, ValueFormat>;
 

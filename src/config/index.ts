@@ -171,6 +171,14 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
     );
   }
 
+  const { nats } = raw;
+  if (ok('nats.user', 'nats.password') && (nats.user === '') !== (nats.password === '')) {
+    findings.error(nats.user === '' ? 'NATS_USER' : 'NATS_PASSWORD', 'is required when the other of NATS_USER / NATS_PASSWORD is set');
+  }
+  if (ok('nats.maxAgeSeconds', 'nats.duplicateWindowSeconds') && nats.maxAgeSeconds > 0 && nats.duplicateWindowSeconds > nats.maxAgeSeconds) {
+    findings.error('NATS_DUPLICATE_WINDOW_SECONDS', `must not exceed NATS_STREAM_MAX_AGE_SECONDS (${nats.maxAgeSeconds}), got ${nats.duplicateWindowSeconds}`);
+  }
+
   const listeners = [
     { env: 'PORT', hostEnv: 'HOST', path: 'vehicle', host: raw.vehicle.host, port: raw.vehicle.port },
     { env: 'DASHBOARD_PORT', hostEnv: 'DASHBOARD_HOST', path: 'dashboard', host: raw.dashboard.host, port: raw.dashboard.port },
@@ -274,6 +282,7 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
       vins: [...new Set(raw.tesla.vins.map((vin) => vin.toUpperCase()))],
       publicKeyFile: file(raw.tesla.publicKeyFile),
     },
+    nats: { ...raw.nats, credsFile: file(raw.nats.credsFile), tlsCaFile: file(raw.nats.tlsCaFile) },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,
   };

@@ -18,6 +18,8 @@ export interface AppConfig {
     idleTimeoutSeconds: number;
     /** Per-socket send buffer before a car is considered stuck. */
     maxBackpressureBytes: number;
+    /** Token-bucket budget per car connection; frames past it are dropped unacked. 0 = no limit. */
+    maxFramesPerSecond: number;
   };
   tls: {
     certFile: string;
@@ -53,6 +55,11 @@ export interface AppConfig {
     jwtAudience: string;
     allowedOrigins: string[];
     maxBackpressureBytes: number;
+    /** Accept Tesla-issued access tokens (Tesla sign-in); their VINs come from the Fleet API. */
+    teslaSignIn: boolean;
+    teslaJwksUrl: string;
+    teslaIssuer: string;
+    teslaAudience: string;
   };
   metrics: {
     host: string;
@@ -64,6 +71,47 @@ export interface AppConfig {
     apiBaseUrl: string;
     publicKeyFile: string;
     autoConfigure: boolean;
+    /** Partner-account token for the partner fleet_telemetry_errors endpoint; empty = per-VIN errors with accessToken. */
+    partnerToken: string;
+    /** Tesla's vehicle-command proxy (it signs configs); empty = we sign with privateKeyFile. */
+    proxyUrl: string;
+    /** CA that issued the proxy's TLS certificate (the proxy usually runs with its own). */
+    proxyCaFile: string;
+    /** The app's P-256 private key (PEM): signs configs when no proxy is used. */
+    privateKeyFile: string;
+    configPreset: string;
+    /** JSON file with the `fields` map; replaces the preset when set. */
+    configFieldsFile: string;
+    /** Comma-separated alert_types, e.g. "service". */
+    alertTypes: string;
+    /** Days until the pushed config expires (`exp`); 0 = no expiry. */
+    configExpiryDays: number;
+    requestTimeoutMs: number;
+    errorsPollIntervalSeconds: number;
+    /** Least time between two watchdog re-pushes to the same car. */
+    repushMinIntervalSeconds: number;
+  };
+  /** Scale-out: empty url = one process with the in-process bus; set = NATS JetStream (docs/SCALE-OUT.md). */
+  nats: {
+    url: string;
+    credsFile: string;
+    user: string;
+    password: string;
+    token: string;
+    tlsCaFile: string;
+    subjectPrefix: string;
+    stream: string;
+    recordEncoding: 'protobuf' | 'json';
+    maxAgeSeconds: number;
+    /** 0 = unlimited. */
+    maxBytes: number;
+    duplicateWindowSeconds: number;
+    replicas: number;
+    maxPendingPublishes: number;
+    publishTimeoutMs: number;
+    stateFlushMs: number;
+    /** Empty = made up at start (host name, pid, random). */
+    instanceId: string;
   };
   selfCheck: boolean;
   shutdownGraceMs: number;

@@ -1,3 +1,5 @@
+import { mulberry32 } from './seeded-random.js';
+
 /**
  * A plausible car for the demo, the tests and the load harness: it parks, drives a loop (speed, gear,
  * position, odometer and charge change together), parks again and charges. Values come out the way a car
@@ -128,16 +130,4 @@ function round(value: number, digits: number): number {
 
 function pick<T>(random: () => number, items: T[]): T {
   return items[Math.floor(random() * items.length)];
-}
-
-/** Small seeded PRNG: reproducible fleets in benchmarks. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -8,6 +8,7 @@ import type { DecodePool } from '../decode/decode-pool.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
 import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
+import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
 import uWS, { clientCertificatePem, listenPort, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
@@ -33,6 +34,8 @@ export interface VehicleListenerOptions {
   maxFrameBytes: number;
   idleTimeoutSeconds: number;
   maxBackpressureBytes: number;
+  /** Per-connection frame budget (token bucket); 0 = unlimited. */
+  maxFramesPerSecond: number;
   publicKeyPem: string | null;
   registry: VehicleRegistry;
   pool: DecodePool<FrameTicket>;
@@ -47,6 +50,8 @@ interface SocketData {
   clientVersion: string;
   connection: UwsVehicleConnection | null;
   actor: VehicleActor | null;
+  budget: FrameBudget | null;
+  rateLimited: boolean;
 }
 
 class UwsVehicleConnection implements VehicleConnection {
@@ -92,6 +97,8 @@ export class VehicleListener {
       cert_file_name: options.certFile,
       key_file_name: options.keyFile,
       ca_file_name: options.trustedCaFile,
+      // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
+      ssl_prefer_low_memory_usage: true,
       ...(options.keyPassphrase ? { passphrase: options.keyPassphrase } : {}),
     });
     this.routes();
@@ -199,6 +206,8 @@ export class VehicleListener {
           clientVersion: req.getHeader('version'),
           connection: null,
           actor: null,
+          budget: frameBudgetFor(this.options.maxFramesPerSecond, Date.now()),
+          rateLimited: false,
         };
         res.cork(() => {
           res.upgrade(
@@ -239,9 +248,20 @@ export class VehicleListener {
         }
         if (this.draining) return; // not acked: the car keeps it and resends after reconnecting
         const receivedAt = Date.now();
-        metrics.frames.inc();
-        metrics.frameBytes.inc(message.byteLength);
+        metrics.framesCell.inc();
+        metrics.frameBytesCell.inc(message.byteLength);
         registry.heardFrom(actor, receivedAt);
+        if (data.budget !== null && !data.budget.take(receivedAt)) {
+          // Dropped before any copy or decode, and not answered: an error reply would make the car discard
+          // the data, and closing would cost a TLS handshake per reconnect. Unacked, a car with
+          // delivery_policy latest keeps the frame and resends it; other cars never wait on this one.
+          metrics.framesRateLimited.inc();
+          if (!data.rateLimited) {
+            data.rateLimited = true;
+            logger.warn({ vin: connection.vin, connectionId: connection.connectionId, maxFramesPerSecond: this.options.maxFramesPerSecond }, 'vehicle_rate_limited');
+          }
+          return;
+        }
         if (message.byteLength > this.options.maxFrameBytes) {
           metrics.framesOversize.inc();
           metrics.replies.inc({ kind: 'error' });

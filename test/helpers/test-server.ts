@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { ensureDevPki, type DevPkiFiles } from '../../src/pki/dev-certs.js';
 import { startServer, type RunningServer, type ServerOverrides } from '../../src/server.js';
 import type { CarClientOptions } from '../../src/sim/car-client.js';
+import { mintDashboardToken } from '../../src/dashboard/dashboard-token.js';
 
 export const TEST_VINS = ['5YJ3E7EB0LF000001', '5YJ3E7EB0LF000002', '5YJ3E7EB0LF000003', '5YJYGDEE1MF000004'];
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -48,6 +49,11 @@ export interface TestServer {
   config: AppConfig;
   pki: DevPkiFiles;
   carOptions(vin: string, extra?: Partial<CarClientOptions>): CarClientOptions;
+  /** wss://127.0.0.1:<port>/dashboard, and the https:// base of the web page. */
+  dashboardUrl: string;
+  dashboardBaseUrl: string;
+  /** An HS256 dashboard token signed with TEST_JWT_SECRET. */
+  mintToken(vins: string[], ttlSeconds?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -72,6 +78,10 @@ export async function startTestServer(
       caPem,
       ...extra,
     }),
+    dashboardUrl: `wss://127.0.0.1:${server.dashboardPort}/dashboard`,
+    dashboardBaseUrl: `https://127.0.0.1:${server.dashboardPort}`,
+    mintToken: (vins, ttlSeconds = 600) =>
+      mintDashboardToken({ secret: config.dashboard.jwtSecret, vins, ttlSeconds, issuer: config.dashboard.jwtIssuer, audience: config.dashboard.jwtAudience }),
     stop: () => server.stop(),
   };
 }

@@ -20,6 +20,12 @@ const CONFIG_MODULE = fileURLToPath(new URL('../../src/config/index.js', import.
 const JWT_SECRET = 'jwt-secret-SENTINEL-0123456789abcdefghij';
 const KEY_PASSPHRASE = 'passphrase-SENTINEL-42';
 const DAY_MS = 24 * 3600 * 1000;
+/** NATS settings stay at their defaults in these tests (NATS mode is covered by test/unit/nats-*.test.ts). */
+const NATS_DEFAULTS: AppConfig['nats'] = {
+  url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
+  recordEncoding: 'protobuf', maxAgeSeconds: 604800, maxBytes: 0, duplicateWindowSeconds: 600, replicas: 1,
+  maxPendingPublishes: 10000, publishTimeoutMs: 5000, stateFlushMs: 1000, instanceId: '',
+};
 
 /** Test PKI made with the openssl CLI, so these tests do not lean on the project's own PKI code. */
 let pki: string;
@@ -131,7 +137,7 @@ describe('config stage', () => {
       env: 'test',
       logLevel: 'info',
       domain: 'localhost',
-      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576 },
+      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0 },
       tls: {
         certFile: join(dir, 'certs/server.pem'),
         keyFile: join(dir, 'certs/server.key'),
@@ -152,6 +158,10 @@ describe('config stage', () => {
         jwtAudience: '',
         allowedOrigins: [],
         maxBackpressureBytes: 4194304,
+        teslaSignIn: false,
+        teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
+        teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
+        teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
       },
       metrics: { host: '127.0.0.1', port: 9464 },
       tesla: {
@@ -160,7 +170,19 @@ describe('config stage', () => {
         apiBaseUrl: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
         publicKeyFile: '',
         autoConfigure: false,
+        partnerToken: '',
+        proxyUrl: '',
+        proxyCaFile: '',
+        privateKeyFile: '',
+        configPreset: 'driving',
+        configFieldsFile: '',
+        alertTypes: 'service',
+        configExpiryDays: 0,
+        requestTimeoutMs: 15000,
+        errorsPollIntervalSeconds: 600,
+        repushMinIntervalSeconds: 3600,
       },
+      nats: NATS_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
     };
@@ -221,7 +243,7 @@ describe('config stage', () => {
         env: 'development',
         logLevel: 'debug',
         domain: 'localhost',
-        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536 },
+        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0 },
         tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem') },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
         decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500 },
@@ -237,6 +259,10 @@ describe('config stage', () => {
           jwtAudience: 'fleet-dashboard',
           allowedOrigins: ['https://dash.example.com', 'http://localhost:5173'],
           maxBackpressureBytes: 131072,
+          teslaSignIn: false,
+          teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
+          teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
+          teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
         },
         metrics: { host: '0.0.0.0', port: 0 },
         tesla: {
@@ -245,7 +271,19 @@ describe('config stage', () => {
           apiBaseUrl: 'https://fleet-api.prd.eu.vn.cloud.tesla.com',
           publicKeyFile: at('app-public.pem'),
           autoConfigure: true,
+          partnerToken: '',
+          proxyUrl: '',
+          proxyCaFile: '',
+          privateKeyFile: '',
+          configPreset: 'driving',
+          configFieldsFile: '',
+          alertTypes: 'service',
+          configExpiryDays: 0,
+          requestTimeoutMs: 15000,
+          errorsPollIntervalSeconds: 600,
+          repushMinIntervalSeconds: 3600,
         },
+        nats: NATS_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -734,9 +772,12 @@ describe('config stage', () => {
       'VEHICLE_EXTRA_CA_FILE', 'DASHBOARD_PORT', 'DASHBOARD_HOST', 'DASHBOARD_TLS_CERT_FILE', 'DASHBOARD_TLS_KEY_FILE', 'JWT_SECRET',
       'JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE', 'DASHBOARD_ALLOWED_ORIGINS', 'DASHBOARD_MAX_BACKPRESSURE_BYTES', 'METRICS_PORT',
       'METRICS_HOST', 'TESLA_ACCESS_TOKEN', 'TESLA_VIN', 'TESLA_API_BASE_URL', 'TESLA_PUBLIC_KEY_FILE', 'TESLA_AUTO_CONFIGURE',
-      'LOG_LEVEL', 'NODE_ENV', 'MAX_FRAME_BYTES', 'VEHICLE_IDLE_TIMEOUT_SECONDS', 'VEHICLE_MAX_BACKPRESSURE_BYTES', 'DECODE_WORKERS',
+      'LOG_LEVEL', 'NODE_ENV', 'MAX_FRAME_BYTES', 'VEHICLE_IDLE_TIMEOUT_SECONDS', 'VEHICLE_MAX_BACKPRESSURE_BYTES', 'VEHICLE_MAX_FRAMES_PER_SECOND', 'DECODE_WORKERS',
       'DECODE_BATCH_MAX_FRAMES', 'DECODE_TASK_TIMEOUT_MS', 'WATCHDOG_STALE_AFTER_SECONDS', 'WATCHDOG_SWEEP_INTERVAL_SECONDS',
       'SELF_CHECK', 'SHUTDOWN_GRACE_MS',
+      'NATS_URL', 'NATS_CREDS_FILE', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN', 'NATS_TLS_CA_FILE', 'NATS_SUBJECT_PREFIX', 'NATS_STREAM',
+      'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
+      'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
@@ -748,7 +789,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {

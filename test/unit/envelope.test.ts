@@ -11,6 +11,7 @@ import {
   writeStreamEnvelope,
   type Envelope,
 } from '../../src/protocol/envelope.js';
+import { mulberry32 } from '../../src/sim/seeded-random.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('latin1');
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
@@ -26,17 +27,6 @@ const GOLDEN_TXID = 'de9a74cb3a9245f4bf5502-000000001';
 /** Where the golden ack keeps its message_type byte: table at 20 + vtable entry 15. */
 const GOLDEN_TYPE_AT = 35;
 
-/** Deterministic PRNG (mulberry32) so a failing fuzz case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function expectEnvelopeError(frame: Uint8Array, kind?: string): EnvelopeError {
   try {
@@ -398,7 +388,7 @@ describe('envelope', () => {
     });
 
     it('throws only EnvelopeError on 10,000 random frames', () => {
-      const random = prng(0x5eed);
+      const random = mulberry32(0x5eed);
       let accepted = 0;
       for (let i = 0; i < 10_000; i++) {
         const frame = new Uint8Array(Math.floor(random() * 160));
@@ -411,7 +401,7 @@ describe('envelope', () => {
     });
 
     it('throws only EnvelopeError on 10,000 mutations of valid frames', () => {
-      const random = prng(42);
+      const random = mulberry32(42);
       const seeds = [
         writeStreamEnvelope({ txid: 'abc-000000001', topic: 'V', payload: bytes('hello world'), messageId: 'm', createdAt: 5, deviceId: 'd' }),
         writeAck(bytes('abc-000000001'), bytes('V')),

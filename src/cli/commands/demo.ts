@@ -35,6 +35,7 @@ export const demoCommand: CliCommand = {
     const pki = await ensureDevPki({ dir: values.certs as string, domain, vins });
 
     const env: NodeJS.ProcessEnv = {
+      NODE_ENV: 'development',
       PORT: '4443',
       HOST: '127.0.0.1',
       DASHBOARD_PORT: '8443',

@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loopbackSources } from './fleet/fleet.js';
+import { defaultCacheDir, ensureBenchPki } from './pki/bench-pki.js';
+import type { BenchReport, ScenarioName, ScenarioResult } from './report/result.js';
+import { checkTargets, lossIn, ratiosOf, renderReport } from './report/render.js';
+import { runSaturation } from './scenarios/saturation.js';
+import type { RunContext } from './scenarios/session.js';
+import { runSteady } from './scenarios/steady.js';
+import { runStorm } from './scenarios/storm.js';
+import { SERVER_KINDS, type ServerKind } from './servers/server-under-test.js';
+
+const USAGE = `Usage: node dist/bench/cli.js [options]     (npm run bench -- [options])
+
+Runs each scenario against each server (a fresh server process per run) and prints a table; writes the
+JSON report. Exits 1 when any record was lost or a run failed.
+
+Scenarios and servers
+  --scenario LIST         saturation,steady,storm,soak (default: saturation,steady,storm)
+  --servers LIST          limit,naive,ours (default: all three)
+Steady / soak
+  --cars N                cars for steady, storm and soak (default 10000)
+  --rate R                V frames per second per car (default 1)
+  --seconds S             measured window of steady (default 30)
+  --warmup S              seconds before measuring (default 5)
+  --soak-seconds S        measured window of soak (default 600)
+  --dashboards M          dashboard probes (default 100)
+  --vins-per-dashboard K  VINs each probe watches (default 100)
+Saturation
+  --sat-cars N            pipelined cars (default 100)
+  --sat-windows LIST      in-flight records per car, stage by stage (default 1,2,4,8,16,32,64)
+  --stage-seconds S       per stage (default 5)
+Connect storm
+  --storm-timeout S       give up after (default 90; the target is 60)
+Harness
+  --fleet-threads N       threads running the cars (default 2)
+  --cache-dir DIR         certificates cache (default ~/.cache/fleet-telemetry-bench)
+  --report FILE           JSON report (default artifacts/bench/bench-<time>.json)
+  --server-env K=V        extra environment for the servers (repeatable)
+  --cpu-prof              run our server with --cpu-prof (profiles in artifacts/bench/profiles)
+  --strict-targets        also exit 3 when one of the issue's targets is missed
+  --quick                 small sizes for a quick look (200 cars, 10 s, 10 dashboards x 20)
+  -h, --help`;
+
+const OPTIONS = {
+  scenario: { type: 'string' },
+  servers: { type: 'string' },
+  cars: { type: 'string' },
+  rate: { type: 'string' },
+  seconds: { type: 'string' },
+  warmup: { type: 'string' },
+  'soak-seconds': { type: 'string' },
+  dashboards: { type: 'string' },
+  'vins-per-dashboard': { type: 'string' },
+  'sat-cars': { type: 'string' },
+  'sat-windows': { type: 'string' },
+  'stage-seconds': { type: 'string' },
+  'storm-timeout': { type: 'string' },
+  'fleet-threads': { type: 'string' },
+  'cache-dir': { type: 'string' },
+  report: { type: 'string' },
+  'server-env': { type: 'string', multiple: true },
+  'cpu-prof': { type: 'boolean' },
+  'strict-targets': { type: 'boolean' },
+  quick: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak'];
+
+class UsageError extends Error {}
+
+function number(values: Record<string, unknown>, name: string, fallback: number, min = 0): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) throw new UsageError(`--${name} must be a number >= ${min}, got "${String(raw)}"`);
+  return value;
+}
+
+function list<T extends string>(raw: unknown, allowed: readonly T[], fallback: readonly T[], name: string): T[] {
+  if (raw === undefined) return [...fallback];
+  const items = String(raw).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const item of items) if (!allowed.includes(item as T)) throw new UsageError(`--${name}: unknown "${item}" (one of ${allowed.join(', ')})`);
+  return items as T[];
+}
+
+function openFilesLimit(): string {
+  try {
+    const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match === null ? 'unknown' : match[1];
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const quick = values.quick === true;
+  let o;
+  try {
+    o = {
+      scenarios: list(values.scenario, SCENARIOS, ['saturation', 'steady', 'storm'], 'scenario'),
+      servers: list(values.servers, SERVER_KINDS, SERVER_KINDS, 'servers'),
+      cars: number(values, 'cars', quick ? 200 : 10_000, 1),
+      rate: number(values, 'rate', 1, 0.001),
+      seconds: number(values, 'seconds', quick ? 10 : 30, 1),
+      warmup: number(values, 'warmup', quick ? 2 : 5, 0),
+      soakSeconds: number(values, 'soak-seconds', quick ? 30 : 600, 1),
+      dashboards: number(values, 'dashboards', quick ? 10 : 100, 0),
+      vinsPerDashboard: number(values, 'vins-per-dashboard', quick ? 20 : 100, 1),
+      satCars: number(values, 'sat-cars', quick ? 20 : 100, 1),
+      satWindows: String(values['sat-windows'] ?? (quick ? '1,4,16' : '1,2,4,8,16,32,64')).split(',').map((w) => {
+        const n = Number(w);
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`--sat-windows: "${w}" is not a positive integer`);
+        return n;
+      }),
+      stageSeconds: number(values, 'stage-seconds', quick ? 3 : 5, 1),
+      stormTimeout: number(values, 'storm-timeout', 90, 1),
+      fleetThreads: number(values, 'fleet-threads', 2, 1),
+      cacheDir: resolve(String(values['cache-dir'] ?? defaultCacheDir())),
+      report: resolve(String(values.report ?? `artifacts/bench/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)),
+      serverEnv: Object.fromEntries(
+        ((values['server-env'] as string[] | undefined) ?? []).map((pair) => {
+          const at = pair.indexOf('=');
+          if (at <= 0) throw new UsageError(`--server-env wants KEY=VALUE, got "${pair}"`);
+          return [pair.slice(0, at), pair.slice(at + 1)];
+        }),
+      ),
+      cpuProf: values['cpu-prof'] === true,
+      strictTargets: values['strict-targets'] === true,
+    };
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`bench: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+
+  const fleetCars = o.scenarios.some((s) => s !== 'saturation') ? o.cars : 0;
+  const neededCars = Math.max(fleetCars, o.scenarios.includes('saturation') ? o.satCars : 0);
+  const limit = openFilesLimit();
+  if (limit !== 'unlimited' && Number(limit) < neededCars + 512) {
+    process.stderr.write(`bench: ${neededCars} cars need more open files than the limit of ${limit}: run under \`ulimit -n 65536\` (npm run bench does)\n`);
+    return 2;
+  }
+
+  const tty = process.stderr.isTTY === true;
+  let lastPrinted = 0;
+  const progress = (line: string): void => {
+    if (tty) process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns ?? 120) - 1)}`);
+    else if (Date.now() - lastPrinted >= 5000) {
+      lastPrinted = Date.now();
+      process.stderr.write(`${line}\n`);
+    }
+  };
+  const log = (line: string): void => {
+    if (tty) process.stderr.write('\r\x1b[K');
+    process.stderr.write(`${line}\n`);
+  };
+
+  log(`bench: preparing ${neededCars} car certificates in ${o.cacheDir}`);
+  const pki = await ensureBenchPki({ cacheDir: o.cacheDir, count: neededCars, log });
+  const startedAt = new Date();
+  const results: ScenarioResult[] = [];
+  for (const scenario of o.scenarios) {
+    for (const kind of o.servers) {
+      const ctx: RunContext = {
+        kind: kind as ServerKind,
+        pki,
+        fleetThreads: o.fleetThreads,
+        localAddresses: loopbackSources(scenario === 'saturation' ? o.satCars : o.cars),
+        serverEnv: o.serverEnv,
+        serverNodeFlags: o.cpuProf && kind === 'ours' ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        progress,
+      };
+      log(`bench: ${scenario} against ${kind}`);
+      let result: ScenarioResult;
+      switch (scenario) {
+        case 'saturation':
+          result = await runSaturation(ctx, { cars: o.satCars, windows: o.satWindows, stageSeconds: o.stageSeconds, minGain: 0.03 });
+          break;
+        case 'steady':
+          result = await runSteady(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds, dashboards: o.dashboards, vinsPerDashboard: o.vinsPerDashboard, connectConcurrency: 100 });
+          break;
+        case 'soak':
+          result = await runSteady(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.soakSeconds, dashboards: o.dashboards, vinsPerDashboard: o.vinsPerDashboard, connectConcurrency: 100, memorySampleSeconds: 10 }, 'soak');
+          break;
+        case 'storm':
+          result = await runStorm(ctx, { cars: o.cars, timeoutSeconds: o.stormTimeout, settleSeconds: 3 });
+          break;
+      }
+      results.push(result);
+      log(`bench: ${scenario} against ${kind}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}` : `FAILED: ${result.failure}`}`);
+    }
+  }
+
+  const ratios = ratiosOf(results);
+  const report: BenchReport = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: { nproc: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}`, totalMemoryBytes: totalmem(), openFilesLimit: limit },
+    command: `node dist/bench/cli.js ${argv.join(' ')}`.trim(),
+    options: { ...o, serverEnv: Object.keys(o.serverEnv) },
+    results,
+    ratios,
+    targets: checkTargets(results, ratios),
+    lossDetected: lossIn(results),
+  };
+  mkdirSync(dirname(o.report), { recursive: true });
+  writeFileSync(o.report, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\n${renderReport(report)}\n\nJSON report: ${o.report}\n`);
+  if (report.lossDetected || results.some((r) => !r.completed)) return 1;
+  if (o.strictTargets && report.targets.some((t) => !t.met)) return 3;
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Nothing of ours should be left running; make sure a stray handle does not keep the harness alive.
+    setTimeout(() => process.exit(code), 500).unref();
+  },
+  (error: Error) => {
+    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 500).unref();
+  },
+);

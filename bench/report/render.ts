@@ -1,0 +1,146 @@
+import type { ServerKind } from '../servers/server-under-test.js';
+import type { BenchReport, ScenarioName, ScenarioResult, TargetCheck } from './result.js';
+
+const MiB = 2 ** 20;
+
+/** ours / limit and ours / naive for the figures that compare servers. */
+export function ratiosOf(results: ScenarioResult[]): BenchReport['ratios'] {
+  const out: BenchReport['ratios'] = [];
+  const scenarios = [...new Set(results.map((r) => r.scenario))];
+  for (const scenario of scenarios) {
+    const of = (kind: ServerKind): ScenarioResult | undefined => results.find((r) => r.scenario === scenario && r.server === kind && r.completed);
+    const ours = of('ours');
+    if (ours === undefined) continue;
+    const ratio = (other: ScenarioResult | undefined, pick: (r: ScenarioResult) => number): number | null => {
+      if (other === undefined) return null;
+      const base = pick(other);
+      return base > 0 ? Math.round((pick(ours) / base) * 100) / 100 : null;
+    };
+    const metrics: Array<[string, (r: ScenarioResult) => number]> = [
+      ['throughput', (r) => r.throughput],
+      ['records per server CPU second', (r) => r.recordsPerServerCpuSecond],
+      ['ack p99', (r) => r.ack.p99],
+      ['peak RSS', (r) => r.peakRssBytes],
+    ];
+    for (const [metric, pick] of metrics) out.push({ scenario, metric, oursOverLimit: ratio(of('limit'), pick), oursOverNaive: ratio(of('naive'), pick) });
+  }
+  return out;
+}
+
+/** The issue's targets, checked against what this run measured (only those it measured). */
+export function checkTargets(results: ScenarioResult[], ratios: BenchReport['ratios']): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const ours = (scenario: ScenarioName): ScenarioResult | undefined => results.find((r) => r.scenario === scenario && r.server === 'ours');
+  const ratio = (scenario: ScenarioName, metric: string) => ratios.find((r) => r.scenario === scenario && r.metric === metric);
+
+  const saturation = ratio('saturation', 'throughput');
+  if (saturation?.oursOverLimit != null) {
+    checks.push({ name: 'saturation throughput vs limit', target: '>= 0.5x', actual: `${saturation.oursOverLimit}x`, met: saturation.oursOverLimit >= 0.5 });
+  }
+  if (saturation?.oursOverNaive != null) {
+    checks.push({ name: 'saturation throughput vs naive', target: '>= 2x', actual: `${saturation.oursOverNaive}x`, met: saturation.oursOverNaive >= 2 });
+  }
+  const steady = ours('steady');
+  if (steady !== undefined) {
+    const scale = `${steady.cars} cars`;
+    checks.push({ name: `steady ack p99 (${scale})`, target: '< 20 ms', actual: `${steady.ack.p99} ms`, met: steady.completed && steady.ack.p99 < 20 });
+    if (steady.dashboard !== null) {
+      checks.push({ name: `steady car->dashboard p99 (${scale})`, target: '< 50 ms', actual: `${steady.dashboard.p99} ms`, met: steady.dashboard.p99 < 50 });
+    } else {
+      checks.push({ name: `steady car->dashboard p99 (${scale})`, target: '< 50 ms', actual: 'not measured', met: false });
+    }
+    checks.push({ name: `steady server RSS (${scale})`, target: '< 1 GiB', actual: `${(steady.peakRssBytes / MiB).toFixed(0)} MiB`, met: steady.peakRssBytes < 2 ** 30 });
+    checks.push({ name: `steady loss (${scale})`, target: '0', actual: String(steady.counts.lost + steady.counts.dashboardLost), met: steady.completed && steady.counts.lost + steady.counts.dashboardLost === 0 });
+  }
+  const storm = ours('storm');
+  if (storm !== undefined) {
+    const seconds = storm.details.readySeconds as number;
+    const errors = storm.counts.connectFailures + storm.counts.disconnects + storm.counts.errorReplies;
+    checks.push({ name: `connect storm (${storm.cars} cars) connected and acked`, target: '<= 60 s, no errors', actual: `${Number.isFinite(seconds) ? seconds : 'not all'} s, ${errors} errors`, met: storm.completed && seconds <= 60 && errors === 0 });
+    const perCar = storm.details.rssPerIdleCarBytes as number;
+    checks.push({ name: 'memory per idle connected car', target: '< 50 KB', actual: `${(perCar / 1000).toFixed(1)} KB`, met: perCar < 50_000 });
+  }
+  return checks;
+}
+
+export function lossIn(results: ScenarioResult[]): boolean {
+  return results.some((r) => r.counts.lost > 0 || r.counts.dashboardLost > 0);
+}
+
+/** The human table: one block per scenario, one row per server, then ratios and targets. */
+export function renderReport(report: BenchReport): string {
+  const lines: string[] = [];
+  const m = report.machine;
+  lines.push(`Machine: ${m.nproc} cores, ${m.cpuModel}, Node ${m.node}, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM, open files ${m.openFilesLimit}`);
+  for (const scenario of [...new Set(report.results.map((r) => r.scenario))]) {
+    const rows = report.results.filter((r) => r.scenario === scenario);
+    lines.push('', `== ${scenario} (${rows[0].cars} cars) ==`);
+    const header = ['server', 'rec/s', 'rec/CPU-s', 'srv CPU', 'hns CPU', 'ack p50', 'p90', 'p99', 'p99.9', 'max', 'dash p50', 'dash p99', 'peak RSS', 'lost', 'dash lost'];
+    const table: string[][] = [header];
+    for (const r of rows) {
+      if (!r.completed) {
+        table.push([r.server, `FAILED: ${(r.failure ?? '').split('\n')[0].slice(0, 100)}`]);
+        continue;
+      }
+      table.push([
+        r.server,
+        r.throughput.toFixed(0),
+        r.recordsPerServerCpuSecond.toFixed(0),
+        r.serverCpuCores.toFixed(2),
+        r.harnessCpuCores.toFixed(2),
+        ms(r.ack.p50), ms(r.ack.p90), ms(r.ack.p99), ms(r.ack.p999), ms(r.ack.max),
+        r.dashboard ? ms(r.dashboard.p50) : '-',
+        r.dashboard ? ms(r.dashboard.p99) : '-',
+        `${(r.peakRssBytes / MiB).toFixed(0)} MiB`,
+        String(r.counts.lost),
+        r.dashboard ? `${r.counts.dashboardLost}/${r.counts.dashboardExpected}` : '-',
+      ]);
+    }
+    lines.push(...formatTable(table));
+    for (const r of rows) {
+      const extra = scenarioLine(r);
+      if (extra !== '') lines.push(`  ${r.server}: ${extra}`);
+      for (const note of r.notes) lines.push(`  ${r.server}: note: ${note}`);
+    }
+    const ratios = report.ratios.filter((x) => x.scenario === scenario);
+    if (ratios.length > 0) {
+      lines.push('  ratios (ours/limit, ours/naive): ' + ratios.map((x) => `${x.metric} ${fmtRatio(x.oursOverLimit)}, ${fmtRatio(x.oursOverNaive)}`).join('; '));
+    }
+  }
+  if (report.targets.length > 0) {
+    lines.push('', '== targets (ours) ==');
+    lines.push(...formatTable([['target', 'wanted', 'measured', ''], ...report.targets.map((t) => [t.name, t.target, t.actual, t.met ? 'met' : 'MISSED'])]));
+  }
+  lines.push('', report.lossDetected ? 'LOSS DETECTED: some records were never acked or never reached a dashboard.' : 'No loss: every record sent was acked, and every acked record reached the dashboards watching it.');
+  return lines.join('\n');
+}
+
+function scenarioLine(r: ScenarioResult): string {
+  const d = r.details;
+  switch (r.scenario) {
+    case 'saturation': {
+      const stages = (d.stages as Array<{ window: number; throughput: number; serverCpuCores: number }> | undefined) ?? [];
+      return `stages ${stages.map((s) => `w${s.window}=${s.throughput}/s@${s.serverCpuCores}cpu`).join(' ')}`;
+    }
+    case 'storm':
+      return `all connected+acked: ${d.allConnectedAndAcked ? `${d.readySeconds} s` : 'NO'}; connect failures ${r.counts.connectFailures}; RSS per idle car ${((d.rssPerIdleCarBytes as number) / 1000).toFixed(1)} KB`;
+    case 'soak':
+      return `RSS growth first->last quarter ${(((d.rssGrowthFirstToLastQuarterBytes as number) ?? 0) / MiB).toFixed(1)} MiB`;
+    default:
+      return r.counts.resent > 0 || r.counts.disconnects > 0 ? `resent ${r.counts.resent}, disconnects ${r.counts.disconnects}` : '';
+  }
+}
+
+function ms(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value.toFixed(value >= 10 ? 1 : 2);
+}
+
+function fmtRatio(value: number | null): string {
+  return value === null ? '-' : `${value}x`;
+}
+
+function formatTable(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd());
+}

@@ -1,0 +1,72 @@
+import type { DashboardProbes } from '../probes/dashboard-probe.js';
+import type { ScenarioResult } from '../report/result.js';
+import {
+  applyFleetReport, applyWindow, mark, openProbes, round, session, settleProbes, waitConnected, watch, windowBetween, type RunContext,
+} from './session.js';
+
+export interface SteadyOptions {
+  cars: number;
+  /** V frames per second per car. */
+  rate: number;
+  warmupSeconds: number;
+  seconds: number;
+  dashboards: number;
+  vinsPerDashboard: number;
+  /** Handshakes at a time per fleet thread while the fleet comes up (not a storm). */
+  connectConcurrency: number;
+  /** Soak: memory samples every this many seconds go into the report. */
+  memorySampleSeconds?: number;
+}
+
+/**
+ * A fleet that is connected and talking at a steady rate, with dashboards watching: throughput, ack
+ * latency, car -> dashboard latency, server CPU and memory. As `soak`, the same run held longer with the
+ * server's memory sampled along the way, to show whether it stays flat.
+ */
+export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 'soak' = 'steady'): Promise<ScenarioResult> {
+  return session(name, ctx, o.cars, async ({ server, meter, fleet, result }) => {
+    let probes: DashboardProbes | null = null;
+    try {
+      await fleet.connect(o.connectConcurrency, { kind: 'idle' });
+      if (!(await waitConnected(fleet, o.cars, 120_000, ctx))) throw new Error('not every car could connect within 120 s');
+      const vins = ctx.pki.cars.slice(0, o.cars).map((car) => car.vin);
+      probes = await openProbes(ctx, server, result, vins, o.dashboards, o.vinsPerDashboard);
+
+      await fleet.setMode({ kind: 'steady', intervalMs: 1000 / o.rate });
+      await watch('warm-up', o.warmupSeconds, fleet, meter, ctx);
+      await fleet.resetLatency();
+      probes?.resetLatency();
+      const startSample = meter.samples.length;
+      const start = await mark(fleet, meter);
+      await watch(name, o.seconds, fleet, meter, ctx);
+      const end = await mark(fleet, meter);
+      await fleet.setMode({ kind: 'idle' });
+      ctx.progress(`${ctx.kind} draining`);
+      await fleet.drain(20_000);
+      const report = await fleet.report();
+
+      applyWindow(result, windowBetween(start, end));
+      applyFleetReport(result, report);
+      result.ack = report.ackLatency;
+      if (probes !== null) await settleProbes(probes, report, result, 10_000);
+      result.details = {
+        ratePerCar: o.rate,
+        offeredRecordsPerSecond: round(o.cars * o.rate, 0),
+        vinsPerDashboard: o.vinsPerDashboard,
+        rssAtStartBytes: meter.samples[0]?.rssBytes ?? 0,
+        rssAtEndBytes: end.server.rssBytes,
+      };
+      if (o.memorySampleSeconds !== undefined) {
+        const every = Math.max(1, Math.round(o.memorySampleSeconds));
+        const series = meter.samples.slice(startSample).filter((_, i) => i % every === 0);
+        const t0 = series[0]?.at ?? 0;
+        result.details.memorySeries = series.map((s) => ({ seconds: Math.round((s.at - t0) / 1000), rssBytes: s.rssBytes, cpuSeconds: round(s.cpuSeconds, 2) }));
+        const quarter = Math.max(1, Math.floor(series.length / 4));
+        const mean = (xs: typeof series): number => xs.reduce((sum, s) => sum + s.rssBytes, 0) / Math.max(1, xs.length);
+        result.details.rssGrowthFirstToLastQuarterBytes = Math.round(mean(series.slice(-quarter)) - mean(series.slice(0, quarter)));
+      }
+    } finally {
+      await probes?.close();
+    }
+  });
+}

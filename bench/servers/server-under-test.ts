@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { DevPkiFiles } from '../../src/pki/dev-certs.js';
+import { sampleProcess, type ProcSample } from '../stats/proc-stats.js';
+
+export type ServerKind = 'limit' | 'naive' | 'ours';
+export const SERVER_KINDS: readonly ServerKind[] = ['limit', 'naive', 'ours'];
+
+export const BENCH_JWT_SECRET = 'bench-dashboard-secret-long-enough-for-hs256-000000';
+
+const REPO_ROOT = new URL('../../../', import.meta.url);
+const SCRIPTS: Record<ServerKind, URL> = {
+  limit: new URL('dist/bench/baselines/limit-server.js', REPO_ROOT),
+  naive: new URL('dist/bench/baselines/naive-server.js', REPO_ROOT),
+  ours: new URL('dist/main.js', REPO_ROOT),
+};
+
+export interface ServerUnderTest {
+  kind: ServerKind;
+  pid: number;
+  vehiclePort: number;
+  /** null when this server has no dashboard listener (the limit server, or ours before it had one). */
+  dashboardPort: number | null;
+  sample(): ProcSample;
+  /** Last lines the server wrote to stderr/stdout, for error messages. */
+  outputTail(): string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  kind: ServerKind;
+  pki: DevPkiFiles;
+  /** Extra environment for the server (e.g. DECODE_WORKERS). */
+  env?: Record<string, string>;
+  /** node flags for the server process (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  readyTimeoutMs?: number;
+}
+
+/**
+ * Runs a server as a child process (so its CPU and memory can be read from /proc apart from the
+ * harness's), on loopback ports picked here, and waits until its vehicle port accepts connections.
+ */
+export async function startServerUnderTest(o: StartOptions): Promise<ServerUnderTest> {
+  const vehiclePort = await freePort();
+  const dashboardPort = await freePort();
+  const metricsPort = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DOMAIN: 'localhost',
+    HOST: '127.0.0.1',
+    PORT: String(vehiclePort),
+    TLS_CERT_FILE: o.pki.serverCert,
+    TLS_KEY_FILE: o.pki.serverKey,
+    TLS_CA_CHAIN_FILE: o.pki.caChain,
+    VEHICLE_CA_FILE: o.pki.vehicleCaCert,
+    DASHBOARD_HOST: '127.0.0.1',
+    DASHBOARD_PORT: String(dashboardPort),
+    METRICS_HOST: '127.0.0.1',
+    METRICS_PORT: String(metricsPort),
+    JWT_SECRET: BENCH_JWT_SECRET,
+    SELF_CHECK: 'false',
+    ...o.env,
+  };
+  const child = spawn(process.execPath, [...(o.nodeFlags ?? []), fileURLToPath(SCRIPTS[o.kind])], {
+    env,
+    cwd: fileURLToPath(REPO_ROOT),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    }),
+  );
+
+  const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
+  while (!(await accepts(vehiclePort))) {
+    if (exited !== null) throw new Error(`${o.kind} server exited during start (${describeExit(exited)}):\n${tail}`);
+    if (Date.now() > deadline) {
+      await stopChild(child, exit);
+      throw new Error(`${o.kind} server did not open its vehicle port within ${o.readyTimeoutMs ?? 30_000} ms:\n${tail}`);
+    }
+    await sleep(100);
+  }
+  // Ours opens its listeners one after another; give the dashboard listener a moment.
+  let hasDashboards = false;
+  if (o.kind !== 'limit') {
+    const until = Date.now() + 3000;
+    while (!(hasDashboards = await accepts(dashboardPort)) && Date.now() < until) await sleep(100);
+  }
+
+  return {
+    kind: o.kind,
+    pid: child.pid!,
+    vehiclePort,
+    dashboardPort: hasDashboards ? dashboardPort : null,
+    sample: () => sampleProcess(child.pid!),
+    outputTail: () => tail,
+    stop: () => stopChild(child, exit),
+  };
+}
+
+async function stopChild(child: ChildProcess, exit: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exit;
+  clearTimeout(timer);
+}
+
+function describeExit(e: { code: number | null; signal: NodeJS.Signals | null }): string {
+  return e.signal !== null ? `signal ${e.signal}` : `code ${e.code}`;
+}
+
+/** A port nobody listens on right now (the kernel's choice for port 0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

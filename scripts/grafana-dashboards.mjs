@@ -1,0 +1,283 @@
+#!/usr/bin/env node
+// Writes the Grafana dashboards in grafana/dashboards/ from the panel list below, so every panel has the
+// same datasource, layout rules and units:   node scripts/grafana-dashboards.mjs
+// With --check it compares instead and exits 1 when a dashboard file is stale.
+// What each panel answers is explained in docs/GRAFANA.md (a unit test checks every title is there).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const OUT_DIR = fileURLToPath(new URL('../grafana/dashboards/', import.meta.url));
+/** Matches the uid in grafana/provisioning/datasources/prometheus.yaml. */
+const DATASOURCE = { type: 'prometheus', uid: 'fleet-telemetry-prometheus' };
+const RATE = '$__rate_interval';
+
+function target(expr, legendFormat, extra = {}) {
+  return { expr, legendFormat, ...extra };
+}
+
+function timeseries(title, description, targets, unit, extra = {}) {
+  return { kind: 'timeseries', title, description, targets, unit, ...extra };
+}
+
+function stat(title, description, targets, unit, extra = {}) {
+  return { kind: 'stat', title, description, targets, unit, ...extra };
+}
+
+function heatmap(title, description, targets, unit) {
+  return { kind: 'heatmap', title, description, targets, unit };
+}
+
+function row(title, panels) {
+  return { title, panels };
+}
+
+const p = (name) => `fleet_telemetry_${name}`;
+const rateBy = (labels, name) => `sum by (${labels}) (rate(${p(name)}[${RATE}]))`;
+const quantile = (q, name, by = 'le') => `histogram_quantile(${q}, sum by (${by}) (rate(${p(name)}_bucket[${RATE}])))`;
+
+const serverHealth = {
+  uid: 'fleet-telemetry-server-health',
+  title: 'Fleet Telemetry / Server health',
+  description: 'Is the telemetry server healthy: connections, throughput, latency, errors, resources.',
+  rows: [
+    row('Vehicles', [
+      stat('Vehicle connections', 'Open vehicle WebSockets (a car may hold two: wifi and cellular).', [target(`sum(${p('vehicle_connections')})`, 'connections')], 'short'),
+      stat('VINs online', 'Distinct cars with at least one open connection.', [target(`sum(${p('vehicles_connected')})`, 'VINs')], 'short'),
+      stat('Estimated signal spend (time range)', 'Signals received over the selected time range, priced at 150,000 signals per US dollar.', [target(`sum(increase(${p('signal_cost_dollars_total')}[$__range]))`, 'US$')], 'currencyUSD'),
+      stat('Estimated spend rate (per day)', 'Current signal rate, priced and projected over 24 hours.', [target(`sum(rate(${p('signal_cost_dollars_total')}[${RATE}])) * 86400`, 'US$/day')], 'currencyUSD'),
+      timeseries('Connects and disconnects', 'Connection attempts by result and closed connections by reason, per second.', [
+        target(rateBy('result', 'vehicle_connection_attempts_total'), 'connect {{result}}'),
+        target(rateBy('reason', 'vehicle_disconnects_total'), 'disconnect {{reason}}'),
+      ], 'ops'),
+      timeseries('Refusals by reason', 'Connections refused before the WebSocket opened, by reason (no certificate, unknown issuer, refused EKU, ...).', [
+        target(rateBy('reason', 'vehicle_connection_refusals_total'), '{{reason}}'),
+      ], 'ops'),
+    ]),
+    row('Throughput', [
+      timeseries('Records/s by topic', 'Records decoded and published per second, by topic.', [target(rateBy('topic', 'records_total'), '{{topic}}')], 'ops'),
+      timeseries('Signals/s by topic', 'Signals (datums, alerts, errors) per second, by topic: what Tesla bills.', [target(rateBy('topic', 'signals_total'), '{{topic}}')], 'ops'),
+      timeseries('Estimated spend rate by topic', 'Signal spend per hour at the published price, by topic.', [target(`${rateBy('topic', 'signal_cost_dollars_total')} * 3600`, '{{topic}}')], 'currencyUSD'),
+      timeseries('Inbound bytes/s', 'Frame bytes received from cars, and the protobuf payload bytes inside them by topic.', [
+        target(`sum(rate(${p('frame_received_bytes_total')}[${RATE}]))`, 'frames'),
+        target(rateBy('topic', 'record_payload_bytes_total'), 'payload {{topic}}'),
+      ], 'Bps'),
+    ]),
+    row('Latency', [
+      timeseries('Ack latency p50/p95/p99', 'Frame received to reply written, as the car sees it (minus the network).', [
+        target(quantile(0.5, 'ack_latency_seconds'), 'p50'),
+        target(quantile(0.95, 'ack_latency_seconds'), 'p95'),
+        target(quantile(0.99, 'ack_latency_seconds'), 'p99'),
+      ], 's'),
+      heatmap('Ack latency heatmap', 'Acks per latency bucket over time: shows bimodal latency that percentiles hide.', [
+        target(`sum by (le) (increase(${p('ack_latency_seconds_bucket')}[${RATE}]))`, '{{le}}', { format: 'heatmap' }),
+      ], 's'),
+      timeseries('Decode batch latency p50/p99', 'A decode batch submitted to its results back on the main thread.', [
+        target(quantile(0.5, 'decode_batch_latency_seconds'), 'p50'),
+        target(quantile(0.99, 'decode_batch_latency_seconds'), 'p99'),
+      ], 's'),
+      timeseries('Bus publish latency p99', 'Record handed to the bus until the bus says it is stored, by bus.', [
+        target(quantile(0.99, 'bus_publish_latency_seconds', 'le, bus'), '{{bus}} p99'),
+      ], 's'),
+    ]),
+    row('Errors', [
+      timeseries('Decode errors by kind', 'Frames that could not be decoded, and decode tasks lost to failing workers, per second.', [
+        target(rateBy('kind', 'decode_errors_total'), '{{kind}}'),
+        target(rateBy('kind', 'decode_worker_failures_total'), 'worker {{kind}}'),
+      ], 'ops'),
+      timeseries('Replies and dropped replies', 'Replies written to cars by kind, replies not sent by reason, and frames over the size limit.', [
+        target(rateBy('kind', 'replies_total'), 'reply {{kind}}'),
+        target(rateBy('reason', 'replies_dropped_total'), 'dropped {{reason}}'),
+        target(`sum(rate(${p('frames_oversize_total')}[${RATE}]))`, 'oversize frames'),
+      ], 'ops'),
+      timeseries('Bus publish errors', 'Records a bus failed to store (their cars are not acked and resend), by bus.', [
+        target(rateBy('bus', 'bus_publish_errors_total'), '{{bus}}'),
+      ], 'ops'),
+    ]),
+    row('Decode pool', [
+      timeseries('Worker pool utilisation', 'Share of time the decode workers are busy (1 = saturated).', [
+        target(`max(${p('decode_pool_utilisation_ratio')})`, 'utilisation'),
+      ], 'percentunit', { max: 1 }),
+      timeseries('Worker pool queue depth', 'Decode batches waiting for a free worker.', [
+        target(`sum(${p('decode_queue_depth')})`, 'queued batches'),
+      ], 'short'),
+      timeseries('Frames per decode batch', 'Average frames per batch: higher means the pool is amortising load.', [
+        target(`sum(rate(${p('decode_batch_frames_sum')}[${RATE}])) / sum(rate(${p('decode_batch_frames_count')}[${RATE}]))`, 'frames/batch'),
+      ], 'short'),
+    ]),
+    row('Dashboards', [
+      timeseries('Dashboards connected', 'Open dashboard WebSockets.', [target(`sum(${p('dashboards_connected')})`, 'dashboards')], 'short'),
+      timeseries('Dashboard messages/s', 'Messages written to dashboards per second.', [target(`sum(rate(${p('dashboard_messages_sent_total')}[${RATE}]))`, 'messages')], 'ops'),
+      timeseries('Dashboard drops and auth failures', 'Dashboards closed by the server and refused at authentication, by reason.', [
+        target(rateBy('reason', 'dashboards_dropped_total'), 'dropped {{reason}}'),
+        target(rateBy('reason', 'dashboard_auth_failures_total'), 'auth failed {{reason}}'),
+      ], 'ops'),
+    ]),
+    row('Process', [
+      timeseries('Event-loop lag', 'How late the main thread runs timers: every frame waits this long on top of its work.', [
+        target(`max(${p('nodejs_eventloop_lag_p50_seconds')})`, 'p50'),
+        target(`max(${p('nodejs_eventloop_lag_p99_seconds')})`, 'p99'),
+        target(`max(${p('nodejs_eventloop_lag_max_seconds')})`, 'max'),
+      ], 's'),
+      timeseries('Memory', 'Resident memory of the process, and the V8 heap in use and reserved.', [
+        target(`sum(${p('process_resident_memory_bytes')})`, 'resident'),
+        target(`sum(${p('nodejs_heap_size_used_bytes')})`, 'heap used'),
+        target(`sum(${p('nodejs_heap_size_total_bytes')})`, 'heap total'),
+        target(`sum(${p('nodejs_external_memory_bytes')})`, 'external'),
+      ], 'bytes'),
+      timeseries('CPU', 'CPU time used per second (1 = one full core), user and system, all threads of the process.', [
+        target(`sum(rate(${p('process_cpu_user_seconds_total')}[${RATE}]))`, 'user'),
+        target(`sum(rate(${p('process_cpu_system_seconds_total')}[${RATE}]))`, 'system'),
+      ], 'percentunit'),
+      timeseries('Garbage collection time', 'Share of time spent in garbage collection, by kind.', [
+        target(`sum by (kind) (rate(${p('nodejs_gc_duration_seconds_sum')}[${RATE}]))`, '{{kind}}'),
+      ], 'percentunit'),
+    ]),
+  ],
+};
+
+const fleetActivity = {
+  uid: 'fleet-telemetry-fleet-activity',
+  title: 'Fleet Telemetry / Fleet activity',
+  description: 'What the fleet is doing: who is silent, what is streaming, what Tesla says.',
+  rows: [
+    row('Cars', [
+      stat('Stale cars', 'Cars silent for longer than the watchdog threshold (WATCHDOG_STALE_AFTER_SECONDS).', [target(`sum(${p('stale_vehicles')})`, 'stale')], 'short'),
+      stat('VINs online', 'Distinct cars with at least one open connection.', [target(`sum(${p('vehicles_connected')})`, 'online')], 'short'),
+      timeseries('Online and stale cars', 'Cars online next to cars the watchdog considers silent.', [
+        target(`sum(${p('vehicles_connected')})`, 'online'),
+        target(`sum(${p('stale_vehicles')})`, 'stale'),
+      ], 'short'),
+      timeseries('Watchdog events', 'Cars going stale and coming back, per interval.', [
+        target(`sum by (event) (increase(${p('watchdog_events_total')}[${RATE}]))`, '{{event}}'),
+      ], 'short'),
+    ]),
+    row('Streams', [
+      timeseries('Per-topic record rates', 'Records per second by topic: vehicle data (V), alerts, errors, connectivity.', [target(rateBy('topic', 'records_total'), '{{topic}}')], 'ops'),
+      timeseries('Signals per online car', 'Signals per second divided by cars online: a jump means a configuration change or a chatty car.', [
+        target(`sum(rate(${p('signals_total')}[${RATE}])) / clamp_min(sum(${p('vehicles_connected')}), 1)`, 'signals/s per car'),
+      ], 'ops'),
+      timeseries('Vehicle alerts and errors', 'Alert and error records the cars send (not server errors), per second.', [
+        target(`sum by (topic) (rate(${p('records_total')}{topic=~"alerts|errors"}[${RATE}]))`, '{{topic}}'),
+      ], 'ops'),
+    ]),
+    row('Tesla', [
+      timeseries('Tesla-reported errors', 'Errors Tesla reports for this server (fleet_telemetry_errors endpoint), per interval.', [
+        target(`sum(increase(${p('tesla_reported_errors_total')}[${RATE}]))`, 'reported errors'),
+      ], 'short'),
+      timeseries('Config pushes', 'Fleet telemetry configuration pushes to Tesla, by result, per interval.', [
+        target(`sum by (result) (increase(${p('config_pushes_total')}[${RATE}]))`, '{{result}}'),
+      ], 'short'),
+      timeseries('Tesla API calls', 'Calls to the Tesla Fleet API per second, by endpoint and status class.', [
+        target(rateBy('endpoint, status_class', 'tesla_api_calls_total'), '{{endpoint}} {{status_class}}'),
+      ], 'ops'),
+    ]),
+  ],
+};
+
+/** Grafana's dashboard JSON model: rows 24 units wide, panels laid out left to right. */
+function render(definition) {
+  const panels = [];
+  let id = 1;
+  let y = 0;
+  for (const section of definition.rows) {
+    panels.push({ id: id++, type: 'row', title: section.title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] });
+    y += 1;
+    const stats = section.panels.filter((panel) => panel.kind === 'stat');
+    const charts = section.panels.filter((panel) => panel.kind !== 'stat');
+    if (stats.length > 0) {
+      const width = Math.floor(24 / stats.length);
+      stats.forEach((panel, i) => panels.push(renderPanel(panel, id++, { h: 4, w: width, x: i * width, y })));
+      y += 4;
+    }
+    charts.forEach((panel, i) => {
+      panels.push(renderPanel(panel, id++, { h: 8, w: 12, x: (i % 2) * 12, y: y + Math.floor(i / 2) * 8 }));
+    });
+    y += Math.ceil(charts.length / 2) * 8;
+  }
+  return {
+    uid: definition.uid,
+    title: definition.title,
+    description: definition.description,
+    tags: ['fleet-telemetry'],
+    editable: true,
+    graphTooltip: 1,
+    refresh: '10s',
+    schemaVersion: 39,
+    version: 1,
+    time: { from: 'now-1h', to: 'now' },
+    timepicker: {},
+    timezone: 'browser',
+    annotations: { list: [] },
+    templating: { list: [] },
+    links: [],
+    panels,
+  };
+}
+
+function renderPanel(panel, id, gridPos) {
+  const targets = panel.targets.map((t, i) => ({
+    datasource: DATASOURCE,
+    refId: String.fromCharCode(65 + i),
+    expr: t.expr,
+    legendFormat: t.legendFormat,
+    range: true,
+    ...(t.format ? { format: t.format } : {}),
+  }));
+  const base = { id, type: panel.kind, title: panel.title, description: panel.description, datasource: DATASOURCE, gridPos, targets };
+  if (panel.kind === 'stat') {
+    return {
+      ...base,
+      fieldConfig: { defaults: { unit: panel.unit, decimals: panel.unit === 'currencyUSD' ? 2 : undefined, color: { mode: 'thresholds' }, thresholds: { mode: 'absolute', steps: [{ color: 'green', value: null }] } }, overrides: [] },
+      options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'area', textMode: 'auto', orientation: 'auto', justifyMode: 'auto' },
+    };
+  }
+  if (panel.kind === 'heatmap') {
+    return {
+      ...base,
+      fieldConfig: { defaults: {}, overrides: [] },
+      options: {
+        calculate: false,
+        cellGap: 1,
+        color: { mode: 'scheme', scheme: 'Oranges', steps: 64, exponent: 0.5, fill: 'dark-orange', scale: 'exponential', reverse: false },
+        yAxis: { axisPlacement: 'left', unit: panel.unit },
+        rowsFrame: { layout: 'auto' },
+        tooltip: { mode: 'single', yHistogram: true, showColorScale: false },
+        legend: { show: true },
+        filterValues: { le: 1e-9 },
+      },
+    };
+  }
+  return {
+    ...base,
+    fieldConfig: {
+      defaults: {
+        unit: panel.unit,
+        ...(panel.max !== undefined ? { max: panel.max, min: 0 } : { min: 0 }),
+        custom: { drawStyle: 'line', lineWidth: 1, fillOpacity: 10, showPoints: 'never', spanNulls: false },
+      },
+      overrides: [],
+    },
+    options: { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'desc' } },
+  };
+}
+
+const files = {
+  'server-health.json': render(serverHealth),
+  'fleet-activity.json': render(fleetActivity),
+};
+
+let stale = false;
+for (const [name, dashboard] of Object.entries(files)) {
+  const path = `${OUT_DIR}${name}`;
+  const text = `${JSON.stringify(dashboard, null, 2)}\n`;
+  if (process.argv.includes('--check')) {
+    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) {
+      process.stderr.write(`grafana-dashboards: grafana/dashboards/${name} is stale; run: node scripts/grafana-dashboards.mjs\n`);
+      stale = true;
+    }
+  } else {
+    mkdirSync(OUT_DIR, { recursive: true });
+    writeFileSync(path, text);
+  }
+}
+process.exit(stale ? 1 : 0);

@@ -1,0 +1,190 @@
+import type { KV } from '@nats-io/kv';
+import type { Logger } from 'pino';
+import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
+import type { SnapshotSource, VehicleSnapshot } from '../record-bus.js';
+import { kvKey } from './nats-names.js';
+
+export interface FieldValue {
+  value: string;
+  at: string;
+}
+
+/** What one VIN's KV entry holds: its last-known state across every instance the car has used. */
+export interface StoredState {
+  lastSeenAt: number | null;
+  state: Record<string, FieldValue>;
+}
+
+/** What the owning instance knows about a car right now (its actor). */
+export interface LocalState {
+  state: ReadonlyMap<string, FieldValue>;
+  lastSeenAt: number;
+  connected: boolean;
+  stale: boolean;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+export function parseStoredState(bytes: Uint8Array): StoredState {
+  const parsed = JSON.parse(fromUtf8.decode(bytes)) as Partial<StoredState>;
+  return {
+    lastSeenAt: typeof parsed.lastSeenAt === 'number' ? parsed.lastSeenAt : null,
+    state: typeof parsed.state === 'object' && parsed.state !== null ? parsed.state : {},
+  };
+}
+
+function atOf(field: FieldValue): number {
+  const ms = Date.parse(field.at);
+  return Number.isNaN(ms) ? 0 : ms;
+}
+
+/**
+ * Field by field, the later sample wins; a tie goes to `local` (it was written by the car's own
+ * instance just now). Used both when writing (another instance may have written since) and when
+ * reading (this instance's actor may hold samples not yet written).
+ */
+export function mergeState(base: StoredState | null, local: { state: Iterable<[string, FieldValue]>; lastSeenAt: number | null }): StoredState {
+  const state: Record<string, FieldValue> = { ...(base?.state ?? {}) };
+  for (const [field, value] of local.state) {
+    const known = state[field];
+    if (known === undefined || atOf(value) >= atOf(known)) state[field] = { value: value.value, at: value.at };
+  }
+  const lastSeenAt =
+    base?.lastSeenAt == null ? local.lastSeenAt : local.lastSeenAt == null ? base.lastSeenAt : Math.max(base.lastSeenAt, local.lastSeenAt);
+  return { lastSeenAt, state };
+}
+
+function isConflict(error: unknown): boolean {
+  return error instanceof Error && /wrong last sequence|key exists/i.test(error.message);
+}
+
+export interface KvStateWriterOptions {
+  kv: KV;
+  flushMs: number;
+  readLocal: (vin: string) => LocalState | undefined;
+  metrics: TelemetryMetrics;
+  logger: Logger;
+}
+
+/**
+ * Writes the owning instance's last-known state of each car to KV, coalesced: a car is marked dirty
+ * by its stored records and written at most once per flush interval, so KV load follows the number of
+ * active cars, not the record rate. Writes are compare-and-set against the revision this instance last
+ * saw; on a conflict (another instance wrote) it reads, merges and retries.
+ */
+export class KvStateWriter {
+  private dirty = new Set<string>();
+  private readonly revisions = new Map<string, { revision: number; stored: StoredState }>();
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly options: KvStateWriterOptions) {
+    this.timer = setInterval(() => void this.flush(), options.flushMs);
+    this.timer.unref();
+  }
+
+  markDirty(vin: string): void {
+    this.dirty.add(vin);
+  }
+
+  /** Write every dirty car now; concurrent calls share one pass. */
+  flush(): Promise<void> {
+    this.flushing ??= this.writeDirty().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+  }
+
+  private async writeDirty(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const vins = [...this.dirty];
+    this.dirty = new Set();
+    // A few at a time: bounded concurrency keeps one slow flush from flooding NATS.
+    for (let i = 0; i < vins.length; i += 32) {
+      await Promise.all(vins.slice(i, i + 32).map((vin) => this.write(vin)));
+    }
+  }
+
+  private async write(vin: string): Promise<void> {
+    const local = this.options.readLocal(vin);
+    if (local === undefined) return;
+    const key = kvKey(vin);
+    const { kv, metrics } = this.options;
+    let known = this.revisions.get(vin);
+    for (let attempt = 0; attempt < 4; attempt++) {
+      try {
+        if (known === undefined) {
+          const entry = await kv.get(key);
+          known =
+            entry === null || entry.operation !== 'PUT'
+              ? { revision: entry?.revision ?? 0, stored: { lastSeenAt: null, state: {} } }
+              : { revision: entry.revision, stored: parseStoredState(entry.value) };
+        }
+        const next = mergeState(known.stored, local);
+        const bytes = utf8.encode(JSON.stringify(next));
+        const revision = known.revision === 0 ? await kv.create(key, bytes) : await kv.update(key, bytes, known.revision);
+        this.revisions.set(vin, { revision, stored: next });
+        metrics.natsStateWrites.inc({ result: 'ok' });
+        return;
+      } catch (error) {
+        known = undefined;
+        if (isConflict(error)) {
+          metrics.natsStateWrites.inc({ result: 'conflict' });
+          continue;
+        }
+        metrics.natsStateWrites.inc({ result: 'error' });
+        this.revisions.delete(vin);
+        // Written again at the next flush: the car is still dirty as far as KV knows.
+        this.dirty.add(vin);
+        this.options.logger.warn({ err: error, vin }, 'nats_state_write_failed');
+        return;
+      }
+    }
+    this.revisions.delete(vin);
+    this.dirty.add(vin);
+  }
+}
+
+export interface KvSnapshotSourceOptions {
+  state: KV;
+  connectivity: { connectedAnywhere(vin: string): Promise<boolean> };
+  readLocal: (vin: string) => LocalState | undefined;
+  /** Waits until a watched VIN's live records flow, so the snapshot does not open a gap before them. */
+  watchReady: (vin: string) => Promise<void>;
+  staleAfterMs: number;
+  logger: Logger;
+  now?: () => number;
+}
+
+/**
+ * Snapshots on any instance: KV holds what every instance wrote, and this instance's own actor (when
+ * the car is here) adds samples not yet flushed.
+ */
+export class KvSnapshotSource implements SnapshotSource {
+  constructor(private readonly options: KvSnapshotSourceOptions) {}
+
+  async snapshot(vin: string): Promise<VehicleSnapshot> {
+    const { state: kv, connectivity, readLocal, watchReady, staleAfterMs } = this.options;
+    const now = this.options.now ?? Date.now;
+    await watchReady(vin);
+    const [entry, connectedAnywhere] = await Promise.all([kv.get(kvKey(vin)), connectivity.connectedAnywhere(vin)]);
+    const stored = entry === null || entry.operation !== 'PUT' ? null : parseStoredState(entry.value);
+    const local = readLocal(vin);
+    const merged = mergeState(stored, local ?? { state: [], lastSeenAt: null });
+    const lastSeenAt = merged.lastSeenAt;
+    return {
+      vin,
+      connected: connectedAnywhere || (local?.connected ?? false),
+      state: new Map(Object.entries(merged.state)),
+      lastSeenAt,
+      stale: local?.connected === true ? local.stale : lastSeenAt !== null && now() - lastSeenAt >= staleAfterMs,
+    };
+  }
+}

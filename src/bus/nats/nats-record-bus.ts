@@ -1,0 +1,283 @@
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
+import type { BusRecord, RecordBus, RecordListener, SafeCallback } from '../record-bus.js';
+import { vinSubjects } from './nats-names.js';
+import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding } from './stream-record.js';
+
+export interface NatsRecordBusOptions {
+  js: JetStreamClient;
+  stream: string;
+  subjectPrefix: string;
+  encoding: RecordEncoding;
+  instanceId: string;
+  /** Unconfirmed publishes allowed at once; past it a record is refused immediately. */
+  maxPending: number;
+  publishTimeoutMs: number;
+  metrics: TelemetryMetrics;
+  logger: Logger;
+  /** Told about every record this instance stored (the last-known state writer listens). */
+  onStored?: (record: BusRecord) => void;
+  /** Runs when the bus closes: the rest of the NATS scale-out winds down with it. */
+  onClose?: () => Promise<void>;
+}
+
+export class BusOverloadedError extends Error {
+  constructor(limit: number) {
+    super(`NATS_MAX_PENDING_PUBLISHES (${limit}) records already wait for JetStream; record refused`);
+    this.name = 'BusOverloadedError';
+  }
+}
+
+export class BusClosedError extends Error {
+  constructor() {
+    super('the NATS bus is closed');
+    this.name = 'BusClosedError';
+  }
+}
+
+interface Follow {
+  count: number;
+  stopped: boolean;
+  messages: ConsumerMessages | null;
+  /** Settles once records stored from now on will reach this instance. */
+  ready: Promise<void>;
+}
+
+/**
+ * The scale-out bus: a record is safe when JetStream has stored it, so the car's ack means the record
+ * is durable. Local listeners get records after the store confirms, in confirmation order (which is
+ * stream order, hence per-VIN order); records of watched VINs stored by other instances arrive through
+ * one ordered consumer per watched VIN.
+ */
+export class NatsRecordBus implements RecordBus {
+  readonly name = 'nats';
+  private listeners: RecordListener[] = [];
+  private pending = 0;
+  private closed = false;
+  private readonly follows = new Map<string, Follow>();
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: NatsRecordBusOptions) {}
+
+  get pendingPublishes(): number {
+    return this.pending;
+  }
+
+  publish(record: BusRecord, onSafe: SafeCallback): void {
+    const { metrics } = this.options;
+    if (this.closed) {
+      metrics.natsPublishFailures.inc({ reason: 'closed' });
+      onSafe(new BusClosedError());
+      return;
+    }
+    // A bounded queue: when NATS is down or slow, cars are told "not stored" at once instead of this
+    // process holding their records in memory.
+    if (this.pending >= this.options.maxPending) {
+      metrics.natsPublishFailures.inc({ reason: 'overloaded' });
+      onSafe(new BusOverloadedError(this.options.maxPending));
+      return;
+    }
+    let message;
+    try {
+      message = toStreamMessage(record, this.options.subjectPrefix, this.options.encoding, this.options.instanceId);
+    } catch (error) {
+      metrics.natsPublishFailures.inc({ reason: 'error' });
+      onSafe(error as Error);
+      return;
+    }
+    this.pending++;
+    metrics.natsPendingPublishes.set(this.pending);
+    this.options.js
+      .publish(message.subject, message.data, {
+        msgID: message.msgId,
+        headers: message.headers,
+        timeout: this.options.publishTimeoutMs,
+      })
+      .then(
+        (ack) => {
+          this.settled();
+          if (ack.duplicate) {
+            // Stored before (a resend, or a frame whose ack the car missed): listeners saw it then.
+            metrics.natsPublishDuplicates.inc();
+          } else {
+            this.deliver(record);
+            this.options.onStored?.(record);
+          }
+          onSafe(null);
+        },
+        (error: Error) => {
+          this.settled();
+          metrics.natsPublishFailures.inc({ reason: /timeout/i.test(error.message) ? 'timeout' : 'error' });
+          onSafe(error);
+        },
+      );
+  }
+
+  subscribe(listener: RecordListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  watch(vin: string): void {
+    const existing = this.follows.get(vin);
+    if (existing !== undefined) {
+      existing.count++;
+      return;
+    }
+    const follow: Follow = { count: 1, stopped: false, messages: null, ready: Promise.resolve() };
+    follow.ready = new Promise((resolve) => {
+      void this.follow(vin, follow, resolve);
+    });
+    this.follows.set(vin, follow);
+    this.options.metrics.natsWatchedVehicles.set(this.follows.size);
+  }
+
+  unwatch(vin: string): void {
+    const follow = this.follows.get(vin);
+    if (follow === undefined) return;
+    if (--follow.count > 0) return;
+    follow.stopped = true;
+    follow.messages?.stop();
+    this.follows.delete(vin);
+    this.options.metrics.natsWatchedVehicles.set(this.follows.size);
+  }
+
+  /**
+   * Resolves once records of a watched VIN stored from now on will be delivered here (the consumer
+   * exists). A snapshot taken after this misses nothing that live records would not bring.
+   */
+  watchReady(vin: string): Promise<void> {
+    return this.follows.get(vin)?.ready ?? Promise.resolve();
+  }
+
+  /**
+   * History: every record of `vin` stored at or after `sinceMs`, in stream order, until the replay has
+   * caught up with the stream. Records stored while it runs may also arrive live: a caller that needs
+   * "history, then live, nothing twice" buffers live records during the replay and drops those whose
+   * (topic, txid) it replayed.
+   */
+  async replay(vin: string, sinceMs: number, onRecord: (record: BusRecord) => void): Promise<number> {
+    const { js, stream, subjectPrefix, metrics } = this.options;
+    let count = 0;
+    try {
+      const consumer = await js.consumers.get(stream, {
+        filter_subjects: vinSubjects(subjectPrefix, vin),
+        deliver_policy: DeliverPolicy.StartTime,
+        opt_start_time: new Date(sinceMs).toISOString(),
+      });
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 256, expires: 1000 });
+        let got = 0;
+        let caughtUp = false;
+        for await (const message of batch) {
+          got++;
+          const record = this.recordOf(message);
+          if (record !== null) {
+            onRecord(record);
+            count++;
+          }
+          if (message.info.pending === 0) {
+            caughtUp = true;
+            break;
+          }
+        }
+        if (caughtUp || got === 0) break;
+      }
+      metrics.replayRequests.inc({ result: 'ok' });
+      metrics.replayRecords.inc(count);
+      return count;
+    } catch (error) {
+      metrics.replayRequests.inc({ result: 'error' });
+      throw error;
+    }
+  }
+
+  /** Resolves when no publish waits for JetStream (shutdown waits for this before closing NATS). */
+  whenIdle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const vin of [...this.follows.keys()]) {
+      const follow = this.follows.get(vin);
+      if (follow) follow.count = 1;
+      this.unwatch(vin);
+    }
+    await this.whenIdle();
+    this.listeners = [];
+    await this.options.onClose?.();
+  }
+
+  private settled(): void {
+    this.pending--;
+    this.options.metrics.natsPendingPublishes.set(this.pending);
+    if (this.pending === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  private deliver(record: BusRecord): void {
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) {
+      try {
+        listeners[i](record);
+      } catch (error) {
+        this.options.logger.error({ err: error }, 'bus_listener_failed');
+      }
+    }
+  }
+
+  private recordOf(message: JsMsg): BusRecord | null {
+    try {
+      return fromStreamMessage(message.data, message.headers);
+    } catch (error) {
+      this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'nats_record_unreadable');
+      return null;
+    }
+  }
+
+  /** One ordered consumer for a watched VIN: stored records only, in stream order, no duplicates. */
+  private async follow(vin: string, follow: Follow, ready: () => void): Promise<void> {
+    const { js, stream, subjectPrefix, instanceId, metrics, logger } = this.options;
+    let lastSeq = 0;
+    while (!follow.stopped) {
+      try {
+        const consumer = await js.consumers.get(stream, {
+          filter_subjects: vinSubjects(subjectPrefix, vin),
+          ...(lastSeq === 0
+            ? { deliver_policy: DeliverPolicy.New }
+            : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }),
+        });
+        const messages = await consumer.consume();
+        ready();
+        if (follow.stopped) {
+          messages.stop();
+          break;
+        }
+        follow.messages = messages;
+        for await (const message of messages) {
+          lastSeq = message.seq;
+          if (message.headers?.get(HEADER.instance) === instanceId) continue;
+          const record = this.recordOf(message);
+          if (record === null) continue;
+          metrics.natsRemoteRecords.inc();
+          this.deliver(record);
+        }
+      } catch (error) {
+        if (follow.stopped || this.closed) break;
+        logger.warn({ err: error, vin }, 'nats_follow_failed');
+        ready();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+    ready();
+  }
+}

@@ -1,0 +1,108 @@
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import { dashboardRecordMessage } from '../../decode/decode-batch.js';
+import { decodeRecord } from '../../protocol/payload.js';
+import type { BusRecord } from '../record-bus.js';
+import { fromHeaderValue, headerValue, recordMessageId, recordSubject } from './nats-names.js';
+
+/**
+ * How a record looks in the stream: the subject says where it belongs, the body is the car's protobuf
+ * bytes or the canonical JSON (operator's choice), and headers carry what a consumer needs without
+ * decoding the body. Consumers outside this project read the same headers.
+ */
+export const HEADER = {
+  vin: 'Telemetry-Vin',
+  txid: 'Telemetry-Txid',
+  topic: 'Telemetry-Topic',
+  receivedAt: 'Telemetry-Received-At',
+  /** protobuf | json | opaque (an unknown topic's bytes, whatever the setting). */
+  encoding: 'Telemetry-Encoding',
+  /** Which instance stored it: an instance skips its own records when they come back from NATS. */
+  instance: 'Telemetry-Instance',
+} as const;
+
+export type RecordEncoding = 'protobuf' | 'json';
+
+export interface StreamMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs;
+  msgId: string;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+export function toStreamMessage(record: BusRecord, prefix: string, encoding: RecordEncoding, instanceId: string): StreamMessage {
+  const h = headers();
+  h.set(HEADER.vin, headerValue(record.vin));
+  h.set(HEADER.txid, headerValue(record.txid));
+  h.set(HEADER.topic, headerValue(record.topic));
+  h.set(HEADER.receivedAt, new Date(record.receivedAt).toISOString());
+  h.set(HEADER.instance, instanceId);
+  let data: Uint8Array;
+  if (record.recordJson === null) {
+    h.set(HEADER.encoding, 'opaque');
+    data = record.payload ?? new Uint8Array(0);
+  } else if (encoding === 'json' || record.payload === null) {
+    h.set(HEADER.encoding, 'json');
+    data = utf8.encode(record.recordJson);
+  } else {
+    h.set(HEADER.encoding, 'protobuf');
+    data = record.payload;
+  }
+  return {
+    subject: recordSubject(prefix, record.vin, record.topic),
+    data,
+    headers: h,
+    msgId: recordMessageId(record.vin, record.txid, record.topic),
+  };
+}
+
+export class StreamRecordError extends Error {}
+
+/**
+ * A stored message back into the record dashboards receive. Protobuf bodies are decoded and normalised
+ * here exactly as the decode worker does, so a dashboard sees the same JSON whichever instance the car
+ * is on. Throws StreamRecordError for a message this project did not write.
+ */
+export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): BusRecord & { instance: string } {
+  const get = (name: string): string => {
+    const value = h?.get(name) ?? '';
+    if (value === '') throw new StreamRecordError(`stream message without ${name} header`);
+    return value;
+  };
+  const vin = fromHeaderValue(get(HEADER.vin));
+  const topic = fromHeaderValue(get(HEADER.topic));
+  const txid = h?.has(HEADER.txid) ? fromHeaderValue(h.get(HEADER.txid)) : '';
+  const receivedAt = Date.parse(get(HEADER.receivedAt));
+  if (Number.isNaN(receivedAt)) throw new StreamRecordError(`stream message with a bad ${HEADER.receivedAt} header`);
+  const encoding = get(HEADER.encoding);
+  let recordJson: string | null;
+  let payload: Uint8Array | null;
+  let isResend = false;
+  if (encoding === 'protobuf') {
+    const decoded = decodeRecord(topic, data, vin);
+    recordJson = decoded.json;
+    isResend = decoded.isResend;
+    payload = data;
+  } else if (encoding === 'json') {
+    recordJson = fromUtf8.decode(data);
+    if (topic === 'V') isResend = (JSON.parse(recordJson) as { isResend?: unknown }).isResend === true;
+    payload = null;
+  } else if (encoding === 'opaque') {
+    recordJson = null;
+    payload = data;
+  } else {
+    throw new StreamRecordError(`stream message with unknown encoding ${JSON.stringify(encoding)}`);
+  }
+  return {
+    vin,
+    topic,
+    txid,
+    receivedAt,
+    recordJson,
+    payload,
+    dashboardMessage: dashboardRecordMessage(vin, topic, receivedAt, recordJson, isResend),
+    instance: h?.get(HEADER.instance) ?? '',
+  };
+}

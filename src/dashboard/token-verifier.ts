@@ -1,0 +1,239 @@
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
+import { DashboardGrant, VIN_PATTERN, type GrantSource } from './dashboard-grant.js';
+import { TeslaVehicleList, VehicleListError } from './tesla-vehicle-list.js';
+
+/** Reason codes of a refused token: the 401 body and the auth-failure metric label. A fixed set. */
+export const AUTH_FAILURE_REASONS = [
+  'missing_token',
+  'malformed_token',
+  'algorithm_not_allowed',
+  'bad_signature',
+  'unknown_key',
+  'key_source_unavailable',
+  'expired',
+  'not_yet_valid',
+  'missing_exp',
+  'wrong_issuer',
+  'wrong_audience',
+  'invalid_claims',
+  'missing_vins',
+  'missing_scope',
+  'tesla_rejected_token',
+  'vehicle_list_unavailable',
+  'origin_not_allowed',
+] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
+
+export class AuthError extends Error {
+  constructor(
+    readonly reason: AuthFailureReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AuthError';
+  }
+}
+
+export interface TeslaSignInOptions {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  /** Fleet API base URL for `GET /api/1/vehicles`. */
+  apiBaseUrl: string;
+  /** Scope the token must carry. */
+  requiredScope?: string;
+}
+
+export interface TokenVerifierOptions {
+  /** HS256 secret (JWT_SECRET); empty = HS256 tokens are not accepted. */
+  secret: string;
+  /** Identity-provider keys (JWT_JWKS_URL), RS256/ES256. */
+  jwksUrl?: string;
+  /** Required `iss` / `aud` (JWT_ISSUER / JWT_AUDIENCE), for HS256 and JWKS tokens alike; empty = not checked. */
+  issuer?: string;
+  audience?: string;
+  tesla?: TeslaSignInOptions | null;
+  /** Seconds of clock skew tolerated for exp/nbf. */
+  clockToleranceSeconds?: number;
+  /** For tests: a key resolver instead of fetching jwksUrl / Tesla's JWKS. */
+  jwksResolver?: JWTVerifyGetKey;
+  teslaJwksResolver?: JWTVerifyGetKey;
+  now?: () => number;
+}
+
+/** Asymmetric algorithms accepted from a JWKS; HS256 only ever with our own secret. */
+const ASYMMETRIC = ['RS256', 'ES256'];
+const TESLA_SCOPE = 'vehicle_device_data';
+/** Keys are kept this long before a refetch; a token with an unknown kid refetches sooner (cooldown). */
+const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
+const JWKS_COOLDOWN_MS = 30_000;
+
+/**
+ * Checks dashboard tokens. The algorithm in the header picks the key source, and each source accepts
+ * only its own algorithms: HS256 is checked against JWT_SECRET and nothing else, RS256/ES256 against a
+ * JWKS. So `alg: none` and an HS256 token "signed" with an RSA public key never reach a key that would
+ * accept them.
+ */
+export class TokenVerifier {
+  private readonly secret: Uint8Array | null;
+  private readonly jwks: JWTVerifyGetKey | null;
+  private readonly teslaJwks: JWTVerifyGetKey | null;
+  private readonly teslaVehicles: TeslaVehicleList | null;
+  private readonly options: TokenVerifierOptions;
+  private readonly now: () => number;
+
+  constructor(options: TokenVerifierOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.secret = options.secret === '' ? null : new TextEncoder().encode(options.secret);
+    this.jwks =
+      options.jwksResolver ??
+      (options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: JWKS_CACHE_MAX_AGE_MS, cooldownDuration: JWKS_COOLDOWN_MS }) : null);
+    const tesla = options.tesla ?? null;
+    this.teslaJwks =
+      tesla === null
+        ? null
+        : options.teslaJwksResolver ??
+          createRemoteJWKSet(new URL(tesla.jwksUrl), { cacheMaxAge: JWKS_CACHE_MAX_AGE_MS, cooldownDuration: JWKS_COOLDOWN_MS });
+    this.teslaVehicles = tesla === null ? null : new TeslaVehicleList({ apiBaseUrl: tesla.apiBaseUrl, now: this.now });
+  }
+
+  /** A grant for a good token; AuthError with a reason code otherwise. Never echoes the token. */
+  async verify(token: string | null | undefined): Promise<DashboardGrant> {
+    if (token === null || token === undefined || token === '') throw new AuthError('missing_token', 'no token presented');
+    let alg: unknown;
+    let unverifiedIssuer: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+      unverifiedIssuer = decodeJwt(token).iss;
+    } catch {
+      throw new AuthError('malformed_token', 'the token is not a JWT');
+    }
+    if (alg === 'HS256') {
+      if (this.secret === null) throw new AuthError('algorithm_not_allowed', 'HS256 tokens are not accepted (no JWT_SECRET)');
+      const payload = await this.check(token, this.secret, ['HS256'], this.options.issuer, this.options.audience);
+      return this.vinsGrant(payload, 'hs256');
+    }
+    if (typeof alg === 'string' && ASYMMETRIC.includes(alg)) {
+      const tesla = this.options.tesla ?? null;
+      if (tesla !== null && this.teslaJwks !== null && unverifiedIssuer === tesla.issuer) {
+        const payload = await this.check(token, this.teslaJwks, ASYMMETRIC, tesla.issuer, tesla.audience);
+        return this.teslaGrant(token, payload, tesla.requiredScope ?? TESLA_SCOPE);
+      }
+      if (this.jwks !== null) {
+        const payload = await this.check(token, this.jwks, ASYMMETRIC, this.options.issuer, this.options.audience);
+        return this.vinsGrant(payload, 'jwks');
+      }
+    }
+    throw new AuthError('algorithm_not_allowed', `tokens signed with ${typeof alg === 'string' ? alg : 'no algorithm'} are not accepted`);
+  }
+
+  private async check(
+    token: string,
+    key: Uint8Array | JWTVerifyGetKey,
+    algorithms: string[],
+    issuer: string | undefined,
+    audience: string | undefined,
+  ): Promise<JWTPayload> {
+    const options: JWTVerifyOptions = {
+      algorithms,
+      requiredClaims: ['exp'],
+      clockTolerance: this.options.clockToleranceSeconds ?? 5,
+      currentDate: new Date(this.now()),
+      ...(issuer ? { issuer } : {}),
+      ...(audience ? { audience } : {}),
+    };
+    try {
+      const result =
+        key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+      return result.payload;
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
+  private vinsGrant(payload: JWTPayload, source: GrantSource): DashboardGrant {
+    const claim = payload.vins;
+    if (!Array.isArray(claim) || claim.length === 0 || !claim.every((vin) => typeof vin === 'string')) {
+      throw new AuthError('missing_vins', 'the token has no `vins` claim (a list of VINs, or ["*"])');
+    }
+    const vins = (claim as string[]).map((vin) => vin.toUpperCase());
+    const all = vins.includes('*');
+    if (all && vins.length !== 1) throw new AuthError('missing_vins', '`vins` is either ["*"] or a list of VINs, not both');
+    if (!all && !vins.every((vin) => VIN_PATTERN.test(vin))) {
+      throw new AuthError('missing_vins', '`vins` holds something that is not a VIN');
+    }
+    return new DashboardGrant(all, all ? [] : vins, (payload.exp as number) * 1000, subjectOf(payload), source);
+  }
+
+  private async teslaGrant(token: string, payload: JWTPayload, scope: string): Promise<DashboardGrant> {
+    const scopes = Array.isArray(payload.scp)
+      ? payload.scp
+      : typeof payload.scope === 'string'
+        ? payload.scope.split(' ')
+        : [];
+    if (!scopes.includes(scope)) throw new AuthError('missing_scope', `the Tesla token lacks the ${scope} scope`);
+    const expiresAt = (payload.exp as number) * 1000;
+    const list = this.teslaVehicles as TeslaVehicleList;
+    let vins: ReadonlySet<string>;
+    try {
+      vins = await list.vinsFor(token, expiresAt);
+    } catch (error) {
+      throw vehicleListFailure(error);
+    }
+    const refresher = async (): Promise<ReadonlySet<string>> => {
+      try {
+        return await list.refresh(token, expiresAt);
+      } catch {
+        // Tesla being unreachable on a refresh means "no new cars", not "lose the ones we know".
+        return vins;
+      }
+    };
+    return new DashboardGrant(false, vins, expiresAt, subjectOf(payload), 'tesla', refresher);
+  }
+}
+
+function subjectOf(payload: JWTPayload): string | null {
+  return typeof payload.sub === 'string' ? payload.sub : null;
+}
+
+function vehicleListFailure(error: unknown): AuthError {
+  if (error instanceof VehicleListError) return new AuthError(error.reason, error.message);
+  return new AuthError('vehicle_list_unavailable', 'the vehicle list could not be fetched');
+}
+
+/** jose's errors to our reason codes; messages are ours, so nothing from the token is echoed. */
+function translate(error: unknown): AuthError {
+  if (error instanceof AuthError) return error;
+  if (error instanceof errors.JWTExpired) return new AuthError('expired', 'the token has expired');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case 'nbf': return new AuthError('not_yet_valid', 'the token is not valid yet');
+      case 'exp': return new AuthError('missing_exp', 'the token has no valid `exp`');
+      case 'iss': return new AuthError('wrong_issuer', 'the token has the wrong issuer');
+      case 'aud': return new AuthError('wrong_audience', 'the token has the wrong audience');
+      default: return new AuthError('invalid_claims', `the token's ${error.claim} claim is invalid`);
+    }
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return new AuthError('algorithm_not_allowed', 'the token algorithm is not accepted');
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new AuthError('bad_signature', 'the token signature does not verify');
+  if (error instanceof errors.JWKSNoMatchingKey) return new AuthError('unknown_key', 'no key matches the token');
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
+    return new AuthError('key_source_unavailable', 'the signing keys could not be fetched');
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
+    return new AuthError('malformed_token', 'the token is malformed');
+  }
+  if (error instanceof errors.JWKInvalid) return new AuthError('unknown_key', 'the signing key is unusable');
+  // A fetch failure of the JWKS surfaces as a plain error.
+  return new AuthError('key_source_unavailable', 'the token could not be checked');
+}

@@ -1,0 +1,109 @@
+import type { AppConfig } from '../config/types.js';
+import { CliSettingsError, cliSettings } from './cli-settings.js';
+import { configFromSettings, type ConfigChoices } from './config-from-settings.js';
+import { FleetApiError } from './fleet-api.js';
+import { createTeslaClients, type TeslaClients } from './tesla-clients.js';
+import { TelemetryConfigError, type TelemetryConfig } from './telemetry-config.js';
+
+/** Exit codes of the setup commands: 2 = fix your settings or flags, 1 = Tesla or the server said no. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+/** A push went through for some cars but Tesla skipped others. */
+export const EXIT_PARTIAL = 3;
+
+export class UsageError extends Error {}
+
+export const out = (line = ''): void => void process.stdout.write(`${line}\n`);
+export const err = (line = ''): void => void process.stderr.write(`${line}\n`);
+
+/** Runs a command body and turns the expected failures into a message and an exit code. */
+export async function runSetupCommand(name: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof CliSettingsError || error instanceof TelemetryConfigError) {
+      for (const problem of error.problems) err(`fleet-telemetry ${name}: ${problem}`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof UsageError) {
+      err(`fleet-telemetry ${name}: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof FleetApiError) {
+      err(`fleet-telemetry ${name}: ${error.message}`);
+      return EXIT_FAILED;
+    }
+    throw error;
+  }
+}
+
+export const CONFIG_OPTIONS = {
+  preset: { type: 'string' },
+  fields: { type: 'string' },
+  port: { type: 'string' },
+  domain: { type: 'string' },
+  ca: { type: 'string' },
+  'alert-types': { type: 'string' },
+  'exp-days': { type: 'string' },
+} as const;
+
+export const CONFIG_OPTIONS_USAGE = [
+  '  --preset NAME        fields preset: minimal, driving, charging, full (TESLA_CONFIG_PRESET)',
+  '  --fields FILE        JSON fields map instead of a preset (TESLA_CONFIG_FIELDS_FILE)',
+  '  --port N             port cars connect to (PORT; needed when PORT is 0)',
+  '  --domain NAME        hostname cars connect to (DOMAIN)',
+  '  --ca FILE            chain cars verify the server with (TLS_CA_CHAIN_FILE)',
+  '  --alert-types LIST   comma-separated alert types, e.g. service (TESLA_ALERT_TYPES)',
+  '  --exp-days N         config expires after N days; 0 = never (TESLA_CONFIG_EXPIRY_DAYS)',
+];
+
+export const SETTINGS_FOR_CONFIG = [
+  'DOMAIN', 'PORT', 'TLS_CA_CHAIN_FILE', 'TESLA_CONFIG_PRESET', 'TESLA_CONFIG_FIELDS_FILE', 'TESLA_ALERT_TYPES', 'TESLA_CONFIG_EXPIRY_DAYS',
+];
+export const SETTINGS_FOR_API = ['TESLA_ACCESS_TOKEN', 'TESLA_API_BASE_URL', 'TESLA_API_TIMEOUT_MS', 'TESLA_VIN'];
+
+export function integerFlag(value: unknown, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got "${text}"`);
+  return Number(text);
+}
+
+/** The config from settings with the command-line flags on top. */
+export function configFromFlags(config: AppConfig, values: Record<string, unknown>): TelemetryConfig {
+  if (values.preset !== undefined && values.fields !== undefined) throw new UsageError('give --preset or --fields, not both');
+  const withOverrides: AppConfig = {
+    ...config,
+    domain: (values.domain as string | undefined)?.trim().toLowerCase() ?? config.domain,
+    tls: { ...config.tls, caChainFile: (values.ca as string | undefined) ?? config.tls.caChainFile },
+  };
+  const choices: ConfigChoices = {
+    port: integerFlag(values.port, '--port', 1, 65535),
+    preset: values.preset as string | undefined,
+    // An explicit preset beats a fields file from the environment.
+    fieldsFile: (values.fields as string | undefined) ?? (values.preset !== undefined ? '' : undefined),
+    alertTypes: values['alert-types'] as string | undefined,
+    expiryDays: integerFlag(values['exp-days'], '--exp-days', 0, 3650),
+  };
+  if (choices.port === undefined && config.vehicle.port === 0) throw new UsageError('PORT is 0 (any free port): give the port cars connect to with --port');
+  return configFromSettings(withOverrides, choices);
+}
+
+export function vinsFrom(values: Record<string, unknown>, config: AppConfig, required: boolean): string[] {
+  const given = ((values.vin as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim().toUpperCase()).filter((v) => v !== '');
+  const vins = given.length > 0 ? given : config.tesla.vins;
+  const bad = vins.filter((vin) => !/^[A-HJ-NPR-Z0-9]{17}$/.test(vin));
+  if (bad.length > 0) throw new UsageError(`not a VIN (17 letters and digits, no I, O or Q): ${bad.join(', ')}`);
+  if (required && vins.length === 0) throw new UsageError('which car? give --vin VIN (or set TESLA_VIN)');
+  return [...new Set(vins)];
+}
+
+export function clientsFor(config: AppConfig): TeslaClients {
+  if (config.tesla.accessToken === '') {
+    throw new UsageError('TESLA_ACCESS_TOKEN is not set: Fleet API calls need a user access token (see docs/TESLA-SETUP.md)');
+  }
+  return createTeslaClients(config.tesla, { logger: undefined });
+}
+
+export { cliSettings };

@@ -1,0 +1,95 @@
+import { expect } from 'chai';
+import { mergeState, parseStoredState } from '../../src/bus/nats/kv-state.js';
+import { HEADER, StreamRecordError, fromStreamMessage, toStreamMessage } from '../../src/bus/nats/stream-record.js';
+import type { BusRecord } from '../../src/bus/record-bus.js';
+import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
+import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+
+const VIN = '5YJ3E7EB0LF000001';
+
+function vRecord(): BusRecord {
+  const payload = encodeVehicleData({
+    vin: VIN,
+    createdAt: new Date('2026-01-02T03:04:05Z'),
+    isResend: true,
+    data: [{ key: 'VehicleSpeed', value: { doubleValue: 42.5 } }],
+  });
+  const decoded = decodeRecord('V', payload, VIN);
+  const receivedAt = Date.parse('2026-01-02T03:04:06.789Z');
+  return {
+    vin: VIN,
+    topic: 'V',
+    txid: 'de9a74cb3a9245f4bf5502-000000007',
+    receivedAt,
+    recordJson: decoded.json,
+    dashboardMessage: dashboardRecordMessage(VIN, 'V', receivedAt, decoded.json, decoded.isResend),
+    payload,
+  };
+}
+
+describe('stream records', () => {
+  it('stores protobuf bytes with headers and rebuilds the same dashboard message', () => {
+    const record = vRecord();
+    const message = toStreamMessage(record, 'telemetry', 'protobuf', 'inst-a');
+    expect(message.subject).to.equal(`telemetry.${VIN}.V`);
+    expect(message.data).to.equal(record.payload);
+    expect(message.headers.get(HEADER.encoding)).to.equal('protobuf');
+    expect(message.headers.get(HEADER.instance)).to.equal('inst-a');
+    expect(message.headers.get(HEADER.receivedAt)).to.equal('2026-01-02T03:04:06.789Z');
+    const back = fromStreamMessage(message.data, message.headers);
+    expect(back).to.include({ vin: VIN, topic: 'V', txid: record.txid, receivedAt: record.receivedAt, recordJson: record.recordJson, instance: 'inst-a' });
+    expect(back.dashboardMessage).to.equal(record.dashboardMessage);
+    expect(back.dashboardMessage).to.contain('"resend":true');
+  });
+
+  it('stores canonical JSON when asked and still rebuilds the dashboard message', () => {
+    const record = vRecord();
+    const message = toStreamMessage(record, 'telemetry', 'json', 'inst-a');
+    expect(new TextDecoder().decode(message.data)).to.equal(record.recordJson);
+    const back = fromStreamMessage(message.data, message.headers);
+    expect(back.dashboardMessage).to.equal(record.dashboardMessage);
+    expect(back.payload).to.equal(null);
+  });
+
+  it('passes opaque topics through and escapes car-chosen text in headers and subjects', () => {
+    const record: BusRecord = {
+      vin: VIN, topic: 'odd.topic*', txid: 'tx\r\nInjected: yes', receivedAt: 1000, recordJson: null,
+      dashboardMessage: '', payload: new Uint8Array([1, 2, 3]),
+    };
+    const message = toStreamMessage(record, 'telemetry', 'json', 'i');
+    expect(message.subject).to.equal(`telemetry.${VIN}.odd~2Etopic~2A`);
+    expect(message.headers.get(HEADER.txid)).to.not.match(/[\r\n]/);
+    const back = fromStreamMessage(message.data, message.headers);
+    expect(back).to.include({ topic: 'odd.topic*', txid: 'tx\r\nInjected: yes', recordJson: null });
+    expect([...(back.payload ?? [])]).to.deep.equal([1, 2, 3]);
+  });
+
+  it('refuses messages it did not write', () => {
+    expect(() => fromStreamMessage(new Uint8Array(0), undefined)).to.throw(StreamRecordError);
+  });
+});
+
+describe('last-known state merge', () => {
+  it('keeps the later sample per field and the latest lastSeenAt', () => {
+    const base = { lastSeenAt: 2000, state: { A: { value: '1', at: '2026-01-01T00:00:02Z' }, B: { value: 'old', at: '2026-01-01T00:00:01Z' } } };
+    const local = new Map([
+      ['A', { value: 'older', at: '2026-01-01T00:00:01Z' }],
+      ['B', { value: 'new', at: '2026-01-01T00:00:03Z' }],
+      ['C', { value: 'c', at: '2026-01-01T00:00:00Z' }],
+    ]);
+    const merged = mergeState(base, { state: local, lastSeenAt: 1500 });
+    expect(merged.state).to.deep.equal({
+      A: { value: '1', at: '2026-01-01T00:00:02Z' },
+      B: { value: 'new', at: '2026-01-01T00:00:03Z' },
+      C: { value: 'c', at: '2026-01-01T00:00:00Z' },
+    });
+    expect(merged.lastSeenAt).to.equal(2000);
+    expect(mergeState(null, { state: [], lastSeenAt: null })).to.deep.equal({ lastSeenAt: null, state: {} });
+  });
+
+  it('parses what it writes and tolerates missing parts', () => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ lastSeenAt: 5, state: { X: { value: '1', at: 't' } } }));
+    expect(parseStoredState(bytes)).to.deep.equal({ lastSeenAt: 5, state: { X: { value: '1', at: 't' } } });
+    expect(parseStoredState(new TextEncoder().encode('{}'))).to.deep.equal({ lastSeenAt: null, state: {} });
+  });
+});
