@@ -94,9 +94,11 @@ const serverHealth = {
       ], 'ops'),
     ]),
     row('Decode pool', [
-      timeseries('Worker pool utilisation', 'Share of time the decode workers are busy (1 = saturated).', [
-        target(`max(${p('decode_pool_utilisation_ratio')})`, 'utilisation'),
-      ], 'percentunit', { max: 1 }),
+      timeseries('Worker pool load', 'Decode batches in flight per worker thread (1 = every worker busy; above 1, batches queue), and the utilisation averaged since start.', [
+        // Little's law: batch-seconds per second is the average number of batches in flight.
+        target(`sum(rate(${p('decode_batch_latency_seconds_sum')}[${RATE}])) / clamp_min(sum(${p('decode_workers')}), 1)`, 'batches in flight per worker'),
+        target(`max(${p('decode_pool_utilisation_ratio')})`, 'utilisation since start'),
+      ], 'percentunit'),
       timeseries('Worker pool queue depth', 'Decode batches waiting for a free worker.', [
         target(`sum(${p('decode_queue_depth')})`, 'queued batches'),
       ], 'short'),

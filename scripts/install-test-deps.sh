@@ -10,6 +10,7 @@ need() { # need <command> <debian-package>
 need openssl openssl
 need nats-server nats-server
 need promtool prometheus
+need chromium chromium
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then

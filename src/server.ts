@@ -75,6 +75,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   });
   const snapshots =
     overrides.snapshots ?? scaleOut?.attach(registry, config.watchdog.staleAfterSeconds * 1000) ?? new LocalSnapshotSource(registry);
+  metrics.decodeWorkers.set(config.decode.workers);
   const pool = new DecodePool<FrameTicket>(
     {
       workers: config.decode.workers,

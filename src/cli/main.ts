@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { certsDevCommand } from './commands/certs-dev.js';
 import { demoCommand } from './commands/demo.js';
+import { tokenCommand } from './commands/token.js';
 import { checkCertCommand } from './commands/check-cert.js';
 import { keysGenerateCommand } from './commands/keys-generate.js';
 import { configBuildCommand, configDeleteCommand, configPushCommand, configStatusCommand } from './commands/tesla-config.js';
@@ -26,6 +27,7 @@ const COMMANDS: CliCommand[] = [
   configDeleteCommand,
   errorsCommand,
   checkCertCommand,
+  tokenCommand,
 ];
 
 function help(): string {

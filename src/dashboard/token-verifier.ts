@@ -51,6 +51,8 @@ export interface TeslaSignInOptions {
   apiBaseUrl: string;
   /** Scope the token must carry. */
   requiredScope?: string;
+  /** A VIN missing from the cached list refetches it at most this often per token (default 30 s). */
+  refreshCooldownMs?: number;
 }
 
 export interface TokenVerifierOptions {
@@ -104,7 +106,7 @@ export class TokenVerifier {
         ? null
         : options.teslaJwksResolver ??
           createRemoteJWKSet(new URL(tesla.jwksUrl), { cacheMaxAge: JWKS_CACHE_MAX_AGE_MS, cooldownDuration: JWKS_COOLDOWN_MS });
-    this.teslaVehicles = tesla === null ? null : new TeslaVehicleList({ apiBaseUrl: tesla.apiBaseUrl, now: this.now });
+    this.teslaVehicles = tesla === null ? null : new TeslaVehicleList({ apiBaseUrl: tesla.apiBaseUrl, now: this.now, ...(tesla.refreshCooldownMs !== undefined ? { refreshCooldownMs: tesla.refreshCooldownMs } : {}) });
   }
 
   /** A grant for a good token; AuthError with a reason code otherwise. Never echoes the token. */

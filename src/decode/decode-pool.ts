@@ -29,6 +29,7 @@ interface Batch<T> {
 }
 
 const INITIAL_BATCH_BYTES = 64 * 1024;
+const UTILISATION_REFRESH_MS = 1000;
 
 /**
  * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
@@ -46,6 +47,7 @@ export class DecodePool<T> {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
+  private utilisationAt = -Infinity;
 
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
@@ -225,7 +227,13 @@ export class DecodePool<T> {
 
   private updateQueueGauges(): void {
     this.options.metrics.decodeQueueDepth.set(this.pool.queueSize);
-    this.options.metrics.decodeUtilisation.set(this.pool.utilization);
+    // Piscina computes utilisation from a full histogram summary (mean, stddev, percentiles): per batch
+    // that was a sixth of the main thread's time under load, so it is refreshed at most once a second.
+    const now = performance.now();
+    if (now - this.utilisationAt >= UTILISATION_REFRESH_MS) {
+      this.utilisationAt = now;
+      this.options.metrics.decodeUtilisation.set(this.pool.utilization);
+    }
   }
 }
 

@@ -54,6 +54,7 @@ export class TelemetryMetrics {
   readonly decodeBatchFrames: client.Histogram;
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
+  readonly decodeWorkers: client.Gauge;
   readonly decodeWorkerFailures: client.Counter<'kind'>;
   readonly busPublishLatency: CellHistogram<'bus'>;
   readonly busPublishErrors: client.Counter<'bus'>;
@@ -127,7 +128,8 @@ export class TelemetryMetrics {
     this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
     this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches waiting for a worker.', registers: r });
-    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Decode worker pool utilisation (0-1).', registers: r });
+    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Decode worker pool utilisation (0-1), as piscina reports it: averaged since the pool started.', registers: r });
+    this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });
     this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
     this.busPublishLatency = new CellHistogram({ name: `${PREFIX}bus_publish_latency_seconds`, help: 'Record handed to the bus until the bus says it is safe.', labelNames: ['bus'], buckets: LATENCY_BUCKETS, registers: r });
     this.busPublishErrors = new client.Counter({ name: `${PREFIX}bus_publish_errors_total`, help: 'Records the bus failed to store (the car is not acked and resends).', labelNames: ['bus'], registers: r });

@@ -264,8 +264,12 @@ export class VehicleListener {
         }
         if (message.byteLength > this.options.maxFrameBytes) {
           metrics.framesOversize.inc();
-          metrics.replies.inc({ kind: 'error' });
-          ws.send(writeErrorReply(EMPTY_TXID), true);
+          // Answered on the next turn, like every other reply: a send from inside the handler of a large
+          // message, with more of the car's data already buffered, made uWS drop the connection (1006).
+          setImmediate(() => {
+            if (connection.sendReply(writeErrorReply(EMPTY_TXID))) metrics.replies.inc({ kind: 'error' });
+            else metrics.repliesDropped.inc({ reason: connection.isOpen ? 'backpressure' : 'connection_closed' });
+          });
           return;
         }
         const ticket = actor.frameArrived(connection, receivedAt, performance.now());

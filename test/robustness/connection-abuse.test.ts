@@ -22,6 +22,13 @@ const RATE_LIMIT = 100;
 /** Bounds stated in RELIABILITY.md: generous for a shared 2-core machine, tight enough to catch a stall. */
 const MAX_STEADY_ACK_MS = 1_500;
 const MAX_RETAINED_GROWTH_MB = 48;
+/**
+ * How long the half-open and slow sockets are held. In the normal suite 3 s (enough to show real cars are
+ * unaffected); `npm run robustness` holds them 40 s, past the ~31 s after which uWS was measured to close
+ * them, and then requires that the server closed every one.
+ */
+const HOLD_MS = Number(process.env.ROBUSTNESS_HOLD_MS ?? 3_000);
+const SERVER_CLOSES_STALLED_WITHIN_MS = 40_000;
 
 async function inParallel<T>(count: number, concurrency: number, attempt: (i: number) => Promise<T>): Promise<T[]> {
   const results: T[] = new Array(count);
@@ -46,7 +53,7 @@ function vRecord(vin: string, n: number): Uint8Array {
 }
 
 describe('robustness: connection abuse (real server, loopback)', function () {
-  this.timeout(120_000);
+  this.timeout(120_000 + HOLD_MS);
   let t: TestServer;
   let steady: SteadyCar;
   let peak: PeakMemory;
@@ -154,20 +161,24 @@ describe('robustness: connection abuse (real server, loopback)', function () {
       }),
     );
     // While they hang on, a real car can still connect and be acked.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(HOLD_MS, 3_000)));
     const late = await CountingCar.connect(t.carOptions(ABUSER_VIN));
     late.sendRecord('V', vRecord(ABUSER_VIN, 1));
     expect(await late.waitForAll(5_000)).to.equal(true);
     expect(late.acked).to.equal(1);
     await late.close();
+    if (HOLD_MS > 3_000) await new Promise((resolve) => setTimeout(resolve, HOLD_MS - 3_000));
+    if (HOLD_MS >= SERVER_CLOSES_STALLED_WITHIN_MS) {
+      expect(closedByServer, 'the server closed every stalled socket by itself').to.deep.equal({ halfOpen: 100, slow: 100 });
+    }
     const stillOpen = { halfOpen: 100 - closedByServer.halfOpen, slow: 100 - closedByServer.slow };
     for (const timer of trickles) clearInterval(timer);
     for (const s of sockets) s.destroy();
     endPhase({
-      scenario: 'half-open TLS handshakes + slow (slowloris) upgrade requests, held 3 s',
+      scenario: `half-open TLS handshakes + slow (slowloris) upgrade requests, held ${HOLD_MS / 1000} s`,
       count: 200,
       lost: 0,
-      notes: `a new car still connected and was acked; after 3 s the server had closed ${closedByServer.halfOpen}/100 half-open and ${closedByServer.slow}/100 slow sockets (uWS applies no handshake or header deadline we can set; see RELIABILITY.md)`,
+      notes: `a new car still connected and was acked; after ${HOLD_MS / 1000} s the server had closed ${closedByServer.halfOpen}/100 half-open and ${closedByServer.slow}/100 slow sockets by itself`,
       details: { halfOpenStillOpen: stillOpen.halfOpen, slowStillOpen: stillOpen.slow },
     });
   });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { loadConfig, ConfigError } from '../../config/index.js';
 import { DEFAULT_DEV_VINS, ensureDevPki } from '../../pki/dev-certs.js';
 import { startServer } from '../../server.js';
+import { mintDashboardToken } from '../../dashboard/dashboard-token.js';
 import { SimulatedFleet } from '../../sim/simulated-fleet.js';
 import type { CliCommand } from '../main.js';
 
@@ -72,11 +73,20 @@ export const demoCommand: CliCommand = {
       rate,
     });
     fleet.start();
+    // With JWT_SECRET replaced by an identity provider (JWT_JWKS_URL only) there is nothing to mint with.
+    const dashboardToken = config.dashboard.jwtSecret
+      ? await mintDashboardToken({
+          secret: config.dashboard.jwtSecret, vins: ['*'], ttlSeconds: 12 * 3600, subject: 'demo',
+          issuer: config.dashboard.jwtIssuer, audience: config.dashboard.jwtAudience,
+        })
+      : '<a token from your identity provider>';
     process.stderr.write(
       [
         '',
         `  fleet-telemetry demo: ${cars} simulated car(s) streaming to wss://localhost:${server.vehiclePort}/`,
         `  metrics:   http://${config.metrics.host}:${server.metricsPort}/metrics`,
+        `  dashboard: https://localhost:${server.dashboardPort}/?token=${dashboardToken}`,
+        '             (dev certificate: trust certs/root-ca.pem or accept the browser warning)',
         '  Ctrl-C to stop.',
         '',
       ].join('\n'),
