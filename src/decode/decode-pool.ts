@@ -48,6 +48,8 @@ export class DecodePool<T> {
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   private utilisationAt = -Infinity;
+  /** Tasks handed to piscina and not yet answered. */
+  private tasksRunning = 0;
 
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
@@ -134,6 +136,11 @@ export class DecodePool<T> {
     this.flushScheduled = false;
     const batch = this.current;
     if (batch === null || batch.tickets.length === 0) return;
+    // While every worker has a task running and one waiting, frames keep joining the open batch instead
+    // of queueing as many small tasks: under load batches grow and the per-task cost is shared, rather
+    // than tasks piling up in piscina's queue (where they also used up their timeout waiting).
+    // A task finishing flushes the batch.
+    if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && this.tasksRunning >= this.options.workers * 2) return;
     this.current = null;
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
@@ -152,20 +159,32 @@ export class DecodePool<T> {
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
     const startedAt = performance.now();
     this.updateQueueGauges();
+    this.tasksRunning++;
     this.pool.run(task, { signal: abort.signal }).then(
       (result: DecodeResult) => {
         clearTimeout(timer);
+        this.taskEnded();
         this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
         this.deliver(batch, result);
       },
       (error: unknown) => {
         clearTimeout(timer);
+        this.taskEnded();
         const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
         this.options.metrics.decodeWorkerFailures.inc({ kind });
         this.options.logger.warn({ err: error, kind, frames: batch.tickets.length, attempt }, 'decode_task_failed');
         this.recover(batch, attempt);
       },
     );
+  }
+
+  /** A task's slot is free: the batch that waited for it goes now. */
+  private taskEnded(): void {
+    this.tasksRunning--;
+    if (this.current !== null && !this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
   }
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
@@ -69,6 +70,7 @@ export class FakeTeslaAuth {
       .setIssuer(options.issuer ?? FAKE_TESLA_ISSUER)
       .setAudience(options.audience ?? [FAKE_TESLA_AUDIENCE, `${FAKE_TESLA_ISSUER}/userinfo`])
       .setSubject('tesla-user-1')
+      .setJti(randomUUID())
       .setIssuedAt(now)
       .setExpirationTime(now + (options.ttlSeconds ?? 600))
       .sign(this.privateKey!);

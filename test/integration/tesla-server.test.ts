@@ -51,7 +51,7 @@ function speedPayload(vin: string, speed: number): Uint8Array {
   return encodeVehicleData({ vin, createdAt: new Date(), data: [{ key: 'VehicleSpeed', value: { doubleValue: speed } }] });
 }
 
-async function counterValue(counter: { get(): Promise<{ values: Array<{ labels: Record<string, string | number>; value: number }> }> }, labels: Record<string, string> = {}): Promise<number> {
+async function counterValue(counter: { get(): Promise<{ values: Array<{ labels: Partial<Record<string, string | number>>; value: number }> }> }, labels: Record<string, string> = {}): Promise<number> {
   const { values } = await counter.get();
   return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
 }
@@ -86,7 +86,7 @@ describe('Tesla setup, server side (real server on loopback)', function () {
         expect(res.body, path).to.contain('client certificate refused: no_certificate');
       }
       const status = await new Promise<number>((resolve, reject) => {
-        const ws = new WebSocket(`wss://127.0.0.1:${t.server.vehiclePort}/`, { servername: 'localhost', ca: readFileSync(t.pki.caChain) });
+        const ws = new WebSocket(`wss://127.0.0.1:${t.server.vehiclePort}/`, { servername: 'localhost', ca: readFileSync(t.pki.caChain) } as WebSocket.ClientOptions);
         ws.on('unexpected-response', (_req, res) => {
           resolve(res.statusCode ?? 0);
           ws.terminate();

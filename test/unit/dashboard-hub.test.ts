@@ -1,0 +1,199 @@
+import { expect } from 'chai';
+import { InProcessBus } from '../../src/bus/in-process-bus.js';
+import type { BusRecord, RecordBus, RecordListener, SafeCallback, SnapshotSource, VehicleSnapshot } from '../../src/bus/record-bus.js';
+import { DashboardGrant } from '../../src/dashboard/dashboard-grant.js';
+import { DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
+import { originAllowed } from '../../src/dashboard/dashboard-listener.js';
+import { parseRequest, snapshotMessage, RequestError } from '../../src/dashboard/dashboard-protocol.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+
+const VIN_A = '5YJ3E7EB0LF000001';
+const VIN_B = '5YJ3E7EB0LF000002';
+
+/** A dashboard connection in memory: what it was sent, directly or through the VINs it joined. */
+class MemoryClient implements DashboardClient {
+  isOpen = true;
+  readonly received: string[] = [];
+  readonly joined = new Set<string>();
+  closedWith: number | null = null;
+  send(message: string): void {
+    this.received.push(message);
+  }
+  joinVin(vin: string): void {
+    this.joined.add(vin);
+  }
+  leaveVin(vin: string): void {
+    this.joined.delete(vin);
+  }
+  close(code: number): void {
+    this.closedWith = code;
+  }
+  parsed(): Array<Record<string, unknown>> {
+    return this.received.map((m) => JSON.parse(m) as Record<string, unknown>);
+  }
+}
+
+/** The in-process bus, recording what it is asked to watch. */
+class WatchCountingBus implements RecordBus {
+  readonly name = 'watch_counting';
+  readonly watches: string[] = [];
+  readonly unwatches: string[] = [];
+  private readonly inner = new InProcessBus();
+  publish(record: BusRecord, onSafe: SafeCallback): void {
+    this.inner.publish(record, onSafe);
+  }
+  subscribe(listener: RecordListener): () => void {
+    return this.inner.subscribe(listener);
+  }
+  watch(vin: string): void {
+    this.watches.push(vin);
+  }
+  unwatch(vin: string): void {
+    this.unwatches.push(vin);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+function record(vin: string, speed: number, receivedAt: number): BusRecord {
+  const recordJson = JSON.stringify({ data: [{ key: 'VehicleSpeed', value: { doubleValue: speed } }], vin });
+  return {
+    vin, topic: 'V', txid: `t-${speed}`, receivedAt, recordJson, payload: null,
+    dashboardMessage: JSON.stringify({ type: 'record', vin, topic: 'V', receivedAt: new Date(receivedAt).toISOString(), record: JSON.parse(recordJson) }),
+  };
+}
+
+function setup(snapshots: SnapshotSource) {
+  const bus = new WatchCountingBus();
+  const clients = new Map<DashboardSession, MemoryClient>();
+  const hub = new DashboardHub({
+    bus,
+    snapshots,
+    // The publisher delivers to every client that joined the VIN, as uWS topics do.
+    publisher: { publish: (vin, message) => { for (const c of clients.values()) if (c.joined.has(vin)) c.send(message); } },
+    directory: { summary: (vin) => ({ vin, connected: false, stale: false, lastSeenAt: null }), list: () => [] },
+    metrics: new TelemetryMetrics({ collectDefaults: false }),
+    logger: silentLogger(),
+  });
+  hub.start();
+  const open = (vins: string[] | '*') => {
+    const client = new MemoryClient();
+    const session = new DashboardSession(client, new DashboardGrant(vins === '*', vins === '*' ? [] : vins, Date.now() + 60_000, null, 'hs256'));
+    clients.set(session, client);
+    hub.opened(session);
+    return { client, session };
+  };
+  const publish = (r: BusRecord) => bus.publish(r, () => {});
+  return { bus, hub, open, publish };
+}
+
+function snapshotOf(vin: string, speed: number | null, lastSeenAt: number | null): VehicleSnapshot {
+  const state = new Map<string, { value: string; at: string }>();
+  if (speed !== null) state.set('VehicleSpeed', { value: JSON.stringify({ doubleValue: speed }), at: '2026-11-28T10:00:00.000Z' });
+  return { vin, connected: true, state, lastSeenAt, stale: false };
+}
+
+describe('dashboard hub', () => {
+  it('with a synchronous source: snapshot and join in one go, then only records of joined VINs', async () => {
+    let speed = 3;
+    const source = { snapshot: async (vin: string) => snapshotOf(vin, speed, 1), snapshotNow: (vin: string) => snapshotOf(vin, speed, 1) };
+    const { hub, open, publish } = setup(source);
+    const { client, session } = open([VIN_A]);
+    publish(record(VIN_A, 3, 1)); // before the subscribe: nobody watches, nothing sent
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A, VIN_B] }));
+    speed = 4;
+    publish(record(VIN_A, 4, 2));
+    publish(record(VIN_B, 99, 2));
+    const types = client.parsed().map((m) => `${m.type}:${m.vin ?? ''}`);
+    expect(types).to.deep.equal(['hello:', `snapshot:${VIN_A}`, `error:${VIN_B}`, `record:${VIN_A}`]);
+    const snap = client.parsed()[1];
+    expect(snap).to.deep.include({ connected: true, stale: false });
+    expect(snap.state).to.deep.equal({ VehicleSpeed: { value: { doubleValue: 3 }, at: '2026-11-28T10:00:00.000Z' } });
+    expect(client.parsed()[2]).to.include({ code: 'forbidden_vin' });
+  });
+
+  it('with an async source: holds records while the snapshot is fetched and drops those it already covers', async () => {
+    let release: (snapshot: VehicleSnapshot) => void = () => {};
+    const source: SnapshotSource = { snapshot: () => new Promise((resolve) => (release = resolve)) };
+    const { hub, open, publish } = setup(source);
+    const { client, session } = open([VIN_A]);
+    const subscribed = hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    await new Promise((resolve) => setImmediate(resolve));
+    publish(record(VIN_A, 10, 1000)); // folded into the snapshot (receivedAt <= lastSeenAt)
+    publish(record(VIN_A, 11, 2000)); // newer than the snapshot
+    expect(client.parsed().map((m) => m.type)).to.deep.equal(['hello'], 'nothing before the snapshot');
+    release(snapshotOf(VIN_A, 10, 1000));
+    await subscribed;
+    publish(record(VIN_A, 12, 3000));
+    const sent = client.parsed().slice(1);
+    expect(sent.map((m) => m.type)).to.deep.equal(['snapshot', 'record', 'record']);
+    expect(sent.slice(1).map((m) => (m.record as { data: Array<{ value: { doubleValue: number } }> }).data[0].value.doubleValue)).to.deep.equal([11, 12]);
+  });
+
+  it('reports a failed async snapshot and does not leave the VIN watched', async () => {
+    const source: SnapshotSource = { snapshot: async () => { throw new Error('store down'); } };
+    const { bus, hub, open } = setup(source);
+    const { client, session } = open([VIN_A]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    expect(client.parsed()[1]).to.include({ type: 'error', code: 'snapshot_unavailable', vin: VIN_A });
+    expect(bus.watches).to.deep.equal([VIN_A]);
+    expect(bus.unwatches).to.deep.equal([VIN_A]);
+    expect(hub.watchedVins).to.equal(0);
+  });
+
+  it('watches a VIN on the bus once for all dashboards, and unwatches when the last one leaves', async () => {
+    const source = { snapshot: async (vin: string) => snapshotOf(vin, null, null), snapshotNow: (vin: string) => snapshotOf(vin, null, null) };
+    const { bus, hub, open } = setup(source);
+    const one = open('*');
+    const two = open([VIN_A]);
+    await hub.received(one.session, JSON.stringify({ type: 'subscribe', vins: [VIN_A, VIN_B] }));
+    await hub.received(two.session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    await hub.received(two.session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] })); // again: no-op
+    expect(bus.watches).to.deep.equal([VIN_A, VIN_B]);
+    await hub.received(one.session, JSON.stringify({ type: 'unsubscribe', vins: [VIN_A] }));
+    expect(bus.unwatches).to.deep.equal([]);
+    hub.closed(two.session);
+    hub.closed(one.session);
+    expect(bus.unwatches.sort()).to.deep.equal([VIN_A, VIN_B]);
+    expect(hub.watchedVins).to.equal(0);
+  });
+
+  it('answers malformed requests with an error message', async () => {
+    const source = { snapshot: async (vin: string) => snapshotOf(vin, null, null), snapshotNow: (vin: string) => snapshotOf(vin, null, null) };
+    const { hub, open } = setup(source);
+    const { client, session } = open('*');
+    await hub.received(session, 'not json');
+    await hub.received(session, JSON.stringify({ type: 'dance' }));
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: 'x' }));
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: ['short'] }));
+    expect(client.parsed().slice(1).map((m) => m.code)).to.deep.equal(['malformed_message', 'unknown_type', 'malformed_message', 'invalid_vin']);
+  });
+});
+
+describe('dashboard protocol and origin rules', () => {
+  it('parses requests', () => {
+    expect(parseRequest('{"type":"subscribe","vins":["5yj3e7eb0lf000001"]}')).to.deep.equal({ type: 'subscribe', vins: [VIN_A] });
+    expect(parseRequest('{"type":"vehicles"}')).to.deep.equal({ type: 'vehicles' });
+    expect(() => parseRequest('[]')).to.throw(RequestError);
+  });
+
+  it('splices canonical JSON values into the snapshot unchanged', () => {
+    const text = snapshotMessage({ vin: VIN_A, connected: false, stale: true, lastSeenAt: 0, state: new Map([['Gear', { value: '{"shiftStateValue":"ShiftStateP"}', at: '2026-11-28T10:00:00Z' }]]) });
+    expect(JSON.parse(text)).to.deep.equal({
+      type: 'snapshot', vin: VIN_A, connected: false, stale: true, lastSeenAt: '1970-01-01T00:00:00.000Z',
+      state: { Gear: { value: { shiftStateValue: 'ShiftStateP' }, at: '2026-11-28T10:00:00Z' } },
+    });
+  });
+
+  it('allows non-browsers, the page\'s own origin and listed origins; * allows any', () => {
+    expect(originAllowed('', 'dash.example.com', [])).to.equal(true);
+    expect(originAllowed('https://dash.example.com', 'dash.example.com', [])).to.equal(true);
+    expect(originAllowed('https://evil.example.com', 'dash.example.com', [])).to.equal(false);
+    expect(originAllowed('http://dash.example.com', 'dash.example.com', [])).to.equal(false);
+    expect(originAllowed('https://ops.example.com', 'dash.example.com', ['https://ops.example.com'])).to.equal(true);
+    expect(originAllowed('https://evil.example.com', 'dash.example.com', ['*'])).to.equal(true);
+    expect(originAllowed('null', 'dash.example.com', [])).to.equal(false);
+  });
+});
