@@ -23,7 +23,8 @@ describe('npm run demo (the embedded default), run as a person would', function 
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code, stderr).to.equal(0);
     expect(stderr).to.include('3 simulated car(s) streaming');
-    expect(stderr).to.not.match(/warning/i);
+    expect(stderr).to.match(/https:\/\/localhost:\d+\/\?token=[\w-]+\.[\w-]+\.[\w-]+/);
+    expect(stderr).to.not.match(/^config: warning/m);
     expect(statSync(join(cwd, 'certs', 'server.key')).mode & 0o777).to.equal(0o600);
     const events = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
     const progress = events.filter((e) => e.event === 'demo_progress').at(-1);
