@@ -1,5 +1,6 @@
 import type { ScenarioResult } from '../report/result.js';
 import { sleep } from '../servers/server-under-test.js';
+import { harnessCpuSeconds } from '../stats/proc-stats.js';
 import { applyFleetReport, round, session, waitConnected, type RunContext } from './session.js';
 
 export interface StormOptions {
@@ -21,12 +22,14 @@ export function runStorm(ctx: RunContext, o: StormOptions): Promise<ScenarioResu
     const before = meter.take();
     const started = Date.now();
     const startedCpu = before.cpuSeconds;
+    const harnessStartedCpu = harnessCpuSeconds();
     const connecting = fleet.connect(Number.MAX_SAFE_INTEGER, { kind: 'once' });
     const allReady = await waitConnected(fleet, o.cars, o.timeoutSeconds * 1000, ctx, 'ready');
     await connecting;
     const { counters } = await fleet.counters();
     const readySeconds = allReady ? (counters.lastReadyAt - started) / 1000 : NaN;
     const afterStorm = meter.take();
+    const harnessCpu = harnessCpuSeconds() - harnessStartedCpu;
     await sleep(o.settleSeconds * 1000);
     const idle = meter.take();
     await fleet.drain(10_000);
@@ -37,6 +40,7 @@ export function runStorm(ctx: RunContext, o: StormOptions): Promise<ScenarioResu
     result.throughput = allReady ? round(o.cars / readySeconds, 1) : 0;
     result.serverCpuCores = round((afterStorm.cpuSeconds - startedCpu) / Math.max(0.001, (afterStorm.at - started) / 1000), 3);
     result.recordsPerServerCpuSecond = round(report.counters.acked / Math.max(0.001, afterStorm.cpuSeconds - startedCpu), 0);
+    result.harnessCpuCores = round(harnessCpu / Math.max(0.001, (afterStorm.at - started) / 1000), 3);
     const perCar = (idle.rssBytes - before.rssBytes) / o.cars;
     result.details = {
       allConnectedAndAcked: allReady,
