@@ -119,15 +119,21 @@ function scenarioLine(r: ScenarioResult): string {
   const d = r.details;
   switch (r.scenario) {
     case 'saturation': {
-      const stages = (d.stages as Array<{ window: number; throughput: number; serverCpuCores: number }> | undefined) ?? [];
-      return `stages ${stages.map((s) => `w${s.window}=${s.throughput}/s@${s.serverCpuCores}cpu`).join(' ')}`;
+      const stages = (d.stages as Array<{ window: number; throughput: number; serverCpuCores: number; serverAckP99: number | null }> | undefined) ?? [];
+      return `stages (window=rec/s@server cores[, server-side ack p99]) ${stages
+        .map((s) => `w${s.window}=${s.throughput}/s@${s.serverCpuCores}${s.serverAckP99 != null ? `[${s.serverAckP99}ms]` : ''}`)
+        .join(' ')}`;
     }
     case 'storm':
       return `all connected+acked: ${d.allConnectedAndAcked ? `${d.readySeconds} s` : 'NO'}; connect failures ${r.counts.connectFailures}; RSS per idle car ${((d.rssPerIdleCarBytes as number) / 1000).toFixed(1)} KB`;
-    case 'soak':
-      return `RSS growth first->last quarter ${(((d.rssGrowthFirstToLastQuarterBytes as number) ?? 0) / MiB).toFixed(1)} MiB`;
-    default:
-      return r.counts.resent > 0 || r.counts.disconnects > 0 ? `resent ${r.counts.resent}, disconnects ${r.counts.disconnects}` : '';
+    default: {
+      const parts: string[] = [];
+      const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
+      if (serverAck) parts.push(`ack latency inside the server (its /metrics) p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms`);
+      if (r.scenario === 'soak') parts.push(`RSS growth first->last quarter ${(((d.rssGrowthFirstToLastQuarterBytes as number) ?? 0) / MiB).toFixed(1)} MiB`);
+      if (r.counts.resent > 0 || r.counts.disconnects > 0) parts.push(`resent ${r.counts.resent}, disconnects ${r.counts.disconnects}`);
+      return parts.join('; ');
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { Fleet } from '../fleet/fleet.js';
 import type { BenchPki } from '../pki/bench-pki.js';
 import { DashboardProbes, dashboardWatches, type ProbeReport } from '../probes/dashboard-probe.js';
+import { quantileBetween, scrapeAckLatency } from '../probes/server-metrics.js';
 import type { ScenarioName, ScenarioResult } from '../report/result.js';
 import { BENCH_JWT_SECRET, sleep, startServerUnderTest, type ServerKind, type ServerUnderTest } from '../servers/server-under-test.js';
 import { harnessCpuSeconds, type ProcSample } from '../stats/proc-stats.js';
@@ -75,6 +76,21 @@ export function windowBetween(a: Mark, b: Mark): Window {
     serverCpuCores: serverCpu / seconds,
     recordsPerServerCpuSecond: serverCpu > 0 ? acked / serverCpu : 0,
     harnessCpuCores: (b.harnessCpu - a.harnessCpu) / seconds,
+  };
+}
+
+/**
+ * Our server's own ack latency (received -> reply written) over a window, from its /metrics; null for
+ * the baselines. Returned as a function to call at the window's end.
+ */
+export async function serverAckWindow(server: ServerUnderTest): Promise<() => Promise<{ p50: number | null; p99: number | null } | null>> {
+  if (server.metricsPort === null) return async () => null;
+  const port = server.metricsPort;
+  const before = await scrapeAckLatency(port).catch(() => null);
+  return async () => {
+    const after = await scrapeAckLatency(port).catch(() => null);
+    if (before === null || after === null) return null;
+    return { p50: quantileBetween(before, after, 0.5), p99: quantileBetween(before, after, 0.99) };
   };
 }
 

@@ -1,7 +1,7 @@
 import type { DashboardProbes } from '../probes/dashboard-probe.js';
 import type { ScenarioResult } from '../report/result.js';
 import {
-  applyFleetReport, applyWindow, mark, openProbes, round, session, settleProbes, waitConnected, watch, windowBetween, type RunContext,
+  applyFleetReport, applyWindow, mark, openProbes, round, serverAckWindow, session, settleProbes, waitConnected, watch, windowBetween, type RunContext,
 } from './session.js';
 
 export interface SteadyOptions {
@@ -37,9 +37,11 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
       await fleet.resetLatency();
       probes?.resetLatency();
       const startSample = meter.samples.length;
+      const serverAck = await serverAckWindow(server);
       const start = await mark(fleet, meter);
       await watch(name, o.seconds, fleet, meter, ctx);
       const end = await mark(fleet, meter);
+      const serverAckLatencyMs = await serverAck();
       await fleet.setMode({ kind: 'idle' });
       ctx.progress(`${ctx.kind} draining`);
       await fleet.drain(20_000);
@@ -55,6 +57,7 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
         vinsPerDashboard: o.vinsPerDashboard,
         rssAtStartBytes: meter.samples[0]?.rssBytes ?? 0,
         rssAtEndBytes: end.server.rssBytes,
+        serverAckLatencyMs,
       };
       if (o.memorySampleSeconds !== undefined) {
         const every = Math.max(1, Math.round(o.memorySampleSeconds));

@@ -22,6 +22,8 @@ export interface ServerUnderTest {
   vehiclePort: number;
   /** null when this server has no dashboard listener (the limit server, or ours before it had one). */
   dashboardPort: number | null;
+  /** Ours only: its Prometheus /metrics port (null for the baselines, which have none). */
+  metricsPort: number | null;
   sample(): ProcSample;
   /** Last lines the server wrote to stderr/stdout, for error messages. */
   outputTail(): string;
@@ -105,6 +107,7 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
     pid: child.pid!,
     vehiclePort,
     dashboardPort: hasDashboards ? dashboardPort : null,
+    metricsPort: o.kind === 'ours' ? metricsPort : null,
     sample: () => sampleProcess(child.pid!),
     outputTail: () => tail,
     stop: () => stopChild(child, exit),

@@ -16,6 +16,12 @@ export interface BusRecord {
   dashboardMessage: string;
   /** The record's protobuf bytes as the car sent them (unknown fields preserved); null when server-made without bytes. */
   payload: Uint8Array | null;
+  /**
+   * Position in the durable stream, when the bus has one (set by the bus before listeners see the
+   * record). Strictly increasing per VIN in delivery order: dashboards join snapshots, history and live
+   * records by it, without relying on clocks.
+   */
+  streamSeq?: number;
 }
 
 export type SafeCallback = (error: Error | null) => void;
@@ -37,6 +43,12 @@ export interface RecordBus {
   watch(vin: string): void;
   unwatch(vin: string): void;
   close(): Promise<void>;
+  /**
+   * History, on a bus that keeps it: records of `vin` stored at or after `sinceMs`, in order, until the
+   * replay has caught up; `onRecord` returning false stops early. Resolves with the count. Absent when
+   * the bus keeps no history (the in-process bus).
+   */
+  replay?(vin: string, sinceMs: number, onRecord: (record: BusRecord) => boolean | void): Promise<number>;
 }
 
 /** A car's last-known state as dashboards receive it in a snapshot. */
@@ -48,6 +60,12 @@ export interface VehicleSnapshot {
   /** Epoch ms the car was last heard from, when known. */
   lastSeenAt: number | null;
   stale: boolean;
+  /**
+   * When set: every record of this VIN with `streamSeq` <= coveredSeq is folded into `state`, later ones
+   * are not. Dashboards drop live records at or below it. Without it, `lastSeenAt` (the receivedAt of the
+   * newest record folded in) is the cut.
+   */
+  coveredSeq?: number;
 }
 
 /**

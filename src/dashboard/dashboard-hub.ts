@@ -7,6 +7,7 @@ import {
   RequestError,
   errorMessage,
   helloMessage,
+  historyMessage,
   parseRequest,
   snapshotMessage,
   vehiclesMessage,
@@ -43,8 +44,15 @@ interface SyncSnapshotSource extends SnapshotSource {
 
 interface Subscription {
   vin: string;
-  /** Records that arrived while an async snapshot was being fetched; null once live. */
+  session: DashboardSession;
+  /** Records that arrived while an async snapshot (or history) was being fetched; null once sent. */
   buffer: BusRecord[] | null;
+  /**
+   * Not yet on the live topic: the dashboard already has every record up to this stream sequence (in
+   * its snapshot or history), and joins at the first record past it. A bus can deliver such records
+   * after the snapshot was read (JetStream delivers to different consumers at different paces).
+   */
+  after: number | null;
 }
 
 export class DashboardSession {
@@ -69,6 +77,12 @@ export interface DashboardHubOptions {
   maxSubscriptionsPerDashboard?: number;
   /** Records held per subscription while an async snapshot is fetched; past it the dashboard is dropped. */
   maxBufferedRecords?: number;
+  /**
+   * Most records and bytes one `since` replay sends; past either the history is cut short (and says
+   * so). Bytes should stay well under the socket's backpressure allowance: a replay is sent at once.
+   */
+  maxReplayRecords?: number;
+  maxReplayBytes?: number;
 }
 
 /** Most cars listed in a hello / vehicles message for a `*` token. */
@@ -78,24 +92,35 @@ export const CLOSE_TOO_SLOW = 4008;
 /**
  * Between the bus and the dashboards. Records of a VIN go out once per VIN through the publisher (the
  * prebuilt `dashboardMessage`), and only for VINs some dashboard watches. A subscribe sends the snapshot
- * and joins the VIN's topic with nothing between them:
+ * and joins the VIN's topic with nothing lost or repeated between them:
  *  - with a synchronous source (the local actors) both happen in the same tick, so every record is
  *    either folded into the snapshot or published after the join;
  *  - with an async source (a shared store) the hub holds the VIN's records for that dashboard while the
- *    snapshot is fetched, then sends the snapshot, the held records newer than it (receivedAt after the
- *    snapshot's lastSeenAt), and joins the topic, all in one tick.
+ *    snapshot is fetched, then sends the snapshot and the held records it does not cover. A snapshot
+ *    with `coveredSeq` (NATS) covers records up to that stream sequence, and the dashboard joins the
+ *    topic at the first record past it (a record it covers may still arrive after the snapshot);
+ *    otherwise held records up to the snapshot's `lastSeenAt` are covered and it joins at once;
+ *  - with `since` on a bus that keeps history, the replayed records follow the snapshot while live
+ *    records are still held, then a `history` message, then the held records not replayed.
  * The bus is asked to watch a VIN while at least one dashboard here wants it, and before the snapshot
  * is taken, so a multi-instance bus starts forwarding before the snapshot is read.
  */
 export class DashboardHub {
   private readonly options: Required<DashboardHubOptions>;
   private readonly watchers = new Map<string, number>();
-  private readonly awaitingSnapshot = new Map<string, Set<{ session: DashboardSession; subscription: Subscription }>>();
+  private readonly awaitingSnapshot = new Map<string, Set<Subscription>>();
+  private readonly awaitingNewer = new Map<string, Set<Subscription>>();
   private unsubscribeBus: (() => void) | null = null;
   private readonly sessions = new Set<DashboardSession>();
 
   constructor(options: DashboardHubOptions) {
-    this.options = { maxSubscriptionsPerDashboard: 200, maxBufferedRecords: 10_000, ...options };
+    this.options = {
+      maxSubscriptionsPerDashboard: 200,
+      maxBufferedRecords: 10_000,
+      maxReplayRecords: 10_000,
+      maxReplayBytes: 2 * 1024 * 1024,
+      ...options,
+    };
   }
 
   start(): void {
@@ -136,23 +161,38 @@ export class DashboardHub {
 
   onWatchdog(event: WatchdogEvent): void {
     if (!this.watchers.has(event.vin)) return;
-    this.options.publisher.publish(event.vin, watchdogMessage(event.vin, event.event, event.lastSeenAt));
+    const message = watchdogMessage(event.vin, event.event, event.lastSeenAt);
+    // Off the topic until the next record, but a car going quiet is exactly what they should hear.
+    for (const subscription of this.awaitingNewer.get(event.vin) ?? []) subscription.session.client.send(message);
+    this.options.publisher.publish(event.vin, message);
   }
 
   private onRecord(record: BusRecord): void {
     if (!this.watchers.has(record.vin)) return;
     const waiting = this.awaitingSnapshot.get(record.vin);
     if (waiting !== undefined) {
-      for (const { session, subscription } of waiting) {
+      for (const subscription of waiting) {
         const buffer = subscription.buffer;
         if (buffer === null) continue;
         if (buffer.length >= this.options.maxBufferedRecords) {
           this.options.metrics.dashboardsDropped.inc({ reason: 'slow_consumer' });
-          session.client.close(CLOSE_TOO_SLOW, 'too many records while the snapshot was fetched');
+          subscription.session.client.close(CLOSE_TOO_SLOW, 'too many records while the snapshot was fetched');
           continue;
         }
         buffer.push(record);
       }
+    }
+    const joining = this.awaitingNewer.get(record.vin);
+    if (joining !== undefined) {
+      for (const subscription of joining) {
+        const after = subscription.after;
+        if (after !== null && record.streamSeq !== undefined && record.streamSeq <= after) continue;
+        // The first record the dashboard does not have: joined now, the publish below delivers it.
+        joining.delete(subscription);
+        subscription.after = null;
+        subscription.session.client.joinVin(record.vin);
+      }
+      if (joining.size === 0) this.awaitingNewer.delete(record.vin);
     }
     this.options.publisher.publish(record.vin, record.dashboardMessage);
   }
@@ -179,13 +219,13 @@ export class DashboardHub {
       case 'subscribe':
         for (const vin of request.vins) {
           if (session.closed) return;
-          await this.subscribe(session, vin);
+          await this.subscribe(session, vin, request.since);
         }
         return;
     }
   }
 
-  private async subscribe(session: DashboardSession, vin: string): Promise<void> {
+  private async subscribe(session: DashboardSession, vin: string, since: number | null): Promise<void> {
     if (!VIN_PATTERN.test(vin)) return this.refuse(session, 'invalid_vin', 'not a VIN', vin);
     if (session.subscriptions.has(vin)) return;
     const allowed = session.grant.allows(vin) || (await session.grant.allowsAfterRefresh(vin));
@@ -195,11 +235,15 @@ export class DashboardHub {
       return this.refuse(session, 'too_many_subscriptions', `at most ${this.options.maxSubscriptionsPerDashboard} VINs per dashboard`, vin);
     }
 
-    const subscription: Subscription = { vin, buffer: null };
+    const subscription: Subscription = { vin, session, buffer: null, after: null };
     session.subscriptions.set(vin, subscription);
     this.watch(vin);
     const source = this.options.snapshots;
-    if (isSync(source)) {
+    const replay = since === null ? undefined : this.options.bus.replay?.bind(this.options.bus);
+    if (since !== null && replay === undefined) {
+      this.refuse(session, 'history_unavailable', 'this server keeps no history (it runs without NATS); the snapshot and live records follow', vin);
+    }
+    if (replay === undefined && isSync(source)) {
       // Same tick: the snapshot holds every record released so far, the topic every one after.
       session.client.send(snapshotMessage(source.snapshotNow(vin)));
       session.client.joinVin(vin);
@@ -207,34 +251,88 @@ export class DashboardHub {
       return;
     }
 
+    // From here the VIN's records are held for this dashboard until snapshot (and history) are out.
     subscription.buffer = [];
-    const entry = { session, subscription };
-    let waiting = this.awaitingSnapshot.get(vin);
-    if (waiting === undefined) this.awaitingSnapshot.set(vin, (waiting = new Set()));
-    waiting.add(entry);
-    let snapshot: VehicleSnapshot | null = null;
+    addTo(this.awaitingSnapshot, vin, subscription);
+    /** Held records the dashboard already has: by stream sequence, replayed identity, or time. */
+    let seqCut: number | null = null;
+    let timeCut: number | null = null;
+    const replayedWithoutSeq = new Set<string>();
     try {
-      snapshot = await source.snapshot(vin);
-    } catch (error) {
-      this.options.logger.warn({ vin, err: error }, 'dashboard_snapshot_failed');
+      let snapshot: VehicleSnapshot | null = null;
+      if (isSync(source)) {
+        // Taken with an empty buffer: every held record comes after it.
+        snapshot = source.snapshotNow(vin);
+      } else {
+        try {
+          snapshot = await source.snapshot(vin);
+        } catch (error) {
+          this.options.logger.warn({ vin, err: error }, 'dashboard_snapshot_failed');
+        }
+        if (snapshot !== null) {
+          if (snapshot.coveredSeq !== undefined) seqCut = snapshot.coveredSeq;
+          else timeCut = snapshot.lastSeenAt ?? Number.NEGATIVE_INFINITY;
+        }
+      }
+      if (!stillWanted(subscription)) return;
+      if (snapshot === null) {
+        this.release(session, vin);
+        return this.refuse(session, 'snapshot_unavailable', 'the last-known state could not be read; try again', vin);
+      }
+      session.client.send(snapshotMessage(snapshot));
+
+      if (replay !== undefined && since !== null) {
+        const { maxReplayRecords, maxReplayBytes } = this.options;
+        let records = 0;
+        let bytes = 0;
+        let truncated = false;
+        let failed = false;
+        try {
+          await replay(vin, since, (record) => {
+            if (!stillWanted(subscription)) return false;
+            if (records >= maxReplayRecords || bytes + record.dashboardMessage.length > maxReplayBytes) {
+              truncated = true;
+              return false;
+            }
+            session.client.send(record.dashboardMessage);
+            records++;
+            bytes += record.dashboardMessage.length;
+            if (record.streamSeq !== undefined) seqCut = Math.max(seqCut ?? 0, record.streamSeq);
+            else replayedWithoutSeq.add(recordKey(record));
+          });
+        } catch (error) {
+          failed = true;
+          this.options.logger.warn({ vin, err: error }, 'dashboard_history_failed');
+        }
+        if (!stillWanted(subscription)) return;
+        if (failed) this.refuse(session, 'history_failed', 'the history could not be read; live records follow', vin);
+        else session.client.send(historyMessage(vin, since, records, truncated));
+      }
     } finally {
-      waiting.delete(entry);
-      if (waiting.size === 0 && this.awaitingSnapshot.get(vin) === waiting) this.awaitingSnapshot.delete(vin);
+      removeFrom(this.awaitingSnapshot, vin, subscription);
     }
-    const held = subscription.buffer;
+
+    const held = subscription.buffer ?? [];
     subscription.buffer = null;
-    // Closed or unsubscribed while the snapshot was on its way: release() already undid the watch.
-    if (session.closed || session.subscriptions.get(vin) !== subscription) return;
-    if (snapshot === null) {
-      this.release(session, vin);
-      return this.refuse(session, 'snapshot_unavailable', 'the last-known state could not be read; try again', vin);
-    }
-    session.client.send(snapshotMessage(snapshot));
-    const coveredUntil = snapshot.lastSeenAt ?? Number.NEGATIVE_INFINITY;
+    // Closed or unsubscribed meanwhile: release() already undid the watch.
+    if (!stillWanted(subscription)) return;
+    let passedCut = false;
     for (const record of held) {
-      if (record.receivedAt > coveredUntil) session.client.send(record.dashboardMessage);
+      const covered =
+        record.streamSeq !== undefined && seqCut !== null
+          ? record.streamSeq <= seqCut
+          : replayedWithoutSeq.has(recordKey(record)) || (timeCut !== null && record.receivedAt <= timeCut);
+      if (covered) continue;
+      session.client.send(record.dashboardMessage);
+      passedCut = true;
     }
-    session.client.joinVin(vin);
+    if (seqCut === null || passedCut) {
+      session.client.joinVin(vin);
+    } else {
+      // Records up to seqCut may still be on their way here: join at the first one past it.
+      subscription.after = seqCut;
+      addTo(this.awaitingNewer, vin, subscription);
+    }
     this.options.metrics.dashboardRequests.inc({ type: 'subscribe', result: 'ok' });
   }
 
@@ -243,6 +341,8 @@ export class DashboardHub {
     if (subscription === undefined) return;
     session.subscriptions.delete(vin);
     subscription.buffer = null;
+    subscription.after = null;
+    removeFrom(this.awaitingNewer, vin, subscription);
     if (session.client.isOpen) session.client.leaveVin(vin);
     this.unwatch(vin);
   }
@@ -277,6 +377,28 @@ export class DashboardHub {
     if (grant.all) return directory.list(MAX_LISTED_VEHICLES);
     return [...grant.vins].sort().map((vin) => directory.summary(vin));
   }
+}
+
+function stillWanted(subscription: Subscription): boolean {
+  const session = subscription.session;
+  return !session.closed && session.subscriptions.get(subscription.vin) === subscription;
+}
+
+function recordKey(record: BusRecord): string {
+  return `${record.topic}\u0000${record.txid}`;
+}
+
+function addTo(map: Map<string, Set<Subscription>>, vin: string, subscription: Subscription): void {
+  let set = map.get(vin);
+  if (set === undefined) map.set(vin, (set = new Set()));
+  set.add(subscription);
+}
+
+function removeFrom(map: Map<string, Set<Subscription>>, vin: string, subscription: Subscription): void {
+  const set = map.get(vin);
+  if (set === undefined) return;
+  set.delete(subscription);
+  if (set.size === 0) map.delete(vin);
 }
 
 function isSync(source: SnapshotSource): source is SyncSnapshotSource {

@@ -3,7 +3,8 @@ import type { DashboardGrant } from './dashboard-grant.js';
 
 /** What a client may ask for (docs/DASHBOARD-PROTOCOL.md). */
 export type ClientRequest =
-  | { type: 'subscribe'; vins: string[] }
+  /** `since`: epoch ms from the request's RFC 3339 time; records since then are replayed first. */
+  | { type: 'subscribe'; vins: string[]; since: number | null }
   | { type: 'unsubscribe'; vins: string[] }
   | { type: 'vehicles' };
 
@@ -13,7 +14,10 @@ export type ErrorCode =
   | 'invalid_vin'
   | 'forbidden_vin'
   | 'too_many_subscriptions'
-  | 'snapshot_unavailable';
+  | 'snapshot_unavailable'
+  | 'invalid_since'
+  | 'history_unavailable'
+  | 'history_failed';
 
 export class RequestError extends Error {
   constructor(
@@ -22,6 +26,24 @@ export class RequestError extends Error {
   ) {
     super(message);
   }
+}
+
+/** RFC 3339 date-time: date, `T` (or space), time, optional fraction, and a zone (`Z` or an offset). */
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/** Epoch ms of an RFC 3339 time, or a RequestError saying what is wrong with it. */
+export function parseSince(value: unknown): number {
+  const match = typeof value === 'string' ? RFC3339.exec(value) : null;
+  if (match === null) throw new RequestError('invalid_since', '"since" is an RFC 3339 time such as "2026-11-28T10:00:00Z"');
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  const offsetHours = match[9] === undefined ? 0 : Number(match[9]);
+  const offsetMinutes = match[10] === undefined ? 0 : Number(match[10]);
+  // Date.parse rolls 2026-02-30 over to March; a date that does not exist is the client's mistake.
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59) {
+    throw new RequestError('invalid_since', '"since" is not a real date and time');
+  }
+  return Date.parse((value as string).toUpperCase().replace(' ', 'T'));
 }
 
 /** Most VINs named in one request; a person's dashboard never needs more. */
@@ -48,7 +70,10 @@ export function parseRequest(text: string): ClientRequest {
       if (vins.length > MAX_VINS_PER_REQUEST) {
         throw new RequestError('malformed_message', `at most ${MAX_VINS_PER_REQUEST} VINs per request`);
       }
-      return { type: message.type, vins: (vins as string[]).map((vin) => vin.toUpperCase()) };
+      const upper = (vins as string[]).map((vin) => vin.toUpperCase());
+      if (message.type === 'unsubscribe') return { type: 'unsubscribe', vins: upper };
+      const since = message.since === undefined || message.since === null ? null : parseSince(message.since);
+      return { type: 'subscribe', vins: upper, since };
     }
     case 'vehicles':
       return { type: 'vehicles' };
@@ -78,6 +103,14 @@ export function snapshotMessage(snapshot: VehicleSnapshot): string {
     ',"lastSeenAt":' + (snapshot.lastSeenAt === null ? 'null' : JSON.stringify(new Date(snapshot.lastSeenAt).toISOString())) +
     ',"state":{' + state + '}}'
   );
+}
+
+/**
+ * Ends a `since` replay: the `records` before it (after the snapshot) were history, everything after is
+ * live. `truncated` when the replay stopped at the per-request limit (a gap follows: ask again later).
+ */
+export function historyMessage(vin: string, since: number, records: number, truncated: boolean): string {
+  return JSON.stringify({ type: 'history', vin, since: new Date(since).toISOString(), records, truncated });
 }
 
 export interface VehicleSummary {

@@ -47,6 +47,8 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     directory: new RegistryDirectory(deps.registry),
     metrics: deps.metrics,
     logger: deps.logger,
+    // A history replay is sent in one go: keep it well inside what one socket may buffer.
+    maxReplayBytes: Math.floor(d.maxBackpressureBytes / 2),
   });
   listener = new DashboardListener({
     host: d.host,

@@ -95,7 +95,9 @@ describe('kill -9 of an instance under load (real nats-server, node dist/main.js
     const bus = survivor.server.bus as NatsRecordBus;
     const storedKeys = async (): Promise<Set<string>> => {
       const keys = new Set<string>();
-      for (const vin of vins) await bus.replay(vin, 0, (record) => record.topic === 'V' && keys.add(`${vin}/${record.txid}`));
+      for (const vin of vins) await bus.replay(vin, 0, (record) => {
+        if (record.topic === 'V') keys.add(`${vin}/${record.txid}`);
+      });
       return keys;
     };
     const afterCrash = await storedKeys();

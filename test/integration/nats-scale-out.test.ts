@@ -3,10 +3,12 @@ import type { NatsRecordBus } from '../../src/bus/nats/nats-record-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
+import { readFileSync } from 'node:fs';
+import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
-const [VIN_A, VIN_B, VIN_C] = TEST_VINS;
+const [VIN_A, VIN_B, VIN_C, VIN_D] = TEST_VINS;
 
 function speed(vin: string, value: number): Uint8Array {
   return encodeVehicleData({ vin, createdAt: new Date(), data: [{ key: 'VehicleSpeed', value: { doubleValue: value } }] });
@@ -21,6 +23,17 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 1
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The VehicleSpeed values of a dashboard's V records, in arrival order. */
+function speedsOf(messages: DashboardMessage[]): number[] {
+  return messages
+    .filter((m) => m.type === 'record' && m.topic === 'V')
+    .map((m) => (m.record.data as Array<{ key: string; value: { doubleValue: number } }>).find((d) => d.key === 'VehicleSpeed')?.value.doubleValue as number);
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+}
 
 function natsBus(t: TestServer): NatsRecordBus {
   expect(t.server.bus.name).to.equal('nats');
@@ -87,6 +100,62 @@ describe('scale-out over NATS JetStream (real nats-server, two instances)', func
     expect(live[5].dashboardMessage).to.contain('"doubleValue":5');
     b.server.bus.unwatch(VIN_A);
     await car.close();
+  });
+
+  it('dashboards on B (real sockets) for a car on A: snapshot then live, and since: history then live, in order, once', async () => {
+    const car = await CarClient.connect(a.carOptions(VIN_D));
+    const dashboards: DashboardTestClient[] = [];
+    try {
+      for (let i = 0; i < 3; i++) expect((await car.sendRecord('V', speed(VIN_D, i))).kind).to.equal('ack');
+      await sleep(50);
+      const since = new Date();
+      await sleep(50);
+      for (let i = 3; i < 8; i++) expect((await car.sendRecord('V', speed(VIN_D, i))).kind).to.equal('ack');
+
+      const caPem = readFileSync(b.pki.caChain);
+      const token = await b.mintToken([VIN_D]);
+      const live = await DashboardTestClient.open({ url: b.dashboardUrl, caPem, token });
+      const history = await DashboardTestClient.open({ url: b.dashboardUrl, caPem, token });
+      dashboards.push(live, history);
+      await live.waitFor((m) => m.some((x) => x.type === 'hello'), 5000, 'hello');
+      await history.waitFor((m) => m.some((x) => x.type === 'hello'), 5000, 'hello');
+
+      // The car keeps streaming while both subscribe on the other instance.
+      const replies: Array<Promise<CarReply>> = [];
+      for (let i = 8; i <= 30; i++) {
+        replies.push(car.sendRecord('V', speed(VIN_D, i)));
+        if (i === 10) {
+          live.send({ type: 'subscribe', vins: [VIN_D] });
+          history.send({ type: 'subscribe', vins: [VIN_D], since: since.toISOString() });
+        }
+      }
+      expect((await Promise.all(replies)).every((r) => r.kind === 'ack')).to.equal(true);
+      await live.waitFor((m) => m.some((x) => x.type === 'snapshot'), 10_000, 'snapshot');
+      await history.waitFor((m) => m.some((x) => x.type === 'history'), 10_000, 'history marker');
+      expect((await car.sendRecord('V', speed(VIN_D, 31))).kind).to.equal('ack');
+      await live.waitFor((m) => speedsOf(m).includes(31), 10_000, 'the last record on the live dashboard');
+      await history.waitFor((m) => speedsOf(m).includes(31), 10_000, 'the last record on the history dashboard');
+
+      // Snapshot complete on B (everything acked before the subscribe), then every later record once.
+      const snapshot = live.ofType('snapshot')[0];
+      const snapshotSpeed = snapshot.state.VehicleSpeed.value.doubleValue as number;
+      expect(snapshotSpeed).to.be.within(7, 31);
+      expect(snapshot.connected).to.equal(true);
+      expect(speedsOf(live.messages)).to.deep.equal(range(snapshotSpeed + 1, 31));
+
+      // History from `since` (3..), then the marker, then live, with nothing repeated or missing.
+      const types = history.messages.map((m) => m.type);
+      expect(types.slice(0, 2)).to.deep.equal(['hello', 'snapshot']);
+      const marker = types.indexOf('history');
+      expect(speedsOf(history.messages)).to.deep.equal(range(3, 31));
+      const replayed = speedsOf(history.messages.slice(0, marker));
+      expect(replayed.slice(0, 5)).to.deep.equal([3, 4, 5, 6, 7]);
+      expect(history.messages[marker]).to.include({ vin: VIN_D, since: since.toISOString(), records: replayed.length, truncated: false });
+      expect(history.messages.filter((m) => m.type === 'error')).to.deep.equal([]);
+    } finally {
+      await Promise.all(dashboards.map((d) => d.close()));
+      await car.close();
+    }
   });
 
   it('one CONNECTED and one DISCONNECTED for a car with sockets on both instances', async () => {

@@ -65,8 +65,48 @@ function record(vin: string, speed: number, receivedAt: number): BusRecord {
   };
 }
 
-function setup(snapshots: SnapshotSource) {
-  const bus = new WatchCountingBus();
+/**
+ * A bus that keeps history like the NATS one: records get stream sequences when published, and replay
+ * reads them back by time. `duringReplay` runs after the first replayed record, to publish live ones
+ * while a replay is under way.
+ */
+class HistoryBus extends WatchCountingBus {
+  readonly stored: BusRecord[] = [];
+  duringReplay: () => void = () => {};
+  private seq = 0;
+  override publish(record: BusRecord, onSafe: SafeCallback): void {
+    record.streamSeq = ++this.seq;
+    this.stored.push(record);
+    super.publish(record, onSafe);
+  }
+  /** Stored now, reaching this instance's listeners later (as JetStream delivers to another instance). */
+  storeOnly(record: BusRecord): void {
+    record.streamSeq = ++this.seq;
+    this.stored.push(record);
+  }
+  deliverLate(record: BusRecord): void {
+    super.publish(record, () => {});
+  }
+  async replay(vin: string, sinceMs: number, onRecord: (record: BusRecord) => boolean | void): Promise<number> {
+    let count = 0;
+    for (let i = 0; i < this.stored.length; i++) {
+      const r = this.stored[i];
+      if (r.vin !== vin || r.receivedAt < sinceMs) continue;
+      await Promise.resolve();
+      if (onRecord(r) === false) break;
+      if (count++ === 0) this.duringReplay();
+    }
+    return count;
+  }
+}
+
+function speeds(messages: Array<Record<string, unknown>>): Array<number | string> {
+  return messages.map((m) =>
+    m.type === 'record' ? (m.record as { data: Array<{ value: { doubleValue: number } }> }).data[0].value.doubleValue : String(m.type),
+  );
+}
+
+function setup(snapshots: SnapshotSource, bus: WatchCountingBus = new WatchCountingBus()) {
   const clients = new Map<DashboardSession, MemoryClient>();
   const hub = new DashboardHub({
     bus,
@@ -160,6 +200,72 @@ describe('dashboard hub', () => {
     expect(hub.watchedVins).to.equal(0);
   });
 
+  it('with a stream-sequence snapshot: drops covered records, also those that arrive after it, then joins', async () => {
+    const bus = new HistoryBus();
+    const late = [record(VIN_A, 1, 1000), record(VIN_A, 2, 1000)];
+    for (const r of late) bus.storeOnly(r); // seq 1, 2: folded into the snapshot, not yet delivered here
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 2, 1000), coveredSeq: 2 }) };
+    const { hub, open, publish } = setup(source, bus);
+    const { client, session } = open([VIN_A]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    for (const r of late) bus.deliverLate(r); // same receivedAt as the next one: time could not tell them apart
+    publish(record(VIN_A, 3, 1000));
+    publish(record(VIN_A, 4, 1001));
+    expect(speeds(client.parsed().slice(1))).to.deep.equal(['snapshot', 3, 4]);
+  });
+
+  it('since: snapshot, replayed history, a history marker, then held and live records, each once', async () => {
+    const bus = new HistoryBus();
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 2, 2000), coveredSeq: 2 }) };
+    const { hub, open, publish } = setup(source, bus);
+    publish(record(VIN_A, 0, 500)); // before `since`
+    publish(record(VIN_A, 1, 1000));
+    publish(record(VIN_A, 2, 2000));
+    publish(record(VIN_B, 50, 2000));
+    // Stored while the replay runs: the replay reads it too, and it is held live as well.
+    bus.duringReplay = () => publish(record(VIN_A, 3, 3000));
+    const { client, session } = open([VIN_A]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since: new Date(1000).toISOString() }));
+    publish(record(VIN_A, 4, 4000));
+    const sent = client.parsed().slice(1);
+    expect(speeds(sent)).to.deep.equal(['snapshot', 1, 2, 3, 'history', 4]);
+    expect(sent[4]).to.deep.equal({ type: 'history', vin: VIN_A, since: '1970-01-01T00:00:01.000Z', records: 3, truncated: false });
+  });
+
+  it('since: cuts a replay short at its limit and says so', async () => {
+    const bus = new HistoryBus();
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 9, 9), coveredSeq: 9 }) };
+    const { hub, open, publish } = setup(source, bus);
+    for (let i = 0; i < 10; i++) publish(record(VIN_A, i, i));
+    (hub as unknown as { options: { maxReplayRecords: number } }).options.maxReplayRecords = 4;
+    const { client, session } = open([VIN_A]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since: '1970-01-01T00:00:00Z' }));
+    expect(speeds(client.parsed().slice(1))).to.deep.equal(['snapshot', 0, 1, 2, 3, 'history']);
+    expect(client.parsed().at(-1)).to.include({ records: 4, truncated: true });
+  });
+
+  it('since without history: says so, still sends the snapshot and live records', async () => {
+    const source = { snapshot: async (vin: string) => snapshotOf(vin, 1, 1), snapshotNow: (vin: string) => snapshotOf(vin, 1, 1) };
+    const { hub, open, publish } = setup(source);
+    const { client, session } = open([VIN_A]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since: '2026-11-28T10:00:00Z' }));
+    publish(record(VIN_A, 2, 2));
+    const sent = client.parsed().slice(1);
+    expect(sent[0]).to.include({ type: 'error', code: 'history_unavailable', vin: VIN_A });
+    expect(speeds(sent.slice(1))).to.deep.equal(['snapshot', 2]);
+  });
+
+  it('refuses a bad since without subscribing', async () => {
+    const source = { snapshot: async (vin: string) => snapshotOf(vin, 1, 1), snapshotNow: (vin: string) => snapshotOf(vin, 1, 1) };
+    const { bus, hub, open } = setup(source);
+    const { client, session } = open([VIN_A]);
+    for (const since of ['yesterday', '2026-02-30T10:00:00Z', '2026-11-28T10:00:00', 1700000000000]) {
+      await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since }));
+    }
+    expect(client.parsed().slice(1).map((m) => m.code)).to.deep.equal(['invalid_since', 'invalid_since', 'invalid_since', 'invalid_since']);
+    expect(bus.watches).to.deep.equal([]);
+  });
+
   it('answers malformed requests with an error message', async () => {
     const source = { snapshot: async (vin: string) => snapshotOf(vin, null, null), snapshotNow: (vin: string) => snapshotOf(vin, null, null) };
     const { hub, open } = setup(source);
@@ -174,7 +280,9 @@ describe('dashboard hub', () => {
 
 describe('dashboard protocol and origin rules', () => {
   it('parses requests', () => {
-    expect(parseRequest('{"type":"subscribe","vins":["5yj3e7eb0lf000001"]}')).to.deep.equal({ type: 'subscribe', vins: [VIN_A] });
+    expect(parseRequest('{"type":"subscribe","vins":["5yj3e7eb0lf000001"]}')).to.deep.equal({ type: 'subscribe', vins: [VIN_A], since: null });
+    expect(parseRequest('{"type":"subscribe","vins":[],"since":"2026-11-28T12:00:00.5+02:00"}')).to.deep.equal({ type: 'subscribe', vins: [], since: Date.parse('2026-11-28T10:00:00.500Z') });
+    expect(parseRequest('{"type":"unsubscribe","vins":[],"since":"ignored"}')).to.deep.equal({ type: 'unsubscribe', vins: [] });
     expect(parseRequest('{"type":"vehicles"}')).to.deep.equal({ type: 'vehicles' });
     expect(() => parseRequest('[]')).to.throw(RequestError);
   });

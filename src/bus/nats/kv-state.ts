@@ -13,6 +13,11 @@ export interface FieldValue {
 export interface StoredState {
   lastSeenAt: number | null;
   state: Record<string, FieldValue>;
+  /**
+   * Milliseconds between reading the actor's state and sending this write: every record stored before
+   * (entry time - foldLagMs) is folded in. Readers catch up from the stream from there.
+   */
+  foldLagMs?: number;
 }
 
 /** What the owning instance knows about a car right now (its actor). */
@@ -31,6 +36,7 @@ export function parseStoredState(bytes: Uint8Array): StoredState {
   return {
     lastSeenAt: typeof parsed.lastSeenAt === 'number' ? parsed.lastSeenAt : null,
     state: typeof parsed.state === 'object' && parsed.state !== null ? parsed.state : {},
+    ...(typeof parsed.foldLagMs === 'number' ? { foldLagMs: parsed.foldLagMs } : {}),
   };
 }
 
@@ -113,6 +119,7 @@ export class KvStateWriter {
   }
 
   private async write(vin: string): Promise<void> {
+    const readAt = performance.now();
     const local = this.options.readLocal(vin);
     if (local === undefined) return;
     const key = kvKey(vin);
@@ -128,7 +135,7 @@ export class KvStateWriter {
               : { revision: entry.revision, stored: parseStoredState(entry.value) };
         }
         const next = mergeState(known.stored, local);
-        const bytes = utf8.encode(JSON.stringify(next));
+        const bytes = utf8.encode(JSON.stringify({ ...next, foldLagMs: Math.ceil(performance.now() - readAt) }));
         const revision = known.revision === 0 ? await kv.create(key, bytes) : await kv.update(key, bytes, known.revision);
         this.revisions.set(vin, { revision, stored: next });
         metrics.natsStateWrites.inc({ result: 'ok' });
@@ -152,39 +159,76 @@ export class KvStateWriter {
   }
 }
 
+/** A record read back from the stream, as far as folding it into state goes. */
+export interface FoldableRecord {
+  receivedAt: number;
+  streamSeq?: number;
+  state: Array<{ field: string; value: string }> | null;
+  createdAt: string | null;
+}
+
 export interface KvSnapshotSourceOptions {
   state: KV;
   connectivity: { connectedAnywhere(vin: string): Promise<boolean> };
   readLocal: (vin: string) => LocalState | undefined;
   /** Waits until a watched VIN's live records flow, so the snapshot does not open a gap before them. */
   watchReady: (vin: string) => Promise<void>;
+  /** The VIN's stored records since a time (the stream's clock), in stream order. */
+  readSince: (vin: string, sinceMs: number, onRecord: (record: FoldableRecord) => void) => Promise<number>;
+  /** How often KV is written: with no KV entry yet, the stream is read back this far (times three). */
+  flushMs: number;
   staleAfterMs: number;
   logger: Logger;
   now?: () => number;
 }
 
 /**
- * Snapshots on any instance: KV holds what every instance wrote, and this instance's own actor (when
- * the car is here) adds samples not yet flushed.
+ * Margin on the time a KV write says it covers: the last write round trip, and clock steps between the
+ * servers that stamped the KV entry and the stream records. Reading back a little more is harmless.
+ */
+export const CATCH_UP_MARGIN_MS = 2000;
+
+/**
+ * Snapshots on any instance, exact to a stream sequence: the KV entry (written at most once per flush
+ * interval by the car's instance) brought up to date with the stream records stored since that write.
+ * The result holds every record up to `coveredSeq` and none after, so a dashboard joins it to live
+ * records by sequence: no gap, no duplicate. The local actor is not merged in: it also holds records
+ * JetStream has not confirmed yet, which would reach the dashboard again once stored.
  */
 export class KvSnapshotSource implements SnapshotSource {
   constructor(private readonly options: KvSnapshotSourceOptions) {}
 
   async snapshot(vin: string): Promise<VehicleSnapshot> {
-    const { state: kv, connectivity, readLocal, watchReady, staleAfterMs } = this.options;
+    const { state: kv, connectivity, readLocal, watchReady, readSince, flushMs, staleAfterMs } = this.options;
     const now = this.options.now ?? Date.now;
+    // Live records stored from here on reach this instance; everything before is in KV or read below.
     await watchReady(vin);
     const [entry, connectedAnywhere] = await Promise.all([kv.get(kvKey(vin)), connectivity.connectedAnywhere(vin)]);
     const stored = entry === null || entry.operation !== 'PUT' ? null : parseStoredState(entry.value);
+    const catchUpFrom =
+      entry !== null && stored !== null
+        ? entry.created.getTime() - (stored.foldLagMs ?? flushMs) - CATCH_UP_MARGIN_MS
+        : now() - 3 * flushMs - CATCH_UP_MARGIN_MS;
+    const state = new Map(Object.entries(stored?.state ?? {}));
+    let coveredSeq = 0;
+    let newestFolded: number | null = null;
+    await readSince(vin, catchUpFrom, (record) => {
+      if (record.streamSeq !== undefined) coveredSeq = record.streamSeq;
+      newestFolded = record.receivedAt;
+      if (record.state === null) return;
+      // Stream order, later record wins: the same rule the car's actor applies.
+      const at = record.createdAt ?? new Date(record.receivedAt).toISOString();
+      for (const { field, value } of record.state) state.set(field, { value, at });
+    });
+    const lastSeenAt = newestFolded ?? stored?.lastSeenAt ?? null;
     const local = readLocal(vin);
-    const merged = mergeState(stored, local ?? { state: [], lastSeenAt: null });
-    const lastSeenAt = merged.lastSeenAt;
     return {
       vin,
       connected: connectedAnywhere || (local?.connected ?? false),
-      state: new Map(Object.entries(merged.state)),
+      state,
       lastSeenAt,
       stale: local?.connected === true ? local.stale : lastSeenAt !== null && now() - lastSeenAt >= staleAfterMs,
+      coveredSeq,
     };
   }
 }

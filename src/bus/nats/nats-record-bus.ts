@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
 import type { BusRecord, RecordBus, RecordListener, SafeCallback } from '../record-bus.js';
 import { vinSubjects } from './nats-names.js';
-import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding } from './stream-record.js';
+import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding, type StoredRecord } from './stream-record.js';
 
 export interface NatsRecordBusOptions {
   js: JetStreamClient;
@@ -101,6 +101,7 @@ export class NatsRecordBus implements RecordBus {
             // Stored before (a resend, or a frame whose ack the car missed): listeners saw it then.
             metrics.natsPublishDuplicates.inc();
           } else {
+            record.streamSeq = ack.seq;
             this.deliver(record);
             this.options.onStored?.(record);
           }
@@ -154,44 +155,58 @@ export class NatsRecordBus implements RecordBus {
   }
 
   /**
-   * History: every record of `vin` stored at or after `sinceMs`, in stream order, until the replay has
-   * caught up with the stream. Records stored while it runs may also arrive live: a caller that needs
-   * "history, then live, nothing twice" buffers live records during the replay and drops those whose
-   * (topic, txid) it replayed.
+   * History: every record of `vin` stored at or after `sinceMs` (the stream's clock), in stream order,
+   * until the replay has caught up with the stream; `onRecord` returning false stops it early. Records
+   * stored while it runs may also arrive live: a caller that needs "history, then live, nothing twice"
+   * holds live records during the replay and drops those at or below the last replayed `streamSeq`.
    */
-  async replay(vin: string, sinceMs: number, onRecord: (record: BusRecord) => void): Promise<number> {
-    const { js, stream, subjectPrefix, metrics } = this.options;
-    let count = 0;
+  async replay(vin: string, sinceMs: number, onRecord: (record: StoredRecord) => boolean | void): Promise<number> {
+    const { metrics } = this.options;
     try {
-      const consumer = await js.consumers.get(stream, {
-        filter_subjects: vinSubjects(subjectPrefix, vin),
-        deliver_policy: DeliverPolicy.StartTime,
-        opt_start_time: new Date(sinceMs).toISOString(),
-      });
-      for (;;) {
-        const batch = await consumer.fetch({ max_messages: 256, expires: 1000 });
-        let got = 0;
-        let caughtUp = false;
-        for await (const message of batch) {
-          got++;
-          const record = this.recordOf(message);
-          if (record !== null) {
-            onRecord(record);
-            count++;
-          }
-          if (message.info.pending === 0) {
-            caughtUp = true;
-            break;
-          }
-        }
-        if (caughtUp || got === 0) break;
-      }
+      const count = await this.readSince(vin, sinceMs, onRecord);
       metrics.replayRequests.inc({ result: 'ok' });
       metrics.replayRecords.inc(count);
       return count;
     } catch (error) {
       metrics.replayRequests.inc({ result: 'error' });
       throw error;
+    }
+  }
+
+  /** The replay without its metrics: snapshots read the stream the same way to catch up with KV. */
+  async readSince(vin: string, sinceMs: number, onRecord: (record: StoredRecord) => boolean | void): Promise<number> {
+    const { js, stream, subjectPrefix } = this.options;
+    let count = 0;
+    const consumer = await js.consumers.get(stream, {
+      filter_subjects: vinSubjects(subjectPrefix, vin),
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Math.max(0, sinceMs)).toISOString(),
+    });
+    try {
+      // The consumer knows at creation how much matches: nothing to read costs no fetch wait.
+      if ((await consumer.info(true)).num_pending === 0) return 0;
+      for (;;) {
+        const batch = await consumer.fetch({ max_messages: 256, expires: 1000 });
+        let got = 0;
+        let done = false;
+        for await (const message of batch) {
+          got++;
+          const record = this.recordOf(message);
+          if (record !== null) {
+            count++;
+            if (onRecord(record) === false) done = true;
+          }
+          if (done || message.info.pending === 0) {
+            done = true;
+            break;
+          }
+        }
+        if (done || got === 0) break;
+      }
+      return count;
+    } finally {
+      // Ordered consumers otherwise linger on the server for minutes after use.
+      consumer.delete().catch(() => undefined);
     }
   }
 
@@ -235,9 +250,11 @@ export class NatsRecordBus implements RecordBus {
     }
   }
 
-  private recordOf(message: JsMsg): BusRecord | null {
+  private recordOf(message: JsMsg): StoredRecord | null {
     try {
-      return fromStreamMessage(message.data, message.headers);
+      const record = fromStreamMessage(message.data, message.headers);
+      record.streamSeq = message.seq;
+      return record;
     } catch (error) {
       this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'nats_record_unreadable');
       return null;

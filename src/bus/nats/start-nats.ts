@@ -188,6 +188,8 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics:
           connectivity,
           readLocal,
           watchReady: (vin) => bus.watchReady(vin),
+          readSince: (vin, sinceMs, onRecord) => bus.readSince(vin, sinceMs, onRecord),
+          flushMs: settings.stateFlushMs,
           staleAfterMs,
           logger,
         });

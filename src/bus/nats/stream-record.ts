@@ -1,6 +1,6 @@
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import { dashboardRecordMessage } from '../../decode/decode-batch.js';
-import { decodeRecord } from '../../protocol/payload.js';
+import { decodeRecord, type StateEntry } from '../../protocol/payload.js';
 import type { BusRecord } from '../record-bus.js';
 import { fromHeaderValue, headerValue, recordMessageId, recordSubject } from './nats-names.js';
 
@@ -60,12 +60,28 @@ export function toStreamMessage(record: BusRecord, prefix: string, encoding: Rec
 
 export class StreamRecordError extends Error {}
 
+/** A record read back from the stream, with what a reader needs to fold it into last-known state. */
+export type StoredRecord = BusRecord & {
+  /** The instance that stored it. */
+  instance: string;
+  /** V only: the datums as field -> canonical Value JSON, as the decode worker gives the actor. */
+  state: StateEntry[] | null;
+  /** RFC 3339 created_at of the record, when set. */
+  createdAt: string | null;
+};
+
+interface JsonVehicleData {
+  isResend?: unknown;
+  createdAt?: unknown;
+  data?: Array<{ key?: unknown; value?: unknown }>;
+}
+
 /**
  * A stored message back into the record dashboards receive. Protobuf bodies are decoded and normalised
  * here exactly as the decode worker does, so a dashboard sees the same JSON whichever instance the car
  * is on. Throws StreamRecordError for a message this project did not write.
  */
-export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): BusRecord & { instance: string } {
+export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): StoredRecord {
   const get = (name: string): string => {
     const value = h?.get(name) ?? '';
     if (value === '') throw new StreamRecordError(`stream message without ${name} header`);
@@ -80,14 +96,27 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Bus
   let recordJson: string | null;
   let payload: Uint8Array | null;
   let isResend = false;
+  let state: StateEntry[] | null = null;
+  let createdAt: string | null = null;
   if (encoding === 'protobuf') {
     const decoded = decodeRecord(topic, data, vin);
     recordJson = decoded.json;
     isResend = decoded.isResend;
+    state = decoded.state;
+    createdAt = decoded.createdAt;
     payload = data;
   } else if (encoding === 'json') {
     recordJson = fromUtf8.decode(data);
-    if (topic === 'V') isResend = (JSON.parse(recordJson) as { isResend?: unknown }).isResend === true;
+    if (topic === 'V') {
+      // Canonical JSON re-serialises to the same text, so values match what the decode worker made.
+      const parsed = JSON.parse(recordJson) as JsonVehicleData;
+      isResend = parsed.isResend === true;
+      createdAt = typeof parsed.createdAt === 'string' ? parsed.createdAt : null;
+      state = (Array.isArray(parsed.data) ? parsed.data : []).map((datum) => ({
+        field: String(datum.key ?? 0),
+        value: datum.value === undefined ? 'null' : JSON.stringify(datum.value),
+      }));
+    }
     payload = null;
   } else if (encoding === 'opaque') {
     recordJson = null;
@@ -104,5 +133,7 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Bus
     payload,
     dashboardMessage: dashboardRecordMessage(vin, topic, receivedAt, recordJson, isResend),
     instance: h?.get(HEADER.instance) ?? '',
+    state,
+    createdAt,
   };
 }
