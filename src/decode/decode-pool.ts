@@ -50,6 +50,12 @@ export class DecodePool<T> {
   private utilisationAt = -Infinity;
   /** Tasks handed to piscina and not yet answered. */
   private tasksRunning = 0;
+  /**
+   * Single-frame retries after a failed batch. They go to piscina only when a worker is free, so their
+   * timeout measures their own run and not time spent queued behind a hung worker (which would turn
+   * good frames into error replies).
+   */
+  private readonly retries: Array<Batch<T>> = [];
 
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
@@ -140,7 +146,7 @@ export class DecodePool<T> {
     // of queueing as many small tasks: under load batches grow and the per-task cost is shared, rather
     // than tasks piling up in piscina's queue (where they also used up their timeout waiting).
     // A task finishing flushes the batch.
-    if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && this.tasksRunning >= this.options.workers * 2) return;
+    if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (this.tasksRunning >= this.options.workers * 2 || this.retries.length > 0)) return;
     this.current = null;
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
@@ -181,10 +187,15 @@ export class DecodePool<T> {
   /** A task's slot is free: the batch that waited for it goes now. */
   private taskEnded(): void {
     this.tasksRunning--;
+    this.dispatchRetries();
     if (this.current !== null && !this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => this.flush());
     }
+  }
+
+  private dispatchRetries(): void {
+    while (this.retries.length > 0 && this.tasksRunning < this.options.workers) this.run(this.retries.shift()!, 2);
   }
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
@@ -214,8 +225,9 @@ export class DecodePool<T> {
         single.vins.push(batch.vins[i]);
         single.receivedAt.push(batch.receivedAt[i]);
         single.tickets.push(batch.tickets[i]);
-        this.run(single, 2);
+        this.retries.push(single);
       }
+      this.dispatchRetries();
       return;
     }
     const frames = new Uint8Array(batch.frames);
