@@ -55,8 +55,8 @@ export class DashboardProbes {
     );
   }
 
-  private openOne(index: number, vins: string[], token: string): Promise<void> {
-    const counts = new Map<string, number>(vins.map((vin) => [vin, 0]));
+  private openOne(index: number, vins: string[], token: string, attempt = 1): Promise<void> {
+    const counts = this.receivedByVin[index] ?? new Map<string, number>(vins.map((vin) => [vin, 0]));
     this.receivedByVin[index] = counts;
     const url = `${this.options.baseUrl}/dashboard?access_token=${encodeURIComponent(token)}`;
     const socket = new WebSocket(url, { ca: this.options.caChainPem, servername: this.options.servername, perMessageDeflate: false } as WebSocket.ClientOptions);
@@ -68,18 +68,23 @@ export class DashboardProbes {
         this.options.readyTimeoutMs,
       );
       socket.once('open', () => socket.send(JSON.stringify({ type: 'subscribe', vins })));
-      socket.on('error', (error) => {
-        this.note(`dashboard: ${error.message}`);
-        clearTimeout(timer);
-        reject(error);
-      });
+      // 'close' follows every 'error' and decides what happens next.
+      socket.on('error', (error) => this.note(`dashboard: ${error.message}`));
       socket.once('unexpected-response', (_req, res) => {
         clearTimeout(timer);
         res.resume();
         reject(new Error(`dashboard upgrade refused: HTTP ${res.statusCode}`));
       });
-      socket.on('close', () => {
-        if (!this.closing) this.closedEarly++;
+      socket.on('close', (code, reason) => {
+        if (this.closing) return;
+        this.closedEarly++;
+        this.note(`dashboard closed by the server: ${code} ${reason.toString()}`);
+        if (pendingSnapshots.size > 0) {
+          clearTimeout(timer);
+          // A browser would reconnect; so does a probe, once. The close stays in the report's notes.
+          if (attempt < 2) this.openOne(index, vins, token, attempt + 1).then(resolve, reject);
+          else reject(new Error(`dashboard ${index} closed before its snapshots arrived: ${code} ${reason.toString()}`));
+        }
       });
       socket.on('message', (data: Buffer, isBinary: boolean) => {
         if (isBinary) return;
@@ -140,7 +145,7 @@ export class DashboardProbes {
   }
 
   report(): ProbeReport {
-    return { dashboards: this.sockets.length, received: this.received, latency: this.latency.summary(), closedEarly: this.closedEarly, errors: [...this.errors] };
+    return { dashboards: this.options.watches.length, received: this.received, latency: this.latency.summary(), closedEarly: this.closedEarly, errors: [...this.errors] };
   }
 
   async close(): Promise<void> {

@@ -40,8 +40,12 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
   if (saturation?.oursOverNaive != null) {
     checks.push({ name: 'saturation throughput vs naive', target: '>= 2x', actual: `${saturation.oursOverNaive}x`, met: saturation.oursOverNaive >= 2 });
   }
+  const failed = (name: string, target: string): void => {
+    checks.push({ name, target, actual: 'run failed', met: false });
+  };
   const steady = ours('steady');
-  if (steady !== undefined) {
+  if (steady !== undefined && !steady.completed) failed(`steady (${steady.cars} cars)`, 'ack p99 < 20 ms, dashboard p99 < 50 ms, RSS < 1 GiB, no loss');
+  if (steady !== undefined && steady.completed) {
     const scale = `${steady.cars} cars`;
     checks.push({ name: `steady ack p99 (${scale})`, target: '< 20 ms', actual: `${steady.ack.p99} ms`, met: steady.completed && steady.ack.p99 < 20 });
     if (steady.dashboard !== null) {
@@ -53,7 +57,8 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
     checks.push({ name: `steady loss (${scale})`, target: '0', actual: String(steady.counts.lost + steady.counts.dashboardLost), met: steady.completed && steady.counts.lost + steady.counts.dashboardLost === 0 });
   }
   const storm = ours('storm');
-  if (storm !== undefined) {
+  if (storm !== undefined && !storm.completed) failed(`connect storm (${storm.cars} cars)`, '<= 60 s, no errors; < 50 KB per idle car');
+  if (storm !== undefined && storm.completed) {
     const seconds = storm.details.readySeconds as number;
     const errors = storm.counts.connectFailures + storm.counts.disconnects + storm.counts.errorReplies;
     checks.push({ name: `connect storm (${storm.cars} cars) connected and acked`, target: '<= 60 s, no errors', actual: `${Number.isFinite(seconds) ? seconds : 'not all'} s, ${errors} errors`, met: storm.completed && seconds <= 60 && errors === 0 });
@@ -79,7 +84,7 @@ export function renderReport(report: BenchReport): string {
     const table: string[][] = [header];
     for (const r of rows) {
       if (!r.completed) {
-        table.push([r.server, `FAILED: ${(r.failure ?? '').split('\n')[0].slice(0, 100)}`]);
+        table.push([r.server, 'FAILED']);
         continue;
       }
       table.push([
@@ -98,7 +103,8 @@ export function renderReport(report: BenchReport): string {
     }
     lines.push(...formatTable(table));
     for (const r of rows) {
-      const extra = scenarioLine(r);
+      if (!r.completed) lines.push(`  ${r.server}: FAILED: ${(r.failure ?? '').split('\n')[0]}`);
+      const extra = r.completed ? scenarioLine(r) : '';
       if (extra !== '') lines.push(`  ${r.server}: ${extra}`);
       for (const note of r.notes) lines.push(`  ${r.server}: note: ${note}`);
     }

@@ -60,9 +60,16 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
         serverAckLatencyMs,
       };
       if (o.memorySampleSeconds !== undefined) {
-        const every = Math.max(1, Math.round(o.memorySampleSeconds));
-        const series = meter.samples.slice(startSample).filter((_, i) => i % every === 0);
-        const t0 = series[0]?.at ?? 0;
+        // The meter samples every second and at every progress mark: keep one sample per interval.
+        const everyMs = Math.max(1, o.memorySampleSeconds) * 1000;
+        const window = meter.samples.slice(startSample);
+        const t0 = window[0]?.at ?? 0;
+        let next = t0;
+        const series = window.filter((sample) => {
+          if (sample.at < next) return false;
+          next += everyMs * Math.max(1, Math.floor((sample.at - next) / everyMs) + 1);
+          return true;
+        });
         result.details.memorySeries = series.map((s) => ({ seconds: Math.round((s.at - t0) / 1000), rssBytes: s.rssBytes, cpuSeconds: round(s.cpuSeconds, 2) }));
         const quarter = Math.max(1, Math.floor(series.length / 4));
         const mean = (xs: typeof series): number => xs.reduce((sum, s) => sum + s.rssBytes, 0) / Math.max(1, xs.length);
