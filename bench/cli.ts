@@ -7,6 +7,7 @@ import { loopbackSources } from './fleet/fleet.js';
 import { defaultCacheDir, ensureBenchPki } from './pki/bench-pki.js';
 import type { BenchReport, ScenarioName, ScenarioResult } from './report/result.js';
 import { checkTargets, lossIn, ratiosOf, renderReport } from './report/render.js';
+import { runNatsComparison } from './scenarios/nats.js';
 import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
 import { runSteady } from './scenarios/steady.js';
@@ -19,8 +20,8 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak (default: saturation,steady,storm)
-  --servers LIST          limit,naive,ours (default: all three)
+  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation (default: saturation,steady,storm)
+  --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
   --rate R                V frames per second per car (default 1)
@@ -33,6 +34,13 @@ Saturation
   --sat-cars N            pipelined cars (default 100)
   --sat-windows LIST      in-flight records per car, stage by stage (default 1,2,4,8,16,32,64)
   --stage-seconds S       per stage (default 5)
+NATS JetStream (needs nats-server; scripts/install-test-deps.sh installs it)
+  nats                    one instance with the in-process bus, then two instances sharing a
+                          nats-server (JetStream, temp store), half the cars on each, at the steady
+                          load (--cars, --rate, --seconds, --warmup); dashboards (--dashboards,
+                          --vins-per-dashboard) on instance B watch instance A's cars. Afterwards
+                          the stream is counted per VIN against the acks: a shortfall is loss.
+  nats-saturation         the same two deployments with the saturation load (--sat-cars, ...)
 Connect storm
   --storm-timeout S       give up after (default 90; the target is 60)
 Harness
@@ -69,7 +77,8 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation'];
+const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
 
@@ -151,8 +160,8 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
-  const fleetCars = o.scenarios.some((s) => s !== 'saturation') ? o.cars : 0;
-  const neededCars = Math.max(fleetCars, o.scenarios.includes('saturation') ? o.satCars : 0);
+  const fleetCars = o.scenarios.some((s) => !PIPELINED.includes(s)) ? o.cars : 0;
+  const neededCars = Math.max(fleetCars, o.scenarios.some((s) => PIPELINED.includes(s)) ? o.satCars : 0);
   const limit = openFilesLimit();
   if (limit !== 'unlimited' && Number(limit) < neededCars + 512) {
     process.stderr.write(`bench: ${neededCars} cars need more open files than the limit of ${limit}: run under \`ulimit -n 65536\` (npm run bench does)\n`);
@@ -178,6 +187,34 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   const results: ScenarioResult[] = [];
   for (const scenario of o.scenarios) {
+    if (scenario === 'nats' || scenario === 'nats-saturation') {
+      const pipelined = scenario === 'nats-saturation';
+      const cars = pipelined ? o.satCars : o.cars;
+      const ctx: RunContext = {
+        kind: 'ours',
+        pki,
+        fleetThreads: o.fleetThreads,
+        localAddresses: loopbackSources(cars),
+        serverEnv: o.serverEnv,
+        serverNodeFlags: o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        progress,
+      };
+      log(`bench: ${scenario}: ours with the in-process bus, then two instances on NATS JetStream`);
+      const pair = await runNatsComparison(ctx, scenario, {
+        cars,
+        load: pipelined
+          ? { kind: 'pipelined', windows: o.satWindows, stageSeconds: o.stageSeconds, minGain: 0.03 }
+          : { kind: 'steady', rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds },
+        dashboards: pipelined ? 0 : o.dashboards,
+        vinsPerDashboard: o.vinsPerDashboard,
+        connectConcurrency: pipelined ? 64 : 100,
+      });
+      for (const result of pair) {
+        results.push(result);
+        log(`bench: ${scenario} ${result.server}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}, not in stream ${result.counts.storedMissing ?? '-'}` : `FAILED: ${result.failure}`}`);
+      }
+      continue;
+    }
     for (const kind of o.servers) {
       const ctx: RunContext = {
         kind: kind as ServerKind,

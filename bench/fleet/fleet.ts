@@ -18,6 +18,8 @@ export interface FleetReport {
   counters: CarCounters;
   unacked: number;
   ackLatency: LatencySummary;
+  /** The same histogram, encoded, to merge with another fleet's (several fleets against several servers). */
+  ackLatencyEncoded: string;
   /** VIN -> distinct records acked. */
   ackedByVin: Map<string, number>;
   errors: string[];
@@ -111,7 +113,7 @@ export class Fleet {
       r.ackedPerCar.forEach((count, i) => ackedByVin.set(this.shares[t][i].vin, count));
       errors.push(...r.errors);
     });
-    return { counters, unacked, ackLatency: latency.summary(), ackedByVin, errors };
+    return { counters, unacked, ackLatency: latency.summary(), ackLatencyEncoded: latency.encode(), ackedByVin, errors };
   }
 
   /** Close every car and end the threads. */
@@ -138,7 +140,7 @@ export class Fleet {
   }
 }
 
-function addCounters(into: CarCounters, from: CarCounters): void {
+export function addCounters(into: CarCounters, from: CarCounters): void {
   into.sent += from.sent;
   into.resent += from.resent;
   into.acked += from.acked;

@@ -10,7 +10,12 @@ const ACK_LATENCY = 'fleet_telemetry_ack_latency_seconds_bucket';
  * the cars' send -> ack latency it tells time spent in the server from time spent in the kernel, the
  * harness or waiting for a CPU on a shared machine.
  */
-export async function scrapeAckLatency(metricsPort: number): Promise<Buckets> {
+export function scrapeAckLatency(metricsPort: number): Promise<Buckets> {
+  return scrapeHistogram(metricsPort, ACK_LATENCY);
+}
+
+/** The cumulative buckets of one histogram (its `_bucket` series name), summed over its labels. */
+export async function scrapeHistogram(metricsPort: number, bucketSeries: string): Promise<Buckets> {
   const text = await new Promise<string>((resolve, reject) => {
     const req = get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', timeout: 5000 }, (res) => {
       let body = '';
@@ -23,7 +28,7 @@ export async function scrapeAckLatency(metricsPort: number): Promise<Buckets> {
   });
   const buckets: Buckets = new Map();
   for (const line of text.split('\n')) {
-    if (!line.startsWith(ACK_LATENCY)) continue;
+    if (!line.startsWith(bucketSeries)) continue;
     const le = /le="([^"]+)"/.exec(line)?.[1];
     const value = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (le === undefined || !Number.isFinite(value)) continue;

@@ -1,5 +1,5 @@
 import type { ServerKind } from '../servers/server-under-test.js';
-import type { BenchReport, ScenarioName, ScenarioResult, TargetCheck } from './result.js';
+import type { BenchReport, ResultServer, ScenarioName, ScenarioResult, TargetCheck } from './result.js';
 
 const MiB = 2 ** 20;
 
@@ -9,6 +9,10 @@ export function ratiosOf(results: ScenarioResult[]): BenchReport['ratios'] {
   const scenarios = [...new Set(results.map((r) => r.scenario))];
   for (const scenario of scenarios) {
     const of = (kind: ServerKind): ScenarioResult | undefined => results.find((r) => r.scenario === scenario && r.server === kind && r.completed);
+    if (isNatsScenario(scenario)) {
+      out.push(...natsRatios(scenario, results));
+      continue;
+    }
     const ours = of('ours');
     if (ours === undefined) continue;
     const ratio = (other: ScenarioResult | undefined, pick: (r: ScenarioResult) => number): number | null => {
@@ -25,6 +29,30 @@ export function ratiosOf(results: ScenarioResult[]): BenchReport['ratios'] {
     for (const [metric, pick] of metrics) out.push({ scenario, metric, oursOverLimit: ratio(of('limit'), pick), oursOverNaive: ratio(of('naive'), pick) });
   }
   return out;
+}
+
+export function isNatsScenario(scenario: ScenarioName): boolean {
+  return scenario === 'nats' || scenario === 'nats-saturation';
+}
+
+/** Two instances on NATS over one with the in-process bus, at the same offered load. */
+function natsRatios(scenario: ScenarioName, results: ScenarioResult[]): BenchReport['ratios'] {
+  const of = (server: ResultServer): ScenarioResult | undefined => results.find((r) => r.scenario === scenario && r.server === server && r.completed);
+  const nats = of('ours-nats');
+  const inProcess = of('ours');
+  if (nats === undefined || inProcess === undefined) return [];
+  const metrics: Array<[string, (r: ScenarioResult) => number]> = [
+    ['throughput', (r) => r.throughput],
+    ['records per server CPU second', (r) => r.recordsPerServerCpuSecond],
+    ['peak RSS', (r) => r.peakRssBytes],
+  ];
+  // Under saturation each side's best stage may be at a different window, so its latencies do not compare.
+  if (scenario === 'nats') metrics.splice(2, 0, ['ack p50', (r) => r.ack.p50], ['ack p99', (r) => r.ack.p99]);
+  if (nats.dashboard !== null && inProcess.dashboard !== null) metrics.push(['dashboard p99', (r) => r.dashboard?.p99 ?? 0]);
+  return metrics.map(([metric, pick]) => {
+    const base = pick(inProcess);
+    return { scenario, metric, oursOverLimit: null, oursOverNaive: null, natsOverInProcess: base > 0 ? Math.round((pick(nats) / base) * 100) / 100 : null };
+  });
 }
 
 /** The issue's targets, checked against what this run measured (only those it measured). */
@@ -69,7 +97,7 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
 }
 
 export function lossIn(results: ScenarioResult[]): boolean {
-  return results.some((r) => r.counts.lost > 0 || r.counts.dashboardLost > 0);
+  return results.some((r) => r.counts.lost > 0 || r.counts.dashboardLost > 0 || (r.counts.storedMissing ?? 0) > 0);
 }
 
 /** The human table: one block per scenario, one row per server, then ratios and targets. */
@@ -109,7 +137,9 @@ export function renderReport(report: BenchReport): string {
       for (const note of r.notes) lines.push(`  ${r.server}: note: ${note}`);
     }
     const ratios = report.ratios.filter((x) => x.scenario === scenario);
-    if (ratios.length > 0) {
+    if (ratios.length > 0 && isNatsScenario(scenario)) {
+      lines.push('  ratios (ours-nats/ours in-process): ' + ratios.map((x) => `${x.metric} ${fmtRatio(x.natsOverInProcess ?? null)}`).join('; '));
+    } else if (ratios.length > 0) {
       lines.push('  ratios (ours/limit, ours/naive): ' + ratios.map((x) => `${x.metric} ${fmtRatio(x.oursOverLimit)}, ${fmtRatio(x.oursOverNaive)}`).join('; '));
     }
   }
@@ -117,7 +147,7 @@ export function renderReport(report: BenchReport): string {
     lines.push('', '== targets (ours) ==');
     lines.push(...formatTable([['target', 'wanted', 'measured', ''], ...report.targets.map((t) => [t.name, t.target, t.actual, t.met ? 'met' : 'MISSED'])]));
   }
-  lines.push('', report.lossDetected ? 'LOSS DETECTED: some records were never acked or never reached a dashboard.' : 'No loss: every record sent was acked, and every acked record reached the dashboards watching it.');
+  lines.push('', report.lossDetected ? 'LOSS DETECTED: some records were never acked, never reached a dashboard, or were acked and are not in the JetStream stream.' : 'No loss: every record sent was acked, and every acked record reached the dashboards watching it.');
   return lines.join('\n');
 }
 
@@ -130,6 +160,9 @@ function scenarioLine(r: ScenarioResult): string {
         .map((s) => `w${s.window}=${s.throughput}/s@${s.serverCpuCores}${s.serverAckP99 != null ? `[${s.serverAckP99}ms]` : ''}`)
         .join(' ')}`;
     }
+    case 'nats':
+    case 'nats-saturation':
+      return natsLine(r);
     case 'storm':
       return `all connected+acked: ${d.allConnectedAndAcked ? `${d.readySeconds} s` : 'NO'}; connect failures ${r.counts.connectFailures}; RSS per idle car ${((d.rssPerIdleCarBytes as number) / 1000).toFixed(1)} KB`;
     default: {
@@ -141,6 +174,25 @@ function scenarioLine(r: ScenarioResult): string {
       return parts.join('; ');
     }
   }
+}
+
+/** Per process CPU and memory, JetStream's share of the ack latency and the stream count. */
+function natsLine(r: ScenarioResult): string {
+  const d = r.details;
+  const parts: string[] = [];
+  const processes = (d.processes as Array<{ name: string; cpuCores: number; peakRssBytes: number }> | undefined) ?? [];
+  if (processes.length > 0) parts.push(processes.map((p) => `${p.name} ${p.cpuCores.toFixed(2)} cores ${(p.peakRssBytes / MiB).toFixed(0)} MiB`).join(', '));
+  const stages = (d.stages as Array<{ window: number; throughput: number; serverCpuCores: number; ackP99: number }> | undefined) ?? [];
+  if (stages.length > 0) parts.push(`stages ${stages.map((s) => `w${s.window}=${s.throughput}/s@${s.serverCpuCores}[p99 ${s.ackP99}ms]`).join(' ')}`);
+  const inside = (d.serverAckLatencyMs as Array<{ name: string; p50: number | null; p99: number | null }> | undefined) ?? [];
+  if (inside.length > 0) parts.push(`ack inside the server ${inside.map((x) => `${x.name} p50 ${x.p50 ?? '-'} p99 ${x.p99 ?? '-'} ms`).join(', ')}`);
+  const publish = (d.busPublishLatencyMs as Array<{ name: string; p50: number | null; p99: number | null }> | undefined) ?? [];
+  if (publish.some((x) => x.p50 !== null)) parts.push(`JetStream publish->confirm ${publish.map((x) => `${x.name} p50 ${x.p50 ?? '-'} p99 ${x.p99 ?? '-'} ms`).join(', ')}`);
+  const stream = d.stream as { carRecords: number; acked: number; missing: number; extra: number } | undefined;
+  if (stream !== undefined) parts.push(`stream holds ${stream.carRecords} car records for ${stream.acked} acked: ${stream.missing} missing, ${stream.extra} stored but not acked`);
+  if (d.dashboardsOn !== undefined) parts.push(String(d.dashboardsOn));
+  if (r.counts.resent > 0 || r.counts.disconnects > 0 || r.counts.errorReplies > 0) parts.push(`resent ${r.counts.resent}, disconnects ${r.counts.disconnects}, error replies ${r.counts.errorReplies}`);
+  return parts.join('; ');
 }
 
 function ms(value: number): string {

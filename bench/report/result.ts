@@ -1,12 +1,18 @@
 import type { ServerKind } from '../servers/server-under-test.js';
 import type { LatencySummary } from '../stats/latency.js';
 
-export type ScenarioName = 'saturation' | 'steady' | 'storm' | 'soak';
+export type ScenarioName = 'saturation' | 'steady' | 'storm' | 'soak' | 'nats' | 'nats-saturation';
+
+/**
+ * Which server a result is about: the three of `--servers`, or `ours-nats`, two instances of ours
+ * sharing one nats-server (the NATS scenarios, next to `ours` with the in-process bus).
+ */
+export type ResultServer = ServerKind | 'ours-nats';
 
 /** What one scenario measured against one server. */
 export interface ScenarioResult {
   scenario: ScenarioName;
-  server: ServerKind;
+  server: ResultServer;
   /** False when the run could not be completed; `failure` says why. */
   completed: boolean;
   failure?: string;
@@ -46,6 +52,8 @@ export interface RunCounts {
   dashboardReceived: number;
   /** Acked records of watched VINs that no dashboard watching them received. */
   dashboardLost: number;
+  /** NATS scenarios: acked records the JetStream stream does not hold (counted after the run). */
+  storedMissing?: number;
 }
 
 export interface TargetCheck {
@@ -62,7 +70,14 @@ export interface BenchReport {
   command: string;
   options: Record<string, unknown>;
   results: ScenarioResult[];
-  ratios: Array<{ scenario: ScenarioName; metric: string; oursOverLimit: number | null; oursOverNaive: number | null }>;
+  ratios: Array<{
+    scenario: ScenarioName;
+    metric: string;
+    oursOverLimit: number | null;
+    oursOverNaive: number | null;
+    /** NATS scenarios: two instances on NATS over one instance with the in-process bus, same offered load. */
+    natsOverInProcess?: number | null;
+  }>;
   targets: TargetCheck[];
   /** Any loss in any run: the process exits non-zero. */
   lossDetected: boolean;

@@ -2,7 +2,7 @@ import { Fleet } from '../fleet/fleet.js';
 import type { BenchPki } from '../pki/bench-pki.js';
 import { DashboardProbes, dashboardWatches, type ProbeReport } from '../probes/dashboard-probe.js';
 import { quantileBetween, scrapeAckLatency } from '../probes/server-metrics.js';
-import type { ScenarioName, ScenarioResult } from '../report/result.js';
+import type { ResultServer, ScenarioName, ScenarioResult } from '../report/result.js';
 import { BENCH_JWT_SECRET, sleep, startServerUnderTest, type ServerKind, type ServerUnderTest } from '../servers/server-under-test.js';
 import { harnessCpuSeconds, type ProcSample } from '../stats/proc-stats.js';
 import type { FleetReport } from '../fleet/fleet.js';
@@ -25,7 +25,7 @@ export class ServerMeter {
   readonly samples: ProcSample[] = [];
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly server: ServerUnderTest) {
+  constructor(private readonly server: { sample(): ProcSample }) {
     this.take();
     this.timer = setInterval(() => this.take(), 1000);
   }
@@ -170,7 +170,7 @@ export async function session(
   return result;
 }
 
-export function emptyResult(scenario: ScenarioName, server: ServerKind, cars: number): ScenarioResult {
+export function emptyResult(scenario: ScenarioName, server: ResultServer, cars: number): ScenarioResult {
   const none: LatencySummary = { count: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 };
   return {
     scenario, server, completed: false, cars,

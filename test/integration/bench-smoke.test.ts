@@ -67,4 +67,52 @@ describe('bench harness (smoke)', function () {
     const ratio = report.ratios.find((r) => r.scenario === 'steady' && r.metric === 'throughput');
     expect(ratio?.oursOverLimit).to.be.a('number');
   });
+
+  // A real nats-server (scripts/install-test-deps.sh) and three server processes: the in-process
+  // baseline, then two instances sharing JetStream with dashboards on B watching A's cars.
+  it('runs the NATS scenario: 10 cars over two instances on JetStream next to the in-process bus, stream counted', async () => {
+    const reportFile = join(dir, 'nats.json');
+    const { code, stdout, stderr } = await runBench([
+      '--scenario', 'nats', '--cars', '10', '--rate', '2', '--seconds', '3', '--warmup', '1',
+      '--dashboards', '2', '--vins-per-dashboard', '5', '--fleet-threads', '2', '--cache-dir', join(dir, 'cache'), '--report', reportFile,
+    ]);
+    expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(0);
+    expect(stdout).to.match(/== nats \(10 cars\) ==/);
+    expect(stdout).to.match(/ratios \(ours-nats\/ours in-process\): throughput/);
+
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as BenchReport;
+    expect(report.lossDetected).to.equal(false);
+    expect(report.results.map((r) => r.server)).to.deep.equal(['ours', 'ours-nats']);
+    for (const result of report.results) {
+      expect(result.completed, result.failure).to.equal(true);
+      expect(result.counts.acked).to.equal(result.counts.sent);
+      expect(result.counts.sent).to.be.greaterThan(0);
+      expect(result.ack.count).to.be.greaterThan(0);
+      expect(result.counts.dashboardExpected).to.be.greaterThan(0);
+      expect(result.counts.dashboardLost).to.equal(0);
+    }
+    const nats = report.results[1];
+    const stream = nats.details.stream as { carRecords: number; acked: number; missing: number };
+    expect(stream.acked).to.equal(nats.counts.acked);
+    expect(stream.carRecords).to.equal(nats.counts.acked);
+    expect(stream.missing).to.equal(0);
+    const processes = nats.details.processes as Array<{ name: string; cpuCores: number; peakRssBytes: number }>;
+    expect(processes.map((p) => p.name)).to.deep.equal(['instance A', 'instance B', 'nats-server']);
+    for (const p of processes) expect(p.peakRssBytes, p.name).to.be.greaterThan(0);
+    expect(report.ratios.find((r) => r.scenario === 'nats' && r.metric === 'throughput')?.natsOverInProcess).to.be.a('number');
+  });
+
+  it('fails the NATS scenario when acked records are not in the stream (a stream too small to keep them)', async () => {
+    const reportFile = join(dir, 'nats-loss.json');
+    const { code, stdout, stderr } = await runBench([
+      '--scenario', 'nats', '--cars', '10', '--rate', '2', '--seconds', '2', '--warmup', '0', '--dashboards', '0',
+      '--fleet-threads', '2', '--cache-dir', join(dir, 'cache'), '--report', reportFile, '--server-env', 'NATS_STREAM_MAX_BYTES=4000',
+    ]);
+    expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(1);
+    expect(stdout).to.match(/LOSS DETECTED/);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as BenchReport;
+    const nats = report.results.find((r) => r.server === 'ours-nats');
+    expect(nats?.counts.lost, 'every record was acked').to.equal(0);
+    expect(nats?.counts.storedMissing).to.be.greaterThan(0);
+  });
 });
