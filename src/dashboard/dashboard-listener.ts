@@ -61,6 +61,7 @@ class UwsDashboardClient implements DashboardClient {
   constructor(
     private readonly ws: WebSocket<SocketData>,
     private readonly metrics: TelemetryMetrics,
+    private readonly maxBackpressureBytes: number,
   ) {}
 
   send(message: string): void {
@@ -89,7 +90,12 @@ class UwsDashboardClient implements DashboardClient {
     if (!this.isOpen || this.dropReason !== null) return;
     this.dropReason = metricReason;
     setImmediate(() => {
-      if (this.isOpen) this.ws.end(code, reason);
+      if (!this.isOpen) return;
+      // uWS drops a close frame that would queue past maxBackpressure, then holds the full buffer until
+      // its 15 s close timeout: a dashboard that stopped reading would never see the code anyway, so
+      // cut it at once and free the buffer (it sees 1006; the metric still says why).
+      if (this.ws.getBufferedAmount() >= this.maxBackpressureBytes) this.ws.close();
+      else this.ws.end(code, reason);
     });
   }
 }
@@ -199,7 +205,13 @@ export class DashboardListener implements VinPublisher {
               return;
             }
             const data: SocketData = { grant, session: null, client: null, expiryTimer: null };
-            res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+            // Not inside res.cork: after a callback uWS's HttpResponse::cork tells an upgraded socket from
+            // the HTTP one by its address, and the upgrade reallocates the socket, sometimes in place.
+            // Then cork reads the new WebSocket's memory as HTTP state and, depending on what lies there,
+            // shuts the fresh socket (1006 right after `hello`, the client's first request never read).
+            // Uncorked, the 101 goes out in a few small writes and uWS.js prints a cork warning once
+            // per upgrade; the socket itself is sound (the `open` handler corks its own sends).
+            res.upgrade(data, key, protocol, extensions, context);
           },
           (error: unknown) => {
             if (aborted) return;
@@ -212,7 +224,7 @@ export class DashboardListener implements VinPublisher {
 
       open: (ws) => {
         const data = ws.getUserData();
-        const client = new UwsDashboardClient(ws, metrics);
+        const client = new UwsDashboardClient(ws, metrics, this.options.maxBackpressureBytes);
         data.client = client;
         data.session = new DashboardSession(client, data.grant);
         this.clients.add(client);
@@ -226,12 +238,19 @@ export class DashboardListener implements VinPublisher {
         const data = ws.getUserData();
         if (data.session === null) return;
         if (isBinary) {
+          metrics.dashboardRequests.inc({ type: 'any', result: 'malformed_message' });
           data.client?.send(JSON.stringify({ type: 'error', code: 'malformed_message', message: 'requests are JSON text frames' }));
           return;
         }
         // The ArrayBuffer is only valid during this call: copy it out before anything async.
         const text = Buffer.from(message).toString('utf8');
-        hub.received(data.session, text).catch((error: unknown) => logger.error({ err: error }, 'dashboard_request_failed'));
+        const session = data.session;
+        // Handled after uWS's read returns, not in this call's microtasks: replies written while uSockets
+        // is still decrypting this socket's input (a burst of requests overflowing the cork buffer) make
+        // it discard the rest of that input, and the TLS stream breaks (seen: a subscribe flood, 1006).
+        setImmediate(() => {
+          hub.received(session, text).catch((error: unknown) => logger.error({ err: error }, 'dashboard_request_failed'));
+        });
       },
 
       dropped: (ws) => {
@@ -239,11 +258,14 @@ export class DashboardListener implements VinPublisher {
         ws.getUserData().client?.drop(CLOSE_TOO_SLOW, 'too slow: messages could not be delivered', 'slow_consumer');
       },
 
-      close: (ws, code) => {
+      close: (ws, code, message) => {
         const data = ws.getUserData();
         const client = data.client;
         if (client === null) return;
         client.isOpen = false;
+        // uWS ends a socket itself (1006, no close frame) for an oversize message, bad UTF-8, a protocol
+        // error or inactivity, and says which in `message`; a peer that just vanished leaves it empty.
+        if (client.dropReason === null && code === 1006 && message.byteLength > 0) client.dropReason = uwsDropReason(Buffer.from(message).toString('latin1'));
         this.clients.delete(client);
         metrics.dashboardsConnected.set(this.clients.size);
         if (data.expiryTimer !== null) clearTimeout(data.expiryTimer);
@@ -331,6 +353,14 @@ export class DashboardListener implements VinPublisher {
       res.end(JSON.stringify({ error: status.startsWith('401') ? 'unauthorized' : 'forbidden', reason, message: error.message }));
     });
   }
+}
+
+/** uWS's own close messages to a metric label: a fixed, small set. */
+function uwsDropReason(message: string): string {
+  if (message.includes('too big')) return 'message_too_big';
+  if (message.includes('UTF-8')) return 'invalid_utf8';
+  if (message.includes('inactivity')) return 'idle_timeout';
+  return 'protocol_error';
 }
 
 function writeCommonHeaders(res: HttpResponse, contentType: string): void {

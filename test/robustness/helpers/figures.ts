@@ -17,6 +17,8 @@ export interface FigureRow {
   peakMemoryMb: number | null;
   /** Worst ack latency a well-behaved car saw meanwhile, ms. */
   worstAckMs: number | null;
+  /** Worst time from a well-behaved car's record to a well-behaved dashboard, ms (dashboard suites). */
+  worstDashboardMs?: number | null;
   /** Anything else worth a column of its own. */
   notes: string;
   details?: Record<string, Figure>;
