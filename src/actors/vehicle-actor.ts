@@ -1,4 +1,5 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import { stateFieldName } from '../decode/decode-batch.js';
 import type { FrameOutcome } from '../decode/decode-task.js';
 import type { HistogramCell } from '../metrics/hot-path.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
@@ -107,7 +108,9 @@ export class VehicleActor {
     const topic = outcome.topic;
     const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
     this.metrics.topic(topic).recordReceived(outcome.signals, payload.byteLength);
-    if (outcome.state !== null) this.remember(outcome.state, outcome.createdAt ?? new Date(ticket.receivedAt).toISOString());
+    if (outcome.state !== null && outcome.dashboardMessage !== null) {
+      this.remember(outcome.state, outcome.dashboardMessage, outcome.createdAt ?? new Date(ticket.receivedAt).toISOString());
+    }
 
     const record: BusRecord = {
       vin: this.vin,
@@ -130,25 +133,24 @@ export class VehicleActor {
     });
   }
 
-  private remember(state: string[], at: string): void {
-    for (let i = 0; i < state.length; i += 2) {
-      const known = this.state.get(state[i]);
+  /** state: triples [Field number, valueStart, valueEnd] into `text` (see FrameOutcome.state). */
+  private remember(state: Uint32Array, text: string, at: string): void {
+    for (let i = 0; i < state.length; i += 3) {
+      const field = stateFieldName(state[i]);
+      // A slice of the dashboard message: V8 keeps a view into it rather than copying the text.
+      const value = text.slice(state[i + 1], state[i + 2]);
+      const known = this.state.get(field);
       if (known === undefined) {
-        this.state.set(state[i], { value: state[i + 1], at });
+        this.state.set(field, { value, at });
       } else {
-        known.value = state[i + 1];
+        known.value = value;
         known.at = at;
       }
     }
   }
 
   private reply(ticket: FrameTicket, reply: Uint8Array, kind: 'ack' | 'error'): void {
-    if (ticket.connection.sendReply(reply)) {
-      this.metrics.replyCells[kind].inc();
-      this.metrics.ackLatency.observe((performance.now() - ticket.arrivedAt) / 1000);
-    } else {
-      this.metrics.repliesDropped.inc({ reason: ticket.connection.isOpen ? 'backpressure' : 'connection_closed' });
-    }
+    ticket.connection.sendReply(reply, kind, ticket.arrivedAt);
   }
 
   private observeBus(started: number, error: Error | null): void {

@@ -12,7 +12,12 @@ export interface VehicleConnection {
   /** The car's client version header, '' when absent. */
   readonly clientVersion: string;
   readonly connectedAt: number;
-  /** Write one binary reply; false when the socket is closed or the reply was dropped. */
-  sendReply(reply: Uint8Array): boolean;
+  /**
+   * Queue one binary reply. Replies queued in one turn are written together, in order, in one cork (one
+   * TLS write); each is counted when written: replies_total{kind} and, with `arrivedAt`
+   * (performance.now() of its frame), the ack latency, or replies_dropped_total{reason} when the socket
+   * had closed or uWS dropped it under backpressure. `reply` must stay unchanged until then.
+   */
+  sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void;
   readonly isOpen: boolean;
 }

@@ -2,6 +2,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import { receiveOutcome } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
@@ -200,10 +201,11 @@ export class DecodePool<T> {
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
     const replies = new Uint8Array(result.replies);
+    const state = new Uint32Array(result.state);
     const frames = new Uint8Array(batch.frames);
     const outcomes = result.outcomes;
     for (let i = 0; i < outcomes.length; i++) {
-      const outcome = outcomes[i];
+      const outcome = receiveOutcome(outcomes[i], state);
       this.handOver(batch.tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
     }
     this.settled(outcomes.length);
@@ -280,7 +282,8 @@ function failedFrameOutcome(frame: Uint8Array): FrameOutcome {
   }
   return {
     kind: 'error', txid, topic, replyStart: 0, replyEnd: 0, errorKind: 'worker_failed',
-    recordJson: null, dashboardMessage: null, signals: 0, state: null, createdAt: null, isResend: false,
+    dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
+    signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
     payloadStart: 0, payloadEnd: 0,
   };
 }

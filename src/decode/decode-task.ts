@@ -1,7 +1,9 @@
 /**
  * What crosses the thread boundary between the vehicle listener and a decode worker. Frames of one
  * event-loop turn sit in one SharedArrayBuffer that both threads read (no copy, no transfer); replies
- * come back packed in one transferred ArrayBuffer, and outcomes as one small structured clone.
+ * and the last-known state index come back packed in transferred ArrayBuffers, and outcomes as one
+ * small structured clone. Each record's text crosses once, inside its dashboard message: the record
+ * JSON and every state value are slices of it (V8 makes sliced strings, no copy).
  */
 export interface DecodeTask {
   /** The frames of the batch, back to back (a SharedArrayBuffer: the main thread keeps reading it). */
@@ -33,11 +35,22 @@ export interface FrameOutcome {
   /** Why a frame got the error reply (bounded set, used as a metric label). */
   errorKind: string | null;
   /** kind === 'record' only: */
-  recordJson: string | null;
   dashboardMessage: string | null;
+  /** The record's canonical JSON is dashboardMessage[recordStart, recordEnd). */
+  recordStart: number;
+  recordEnd: number;
+  /** Set on the main thread (receiveOutcome): the slice [recordStart, recordEnd); null from the worker. */
+  recordJson: string | null;
   signals: number;
-  /** V records: [field, valueJson, field, valueJson, ...] for last-known state, flattened to clone cheaply. */
-  state: string[] | null;
+  /** V records: entries [stateStart, stateEnd) of DecodeResult.state. */
+  stateStart: number;
+  stateEnd: number;
+  /**
+   * Set on the main thread (receiveOutcome), null from the worker: the record's last-known state as
+   * triples [Field number, valueStart, valueEnd], the datum's Value JSON being
+   * dashboardMessage[valueStart, valueEnd).
+   */
+  state: Uint32Array | null;
   /** RFC 3339 of the record's own created_at, when it had one. */
   createdAt: string | null;
   isResend: boolean;
@@ -48,5 +61,7 @@ export interface FrameOutcome {
 
 export interface DecodeResult {
   replies: ArrayBuffer;
+  /** Uint32 triples [Field number, valueStart, valueEnd] of every V record's datums (see FrameOutcome.state). */
+  state: ArrayBuffer;
   outcomes: FrameOutcome[];
 }

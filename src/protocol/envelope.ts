@@ -263,6 +263,27 @@ export function writeAck(txid: Uint8Array, topic: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Bytes writeAckInto takes for an ack to this txid and topic. */
+export function ackByteLength(txid: Uint8Array, topic: Uint8Array): number {
+  return ACK_TXID + vectorSpace(txid.length) + vectorSpace(topic.length);
+}
+
+/**
+ * writeAck into `out` at `at` (4-aligned, ackByteLength(txid, topic) bytes free, any old content), so a
+ * batch of acks shares one buffer instead of one allocation each. Returns where the ack ends.
+ */
+export function writeAckInto(out: Uint8Array, at: number, txid: Uint8Array, topic: Uint8Array): number {
+  const end = at + ackByteLength(txid, topic);
+  // Vectors rely on zeroed NULs and padding; a reused buffer has old bytes there.
+  out.fill(0, at + ACK_TXID, end);
+  out.set(ACK_HEAD, at);
+  const topicAt = ACK_TXID + vectorSpace(txid.length);
+  putU32(out, at + ROOT_TOPIC, topicAt - ROOT_TOPIC);
+  putVector(out, at + ACK_TXID, txid);
+  putVector(out, at + topicAt, topic);
+  return end;
+}
+
 // Error reply body:
 //   44  stream vtable: size 10, object size 8, payload@4 (created_at, sender_id absent)
 //   56  stream table: soffset 12 (vtable at 44), payload uoffset

@@ -54,25 +54,73 @@ interface SocketData {
   rateLimited: boolean;
 }
 
+/** Connections with replies queued this turn; one microtask writes them all. */
+const connectionsToFlush: UwsVehicleConnection[] = [];
+let flushQueued = false;
+
+function flushQueuedReplies(): void {
+  flushQueued = false;
+  // A reply counted while flushing cannot queue another, but take the list first to be safe.
+  const connections = connectionsToFlush.splice(0);
+  for (let i = 0; i < connections.length; i++) connections[i].flushReplies();
+}
+
 class UwsVehicleConnection implements VehicleConnection {
   isOpen = true;
   readonly connectedAt = Date.now();
+  private readonly queuedReplies: Uint8Array[] = [];
+  private readonly queuedKinds: Array<'ack' | 'error'> = [];
+  private readonly queuedArrivals: Array<number | null> = [];
   constructor(
     private readonly ws: WebSocket<SocketData>,
     readonly connectionId: string,
     readonly vin: string,
     readonly networkInterface: string,
     readonly clientVersion: string,
+    private readonly metrics: TelemetryMetrics,
   ) {}
 
-  sendReply(reply: Uint8Array): boolean {
-    if (!this.isOpen) return false;
-    let status = 0;
-    // Replies go out from promise callbacks, outside uWS handlers: cork so each is one TLS record write.
-    this.ws.cork(() => {
-      status = this.ws.send(reply, true);
-    });
-    return status !== 2;
+  sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
+    // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
+    // write (a tenth of the main thread under load). Queued, a socket's replies of one turn share a cork.
+    if (this.queuedReplies.length === 0) {
+      connectionsToFlush.push(this);
+      if (!flushQueued) {
+        flushQueued = true;
+        queueMicrotask(flushQueuedReplies);
+      }
+    }
+    this.queuedReplies.push(reply);
+    this.queuedKinds.push(kind);
+    this.queuedArrivals.push(arrivedAt);
+  }
+
+  /** Write every queued reply in order, in one cork, and count each. */
+  flushReplies(): void {
+    const replies = this.queuedReplies;
+    const count = replies.length;
+    if (count === 0) return;
+    const statuses: number[] = new Array(count).fill(-1);
+    if (this.isOpen) {
+      this.ws.cork(() => {
+        for (let i = 0; i < count; i++) statuses[i] = this.ws.send(replies[i], true);
+      });
+    }
+    const now = performance.now();
+    const metrics = this.metrics;
+    for (let i = 0; i < count; i++) {
+      const status = statuses[i];
+      if (status === 0 || status === 1) {
+        metrics.replyCells[this.queuedKinds[i]].inc();
+        const arrivedAt = this.queuedArrivals[i];
+        if (arrivedAt !== null) metrics.ackLatency.observe((now - arrivedAt) / 1000);
+      } else {
+        metrics.repliesDropped.inc({ reason: status === 2 ? 'backpressure' : 'connection_closed' });
+      }
+    }
+    replies.length = 0;
+    this.queuedKinds.length = 0;
+    this.queuedArrivals.length = 0;
   }
 
   close(code: number, reason: string): void {
@@ -223,7 +271,7 @@ export class VehicleListener {
       open: (ws) => {
         const data = ws.getUserData();
         const connection = new UwsVehicleConnection(
-          ws, data.connectionId, data.identity.deviceId, data.networkInterface, data.clientVersion,
+          ws, data.connectionId, data.identity.deviceId, data.networkInterface, data.clientVersion, metrics,
         );
         data.connection = connection;
         this.connections.add(connection);
@@ -266,10 +314,7 @@ export class VehicleListener {
           metrics.framesOversize.inc();
           // Answered on the next turn, like every other reply: a send from inside the handler of a large
           // message, with more of the car's data already buffered, made uWS drop the connection (1006).
-          setImmediate(() => {
-            if (connection.sendReply(writeErrorReply(EMPTY_TXID))) metrics.replies.inc({ kind: 'error' });
-            else metrics.repliesDropped.inc({ reason: connection.isOpen ? 'backpressure' : 'connection_closed' });
-          });
+          setImmediate(() => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null));
           return;
         }
         const ticket = actor.frameArrived(connection, receivedAt, performance.now());

@@ -2,7 +2,7 @@
 // every promise the server makes a car about a frame, whatever its bytes: exactly one reply, the reply
 // is a readable envelope, its kind matches the outcome, it is addressed to the frame's txid and topic,
 // and a record really is what the frame carried.
-import { decodeBatch } from '../../../src/decode/decode-batch.js';
+import { decodeBatch, receiveOutcome } from '../../../src/decode/decode-batch.js';
 import type { DecodeResult, FrameOutcome } from '../../../src/decode/decode-task.js';
 import {
   INCORRECT_MESSAGE_FORMAT,
@@ -64,7 +64,9 @@ function readFrame(frame: Uint8Array): Envelope | null {
 /** Decodes the frames as one batch and throws OracleViolation at the first broken promise. */
 export function checkBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): BatchVerdict {
   const { result, elapsedMs } = runBatch(frames, vin);
-  const { outcomes } = result;
+  // What the main thread makes of the outcomes (record JSON and state as views of what crossed).
+  const state = new Uint32Array(result.state);
+  const outcomes = result.outcomes.map((outcome) => receiveOutcome(outcome, state));
   const repliesBuffer = new Uint8Array(result.replies);
   if (outcomes.length !== frames.length) {
     throw new OracleViolation(`${frames.length} frames gave ${outcomes.length} outcomes`, frames[0]);
@@ -129,6 +131,14 @@ export function checkBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): Batch
         JSON.parse(outcome.dashboardMessage ?? '');
       } catch {
         fail('dashboard message does not parse');
+      }
+      const state = outcome.state ?? new Uint32Array(0);
+      for (let s = 0; s < state.length; s += 3) {
+        try {
+          JSON.parse(outcome.dashboardMessage!.slice(state[s + 1], state[s + 2]));
+        } catch {
+          fail(`state entry ${s / 3} is not a JSON value of the dashboard message`);
+        }
       }
     }
   }

@@ -1,0 +1,63 @@
+// Micro-benchmark of the decode worker's work on one thread: decodeBatch over a realistic batch (bench
+// cars' frames: ~20-datum V records from the drive/charge story, the odd alert and error), plus the
+// structured clone of its result (what crossing back to the main thread costs), per record.
+//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5]
+import { parseArgs } from 'node:util';
+import { decodeBatch } from '../../src/decode/decode-batch.js';
+import type { DecodeTask } from '../../src/decode/decode-task.js';
+import { CarTalk, envelopeOf } from '../fleet/frames.js';
+
+const { values } = parseArgs({
+  options: { frames: { type: 'string', default: '256' }, seconds: { type: 'string', default: '5' } },
+});
+const frameCount = Number(values.frames);
+const seconds = Number(values.seconds);
+
+function buildTask(): DecodeTask {
+  const cars = 16;
+  const talks = Array.from({ length: cars }, (_, i) => ({ vin: `5YJBENCH${String(i).padStart(9, '0')}`, talk: new CarTalk(`5YJBENCH${String(i).padStart(9, '0')}`, i + 1) }));
+  const frames: Uint8Array[] = [];
+  const vins: string[] = [];
+  let tick = 0;
+  while (frames.length < frameCount) {
+    const { vin, talk } = talks[tick % cars];
+    for (const record of talk.tick(new Date(1_780_000_000_000 + tick * 1000))) {
+      if (frames.length >= frameCount) break;
+      frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, record.topic, record.payload, `m${tick}`));
+      vins.push(vin);
+    }
+    tick++;
+  }
+  const total = frames.reduce((n, f) => n + f.byteLength, 0);
+  const shared = new SharedArrayBuffer(total);
+  const view = new Uint8Array(shared);
+  const offsets = new Uint32Array(frames.length + 1);
+  for (let i = 0, at = 0; i < frames.length; i++) {
+    view.set(frames[i], at);
+    at += frames[i].byteLength;
+    offsets[i + 1] = at;
+  }
+  return { frames: shared, offsets, vins, receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000) };
+}
+
+function measure(label: string, task: DecodeTask, run: () => void): void {
+  for (let i = 0; i < 200; i++) run(); // warm-up: JIT and the caches of the canonical writers
+  let batches = 0;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  while (performance.now() < until) {
+    run();
+    batches++;
+  }
+  const elapsed = performance.now() - started;
+  const perRecord = (elapsed * 1000) / (batches * task.vins.length);
+  console.log(`${label.padEnd(34)} ${perRecord.toFixed(2).padStart(7)} us/record  (${batches} batches of ${task.vins.length})`);
+}
+
+const task = buildTask();
+const sample = decodeBatch(task);
+const records = sample.outcomes.filter((o) => o.kind === 'record').length;
+console.log(`batch: ${task.vins.length} frames, ${records} records, ${new Uint8Array(task.frames).byteLength} bytes`);
+measure('decodeBatch', task, () => decodeBatch(task));
+measure('decodeBatch + clone of outcomes', task, () => structuredClone(decodeBatch(task).outcomes));
+measure('clone of outcomes alone', task, () => structuredClone(sample.outcomes));

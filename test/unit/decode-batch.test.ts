@@ -1,0 +1,91 @@
+import { expect } from 'chai';
+import { decodeBatch, receiveOutcome, stateFieldName } from '../../src/decode/decode-batch.js';
+import type { DecodeTask } from '../../src/decode/decode-task.js';
+import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
+import { decodeRecord, encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
+
+const VIN = '5YJ3E7EB0LF000001';
+const RECEIVED_AT = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+
+function task(frames: Uint8Array[]): DecodeTask {
+  const total = frames.reduce((n, f) => n + f.byteLength, 0);
+  const shared = new SharedArrayBuffer(Math.max(1, total));
+  const offsets = new Uint32Array(frames.length + 1);
+  for (let i = 0, at = 0; i < frames.length; i++) {
+    new Uint8Array(shared).set(frames[i], at);
+    at += frames[i].byteLength;
+    offsets[i + 1] = at;
+  }
+  return { frames: shared, offsets, vins: frames.map(() => VIN), receivedAt: new Float64Array(frames.length).fill(RECEIVED_AT) };
+}
+
+function frame(topic: string, payload: Uint8Array, txid: string): Uint8Array {
+  return writeStreamEnvelope({ txid, topic, payload });
+}
+
+describe('decodeBatch: what crosses back to the main thread', () => {
+  // Values chosen so the same Value text appears more than once, next to keys and inside other values.
+  const vPayload = encodeVehicleData({
+    vin: 'IGNORED',
+    createdAt: new Date(RECEIVED_AT),
+    data: [
+      { key: 'VehicleSpeed', value: { doubleValue: 12.5 } },
+      { key: 'Soc', value: { doubleValue: 12.5 } },
+      { key: 'Gear', value: { shiftStateValue: 'ShiftStateD' } },
+      { key: 'Location', value: { stringValue: '{"doubleValue":12.5}' } },
+      { key: 300, value: { stringValue: '"value":' } },
+      { key: 'Odometer' },
+      { key: 'DoorState', value: { doorValue: { DriverFront: true } } },
+    ],
+  });
+  const alertsPayload = encodeVehicleAlerts({ createdAt: new Date(RECEIVED_AT), alerts: [{ name: 'x', audiences: ['Customer'] }] });
+
+  it('gives each record its JSON and each datum its state as views of the dashboard message, equal to decodeRecord', () => {
+    const result = decodeBatch(task([frame('V', vPayload, 'a'), frame('alerts', alertsPayload, 'b'), frame('V', vPayload, 'c')]));
+    const state = new Uint32Array(result.state);
+    const expected = decodeRecord('V', vPayload, VIN);
+    for (const index of [0, 2]) {
+      const outcome = result.outcomes[index];
+      expect(outcome.recordJson, 'the worker leaves the record JSON to the main thread').to.equal(null);
+      receiveOutcome(outcome, state);
+      expect(outcome.recordJson).to.equal(expected.json);
+      expect(JSON.parse(outcome.dashboardMessage!).record).to.deep.equal(JSON.parse(expected.json!));
+      const entries: Array<{ field: string; value: string }> = [];
+      for (let i = 0; i < outcome.state!.length; i += 3) {
+        entries.push({ field: stateFieldName(outcome.state![i]), value: outcome.dashboardMessage!.slice(outcome.state![i + 1], outcome.state![i + 2]) });
+      }
+      expect(entries).to.deep.equal(expected.state);
+    }
+    const alerts = receiveOutcome(result.outcomes[1], state);
+    expect(alerts.recordJson).to.equal(decodeRecord('alerts', alertsPayload, VIN).json);
+    expect(alerts.state).to.equal(null);
+  });
+
+  it('leaves records without JSON (unknown topics) with a null record and no state', () => {
+    const result = decodeBatch(task([frame('energy', new Uint8Array([1, 2, 3]), 'd')]));
+    const outcome = receiveOutcome(result.outcomes[0], new Uint32Array(result.state));
+    expect(outcome.kind).to.equal('record');
+    expect(outcome.recordJson).to.equal(null);
+    expect(outcome.state).to.equal(null);
+    expect(JSON.parse(outcome.dashboardMessage!).record).to.equal(null);
+  });
+
+  it('packs each reply byte-identical to writeAck / writeErrorReply, also over a buffer dirtied by an earlier batch', () => {
+    const enc = new TextEncoder();
+    // A first batch with long txids and topics leaves non-zero bytes where the next batch's padding goes.
+    decodeBatch(task(Array.from({ length: 300 }, (_, i) => frame('V'.repeat(7), vPayload, `${'f'.repeat(61)}${i}`))));
+    const txids = ['a', 'bb', 'ccc', 'dddd'];
+    const frames = txids.map((txid) => frame('V', vPayload, txid));
+    frames.push(frame('V', new Uint8Array([0xff, 0xff]), 'bad'));
+    const result = decodeBatch(task(frames));
+    const replies = new Uint8Array(result.replies);
+    txids.forEach((txid, i) => {
+      const outcome = result.outcomes[i];
+      expect(Buffer.from(replies.subarray(outcome.replyStart, outcome.replyEnd))).to.deep.equal(Buffer.from(writeAck(enc.encode(txid), enc.encode('V'))));
+    });
+    const bad = result.outcomes[4];
+    expect(bad.kind).to.equal('error');
+    expect(Buffer.from(replies.subarray(bad.replyStart, bad.replyEnd))).to.deep.equal(Buffer.from(writeErrorReply(enc.encode('bad'))));
+    expect(bad.replyEnd).to.equal(replies.byteLength);
+  });
+});
