@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import uWS, { listenPort, type HttpRequest, type HttpResponse, type WebSocket, type us_listen_socket } from '../vehicle/uws.js';
+import uWS, { listenOn, type HttpRequest, type HttpResponse, type WebSocket, type us_listen_socket } from '../vehicle/uws.js';
 import type { DashboardGrant } from './dashboard-grant.js';
 import { CLOSE_TOO_SLOW, DashboardSession, type DashboardClient, type DashboardHub, type VinPublisher } from './dashboard-hub.js';
 import type { StaticAsset } from './static-assets.js';
@@ -124,17 +124,10 @@ export class DashboardListener implements VinPublisher {
     this.routes();
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(this.options.host, this.options.port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`dashboard listener could not bind ${this.options.host}:${this.options.port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        resolve(listenPort(socket));
-      });
-    });
+  async listen(): Promise<number> {
+    const { socket, port } = await listenOn(this.app, this.options.host, this.options.port, 'dashboard listener');
+    this.listenSocket = socket;
+    return port;
   }
 
   get openConnections(): number {

@@ -430,7 +430,7 @@ function writeCert(path: string, pem: string): Promise<void> {
 }
 
 /** Write-then-rename, so an interrupted run never leaves half a key or certificate behind. */
-async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
+export async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     await writeFile(tmp, content, { mode, flag: 'wx' });

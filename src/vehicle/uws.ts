@@ -21,3 +21,21 @@ export function clientCertificatePem(res: import('uWebSockets.js').HttpResponse)
 export function listenPort(socket: import('uWebSockets.js').us_listen_socket): number {
   return uWS.us_socket_local_port(socket);
 }
+
+/**
+ * Bind an app and resolve with its listen socket and bound port; `what` names the listener in the error
+ * an operator sees when the port is taken.
+ */
+export function listenOn(
+  app: import('uWebSockets.js').TemplatedApp,
+  host: string,
+  port: number,
+  what: string,
+): Promise<{ socket: import('uWebSockets.js').us_listen_socket; port: number }> {
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket) => {
+      if (socket === false) reject(new Error(`${what} could not bind ${host}:${port}`));
+      else resolve({ socket, port: listenPort(socket) });
+    });
+  });
+}

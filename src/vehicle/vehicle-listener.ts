@@ -9,7 +9,7 @@ import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
 import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
-import uWS, { clientCertificatePem, listenPort, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
+import uWS, { clientCertificatePem, listenOn, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
 export const STATUS_PATH = '/status';
@@ -153,17 +153,10 @@ export class VehicleListener {
   }
 
   /** Binds and resolves with the bound port (useful with port 0). */
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(this.options.host, this.options.port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`vehicle listener could not bind ${this.options.host}:${this.options.port}`));
-          return;
-        }
-        this.listenSocket = socket;
-        resolve(listenPort(socket));
-      });
-    });
+  async listen(): Promise<number> {
+    const { socket, port } = await listenOn(this.app, this.options.host, this.options.port, 'vehicle listener');
+    this.listenSocket = socket;
+    return port;
   }
 
   get openConnections(): number {

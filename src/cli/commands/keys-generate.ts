@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { writeAtomically } from '../../pki/dev-certs.js';
 import { PUBLIC_KEY_PATH } from '../../vehicle/vehicle-listener.js';
 import { EXIT_OK, UsageError, out, runSetupCommand } from '../../tesla/cli-support.js';
 import type { CliCommand } from '../main.js';
@@ -11,18 +12,6 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function writeWithMode(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, content, { mode, flag: 'wx' });
-    await chmod(tmp, mode); // the umask may have narrowed the mode given at creation
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
   }
 }
 
@@ -54,8 +43,8 @@ export const keysGenerateCommand: CliCommand = {
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       if (values.force) await rm(privatePath, { force: true });
       if (values.force) await rm(publicPath, { force: true });
-      await writeWithMode(privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
-      await writeWithMode(publicPath, publicKey.export({ type: 'spki', format: 'pem' }) as string, 0o644);
+      await writeAtomically(privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
+      await writeAtomically(publicPath, publicKey.export({ type: 'spki', format: 'pem' }) as string, 0o644);
       const domain = (values.domain as string | undefined) ?? process.env.DOMAIN ?? '<your domain>';
       out(`public key:  ${publicPath}`);
       out(`private key: ${privatePath} (mode 0600; keep it secret and backed up)`);
