@@ -29,5 +29,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-test-deps: installing ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The tests start nats-server and prometheus themselves on free loopback ports; keep the packages from
+# starting system-wide daemons during installation (the standard policy-rc.d switch).
+policy=/usr/sbin/policy-rc.d
+created_policy=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  created_policy=1
+fi
+cleanup() { if [ -n "$created_policy" ]; then $sudo rm -f "$policy"; fi; }
+trap cleanup EXIT
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${packages[@]}"
