@@ -117,11 +117,11 @@ export const schema: convict.Schema<AppConfig> = {
   decode: {
     workers: {
       format: FORMATS.integer.name,
-      min: 1,
+      min: 0,
       max: 64,
-      default: 1,
+      default: 0,
       env: 'DECODE_WORKERS',
-      doc: 'Decode worker threads (1-64).',
+      doc: 'Decode worker threads (1-64); 0 = one per CPU core less the one the listeners run on, at least 1.',
     },
     batchMaxFrames: {
       format: FORMATS.integer.name,

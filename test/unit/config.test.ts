@@ -10,6 +10,7 @@ import {
   loadConfig,
   redactedConfig,
   type AppConfig,
+  defaultDecodeWorkers,
 } from '../../src/config/index.js';
 import { parseDotenv } from '../../src/config/dotenv.js';
 
@@ -145,7 +146,7 @@ describe('config stage', () => {
         caChainFile: join(dir, 'certs/ca-chain.pem'),
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
-      decode: { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 5000 },
+      decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000 },
       watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5 },
       dashboard: {
         host: '0.0.0.0',
@@ -474,8 +475,8 @@ describe('config stage', () => {
     },
     { name: 'VEHICLE_IDLE_TIMEOUT_SECONDS=10 (not a multiple of 4)', env: { VEHICLE_IDLE_TIMEOUT_SECONDS: '10' }, expect: [/^config: VEHICLE_IDLE_TIMEOUT_SECONDS: .*got 10$/] },
     { name: 'VEHICLE_IDLE_TIMEOUT_SECONDS=964', env: { VEHICLE_IDLE_TIMEOUT_SECONDS: '964' }, expect: [/^config: VEHICLE_IDLE_TIMEOUT_SECONDS: .*got 964$/] },
-    { name: 'DECODE_WORKERS=0', env: { DECODE_WORKERS: '0' }, expect: [/^config: DECODE_WORKERS: must be an integer from 1 to 64, got 0$/] },
-    { name: 'DECODE_WORKERS=65', env: { DECODE_WORKERS: '65' }, expect: [/^config: DECODE_WORKERS: must be an integer from 1 to 64, got 65$/] },
+    { name: 'DECODE_WORKERS=-1', env: { DECODE_WORKERS: '-1' }, expect: [/^config: DECODE_WORKERS: must be an integer from 0 to 64, got -1$/] },
+    { name: 'DECODE_WORKERS=65', env: { DECODE_WORKERS: '65' }, expect: [/^config: DECODE_WORKERS: must be an integer from 0 to 64, got 65$/] },
     { name: 'MAX_FRAME_BYTES=1.5', env: { MAX_FRAME_BYTES: '1.5' }, expect: [/^config: MAX_FRAME_BYTES: must be an integer from 1024 to 67108864, got "1\.5"$/] },
     { name: 'SHUTDOWN_GRACE_MS empty', env: { SHUTDOWN_GRACE_MS: '' }, expect: [/^config: SHUTDOWN_GRACE_MS: must be an integer from 0 to 600000, got ""$/] },
     { name: 'JWT_JWKS_URL is not a URL', env: { JWT_JWKS_URL: 'not a url', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }, expect: [/^config: JWT_JWKS_URL: must be an absolute https:\/\/ URL, got "not a url"$/] },
