@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import WebSocket from 'ws';
 import { MESSAGE_TYPE_STREAM_ACK, readEnvelope } from '../../src/protocol/envelope.js';
+import { closeSocket } from '../net/close-socket.js';
 import { CarTalk, envelopeOf, markedAsResend, type CarRecord } from './frames.js';
 
 /** What a car does while connected. */
@@ -137,14 +138,7 @@ export class BenchCar {
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     const socket = this.socket;
     if (socket === null) return Promise.resolve();
-    return new Promise((resolve) => {
-      socket.once('close', () => resolve());
-      socket.close(1000);
-      setTimeout(() => {
-        socket.terminate();
-        resolve();
-      }, 2000).unref();
-    });
+    return closeSocket(socket);
   }
 
   private open(attempted?: () => void): void {

@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
+import { closeSocket } from '../net/close-socket.js';
 import { LatencyRecorder, type LatencySummary } from '../stats/latency.js';
 
 export interface ProbeOptions {
@@ -150,20 +151,7 @@ export class DashboardProbes {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(
-      this.sockets.map(
-        (socket) =>
-          new Promise<void>((resolve) => {
-            if (socket.readyState === WebSocket.CLOSED) return resolve();
-            socket.once('close', () => resolve());
-            socket.close(1000);
-            setTimeout(() => {
-              socket.terminate();
-              resolve();
-            }, 2000).unref();
-          }),
-      ),
-    );
+    await Promise.all(this.sockets.map((socket) => closeSocket(socket)));
   }
 
   private note(message: string): void {
