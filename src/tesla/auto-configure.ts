@@ -5,6 +5,7 @@ import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { configFromSettings } from './config-from-settings.js';
 import { classifyTelemetryError, explainSkipReason, skippedVins } from './explain.js';
 import type { TelemetryErrorEntry } from './fleet-api.js';
+import { tokenFileFromConfig } from './token-provider.js';
 import { createTeslaClients, type ClientHooks, type TeslaClients } from './tesla-clients.js';
 import { configDifferences, expiresSoon, type TelemetryConfig } from './telemetry-config.js';
 
@@ -50,7 +51,9 @@ export function startTeslaAutomation(deps: AutomationDeps): TeslaAutomation | nu
   // Built once, up front: a bad preset or fields file stops start-up with its reason.
   const desired = (): TelemetryConfig => configFromSettings(config, { port, nowSeconds: Math.floor(now() / 1000) });
   desired();
+  const tokenFile = tokenFileFromConfig(config, { logger, onRefresh: (result) => metrics.teslaTokenRefreshes.inc({ owner: 'server', result }) });
   const clients: TeslaClients = createTeslaClients(tesla, {
+    ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}),
     logger,
     onAttempt: (endpoint, statusClass) => metrics.teslaApiCalls.inc({ endpoint, status_class: statusClass }),
     ...deps.clientHooks,

@@ -22,6 +22,19 @@ const JWT_SECRET = 'jwt-secret-SENTINEL-0123456789abcdefghij';
 const KEY_PASSPHRASE = 'passphrase-SENTINEL-42';
 const DAY_MS = 24 * 3600 * 1000;
 /** NATS settings stay at their defaults in these tests (NATS mode is covered by test/unit/nats-*.test.ts). */
+const SIGN_IN_DEFAULTS: AppConfig['signIn'] = {
+  clientId: '',
+  clientSecret: '',
+  authorizeUrl: 'https://auth.tesla.com/oauth2/v3/authorize',
+  tokenUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token',
+  tokenFile: '',
+  redirectUri: '',
+  sessionSecret: '',
+  sessionFile: '',
+  sessionMaxAgeSeconds: 2592000,
+  vehicleListRefreshSeconds: 300,
+};
+
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
   recordEncoding: 'protobuf', maxAgeSeconds: 604800, maxBytes: 0, duplicateWindowSeconds: 600, replicas: 1,
@@ -183,6 +196,7 @@ describe('config stage', () => {
         errorsPollIntervalSeconds: 600,
         repushMinIntervalSeconds: 3600,
       },
+      signIn: SIGN_IN_DEFAULTS,
       nats: NATS_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
@@ -284,7 +298,8 @@ describe('config stage', () => {
           errorsPollIntervalSeconds: 600,
           repushMinIntervalSeconds: 3600,
         },
-        nats: NATS_DEFAULTS,
+        signIn: SIGN_IN_DEFAULTS,
+      nats: NATS_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
