@@ -29,13 +29,17 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
-export type SessionEndReason = 'signed_out' | 'revoked' | 'expired';
+export type SessionEndReason = 'signed_out' | 'revoked' | 'expired' | 'ended_elsewhere';
 
 /** Where sessions survive a restart: an encrypted file, a NATS KV bucket, or nowhere (memory only). */
 export interface SessionPersistence {
   load(): Promise<SessionRecord[]>;
   /** The whole set after a change (file), or the one changed record (KV). */
   saved(record: SessionRecord | null, id: string, all: readonly SessionRecord[]): Promise<void>;
+  /** Shared stores (KV): the latest copy, which another instance may have refreshed. */
+  fetch?(id: string): Promise<SessionRecord | null>;
+  /** Shared stores: other instances' changes as they happen; returns the stop function. */
+  watch?(onPut: (record: SessionRecord) => void, onDelete: (id: string) => void): Promise<() => void>;
 }
 
 export type VehicleLister = (accessToken: string) => Promise<ReadonlySet<string>>;
@@ -68,6 +72,7 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout | null = null;
   private persistTail: Promise<void> = Promise.resolve();
+  private unwatch: (() => void) | null = null;
 
   constructor(private readonly options: SessionStoreOptions) {
     super();
@@ -83,6 +88,22 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
     const now = this.now();
     for (const record of loaded) if (record.expiresAt > now) this.sessions.set(record.id, record);
     this.options.onCountChange?.(this.sessions.size);
+    const watch = this.options.persistence?.watch;
+    if (watch !== undefined) {
+      this.unwatch = await watch.call(
+        this.options.persistence,
+        (record) => {
+          this.sessions.set(record.id, record);
+          this.options.onCountChange?.(this.sessions.size);
+        },
+        (id) => {
+          // Signed out (or revoked) on another instance: this instance's sockets of it close too.
+          if (!this.sessions.delete(id)) return;
+          this.options.onCountChange?.(this.sessions.size);
+          this.emit('ended', id, 'ended_elsewhere');
+        },
+      );
+    }
     const interval = this.options.sweepIntervalMs ?? 30_000;
     this.sweepTimer = setInterval(() => void this.sweep(), interval);
     this.sweepTimer.unref();
@@ -91,6 +112,8 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
   stop(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.unwatch?.();
+    this.unwatch = null;
     return this.persistTail;
   }
 
@@ -185,13 +208,25 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
   }
 
   private async doRefresh(id: string): Promise<SessionRecord | null> {
-    const record = this.sessions.get(id);
+    let record = this.sessions.get(id);
     if (record === undefined) return null;
+    // Another instance may have refreshed already: its rotated refresh token is the only live one.
+    const adopted = await this.adoptShared(record);
+    if (adopted === null) return null;
+    record = adopted;
+    if (!this.needsRefresh(record)) return record;
+    const used = record.refreshToken;
     let tokens: TokenSet;
     try {
-      tokens = await this.options.oauth.refresh(record.refreshToken);
+      tokens = await this.options.oauth.refresh(used);
     } catch (error) {
-      const revoked = error instanceof OAuthError && (error.reason === 'revoked' || error.reason === 'bad_client');
+      const refused = error instanceof OAuthError && (error.reason === 'revoked' || error.reason === 'bad_client');
+      if (refused) {
+        // Refused because another instance rotated it a moment ago, or really revoked?
+        const latest = await this.adoptShared(record);
+        if (latest !== null && latest.refreshToken !== used) return latest;
+      }
+      const revoked = refused;
       this.options.onRefresh?.(revoked ? 'revoked' : 'failed');
       if (revoked) {
         this.options.logger.warn({ reason: (error as OAuthError).teslaError || 'refused' }, 'dashboard_session_refresh_refused');
@@ -213,6 +248,24 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
     this.options.onRefresh?.('ok');
     await this.persist(id);
     return current;
+  }
+
+  /** The shared store's copy when it is newer than ours (KV mode); ours otherwise; null when it is gone. */
+  private async adoptShared(record: SessionRecord): Promise<SessionRecord | null> {
+    const fetch = this.options.persistence?.fetch;
+    if (fetch === undefined) return record;
+    let stored: SessionRecord | null;
+    try {
+      stored = await fetch.call(this.options.persistence, record.id);
+    } catch {
+      return record; // the store is unreachable: go on with what we have
+    }
+    if (stored === null) return this.sessions.get(record.id) === undefined ? null : record;
+    if (stored.accessIssuedAt > record.accessIssuedAt || stored.refreshToken !== record.refreshToken) {
+      if (this.sessions.has(record.id)) this.sessions.set(record.id, stored);
+      return stored;
+    }
+    return record;
   }
 
   private async refreshVins(record: SessionRecord): Promise<void> {
