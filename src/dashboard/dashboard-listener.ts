@@ -171,7 +171,7 @@ export class DashboardListener implements VinPublisher {
   }
 
   private routes(): void {
-    const { hub, metrics, logger, verifier } = this.options;
+    const { hub, metrics, logger } = this.options;
 
     this.app.ws<SocketData>(DASHBOARD_PATH, {
       maxPayloadLength: MAX_REQUEST_BYTES,

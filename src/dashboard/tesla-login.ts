@@ -48,6 +48,7 @@ export type SignInRefusal =
   | 'vehicle_list_unavailable';
 
 const LOGIN_TTL_SECONDS = 600;
+const MAX_USED_STATES = 100_000;
 const NO_STORE_HEADERS: Array<[string, string]> = [
   ['Cache-Control', 'no-store'],
   ['Referrer-Policy', 'no-referrer'],
@@ -232,6 +233,8 @@ export class TeslaLogin {
     if (state === '' || state !== login.s) return refuse('state_mismatch');
     this.forgetOldStates();
     if (this.usedStates.has(state)) return refuse('state_replayed');
+    // Bounded: each entry needs a login cookie we sealed, and lives at most its 10 minutes.
+    if (this.usedStates.size >= MAX_USED_STATES) this.usedStates.delete(this.usedStates.keys().next().value as string);
     this.usedStates.set(state, login.exp * 1000);
     const error = query.get('error');
     if (error !== null) return refuse(error === 'access_denied' ? 'access_denied' : 'tesla_error');

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { chromium, type BrowserContext } from 'playwright-core';
+import WebSocket from 'ws';
 import { createLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { encodeVehicleData } from '../../src/protocol/payload.js';
@@ -246,6 +247,27 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     const spoofed = await call(`${base}/auth/callback?code=x&state=y&return=https://evil.example/`, ca, { cookie: `__Host-ft-login=${a.loginCookie}` });
     expect(spoofed.location.startsWith('/')).to.equal(true);
     expect(spoofed.location.startsWith('//')).to.equal(false);
+
+    // Cross-site WebSocket hijacking: another site's page carrying the session cookie is refused by Origin
+    // (and SameSite=Strict keeps a browser from sending the cookie there in the first place).
+    const sessionCookie = `__Host-ft-session=${cookieFrom(ok, '__Host-ft-session')}`;
+    const hijack = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/dashboard`, { ca, servername: 'localhost', headers: { cookie: sessionCookie, origin: 'https://evil.example' } } as WebSocket.ClientOptions);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => resolve(101));
+      ws.on('error', reject);
+    });
+    expect(hijack).to.equal(403);
+    const sameOrigin = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/dashboard`, { ca, servername: 'localhost', headers: { cookie: sessionCookie, origin: base } } as WebSocket.ClientOptions);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => {
+        ws.close();
+        resolve(101);
+      });
+      ws.on('error', reject);
+    });
+    expect(sameOrigin).to.equal(101);
 
     const text = await metrics.registry.metrics();
     expect(text).to.match(/fleet_telemetry_tesla_sign_ins_total\{result="state_replayed"\} 1/);

@@ -180,7 +180,10 @@ export const authLoginCommand: CliCommand = {
       try {
         const region = await new FleetApiClient({ baseUrl: settings.tesla.apiBaseUrl, accessToken: tokens.accessToken, timeoutMs: settings.tesla.requestTimeoutMs, maxAttempts: 2 }).userRegion();
         stored.apiBaseUrl = region.fleetApiBaseUrl;
-        out(`Region: ${region.region || 'unknown'} (${region.fleetApiBaseUrl})`);
+        out(`Region: ${region.region || 'unknown'} (${region.fleetApiBaseUrl}); CLI commands use it unless TESLA_API_BASE_URL is set`);
+        if (region.fleetApiBaseUrl.replace(/\/$/, '') !== settings.tesla.apiBaseUrl.replace(/\/$/, '')) {
+          out(`The server uses TESLA_API_BASE_URL: set TESLA_API_BASE_URL=${region.fleetApiBaseUrl} for it`);
+        }
       } catch (error) {
         err(`fleet-telemetry auth login: could not read the account's region (${(error as Error).message}); TESLA_API_BASE_URL is used`);
       }
