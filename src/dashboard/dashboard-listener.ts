@@ -11,6 +11,7 @@ export const SESSION_PATH = '/api/session';
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TOKEN_EXPIRED = 4001;
 export const CLOSE_SIGNED_OUT = 4003;
+export const CLOSE_SERVICE_RESTART = 1012;
 
 /** Requests are small JSON objects; anything bigger is not a dashboard. */
 const MAX_REQUEST_BYTES = 64 * 1024;
@@ -346,10 +347,15 @@ export class DashboardListener implements VinPublisher {
     return { grant: await this.options.verifier.verify(token), sessionId: null };
   }
 
-  /** Close the sockets of a sign-in session that ended (signed out, revoked, expired). */
+  /**
+   * Close the sockets of a sign-in session that ended (signed out, revoked, expired): 4003. When the
+   * session only lost cars, 1012 instead: the page reconnects and gets a grant without them.
+   */
   endSession(sessionId: string, reason: string): void {
     for (const client of this.clients) {
-      if (client.sessionId === sessionId) client.drop(CLOSE_SIGNED_OUT, reason === 'signed_out' ? 'signed out' : 'session ended', 'session_ended');
+      if (client.sessionId !== sessionId) continue;
+      if (reason === 'vehicles_changed') client.drop(CLOSE_SERVICE_RESTART, 'vehicle list changed', 'vehicles_changed');
+      else client.drop(CLOSE_SIGNED_OUT, reason === 'signed_out' ? 'signed out' : 'session ended', 'session_ended');
     }
   }
 

@@ -66,7 +66,7 @@ export function sessionIdOf(cookieValue: string): string {
   return createHash('sha256').update(cookieValue).digest('base64url');
 }
 
-export class SessionStore extends EventEmitter<{ ended: [id: string, reason: SessionEndReason] }> {
+export class SessionStore extends EventEmitter<{ ended: [id: string, reason: SessionEndReason]; vinsRemoved: [id: string] }> {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly refreshing = new Map<string, Promise<SessionRecord | null>>();
   private readonly now: () => number;
@@ -273,7 +273,10 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
     if (fresh === null) return;
     try {
       const vins = await this.options.listVehicles(fresh.accessToken);
+      const removed = fresh.vins.some((vin) => !vins.has(vin));
       fresh.vins = [...vins].sort();
+      // A car that left the account must stop streaming to this session's open pages now.
+      if (removed) this.emit('vinsRemoved', fresh.id);
       fresh.vinsFetchedAt = this.now();
       await this.persist(fresh.id);
     } catch (error) {

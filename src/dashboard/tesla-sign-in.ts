@@ -17,7 +17,8 @@ export interface TeslaSignInDeps {
   directory: VehicleDirectory;
   metrics: TelemetryMetrics;
   logger: Logger;
-  onSessionEnded: (id: string, reason: SessionEndReason) => void;
+  /** A session ended (its sockets close), or lost cars (its sockets reconnect for a new grant). */
+  onSessionEnded: (id: string, reason: SessionEndReason | 'vehicles_changed') => void;
   /** Used when DASHBOARD_SESSION_FILE is empty (NATS mode hands in its KV bucket); none = memory only. */
   persistence?: SessionPersistence | null;
   /** Tests: refresh sooner, sweep more often. */
@@ -47,6 +48,7 @@ export async function startTeslaSignIn(config: AppConfig, deps: TeslaSignInDeps)
     ...(deps.sweepIntervalMs !== undefined ? { sweepIntervalMs: deps.sweepIntervalMs } : {}),
   });
   store.on('ended', deps.onSessionEnded);
+  store.on('vinsRemoved', (id) => deps.onSessionEnded(id, 'vehicles_changed'));
   await store.start();
   const login = new TeslaLogin({
     oauth,

@@ -161,6 +161,26 @@ describe('Sign in with Tesla building blocks', function () {
       await store.stop();
     });
 
+    it("refetches the account's VINs and says when a car left it", async () => {
+      let listed = new Set([VIN, '5YJ3E7EB0LF000002']);
+      const store = new SessionStore({ oauth, listVehicles: async () => listed, maxAgeMs: 60_000, vehicleListRefreshMs: 60_000, logger: silentLogger() });
+      const removed: string[] = [];
+      store.on('vinsRemoved', (id) => removed.push(id));
+      await store.start();
+      const cookie = await store.create(tokensFor('a', 'r', 600_000), listed);
+      const id = sessionIdOf(cookie);
+      listed = new Set([VIN, '5YJ3E7EB0LF000002', '5YJ3E7EB0LF000003']);
+      expect([...(await store.vinsFor(id, 0))]).to.have.length(3);
+      expect(removed).to.deep.equal([]);
+      listed = new Set([VIN]);
+      expect([...(await store.vinsFor(id, 0))]).to.deep.equal([VIN]);
+      expect(removed).to.deep.equal([id]);
+      // Within the cooldown the list is not fetched again.
+      listed = new Set();
+      expect([...(await store.vinsFor(id, 60_000))]).to.deep.equal([VIN]);
+      await store.stop();
+    });
+
     it('a session past its maximum age is gone', async () => {
       let now = Date.now();
       const store = new SessionStore({ oauth, listVehicles: async () => new Set(), maxAgeMs: 1000, vehicleListRefreshMs: 60_000, logger: silentLogger(), now: () => now });
