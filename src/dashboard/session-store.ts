@@ -152,12 +152,27 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
     return record;
   }
 
-  async end(id: string, reason: SessionEndReason): Promise<void> {
-    if (!this.sessions.delete(id)) return;
+  /** `lookup`, then the shared store (KV mode): a sign-in on another instance may not have reached us yet. */
+  async find(cookie: string): Promise<SessionRecord | null> {
+    const known = this.lookup(cookie);
+    const fetch = this.options.persistence?.fetch;
+    if (known !== null || fetch === undefined) return known;
+    const stored = await fetch.call(this.options.persistence, sessionIdOf(cookie)).catch(() => null);
+    if (stored === null || stored.expiresAt <= this.now()) return null;
+    this.sessions.set(stored.id, stored);
     this.options.onCountChange?.(this.sessions.size);
-    this.options.logger.info({ reason }, 'dashboard_session_ended');
-    this.emit('ended', id, reason);
-    await this.persist(id);
+    return stored;
+  }
+
+  async end(id: string, reason: SessionEndReason): Promise<void> {
+    const had = this.sessions.delete(id);
+    if (had) {
+      this.options.onCountChange?.(this.sessions.size);
+      this.options.logger.info({ reason }, 'dashboard_session_ended');
+      this.emit('ended', id, reason);
+    }
+    // A shared store may hold a session this instance never loaded: delete it there all the same.
+    if (had || this.options.persistence?.fetch !== undefined) await this.persist(id);
   }
 
   /** The session's VINs, fetched again from Tesla unless fetched within `minAgeMs`. */

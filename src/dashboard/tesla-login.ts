@@ -93,7 +93,7 @@ export class TeslaLogin {
   async grantFor(cookieHeader: string): Promise<{ grant: DashboardGrant; sessionId: string } | null> {
     const value = cookieValue(cookieHeader, SESSION_COOKIE);
     if (value === null) return null;
-    const found = this.options.store.lookup(value);
+    const found = await this.options.store.find(value);
     if (found === null) return null;
     const record = await this.options.store.fresh(found.id);
     if (record === null) return null;
@@ -171,19 +171,30 @@ export class TeslaLogin {
 
     app.get(STATUS_PATH, (res, req) => {
       const value = cookieValue(req.getHeader('cookie'), SESSION_COOKIE);
-      const signedIn = value !== null && this.options.store.lookup(value) !== null;
-      json(res, 200, { signIn: 'tesla', signedIn, pairingUrl: pairingUrl(this.options.domain) });
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      void (value === null ? Promise.resolve(null) : this.options.store.find(value)).then((record) => {
+        if (!aborted) json(res, 200, { signIn: 'tesla', signedIn: record !== null, pairingUrl: pairingUrl(this.options.domain) });
+      });
     });
 
     app.get(PAIRING_PATH, (res, req) => {
       const value = cookieValue(req.getHeader('cookie'), SESSION_COOKIE);
-      const record = value === null ? null : this.options.store.lookup(value);
-      if (record === null) {
-        json(res, 401, { error: 'unauthorized', reason: 'no_session' });
-        return;
-      }
-      const vehicles = record.vins.map((vin) => ({ vin, streaming: this.options.directory.summary(vin).lastSeenAt !== null }));
-      json(res, 200, { domain: this.options.domain, url: pairingUrl(this.options.domain), qr: PAIRING_QR_PATH, vehicles });
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+      void (value === null ? Promise.resolve(null) : this.options.store.find(value)).then((record) => {
+        if (aborted) return;
+        if (record === null) {
+          json(res, 401, { error: 'unauthorized', reason: 'no_session' });
+          return;
+        }
+        const vehicles = record.vins.map((vin) => ({ vin, streaming: this.options.directory.summary(vin).lastSeenAt !== null }));
+        json(res, 200, { domain: this.options.domain, url: pairingUrl(this.options.domain), qr: PAIRING_QR_PATH, vehicles });
+      });
     });
 
     app.get(PAIRING_QR_PATH, (res) => {
