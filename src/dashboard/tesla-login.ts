@@ -119,6 +119,9 @@ export class TeslaLogin {
           res.writeHeader('Location', result.location);
           res.end();
         });
+      }, (error: unknown) => {
+        this.options.logger.error({ error: (error as Error).message }, 'tesla_sign_in_start_failed');
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end('sign-in could not start\n'));
       });
     });
 
@@ -129,7 +132,10 @@ export class TeslaLogin {
       res.onAborted(() => {
         aborted = true;
       });
-      void this.callback(query, cookies).then((outcome) => {
+      void this.callback(query, cookies).catch((error: unknown) => {
+        this.options.logger.error({ error: (error as Error).message }, 'tesla_sign_in_crashed');
+        return { ok: false as const, reason: 'tesla_error' as const };
+      }).then((outcome) => {
         this.options.metrics.teslaSignIns.inc({ result: outcome.ok ? 'ok' : outcome.reason });
         if (outcome.ok) this.options.logger.info({ subject: outcome.subject, vins: outcome.vinCount }, 'tesla_sign_in');
         else this.options.logger.warn({ reason: outcome.reason }, 'tesla_sign_in_refused');

@@ -236,6 +236,13 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     const b = await startLogin(base, ca);
     const crossed = await call(b.callbackUrl, ca, { cookie: `__Host-ft-login=${a.loginCookie}` });
     expect(crossed.location).to.equal('/?signin_error=state_mismatch');
+    // A right state with a forged code: Tesla refuses the exchange.
+    const c = await startLogin(base, ca);
+    const forged = c.callbackUrl.replace(/code=[^&]+/, 'code=forged-code');
+    const badCode = await call(forged, ca, { cookie: `__Host-ft-login=${c.loginCookie}` });
+    expect(badCode.location).to.equal('/?signin_error=bad_code');
+    expect(tesla.violations.splice(0)).to.deep.equal(['token authorization_code: unknown, used or expired code']);
+
     const noCookie = await call(b.callbackUrl, ca);
     expect(noCookie.location).to.equal('/?signin_error=no_login_cookie');
 
@@ -273,6 +280,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     expect(text).to.match(/fleet_telemetry_tesla_sign_ins_total\{result="state_replayed"\} 1/);
     expect(text).to.match(/fleet_telemetry_tesla_sign_ins_total\{result="state_mismatch"\} 2/);
     expect(text).to.match(/fleet_telemetry_tesla_sign_ins_total\{result="no_login_cookie"\} 1/);
+    expect(text).to.match(/fleet_telemetry_tesla_sign_ins_total\{result="bad_code"\} 1/);
   });
 
   it('closes the session when Tesla revokes the refresh token', async () => {
