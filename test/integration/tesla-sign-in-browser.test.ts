@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(process.cwd(), 'artifacts');
 const [VIN_A, VIN_B, VIN_OTHER] = TEST_VINS;
 const SESSION_SECRET = 'session-secret-for-tests-0123456789abcdef';
 
@@ -141,6 +142,9 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
     await page.goto(`${t.dashboardBaseUrl}/`);
+    await page.locator('#tesla-sign-in').waitFor({ state: 'visible', timeout: 10_000 });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'tesla-sign-in.png') });
     await page.locator('#tesla-sign-in-link').click();
     await page.locator('#vehicle-list li').nth(1).waitFor({ timeout: 15_000 });
     expect(page.url()).to.equal(`https://127.0.0.1:${port}/`);
@@ -154,6 +158,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     expect(await page.locator('#pairing-vins li').allTextContents()).to.deep.equal([VIN_B]);
     expect(await page.locator('#pairing-link').getAttribute('href')).to.equal('https://tesla.com/_ak/localhost');
     await page.waitForFunction("document.getElementById('pairing-qr').naturalWidth > 0");
+    await page.screenshot({ path: join(ARTIFACTS, 'tesla-signed-in.png'), fullPage: true });
 
     // The browser holds a session id only: HttpOnly, Secure, SameSite=Strict; no Tesla token anywhere.
     const cookies = await browser.cookies();
