@@ -24,6 +24,8 @@ export interface SessionRecord {
   scopes: string[];
   vins: string[];
   vinsFetchedAt: number;
+  /** The account's region (GET /api/1/users/region at sign-in); empty = TESLA_API_BASE_URL. */
+  apiBaseUrl?: string;
   createdAt: number;
   /** The session ends here at the latest (DASHBOARD_SESSION_MAX_AGE_SECONDS). */
   expiresAt: number;
@@ -42,7 +44,8 @@ export interface SessionPersistence {
   watch?(onPut: (record: SessionRecord) => void, onDelete: (id: string) => void): Promise<() => void>;
 }
 
-export type VehicleLister = (accessToken: string) => Promise<ReadonlySet<string>>;
+/** The account's cars at its region's Fleet API base URL (empty = the configured one). */
+export type VehicleLister = (accessToken: string, apiBaseUrl: string) => Promise<ReadonlySet<string>>;
 
 export interface SessionStoreOptions {
   oauth: TeslaOAuth;
@@ -118,7 +121,7 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
   }
 
   /** A new session for fresh tokens; returns the cookie value (shown to the browser once). */
-  async create(tokens: TokenSet, vins: ReadonlySet<string>): Promise<string> {
+  async create(tokens: TokenSet, vins: ReadonlySet<string>, apiBaseUrl = ''): Promise<string> {
     const cookie = randomToken(32);
     const now = this.now();
     const record: SessionRecord = {
@@ -131,6 +134,7 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
       scopes: tokens.scopes,
       vins: [...vins].sort(),
       vinsFetchedAt: now,
+      apiBaseUrl,
       createdAt: now,
       expiresAt: now + this.options.maxAgeMs,
     };
@@ -287,7 +291,7 @@ export class SessionStore extends EventEmitter<{ ended: [id: string, reason: Ses
     const fresh = await this.fresh(record.id);
     if (fresh === null) return;
     try {
-      const vins = await this.options.listVehicles(fresh.accessToken);
+      const vins = await this.options.listVehicles(fresh.accessToken, fresh.apiBaseUrl ?? '');
       const removed = fresh.vins.some((vin) => !vins.has(vin));
       fresh.vins = [...vins].sort();
       // A car that left the account must stop streaming to this session's open pages now.

@@ -6,7 +6,7 @@ import { OAuthError, REQUIRED_SCOPE, type TeslaOAuth, type TokenSet } from '../t
 import type { HttpResponse, TemplatedApp } from '../vehicle/uws.js';
 import { DashboardGrant } from './dashboard-grant.js';
 import type { VehicleDirectory } from './dashboard-hub.js';
-import { deriveKey, sessionIdOf, type SessionStore } from './session-store.js';
+import { deriveKey, sessionIdOf, type SessionStore, type VehicleLister } from './session-store.js';
 
 /**
  * Sign in with Tesla on the dashboard listener: the authorization-code flow with PKCE.
@@ -63,7 +63,9 @@ export interface TeslaLoginOptions {
   secret: string;
   /** The car-facing domain, for the pairing link https://tesla.com/_ak/<domain>. */
   domain: string;
-  listVehicles: (accessToken: string) => Promise<ReadonlySet<string>>;
+  listVehicles: VehicleLister;
+  /** The Fleet API base URL of a user token's region, or '' when it cannot be told. */
+  regionOf: (accessToken: string) => Promise<string>;
   directory: VehicleDirectory;
   maxAgeSeconds: number;
   /** A VIN missing from the session's list is asked about again at most this often. */
@@ -265,13 +267,15 @@ export class TeslaLogin {
       return refuse('bad_code');
     }
     if (!tokens.scopes.includes(REQUIRED_SCOPE)) return refuse('missing_scope');
+    // Each region has its own Fleet API: the account's cars are listed (now and later) at its region's.
+    const apiBaseUrl = await this.options.regionOf(tokens.accessToken);
     let vins: ReadonlySet<string>;
     try {
-      vins = await this.options.listVehicles(tokens.accessToken);
+      vins = await this.options.listVehicles(tokens.accessToken, apiBaseUrl);
     } catch {
       return refuse('vehicle_list_unavailable');
     }
-    const cookie = await this.options.store.create(tokens, vins);
+    const cookie = await this.options.store.create(tokens, vins, apiBaseUrl);
     return { ok: true, cookie, subject: tokens.subject, vinCount: vins.size };
   }
 

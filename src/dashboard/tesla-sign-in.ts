@@ -6,6 +6,8 @@ import type { VehicleDirectory } from './dashboard-hub.js';
 import { EncryptedSessionFile, SessionStore, type SessionEndReason, type SessionPersistence } from './session-store.js';
 import { TeslaLogin } from './tesla-login.js';
 import { TeslaVehicleList } from './tesla-vehicle-list.js';
+import { FleetApiClient } from '../tesla/fleet-api.js';
+import { trustedBaseUrl } from '../tesla/region.js';
 
 export interface TeslaSignIn {
   readonly login: TeslaLogin;
@@ -30,9 +32,27 @@ export interface TeslaSignInDeps {
 export async function startTeslaSignIn(config: AppConfig, deps: TeslaSignInDeps): Promise<TeslaSignIn> {
   const s = config.signIn;
   const oauth = oauthFromConfig(config);
-  const vehicleList = new TeslaVehicleList({ apiBaseUrl: config.tesla.apiBaseUrl, refreshCooldownMs: 0, timeoutMs: config.tesla.requestTimeoutMs });
-  // The list is keyed by token in that cache; a session's periodic refresh must ask Tesla, not the cache.
-  const listVehicles = (accessToken: string): Promise<ReadonlySet<string>> => vehicleList.refresh(accessToken, Date.now() + 60_000);
+  // One list client per region's base URL; the cache in it is keyed by token, so a session's periodic
+  // refresh (cooldown 0) always asks Tesla.
+  const lists = new Map<string, TeslaVehicleList>();
+  const listVehicles = (accessToken: string, apiBaseUrl: string): Promise<ReadonlySet<string>> => {
+    const base = apiBaseUrl || config.tesla.apiBaseUrl;
+    let list = lists.get(base);
+    if (list === undefined) {
+      list = new TeslaVehicleList({ apiBaseUrl: base, refreshCooldownMs: 0, timeoutMs: config.tesla.requestTimeoutMs });
+      lists.set(base, list);
+    }
+    return list.refresh(accessToken, Date.now() + 60_000);
+  };
+  const regionOf = async (accessToken: string): Promise<string> => {
+    try {
+      const api = new FleetApiClient({ baseUrl: config.tesla.apiBaseUrl, accessToken, timeoutMs: config.tesla.requestTimeoutMs, maxAttempts: 1 });
+      return trustedBaseUrl((await api.userRegion()).fleetApiBaseUrl);
+    } catch (error) {
+      deps.logger.warn({ error: (error as Error).message }, 'tesla_region_unknown');
+      return '';
+    }
+  };
   const persistence = s.sessionFile !== '' ? new EncryptedSessionFile(s.sessionFile, s.sessionSecret, deps.logger) : deps.persistence ?? null;
   if (persistence === null) deps.logger.warn({}, 'dashboard_sessions_in_memory: set DASHBOARD_SESSION_FILE so sign-ins survive a restart');
   const store = new SessionStore({
@@ -57,6 +77,7 @@ export async function startTeslaSignIn(config: AppConfig, deps: TeslaSignInDeps)
     secret: s.sessionSecret,
     domain: config.domain,
     listVehicles,
+    regionOf,
     directory: deps.directory,
     maxAgeSeconds: s.sessionMaxAgeSeconds,
     metrics: deps.metrics,

@@ -12,8 +12,7 @@ export function regionBaseUrl(config: Pick<AppConfig, 'tesla' | 'signIn'>, env: 
   if (settingIsSet('TESLA_API_BASE_URL', env, cwd) || config.signIn.tokenFile === '' || config.tesla.accessToken !== '') return config.tesla.apiBaseUrl;
   try {
     const stored = JSON.parse(readFileSync(config.signIn.tokenFile, 'utf8')) as { api_base_url?: unknown };
-    // https, or http to loopback only (a local stand-in), as TESLA_API_BASE_URL itself allows.
-    if (typeof stored.api_base_url === 'string' && /^(https:\/\/|http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/])/.test(stored.api_base_url)) return stored.api_base_url;
+    if (typeof stored.api_base_url === 'string' && trustedBaseUrl(stored.api_base_url) !== '') return stored.api_base_url;
   } catch {
     // no token file yet: the token source explains that when it is used
   }
@@ -27,4 +26,24 @@ export function settingIsSet(name: string, env: NodeJS.ProcessEnv = process.env,
   } catch {
     return false;
   }
+}
+
+/** A base URL we may send a bearer token to: https, or http to loopback only (a local stand-in); else ''. */
+export function trustedBaseUrl(url: string): string {
+  return /^(https:\/\/|http:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/])/.test(url) ? url : '';
+}
+
+/**
+ * The server's Fleet API base URL: TESLA_API_BASE_URL, unless it was left at its default and the
+ * token file (from `auth login`) knows the account's region.
+ */
+export function serverApiBaseUrl(config: Pick<AppConfig, 'tesla' | 'signIn'>, defaultUrl: string): string {
+  if (config.tesla.apiBaseUrl !== defaultUrl || config.tesla.accessToken !== '' || config.signIn.tokenFile === '') return config.tesla.apiBaseUrl;
+  try {
+    const stored = JSON.parse(readFileSync(config.signIn.tokenFile, 'utf8')) as { api_base_url?: unknown };
+    if (typeof stored.api_base_url === 'string' && trustedBaseUrl(stored.api_base_url) !== '') return stored.api_base_url;
+  } catch {
+    // no token file yet: the token source explains that when it is used
+  }
+  return config.tesla.apiBaseUrl;
 }

@@ -64,7 +64,9 @@ export class FakeTeslaOAuth {
   /** The CA that key URL is served with (a dev CA in tests). */
   keyUrlCa: string | Buffer | undefined;
   readonly partnerDomains = new Map<string, string>();
-  readonly counts = { authorize: 0, codeExchanges: 0, refreshes: 0, refreshRefused: 0, partnerTokens: 0, vehicleLists: 0, partnerRegistrations: 0 };
+  /** The account's region is served under this path prefix (GET /api/1/users/region says so), e.g. '/eu'. */
+  regionPrefix = '';
+  readonly counts = { authorize: 0, codeExchanges: 0, refreshes: 0, refreshRefused: 0, partnerTokens: 0, vehicleLists: 0, partnerRegistrations: 0, regionCalls: 0 };
   /** Every token and code this server handed out, so a test can look for them where they must not be. */
   readonly issuedSecrets: string[] = [];
   private readonly codes = new Map<string, CodeGrant>();
@@ -125,6 +127,10 @@ export class FakeTeslaOAuth {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.baseUrl);
+    if (this.regionPrefix !== '' && url.pathname.startsWith(`${this.regionPrefix}/api/`)) {
+      this.counts.regionCalls++;
+      url.pathname = url.pathname.slice(this.regionPrefix.length);
+    }
     if (req.method === 'GET' && url.pathname === '/oauth2/v3/authorize') return this.authorize(url, res);
     if (req.method === 'POST' && url.pathname === '/oauth2/v3/token') return this.token(req, res);
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
@@ -138,7 +144,7 @@ export class FakeTeslaOAuth {
       return send(res, 200, { response: vins.map((vin, i) => ({ id: 1000 + i, vin, state: 'online' })), count: vins.length, pagination: { previous: null, next: null, current: 1, per_page: 100, count: vins.length, pages: 1 } });
     }
     if (req.method === 'GET' && url.pathname === '/api/1/users/region' && grant.user !== null) {
-      return send(res, 200, { response: { region: 'na', fleet_api_base_url: this.baseUrl } });
+      return send(res, 200, { response: { region: this.regionPrefix === '' ? 'na' : this.regionPrefix.slice(1), fleet_api_base_url: `${this.baseUrl}${this.regionPrefix}` } });
     }
     if (url.pathname.startsWith('/api/1/partner_accounts') && !grant.partner) {
       this.violations.push(`${url.pathname}: called without a partner token`);

@@ -96,6 +96,8 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
     tesla = await new FakeTeslaOAuth().start();
     tesla.nextUser = { sub: 'owner-1', vins: [VIN_A, VIN_B] };
+    // The account lives in another region: its cars must be listed at that region's base URL.
+    tesla.regionPrefix = '/eu';
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'fleet-telemetry-sign-in-'));
     const redirectUri = `https://127.0.0.1:${port}/auth/callback`;
@@ -150,6 +152,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     expect(page.url()).to.equal(`https://127.0.0.1:${port}/`);
     const listed = await page.locator('#vehicle-list .vin').allTextContents();
     expect(listed.sort()).to.deep.equal([VIN_A, VIN_B]);
+    expect(tesla.counts.regionCalls).to.be.greaterThan(0);
     await page.locator('.tile[data-field="VehicleSpeed"] [data-value]').filter({ hasText: /^42$/ }).waitFor({ timeout: 10_000 });
     expect(await page.locator('#link-state').textContent()).to.equal('Live');
 

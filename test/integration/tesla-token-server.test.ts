@@ -75,6 +75,32 @@ describe('the server keeps its Tesla token fresh from TESLA_TOKEN_FILE (auto-con
     }
   });
 
+  it("follows the account's region from the token file when TESLA_API_BASE_URL is left at its default", async () => {
+    const tokenFile = join(dir, 'region-token.json');
+    const refreshToken = await tesla.issueRefreshToken({ sub: 'operator-3', vins: [VIN_A] });
+    await writeTokenFile(tokenFile, { refreshToken, accessToken: '', expiresAt: 0, scopes: ['vehicle_device_data'], subject: null, apiBaseUrl: api.url });
+    api.vehicle(VIN_A, { synced: false, config: null });
+    const t = await startTestServer({
+      env: {
+        TESLA_AUTO_CONFIGURE: 'true',
+        TESLA_VIN: VIN_A,
+        TESLA_TOKEN_FILE: tokenFile,
+        TESLA_CLIENT_ID: tesla.clientId,
+        TESLA_TOKEN_URL: tesla.tokenUrl,
+        TESLA_PRIVATE_KEY_FILE: privateKeyFile,
+        TESLA_ERRORS_POLL_INTERVAL_SECONDS: '0',
+      },
+      overrides: { teslaClientHooks: { baseDelayMs: 10 } },
+    });
+    try {
+      await t.server.tesla!.ready;
+      expect(api.vehicles.get(VIN_A)!.config).not.to.equal(null);
+      expect(api.violations).to.deep.equal([]);
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('logs and counts a refresh Tesla refuses, with the fix in words, and keeps running', async () => {
     const tokenFile = join(dir, 'revoked-token.json');
     const refreshToken = await tesla.issueRefreshToken({ sub: 'operator-2', vins: [VIN_A] });
