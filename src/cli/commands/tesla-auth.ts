@@ -7,7 +7,7 @@ import { FleetApiClient } from '../../tesla/fleet-api.js';
 import { REQUIRED_SCOPE } from '../../tesla/tesla-oauth.js';
 import { readTokenFile, storedFrom, writeTokenFile, TeslaTokenFile } from '../../tesla/token-file.js';
 import { oauthFromConfig } from '../../tesla/token-provider.js';
-import { trustedBaseUrl } from '../../tesla/region.js';
+import { settingIsSet, trustedBaseUrl } from '../../tesla/region.js';
 import type { CliCommand } from '../main.js';
 
 const DEFAULT_REDIRECT = 'http://localhost:8976/callback';
@@ -181,9 +181,9 @@ export const authLoginCommand: CliCommand = {
       try {
         const region = await new FleetApiClient({ baseUrl: settings.tesla.apiBaseUrl, accessToken: tokens.accessToken, timeoutMs: settings.tesla.requestTimeoutMs, maxAttempts: 2 }).userRegion();
         stored.apiBaseUrl = trustedBaseUrl(region.fleetApiBaseUrl);
-        out(`Region: ${region.region || 'unknown'} (${region.fleetApiBaseUrl}); CLI commands use it unless TESLA_API_BASE_URL is set`);
-        if (region.fleetApiBaseUrl.replace(/\/$/, '') !== settings.tesla.apiBaseUrl.replace(/\/$/, '')) {
-          out(`The server uses TESLA_API_BASE_URL: set TESLA_API_BASE_URL=${region.fleetApiBaseUrl} for it`);
+        out(`Region: ${region.region || 'unknown'} (${region.fleetApiBaseUrl}); the server and the CLI use it unless TESLA_API_BASE_URL says otherwise`);
+        if (settingIsSet('TESLA_API_BASE_URL') && region.fleetApiBaseUrl.replace(/\/$/, '') !== settings.tesla.apiBaseUrl.replace(/\/$/, '')) {
+          err(`fleet-telemetry auth login: TESLA_API_BASE_URL is set to ${settings.tesla.apiBaseUrl}, another region than this account's; unset it or set it to ${region.fleetApiBaseUrl}`);
         }
       } catch (error) {
         err(`fleet-telemetry auth login: could not read the account's region (${(error as Error).message}); TESLA_API_BASE_URL is used`);
