@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt } from 'jose';
 import QRCode from 'qrcode';
 import type { Logger } from 'pino';
@@ -249,7 +250,7 @@ export class TeslaLogin {
       return refuse('no_login_cookie');
     }
     const state = query.get('state') ?? '';
-    if (state === '' || state !== login.s) return refuse('state_mismatch');
+    if (state === '' || !sameText(state, login.s)) return refuse('state_mismatch');
     this.forgetOldStates();
     if (this.usedStates.has(state)) return refuse('state_replayed');
     // Bounded: each entry needs a login cookie we sealed, and lives at most its 10 minutes.
@@ -283,6 +284,12 @@ export class TeslaLogin {
     const now = this.now();
     for (const [state, until] of this.usedStates) if (until <= now) this.usedStates.delete(state);
   }
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** One cookie's value from a Cookie header; null when absent or empty. */
