@@ -118,7 +118,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     if (config.selfCheck) {
       await runSelfCheck({ listenHost: config.vehicle.host, port: vehiclePort, domain: config.domain, caChainFile: config.tls.caChainFile, logger });
     }
-    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots });
+    // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
+    const sessionPersistence =
+      scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
+    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence });
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();

@@ -154,8 +154,8 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
   }
 
   if (ok('tesla.autoConfigure') && tesla.autoConfigure === true) {
-    if (ok('tesla.accessToken') && tesla.accessToken === '') {
-      findings.error('TESLA_ACCESS_TOKEN', 'is required when TESLA_AUTO_CONFIGURE is true');
+    if (ok('tesla.accessToken', 'signIn.tokenFile') && tesla.accessToken === '' && raw.signIn.tokenFile === '') {
+      findings.error('TESLA_ACCESS_TOKEN', 'or TESLA_TOKEN_FILE (`fleet-telemetry auth login`) is required when TESLA_AUTO_CONFIGURE is true');
     }
     if (ok('tesla.vins') && tesla.vins.length === 0) {
       findings.error('TESLA_VIN', 'is required when TESLA_AUTO_CONFIGURE is true (comma-separated VINs)');
@@ -164,6 +164,8 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
       findings.warn('DOMAIN', `cars can only be configured with the public domain registered with Tesla, got "${raw.domain}"`);
     }
   }
+
+  checkSignIn(raw, ok, findings);
 
   if (ok('watchdog.staleAfterSeconds', 'watchdog.sweepIntervalSeconds') && watchdog.sweepIntervalSeconds >= watchdog.staleAfterSeconds) {
     findings.error(
@@ -193,6 +195,25 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
       findings.error(later.env, `${later.port} is also ${clash.env} (${clash.hostEnv} ${clash.host}, ${later.hostEnv} ${later.host}); each listener needs its own port`);
     }
   });
+}
+
+/** Sign in with Tesla is on when DASHBOARD_REDIRECT_URI is set; then it needs its client and secret. */
+function checkSignIn(raw: AppConfig, ok: (...paths: string[]) => boolean, findings: Findings): void {
+  const { signIn } = raw;
+  if (ok('signIn.tokenFile', 'signIn.clientId') && signIn.tokenFile !== '' && signIn.clientId === '' && raw.tesla.accessToken === '') {
+    findings.error('TESLA_CLIENT_ID', 'is required when TESLA_TOKEN_FILE is set (refreshing the access token needs the client id)');
+  }
+  if (!ok('signIn.redirectUri') || signIn.redirectUri === '') return;
+  if (ok('signIn.clientId') && signIn.clientId === '') findings.error('TESLA_CLIENT_ID', 'is required when DASHBOARD_REDIRECT_URI is set (Sign in with Tesla)');
+  if (ok('signIn.clientSecret') && signIn.clientSecret === '') findings.error('TESLA_CLIENT_SECRET', 'is required when DASHBOARD_REDIRECT_URI is set (Sign in with Tesla)');
+  if (ok('signIn.sessionSecret') && Buffer.byteLength(signIn.sessionSecret, 'utf8') < 32) {
+    findings.error('DASHBOARD_SESSION_SECRET', `is required with DASHBOARD_REDIRECT_URI and must be at least 32 bytes, got ${Buffer.byteLength(signIn.sessionSecret, 'utf8')}`);
+  }
+  const url = new URL(signIn.redirectUri);
+  if (url.pathname !== '/auth/callback') {
+    findings.error('DASHBOARD_REDIRECT_URI', `must end in /auth/callback (the dashboard's callback route), got path "${url.pathname}"`);
+  }
+  if (url.search !== '' || url.hash !== '') findings.error('DASHBOARD_REDIRECT_URI', 'must have no query or fragment');
 }
 
 function checkFiles(raw: AppConfig, invalid: Set<string>, cwd: string, now: Date, findings: Findings): void {
@@ -286,6 +307,7 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
       proxyCaFile: file(raw.tesla.proxyCaFile),
       configFieldsFile: file(raw.tesla.configFieldsFile),
     },
+    signIn: { ...raw.signIn, tokenFile: file(raw.signIn.tokenFile), sessionFile: file(raw.signIn.sessionFile) },
     nats: { ...raw.nats, credsFile: file(raw.nats.credsFile), tlsCaFile: file(raw.nats.tlsCaFile) },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,

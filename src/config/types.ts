@@ -91,6 +91,22 @@ export interface AppConfig {
     /** Least time between two watchdog re-pushes to the same car. */
     repushMinIntervalSeconds: number;
   };
+  /** Sign in with Tesla (dashboard sessions) and the operator's refreshing Tesla tokens. */
+  signIn: {
+    clientId: string;
+    clientSecret: string;
+    authorizeUrl: string;
+    tokenUrl: string;
+    /** `auth login`'s refresh token; empty = TESLA_ACCESS_TOKEN only. */
+    tokenFile: string;
+    /** Empty = no Sign in with Tesla on the dashboard. */
+    redirectUri: string;
+    sessionSecret: string;
+    /** Empty = sessions in memory (or the NATS KV bucket in NATS mode). */
+    sessionFile: string;
+    sessionMaxAgeSeconds: number;
+    vehicleListRefreshSeconds: number;
+  };
   /** Scale-out: empty url = one process with the in-process bus; set = NATS JetStream (docs/SCALE-OUT.md). */
   nats: {
     url: string;

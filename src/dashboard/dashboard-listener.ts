@@ -10,6 +10,8 @@ export const DASHBOARD_PATH = '/dashboard';
 export const SESSION_PATH = '/api/session';
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TOKEN_EXPIRED = 4001;
+export const CLOSE_SIGNED_OUT = 4003;
+export const CLOSE_SERVICE_RESTART = 1012;
 
 /** Requests are small JSON objects; anything bigger is not a dashboard. */
 const MAX_REQUEST_BYTES = 64 * 1024;
@@ -40,10 +42,19 @@ export interface DashboardListenerOptions {
   metrics: TelemetryMetrics;
   logger: Logger;
   now?: () => number;
+  /** Sign in with Tesla (tesla-login.ts): cookie sessions for requests without a token, and its routes. */
+  cookieSessions?: CookieSessions | null;
+}
+
+export interface CookieSessions {
+  grantFor(cookieHeader: string): Promise<{ grant: DashboardGrant; sessionId: string } | null>;
+  routes(app: uWS.TemplatedApp): void;
 }
 
 interface SocketData {
   grant: DashboardGrant;
+  /** The sign-in session behind a cookie-authenticated socket; it closes when the session ends. */
+  sessionId: string | null;
   session: DashboardSession | null;
   client: UwsDashboardClient | null;
   expiryTimer: NodeJS.Timeout | null;
@@ -57,6 +68,7 @@ class UwsDashboardClient implements DashboardClient {
   isOpen = true;
   /** Set once the server decided to drop it: the close handler then knows it was not the client's choice. */
   dropReason: string | null = null;
+  sessionId: string | null = null;
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
@@ -160,7 +172,7 @@ export class DashboardListener implements VinPublisher {
   }
 
   private routes(): void {
-    const { hub, metrics, logger, verifier } = this.options;
+    const { hub, metrics, logger } = this.options;
 
     this.app.ws<SocketData>(DASHBOARD_PATH, {
       maxPayloadLength: MAX_REQUEST_BYTES,
@@ -178,6 +190,7 @@ export class DashboardListener implements VinPublisher {
         const origin = req.getHeader('origin');
         const host = req.getHeader('host');
         const token = bearerToken(req) ?? req.getQuery('access_token') ?? null;
+        const cookie = req.getHeader('cookie');
         let aborted = false;
         res.onAborted(() => {
           aborted = true;
@@ -190,14 +203,14 @@ export class DashboardListener implements VinPublisher {
           this.refuse(res, new AuthError('origin_not_allowed', 'this origin may not open the dashboard socket'), '403 Forbidden');
           return;
         }
-        verifier.verify(token).then(
-          (grant) => {
+        this.authenticate(token, cookie).then(
+          ({ grant, sessionId }) => {
             if (aborted) return;
             if (grant.expiresAt <= this.now()) {
               this.refuse(res, new AuthError('expired', 'the token has expired'));
               return;
             }
-            const data: SocketData = { grant, session: null, client: null, expiryTimer: null };
+            const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null };
             // Not inside res.cork: after a callback uWS's HttpResponse::cork tells an upgraded socket from
             // the HTTP one by its address, and the upgrade reallocates the socket, sometimes in place.
             // Then cork reads the new WebSocket's memory as HTTP state and, depending on what lies there,
@@ -218,6 +231,7 @@ export class DashboardListener implements VinPublisher {
       open: (ws) => {
         const data = ws.getUserData();
         const client = new UwsDashboardClient(ws, metrics, this.options.maxBackpressureBytes);
+        client.sessionId = data.sessionId;
         data.client = client;
         data.session = new DashboardSession(client, data.grant);
         this.clients.add(client);
@@ -271,12 +285,13 @@ export class DashboardListener implements VinPublisher {
     this.app.get(SESSION_PATH, (res, req) => {
       // The page checks its token here first: a browser cannot read why a WebSocket upgrade failed.
       const token = bearerToken(req);
+      const cookie = req.getHeader('cookie');
       let aborted = false;
       res.onAborted(() => {
         aborted = true;
       });
-      verifier.verify(token).then(
-        (grant) => {
+      this.authenticate(token, cookie).then(
+        ({ grant }) => {
           if (aborted) return;
           const body = JSON.stringify({ vins: grant.describeVins(), expiresAt: new Date(grant.expiresAt).toISOString(), subject: grant.subject });
           res.cork(() => {
@@ -291,6 +306,8 @@ export class DashboardListener implements VinPublisher {
         },
       );
     });
+
+    this.options.cookieSessions?.routes(this.app);
 
     this.app.get('/healthz', (res) => {
       res.cork(() => res.writeHeader('Content-Type', 'text/plain').end('ok\n'));
@@ -318,6 +335,28 @@ export class DashboardListener implements VinPublisher {
     this.app.any('/*', (res) => {
       res.cork(() => res.writeStatus('405 Method Not Allowed').end());
     });
+  }
+
+  /** A token when one is presented (the JWT modes); otherwise the sign-in session cookie, if any. */
+  private async authenticate(token: string | null, cookie: string): Promise<{ grant: DashboardGrant; sessionId: string | null }> {
+    const sessions = this.options.cookieSessions ?? null;
+    if (token === null && sessions !== null && cookie !== '') {
+      const found = await sessions.grantFor(cookie);
+      if (found !== null) return found;
+    }
+    return { grant: await this.options.verifier.verify(token), sessionId: null };
+  }
+
+  /**
+   * Close the sockets of a sign-in session that ended (signed out, revoked, expired): 4003. When the
+   * session only lost cars, 1012 instead: the page reconnects and gets a grant without them.
+   */
+  endSession(sessionId: string, reason: string): void {
+    for (const client of this.clients) {
+      if (client.sessionId !== sessionId) continue;
+      if (reason === 'vehicles_changed') client.drop(CLOSE_SERVICE_RESTART, 'vehicle list changed', 'vehicles_changed');
+      else client.drop(CLOSE_SIGNED_OUT, reason === 'signed_out' ? 'signed out' : 'session ended', 'session_ended');
+    }
   }
 
   private armExpiry(data: SocketData): void {

@@ -81,6 +81,10 @@ export class TelemetryMetrics {
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
+  /** Sign in with Tesla and refreshing Tesla tokens (src/dashboard/tesla-login.ts, src/tesla/token-file.ts). */
+  readonly teslaSignIns: client.Counter<'result'>;
+  readonly teslaTokenRefreshes: client.Counter<'owner' | 'result'>;
+  readonly dashboardSessions: client.Gauge;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -155,6 +159,9 @@ export class TelemetryMetrics {
     this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
+    this.teslaSignIns = new client.Counter({ name: `${PREFIX}tesla_sign_ins_total`, help: 'Sign in with Tesla attempts on the dashboard, by result (ok, or why it was refused: state_mismatch, state_replayed, no_login_cookie, access_denied, bad_code, missing_scope, tesla_unavailable, ...).', labelNames: ['result'], registers: r });
+    this.teslaTokenRefreshes = new client.Counter({ name: `${PREFIX}tesla_token_refreshes_total`, help: 'Tesla access-token refreshes, by owner (server: TESLA_TOKEN_FILE, session: a dashboard session) and result (ok, revoked, failed).', labelNames: ['owner', 'result'], registers: r });
+    this.dashboardSessions = new client.Gauge({ name: `${PREFIX}dashboard_sessions`, help: 'Sign in with Tesla sessions held by this instance.', registers: r });
     this.exportKnownSeriesAtZero();
   }
 

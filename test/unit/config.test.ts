@@ -22,6 +22,19 @@ const JWT_SECRET = 'jwt-secret-SENTINEL-0123456789abcdefghij';
 const KEY_PASSPHRASE = 'passphrase-SENTINEL-42';
 const DAY_MS = 24 * 3600 * 1000;
 /** NATS settings stay at their defaults in these tests (NATS mode is covered by test/unit/nats-*.test.ts). */
+const SIGN_IN_DEFAULTS: AppConfig['signIn'] = {
+  clientId: '',
+  clientSecret: '',
+  authorizeUrl: 'https://auth.tesla.com/oauth2/v3/authorize',
+  tokenUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token',
+  tokenFile: '',
+  redirectUri: '',
+  sessionSecret: '',
+  sessionFile: '',
+  sessionMaxAgeSeconds: 2592000,
+  vehicleListRefreshSeconds: 300,
+};
+
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
   recordEncoding: 'protobuf', maxAgeSeconds: 604800, maxBytes: 0, duplicateWindowSeconds: 600, replicas: 1,
@@ -183,6 +196,7 @@ describe('config stage', () => {
         errorsPollIntervalSeconds: 600,
         repushMinIntervalSeconds: 3600,
       },
+      signIn: SIGN_IN_DEFAULTS,
       nats: NATS_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
@@ -284,7 +298,8 @@ describe('config stage', () => {
           errorsPollIntervalSeconds: 600,
           repushMinIntervalSeconds: 3600,
         },
-        nats: NATS_DEFAULTS,
+        signIn: SIGN_IN_DEFAULTS,
+      nats: NATS_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -455,10 +470,26 @@ describe('config stage', () => {
       name: 'TESLA_AUTO_CONFIGURE=true without token and VIN',
       env: { TESLA_AUTO_CONFIGURE: 'true' },
       expect: [
-        /^config: TESLA_ACCESS_TOKEN: is required when TESLA_AUTO_CONFIGURE is true$/,
+        /^config: TESLA_ACCESS_TOKEN: or TESLA_TOKEN_FILE \(`fleet-telemetry auth login`\) is required when TESLA_AUTO_CONFIGURE is true$/,
         /^config: TESLA_VIN: is required when TESLA_AUTO_CONFIGURE is true/,
       ],
     },
+    {
+      name: 'DASHBOARD_REDIRECT_URI without the client and a session secret',
+      env: { DASHBOARD_REDIRECT_URI: 'https://dash.example.com/auth/callback', DASHBOARD_SESSION_SECRET: 'short' },
+      expect: [
+        /^config: TESLA_CLIENT_ID: is required when DASHBOARD_REDIRECT_URI is set \(Sign in with Tesla\)$/,
+        /^config: TESLA_CLIENT_SECRET: is required when DASHBOARD_REDIRECT_URI is set \(Sign in with Tesla\)$/,
+        /^config: DASHBOARD_SESSION_SECRET: is required with DASHBOARD_REDIRECT_URI and must be at least 32 bytes, got 5$/,
+      ],
+    },
+    {
+      name: 'DASHBOARD_REDIRECT_URI on another path',
+      env: { DASHBOARD_REDIRECT_URI: 'https://dash.example.com/callback?x=1', TESLA_CLIENT_ID: 'id', TESLA_CLIENT_SECRET: 'secret', DASHBOARD_SESSION_SECRET: 'x'.repeat(32) },
+      expect: [/^config: DASHBOARD_REDIRECT_URI: must end in \/auth\/callback/, /^config: DASHBOARD_REDIRECT_URI: must have no query or fragment$/],
+    },
+    { name: 'DASHBOARD_REDIRECT_URI over http', env: { DASHBOARD_REDIRECT_URI: 'http://dash.example.com/auth/callback' }, expect: [/^config: DASHBOARD_REDIRECT_URI: must be an https:\/\/ URL/] },
+    { name: 'TESLA_TOKEN_FILE without TESLA_CLIENT_ID', env: { TESLA_TOKEN_FILE: 'tesla-token.json' }, expect: [/^config: TESLA_CLIENT_ID: is required when TESLA_TOKEN_FILE is set/] },
     { name: 'TESLA_AUTO_CONFIGURE=maybe', env: { TESLA_AUTO_CONFIGURE: 'maybe' }, expect: [/^config: TESLA_AUTO_CONFIGURE: must be true or false, got "maybe"$/] },
     { name: 'TESLA_VIN too short', env: { TESLA_VIN: 'ABC123' }, expect: [/^config: TESLA_VIN: each entry must be a VIN \(17 letters and digits, no I, O or Q\), got "ABC123"$/] },
     {
@@ -783,6 +814,8 @@ describe('config stage', () => {
       'NATS_URL', 'NATS_CREDS_FILE', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN', 'NATS_TLS_CA_FILE', 'NATS_SUBJECT_PREFIX', 'NATS_STREAM',
       'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
+      'TESLA_CLIENT_ID', 'TESLA_CLIENT_SECRET', 'TESLA_AUTHORIZE_URL', 'TESLA_TOKEN_URL', 'TESLA_TOKEN_FILE', 'DASHBOARD_REDIRECT_URI',
+      'DASHBOARD_SESSION_SECRET', 'DASHBOARD_SESSION_FILE', 'DASHBOARD_SESSION_MAX_AGE_SECONDS', 'DASHBOARD_VEHICLE_LIST_REFRESH_SECONDS',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
@@ -794,7 +827,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'TESLA_CLIENT_SECRET', 'DASHBOARD_SESSION_SECRET']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {
