@@ -134,7 +134,7 @@ export class VehicleActor {
   }
 
   /** state: triples [Field number, valueStart, valueEnd] into `text` (see FrameOutcome.state). */
-  private remember(state: Uint32Array, text: string, at: string): void {
+  private remember(state: Int32Array, text: string, at: string): void {
     for (let i = 0; i < state.length; i += 3) {
       const field = stateFieldName(state[i]);
       // A slice of the dashboard message: V8 keeps a view into it rather than copying the text.

@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import { receiveOutcome } from './decode-batch.js';
+import { receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
@@ -201,11 +201,10 @@ export class DecodePool<T> {
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
     const replies = new Uint8Array(result.replies);
-    const state = new Uint32Array(result.state);
     const frames = new Uint8Array(batch.frames);
-    const outcomes = result.outcomes;
+    const outcomes = receiveOutcomes(result, batch.frames);
     for (let i = 0; i < outcomes.length; i++) {
-      const outcome = receiveOutcome(outcomes[i], state);
+      const outcome = outcomes[i];
       this.handOver(batch.tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
     }
     this.settled(outcomes.length);

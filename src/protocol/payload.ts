@@ -130,6 +130,17 @@ function namesByNumber(e: protobuf.Enum): string[] {
 /** Field enum names by number (for config building and validation). */
 export const FIELD_NAMES: readonly string[] = Object.freeze(namesByNumber(FieldEnum));
 
+/** The resolved schema of proto/ (the transcoder is generated from it). */
+export const SCHEMA_ROOT: protobuf.Root = root;
+
+/** The payload message type of each topic decodeRecord decodes. */
+export const RECORD_TYPES: Readonly<Record<KnownTopic, string>> = Object.freeze({
+  V: 'telemetry.vehicle_data.Payload',
+  alerts: 'telemetry.vehicle_alerts.VehicleAlerts',
+  errors: 'telemetry.vehicle_error.VehicleErrors',
+  connectivity: 'telemetry.vehicle_connectivity.VehicleConnectivity',
+});
+
 // ---- canonical JSON ------------------------------------------------------------------------------
 
 // The V writer hands each datum's Value JSON to this tap, which collects the state entries; ctx is the
