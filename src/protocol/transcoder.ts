@@ -161,7 +161,7 @@ return {
       P = s;
       while (P < e) {
         var t = tg(e), u = t & 7;
-        if (t >>> 3 === 4 && u === 0) { r = rv(e) !== 0; continue; }
+        if (t >>> 3 === 4 && u === 0) { r = rb(e) !== 0; continue; }
         sk(u, t >>> 3, e);
       }
       return r;
@@ -215,6 +215,17 @@ function rv(e) {
   for (i = 0; i < 5; i++) {
     if (P >= e) throw BAIL;
     if (B[P++] < 128) return v;
+  }
+  throw BAIL;
+}
+// bool() of protobufjs: true when any bit of a varint of up to 10 bytes is set.
+function rb(e) {
+  var v = 0;
+  for (var i = 0; i < 10; i++) {
+    if (P >= e) throw BAIL;
+    var b = B[P++];
+    v |= b & 127;
+    if (b < 128) return v !== 0 ? 1 : 0;
   }
   throw BAIL;
 }
@@ -420,7 +431,7 @@ function messageFunction(
       case 'uint32':
       case 'bool':
         if (!member) decl.push(`${nm(field, i, 'v')} = 0`);
-        scan.push(`case ${id}: if (u !== 0) break; ${nm(field, i, 'v')} = rv(e); ${setOneof}continue;`);
+        scan.push(`case ${id}: if (u !== 0) break; ${nm(field, i, 'v')} = ${field.type === 'bool' ? 'rb' : 'rv'}(e); ${setOneof}continue;`);
         return;
       case 'int64':
         if (!member) decl.push(`${nm(field, i, 'lo')} = 0, ${nm(field, i, 'hi')} = 0`);
