@@ -10,7 +10,7 @@ export default function decode(task: DecodeTask): DecodeResult {
   const result = decodeBatch(task);
   const transferable = {
     get [transferableSymbol]() {
-      return [result.replies, result.text, result.table, result.state];
+      return [result.replies, result.text, result.table, result.state, result.normalised];
     },
     get [valueSymbol]() {
       return result;

@@ -66,7 +66,7 @@ function measure(label: string, task: DecodeTask, run: () => void): void {
 
 /** What the worker posts: the result object with its four buffers in the transfer list. */
 function crossBack(result: DecodeResult): DecodeResult {
-  return structuredClone(result, { transfer: [result.replies, result.text, result.table, result.state] });
+  return structuredClone(result, { transfer: [result.replies, result.text, result.table, result.state, result.normalised] });
 }
 
 const task = buildTask();

@@ -7,7 +7,7 @@ import {
   writeErrorReply,
 } from '../protocol/envelope.js';
 import { JsonSink } from '../protocol/json-sink.js';
-import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord } from '../protocol/payload.js';
+import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import {
   ERROR_KINDS,
@@ -83,6 +83,7 @@ class ReplyBuffer {
 // decodeBatch runs to completion one batch at a time, so one of each serves every batch of a thread.
 const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
+const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
 const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1 };
 const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
@@ -103,15 +104,34 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   REPLIES.length = 0;
   SINK.n = 0;
   STATE.length = 0;
+  NORMALISED.n = 0;
+  const normalise = task.normalise === true;
   for (let i = 0; i < count; i++) {
-    decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, i * FRAME_SLOTS);
+    const row = i * FRAME_SLOTS;
+    decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, row);
+    table[row + SLOT.NORMALISED_START] = -1;
+    if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]);
   }
   return {
     replies: REPLIES.bytes.slice(0, REPLIES.length).buffer,
     text: SINK.bytes.slice(0, SINK.n).buffer,
     table: table.buffer,
     state: STATE.values.slice(0, STATE.length).buffer,
+    normalised: NORMALISED.bytes.slice(0, NORMALISED.n).buffer,
   };
+}
+
+/** The record re-encoded normalised (see encodeNormalised), for a bus that stores protobuf bodies. */
+function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin: string): void {
+  const topic = topicText(frames.subarray(table[row + SLOT.TOPIC_START], table[row + SLOT.TOPIC_END]));
+  if (!KNOWN_TOPICS.has(topic)) return;
+  const bytes = encodeNormalised(topic, frames.subarray(table[row + SLOT.PAYLOAD_START], table[row + SLOT.PAYLOAD_END]), vin);
+  if (bytes === null) return;
+  NORMALISED.reserve(bytes.length);
+  NORMALISED.bytes.set(bytes, NORMALISED.n);
+  table[row + SLOT.NORMALISED_START] = NORMALISED.n;
+  NORMALISED.n += bytes.length;
+  table[row + SLOT.NORMALISED_END] = NORMALISED.n;
 }
 
 function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): void {
@@ -300,6 +320,7 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
   const text = Buffer.from(result.text);
   const state = new Int32Array(result.state);
   const source = Buffer.from(frames);
+  const normalised = new Uint8Array(result.normalised);
   const count = table.length / FRAME_SLOTS;
   const outcomes: FrameOutcome[] = new Array(count);
   let replyStart = 0;
@@ -333,6 +354,8 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
     outcome.payloadEnd = table[row + SLOT.PAYLOAD_END];
     outcome.signals = table[row + SLOT.SIGNALS];
     outcome.isResend = table[row + SLOT.IS_RESEND] === 1;
+    const normalisedStart = table[row + SLOT.NORMALISED_START];
+    if (normalisedStart >= 0) outcome.normalisedPayload = normalised.subarray(normalisedStart, table[row + SLOT.NORMALISED_END]);
     const recordStart = table[row + SLOT.RECORD_START];
     const recordEnd = table[row + SLOT.RECORD_END];
     if (recordEnd > recordStart) {

@@ -14,6 +14,8 @@ export interface DecodePoolOptions {
   workers: number;
   batchMaxFrames: number;
   taskTimeoutMs: number;
+  /** Ask the workers for each record normalised as protobuf (a bus that stores protobuf bodies). */
+  normalisedPayloads?: boolean;
   /** The worker module; tests point it at a wrapper that can crash on purpose. */
   workerFile?: URL | string;
   metrics: TelemetryMetrics;
@@ -161,6 +163,7 @@ export class DecodePool<T> {
       offsets: Uint32Array.from(batch.offsets),
       vins: batch.vins,
       receivedAt: Float64Array.from(batch.receivedAt),
+      normalise: this.options.normalisedPayloads === true,
     };
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);

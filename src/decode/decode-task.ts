@@ -14,6 +14,11 @@ export interface DecodeTask {
   vins: string[];
   /** Epoch milliseconds each frame arrived. */
   receivedAt: Float64Array;
+  /**
+   * Also encode each decoded record normalised, as protobuf (certificate VIN, Location, ...; unknown
+   * fields kept): what a bus that stores protobuf bodies stores. Off, it costs nothing.
+   */
+  normalise?: boolean;
 }
 
 export type OutcomeKind =
@@ -57,6 +62,8 @@ export interface FrameOutcome {
   /** The protobuf payload inside the task's frames buffer: [payloadStart, payloadEnd). */
   payloadStart: number;
   payloadEnd: number;
+  /** Set on the main thread when the task asked for it: the normalised record as protobuf. */
+  normalisedPayload?: Uint8Array;
 }
 
 /**
@@ -72,6 +79,8 @@ export interface DecodeResult {
   table: ArrayBuffer;
   /** Int32 triples [Field number, valueStart, valueEnd] (positions in `text`) of every V record's datums. */
   state: ArrayBuffer;
+  /** The normalised records as protobuf, back to back (only when the task asked for them). */
+  normalised: ArrayBuffer;
 }
 
 /** The columns of a frame's row in DecodeResult.table. Positions in `frames` or `text` are absolute. */
@@ -102,8 +111,11 @@ export const SLOT = {
   IS_RESEND: 18,
   /** 1 when the dashboard message holds a byte >= 0x80 (its offsets then need converting to characters). */
   NON_ASCII: 19,
+  /** The normalised record's protobuf in `normalised`; start -1: none. */
+  NORMALISED_START: 20,
+  NORMALISED_END: 21,
 } as const;
-export const FRAME_SLOTS = 20;
+export const FRAME_SLOTS = 22;
 
 export const OUTCOME_KINDS: readonly OutcomeKind[] = ['record', 'ack_only', 'error'];
 

@@ -247,6 +247,31 @@ function decodeKnown(topic: string, payload: Uint8Array, vin: string): DecodedRe
   }
 }
 
+// ---- the normalised record as protobuf (what the NATS stream stores) ------------------------------
+
+/**
+ * The record as the reference server stores it: decoded, normalised (certificate VIN, Location
+ * strings, scientific-notation strings, alert millisecond times) and encoded again, with the unknown
+ * fields the car sent kept (protobufjs keeps them when the reader does not discard them). Null for
+ * topics that are not decoded, or a payload decodeRecord refuses.
+ */
+export function encodeNormalised(topic: string, payload: Uint8Array, vin: string): Uint8Array | null {
+  const type = topic === 'V' ? PayloadType : topic === 'alerts' ? AlertsType : topic === 'errors' ? ErrorsType : topic === 'connectivity' ? ConnectivityType : null;
+  if (type === null) return null;
+  try {
+    const reader = protobuf.Reader.create(payload);
+    reader.discardUnknown = false;
+    const m = type.decode(reader) as any;
+    if (topic === 'V') normaliseVehicleData(m, vin, makeLocationValue);
+    else if (topic === 'alerts') normaliseVehicleAlerts(m, vin);
+    else if (topic === 'errors') normaliseVehicleErrors(m, vin);
+    else m.vin = vin;
+    return type.encode(m).finish();
+  } catch {
+    return null;
+  }
+}
+
 // ---- encoding (car simulator, tests, server-made connectivity records) -----------------------------
 
 export type EnumInput = string | number;
