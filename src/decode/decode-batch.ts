@@ -211,7 +211,7 @@ function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: 
   }
   writeHead(vin, topic, receivedAt, resend);
   const recordStart = SINK.n;
-  if (!TRANSCODER.run(topic, bytes, start, end, vinJsonOf(vin), STATE, INFO)) return false;
+  if (!TRANSCODER.run(topic, bytes, start, end, vinJsonOf(vin).bytes, STATE, INFO)) return false;
   table[row + SLOT.RECORD_START] = recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;
@@ -280,14 +280,17 @@ function topicText(bytes: Uint8Array): string {
   return bytes.length === 1 && bytes[0] === 0x56 ? 'V' : latin1.decode(bytes);
 }
 
-let lastVin = '';
-let lastVinJson = '""';
-function vinJsonOf(vin: string): string {
-  if (vin !== lastVin) {
-    lastVin = vin;
-    lastVinJson = JSON.stringify(vin);
+// Batches are grouped by nothing, but a car's frames often arrive together; VINs are short.
+const vinJsonCache = new Map<string, { bytes: Uint8Array; nonAscii: boolean }>();
+function vinJsonOf(vin: string): { bytes: Uint8Array; nonAscii: boolean } {
+  let cached = vinJsonCache.get(vin);
+  if (cached === undefined) {
+    if (vinJsonCache.size >= 4096) vinJsonCache.clear();
+    const json = JSON.stringify(vin);
+    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json) };
+    vinJsonCache.set(vin, cached);
   }
-  return lastVinJson;
+  return cached;
 }
 
 let lastReceivedAt = Number.NaN;
@@ -301,7 +304,9 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
     lastReceivedAtText = new Date(receivedAt).toISOString();
   }
   SINK.ascii('{"type":"record","vin":');
-  SINK.text(vinJsonOf(vin));
+  const vinJson = vinJsonOf(vin);
+  SINK.raw(vinJson.bytes);
+  if (vinJson.nonAscii) SINK.nonAscii = true;
   SINK.ascii(',"topic":');
   if (topic === 'V') SINK.ascii('"V"');
   else SINK.text(JSON.stringify(topic));

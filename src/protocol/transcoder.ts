@@ -57,11 +57,14 @@ interface Runtime {
   enums: Array<(v: number) => string>;
   /** Merged message heads by enum number (see messageFunction). */
   heads: Uint8Array[][];
+  /** The generated code's literal texts, as bytes. */
+  literals: Uint8Array[];
 }
 
 interface Generated {
   /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: string, state: StateIndex | null, info: TranscodeInfo): boolean;
+  /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo): boolean;
   /** The V payload's is_resend, read ahead of the record (the dashboard message names it first). */
   resend(buf: Uint8Array, start: number, end: number): boolean;
 }
@@ -105,7 +108,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const enums = new Map<string, number>();
   const runtime: Runtime = {
     sink, BAIL, validUtf8, floatToJson, formatTimestamp, parseLocationString, rewriteScientific,
-    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [],
+    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
     let i = enums.get(e.fullName);
@@ -133,11 +136,11 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
     const index = visit(root.lookupType(typeName));
     topicCases.push(`case ${JSON.stringify(topic)}: m${index}(s, e); return true;`);
   }
-  const source = `
+  let source = `
 'use strict';
-var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, HD = R.heads;
+var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, HD = R.heads, LIT = R.literals;
 var B = null, P = 0, LO = 0, HI = 0;
-var VIN = '', ST = null, INFO = null, DK = 0, LOCDONE = false;
+var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
@@ -168,6 +171,13 @@ return {
     } finally { B = null; }
   },
 };`;
+  // Literal text goes out as prebuilt bytes: copying a Uint8Array beats reading a string's characters.
+  const literals: string[] = [];
+  source = source.replace(/O\.ascii\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\)/g, (_call, literal: string) => {
+    literals.push(literal);
+    return `O.raw(LIT[${literals.length - 1}])`;
+  });
+  runtime.literals = literals.map((literal) => new TextEncoder().encode(new Function(`return ${literal};`)() as string));
   runtime.heads = heads.map(({ en, open, close }) => {
     const table: Uint8Array[] = [];
     for (let n = 0; n < 4096; n++) {
@@ -478,7 +488,7 @@ function messageFunction(
     if (rt instanceof protobuf.Enum) return `O.ascii(EN[${enumIndex(rt)}](${nm(field, i, 'v')}));`;
     switch (field.type) {
       case 'string':
-        if (VIN_FIELDS.has(full)) return 'O.text(VIN);';
+        if (VIN_FIELDS.has(full)) return 'O.raw(VIN);';
         return `O.jsonString(B, ${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
       case 'int32':
         return `O.ascii(String(${nm(field, i, 'v')} | 0));`;
