@@ -31,7 +31,8 @@ interface Batch<T> {
   startedAt: number;
 }
 
-const INITIAL_BATCH_BYTES = 64 * 1024;
+const MIN_BATCH_BYTES = 4 * 1024;
+const MAX_START_BATCH_BYTES = 1024 * 1024;
 const UTILISATION_REFRESH_MS = 1000;
 
 /**
@@ -46,6 +47,7 @@ export class DecodePool<T> {
   private readonly onOutcome: OutcomeHandler<T>;
   private current: Batch<T> | null = null;
   private currentBytes = 0;
+  private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -89,7 +91,7 @@ export class DecodePool<T> {
     let batch = this.current;
     const length = frame.byteLength;
     if (batch === null) {
-      batch = this.current = this.newBatch(Math.max(INITIAL_BATCH_BYTES, length));
+      batch = this.current = this.newBatch(Math.max(this.startBatchBytes, length));
     } else if (this.currentBytes + length > batch.frames.byteLength) {
       batch = this.growBatch(batch, this.currentBytes + length);
     }
@@ -151,6 +153,9 @@ export class DecodePool<T> {
     // A task finishing flushes the batch.
     if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (this.tasksRunning >= this.options.workers * 2 || this.retries.length > 0)) return;
     this.current = null;
+    // A new shared buffer is zero-filled: 64 KB cost a lone frame ~20 µs. The next batch starts at the
+    // size this one needed, so lone frames get small buffers and busy turns grow without copying.
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
     this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
