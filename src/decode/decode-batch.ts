@@ -318,7 +318,8 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
 /**
  * The main thread's half: one FrameOutcome per row. The dashboard message is the one string made from
  * the transferred text (a plain copy when it is ASCII); the record JSON and each state value are
- * slices of it, and txid and topic are read from the frames the main thread already holds.
+ * slices of it, and txid and topic are read from the frames the main thread already holds. Call it
+ * once per result: the state offsets are rebased in place (the buffer was transferred to this thread).
  */
 export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer | ArrayBuffer): FrameOutcome[] {
   const table = new Int32Array(result.table);
