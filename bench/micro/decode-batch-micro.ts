@@ -74,6 +74,8 @@ const sample = receiveOutcomes(decodeBatch(task), task.frames);
 const records = sample.filter((o) => o.kind === 'record').length;
 console.log(`batch: ${task.vins.length} frames, ${records} records, ${new Uint8Array(task.frames).byteLength} bytes; transcoder fallbacks so far: ${transcoderStats.fallbacks}`);
 measure('decodeBatch (worker)', task, () => decodeBatch(task));
+const natsTask: DecodeTask = { ...task, normalise: true };
+measure('decodeBatch + normalised protobuf (NATS)', natsTask, () => decodeBatch(natsTask));
 if (values.only !== 'worker') {
   measure('decodeBatch + transfer back (worker total)', task, () => crossBack(decodeBatch(task)));
   measure('receiveOutcomes (main thread)', task, (() => {

@@ -9,6 +9,7 @@ import {
 import { JsonSink } from '../protocol/json-sink.js';
 import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
+import { replaceVin } from '../protocol/vin-patch.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
@@ -85,7 +86,11 @@ const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1 };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0 };
+/** The VIN's field number in each record type (the normalised protobuf replaces it). */
+const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin.id]));
+/** The frame just decoded went through the transcoder and it rewrote nothing but the VIN. */
+let onlyVinChanged = false;
 const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
 
 /** Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts). */
@@ -125,7 +130,12 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
 function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin: string): void {
   const topic = topicText(frames.subarray(table[row + SLOT.TOPIC_START], table[row + SLOT.TOPIC_END]));
   if (!KNOWN_TOPICS.has(topic)) return;
-  const bytes = encodeNormalised(topic, frames.subarray(table[row + SLOT.PAYLOAD_START], table[row + SLOT.PAYLOAD_END]), vin);
+  const payload = frames.subarray(table[row + SLOT.PAYLOAD_START], table[row + SLOT.PAYLOAD_END]);
+  // The common case costs a copy; a record with rewritten values is decoded and encoded again.
+  const vinJson = vinJsonOf(vin);
+  const bytes =
+    (onlyVinChanged && !vinJson.nonAscii ? replaceVin(payload, VIN_FIELD.get(topic)!, Buffer.from(vin, 'latin1')) : null) ??
+    encodeNormalised(topic, payload, vin);
   if (bytes === null) return;
   NORMALISED.reserve(bytes.length);
   NORMALISED.bytes.set(bytes, NORMALISED.n);
@@ -173,7 +183,10 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     writeHead(vin, topic, receivedAt, false);
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
     SINK.ascii('null}');
-  } else if (!transcode(topic, payload, vin, receivedAt, table, row)) {
+  } else if (transcode(topic, payload, vin, receivedAt, table, row)) {
+    onlyVinChanged = INFO.rewrites === 0;
+  } else {
+    onlyVinChanged = false;
     SINK.n = messageStart;
     STATE.length = stateMark;
     SINK.nonAscii = false;

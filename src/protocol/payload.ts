@@ -202,9 +202,9 @@ const makeLocationValue = (loc: LatLon): unknown => ValueType.create({ locationV
  * replaces whatever VIN the payload carries. Throws only PayloadError; unknown topics are not
  * decoded (their bytes pass through opaque).
  */
-export function decodeRecord(topic: string, payload: Uint8Array, vin: string): DecodedRecord {
+export function decodeRecord(topic: string, payload: Uint8Array, vin: string, options: DecodeOptions = {}): DecodedRecord {
   try {
-    return decodeKnown(topic, payload, vin);
+    return decodeKnown(topic, payload, vin, options.normalised === true);
   } catch (err) {
     if (err instanceof PayloadError) throw err;
     // A bug of ours must not look like a crash to the caller: the frame gets the error reply.
@@ -212,12 +212,21 @@ export function decodeRecord(topic: string, payload: Uint8Array, vin: string): D
   }
 }
 
-function decodeKnown(topic: string, payload: Uint8Array, vin: string): DecodedRecord {
+export interface DecodeOptions {
+  /**
+   * The payload was normalised already (a stored record, see encodeNormalised): only the VIN is set.
+   * Normalising twice is not the same: the second Location string of a record would become "the first".
+   */
+  normalised?: boolean;
+}
+
+function decodeKnown(topic: string, payload: Uint8Array, vin: string, normalised: boolean): DecodedRecord {
   switch (topic) {
     case 'V': {
       const m = decodeAs(PayloadType, topic, payload);
       checkCount(topic, 'datums', m.data.length);
-      normaliseVehicleData(m, vin, makeLocationValue);
+      if (normalised) m.vin = vin;
+      else normaliseVehicleData(m, vin, makeLocationValue);
       const state: StateEntry[] = [];
       const json = writeJson(topic, writePayload, m, state);
       return { topic, json, signals: m.data.length, state, createdAt: createdAtOf(m), isResend: m.isResend === true };
@@ -225,7 +234,8 @@ function decodeKnown(topic: string, payload: Uint8Array, vin: string): DecodedRe
     case 'alerts': {
       const m = decodeAs(AlertsType, topic, payload);
       checkCount(topic, 'alerts', m.alerts.length);
-      normaliseVehicleAlerts(m, vin);
+      if (normalised) m.vin = vin;
+      else normaliseVehicleAlerts(m, vin);
       const json = writeJson(topic, writeAlerts, m);
       return { topic, json, signals: m.alerts.length, state: null, createdAt: createdAtOf(m), isResend: false };
     }

@@ -30,6 +30,8 @@ export interface TranscodeInfo {
   /** Sink positions of the top-level created_at text (without quotes); -1 when it was unset. */
   createdAtStart: number;
   createdAtEnd: number;
+  /** Values the normalisation rewrote besides the VIN (Location, scientific notation, alert times). */
+  rewrites: number;
 }
 
 /** Where each datum's Value JSON went: triples [Field number, start, end] of sink positions. */
@@ -146,7 +148,7 @@ ${functions.join('\n')}
 return {
   run: function (topic, buf, s, e, vinJson, state, info) {
     B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false;
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -312,6 +314,7 @@ function ts(s, e, ms) {
   }
   var seconds = (shi | 0) * 4294967296 + slo;
   if (ms && seconds >= R.ALERT_MS) {
+    INFO.rewrites++;
     var whole = Math.floor(seconds / 1000);
     nanos = (seconds - whole * 1000) * 1000000;
     seconds = whole;
@@ -334,6 +337,7 @@ function vstr(s, e) {
     text = utf8text(s, e);
     var loc = R.parseLocationString(text);
     if (loc !== null) {
+      INFO.rewrites++;
       O.ascii('{"locationValue":{"latitude":' + dbl(loc.latitude) + ',"longitude":' + dbl(loc.longitude) + '}}');
       return;
     }
@@ -349,6 +353,7 @@ function vstr(s, e) {
     if (text === null) text = utf8text(s, e);
     var rewritten = R.rewriteScientific(text);
     if (rewritten !== text) {
+      INFO.rewrites++;
       O.ascii('{"stringValue":');
       O.ascii(JSON.stringify(rewritten));
       O.byte(125);

@@ -16,7 +16,12 @@ function vRecord(): BusRecord {
       vin: 'SPOOFED0000000000',
       createdAt: new Date('2026-01-02T03:04:05Z'),
       isResend: true,
-      data: [{ key: 'VehicleSpeed', value: { doubleValue: 42.5 } }, { key: 'Location', value: { stringValue: '(37.5 N, 122.25 W)' } }],
+      // Only the first Location string is converted; read back, the second must stay a string too.
+      data: [
+        { key: 'VehicleSpeed', value: { doubleValue: 42.5 } },
+        { key: 'Location', value: { stringValue: '(37.5 N, 122.25 W)' } },
+        { key: 'Location', value: { stringValue: '(1 N, 2 E)' } },
+      ],
     }),
     bytesField(9, varintField(1, 77)),
   ]);

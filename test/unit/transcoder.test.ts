@@ -7,10 +7,14 @@ import fc from 'fast-check';
 import { decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
 import type { FrameOutcome } from '../../src/decode/decode-task.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
+import protobuf from 'protobufjs';
 import {
   FIELD_NAMES,
   PayloadError,
+  RECORD_TYPES,
+  SCHEMA_ROOT,
   decodeRecord,
+  encodeNormalised,
   encodeVehicleAlerts,
   encodeVehicleData,
   encodeVehicleErrors,
@@ -43,7 +47,7 @@ function oracle(topic: string, payload: Uint8Array, vin: string): Verdict {
   }
 }
 
-function viaBatch(topic: string, payload: Uint8Array, vin: string): FrameOutcome {
+function viaBatch(topic: string, payload: Uint8Array, vin: string, normalise = false): FrameOutcome {
   // Other frames around it, so positions inside the shared buffers are not all zero.
   const frames = [writeStreamEnvelope({ txid: 'before', topic: 'V', payload: encodeVehicleData({ vin, data: [{ key: 'Soc', value: { doubleValue: 1 } }] }) }), writeStreamEnvelope({ txid: 't', topic, payload })];
   const total = frames.reduce((n, f) => n + f.length, 0);
@@ -54,7 +58,7 @@ function viaBatch(topic: string, payload: Uint8Array, vin: string): FrameOutcome
     at += frames[i].length;
     offsets[i + 1] = at;
   }
-  const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => vin), receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000) });
+  const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => vin), receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000), normalise });
   return receiveOutcomes(result, shared)[1];
 }
 
@@ -194,6 +198,31 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
     );
     // Millisecond alert times far out and Timestamps without an RFC 3339 form are errors, not records.
     expect(transcoderStats.fallbacks - before).to.equal(0);
+  });
+
+  it('gives the normalised protobuf the stream stores: the record read back is the same, VIN and unknown fields as protobufjs re-encodes them', () => {
+    const PayloadTypes = Object.fromEntries(Object.entries(RECORD_TYPES).map(([topic, name]) => [topic, SCHEMA_ROOT.lookupType(name)]));
+    const topLevelUnknowns = (topic: string, bytes: Uint8Array): string => {
+      const reader = protobuf.Reader.create(bytes);
+      (reader as unknown as { discardUnknown: boolean }).discardUnknown = false;
+      const m = PayloadTypes[topic].decode(reader) as unknown as { $unknowns?: Uint8Array[] };
+      return (m.$unknowns ?? []).map((u) => Buffer.from(u).toString('hex')).join(',');
+    };
+    fc.assert(
+      fc.property(fc.oneof(richVArb, richAlertsArb, richErrorsArb, unknownFieldsPayloadArb, validPayloadArb), ({ topic, payload }) => {
+        const outcome = viaBatch(topic, payload, VIN, true);
+        if (outcome.kind !== 'record' || outcome.recordJson === null) return;
+        const stored = outcome.normalisedPayload!;
+        const reference = encodeNormalised(topic, payload, VIN)!;
+        const raw = PayloadTypes[topic].decode(stored) as unknown as { vin: string };
+        expect(raw.vin).to.equal(VIN);
+        // Read back as the stream reader does, the stored record is the one dashboards got.
+        expect(decodeRecord(topic, stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
+        expect(decodeRecord(topic, reference, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
+        expect(topLevelUnknowns(topic, stored)).to.equal(topLevelUnknowns(topic, reference));
+      }),
+      { numRuns: 1500, seed: SEED + 3 },
+    );
   });
 
   it('agrees on the edge cases the wire allows', () => {

@@ -20,6 +20,8 @@ export const HEADER = {
   encoding: 'Telemetry-Encoding',
   /** Which instance stored it: an instance skips its own records when they come back from NATS. */
   instance: 'Telemetry-Instance',
+  /** `true` on protobuf bodies that are the normalised record (read back without normalising again). */
+  normalised: 'Telemetry-Normalised',
   /** The `Version` header of the car's connection, when it sent one. */
   clientVersion: 'Telemetry-Client-Version',
 } as const;
@@ -50,6 +52,7 @@ export function toStreamMessage(record: BusRecord, prefix: string, encoding: Rec
     data = record.payload ?? new Uint8Array(0);
   } else if (encoding === 'protobuf' && record.normalisedPayload !== undefined) {
     h.set(HEADER.encoding, 'protobuf');
+    h.set(HEADER.normalised, 'true');
     data = record.normalisedPayload;
   } else {
     // JSON when asked for, and whenever no normalised protobuf came with the record.
@@ -105,7 +108,8 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Sto
   let state: StateEntry[] | null = null;
   let createdAt: string | null = null;
   if (encoding === 'protobuf') {
-    const decoded = decodeRecord(topic, data, vin);
+    // Bodies stored before records were normalised are the car's bytes: those are normalised here.
+    const decoded = decodeRecord(topic, data, vin, { normalised: h?.get(HEADER.normalised) === 'true' });
     recordJson = decoded.json;
     isResend = decoded.isResend;
     state = decoded.state;
