@@ -81,6 +81,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       workers: config.decode.workers,
       batchMaxFrames: config.decode.batchMaxFrames,
       taskTimeoutMs: config.decode.taskTimeoutMs,
+      // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
+      normalisedPayloads: scaleOut !== null && config.nats.recordEncoding === 'protobuf',
       workerFile: overrides.workerFile,
       metrics,
       logger,

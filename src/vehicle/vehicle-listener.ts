@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FrameTicket, VehicleActor } from '../actors/vehicle-actor.js';
@@ -8,6 +7,7 @@ import type { DecodePool } from '../decode/decode-pool.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
 import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
+import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
 import uWS, { clientCertificatePem, listenOn, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
 
@@ -242,9 +242,9 @@ export class VehicleListener {
         if (!result.ok) return this.refuse(res, result);
         const data: SocketData = {
           identity: result.identity,
-          connectionId: req.getHeader('x-txid') || randomUUID(),
+          connectionId: connectionIdFrom(req.getHeader('x-txid')),
           networkInterface: req.getHeader('x-network-interface'),
-          clientVersion: req.getHeader('version'),
+          clientVersion: clientVersionFrom(req.getHeader('version')),
           connection: null,
           actor: null,
           budget: frameBudgetFor(this.options.maxFramesPerSecond, Date.now()),
