@@ -81,6 +81,7 @@ export class TelemetryMetrics {
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
+  readonly handlerErrors: client.Counter<'listener' | 'handler'>;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -155,6 +156,7 @@ export class TelemetryMetrics {
     this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
+    this.handlerErrors = new client.Counter({ name: `${PREFIX}handler_errors_total`, help: 'Exceptions caught at a socket or request handler boundary (logged; that client is answered or closed, the process carries on), by listener and handler.', labelNames: ['listener', 'handler'], registers: r });
     this.exportKnownSeriesAtZero();
   }
 

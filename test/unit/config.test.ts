@@ -138,7 +138,7 @@ describe('config stage', () => {
       env: 'test',
       logLevel: 'info',
       domain: 'localhost',
-      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0 },
+      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 120 },
       tls: {
         certFile: join(dir, 'certs/server.pem'),
         keyFile: join(dir, 'certs/server.key'),
@@ -163,6 +163,7 @@ describe('config stage', () => {
         teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
         teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
         teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+        maxTokenLifetimeSeconds: 2678400, maxSocketsPerSubject: 16, maxReplaysPerMinute: 30,
       },
       metrics: { host: '127.0.0.1', port: 9464 },
       tesla: {
@@ -244,7 +245,7 @@ describe('config stage', () => {
         env: 'development',
         logLevel: 'debug',
         domain: 'localhost',
-        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0 },
+        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 120 },
         tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem') },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
         decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500 },
@@ -264,6 +265,7 @@ describe('config stage', () => {
           teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
           teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
           teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+          maxTokenLifetimeSeconds: 2678400, maxSocketsPerSubject: 16, maxReplaysPerMinute: 30,
         },
         metrics: { host: '0.0.0.0', port: 0 },
         tesla: {
@@ -783,6 +785,8 @@ describe('config stage', () => {
       'NATS_URL', 'NATS_CREDS_FILE', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN', 'NATS_TLS_CA_FILE', 'NATS_SUBJECT_PREFIX', 'NATS_STREAM',
       'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
+      'VEHICLE_MAX_SOCKETS_PER_VIN', 'VEHICLE_MAX_SOCKETS', 'VEHICLE_FIRST_FRAME_TIMEOUT_SECONDS',
+      'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
