@@ -364,6 +364,10 @@ export class DashboardListener implements VinPublisher {
       boundary.run('http', () => res.cork(() => res.writeHeader('Content-Type', 'text/plain').end('ok\n')), failed(res));
     });
 
+    // uWS passes a GET without an upgrade on to the next route; a GET route beats `any`, so both are named.
+    this.app.get(DASHBOARD_PATH, (res) => {
+      boundary.run('http', () => this.upgradeRequired(res), failed(res));
+    });
     this.app.any(DASHBOARD_PATH, (res) => {
       boundary.run('http', () => this.upgradeRequired(res), failed(res));
     });
