@@ -70,6 +70,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     metrics,
     logger,
     staleAfterMs: config.watchdog.staleAfterSeconds * 1000,
+    forgetAfterMs: config.watchdog.forgetAfterSeconds * 1000,
     watchedVins: config.tesla.vins,
     connectivity: scaleOut?.connectivity,
   });

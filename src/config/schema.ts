@@ -181,6 +181,14 @@ export const schema: convict.Schema<AppConfig> = {
       env: 'WATCHDOG_SWEEP_INTERVAL_SECONDS',
       doc: 'Seconds between watchdog sweeps; must be shorter than WATCHDOG_STALE_AFTER_SECONDS.',
     },
+    forgetAfterSeconds: {
+      format: FORMATS.integer.name,
+      min: 0,
+      max: 31622400,
+      default: 2592000,
+      env: 'WATCHDOG_FORGET_AFTER_SECONDS',
+      doc: 'Seconds after its last connection closed that a device not listed in TESLA_VIN is forgotten (its actor and last-known state dropped from memory; default 30 days). 0 = never.',
+    },
   },
   dashboard: {
     host: {

@@ -48,6 +48,8 @@ export interface AppConfig {
   watchdog: {
     staleAfterSeconds: number;
     sweepIntervalSeconds: number;
+    /** Devices silent and disconnected this long are dropped from the registry; 0 = never. */
+    forgetAfterSeconds: number;
   };
   dashboard: {
     host: string;

@@ -105,3 +105,35 @@ describe('robustness: what an operator-CA certificate can pass off as a car (rea
     expect((await attempt(t.server.vehiclePort, car.certPem, car.keyPem, caPem)).opened).to.equal(true);
   });
 });
+
+describe('robustness: devices long gone are forgotten (real server)', function () {
+  this.timeout(60_000);
+  let t: TestServer;
+  let operatorCa: CertificateAuthority;
+  let caPem: Buffer;
+  const DEVICES = 40;
+
+  before(async () => {
+    const pki = await testPki();
+    operatorCa = await loadCertificateAuthority(readFileSync(pki.vehicleCaCert, 'utf8'), readFileSync(pki.vehicleCaKey, 'utf8'));
+    t = await startTestServer({ env: { WATCHDOG_STALE_AFTER_SECONDS: '2', WATCHDOG_SWEEP_INTERVAL_SECONDS: '1', WATCHDOG_FORGET_AFTER_SECONDS: '2', TESLA_VIN: VIN } });
+    caPem = readFileSync(pki.caChain);
+  });
+  after(async () => t?.stop());
+
+  it(`drops the registry entries of ${DEVICES} devices that connected once and left, keeps a configured VIN`, async () => {
+    const baseline = t.server.registry.size;
+    for (let i = 0; i < DEVICES; i++) {
+      const cert = await issueCertificate({ issuer: operatorCa, commonName: `5YJ3GXNE0AB${String(i).padStart(6, '0')}`, clientAuth: true });
+      expect((await attempt(t.server.vehiclePort, cert.certPem, cert.keyPem, caPem)).opened).to.equal(true);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const peak = t.server.registry.size;
+    expect(peak).to.equal(baseline + DEVICES);
+    const until = Date.now() + 10_000;
+    while (t.server.registry.size > baseline && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 200));
+    rows.push({ scenario: `${DEVICES} devices connecting once`, count: DEVICES, lost: 0, peakMemoryMb: null, worstAckMs: null, notes: `registry ${baseline} -> ${peak} -> ${t.server.registry.size} after WATCHDOG_FORGET_AFTER_SECONDS (2 s in the test)` });
+    expect(t.server.registry.size).to.equal(baseline);
+    expect(t.server.registry.get(VIN), 'a TESLA_VIN car is never forgotten').to.not.equal(undefined);
+  });
+});

@@ -147,7 +147,7 @@ describe('config stage', () => {
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
       decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000 },
-      watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5 },
+      watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5, forgetAfterSeconds: 2592000 },
       dashboard: {
         host: '0.0.0.0',
         port: 8443,
@@ -249,7 +249,7 @@ describe('config stage', () => {
         tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem') },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
         decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500 },
-        watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10 },
+        watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10, forgetAfterSeconds: 2592000 },
         dashboard: {
           host: '::1',
           port: 9443,
@@ -786,7 +786,7 @@ describe('config stage', () => {
       'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
       'VEHICLE_MAX_SOCKETS_PER_VIN', 'VEHICLE_MAX_SOCKETS', 'VEHICLE_FIRST_FRAME_TIMEOUT_SECONDS',
-      'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE',
+      'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE', 'WATCHDOG_FORGET_AFTER_SECONDS',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
