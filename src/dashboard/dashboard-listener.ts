@@ -8,6 +8,7 @@ import { AuthError, type AuthFailureReason, type TokenVerifier } from './token-v
 import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { isoTime } from './dashboard-protocol.js';
 import { securityHeaders, type SecurityHeaderOptions } from './security-headers.js';
+import { withoutLocation } from './location-filter.js';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const SESSION_PATH = '/api/session';
@@ -64,6 +65,11 @@ function topicOf(vin: string): string {
   return `vin/${vin}`;
 }
 
+/** The VIN's topic for dashboards that may not see location: same records, location fields removed. */
+function noLocationTopicOf(vin: string): string {
+  return `vin-no-location/${vin}`;
+}
+
 class UwsDashboardClient implements DashboardClient {
   isOpen = true;
   /** Set once the server decided to drop it: the close handler then knows it was not the client's choice. */
@@ -73,23 +79,25 @@ class UwsDashboardClient implements DashboardClient {
     private readonly ws: WebSocket<SocketData>,
     private readonly metrics: TelemetryMetrics,
     private readonly maxBackpressureBytes: number,
+    private readonly seesLocation: boolean,
   ) {}
 
   send(message: string): void {
     if (!this.isOpen || this.dropReason !== null) return;
+    const text = this.seesLocation ? message : withoutLocation(message);
     // Sends happen from promise callbacks too: cork so each is one TLS record write.
     this.ws.cork(() => {
-      this.ws.send(message, false);
+      this.ws.send(text, false);
     });
     this.metrics.dashboardMessagesSent.inc();
   }
 
   joinVin(vin: string): void {
-    if (this.isOpen) this.ws.subscribe(topicOf(vin));
+    if (this.isOpen) this.ws.subscribe(this.seesLocation ? topicOf(vin) : noLocationTopicOf(vin));
   }
 
   leaveVin(vin: string): void {
-    if (this.isOpen) this.ws.unsubscribe(topicOf(vin));
+    if (this.isOpen) this.ws.unsubscribe(this.seesLocation ? topicOf(vin) : noLocationTopicOf(vin));
   }
 
   close(code: number, reason: string): void {
@@ -154,6 +162,12 @@ export class DashboardListener implements VinPublisher {
     const topic = topicOf(vin);
     if (this.app.publish(topic, message, false)) {
       this.options.metrics.dashboardMessagesSent.inc(this.app.numSubscribers(topic));
+    }
+    // Filtered once per message, and only while some location-less dashboard watches this VIN.
+    const limited = noLocationTopicOf(vin);
+    const subscribers = this.app.numSubscribers(limited);
+    if (subscribers > 0 && this.app.publish(limited, withoutLocation(message), false)) {
+      this.options.metrics.dashboardMessagesSent.inc(subscribers);
     }
   }
 
@@ -260,7 +274,7 @@ export class DashboardListener implements VinPublisher {
       open: (ws) => {
         boundary.run('open', () => {
           const data = ws.getUserData();
-          const client = new UwsDashboardClient(ws, metrics, this.options.maxBackpressureBytes);
+          const client = new UwsDashboardClient(ws, metrics, this.options.maxBackpressureBytes, data.grant.seesLocation);
           data.client = client;
           data.session = new DashboardSession(client, data.grant);
           this.clients.add(client);
@@ -339,7 +353,7 @@ export class DashboardListener implements VinPublisher {
           .then(
             (grant) => {
               if (aborted) return;
-              const body = JSON.stringify({ vins: grant.describeVins(), expiresAt: isoTime(grant.expiresAt), subject: grant.subject });
+              const body = JSON.stringify({ vins: grant.describeVins(), expiresAt: isoTime(grant.expiresAt), subject: grant.subject, location: grant.seesLocation });
               res.cork(() => {
                 res.writeStatus('200 OK');
                 this.writeCommonHeaders(res, 'application/json');

@@ -143,6 +143,8 @@ export function helloMessage(grant: DashboardGrant, vehicles: VehicleSummary[]):
     vins: grant.describeVins(),
     expiresAt: isoTime(grant.expiresAt),
     subject: grant.subject,
+    // false: a Tesla token without `vehicle_location`; location fields are held back from this dashboard.
+    location: grant.seesLocation,
     vehicles: vehicles.map(summaryJson),
   });
 }

@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import { DashboardGrant, VIN_PATTERN, type GrantSource } from './dashboard-grant.js';
 import { TeslaVehicleList, VehicleListError } from './tesla-vehicle-list.js';
+import { TESLA_LOCATION_SCOPE } from './location-filter.js';
 
 /** Reason codes of a refused token: the 401 body and the auth-failure metric label. A fixed set. */
 export const AUTH_FAILURE_REASONS = [
@@ -229,7 +230,8 @@ export class TokenVerifier {
         return vins;
       }
     };
-    return new DashboardGrant(false, vins, expiresAt, subjectOf(payload), 'tesla', refresher);
+    // Tesla's own API needs `vehicle_location` for a car's position; so does this dashboard.
+    return new DashboardGrant(false, vins, expiresAt, subjectOf(payload), 'tesla', refresher, scopes.includes(TESLA_LOCATION_SCOPE));
   }
 }
 
