@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,7 +89,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     },
     (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
   );
-  const publicKeyPem = config.tesla.publicKeyFile ? readFileSync(config.tesla.publicKeyFile, 'utf8') : null;
+  // Re-exported from the parsed key: exactly one SPKI PEM block, never comments or text around it.
+  const publicKeyPem = config.tesla.publicKeyFile
+    ? (createPublicKey(readFileSync(config.tesla.publicKeyFile, 'utf8')).export({ type: 'spki', format: 'pem' }) as string)
+    : null;
   const vehicles = new VehicleListener({
     host: config.vehicle.host,
     port: config.vehicle.port,

@@ -762,7 +762,7 @@ describe('config stage', () => {
       expect(redacted.tls).to.include({ keyPassphrase: '[redacted]' });
       expect(redacted.dashboard).to.include({ jwtSecret: '[redacted]' });
       expect(redacted.tesla).to.include({ accessToken: '' });
-      expect((redacted.dashboard as { jwksUrl: string }).jwksUrl).to.equal('https://user:%5Bredacted%5D@idp.example.com/jwks');
+      expect((redacted.dashboard as { jwksUrl: string }).jwksUrl).to.equal('https://[redacted]:[redacted]@idp.example.com/jwks');
       expect(redacted.vehicle).to.deep.equal(config.vehicle);
       // The live config is untouched.
       expect(config.dashboard.jwtSecret).to.equal(JWT_SECRET);
