@@ -42,6 +42,12 @@ export interface LoadOptions {
   onWarning?: (line: string) => void;
   /** The instant certificates are checked against; defaults to now. */
   now?: Date;
+  /**
+   * Partial mode, for CLI commands: only these settings (AppConfig paths) are checked, and no file or
+   * cross-setting check runs; the sources are merged exactly as for the server. Other fields of the
+   * result hold whatever the sources say, unchecked: read only the ones named here.
+   */
+  only?: readonly string[];
 }
 
 const PREFIX = 'config: ';
@@ -345,6 +351,20 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const raw = config.getProperties();
   const sources: Sources = { realEnv, dotenv, filePaths, fileShown };
   const invalid = new Set<string>();
+  const only = options.only === undefined ? null : new Set(options.only);
+  if (only !== null) {
+    for (const path of only) if (!SETTING_BY_PATH.has(path)) throw new Error(`loadConfig: no setting at ${path}`);
+    for (const setting of SETTINGS) {
+      if (!only.has(setting.path)) continue;
+      const value = readPath(raw, setting.path);
+      if (value === null && setting.nullable) continue;
+      const problem = FORMATS[setting.format].check(value, setting);
+      if (problem !== undefined) findings.error(setting.env, problem + sourceNote(setting, sources));
+    }
+    for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
+    if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
+    return { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
+  }
   for (const setting of SETTINGS) {
     const value = readPath(raw, setting.path);
     if (value === null && setting.nullable) continue;

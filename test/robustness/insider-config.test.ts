@@ -7,7 +7,10 @@ import { chmodSync, copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { decodeJwt } from 'jose';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { TokenVerifier } from '../../src/dashboard/token-verifier.js';
 import { startTestServer, testEnv, testPki } from '../helpers/test-server.js';
 
 function problemsOf(env: Record<string, string>, cwd: string): string[] {
@@ -82,5 +85,24 @@ describe('robustness: secrets and files at start-up', function () {
     } finally {
       await t.stop();
     }
+  });
+
+  it('the token command reads JWT_ISSUER / JWT_AUDIENCE from .env even with JWT_SECRET in the environment, and its token is accepted', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'fleet-telemetry-token-cli-'));
+    const secret = 'a-secret-from-the-environment-0123456789';
+    writeFileSync(join(cwd, '.env'), 'JWT_ISSUER=https://ops.example.com\nJWT_AUDIENCE=fleet-dashboard\n', { mode: 0o600 });
+    const cli = new URL('../../src/cli/main.js', import.meta.url).pathname;
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [cli, 'token', ...args], { cwd, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', JWT_SECRET: secret }, encoding: 'utf8' });
+    const result = run(['--vin', '5YJ3E7EB0LF000001', '--ttl', '1h']);
+    expect(result.status, result.stderr).to.equal(0);
+    const token = result.stdout.trim();
+    expect(decodeJwt(token)).to.include({ iss: 'https://ops.example.com', aud: 'fleet-dashboard' });
+    const verifier = new TokenVerifier({ secret, issuer: 'https://ops.example.com', audience: 'fleet-dashboard' });
+    expect((await verifier.verify(token)).vins.has('5YJ3E7EB0LF000001')).to.equal(true);
+    // A lifetime the server would refuse is not minted.
+    const tooLong = run(['--vin', '5YJ3E7EB0LF000001', '--ttl', '60d']);
+    expect(tooLong.status).to.equal(2);
+    expect(tooLong.stderr).to.include('DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS');
   });
 });
