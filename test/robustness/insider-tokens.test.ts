@@ -110,4 +110,17 @@ describe('robustness: what one valid dashboard token can do (spawned server)', f
     client.socket.close();
     await expectAlive();
   });
+
+  it('checks a token naming 400 VINs (past the 4 KiB uWS default header limit) instead of answering 431', async () => {
+    const vins = Array.from({ length: 400 }, (_, i) => `5YJ3E7EB0LF${String(i).padStart(6, '0')}`);
+    const good = signedToken({ vins, iat: now(), exp: now() + 600 });
+    const session = await getJson(`https://127.0.0.1:${dashboardPort}/api/session`, caPem, good);
+    expect(session.status, JSON.stringify(session.body).slice(0, 200)).to.equal(200);
+    expect(session.body.vins).to.have.length(400);
+    const forged = `${good.slice(0, -4)}AAAA`;
+    const refused = await getJson(`https://127.0.0.1:${dashboardPort}/api/session`, caPem, forged);
+    expect(refused.status).to.equal(401);
+    expect(refused.body.reason).to.equal('bad_signature');
+    await expectAlive();
+  });
 });
