@@ -139,7 +139,15 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   }
 
   const runningDashboard = dashboard;
-  const watchdog = setInterval(() => registry.sweepWatchdog(), config.watchdog.sweepIntervalSeconds * 1000);
+  const watchdog = setInterval(() => {
+    // Its listeners (dashboards, auto-configure) run inside the sweep: none of their throws may end the process.
+    try {
+      registry.sweepWatchdog();
+    } catch (error) {
+      metrics.handlerErrors.inc({ listener: 'process', handler: 'timer' });
+      logger.error({ err: error }, 'watchdog_sweep_failed');
+    }
+  }, config.watchdog.sweepIntervalSeconds * 1000);
   watchdog.unref();
   logger.info(
     { vehiclePort, metricsPort, dashboardPort: dashboard.port, domain: config.domain, bus: bus.name, decodeWorkers: config.decode.workers, version: VERSION },

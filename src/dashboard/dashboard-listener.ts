@@ -110,12 +110,21 @@ class UwsDashboardClient implements DashboardClient {
     this.dropReason = metricReason;
     setImmediate(() => {
       if (!this.isOpen) return;
-      // uWS drops a close frame that would queue past maxBackpressure, then holds the full buffer until
-      // its 15 s close timeout: a dashboard that stopped reading would never see the code anyway, so
-      // cut it at once and free the buffer (it sees 1006; the metric still says why).
-      if (this.ws.getBufferedAmount() >= this.maxBackpressureBytes) this.ws.close();
-      else this.ws.end(code, reason);
+      try {
+        this.closeNow(code, reason);
+      } catch {
+        // Closed meanwhile by the peer: nothing left to end (and a throw here would end the process).
+      }
     });
+  }
+
+
+  private closeNow(code: number, reason: string): void {
+    // uWS drops a close frame that would queue past maxBackpressure, then holds the full buffer until
+    // its 15 s close timeout: a dashboard that stopped reading would never see the code anyway, so
+    // cut it at once and free the buffer (it sees 1006; the metric still says why).
+    if (this.ws.getBufferedAmount() >= this.maxBackpressureBytes) this.ws.close();
+    else this.ws.end(code, reason);
   }
 }
 

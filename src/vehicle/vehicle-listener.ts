@@ -71,7 +71,14 @@ function flushQueuedReplies(): void {
   flushQueued = false;
   // A reply counted while flushing cannot queue another, but take the list first to be safe.
   const connections = connectionsToFlush.splice(0);
-  for (let i = 0; i < connections.length; i++) connections[i].flushReplies();
+  for (let i = 0; i < connections.length; i++) {
+    // A microtask that throws ends the process; one socket's failed write must cost only its replies.
+    try {
+      connections[i].flushReplies();
+    } catch (error) {
+      connections[i].flushFailed(error);
+    }
+  }
 }
 
 class UwsVehicleConnection implements VehicleConnection {
@@ -105,6 +112,24 @@ class UwsVehicleConnection implements VehicleConnection {
     this.queuedKinds.push(kind);
     this.queuedArrivals.push(arrivedAt);
   }
+
+  /** flushReplies threw: count it, drop the queued replies (the car resends them) and close the socket. */
+  flushFailed(error: unknown): void {
+    this.metrics.handlerErrors.inc({ listener: 'vehicle', handler: 'deferred' });
+    this.metrics.repliesDropped.inc({ reason: 'connection_closed' }, this.queuedReplies.length);
+    this.queuedReplies.length = 0;
+    this.queuedKinds.length = 0;
+    this.queuedArrivals.length = 0;
+    this.failure = error;
+    try {
+      if (this.isOpen) this.ws.end(1011, 'internal error');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** The last exception of a reply flush, for the log line of the close. */
+  failure: unknown = null;
 
   /** Write every queued reply in order, in one cork, and count each. */
   flushReplies(): void {
@@ -404,7 +429,7 @@ export class VehicleListener {
       metrics.framesOversize.inc();
       // Answered on the next turn, like every other reply: a send from inside the handler of a large
       // message, with more of the car's data already buffered, made uWS drop the connection (1006).
-      setImmediate(() => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null));
+      setImmediate(this.boundary.wrap('deferred', () => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null)));
       return;
     }
     const ticket = actor.frameArrived(connection, receivedAt, performance.now());
