@@ -16,6 +16,7 @@ const WIFI_EAP_EKU = `${TESLA_EKU}.5.1.1`;
 const VEHICLE_EKU = `${TESLA_EKU}.5.1`;
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const rows: FigureRow[] = [];
+after(() => recordFigures('insider-identity', rows));
 
 /** status 0: refused in the TLS handshake (OpenSSL's purpose check), before any route. */
 type Outcome = { opened: true } | { opened: false; status: number; body: string };
@@ -55,10 +56,7 @@ describe('robustness: what an operator-CA certificate can pass off as a car (rea
     t = await startTestServer({ env: { VEHICLE_CA_FILE: bundle } });
     caPem = readFileSync(pki.caChain);
   });
-  after(async () => {
-    recordFigures('insider-identity', rows);
-    await t?.stop();
-  });
+  after(async () => t?.stop());
 
   /** `tlsMayRefuse`: OpenSSL already refuses a client certificate whose EKU lacks clientAuth. */
   async function expectRefused(issued: { certPem: string; keyPem: string }, reason: string, tlsMayRefuse = false): Promise<void> {
