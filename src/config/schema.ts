@@ -92,9 +92,9 @@ export const schema: convict.Schema<AppConfig> = {
       format: FORMATS.integer.name,
       min: 0,
       max: 86400,
-      default: 120,
+      default: 300,
       env: 'VEHICLE_FIRST_FRAME_TIMEOUT_SECONDS',
-      doc: 'Seconds a new vehicle socket has to complete its first frame before it is closed (1008); 0 = no deadline. Partial frames are also bounded by MAX_FRAME_BYTES.',
+      doc: 'Seconds a new vehicle socket has to complete its first frame before it is closed (1008); 0 = no deadline. A car sends its fields soon after connecting; a socket that never completes a frame only holds memory. Unfinished frames are also bounded by MAX_FRAME_BYTES (+25 %).',
     },
   },
   tls: {
