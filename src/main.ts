@@ -11,6 +11,13 @@ const server = await startServer(config).catch((error: Error) => {
   process.exit(1);
 });
 
+// The last net under the handler boundaries (src/safety): a promise somebody forgot to await must cost
+// one log line and a count, not every car's connection. Node's default would end the process.
+process.on('unhandledRejection', (reason) => {
+  server.metrics.handlerErrors.inc({ listener: 'process', handler: 'unhandled_rejection' });
+  server.logger.error({ err: reason }, 'unhandled_rejection');
+});
+
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {

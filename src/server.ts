@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     metrics,
     logger,
     staleAfterMs: config.watchdog.staleAfterSeconds * 1000,
+    forgetAfterMs: config.watchdog.forgetAfterSeconds * 1000,
     watchedVins: config.tesla.vins,
     connectivity: scaleOut?.connectivity,
   });
@@ -89,7 +91,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     },
     (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
   );
-  const publicKeyPem = config.tesla.publicKeyFile ? readFileSync(config.tesla.publicKeyFile, 'utf8') : null;
+  // Re-exported from the parsed key: exactly one SPKI PEM block, never comments or text around it.
+  const publicKeyPem = config.tesla.publicKeyFile
+    ? (createPublicKey(readFileSync(config.tesla.publicKeyFile, 'utf8')).export({ type: 'spki', format: 'pem' }) as string)
+    : null;
   const vehicles = new VehicleListener({
     host: config.vehicle.host,
     port: config.vehicle.port,
@@ -102,6 +107,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     idleTimeoutSeconds: config.vehicle.idleTimeoutSeconds,
     maxBackpressureBytes: config.vehicle.maxBackpressureBytes,
     maxFramesPerSecond: config.vehicle.maxFramesPerSecond,
+    maxSocketsPerVin: config.vehicle.maxSocketsPerVin,
+    maxSockets: config.vehicle.maxSockets,
+    firstFrameTimeoutSeconds: config.vehicle.firstFrameTimeoutSeconds,
     publicKeyPem,
     registry,
     pool,
@@ -136,7 +144,15 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   }
 
   const runningDashboard = dashboard;
-  const watchdog = setInterval(() => registry.sweepWatchdog(), config.watchdog.sweepIntervalSeconds * 1000);
+  const watchdog = setInterval(() => {
+    // Its listeners (dashboards, auto-configure) run inside the sweep: none of their throws may end the process.
+    try {
+      registry.sweepWatchdog();
+    } catch (error) {
+      metrics.handlerErrors.inc({ listener: 'process', handler: 'timer' });
+      logger.error({ err: error }, 'watchdog_sweep_failed');
+    }
+  }, config.watchdog.sweepIntervalSeconds * 1000);
   watchdog.unref();
   logger.info(
     { vehiclePort, metricsPort, dashboardPort: dashboard.port, domain: config.domain, bus: bus.name, decodeWorkers: config.decode.workers, version: VERSION },

@@ -4,10 +4,11 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import convict from 'convict';
 import type { AppConfig } from './types.js';
-import { FORMATS, registerFormats } from './formats.js';
+import { FORMATS, redactUrl, registerFormats } from './formats.js';
 import { SETTINGS, SETTING_BY_PATH, schema, type Setting } from './schema.js';
 import { parseDotenv } from './dotenv.js';
 import { parseConfigFile, readTextFile } from './config-file.js';
+import { checkSecretFileModes, checkVehicleCaFile, type SecretFile } from './file-safety.js';
 import {
   chainReachesAnchor,
   checkCaBundle,
@@ -41,6 +42,12 @@ export interface LoadOptions {
   onWarning?: (line: string) => void;
   /** The instant certificates are checked against; defaults to now. */
   now?: Date;
+  /**
+   * Partial mode, for CLI commands: only these settings (AppConfig paths) are checked, and no file or
+   * cross-setting check runs; the sources are merged exactly as for the server. Other fields of the
+   * result hold whatever the sources say, unchecked: read only the ones named here.
+   */
+  only?: readonly string[];
 }
 
 const PREFIX = 'config: ';
@@ -258,6 +265,24 @@ function checkFiles(raw: AppConfig, invalid: Set<string>, cwd: string, now: Date
   if (ok('tesla.publicKeyFile') && raw.tesla.publicKeyFile !== '') checkPublicKeyFile(ref('tesla.publicKeyFile'), findings);
 }
 
+/** Secrets on disk in production: keys and credentials private to the server's user, no dev or unguarded CA. */
+function checkProductionFiles(raw: AppConfig, invalid: Set<string>, cwd: string, findings: Findings): void {
+  const secretPaths = ['tls.keyFile', 'dashboard.keyFile', 'tesla.privateKeyFile', 'nats.credsFile'];
+  const files: SecretFile[] = [];
+  for (const path of secretPaths) {
+    const shown = readPath(raw, path);
+    if (invalid.has(path) || typeof shown !== 'string' || shown === '') continue;
+    files.push({ env: (SETTING_BY_PATH.get(path) as Setting).env, path: resolve(cwd, shown), shown });
+  }
+  files.push({ env: '.env', path: join(cwd, '.env'), shown: '.env' });
+  checkSecretFileModes(files, findings);
+  for (const path of ['vehicleCa.file', 'vehicleCa.extraFile']) {
+    const shown = readPath(raw, path);
+    if (invalid.has(path) || typeof shown !== 'string' || shown === '') continue;
+    checkVehicleCaFile({ env: (SETTING_BY_PATH.get(path) as Setting).env, path: resolve(cwd, shown), shown }, findings);
+  }
+}
+
 /** Last line of defence: whatever a message says, it must not carry a secret's value. */
 function scrubSecrets(lines: string[], raw: AppConfig, sources: Sources): string[] {
   const secrets = new Set<string>();
@@ -348,6 +373,20 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const raw = config.getProperties();
   const sources: Sources = { realEnv, dotenv, filePaths, fileShown };
   const invalid = new Set<string>();
+  const only = options.only === undefined ? null : new Set(options.only);
+  if (only !== null) {
+    for (const path of only) if (!SETTING_BY_PATH.has(path)) throw new Error(`loadConfig: no setting at ${path}`);
+    for (const setting of SETTINGS) {
+      if (!only.has(setting.path)) continue;
+      const value = readPath(raw, setting.path);
+      if (value === null && setting.nullable) continue;
+      const problem = FORMATS[setting.format].check(value, setting);
+      if (problem !== undefined) findings.error(setting.env, problem + sourceNote(setting, sources));
+    }
+    for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
+    if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
+    return { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
+  }
   for (const setting of SETTINGS) {
     const value = readPath(raw, setting.path);
     if (value === null && setting.nullable) continue;
@@ -359,6 +398,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   }
   checkRelations(raw, invalid, findings);
   checkFiles(raw, invalid, cwd, now, findings);
+  if (raw.env === 'production') checkProductionFiles(raw, invalid, cwd, findings);
 
   for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
   if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
@@ -379,17 +419,6 @@ export function loadConfigOrExit(options: LoadOptions = {}): AppConfig {
   }
 }
 
-function redactUrlPassword(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password === '') return value;
-    url.password = REDACTED;
-    return url.toString();
-  } catch {
-    return value;
-  }
-}
-
 /**
  * The configuration for printing: secrets become '[redacted]', or stay '' when unset so an operator
  * can see what is missing; passwords inside URLs are masked too.
@@ -400,8 +429,8 @@ export function redactedConfig(config: AppConfig): Record<string, unknown> {
     const value = readPath(copy, setting.path);
     if (setting.sensitive) {
       writePath(copy, setting.path, value === '' || value === null || value === undefined ? '' : REDACTED);
-    } else if ((setting.format === 'url' || setting.format === 'optionalUrl') && typeof value === 'string') {
-      writePath(copy, setting.path, redactUrlPassword(value));
+    } else if ((setting.format === 'url' || setting.format === 'optionalUrl' || setting.format === 'natsUrls') && typeof value === 'string' && value !== '') {
+      writePath(copy, setting.path, setting.format === 'natsUrls' ? value.split(',').map((entry) => redactUrl(entry.trim())).join(',') : redactUrl(value));
     }
   }
   return copy;

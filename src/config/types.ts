@@ -20,6 +20,12 @@ export interface AppConfig {
     maxBackpressureBytes: number;
     /** Token-bucket budget per car connection; frames past it are dropped unacked. 0 = no limit. */
     maxFramesPerSecond: number;
+    /** Open sockets per VIN; a new one past it closes the oldest. */
+    maxSocketsPerVin: number;
+    /** Open vehicle sockets in total; upgrades past it get 503. */
+    maxSockets: number;
+    /** Seconds a socket has to complete its first frame; 0 = none. */
+    firstFrameTimeoutSeconds: number;
   };
   tls: {
     certFile: string;
@@ -42,6 +48,8 @@ export interface AppConfig {
   watchdog: {
     staleAfterSeconds: number;
     sweepIntervalSeconds: number;
+    /** Devices silent and disconnected this long are dropped from the registry; 0 = never. */
+    forgetAfterSeconds: number;
   };
   dashboard: {
     host: string;
@@ -60,6 +68,12 @@ export interface AppConfig {
     teslaJwksUrl: string;
     teslaIssuer: string;
     teslaAudience: string;
+    /** Longest token lifetime accepted (exp past now and past iat). */
+    maxTokenLifetimeSeconds: number;
+    /** Open dashboard sockets per token subject. */
+    maxSocketsPerSubject: number;
+    /** History replays per socket per minute. */
+    maxReplaysPerMinute: number;
   };
   metrics: {
     host: string;

@@ -60,6 +60,9 @@ export class DashboardSession {
   /** Requests are handled one after another, so an unsubscribe never overtakes its subscribe. */
   queue: Promise<void> = Promise.resolve();
   closed = false;
+  /** History replays this socket may still start (refilled over a minute, see DashboardHub.takeReplay). */
+  replayTokens = Number.NaN;
+  replayRefilledAt = 0;
 
   constructor(
     readonly client: DashboardClient,
@@ -83,6 +86,9 @@ export interface DashboardHubOptions {
    */
   maxReplayRecords?: number;
   maxReplayBytes?: number;
+  /** Replays one socket may start per minute, in bursts up to the same number (DASHBOARD_MAX_REPLAYS_PER_MINUTE). */
+  maxReplaysPerMinute?: number;
+  now?: () => number;
 }
 
 /** Most cars listed in a hello / vehicles message for a `*` token. */
@@ -119,6 +125,8 @@ export class DashboardHub {
       maxBufferedRecords: 10_000,
       maxReplayRecords: 10_000,
       maxReplayBytes: 2 * 1024 * 1024,
+      maxReplaysPerMinute: 30,
+      now: Date.now,
       ...options,
     };
   }
@@ -239,9 +247,15 @@ export class DashboardHub {
     session.subscriptions.set(vin, subscription);
     this.watch(vin);
     const source = this.options.snapshots;
-    const replay = since === null ? undefined : this.options.bus.replay?.bind(this.options.bus);
+    let replay = since === null ? undefined : this.options.bus.replay?.bind(this.options.bus);
     if (since !== null && replay === undefined) {
       this.refuse(session, 'history_unavailable', 'this server keeps no history (it runs without NATS); the snapshot and live records follow', vin);
+    }
+    if (replay !== undefined && !this.takeReplay(session)) {
+      // Each replay reads the stream and sends up to maxReplayBytes: one socket asking in a loop would
+      // monopolise both. The subscription itself goes ahead, without history.
+      replay = undefined;
+      this.refuse(session, 'too_many_replays', `at most ${this.options.maxReplaysPerMinute} history replays a minute per dashboard; the snapshot and live records follow`, vin);
     }
     if (replay === undefined && isSync(source)) {
       // Same tick: the snapshot holds every record released so far, the topic every one after.
@@ -290,13 +304,15 @@ export class DashboardHub {
         try {
           await replay(vin, since, (record) => {
             if (!stillWanted(subscription)) return false;
-            if (records >= maxReplayRecords || bytes + record.dashboardMessage.length > maxReplayBytes) {
+            // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
+            const size = Buffer.byteLength(record.dashboardMessage, 'utf8');
+            if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
               truncated = true;
               return false;
             }
             session.client.send(record.dashboardMessage);
             records++;
-            bytes += record.dashboardMessage.length;
+            bytes += size;
             if (record.streamSeq !== undefined) seqCut = Math.max(seqCut ?? 0, record.streamSeq);
             else replayedWithoutSeq.add(recordKey(record));
           });
@@ -334,6 +350,21 @@ export class DashboardHub {
       addTo(this.awaitingNewer, vin, subscription);
     }
     this.options.metrics.dashboardRequests.inc({ type: 'subscribe', result: 'ok' });
+  }
+
+  /** Spends one of the socket's replays; false when it has used its minute's worth. */
+  private takeReplay(session: DashboardSession): boolean {
+    const perMinute = this.options.maxReplaysPerMinute;
+    const now = this.options.now();
+    if (Number.isNaN(session.replayTokens)) {
+      session.replayTokens = perMinute;
+    } else if (now > session.replayRefilledAt) {
+      session.replayTokens = Math.min(perMinute, session.replayTokens + ((now - session.replayRefilledAt) * perMinute) / 60_000);
+    }
+    session.replayRefilledAt = now;
+    if (session.replayTokens < 1) return false;
+    session.replayTokens -= 1;
+    return true;
   }
 
   private release(session: DashboardSession, vin: string): void {

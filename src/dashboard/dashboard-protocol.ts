@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'snapshot_unavailable'
   | 'invalid_since'
   | 'history_unavailable'
-  | 'history_failed';
+  | 'history_failed'
+  | 'too_many_replays';
 
 export class RequestError extends Error {
   constructor(
@@ -113,6 +114,17 @@ export function historyMessage(vin: string, since: number, records: number, trun
   return JSON.stringify({ type: 'history', vin, since: new Date(since).toISOString(), records, truncated });
 }
 
+/** Earliest and latest instants a Date holds (ECMA-262: +-8.64e15 ms). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * ISO 8601 text of an epoch-ms instant, or null when it is no instant at all: `new Date(x).toISOString()`
+ * throws a RangeError for those, and a throw while greeting one dashboard must not reach uWS.
+ */
+export function isoTime(ms: number): string | null {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : null;
+}
+
 export interface VehicleSummary {
   vin: string;
   connected: boolean;
@@ -129,14 +141,16 @@ export function helloMessage(grant: DashboardGrant, vehicles: VehicleSummary[]):
   return JSON.stringify({
     type: 'hello',
     vins: grant.describeVins(),
-    expiresAt: new Date(grant.expiresAt).toISOString(),
+    expiresAt: isoTime(grant.expiresAt),
     subject: grant.subject,
+    // false: a Tesla token without `vehicle_location`; location fields are held back from this dashboard.
+    location: grant.seesLocation,
     vehicles: vehicles.map(summaryJson),
   });
 }
 
 export function watchdogMessage(vin: string, event: 'stale' | 'fresh', lastSeenAt: number): string {
-  return JSON.stringify({ type: 'watchdog', vin, event, lastSeenAt: new Date(lastSeenAt).toISOString() });
+  return JSON.stringify({ type: 'watchdog', vin, event, lastSeenAt: isoTime(lastSeenAt) });
 }
 
 function summaryJson(v: VehicleSummary): Record<string, unknown> {
@@ -144,6 +158,6 @@ function summaryJson(v: VehicleSummary): Record<string, unknown> {
     vin: v.vin,
     connected: v.connected,
     stale: v.stale,
-    lastSeenAt: v.lastSeenAt === null ? null : new Date(v.lastSeenAt).toISOString(),
+    lastSeenAt: v.lastSeenAt === null ? null : isoTime(v.lastSeenAt),
   };
 }

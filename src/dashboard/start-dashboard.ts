@@ -42,6 +42,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     tesla: d.teslaSignIn
       ? { jwksUrl: d.teslaJwksUrl, issuer: d.teslaIssuer, audience: d.teslaAudience, apiBaseUrl: config.tesla.apiBaseUrl }
       : null,
+    maxLifetimeSeconds: d.maxTokenLifetimeSeconds,
   });
   let listener: DashboardListener | null = null;
   const directory = new RegistryDirectory(deps.registry);
@@ -65,6 +66,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     logger: deps.logger,
     // A history replay is sent in one go: keep it well inside what one socket may buffer.
     maxReplayBytes: Math.floor(d.maxBackpressureBytes / 2),
+    maxReplaysPerMinute: d.maxReplaysPerMinute,
   });
   listener = new DashboardListener({
     host: d.host,
@@ -74,6 +76,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     keyPassphrase: config.tls.keyPassphrase,
     allowedOrigins: d.allowedOrigins,
     maxBackpressureBytes: d.maxBackpressureBytes,
+    maxSocketsPerSubject: d.maxSocketsPerSubject,
     verifier,
     hub,
     assets: loadStaticAssets(),

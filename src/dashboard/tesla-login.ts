@@ -6,6 +6,7 @@ import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { OAuthError, REQUIRED_SCOPE, type TeslaOAuth, type TokenSet } from '../tesla/tesla-oauth.js';
 import type { HttpResponse, TemplatedApp } from '../vehicle/uws.js';
 import { DashboardGrant } from './dashboard-grant.js';
+import { TESLA_LOCATION_SCOPE } from './location-filter.js';
 import type { VehicleDirectory } from './dashboard-hub.js';
 import { deriveKey, sessionIdOf, type SessionStore, type VehicleLister } from './session-store.js';
 
@@ -103,7 +104,8 @@ export class TeslaLogin {
     const id = record.id;
     const store = this.options.store;
     const cooldown = this.options.refreshCooldownMs ?? 30_000;
-    const grant = new DashboardGrant(false, record.vins, record.expiresAt, record.subject, 'tesla', () => store.vinsFor(id, cooldown));
+    // Location follows Tesla's own rule: only with the vehicle_location scope the owner granted.
+    const grant = new DashboardGrant(false, record.vins, record.expiresAt, record.subject, 'tesla', () => store.vinsFor(id, cooldown), record.scopes.includes(TESLA_LOCATION_SCOPE));
     return { grant, sessionId: id };
   }
 

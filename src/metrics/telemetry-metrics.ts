@@ -85,6 +85,7 @@ export class TelemetryMetrics {
   readonly teslaSignIns: client.Counter<'result'>;
   readonly teslaTokenRefreshes: client.Counter<'owner' | 'result'>;
   readonly dashboardSessions: client.Gauge;
+  readonly handlerErrors: client.Counter<'listener' | 'handler'>;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -162,6 +163,7 @@ export class TelemetryMetrics {
     this.teslaSignIns = new client.Counter({ name: `${PREFIX}tesla_sign_ins_total`, help: 'Sign in with Tesla attempts on the dashboard, by result (ok, or why it was refused: state_mismatch, state_replayed, no_login_cookie, access_denied, bad_code, missing_scope, tesla_unavailable, ...).', labelNames: ['result'], registers: r });
     this.teslaTokenRefreshes = new client.Counter({ name: `${PREFIX}tesla_token_refreshes_total`, help: 'Tesla access-token refreshes, by owner (server: TESLA_TOKEN_FILE, session: a dashboard session) and result (ok, revoked, failed).', labelNames: ['owner', 'result'], registers: r });
     this.dashboardSessions = new client.Gauge({ name: `${PREFIX}dashboard_sessions`, help: 'Sign in with Tesla sessions held by this instance.', registers: r });
+    this.handlerErrors = new client.Counter({ name: `${PREFIX}handler_errors_total`, help: 'Exceptions caught at a socket or request handler boundary (logged; that client is answered or closed, the process carries on), by listener and handler.', labelNames: ['listener', 'handler'], registers: r });
     this.exportKnownSeriesAtZero();
   }
 

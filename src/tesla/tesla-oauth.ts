@@ -10,8 +10,11 @@ import { decodeJwt } from 'jose';
 
 export const TESLA_AUTHORIZE_URL = 'https://auth.tesla.com/oauth2/v3/authorize';
 export const TESLA_TOKEN_URL = 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token';
-/** `openid offline_access` give a refresh token; `vehicle_device_data` lets us list and configure cars. */
-export const USER_SCOPES = ['openid', 'offline_access', 'vehicle_device_data'];
+/**
+ * `openid offline_access` give a refresh token; `vehicle_device_data` lets us list and configure cars;
+ * `vehicle_location` is asked for but optional: without it the dashboard holds location fields back.
+ */
+export const USER_SCOPES = ['openid', 'offline_access', 'vehicle_device_data', 'vehicle_location'];
 export const REQUIRED_SCOPE = 'vehicle_device_data';
 export const PARTNER_SCOPES = ['openid', 'vehicle_device_data'];
 

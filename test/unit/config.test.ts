@@ -151,7 +151,7 @@ describe('config stage', () => {
       env: 'test',
       logLevel: 'info',
       domain: 'localhost',
-      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0 },
+      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 300 },
       tls: {
         certFile: join(dir, 'certs/server.pem'),
         keyFile: join(dir, 'certs/server.key'),
@@ -160,7 +160,7 @@ describe('config stage', () => {
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
       decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000 },
-      watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5 },
+      watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5, forgetAfterSeconds: 2592000 },
       dashboard: {
         host: '0.0.0.0',
         port: 8443,
@@ -176,6 +176,7 @@ describe('config stage', () => {
         teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
         teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
         teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+        maxTokenLifetimeSeconds: 2678400, maxSocketsPerSubject: 16, maxReplaysPerMinute: 30,
       },
       metrics: { host: '127.0.0.1', port: 9464 },
       tesla: {
@@ -258,11 +259,11 @@ describe('config stage', () => {
         env: 'development',
         logLevel: 'debug',
         domain: 'localhost',
-        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0 },
+        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 300 },
         tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem') },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
         decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500 },
-        watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10 },
+        watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10, forgetAfterSeconds: 2592000 },
         dashboard: {
           host: '::1',
           port: 9443,
@@ -278,6 +279,7 @@ describe('config stage', () => {
           teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
           teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
           teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+          maxTokenLifetimeSeconds: 2678400, maxSocketsPerSubject: 16, maxReplaysPerMinute: 30,
         },
         metrics: { host: '0.0.0.0', port: 0 },
         tesla: {
@@ -791,7 +793,7 @@ describe('config stage', () => {
       expect(redacted.tls).to.include({ keyPassphrase: '[redacted]' });
       expect(redacted.dashboard).to.include({ jwtSecret: '[redacted]' });
       expect(redacted.tesla).to.include({ accessToken: '' });
-      expect((redacted.dashboard as { jwksUrl: string }).jwksUrl).to.equal('https://user:%5Bredacted%5D@idp.example.com/jwks');
+      expect((redacted.dashboard as { jwksUrl: string }).jwksUrl).to.equal('https://[redacted]:[redacted]@idp.example.com/jwks');
       expect(redacted.vehicle).to.deep.equal(config.vehicle);
       // The live config is untouched.
       expect(config.dashboard.jwtSecret).to.equal(JWT_SECRET);
@@ -816,6 +818,8 @@ describe('config stage', () => {
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
       'TESLA_CLIENT_ID', 'TESLA_CLIENT_SECRET', 'TESLA_AUTHORIZE_URL', 'TESLA_TOKEN_URL', 'TESLA_TOKEN_FILE', 'DASHBOARD_REDIRECT_URI',
       'DASHBOARD_SESSION_SECRET', 'DASHBOARD_SESSION_FILE', 'DASHBOARD_SESSION_MAX_AGE_SECONDS', 'DASHBOARD_VEHICLE_LIST_REFRESH_SECONDS',
+      'VEHICLE_MAX_SOCKETS_PER_VIN', 'VEHICLE_MAX_SOCKETS', 'VEHICLE_FIRST_FRAME_TIMEOUT_SECONDS',
+      'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE', 'WATCHDOG_FORGET_AFTER_SECONDS',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {

@@ -195,6 +195,8 @@ function handle(message) {
     case 'hello':
       state.grant = message;
       $('token-expiry').textContent = `token valid until ${new Date(message.expiresAt).toLocaleString()}`;
+      // A Tesla token without the vehicle_location scope: the server holds location fields back.
+      $('location-withheld').hidden = message.location !== false;
       $('add-vin').hidden = message.vins !== '*';
       mergeVehicles(message.vehicles);
       follow();
