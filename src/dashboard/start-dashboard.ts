@@ -9,6 +9,8 @@ import { DashboardListener } from './dashboard-listener.js';
 import { RegistryDirectory } from './registry-directory.js';
 import { loadStaticAssets } from './static-assets.js';
 import { TokenVerifier } from './token-verifier.js';
+import type { RecentHistory } from '../history/recent-history.js';
+import { mapConfigAsset } from '../history/map-config.js';
 
 export interface DashboardDeps {
   registry: VehicleRegistry;
@@ -17,6 +19,8 @@ export interface DashboardDeps {
   logger: Logger;
   /** Where snapshots come from; the local actors unless a shared store is wired in. */
   snapshots?: SnapshotSource;
+  /** Recent history for `history` / `trip` requests; absent or null when HISTORY_ENABLED is false. */
+  history?: RecentHistory | null;
 }
 
 export interface RunningDashboard {
@@ -49,6 +53,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     logger: deps.logger,
     // A history replay is sent in one go: keep it well inside what one socket may buffer.
     maxReplayBytes: Math.floor(d.maxBackpressureBytes / 2),
+    history: deps.history ?? null,
   });
   listener = new DashboardListener({
     host: d.host,
@@ -60,7 +65,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     maxBackpressureBytes: d.maxBackpressureBytes,
     verifier,
     hub,
-    assets: loadStaticAssets(),
+    assets: mapConfigAsset(loadStaticAssets(), config.history),
     metrics: deps.metrics,
     logger: deps.logger,
   });

@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import { CellHistogram, CounterCell, foldCounterCells } from './hot-path.js';
 import { registerNodeMetrics } from './node-metrics.js';
+import { HistoryMetrics } from '../history/history-metrics.js';
 
 /** The published price: 150,000 signals per US$1 (tesla-protocol.md section 5). */
 export const SIGNALS_PER_US_DOLLAR = 150_000;
@@ -79,6 +80,8 @@ export class TelemetryMetrics {
   readonly dashboardRequests: client.Counter<'type' | 'result'>;
   readonly dashboardWatchedVehicles: client.Gauge;
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
+  /** Recent history, trips and charging sessions (src/history/). */
+  readonly history: HistoryMetrics;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
 
@@ -155,6 +158,7 @@ export class TelemetryMetrics {
     this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
+    this.history = new HistoryMetrics(r[0]);
     this.exportKnownSeriesAtZero();
   }
 

@@ -22,6 +22,16 @@ const JWT_SECRET = 'jwt-secret-SENTINEL-0123456789abcdefghij';
 const KEY_PASSPHRASE = 'passphrase-SENTINEL-42';
 const DAY_MS = 24 * 3600 * 1000;
 /** NATS settings stay at their defaults in these tests (NATS mode is covered by test/unit/nats-*.test.ts). */
+const HISTORY_DEFAULTS: AppConfig['history'] = {
+  enabled: true,
+  windowHours: 24,
+  resolutionSeconds: 5,
+  maxPointsPerCar: 1024,
+  mapTileUrl: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+  mapAttribution: '© OpenStreetMap contributors',
+};
+const POSTGRES_DEFAULTS: AppConfig['postgres'] = { url: '', batchRows: 5000, flushMs: 1000, queueMaxRows: 2000000 };
+
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
   recordEncoding: 'protobuf', maxAgeSeconds: 604800, maxBytes: 0, duplicateWindowSeconds: 600, replicas: 1,
@@ -184,6 +194,8 @@ describe('config stage', () => {
         repushMinIntervalSeconds: 3600,
       },
       nats: NATS_DEFAULTS,
+      history: HISTORY_DEFAULTS,
+      postgres: POSTGRES_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
     };
@@ -285,6 +297,8 @@ describe('config stage', () => {
           repushMinIntervalSeconds: 3600,
         },
         nats: NATS_DEFAULTS,
+        history: HISTORY_DEFAULTS,
+        postgres: POSTGRES_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -783,6 +797,8 @@ describe('config stage', () => {
       'NATS_URL', 'NATS_CREDS_FILE', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN', 'NATS_TLS_CA_FILE', 'NATS_SUBJECT_PREFIX', 'NATS_STREAM',
       'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
+      'HISTORY_ENABLED', 'HISTORY_WINDOW_HOURS', 'HISTORY_RESOLUTION_SECONDS', 'HISTORY_MAX_POINTS_PER_CAR', 'MAP_TILE_URL', 'MAP_ATTRIBUTION',
+      'DATABASE_URL', 'POSTGRES_BATCH_ROWS', 'POSTGRES_FLUSH_MS', 'POSTGRES_QUEUE_MAX_ROWS',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
@@ -794,7 +810,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'DATABASE_URL']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {
