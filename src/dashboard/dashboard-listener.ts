@@ -37,6 +37,8 @@ export interface DashboardListenerOptions {
   verifier: TokenVerifier;
   hub: DashboardHub;
   assets: ReadonlyMap<string, StaticAsset>;
+  /** Origins the page may load images from besides its own (the map's tile server). */
+  imageSources?: readonly string[];
   metrics: TelemetryMetrics;
   logger: Logger;
   now?: () => number;
@@ -310,7 +312,7 @@ export class DashboardListener implements VinPublisher {
           return;
         }
         res.writeStatus('200 OK');
-        writeCommonHeaders(res, asset.contentType);
+        writeCommonHeaders(res, asset.contentType, this.options.imageSources);
         res.end(asset.body);
       });
     });
@@ -356,9 +358,11 @@ function uwsDropReason(message: string): string {
   return 'protocol_error';
 }
 
-function writeCommonHeaders(res: HttpResponse, contentType: string): void {
+function writeCommonHeaders(res: HttpResponse, contentType: string, imageSources: readonly string[] = []): void {
   res.writeHeader('Content-Type', contentType);
-  for (const [name, value] of SECURITY_HEADERS) res.writeHeader(name, value);
+  for (const [name, value] of SECURITY_HEADERS) {
+    res.writeHeader(name, name === 'Content-Security-Policy' && imageSources.length > 0 ? value.replace("img-src 'self' data:", `img-src 'self' data: ${imageSources.join(' ')}`) : value);
+  }
 }
 
 function bearerToken(req: HttpRequest): string | null {

@@ -10,7 +10,7 @@ import { RegistryDirectory } from './registry-directory.js';
 import { loadStaticAssets } from './static-assets.js';
 import { TokenVerifier } from './token-verifier.js';
 import type { RecentHistory } from '../history/recent-history.js';
-import { mapConfigAsset } from '../history/map-config.js';
+import { mapConfigAsset, tileOrigins, vendorAssets } from '../history/map-config.js';
 
 export interface DashboardDeps {
   registry: VehicleRegistry;
@@ -65,7 +65,8 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     maxBackpressureBytes: d.maxBackpressureBytes,
     verifier,
     hub,
-    assets: mapConfigAsset(loadStaticAssets(), config.history),
+    assets: vendorAssets(mapConfigAsset(loadStaticAssets(), config.history)),
+    imageSources: tileOrigins(config.history.mapTileUrl),
     metrics: deps.metrics,
     logger: deps.logger,
   });

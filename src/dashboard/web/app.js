@@ -1,6 +1,8 @@
 // The live dashboard: signs in with a token, follows cars over the /dashboard WebSocket
 // (protocol in docs/DASHBOARD-PROTOCOL.md) and redraws only what changed. No framework, no CDN.
 
+import { initHistory } from './history.js';
+
 const TOKEN_KEY = 'fleet-telemetry.token';
 const MAX_TRACK_POINTS = 2000;
 const MAX_FEED = 100;
@@ -134,6 +136,7 @@ function connect() {
       return;
     }
     handle(message);
+    historyView.onMessage(message);
   });
   socket.addEventListener('close', (event) => {
     if (state.socket !== socket) return;
@@ -390,6 +393,7 @@ function renderList() {
 
 function select(vin) {
   state.selected = vin;
+  historyView.onSelect(vin);
   follow();
   renderList();
   renderDetail(true);
@@ -641,6 +645,9 @@ setInterval(() => {
   renderDetail(false);
 }, 5000);
 setInterval(() => send({ type: 'vehicles' }), 15000);
+
+// Charts, trips and charges, and the map (history.js, map.js): fed the same messages, asking through send().
+const historyView = initHistory({ send, selected: () => state.selected });
 
 const initial = takeTokenFromUrl() || sessionStorage.getItem(TOKEN_KEY);
 if (initial) signIn(initial);
