@@ -19,6 +19,7 @@ import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
 import { startHistory } from './history/start-history.js';
 import type { RecentHistory } from './history/recent-history.js';
+import type { PostgresSink } from './postgres/postgres-sink.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -50,6 +51,8 @@ export interface RunningServer {
   readonly tesla: TeslaAutomation | null;
   /** Recent history, trips and charges (HISTORY_ENABLED), or null. */
   readonly history: RecentHistory | null;
+  /** The PostgreSQL sink (DATABASE_URL), or null. */
+  readonly database: PostgresSink | null;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -167,7 +170,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, stop };
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, stop };
 }
 
 /**

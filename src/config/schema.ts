@@ -561,9 +561,9 @@ export const schema: convict.Schema<AppConfig> = {
       format: FORMATS.integer.name,
       min: 1000,
       max: 100000000,
-      default: 2000000,
+      default: 1000000,
       env: 'POSTGRES_QUEUE_MAX_ROWS',
-      doc: 'Values held while the database is slow or down (about 100 bytes each); past it the oldest are dropped and counted in fleet_telemetry_postgres_dropped_rows_total.',
+      doc: 'Values held while the database is slow or down (about 150 bytes each); past it the oldest are dropped and counted in fleet_telemetry_postgres_dropped_rows_total.',
     },
   },
   selfCheck: {

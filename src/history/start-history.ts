@@ -4,9 +4,11 @@ import type { RecordBus } from '../bus/record-bus.js';
 import type { AppConfig } from '../config/types.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { RecentHistory } from './recent-history.js';
+import type { PostgresSink } from '../postgres/postgres-sink.js';
 
 export interface HistoryStage {
   readonly recent: RecentHistory | null;
+  readonly sink: PostgresSink | null;
   stop(): Promise<void>;
 }
 
@@ -28,10 +30,22 @@ export async function startHistory(
       })
     : null;
   recent?.start(deps.bus);
+  // Loaded only when configured, like NATS: a server without a database never needs the client.
+  const sink =
+    config.postgres.url === ''
+      ? null
+      : new (await import('../postgres/postgres-sink.js')).PostgresSink({ ...config.postgres, metrics: deps.metrics.postgres, logger: deps.logger });
+  if (sink !== null) {
+    sink.start(deps.bus);
+    recent?.onActivity({ tripEnded: (vin, trip) => sink.tripEnded(vin, trip), chargeEnded: (vin, session) => sink.chargeEnded(vin, session) });
+  }
   return {
     recent,
+    sink,
     async stop() {
+      // Trips and charges that end while stopping still reach the sink.
       recent?.stop();
+      await sink?.stop();
     },
   };
 }

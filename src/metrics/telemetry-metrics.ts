@@ -2,6 +2,7 @@ import client from 'prom-client';
 import { CellHistogram, CounterCell, foldCounterCells } from './hot-path.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { HistoryMetrics } from '../history/history-metrics.js';
+import { PostgresMetrics } from '../postgres/postgres-metrics.js';
 
 /** The published price: 150,000 signals per US$1 (tesla-protocol.md section 5). */
 export const SIGNALS_PER_US_DOLLAR = 150_000;
@@ -82,6 +83,8 @@ export class TelemetryMetrics {
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
   /** Recent history, trips and charging sessions (src/history/). */
   readonly history: HistoryMetrics;
+  /** The PostgreSQL sink (src/postgres/). */
+  readonly postgres: PostgresMetrics;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
 
@@ -159,6 +162,7 @@ export class TelemetryMetrics {
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
     this.history = new HistoryMetrics(r[0]);
+    this.postgres = new PostgresMetrics(r[0]);
     this.exportKnownSeriesAtZero();
   }
 
