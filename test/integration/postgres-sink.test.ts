@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
@@ -11,6 +12,15 @@ import { storyRecords } from '../helpers/story-records.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const VIN = TEST_VINS[0];
+
+/** Grafana's PostgreSQL macros and the $vin variable, as Grafana expands them, so panels run as plain SQL. */
+function grafanaSql(sql: string, vin: string, from: number, to: number): string {
+  const range = `'${new Date(from).toISOString()}' AND '${new Date(to).toISOString()}'`;
+  return sql
+    .replace(/\$__timeGroupAlias\(([^,]+),\s*\$__interval\)/g, (_, column: string) => `to_timestamp(floor(extract(epoch FROM ${column}) / 60) * 60) AS "time"`)
+    .replace(/\$__timeFilter\(([^)]+)\)/g, (_, column: string) => `${column} BETWEEN ${range}`)
+    .replace(/\$vin/g, vin);
+}
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -99,6 +109,26 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
       const m = t.server.metrics.postgres;
       expect(await value(m.rowsWritten, { table: 'telemetry_values' })).to.equal(expectedValues);
       expect(await value(m.rowsDropped)).to.equal(0);
+    });
+
+    it('every panel of the Grafana "Car history" dashboard runs on this schema and finds the data', async () => {
+      const dashboard = JSON.parse(readFileSync(new URL('../../../grafana/dashboards/car-history.json', import.meta.url), 'utf8')) as {
+        panels: Array<{ title: string; type: string; targets?: Array<{ rawSql: string }> }>;
+        templating: { list: Array<{ query: string }> };
+      };
+      expect((await db.query<{ vin: string }>(dashboard.templating.list[0].query)).map((row) => row.vin)).to.deep.equal([VIN]);
+      let checked = 0;
+      for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
+        for (const target of panel.targets ?? []) {
+          const rows = await db.query(grafanaSql(target.rawSql, VIN, start - 60_000, Date.now() + 60_000)).catch((error: Error) => {
+            throw new Error(`${panel.title}: ${error.message}`);
+          });
+          expect(rows.length, panel.title).to.be.greaterThan(0);
+          expect(Object.values(rows[0]).some((v) => v !== null), `${panel.title} finds data`).to.equal(true);
+          checked++;
+        }
+      }
+      expect(checked).to.be.greaterThan(8);
     });
 
     it('a database restart mid-stream: acks never wait, and nothing acked is lost', async () => {
