@@ -518,7 +518,7 @@ export const schema: convict.Schema<AppConfig> = {
       max: 100000,
       default: 1024,
       env: 'HISTORY_MAX_POINTS_PER_CAR',
-      doc: 'Most history rows per car (72 bytes each); when full, the older half is thinned, so old history gets coarser rather than the memory growing.',
+      doc: 'Most history rows per car (64 bytes each); when full, the older half is thinned, so old history gets coarser rather than the memory growing.',
     },
     mapTileUrl: {
       format: FORMATS.text.name,

@@ -20,6 +20,10 @@ export interface HistorySeries {
 const COLUMN_COUNT = HISTORY_COLUMNS.length;
 const LATITUDE = HISTORY_COLUMNS.indexOf('latitude');
 const LONGITUDE = HISTORY_COLUMNS.indexOf('longitude');
+/** Float32 slots per row: every column but the coordinates, which have their own float64 array. */
+const VALUE_COUNT = COLUMN_COUNT - 2;
+/** Column -> its float32 slot (-1 for the coordinates). */
+const SLOT = HISTORY_COLUMNS.map((_, i) => (i === LATITUDE || i === LONGITUDE ? -1 : i - (i > LONGITUDE ? 2 : i > LATITUDE ? 1 : 0)));
 const INITIAL_ROWS = 32;
 
 /**
@@ -29,7 +33,7 @@ const INITIAL_ROWS = 32;
  * costs a row per heartbeat, not per record). Memory is bounded by `maxRows`: when full, rows past the
  * window go first, then the older half is thinned to every other row, so density falls with age and the
  * last minutes stay at full resolution. Coordinates are float64 (float32 would move a car by metres);
- * everything else float32.
+ * everything else float32: 64 bytes a row.
  */
 export class CarHistory {
   private times: Float64Array;
@@ -43,7 +47,7 @@ export class CarHistory {
 
   constructor(private readonly limits: CarHistoryLimits) {
     this.times = new Float64Array(INITIAL_ROWS);
-    this.values = new Float32Array(INITIAL_ROWS * COLUMN_COUNT);
+    this.values = new Float32Array(INITIAL_ROWS * VALUE_COUNT);
     this.coordinates = new Float64Array(INITIAL_ROWS * 2);
   }
 
@@ -120,15 +124,15 @@ export class CarHistory {
     let value: number;
     if (column === LATITUDE) value = this.coordinates[row * 2];
     else if (column === LONGITUDE) value = this.coordinates[row * 2 + 1];
-    else value = this.values[row * COLUMN_COUNT + column];
+    else value = this.values[row * VALUE_COUNT + SLOT[column]];
     if (Number.isNaN(value)) return null;
     return column === LATITUDE || column === LONGITUDE ? value : Math.round(value * 1000) / 1000;
   }
 
   private writeRow(row: number, at: number): void {
     this.times[row] = at;
-    const base = row * COLUMN_COUNT;
-    for (let i = 0; i < COLUMN_COUNT; i++) this.values[base + i] = this.current[i];
+    const base = row * VALUE_COUNT;
+    for (let i = 0; i < COLUMN_COUNT; i++) if (SLOT[i] >= 0) this.values[base + SLOT[i]] = this.current[i];
     this.coordinates[row * 2] = this.current[LATITUDE];
     this.coordinates[row * 2 + 1] = this.current[LONGITUDE];
   }
@@ -156,10 +160,10 @@ export class CarHistory {
 
   private resize(rows: number): void {
     const times = new Float64Array(rows);
-    const values = new Float32Array(rows * COLUMN_COUNT);
+    const values = new Float32Array(rows * VALUE_COUNT);
     const coordinates = new Float64Array(rows * 2);
     times.set(this.times.subarray(0, this.count));
-    values.set(this.values.subarray(0, this.count * COLUMN_COUNT));
+    values.set(this.values.subarray(0, this.count * VALUE_COUNT));
     coordinates.set(this.coordinates.subarray(0, this.count * 2));
     this.times = times;
     this.values = values;
@@ -168,13 +172,13 @@ export class CarHistory {
 
   private copyRow(from: number, to: number): void {
     this.times[to] = this.times[from];
-    this.values.copyWithin(to * COLUMN_COUNT, from * COLUMN_COUNT, (from + 1) * COLUMN_COUNT);
+    this.values.copyWithin(to * VALUE_COUNT, from * VALUE_COUNT, (from + 1) * VALUE_COUNT);
     this.coordinates.copyWithin(to * 2, from * 2, from * 2 + 2);
   }
 
   private moveRows(from: number, to: number, rows: number): void {
     this.times.copyWithin(to, from, from + rows);
-    this.values.copyWithin(to * COLUMN_COUNT, from * COLUMN_COUNT, (from + rows) * COLUMN_COUNT);
+    this.values.copyWithin(to * VALUE_COUNT, from * VALUE_COUNT, (from + rows) * VALUE_COUNT);
     this.coordinates.copyWithin(to * 2, from * 2, (from + rows) * 2);
   }
 }

@@ -123,8 +123,8 @@ describe('recent history', () => {
       car.add(sample, NaN, NaN);
     }
     expect(car.rows).to.be.at.most(256);
-    // Typed arrays of at most 256 rows: 8 (time) + 12 x 4 + 2 x 8 bytes, plus the open row.
-    expect(car.bytes).to.be.at.most(256 * 72 + 12 * 8);
+    // Typed arrays of at most 256 rows: 8 (time) + 10 x 4 + 2 x 8 bytes, plus the open row.
+    expect(car.bytes).to.be.at.most(256 * 64 + 12 * 8);
     const { t } = car.query(0, Number.MAX_SAFE_INTEGER, 10_000);
     expect(t[t.length - 1]).to.equal((START + 19_999_000) / 1000);
     const gaps = t.slice(1).map((v, i) => v - t[i]);
