@@ -194,7 +194,7 @@ function scenarioLine(r: ScenarioResult): string {
       const parts: string[] = [];
       const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
       if (serverAck) parts.push(`ack latency inside the server (its /metrics) p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms`);
-      if (d.valuesStored !== undefined) parts.push(`values in PostgreSQL after the run ${String(d.valuesStored)} (${String(d.carsStored)} cars)`);
+      if (d.valuesStored !== undefined) parts.push(`values in PostgreSQL after the run ${String(d.valuesStored)} (${String(d.carsStored)} cars); PostgreSQL's own CPU over the run ${String(d.databaseCpuCores)} cores`);
       if (r.scenario === 'soak') parts.push(`RSS growth first->last quarter ${(((d.rssGrowthFirstToLastQuarterBytes as number) ?? 0) / MiB).toFixed(1)} MiB`);
       if (r.counts.resent > 0 || r.counts.disconnects > 0) parts.push(`resent ${r.counts.resent}, disconnects ${r.counts.disconnects}`);
       return parts.join('; ');

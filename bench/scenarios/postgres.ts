@@ -15,12 +15,16 @@ export async function runPostgresComparison(ctx: RunContext, o: SteadyOptions): 
   const db = await BenchPostgres.start();
   try {
     ctx.progress('postgres: the same steady run with the sink on');
+    const cpuBefore = db.cpuSeconds();
+    const began = performance.now();
     const withSink = await runSteady({ ...ctx, serverEnv: { ...ctx.serverEnv, DATABASE_URL: db.url } }, o);
+    // Over the whole run (connect, warm-up, window, drain): the database's share of the machine.
+    const databaseCpuCores = (db.cpuSeconds() - cpuBefore) / ((performance.now() - began) / 1000);
     withSink.scenario = 'postgres';
     withSink.server = 'ours-postgres';
     const [values] = await db.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_values').catch(() => [{ n: '0' }]);
     const [span] = await db.query<{ cars: string }>('SELECT count(*) AS cars FROM vehicles').catch(() => [{ cars: '0' }]);
-    withSink.details = { ...withSink.details, valuesStored: Number(values.n), carsStored: Number(span.cars) };
+    withSink.details = { ...withSink.details, valuesStored: Number(values.n), carsStored: Number(span.cars), databaseCpuCores: Math.round(databaseCpuCores * 100) / 100 };
     return [without, withSink];
   } finally {
     await db.stop();
