@@ -545,9 +545,9 @@ export const schema: convict.Schema<AppConfig> = {
       format: FORMATS.integer.name,
       min: 1,
       max: 100000,
-      default: 5000,
+      default: 1000,
       env: 'POSTGRES_BATCH_ROWS',
-      doc: 'Most values written in one INSERT.',
+      doc: 'Most values written in one INSERT (encoding a batch runs on the main thread: keep it small enough not to hold acks).',
     },
     flushMs: {
       format: FORMATS.integer.name,

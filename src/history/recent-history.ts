@@ -42,6 +42,9 @@ export interface ActivityListener {
   chargeEnded?(vin: string, session: ChargingSession): void;
 }
 
+/** Records folded in per event-loop turn (a few microseconds each). */
+const RECORDS_PER_TURN = 1000;
+
 class CarState {
   readonly history: CarHistory;
   readonly activity: CarActivity;
@@ -118,7 +121,7 @@ export class RecentHistory {
       this.queue.push(record);
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.drain());
+        setImmediate(() => this.drain(false));
       }
     });
     this.sweeper ??= setInterval(() => this.sweep(Date.now()), 60_000);
@@ -159,11 +162,19 @@ export class RecentHistory {
   }
 
   /** Fold queued records in now (tests and shutdown; otherwise it runs on the next turn). */
-  drain(): void {
+  drain(all = true): void {
     this.scheduled = false;
-    const records = this.queue;
-    if (records.length === 0) return;
-    this.queue = [];
+    if (this.queue.length === 0) return;
+    let records = this.queue;
+    if (!all && records.length > RECORDS_PER_TURN) {
+      // A bounded slice per turn: folding records in never holds the event loop (and acks) for long.
+      records = this.queue.slice(0, RECORDS_PER_TURN);
+      this.queue = this.queue.slice(RECORDS_PER_TURN);
+      this.scheduled = true;
+      setImmediate(() => this.drain(false));
+    } else {
+      this.queue = [];
+    }
     const isLocal = this.options.isLocal;
     for (const record of records) {
       const held = this.held.get(record.vin);

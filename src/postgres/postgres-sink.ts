@@ -18,6 +18,8 @@ export interface PostgresSinkOptions {
 type ActivityRow = { kind: 'trip'; vin: string; trip: Trip } | { kind: 'charge'; vin: string; session: ChargingSession };
 
 const MAX_BACKOFF_MS = 30_000;
+/** Records turned into rows per event-loop turn (each is one JSON.parse). */
+const RECORDS_PER_TURN = 200;
 /** Finished trips and charges held while the database is away (a handful per car per day). */
 const MAX_ACTIVITY_ROWS = 100_000;
 
@@ -88,7 +90,7 @@ export class PostgresSink {
 
   /** Write everything queued now (tests, shutdown); resolves false when the database did not take it all. */
   async flush(): Promise<boolean> {
-    this.take();
+    this.take(true);
     this.retryAt = 0;
     await this.write(true);
     return this.queued === 0 && this.activity.length === 0;
@@ -121,11 +123,19 @@ export class PostgresSink {
   }
 
   /** Records -> value rows, into the bounded queue of batches. */
-  private take(): void {
+  private take(all = false): void {
     this.scheduled = false;
-    const records = this.incoming;
-    if (records.length === 0) return;
-    this.incoming = [];
+    if (this.incoming.length === 0) return;
+    // A bounded slice per turn, so turning records into rows never holds the event loop (and acks) for long.
+    let records = this.incoming;
+    if (!all && records.length > RECORDS_PER_TURN) {
+      records = this.incoming.slice(0, RECORDS_PER_TURN);
+      this.incoming = this.incoming.slice(RECORDS_PER_TURN);
+      this.scheduled = true;
+      setImmediate(() => this.take());
+    } else {
+      this.incoming = [];
+    }
     const { batchRows } = this.options;
     for (const record of records) {
       let chunk = this.chunks[this.chunks.length - 1];

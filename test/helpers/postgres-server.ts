@@ -93,7 +93,9 @@ export class TestPostgres {
       }
       // Fields after the command (which may hold spaces) start at state; ppid is the 2nd, utime/stime the 12th/13th.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) === pid || Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / ticks;
+      // The postmaster's own time includes its reaped backends (cutime, cstime); live backends count their own.
+      if (Number(entry) === pid) total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / ticks;
+      else if (Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / ticks;
     }
     return total;
   }

@@ -30,7 +30,7 @@ const HISTORY_DEFAULTS: AppConfig['history'] = {
   mapTileUrl: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
   mapAttribution: '© OpenStreetMap contributors',
 };
-const POSTGRES_DEFAULTS: AppConfig['postgres'] = { url: '', batchRows: 5000, flushMs: 1000, queueMaxRows: 1000000 };
+const POSTGRES_DEFAULTS: AppConfig['postgres'] = { url: '', batchRows: 1000, flushMs: 1000, queueMaxRows: 1000000 };
 
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
