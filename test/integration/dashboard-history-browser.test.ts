@@ -54,9 +54,12 @@ describe('history on the web dashboard in headless Chromium (desktop and phone)'
     return errors;
   }
 
+  let tilePort = 0;
+
   before(async function () {
+    tilePort = await closedPort();
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
-    t = await startTestServer({ env: { MAP_TILE_URL: `http://127.0.0.1:${await closedPort()}/{z}/{x}/{y}.png` } });
+    t = await startTestServer({ env: { MAP_TILE_URL: `http://127.0.0.1:${tilePort}/{z}/{x}/{y}.png` } });
     car = await CarClient.connect(t.carOptions(VIN));
     profile = mkdtempSync(join(tmpdir(), 'fleet-telemetry-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {
@@ -80,7 +83,9 @@ describe('history on the web dashboard in headless Chromium (desktop and phone)'
     await drive(90);
     const page = await browser.newPage();
     const errors = watchConsole(page);
-    await page.goto(`${t.dashboardBaseUrl}/?token=${await t.mintToken([VIN], 3600)}`);
+    const response = await page.goto(`${t.dashboardBaseUrl}/?token=${await t.mintToken([VIN], 3600)}`);
+    // The page may load map tiles from the configured tile server, and from nowhere else.
+    expect(response!.headers()['content-security-policy']).to.include(`img-src 'self' data: http://127.0.0.1:${tilePort};`);
     await page.locator('#history-status').filter({ hasText: /points since/ }).waitFor({ timeout: 15_000 });
     for (const id of ['chart-battery', 'chart-speed', 'chart-charging', 'chart-temps']) {
       await page.locator(`#${id} .u-wrap canvas`).waitFor({ timeout: 10_000 });

@@ -535,6 +535,21 @@ describe('config stage', () => {
       expect: [/^config: WATCHDOG_SWEEP_INTERVAL_SECONDS: must be shorter than WATCHDOG_STALE_AFTER_SECONDS \(300\), got 300$/],
     },
     {
+      name: 'MAP_TILE_URL without the tile coordinates',
+      env: { MAP_TILE_URL: 'https://tiles.example.com/tile.png' },
+      expect: [/^config: MAP_TILE_URL: must be an http\(s\) URL template with \{z\}, \{x\} and \{y\}, got "https:\/\/tiles\.example\.com\/tile\.png"$/],
+    },
+    {
+      name: 'DATABASE_URL not a PostgreSQL URL (and its value never shown)',
+      env: { DATABASE_URL: 'mysql://user:hunter2secret@db/x' },
+      expect: [/^config: DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL$/],
+    },
+    {
+      name: 'HISTORY_MAX_POINTS_PER_CAR below its floor',
+      env: { HISTORY_MAX_POINTS_PER_CAR: '10' },
+      expect: [/^config: HISTORY_MAX_POINTS_PER_CAR: must be an integer/],
+    },
+    {
       name: 'TESLA_PUBLIC_KEY_FILE holds a private key',
       env: { TESLA_PUBLIC_KEY_FILE: 'certs/server.key' },
       expect: [/^config: TESLA_PUBLIC_KEY_FILE: certs\/server\.key holds a private key; it must hold only the public key/],

@@ -3,6 +3,7 @@ import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import { DashboardGrant } from '../../src/dashboard/dashboard-grant.js';
 import { DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
 import { CarHistory } from '../../src/history/car-history.js';
+import { tileOrigins } from '../../src/history/map-config.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { SignalSample, readSample } from '../../src/history/signal-sample.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -222,5 +223,14 @@ describe('history and trip requests on the dashboard socket', () => {
     // Only the refusals name the other car (echoing the request); no data of it is sent.
     expect(client.received.every((m) => m.type === 'error')).to.equal(true);
     history.stop();
+  });
+});
+
+describe('map tiles in the page policy', () => {
+  it('allows images from the tile server only (a {s} template as a subdomain wildcard), none without a map', () => {
+    expect(tileOrigins('https://tile.openstreetmap.org/{z}/{x}/{y}.png')).to.deep.equal(['https://tile.openstreetmap.org']);
+    expect(tileOrigins('https://{s}.tile.example.com/{z}/{x}/{y}.png?key=abc')).to.deep.equal(['https://*.tile.example.com']);
+    expect(tileOrigins('http://127.0.0.1:8080/tiles/{z}/{x}/{y}.png')).to.deep.equal(['http://127.0.0.1:8080']);
+    expect(tileOrigins('')).to.deep.equal([]);
   });
 });
