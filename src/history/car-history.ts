@@ -74,24 +74,11 @@ export class CarHistory {
       return;
     }
     const c = this.current;
-    let changed = false;
-    const set = (index: number, value: number): void => {
-      if (Number.isNaN(value)) return;
-      if (c[index] !== value) changed = true;
-      c[index] = value;
-    };
-    set(0, sample.soc);
-    set(1, sample.range);
-    set(2, sample.speed);
-    set(3, power);
-    set(4, chargerPower);
-    set(5, sample.insideTemp);
-    set(6, sample.outsideTemp);
-    set(LATITUDE, sample.latitude);
-    set(LONGITUDE, sample.longitude);
-    set(9, sample.gear);
-    set(10, sample.charging);
-    set(11, sample.odometer);
+    // Bitwise or, not ||: every column must be stored.
+    const changed =
+      put(c, 0, sample.soc) | put(c, 1, sample.range) | put(c, 2, sample.speed) | put(c, 3, power) | put(c, 4, chargerPower) |
+      put(c, 5, sample.insideTemp) | put(c, 6, sample.outsideTemp) | put(c, LATITUDE, sample.latitude) | put(c, LONGITUDE, sample.longitude) |
+      put(c, 9, sample.gear) | put(c, 10, sample.charging) | put(c, 11, sample.odometer);
     if (this.count > 0 && at - lastAt < this.limits.resolutionMs) {
       // Same step: the newest value wins, the row keeps its time.
       if (changed) this.writeRow(this.count - 1, lastAt);
@@ -181,6 +168,13 @@ export class CarHistory {
     this.values.copyWithin(to * VALUE_COUNT, from * VALUE_COUNT, (from + rows) * VALUE_COUNT);
     this.coordinates.copyWithin(to * 2, from * 2, (from + rows) * 2);
   }
+}
+
+/** Keep a known value in the open row; 1 when it differs from what the row held. */
+function put(row: Float64Array, index: number, value: number): number {
+  if (Number.isNaN(value) || row[index] === value) return 0;
+  row[index] = value;
+  return 1;
 }
 
 /** First index in the sorted `times[0..count)` with times[i] >= value. */
