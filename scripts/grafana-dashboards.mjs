@@ -136,6 +136,19 @@ const serverHealth = {
         target(`sum by (kind) (rate(${p('nodejs_gc_duration_seconds_sum')}[${RATE}]))`, '{{kind}}'),
       ], 'percentunit'),
     ]),
+    row('History and PostgreSQL', [
+      timeseries('History memory', 'Bytes the recent history holds in memory (typed-array rows and trip tracks), and the cars it holds.', [
+        target(`sum(${p('history_memory_bytes')})`, 'bytes held'),
+      ], 'bytes'),
+      timeseries('PostgreSQL writes', 'Values and trips/charges written to PostgreSQL per second, values dropped (queue full) and batches that failed (kept and retried).', [
+        target(rateBy('table', 'postgres_rows_written_total'), 'written {{table}}'),
+        target(`sum(rate(${p('postgres_rows_dropped_total')}[${RATE}]))`, 'dropped'),
+        target(`sum(rate(${p('postgres_write_errors_total')}[${RATE}]))`, 'failed batches'),
+      ], 'ops'),
+      timeseries('PostgreSQL queue', 'Values waiting to be written; it grows while the database is down or slow, up to POSTGRES_QUEUE_MAX_ROWS.', [
+        target(`sum(${p('postgres_queue_rows')})`, 'queued values'),
+      ], 'short'),
+    ]),
   ],
 };
 
@@ -174,6 +187,16 @@ const fleetActivity = {
       timeseries('Tesla API calls', 'Calls to the Tesla Fleet API per second, by endpoint and status class.', [
         target(rateBy('endpoint, status_class', 'tesla_api_calls_total'), '{{endpoint}} {{status_class}}'),
       ], 'ops'),
+    ]),
+    row('Trips and charging', [
+      timeseries('Trips and charging sessions', 'Trips (gear out of P until P) and charging sessions that ended, per interval, AC and DC apart.', [
+        target(`sum(increase(${p('trips_total')}[${RATE}]))`, 'trips'),
+        target(`sum by (current) (increase(${p('charging_sessions_total')}[${RATE}]))`, 'charges {{current}}'),
+      ], 'short'),
+      timeseries('Energy used and charged', 'Pack energy used by ended trips and energy added by ended charging sessions, kWh per interval.', [
+        target(`sum(increase(${p('trip_energy_kwh_total')}[${RATE}]))`, 'used driving'),
+        target(`sum by (current) (increase(${p('charging_energy_kwh_total')}[${RATE}]))`, 'charged {{current}}'),
+      ], 'kwatth'),
     ]),
   ],
 };
