@@ -8,6 +8,7 @@ import { defaultCacheDir, ensureBenchPki } from './pki/bench-pki.js';
 import type { BenchReport, ScenarioName, ScenarioResult } from './report/result.js';
 import { checkTargets, lossIn, ratiosOf, renderReport } from './report/render.js';
 import { runNatsComparison } from './scenarios/nats.js';
+import { runPostgresComparison } from './scenarios/postgres.js';
 import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
 import { runSteady } from './scenarios/steady.js';
@@ -20,7 +21,7 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation (default: saturation,steady,storm)
+  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,postgres (default: saturation,steady,storm)
   --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
@@ -41,6 +42,9 @@ NATS JetStream (needs nats-server; scripts/install-test-deps.sh installs it)
                           --vins-per-dashboard) on instance B watch instance A's cars. Afterwards
                           the stream is counted per VIN against the acks: a shortfall is loss.
   nats-saturation         the same two deployments with the saturation load (--sat-cars, ...)
+PostgreSQL (needs Debian's postgresql; scripts/install-test-deps.sh installs it)
+  postgres                the steady scenario against ours, then again with the PostgreSQL sink
+                          (DATABASE_URL to a PostgreSQL the harness starts on loopback): the sink's cost
 Connect storm
   --storm-timeout S       give up after (default 90; the target is 60)
 Harness
@@ -77,7 +81,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'postgres'];
 const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
@@ -212,6 +216,24 @@ async function main(argv: string[]): Promise<number> {
       for (const result of pair) {
         results.push(result);
         log(`bench: ${scenario} ${result.server}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}, not in stream ${result.counts.storedMissing ?? '-'}` : `FAILED: ${result.failure}`}`);
+      }
+      continue;
+    }
+    if (scenario === 'postgres') {
+      const ctx: RunContext = {
+        kind: 'ours',
+        pki,
+        fleetThreads: o.fleetThreads,
+        localAddresses: loopbackSources(o.cars),
+        serverEnv: o.serverEnv,
+        serverNodeFlags: o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        progress,
+      };
+      log('bench: postgres: ours without a database, then with the PostgreSQL sink');
+      const pair = await runPostgresComparison(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds, dashboards: o.dashboards, vinsPerDashboard: o.vinsPerDashboard, connectConcurrency: 100 });
+      for (const result of pair) {
+        results.push(result);
+        log(`bench: postgres ${result.server}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}` : `FAILED: ${result.failure}`}`);
       }
       continue;
     }

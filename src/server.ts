@@ -18,6 +18,9 @@ import { MetricsListener } from './metrics/metrics-listener.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
 import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
+import { startHistory } from './history/start-history.js';
+import type { RecentHistory } from './history/recent-history.js';
+import type { PostgresSink } from './postgres/postgres-sink.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -47,6 +50,10 @@ export interface RunningServer {
   readonly logger: Logger;
   /** TESLA_AUTO_CONFIGURE at work, or null when it is off. */
   readonly tesla: TeslaAutomation | null;
+  /** Recent history, trips and charges (HISTORY_ENABLED), or null. */
+  readonly history: RecentHistory | null;
+  /** The PostgreSQL sink (DATABASE_URL), or null. */
+  readonly database: PostgresSink | null;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -117,6 +124,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     logger,
   });
   const metricsListener = new MetricsListener(metrics.registry);
+  // History and the database sink follow the bus as subscribers: the ack path does not wait for them.
+  const history = await startHistory(config, { bus, registry, metrics, logger, streamBacked: scaleOut !== null });
 
   let vehiclePort: number;
   let metricsPort: number;
@@ -131,13 +140,14 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
     const sessionPersistence =
       scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
-    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence });
+    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence, history: history.recent });
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();
     vehicles.close();
     await metricsListener.close();
     await pool.close();
+    await history.stop();
     await scaleOut?.bus.close();
     trust.cleanup();
     throw error;
@@ -174,13 +184,14 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       await new Promise((resolve) => setTimeout(resolve, 50));
       vehicles.close();
       await pool.close();
+      await history.stop();
       await bus.close();
       await metricsListener.close();
       trust.cleanup();
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, stop };
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, stop };
 }
 
 /**

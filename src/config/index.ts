@@ -189,6 +189,17 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
     findings.error('NATS_DUPLICATE_WINDOW_SECONDS', `must not exceed NATS_STREAM_MAX_AGE_SECONDS (${nats.maxAgeSeconds}), got ${nats.duplicateWindowSeconds}`);
   }
 
+  const { history, postgres } = raw;
+  if (ok('history.mapTileUrl') && history.mapTileUrl !== '') {
+    const template = history.mapTileUrl;
+    if (!/^https?:\/\/[^\s]+$/.test(template) || !['{z}', '{x}', '{y}'].every((part) => template.includes(part))) {
+      findings.error('MAP_TILE_URL', `must be an http(s) URL template with {z}, {x} and {y}, got "${template}"`);
+    }
+  }
+  if (ok('postgres.url') && postgres.url !== '' && !/^postgres(ql)?:\/\//.test(postgres.url)) {
+    findings.error('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+  }
+
   const listeners = [
     { env: 'PORT', hostEnv: 'HOST', path: 'vehicle', host: raw.vehicle.host, port: raw.vehicle.port },
     { env: 'DASHBOARD_PORT', hostEnv: 'DASHBOARD_HOST', path: 'dashboard', host: raw.dashboard.host, port: raw.dashboard.port },
@@ -334,6 +345,8 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
     },
     signIn: { ...raw.signIn, tokenFile: file(raw.signIn.tokenFile), sessionFile: file(raw.signIn.sessionFile) },
     nats: { ...raw.nats, credsFile: file(raw.nats.credsFile), tlsCaFile: file(raw.nats.tlsCaFile) },
+    history: { ...raw.history },
+    postgres: { ...raw.postgres },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,
   };

@@ -143,6 +143,22 @@ export interface AppConfig {
     /** Empty = made up at start (host name, pid, random). */
     instanceId: string;
   };
+  /** Recent history, trips and charging sessions (src/history/, docs/HISTORY.md). */
+  history: {
+    enabled: boolean;
+    windowHours: number;
+    resolutionSeconds: number;
+    maxPointsPerCar: number;
+    mapTileUrl: string;
+    mapAttribution: string;
+  };
+  /** Long-term storage: empty url = none (src/postgres/). */
+  postgres: {
+    url: string;
+    batchRows: number;
+    flushMs: number;
+    queueMaxRows: number;
+  };
   selfCheck: boolean;
   shutdownGraceMs: number;
 }

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { BusRecord, RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { RecentHistory } from '../history/recent-history.js';
+import { answerHistory, answerTrip } from '../history/history-requests.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
 import {
   RequestError,
@@ -89,6 +91,8 @@ export interface DashboardHubOptions {
   /** Replays one socket may start per minute, in bursts up to the same number (DASHBOARD_MAX_REPLAYS_PER_MINUTE). */
   maxReplaysPerMinute?: number;
   now?: () => number;
+  /** The recent history behind `history` and `trip` requests; null when the server keeps none. */
+  history?: RecentHistory | null;
 }
 
 /** Most cars listed in a hello / vehicles message for a `*` token. */
@@ -127,6 +131,7 @@ export class DashboardHub {
       maxReplayBytes: 2 * 1024 * 1024,
       maxReplaysPerMinute: 30,
       now: Date.now,
+      history: null,
       ...options,
     };
   }
@@ -224,6 +229,22 @@ export class DashboardHub {
         for (const vin of request.vins) this.release(session, vin);
         this.options.metrics.dashboardRequests.inc({ type: 'unsubscribe', result: 'ok' });
         return;
+      case 'history':
+      case 'trip': {
+        if (!VIN_PATTERN.test(request.vin)) return this.refuse(session, 'invalid_vin', 'not a VIN', request.vin);
+        // The same grant check as subscribe: nothing of a car the token does not allow.
+        const allowed = session.grant.allows(request.vin) || (await session.grant.allowsAfterRefresh(request.vin));
+        if (session.closed) return;
+        if (!allowed) return this.refuse(session, 'forbidden_vin', 'this token does not allow that VIN', request.vin);
+        const history = this.options.history;
+        if (history === null) return this.refuse(session, 'history_unavailable', 'this server keeps no recent history (HISTORY_ENABLED=false)', request.vin);
+        const answer = request.type === 'history' ? await answerHistory(history, request, this.options.logger) : await answerTrip(history, request, this.options.logger);
+        if (session.closed) return;
+        if (typeof answer !== 'string') return this.refuse(session, answer.code, answer.message, request.vin);
+        session.client.send(answer);
+        this.options.metrics.dashboardRequests.inc({ type: request.type, result: 'ok' });
+        return;
+      }
       case 'subscribe':
         for (const vin of request.vins) {
           if (session.closed) return;

@@ -1,12 +1,15 @@
 import type { VehicleSnapshot } from '../bus/record-bus.js';
 import type { DashboardGrant } from './dashboard-grant.js';
+import { HistoryRequestProblem, parseHistoryRequest, parseTripRequest, type HistoryRequest, type TripRequest } from '../history/history-protocol.js';
 
 /** What a client may ask for (docs/DASHBOARD-PROTOCOL.md). */
 export type ClientRequest =
   /** `since`: epoch ms from the request's RFC 3339 time; records since then are replayed first. */
   | { type: 'subscribe'; vins: string[]; since: number | null }
   | { type: 'unsubscribe'; vins: string[] }
-  | { type: 'vehicles' };
+  | { type: 'vehicles' }
+  | HistoryRequest
+  | TripRequest;
 
 export type ErrorCode =
   | 'malformed_message'
@@ -18,7 +21,9 @@ export type ErrorCode =
   | 'invalid_since'
   | 'history_unavailable'
   | 'history_failed'
-  | 'too_many_replays';
+  | 'too_many_replays'
+  | 'invalid_range'
+  | 'unknown_trip';
 
 export class RequestError extends Error {
   constructor(
@@ -78,8 +83,16 @@ export function parseRequest(text: string): ClientRequest {
     }
     case 'vehicles':
       return { type: 'vehicles' };
+    case 'history':
+    case 'trip':
+      try {
+        return message.type === 'history' ? parseHistoryRequest(message, parseSince) : parseTripRequest(message);
+      } catch (error) {
+        if (error instanceof HistoryRequestProblem) throw new RequestError(error.code, error.message);
+        throw error;
+      }
     default:
-      throw new RequestError('unknown_type', 'known types: subscribe, unsubscribe, vehicles');
+      throw new RequestError('unknown_type', 'known types: subscribe, unsubscribe, vehicles, history, trip');
   }
 }
 

@@ -11,6 +11,8 @@ import { RegistryDirectory } from './registry-directory.js';
 import { loadStaticAssets } from './static-assets.js';
 import { TokenVerifier } from './token-verifier.js';
 import { startTeslaSignIn, type TeslaSignIn } from './tesla-sign-in.js';
+import type { RecentHistory } from '../history/recent-history.js';
+import { mapConfigAsset, tileOrigins, vendorAssets } from '../history/map-config.js';
 
 export interface DashboardDeps {
   registry: VehicleRegistry;
@@ -21,6 +23,8 @@ export interface DashboardDeps {
   snapshots?: SnapshotSource;
   /** Where sign-in sessions survive a restart when DASHBOARD_SESSION_FILE is empty (the NATS KV bucket). */
   sessionPersistence?: SessionPersistence | null;
+  /** Recent history for `history` / `trip` requests; absent or null when HISTORY_ENABLED is false. */
+  history?: RecentHistory | null;
 }
 
 export interface RunningDashboard {
@@ -67,6 +71,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     // A history replay is sent in one go: keep it well inside what one socket may buffer.
     maxReplayBytes: Math.floor(d.maxBackpressureBytes / 2),
     maxReplaysPerMinute: d.maxReplaysPerMinute,
+    history: deps.history ?? null,
   });
   listener = new DashboardListener({
     host: d.host,
@@ -79,7 +84,9 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     maxSocketsPerSubject: d.maxSocketsPerSubject,
     verifier,
     hub,
-    assets: loadStaticAssets(),
+    assets: vendorAssets(mapConfigAsset(loadStaticAssets(), config.history)),
+    // The map's tiles come from the configured tile server: the one extra image origin the page has.
+    headers: { imgSources: tileOrigins(config.history.mapTileUrl) },
     metrics: deps.metrics,
     logger: deps.logger,
     cookieSessions: signIn?.login ?? null,

@@ -1,6 +1,8 @@
 import client from 'prom-client';
 import { CellHistogram, CounterCell, foldCounterCells } from './hot-path.js';
 import { registerNodeMetrics } from './node-metrics.js';
+import { HistoryMetrics } from '../history/history-metrics.js';
+import { PostgresMetrics } from '../postgres/postgres-metrics.js';
 
 /** The published price: 150,000 signals per US$1 (tesla-protocol.md section 5). */
 export const SIGNALS_PER_US_DOLLAR = 150_000;
@@ -79,6 +81,10 @@ export class TelemetryMetrics {
   readonly dashboardRequests: client.Counter<'type' | 'result'>;
   readonly dashboardWatchedVehicles: client.Gauge;
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
+  /** Recent history, trips and charging sessions (src/history/). */
+  readonly history: HistoryMetrics;
+  /** The PostgreSQL sink (src/postgres/). */
+  readonly postgres: PostgresMetrics;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
   /** Sign in with Tesla and refreshing Tesla tokens (src/dashboard/tesla-login.ts, src/tesla/token-file.ts). */
@@ -164,6 +170,8 @@ export class TelemetryMetrics {
     this.teslaTokenRefreshes = new client.Counter({ name: `${PREFIX}tesla_token_refreshes_total`, help: 'Tesla access-token refreshes, by owner (server: TESLA_TOKEN_FILE, session: a dashboard session) and result (ok, revoked, failed).', labelNames: ['owner', 'result'], registers: r });
     this.dashboardSessions = new client.Gauge({ name: `${PREFIX}dashboard_sessions`, help: 'Sign in with Tesla sessions held by this instance.', registers: r });
     this.handlerErrors = new client.Counter({ name: `${PREFIX}handler_errors_total`, help: 'Exceptions caught at a socket or request handler boundary (logged; that client is answered or closed, the process carries on), by listener and handler.', labelNames: ['listener', 'handler'], registers: r });
+    this.history = new HistoryMetrics(r[0]);
+    this.postgres = new PostgresMetrics(r[0]);
     this.exportKnownSeriesAtZero();
   }
 

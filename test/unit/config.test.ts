@@ -34,6 +34,15 @@ const SIGN_IN_DEFAULTS: AppConfig['signIn'] = {
   sessionMaxAgeSeconds: 2592000,
   vehicleListRefreshSeconds: 300,
 };
+const HISTORY_DEFAULTS: AppConfig['history'] = {
+  enabled: true,
+  windowHours: 24,
+  resolutionSeconds: 5,
+  maxPointsPerCar: 1024,
+  mapTileUrl: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+  mapAttribution: '© OpenStreetMap contributors',
+};
+const POSTGRES_DEFAULTS: AppConfig['postgres'] = { url: '', batchRows: 1000, flushMs: 1000, queueMaxRows: 1000000 };
 
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
@@ -199,6 +208,8 @@ describe('config stage', () => {
       },
       signIn: SIGN_IN_DEFAULTS,
       nats: NATS_DEFAULTS,
+      history: HISTORY_DEFAULTS,
+      postgres: POSTGRES_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
     };
@@ -301,7 +312,9 @@ describe('config stage', () => {
           repushMinIntervalSeconds: 3600,
         },
         signIn: SIGN_IN_DEFAULTS,
-      nats: NATS_DEFAULTS,
+        nats: NATS_DEFAULTS,
+        history: HISTORY_DEFAULTS,
+        postgres: POSTGRES_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -552,6 +565,21 @@ describe('config stage', () => {
       name: 'WATCHDOG_SWEEP_INTERVAL_SECONDS not shorter than the stale limit',
       env: { WATCHDOG_SWEEP_INTERVAL_SECONDS: '300' },
       expect: [/^config: WATCHDOG_SWEEP_INTERVAL_SECONDS: must be shorter than WATCHDOG_STALE_AFTER_SECONDS \(300\), got 300$/],
+    },
+    {
+      name: 'MAP_TILE_URL without the tile coordinates',
+      env: { MAP_TILE_URL: 'https://tiles.example.com/tile.png' },
+      expect: [/^config: MAP_TILE_URL: must be an http\(s\) URL template with \{z\}, \{x\} and \{y\}, got "https:\/\/tiles\.example\.com\/tile\.png"$/],
+    },
+    {
+      name: 'DATABASE_URL not a PostgreSQL URL (and its value never shown)',
+      env: { DATABASE_URL: 'mysql://user:hunter2secret@db/x' },
+      expect: [/^config: DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL$/],
+    },
+    {
+      name: 'HISTORY_MAX_POINTS_PER_CAR below its floor',
+      env: { HISTORY_MAX_POINTS_PER_CAR: '10' },
+      expect: [/^config: HISTORY_MAX_POINTS_PER_CAR: must be an integer/],
     },
     {
       name: 'TESLA_PUBLIC_KEY_FILE holds a private key',
@@ -820,6 +848,8 @@ describe('config stage', () => {
       'DASHBOARD_SESSION_SECRET', 'DASHBOARD_SESSION_FILE', 'DASHBOARD_SESSION_MAX_AGE_SECONDS', 'DASHBOARD_VEHICLE_LIST_REFRESH_SECONDS',
       'VEHICLE_MAX_SOCKETS_PER_VIN', 'VEHICLE_MAX_SOCKETS', 'VEHICLE_FIRST_FRAME_TIMEOUT_SECONDS',
       'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE', 'WATCHDOG_FORGET_AFTER_SECONDS',
+      'HISTORY_ENABLED', 'HISTORY_WINDOW_HOURS', 'HISTORY_RESOLUTION_SECONDS', 'HISTORY_MAX_POINTS_PER_CAR', 'MAP_TILE_URL', 'MAP_ATTRIBUTION',
+      'DATABASE_URL', 'POSTGRES_BATCH_ROWS', 'POSTGRES_FLUSH_MS', 'POSTGRES_QUEUE_MAX_ROWS',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
@@ -831,7 +861,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'TESLA_CLIENT_SECRET', 'DASHBOARD_SESSION_SECRET']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'TESLA_CLIENT_SECRET', 'DASHBOARD_SESSION_SECRET', 'DATABASE_URL']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {

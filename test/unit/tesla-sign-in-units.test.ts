@@ -37,7 +37,7 @@ describe('Sign in with Tesla building blocks', function () {
         response_type: 'code',
         client_id: tesla.clientId,
         redirect_uri: 'https://dash.example.com/auth/callback',
-        scope: 'openid offline_access vehicle_device_data',
+        scope: 'openid offline_access vehicle_device_data vehicle_location',
         state: a.state,
         nonce: a.nonce,
         code_challenge: pkceChallenge(a.codeVerifier),

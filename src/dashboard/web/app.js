@@ -2,6 +2,7 @@
 // (protocol in docs/DASHBOARD-PROTOCOL.md) and redraws only what changed. No framework, no CDN.
 
 import { COOKIE_SESSION, probeTeslaSession, teslaSignOut } from './tesla-sign-in.js';
+import { initHistory } from './history.js';
 
 const TOKEN_KEY = 'fleet-telemetry.token';
 const MAX_TRACK_POINTS = 2000;
@@ -140,6 +141,7 @@ function connect() {
       return;
     }
     handle(message);
+    historyView.onMessage(message);
   });
   socket.addEventListener('close', (event) => {
     if (state.socket !== socket) return;
@@ -399,6 +401,7 @@ function renderList() {
 
 function select(vin) {
   state.selected = vin;
+  historyView.onSelect(vin);
   follow();
   renderList();
   renderDetail(true);
@@ -650,6 +653,9 @@ setInterval(() => {
   renderDetail(false);
 }, 5000);
 setInterval(() => send({ type: 'vehicles' }), 15000);
+
+// Charts, trips and charges, and the map (history.js, map.js): fed the same messages, asking through send().
+const historyView = initHistory({ send, selected: () => state.selected });
 
 const initial = takeTokenFromUrl() || sessionStorage.getItem(TOKEN_KEY);
 if (initial) signIn(initial);
