@@ -14,6 +14,7 @@ import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
 import type { ClientHooks } from './tesla/tesla-clients.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
+import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
 import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
@@ -46,6 +47,8 @@ export interface RunningServer {
   readonly logger: Logger;
   /** TESLA_AUTO_CONFIGURE at work, or null when it is off. */
   readonly tesla: TeslaAutomation | null;
+  /** The MQTT output (MQTT_URL), or null when it is off. */
+  readonly mqtt: RunningMqtt | null;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -112,7 +115,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let metricsPort: number;
   let dashboard: RunningDashboard | null = null;
   let tesla: TeslaAutomation | null = null;
+  let mqtt: RunningMqtt | null = null;
   try {
+    mqtt = startMqtt(config, { bus, metrics, logger, serverVersion: VERSION });
     metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
     vehiclePort = await vehicles.listen();
     if (config.selfCheck) {
@@ -122,6 +127,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();
+    await mqtt?.stop();
     vehicles.close();
     await metricsListener.close();
     await pool.close();
@@ -153,13 +159,15 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       await new Promise((resolve) => setTimeout(resolve, 50));
       vehicles.close();
       await pool.close();
+      // After the pool: the last records and the DISCONNECTED of every car reach the broker first.
+      await mqtt?.stop();
       await bus.close();
       await metricsListener.close();
       trust.cleanup();
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, stop };
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, mqtt, stop };
 }
 
 /**

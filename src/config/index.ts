@@ -180,6 +180,14 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
     findings.error('NATS_DUPLICATE_WINDOW_SECONDS', `must not exceed NATS_STREAM_MAX_AGE_SECONDS (${nats.maxAgeSeconds}), got ${nats.duplicateWindowSeconds}`);
   }
 
+  const { mqtt } = raw;
+  if (ok('mqtt.certFile', 'mqtt.keyFile') && (mqtt.certFile === '') !== (mqtt.keyFile === '')) {
+    findings.error(mqtt.certFile === '' ? 'MQTT_CERT_FILE' : 'MQTT_KEY_FILE', 'is required when the other of MQTT_CERT_FILE / MQTT_KEY_FILE is set');
+  }
+  if (ok('mqtt.password', 'mqtt.passwordFile') && mqtt.password !== '' && mqtt.passwordFile !== '') {
+    findings.error('MQTT_PASSWORD_FILE', 'and MQTT_PASSWORD are both set; set one');
+  }
+
   const listeners = [
     { env: 'PORT', hostEnv: 'HOST', path: 'vehicle', host: raw.vehicle.host, port: raw.vehicle.port },
     { env: 'DASHBOARD_PORT', hostEnv: 'DASHBOARD_HOST', path: 'dashboard', host: raw.dashboard.host, port: raw.dashboard.port },
@@ -287,6 +295,13 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
       configFieldsFile: file(raw.tesla.configFieldsFile),
     },
     nats: { ...raw.nats, credsFile: file(raw.nats.credsFile), tlsCaFile: file(raw.nats.tlsCaFile) },
+    mqtt: {
+      ...raw.mqtt,
+      passwordFile: file(raw.mqtt.passwordFile),
+      caFile: file(raw.mqtt.caFile),
+      certFile: file(raw.mqtt.certFile),
+      keyFile: file(raw.mqtt.keyFile),
+    },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,
   };

@@ -81,6 +81,12 @@ export class TelemetryMetrics {
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
+  /** MQTT output (docs/HOME-ASSISTANT.md); registered always so dashboards see zeros without it. */
+  readonly mqttConnected: client.Gauge;
+  readonly mqttPublished: client.Counter<'kind'>;
+  readonly mqttDropped: client.Counter<'reason'>;
+  readonly mqttQueueDepth: client.Gauge;
+  readonly mqttConnectionEvents: client.Counter<'event'>;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -155,6 +161,11 @@ export class TelemetryMetrics {
     this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
+    this.mqttConnected = new client.Gauge({ name: `${PREFIX}mqtt_connected`, help: 'MQTT output: 1 while connected to the broker, 0 otherwise.', registers: r });
+    this.mqttPublished = new client.Counter({ name: `${PREFIX}mqtt_published_total`, help: 'MQTT messages the broker accepted, by kind (state, availability, discovery, event, record).', labelNames: ['kind'], registers: r });
+    this.mqttDropped = new client.Counter({ name: `${PREFIX}mqtt_dropped_total`, help: 'MQTT messages not delivered, by reason (superseded by a newer value while waiting, queue_full, error, unsupported_vin).', labelNames: ['reason'], registers: r });
+    this.mqttQueueDepth = new client.Gauge({ name: `${PREFIX}mqtt_queue_depth`, help: 'MQTT messages waiting for the broker (latest values plus queued events).', registers: r });
+    this.mqttConnectionEvents = new client.Counter({ name: `${PREFIX}mqtt_connection_events_total`, help: 'MQTT broker connection events, by event (connect, close, error).', labelNames: ['event'], registers: r });
     this.exportKnownSeriesAtZero();
   }
 

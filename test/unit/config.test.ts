@@ -22,6 +22,26 @@ const JWT_SECRET = 'jwt-secret-SENTINEL-0123456789abcdefghij';
 const KEY_PASSPHRASE = 'passphrase-SENTINEL-42';
 const DAY_MS = 24 * 3600 * 1000;
 /** NATS settings stay at their defaults in these tests (NATS mode is covered by test/unit/nats-*.test.ts). */
+const MQTT_DEFAULTS: AppConfig['mqtt'] = {
+  url: '',
+  username: '',
+  password: '',
+  passwordFile: '',
+  caFile: '',
+  certFile: '',
+  keyFile: '',
+  clientId: '',
+  protocolVersion: 4,
+  topicPrefix: 'tesla',
+  qos: 1,
+  heartbeatSeconds: 0,
+  rawRecords: false,
+  maxQueuedEvents: 10000,
+  maxInFlight: 256,
+  discovery: true,
+  discoveryPrefix: 'homeassistant',
+};
+
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
   recordEncoding: 'protobuf', maxAgeSeconds: 604800, maxBytes: 0, duplicateWindowSeconds: 600, replicas: 1,
@@ -184,6 +204,7 @@ describe('config stage', () => {
         repushMinIntervalSeconds: 3600,
       },
       nats: NATS_DEFAULTS,
+      mqtt: MQTT_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
     };
@@ -285,6 +306,7 @@ describe('config stage', () => {
           repushMinIntervalSeconds: 3600,
         },
         nats: NATS_DEFAULTS,
+        mqtt: MQTT_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -783,6 +805,9 @@ describe('config stage', () => {
       'NATS_URL', 'NATS_CREDS_FILE', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN', 'NATS_TLS_CA_FILE', 'NATS_SUBJECT_PREFIX', 'NATS_STREAM',
       'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
+      'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_PASSWORD_FILE', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
+      'MQTT_CLIENT_ID', 'MQTT_PROTOCOL_VERSION', 'MQTT_TOPIC_PREFIX', 'MQTT_QOS', 'MQTT_HEARTBEAT_SECONDS', 'MQTT_RAW_RECORDS',
+      'MQTT_MAX_QUEUED_EVENTS', 'MQTT_MAX_IN_FLIGHT', 'MQTT_HA_DISCOVERY', 'MQTT_HA_DISCOVERY_PREFIX',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
@@ -794,7 +819,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'MQTT_PASSWORD']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {
