@@ -11,6 +11,9 @@ need openssl openssl
 need nats-server nats-server
 need promtool prometheus
 need chromium chromium
+need mosquitto mosquitto
+# Home Assistant's value templates are Jinja2: the MQTT tests render them with Debian's python3-jinja2.
+python3 -c 'import jinja2' >/dev/null 2>&1 || packages+=(python3-jinja2)
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
@@ -29,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-test-deps: installing ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# The tests start nats-server and prometheus themselves on free loopback ports; keep the packages from
+# The tests start nats-server, prometheus and mosquitto themselves on free loopback ports; keep the packages from
 # starting system-wide daemons during installation (the standard policy-rc.d switch).
 policy=/usr/sbin/policy-rc.d
 created_policy=""

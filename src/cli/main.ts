@@ -7,6 +7,7 @@ import { checkCertCommand } from './commands/check-cert.js';
 import { keysGenerateCommand } from './commands/keys-generate.js';
 import { configBuildCommand, configDeleteCommand, configPushCommand, configStatusCommand } from './commands/tesla-config.js';
 import { errorsCommand } from './commands/tesla-errors.js';
+import { mqttRemoveCarCommand } from './commands/mqtt-remove-car.js';
 
 export interface CliCommand {
   /** e.g. `certs dev` */
@@ -28,6 +29,7 @@ const COMMANDS: CliCommand[] = [
   errorsCommand,
   checkCertCommand,
   tokenCommand,
+  mqttRemoveCarCommand,
 ];
 
 function help(): string {
