@@ -591,6 +591,14 @@ export const schema: convict.Schema<AppConfig> = {
       env: 'MQTT_MAX_IN_FLIGHT',
       doc: 'Most publishes awaiting the broker at once.',
     },
+    maxMessagesPerSecond: {
+      format: FORMATS.integer.name,
+      min: 0,
+      max: 1000000,
+      default: 1000,
+      env: 'MQTT_MAX_MESSAGES_PER_SECOND',
+      doc: 'Most MQTT publishes per second (0 = no cap). Bounds the CPU the MQTT output takes beside the cars; past it values are published less often (the latest one wins), never queued without bound.',
+    },
     discovery: {
       format: FORMATS.boolean.name,
       default: true,

@@ -135,6 +135,8 @@ export interface AppConfig {
     maxQueuedEvents: number;
     /** Most QoS 1/2 publishes awaiting the broker's PUBACK at once. */
     maxInFlight: number;
+    /** Publishes per second at most; 0 = no cap. */
+    maxMessagesPerSecond: number;
     discovery: boolean;
     discoveryPrefix: string;
   };

@@ -20,6 +20,29 @@ export interface DiscoveryContext {
  * Assistant creates the device from whichever entity it sees first.
  */
 export function discoveryMessage(entity: HaEntity, vin: string, context: DiscoveryContext): DiscoveryMessage {
+  // Built once per entity with placeholders, then filled in per car: a thousand cars arriving at once
+  // cost string joins, not a thousand object builds and JSON.stringify calls per entity.
+  const key = `${context.topics.prefix}\u0000${context.topics.discoveryPrefix}\u0000${context.serverVersion}\u0000${entity.objectId}`;
+  let template = TEMPLATES.get(key);
+  if (template === undefined || template.entity !== entity) {
+    const built = buildDiscoveryMessage(entity, VIN_MARK, MODEL_MARK, context);
+    template = { entity, topic: built.topic.split(VIN_MARK), payload: built.payload.split(VIN_MARK).map((part) => part.split(MODEL_MARK)) };
+    TEMPLATES.set(key, template);
+  }
+  const model = modelFromVin(vin);
+  return {
+    topic: template.topic.join(vin),
+    payload: template.payload.map((parts) => parts.join(model)).join(vin),
+  };
+}
+
+/** Placeholders that cannot occur in a VIN, a model name or the catalogue (and survive JSON as they are). */
+const VIN_MARK = '@@VIN@@';
+const MODEL_MARK = '@@MODEL@@';
+const TEMPLATES = new Map<string, { entity: HaEntity; topic: string[]; payload: string[][] }>();
+
+/** The config itself. `vin` is a topic-safe id ([A-Za-z0-9_-]), so it needs no JSON escaping. */
+function buildDiscoveryMessage(entity: HaEntity, vin: string, model: string, context: DiscoveryContext): DiscoveryMessage {
   const { topics } = context;
   const config: Record<string, unknown> = {
     name: entity.name,
@@ -28,7 +51,7 @@ export function discoveryMessage(entity: HaEntity, vin: string, context: Discove
       identifiers: [`tesla_${vin}`],
       name: `Tesla ${vin}`,
       manufacturer: 'Tesla',
-      model: modelFromVin(vin),
+      model,
       serial_number: vin,
     },
     origin: { name: 'fleet-telemetry-ts', sw_version: context.serverVersion },

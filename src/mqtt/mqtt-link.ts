@@ -2,6 +2,9 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 
+/** Most publishes handed to mqtt.js in one event-loop turn. */
+const DRAIN_SLICE = 64;
+
 export type MessageKind = 'state' | 'availability' | 'discovery' | 'event' | 'record' | 'status';
 
 interface Outgoing {
@@ -18,6 +21,11 @@ export interface MqttLinkOptions {
   qos: 0 | 1 | 2;
   maxQueuedEvents: number;
   maxInFlight: number;
+  /**
+   * Publishes per second at most (0 = no cap). The link runs on the main thread beside the cars' acks;
+   * a cap bounds its CPU, and with latest-value queueing a capped link only publishes values less often.
+   */
+  maxPerSecond: number;
   /** Retained `online` on connect, `offline` as the last will. */
   statusTopic: string;
   /** Topics to subscribe to on every connection. */
@@ -55,10 +63,19 @@ export class MqttLink {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private readonly qos: 0 | 1 | 2;
+  private tokens: number;
+  private lastRefill = performance.now();
+  private refillTimer: NodeJS.Timeout | null = null;
+  /**
+   * Kept across drains: a Map iterator survives deletes and inserts, and starting a fresh one each time
+   * would walk over every deleted slot at the front of the table again.
+   */
+  private cursor: IterableIterator<Outgoing> | null = null;
 
   constructor(private readonly options: MqttLinkOptions) {
     this.qos = options.qos;
     this.reconnectDelay = options.reconnectMinMs ?? 500;
+    this.tokens = options.maxPerSecond;
   }
 
   get connected(): boolean {
@@ -168,17 +185,24 @@ export class MqttLink {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.connectedNow) {
-      // A clean stop says so (the will is only for crashes).
-      this.latest.delete(this.options.statusTopic);
-      this.latest.set(this.options.statusTopic, { topic: this.options.statusTopic, payload: 'offline', retain: true, kind: 'status' });
+    const client = this.client;
+    if (this.connectedNow && client !== null) {
+      // What is queued (the cars' last values and DISCONNECTED) first, then a clean stop says so
+      // itself: the will is only for crashes.
       this.drain();
       await this.flush(2000);
+      if (this.connectedNow) {
+        await new Promise<void>((resolve) => {
+          client.publish(this.options.statusTopic, 'offline', { qos: this.qos, retain: true }, () => resolve());
+          setTimeout(resolve, 1000).unref();
+        });
+      }
     }
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    const client = this.client;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = null;
     this.client = null;
     this.options.metrics.mqttConnected.set(0);
     this.options.metrics.mqttQueueDepth.set(0);
@@ -187,22 +211,36 @@ export class MqttLink {
 
   private drain(): void {
     const client = this.client;
-    const { metrics } = this.options;
+    const { metrics, maxPerSecond } = this.options;
+    let sent = 0;
+    if (maxPerSecond > 0) this.refill();
     while (client !== null && this.connectedNow && this.inFlight < this.options.maxInFlight) {
+      if (this.queueDepth === 0) break;
+      if (maxPerSecond > 0 && this.tokens < 1) {
+        this.waitForTokens();
+        break;
+      }
+      // A slice per event-loop turn, so acks and frames interleave with a long backlog.
+      if (sent >= DRAIN_SLICE) {
+        this.kick();
+        break;
+      }
       let next: Outgoing | undefined;
-      const first = this.latest.values().next();
-      if (!first.done) {
-        next = first.value;
+      if (this.latest.size > 0) {
+        let step = (this.cursor ??= this.latest.values()).next();
+        if (step.done) step = (this.cursor = this.latest.values()).next();
+        next = step.value as Outgoing;
         this.latest.delete(next.topic);
-      } else if (this.eventsHead < this.events.length) {
+      } else {
         next = this.events[this.eventsHead++];
         if (this.eventsHead > 1024 && this.eventsHead * 2 > this.events.length) {
           this.events = this.events.slice(this.eventsHead);
           this.eventsHead = 0;
         }
-      } else {
-        break;
       }
+      if (next === undefined) break;
+      sent++;
+      if (maxPerSecond > 0) this.tokens--;
       this.inFlight++;
       const generation = this.generation;
       const message = next;
@@ -216,10 +254,26 @@ export class MqttLink {
         } else {
           metrics.mqttPublished.inc({ kind: message.kind });
         }
-        this.drain();
+        this.kick();
       });
     }
     metrics.mqttQueueDepth.set(this.queueDepth);
+  }
+
+  private refill(): void {
+    const now = performance.now();
+    const { maxPerSecond } = this.options;
+    this.tokens = Math.min(maxPerSecond, this.tokens + ((now - this.lastRefill) * maxPerSecond) / 1000);
+    this.lastRefill = now;
+  }
+
+  private waitForTokens(): void {
+    if (this.refillTimer !== null) return;
+    const waitMs = Math.max(1, Math.ceil(((1 - this.tokens) * 1000) / this.options.maxPerSecond));
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      this.drain();
+    }, waitMs);
   }
 
   private scheduleReconnect(): void {

@@ -24,6 +24,9 @@ export interface MqttSinkOptions {
   now?: () => number;
 }
 
+/** Records turned into messages per event-loop turn. */
+const PROCESS_SLICE = 64;
+
 interface PublishedValue {
   payload: string;
   at: number;
@@ -73,7 +76,7 @@ export class MqttSink {
   stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
-    this.processPending();
+    while (this.pending.length > 0) this.processPending();
   }
 
   get carCount(): number {
@@ -124,8 +127,17 @@ export class MqttSink {
 
   private processPending(): void {
     this.scheduled = false;
-    const records = this.pending;
-    this.pending = [];
+    let records = this.pending;
+    // A slice per event-loop turn: a thousand cars arriving at once (each first record builds its
+    // discovery configs) must not hold up their acks.
+    if (records.length > PROCESS_SLICE) {
+      this.pending = records.slice(PROCESS_SLICE);
+      records = records.slice(0, PROCESS_SLICE);
+      this.scheduled = true;
+      setImmediate(() => this.processPending());
+    } else {
+      this.pending = [];
+    }
     for (const record of records) {
       try {
         this.process(record);

@@ -67,6 +67,7 @@ export function startMqtt(
     qos: settings.qos === 0 ? 0 : settings.qos === 2 ? 2 : 1,
     maxQueuedEvents: settings.maxQueuedEvents,
     maxInFlight: settings.maxInFlight,
+    maxPerSecond: settings.maxMessagesPerSecond,
     statusTopic: topics.serverStatus,
     subscriptions: [topics.removeRequests, ...(settings.discovery ? [topics.homeAssistantStatus] : [])],
     onConnect: () => sink?.republishAll(),

@@ -38,6 +38,7 @@ const MQTT_DEFAULTS: AppConfig['mqtt'] = {
   rawRecords: false,
   maxQueuedEvents: 10000,
   maxInFlight: 256,
+  maxMessagesPerSecond: 1000,
   discovery: true,
   discoveryPrefix: 'homeassistant',
 };
@@ -807,7 +808,7 @@ describe('config stage', () => {
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
       'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_PASSWORD_FILE', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
       'MQTT_CLIENT_ID', 'MQTT_PROTOCOL_VERSION', 'MQTT_TOPIC_PREFIX', 'MQTT_QOS', 'MQTT_HEARTBEAT_SECONDS', 'MQTT_RAW_RECORDS',
-      'MQTT_MAX_QUEUED_EVENTS', 'MQTT_MAX_IN_FLIGHT', 'MQTT_HA_DISCOVERY', 'MQTT_HA_DISCOVERY_PREFIX',
+      'MQTT_MAX_QUEUED_EVENTS', 'MQTT_MAX_IN_FLIGHT', 'MQTT_MAX_MESSAGES_PER_SECOND', 'MQTT_HA_DISCOVERY', 'MQTT_HA_DISCOVERY_PREFIX',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {

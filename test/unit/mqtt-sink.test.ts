@@ -8,7 +8,11 @@ import { MqttSink } from '../../src/mqtt/mqtt-sink.js';
 import { MqttTopics } from '../../src/mqtt/mqtt-topics.js';
 
 const VIN = '5YJ3E7EB0LF000001';
-const tick = () => new Promise((resolve) => setImmediate(resolve));
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+/** Enough event-loop turns for the sink to work through what was published (it goes in slices). */
+const tick = async () => {
+  for (let i = 0; i < 5; i++) await turn();
+};
 
 function vRecord(data: Array<{ key: string | number; value: unknown }>, vin = VIN): BusRecord {
   const recordJson = JSON.stringify({ data, createdAt: '2026-11-30T00:00:00Z', vin, isResend: false });
@@ -23,6 +27,7 @@ function offlineLink(metrics: TelemetryMetrics, maxQueuedEvents = 100): MqttLink
     qos: 1,
     maxQueuedEvents,
     maxInFlight: 10,
+    maxPerSecond: 0,
     statusTopic: 'tesla/status',
     subscriptions: [],
     onConnect() {},
