@@ -393,7 +393,7 @@ export function redactedConfig(config: AppConfig): Record<string, unknown> {
     const value = readPath(copy, setting.path);
     if (setting.sensitive) {
       writePath(copy, setting.path, value === '' || value === null || value === undefined ? '' : REDACTED);
-    } else if ((setting.format === 'url' || setting.format === 'optionalUrl') && typeof value === 'string') {
+    } else if ((setting.format === 'url' || setting.format === 'optionalUrl' || setting.format === 'mqttUrl') && typeof value === 'string') {
       writePath(copy, setting.path, redactUrlPassword(value));
     }
   }

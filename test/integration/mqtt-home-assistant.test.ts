@@ -274,6 +274,34 @@ describe('MQTT output survives a broker restart mid-stream (real mosquitto)', fu
   });
 });
 
+describe('MQTT output when the broker is not there yet (real mosquitto)', function () {
+  this.timeout(60_000);
+
+  it('starts without it, acks cars, and connects and publishes once the broker comes up', async () => {
+    const broker = await Mosquitto.start();
+    await broker.stop();
+    const t = await startTestServer({ env: { MQTT_URL: broker.url } });
+    try {
+      const vin = TEST_VINS[0];
+      const car = await CarClient.connect(t.carOptions(vin));
+      expect((await car.sendRecord('V', encodeVehicleData({ vin, createdAt: new Date(), data: [{ key: 'Odometer', value: { doubleValue: 1234.5 } }] }))).kind).to.equal('ack');
+      expect(t.server.mqtt?.link.connected).to.equal(false);
+      await broker.launch();
+      const watcher = await Watcher.connect(broker.url);
+      try {
+        await eventually(() => watcher.retained.get(`tesla/${vin}/v/Odometer`) === '{"doubleValue":1234.5}', 20_000, 'value after the broker came up');
+        expect(watcher.retained.has(`homeassistant/sensor/${vin}/odometer/config`)).to.equal(true);
+      } finally {
+        await watcher.close();
+      }
+      await car.close();
+    } finally {
+      await t.stop();
+      await broker.dispose();
+    }
+  });
+});
+
 describe('MQTT output to a broker with TLS and a password (real mosquitto)', function () {
   this.timeout(60_000);
   let broker: Mosquitto;

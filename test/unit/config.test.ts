@@ -790,6 +790,31 @@ describe('config stage', () => {
     });
   });
 
+  describe('config: MQTT settings', () => {
+    it('refuses a bad broker URL, prefix, a lone client certificate and two passwords, naming each setting, without the password', () => {
+      const dir = workdir();
+      const { problems, message } = problemsOf(dir, {
+        ...baseEnv(),
+        MQTT_URL: 'http://user:mqttpw-SENTINEL@broker:1883',
+        MQTT_TOPIC_PREFIX: 'tesla/#',
+        MQTT_CERT_FILE: 'client.pem',
+        MQTT_PASSWORD: 'pw-SENTINEL-1',
+        MQTT_PASSWORD_FILE: 'pw.txt',
+      });
+      expect(problems.some((line) => line.startsWith('config: MQTT_URL: must be mqtt://host:1883'))).to.equal(true);
+      expect(problems.some((line) => line.startsWith('config: MQTT_TOPIC_PREFIX: must be MQTT topic levels'))).to.equal(true);
+      expect(problems.some((line) => line.startsWith('config: MQTT_KEY_FILE: is required'))).to.equal(true);
+      expect(problems.some((line) => line.startsWith('config: MQTT_PASSWORD_FILE: and MQTT_PASSWORD are both set'))).to.equal(true);
+      expect(message).to.not.include('SENTINEL');
+    });
+
+    it('masks a password inside MQTT_URL when the config is printed', () => {
+      const { config } = load(workdir(), { ...baseEnv(), MQTT_URL: 'mqtts://fleet:mqttpw-SENTINEL@broker.example.net:8883' });
+      expect(config.mqtt.url).to.include('SENTINEL');
+      expect(JSON.stringify(redactedConfig(config))).to.not.include('SENTINEL');
+    });
+  });
+
   describe('config: describeSettings', () => {
     const required = [
       'PORT', 'HOST', 'DOMAIN', 'TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_KEY_PASSPHRASE', 'TLS_CA_CHAIN_FILE', 'VEHICLE_CA_FILE',
