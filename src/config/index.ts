@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { writeSync } from 'node:fs';
+import { accessSync, constants as fsConstants, writeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import convict from 'convict';
@@ -243,6 +243,16 @@ function checkFiles(raw: AppConfig, invalid: Set<string>, cwd: string, now: Date
     checkKeyPair({ cert: ref('dashboard.certFile'), key: ref('dashboard.keyFile'), passphrase, now }, findings);
   }
   if (ok('tesla.publicKeyFile') && raw.tesla.publicKeyFile !== '') checkPublicKeyFile(ref('tesla.publicKeyFile'), findings);
+  // The MQTT output reads these at start; an unreadable one stops start-up here, named.
+  for (const path of ['mqtt.passwordFile', 'mqtt.caFile', 'mqtt.certFile', 'mqtt.keyFile']) {
+    if (!ok(path) || readPath(raw, path) === '') continue;
+    const file = ref(path);
+    try {
+      accessSync(file.path, fsConstants.R_OK);
+    } catch (error) {
+      findings.error(file.env, `cannot read ${file.shown} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
 }
 
 /** Last line of defence: whatever a message says, it must not carry a secret's value. */

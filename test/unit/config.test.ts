@@ -805,6 +805,7 @@ describe('config stage', () => {
       expect(problems.some((line) => line.startsWith('config: MQTT_TOPIC_PREFIX: must be MQTT topic levels'))).to.equal(true);
       expect(problems.some((line) => line.startsWith('config: MQTT_KEY_FILE: is required'))).to.equal(true);
       expect(problems.some((line) => line.startsWith('config: MQTT_PASSWORD_FILE: and MQTT_PASSWORD are both set'))).to.equal(true);
+      expect(problems).to.include('config: MQTT_CERT_FILE: cannot read client.pem (ENOENT)');
       expect(message).to.not.include('SENTINEL');
     });
 
