@@ -142,6 +142,8 @@ export class MqttLink {
   publishRetained(topic: string, payload: string, kind: MessageKind): void {
     if (this.closed) return;
     const waiting = this.latest.get(topic);
+    // The same message again (a republish after reconnect while it still waits): nothing to replace.
+    if (waiting !== undefined && waiting.payload === payload) return;
     if (waiting !== undefined) {
       this.options.metrics.mqttDropped.inc({ reason: 'superseded' });
       // Re-inserted so the map's order stays the order values changed in.
@@ -206,7 +208,22 @@ export class MqttLink {
     this.client = null;
     this.options.metrics.mqttConnected.set(0);
     this.options.metrics.mqttQueueDepth.set(0);
-    if (client) await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    if (client) {
+      // A graceful end sends DISCONNECT, which mqtt.js would queue forever without a connection.
+      const force = !this.connectedNow;
+      this.connectedNow = false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          client.end(true);
+          resolve();
+        }, 2000);
+        timer.unref();
+        client.end(force, {}, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   private drain(): void {
