@@ -296,7 +296,7 @@ export class MqttLink {
   private scheduleReconnect(): void {
     if (this.closed || this.reconnectTimer !== null || this.client === null) return;
     const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(this.options.reconnectMaxMs ?? 30_000, this.reconnectDelay * 2);
+    this.reconnectDelay = Math.min(this.options.reconnectMaxMs ?? 10_000, this.reconnectDelay * 2);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (!this.closed) this.client?.reconnect();

@@ -275,7 +275,7 @@ describe('MQTT output survives a broker restart mid-stream (real mosquitto)', fu
 });
 
 describe('MQTT output when the broker is not there yet (real mosquitto)', function () {
-  // Reconnects back off up to 30 s: under load the broker may come up just after an attempt.
+  // Reconnects back off up to 10 s: under load the broker may come up just after an attempt.
   this.timeout(90_000);
 
   it('starts without it, acks cars, and connects and publishes once the broker comes up', async () => {
