@@ -72,6 +72,12 @@ export class Mosquitto {
     this.log = '';
     const child = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    // A test that times out never reaches its cleanup, and mocha exits: the broker must not outlive us.
+    const orphanGuard = (): void => {
+      if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+    };
+    process.once('exit', orphanGuard);
+    child.once('exit', () => process.off('exit', orphanGuard));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`mosquitto did not start in time:\n${this.log}`)), 10_000);
       child.once('error', (error) => {
