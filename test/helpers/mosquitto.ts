@@ -10,8 +10,8 @@ const MOSQUITTO = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'm
 const MOSQUITTO_PASSWD = existsSync('/usr/bin/mosquitto_passwd') ? '/usr/bin/mosquitto_passwd' : 'mosquitto_passwd';
 
 export interface MosquittoOptions {
-  /** TLS listener with this certificate and key (PEM files). */
-  tls?: { certFile: string; keyFile: string };
+  /** TLS listener with this certificate and key (PEM files); with clientCaFile, clients need a certificate it issued. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /** Only this user may connect. */
   credentials?: { username: string; password: string };
 }
@@ -65,6 +65,7 @@ export class Mosquitto {
       lines.push('allow_anonymous true');
     }
     if (this.options.tls) lines.push(`certfile ${this.options.tls.certFile}`, `keyfile ${this.options.tls.keyFile}`);
+    if (this.options.tls?.clientCaFile) lines.push(`cafile ${this.options.tls.clientCaFile}`, 'require_certificate true');
     writeFileSync(join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
   }
 

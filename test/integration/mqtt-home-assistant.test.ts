@@ -366,3 +366,27 @@ describe('MQTT output to a broker with TLS and a password (real mosquitto)', fun
     }
   });
 });
+
+describe('MQTT output to a broker that wants a client certificate (real mosquitto)', function () {
+  this.timeout(60_000);
+
+  it('connects with MQTT_CERT_FILE / MQTT_KEY_FILE, and a broker refuses the same server without them', async () => {
+    const files = await (await import('../helpers/test-server.js')).testPki();
+    const broker = await Mosquitto.start({ tls: { certFile: files.serverCert, keyFile: files.serverKey, clientCaFile: files.vehicleCaCert } });
+    const vin = TEST_VINS[1];
+    const withCert = await startTestServer({
+      env: { MQTT_URL: broker.url, MQTT_CA_FILE: files.caChain, MQTT_CERT_FILE: files.vehicleCert(vin), MQTT_KEY_FILE: files.vehicleKey(vin) },
+    });
+    const withoutCert = await startTestServer({ env: { MQTT_URL: broker.url, MQTT_CA_FILE: files.caChain } });
+    try {
+      await eventually(() => withCert.server.mqtt?.link.connected === true, 10_000, 'connected with a client certificate');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(withoutCert.server.mqtt?.link.connected).to.equal(false);
+      expect(await withoutCert.server.metrics.mqttConnectionEvents.get().then((m) => m.values.find((v) => v.labels.event === 'error')?.value ?? 0)).to.be.greaterThan(0);
+    } finally {
+      await withCert.stop();
+      await withoutCert.stop();
+      await broker.dispose();
+    }
+  });
+});
