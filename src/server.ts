@@ -117,7 +117,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let tesla: TeslaAutomation | null = null;
   let mqtt: RunningMqtt | null = null;
   try {
-    mqtt = startMqtt(config, { bus, metrics, logger, serverVersion: VERSION });
+    mqtt = startMqtt(config, { bus, metrics, logger, serverVersion: VERSION, sessions: registry });
     metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
     vehiclePort = await vehicles.listen();
     if (config.selfCheck) {

@@ -19,6 +19,12 @@ export interface MqttSinkOptions {
   /** Fields of the pushed telemetry config: their entities are announced with the car, before data. */
   configuredFields: readonly string[];
   serverVersion: string;
+  /**
+   * The local actors (the vehicle registry): tells when a car came back on a new connection. With
+   * several instances a car may have streamed to another one meanwhile, so what this instance last
+   * published for it says nothing about the broker's state any more.
+   */
+  sessions?: { get(vin: string): { readonly connections: readonly object[] } | undefined };
   /** Records waiting to be turned into messages; past it the oldest are dropped and counted. */
   maxPendingRecords?: number;
   now?: () => number;
@@ -40,6 +46,8 @@ interface CarState {
   heading: number | null;
   /** Last published location attributes. */
   locationPayload: string | null;
+  /** The connection the car's records came over when this state was published. */
+  session: object | null;
 }
 
 interface ValueJson {
@@ -155,6 +163,7 @@ export class MqttSink {
       return;
     }
     const car = this.car(vin);
+    if (record.topic !== 'connectivity') this.followSession(car, vin);
     const { link, topics } = this.options;
     if (this.options.rawRecords && record.recordJson !== null) {
       link.publishEvent(topics.record(vin, record.topic), record.recordJson, 'record');
@@ -180,10 +189,22 @@ export class MqttSink {
     }
   }
 
+  /** A car on a new connection: publish every field it sends next, changed here or not. */
+  private followSession(car: CarState, vin: string): void {
+    const connections = this.options.sessions?.get(vin)?.connections;
+    if (connections === undefined || connections.length === 0) return;
+    if (car.session !== null && connections.includes(car.session)) return;
+    if (car.session !== null) {
+      car.fields.clear();
+      car.locationPayload = null;
+    }
+    car.session = connections[0];
+  }
+
   private car(vin: string): CarState {
     let car = this.cars.get(vin);
     if (car === undefined) {
-      car = { online: null, fields: new Map(), announced: new Set(), location: null, heading: null, locationPayload: null };
+      car = { online: null, fields: new Map(), announced: new Set(), location: null, heading: null, locationPayload: null, session: null };
       this.cars.set(vin, car);
       for (const field of this.options.configuredFields) this.announceField(vin, car, field);
       if (BATTERY_POWER_INPUTS.every((field) => this.options.configuredFields.includes(field))) this.announceField(vin, car, DERIVED_BATTERY_POWER);

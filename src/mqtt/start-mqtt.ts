@@ -7,7 +7,7 @@ import type { AppConfig } from '../config/types.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { resolveFields } from '../tesla/telemetry-config.js';
 import { MqttLink, safeUrl } from './mqtt-link.js';
-import { MqttSink } from './mqtt-sink.js';
+import { MqttSink, type MqttSinkOptions } from './mqtt-sink.js';
 import { MqttTopics } from './mqtt-topics.js';
 
 export interface RunningMqtt {
@@ -54,7 +54,7 @@ function configuredFields(config: AppConfig, logger: Logger): string[] {
 /** The MQTT output, when MQTT_URL is set: connects in the background, never blocks start-up. */
 export function startMqtt(
   config: AppConfig,
-  deps: { bus: RecordBus; metrics: TelemetryMetrics; logger: Logger; serverVersion: string },
+  deps: { bus: RecordBus; metrics: TelemetryMetrics; logger: Logger; serverVersion: string; sessions?: MqttSinkOptions['sessions'] },
 ): RunningMqtt | null {
   const settings = config.mqtt;
   if (settings.url === '') return null;
@@ -86,6 +86,7 @@ export function startMqtt(
     rawRecords: settings.rawRecords,
     configuredFields: configuredFields(config, logger),
     serverVersion: deps.serverVersion,
+    sessions: deps.sessions,
   });
   sink.start();
   link.start();

@@ -71,4 +71,22 @@ describe('MQTT output in NATS mode: every record published once across instances
     await eventually(() => watcher.retained.get(`tesla/${VIN}/availability`) === 'offline', 10_000, 'offline once');
     busB.unwatch(VIN);
   });
+
+  it('a car that goes A -> B -> A: A publishes its values again though they equal what A published before', async () => {
+    const vin = TEST_VINS[2];
+    const topic = `tesla/${vin}/v/Locked`;
+    const locked = (value: boolean) => encodeVehicleData({ vin, createdAt: new Date(), data: [{ key: 'Locked', value: { booleanValue: value } }] });
+    let car = await CarClient.connect(a.carOptions(vin));
+    expect((await car.sendRecord('V', locked(true))).kind).to.equal('ack');
+    await eventually(() => watcher.retained.get(topic) === '{"booleanValue":true}', 10_000, 'locked via A');
+    await car.close();
+    car = await CarClient.connect(b.carOptions(vin));
+    expect((await car.sendRecord('V', locked(false))).kind).to.equal('ack');
+    await eventually(() => watcher.retained.get(topic) === '{"booleanValue":false}', 10_000, 'unlocked via B');
+    await car.close();
+    car = await CarClient.connect(a.carOptions(vin));
+    expect((await car.sendRecord('V', locked(true))).kind).to.equal('ack');
+    await eventually(() => watcher.retained.get(topic) === '{"booleanValue":true}', 10_000, 'locked again via A');
+    await car.close();
+  });
 });
