@@ -88,17 +88,26 @@ export class MqttLink {
   }
 
   start(): void {
+    this.options.metrics.mqttConnected.set(0);
+    this.connect();
+  }
+
+  /**
+   * One mqtt.js client per connection attempt: a client whose connection closed is ended and replaced
+   * after the backoff, so no state of a dead connection (its offline queue, its stores) carries over.
+   * What was in flight on it is covered by the republish after the next connect.
+   */
+  private connect(): void {
     const { metrics, logger, statusTopic } = this.options;
     const client = mqtt.connect(this.options.url, {
       ...this.options.clientOptions,
-      // Reconnects are ours (exponential backoff); mqtt.js only knows a fixed period.
       reconnectPeriod: 0,
       clean: true,
       will: { topic: statusTopic, payload: Buffer.from('offline'), qos: this.qos, retain: true },
     });
     this.client = client;
-    metrics.mqttConnected.set(0);
     client.on('connect', () => {
+      if (this.client !== client) return;
       this.connectedNow = true;
       this.reconnectDelay = this.options.reconnectMinMs ?? 500;
       metrics.mqttConnected.set(1);
@@ -125,6 +134,7 @@ export class MqttLink {
       logger.warn({ err: { message: error.message, code: (error as { code?: unknown }).code } }, 'mqtt_error');
     });
     client.on('close', () => {
+      if (this.client !== client) return;
       const wasConnected = this.connectedNow;
       this.connectedNow = false;
       this.generation++;
@@ -134,6 +144,10 @@ export class MqttLink {
         metrics.mqttConnectionEvents.inc({ event: 'close' });
         logger.warn({ broker: safeUrl(this.options.url) }, 'mqtt_disconnected');
       }
+      this.client = null;
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      client.end(true);
       this.scheduleReconnect();
     });
   }
@@ -294,14 +308,13 @@ export class MqttLink {
   }
 
   private scheduleReconnect(): void {
-    if (this.closed || this.reconnectTimer !== null || this.client === null) return;
+    if (this.closed || this.reconnectTimer !== null) return;
     const delay = this.reconnectDelay;
     this.reconnectDelay = Math.min(this.options.reconnectMaxMs ?? 10_000, this.reconnectDelay * 2);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (!this.closed) this.client?.reconnect();
+      if (!this.closed) this.connect();
     }, delay);
-    this.reconnectTimer.unref();
   }
 }
 

@@ -75,10 +75,13 @@ export class Mosquitto {
     this.child = child;
     // A test that times out never reaches its cleanup, and mocha exits: the broker must not outlive us.
     const orphanGuard = (): void => {
-      if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGTERM');
+      try {
+        if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     };
     process.once('exit', orphanGuard);
-    child.once('exit', () => process.off('exit', orphanGuard));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`mosquitto did not start in time:\n${this.log}`)), 10_000);
       child.once('error', (error) => {
@@ -98,6 +101,7 @@ export class Mosquitto {
       });
     });
     child.removeAllListeners('exit');
+    child.once('exit', () => process.off('exit', orphanGuard));
   }
 
   /** What the broker logged since it was last launched. */
@@ -111,7 +115,12 @@ export class Mosquitto {
     if (child === null || child.exitCode !== null || child.pid === undefined) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     process.kill(child.pid, 'SIGTERM');
+    // Mosquitto can miss a SIGTERM that arrives in its first moments; it must not hang a test.
+    const timer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }, 2000);
     await exited;
+    clearTimeout(timer);
   }
 
   async restart(): Promise<void> {
