@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 
 /** Most publishes handed to mqtt.js in one event-loop turn. */
-const DRAIN_SLICE = 64;
+const DRAIN_SLICE = 16;
 
 export type MessageKind = 'state' | 'availability' | 'discovery' | 'event' | 'record' | 'status';
 

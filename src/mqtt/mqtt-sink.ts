@@ -31,7 +31,7 @@ export interface MqttSinkOptions {
 }
 
 /** Records turned into messages per event-loop turn. */
-const PROCESS_SLICE = 64;
+const PROCESS_SLICE = 16;
 
 interface PublishedValue {
   payload: string;

@@ -11,7 +11,7 @@ const VIN = '5YJ3E7EB0LF000001';
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 /** Enough event-loop turns for the sink to work through what was published (it goes in slices). */
 const tick = async () => {
-  for (let i = 0; i < 5; i++) await turn();
+  for (let i = 0; i < 50; i++) await turn();
 };
 
 function vRecord(data: Array<{ key: string | number; value: unknown }>, vin = VIN): BusRecord {
