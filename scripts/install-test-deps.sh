@@ -13,6 +13,10 @@ need promtool prometheus
 need chromium chromium
 # PostgreSQL's server binaries live under /usr/lib/postgresql/<version>/bin, off PATH.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
+need mosquitto mosquitto
+# Home Assistant's value templates are Jinja2: the MQTT tests render them with Debian's python3-jinja2,
+# under Debian's own interpreter (a python3 earlier on PATH, such as pyenv's, would not see it).
+/usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || packages+=(python3-jinja2)
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
@@ -31,7 +35,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-test-deps: installing ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# The tests start nats-server, prometheus and postgres themselves on free loopback ports; keep the packages from
+# The tests start nats-server, prometheus, postgres and mosquitto themselves on free loopback ports; keep the packages from
 # starting system-wide daemons during installation (the standard policy-rc.d switch).
 policy=/usr/sbin/policy-rc.d
 created_policy=""

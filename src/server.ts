@@ -15,6 +15,7 @@ import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
 import type { ClientHooks } from './tesla/tesla-clients.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
+import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
 import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
@@ -54,6 +55,8 @@ export interface RunningServer {
   readonly history: RecentHistory | null;
   /** The PostgreSQL sink (DATABASE_URL), or null. */
   readonly database: PostgresSink | null;
+  /** The MQTT output (MQTT_URL), or null when it is off. */
+  readonly mqtt: RunningMqtt | null;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -131,7 +134,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let metricsPort: number;
   let dashboard: RunningDashboard | null = null;
   let tesla: TeslaAutomation | null = null;
+  let mqtt: RunningMqtt | null = null;
   try {
+    mqtt = startMqtt(config, { bus, metrics, logger, serverVersion: VERSION, sessions: registry });
     metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
     vehiclePort = await vehicles.listen();
     if (config.selfCheck) {
@@ -144,6 +149,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();
+    await mqtt?.stop();
     vehicles.close();
     await metricsListener.close();
     await pool.close();
@@ -185,13 +191,15 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       vehicles.close();
       await pool.close();
       await history.stop();
+      // After the pool: the last records and the DISCONNECTED of every car reach the broker first.
+      await mqtt?.stop();
       await bus.close();
       await metricsListener.close();
       trust.cleanup();
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, stop };
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, mqtt, stop };
 }
 
 /**

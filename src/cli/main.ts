@@ -9,6 +9,7 @@ import { configBuildCommand, configDeleteCommand, configPushCommand, configStatu
 import { errorsCommand } from './commands/tesla-errors.js';
 import { authLoginCommand, authStatusCommand } from './commands/tesla-auth.js';
 import { pairCommand, partnerRegisterCommand } from './commands/tesla-partner.js';
+import { mqttRemoveCarCommand } from './commands/mqtt-remove-car.js';
 
 export interface CliCommand {
   /** e.g. `certs dev` */
@@ -34,6 +35,7 @@ const COMMANDS: CliCommand[] = [
   authStatusCommand,
   partnerRegisterCommand,
   pairCommand,
+  mqttRemoveCarCommand,
 ];
 
 function help(): string {

@@ -291,6 +291,32 @@ export const FORMATS = {
     coerce: (raw) => raw.trim().toLowerCase(),
     check: (value) => (value === 'protobuf' || value === 'json' ? undefined : `must be protobuf or json, got ${shown(value)}`),
   },
+  mqttUrl: {
+    name: 'telemetry-mqtt-url',
+    coerce: (raw) => raw.trim(),
+    check: (value) => {
+      if (typeof value !== 'string') return `must be an MQTT broker URL, got ${shown(value)}`;
+      if (value === '') return undefined;
+      const safe = value.replace(/\/\/[^@/]*@/, '//[redacted]@');
+      try {
+        const url = new URL(value);
+        if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol) || url.hostname === '') {
+          return `must be mqtt://host:1883, mqtts://host:8883, ws:// or wss://, got ${shown(safe)}`;
+        }
+        return undefined;
+      } catch {
+        return `must be mqtt://host:1883, mqtts://host:8883, ws:// or wss://, got ${shown(safe)}`;
+      }
+    },
+  },
+  mqttTopicPrefix: {
+    name: 'telemetry-mqtt-topic-prefix',
+    coerce: (raw) => raw.trim(),
+    check: (value) =>
+      typeof value === 'string' && /^[^\s/+#$][^\s+#]*$/.test(value) && !value.endsWith('/') && !value.includes('//')
+        ? undefined
+        : `must be MQTT topic levels separated by / without spaces, +, # or empty levels (e.g. tesla), got ${shown(value)}`,
+  },
 } satisfies Record<string, ValueFormat>;
 
 export type FormatKey = keyof typeof FORMATS;

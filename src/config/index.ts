@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { writeSync } from 'node:fs';
+import { accessSync, constants as fsConstants, writeSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import convict from 'convict';
@@ -199,6 +199,13 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
   if (ok('postgres.url') && postgres.url !== '' && !/^postgres(ql)?:\/\//.test(postgres.url)) {
     findings.error('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
   }
+  const { mqtt } = raw;
+  if (ok('mqtt.certFile', 'mqtt.keyFile') && (mqtt.certFile === '') !== (mqtt.keyFile === '')) {
+    findings.error(mqtt.certFile === '' ? 'MQTT_CERT_FILE' : 'MQTT_KEY_FILE', 'is required when the other of MQTT_CERT_FILE / MQTT_KEY_FILE is set');
+  }
+  if (ok('mqtt.password', 'mqtt.passwordFile') && mqtt.password !== '' && mqtt.passwordFile !== '') {
+    findings.error('MQTT_PASSWORD_FILE', 'and MQTT_PASSWORD are both set; set one');
+  }
 
   const listeners = [
     { env: 'PORT', hostEnv: 'HOST', path: 'vehicle', host: raw.vehicle.host, port: raw.vehicle.port },
@@ -274,6 +281,16 @@ function checkFiles(raw: AppConfig, invalid: Set<string>, cwd: string, now: Date
     checkKeyPair({ cert: ref('dashboard.certFile'), key: ref('dashboard.keyFile'), passphrase, now }, findings);
   }
   if (ok('tesla.publicKeyFile') && raw.tesla.publicKeyFile !== '') checkPublicKeyFile(ref('tesla.publicKeyFile'), findings);
+  // The MQTT output reads these at start; an unreadable one stops start-up here, named.
+  for (const path of ['mqtt.passwordFile', 'mqtt.caFile', 'mqtt.certFile', 'mqtt.keyFile']) {
+    if (!ok(path) || readPath(raw, path) === '') continue;
+    const file = ref(path);
+    try {
+      accessSync(file.path, fsConstants.R_OK);
+    } catch (error) {
+      findings.error(file.env, `cannot read ${file.shown} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
 }
 
 /** Secrets on disk in production: keys and credentials private to the server's user, no dev or unguarded CA. */
@@ -347,6 +364,13 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
     nats: { ...raw.nats, credsFile: file(raw.nats.credsFile), tlsCaFile: file(raw.nats.tlsCaFile) },
     history: { ...raw.history },
     postgres: { ...raw.postgres },
+    mqtt: {
+      ...raw.mqtt,
+      passwordFile: file(raw.mqtt.passwordFile),
+      caFile: file(raw.mqtt.caFile),
+      certFile: file(raw.mqtt.certFile),
+      keyFile: file(raw.mqtt.keyFile),
+    },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,
   };
@@ -442,7 +466,7 @@ export function redactedConfig(config: AppConfig): Record<string, unknown> {
     const value = readPath(copy, setting.path);
     if (setting.sensitive) {
       writePath(copy, setting.path, value === '' || value === null || value === undefined ? '' : REDACTED);
-    } else if ((setting.format === 'url' || setting.format === 'optionalUrl' || setting.format === 'natsUrls') && typeof value === 'string' && value !== '') {
+    } else if ((setting.format === 'url' || setting.format === 'optionalUrl' || setting.format === 'natsUrls' || setting.format === 'mqttUrl') && typeof value === 'string' && value !== '') {
       writePath(copy, setting.path, setting.format === 'natsUrls' ? value.split(',').map((entry) => redactUrl(entry.trim())).join(',') : redactUrl(value));
     }
   }

@@ -159,6 +159,33 @@ export interface AppConfig {
     flushMs: number;
     queueMaxRows: number;
   };
+  /** MQTT output with Home Assistant discovery (docs/HOME-ASSISTANT.md); empty url = off. */
+  mqtt: {
+    url: string;
+    username: string;
+    password: string;
+    /** A file holding the password (read at start); wins over `password`. */
+    passwordFile: string;
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    clientId: string;
+    protocolVersion: number;
+    topicPrefix: string;
+    qos: number;
+    /** Republish an unchanged value after this many seconds; 0 = only on change. */
+    heartbeatSeconds: number;
+    /** Also publish every whole record (canonical JSON) on <prefix>/<VIN>/record/<topic>. */
+    rawRecords: boolean;
+    /** Most messages waiting for the broker besides the latest value per car and field. */
+    maxQueuedEvents: number;
+    /** Most QoS 1/2 publishes awaiting the broker's PUBACK at once. */
+    maxInFlight: number;
+    /** Publishes per second at most; 0 = no cap. */
+    maxMessagesPerSecond: number;
+    discovery: boolean;
+    discoveryPrefix: string;
+  };
   selfCheck: boolean;
   shutdownGraceMs: number;
 }

@@ -92,6 +92,12 @@ export class TelemetryMetrics {
   readonly teslaTokenRefreshes: client.Counter<'owner' | 'result'>;
   readonly dashboardSessions: client.Gauge;
   readonly handlerErrors: client.Counter<'listener' | 'handler'>;
+  /** MQTT output (docs/HOME-ASSISTANT.md); registered always so dashboards see zeros without it. */
+  readonly mqttConnected: client.Gauge;
+  readonly mqttPublished: client.Counter<'kind'>;
+  readonly mqttDropped: client.Counter<'reason'>;
+  readonly mqttQueueDepth: client.Gauge;
+  readonly mqttConnectionEvents: client.Counter<'event'>;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -172,6 +178,11 @@ export class TelemetryMetrics {
     this.handlerErrors = new client.Counter({ name: `${PREFIX}handler_errors_total`, help: 'Exceptions caught at a socket or request handler boundary (logged; that client is answered or closed, the process carries on), by listener and handler.', labelNames: ['listener', 'handler'], registers: r });
     this.history = new HistoryMetrics(r[0]);
     this.postgres = new PostgresMetrics(r[0]);
+    this.mqttConnected = new client.Gauge({ name: `${PREFIX}mqtt_connected`, help: 'MQTT output: 1 while connected to the broker, 0 otherwise.', registers: r });
+    this.mqttPublished = new client.Counter({ name: `${PREFIX}mqtt_published_total`, help: 'MQTT messages the broker accepted, by kind (state, availability, discovery, event, record).', labelNames: ['kind'], registers: r });
+    this.mqttDropped = new client.Counter({ name: `${PREFIX}mqtt_dropped_total`, help: 'MQTT messages not delivered, by reason (superseded by a newer value while waiting, queue_full, error, unsupported_vin).', labelNames: ['reason'], registers: r });
+    this.mqttQueueDepth = new client.Gauge({ name: `${PREFIX}mqtt_queue_depth`, help: 'MQTT messages waiting for the broker (latest values plus queued events).', registers: r });
+    this.mqttConnectionEvents = new client.Counter({ name: `${PREFIX}mqtt_connection_events_total`, help: 'MQTT broker connection events, by event (connect, close, error).', labelNames: ['event'], registers: r });
     this.exportKnownSeriesAtZero();
   }
 

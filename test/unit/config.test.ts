@@ -43,6 +43,26 @@ const HISTORY_DEFAULTS: AppConfig['history'] = {
   mapAttribution: '© OpenStreetMap contributors',
 };
 const POSTGRES_DEFAULTS: AppConfig['postgres'] = { url: '', batchRows: 1000, flushMs: 1000, queueMaxRows: 1000000 };
+const MQTT_DEFAULTS: AppConfig['mqtt'] = {
+  url: '',
+  username: '',
+  password: '',
+  passwordFile: '',
+  caFile: '',
+  certFile: '',
+  keyFile: '',
+  clientId: '',
+  protocolVersion: 4,
+  topicPrefix: 'tesla',
+  qos: 1,
+  heartbeatSeconds: 0,
+  rawRecords: false,
+  maxQueuedEvents: 10000,
+  maxInFlight: 256,
+  maxMessagesPerSecond: 1000,
+  discovery: true,
+  discoveryPrefix: 'homeassistant',
+};
 
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
@@ -210,6 +230,7 @@ describe('config stage', () => {
       nats: NATS_DEFAULTS,
       history: HISTORY_DEFAULTS,
       postgres: POSTGRES_DEFAULTS,
+      mqtt: MQTT_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
     };
@@ -315,6 +336,7 @@ describe('config stage', () => {
         nats: NATS_DEFAULTS,
         history: HISTORY_DEFAULTS,
         postgres: POSTGRES_DEFAULTS,
+        mqtt: MQTT_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -828,6 +850,32 @@ describe('config stage', () => {
     });
   });
 
+  describe('config: MQTT settings', () => {
+    it('refuses a bad broker URL, prefix, a lone client certificate and two passwords, naming each setting, without the password', () => {
+      const dir = workdir();
+      const { problems, message } = problemsOf(dir, {
+        ...baseEnv(),
+        MQTT_URL: 'http://user:mqttpw-SENTINEL@broker:1883',
+        MQTT_TOPIC_PREFIX: 'tesla/#',
+        MQTT_CERT_FILE: 'client.pem',
+        MQTT_PASSWORD: 'pw-SENTINEL-1',
+        MQTT_PASSWORD_FILE: 'pw.txt',
+      });
+      expect(problems.some((line) => line.startsWith('config: MQTT_URL: must be mqtt://host:1883'))).to.equal(true);
+      expect(problems.some((line) => line.startsWith('config: MQTT_TOPIC_PREFIX: must be MQTT topic levels'))).to.equal(true);
+      expect(problems.some((line) => line.startsWith('config: MQTT_KEY_FILE: is required'))).to.equal(true);
+      expect(problems.some((line) => line.startsWith('config: MQTT_PASSWORD_FILE: and MQTT_PASSWORD are both set'))).to.equal(true);
+      expect(problems).to.include('config: MQTT_CERT_FILE: cannot read client.pem (ENOENT)');
+      expect(message).to.not.include('SENTINEL');
+    });
+
+    it('masks a password inside MQTT_URL when the config is printed', () => {
+      const { config } = load(workdir(), { ...baseEnv(), MQTT_URL: 'mqtts://fleet:mqttpw-SENTINEL@broker.example.net:8883' });
+      expect(config.mqtt.url).to.include('SENTINEL');
+      expect(JSON.stringify(redactedConfig(config))).to.not.include('SENTINEL');
+    });
+  });
+
   describe('config: describeSettings', () => {
     const required = [
       'PORT', 'HOST', 'DOMAIN', 'TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_KEY_PASSPHRASE', 'TLS_CA_CHAIN_FILE', 'VEHICLE_CA_FILE',
@@ -850,6 +898,9 @@ describe('config stage', () => {
       'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE', 'WATCHDOG_FORGET_AFTER_SECONDS',
       'HISTORY_ENABLED', 'HISTORY_WINDOW_HOURS', 'HISTORY_RESOLUTION_SECONDS', 'HISTORY_MAX_POINTS_PER_CAR', 'MAP_TILE_URL', 'MAP_ATTRIBUTION',
       'DATABASE_URL', 'POSTGRES_BATCH_ROWS', 'POSTGRES_FLUSH_MS', 'POSTGRES_QUEUE_MAX_ROWS',
+      'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_PASSWORD_FILE', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
+      'MQTT_CLIENT_ID', 'MQTT_PROTOCOL_VERSION', 'MQTT_TOPIC_PREFIX', 'MQTT_QOS', 'MQTT_HEARTBEAT_SECONDS', 'MQTT_RAW_RECORDS',
+      'MQTT_MAX_QUEUED_EVENTS', 'MQTT_MAX_IN_FLIGHT', 'MQTT_MAX_MESSAGES_PER_SECOND', 'MQTT_HA_DISCOVERY', 'MQTT_HA_DISCOVERY_PREFIX',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {
@@ -861,7 +912,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'TESLA_CLIENT_SECRET', 'DASHBOARD_SESSION_SECRET', 'DATABASE_URL']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'TESLA_CLIENT_SECRET', 'DASHBOARD_SESSION_SECRET', 'DATABASE_URL', 'MQTT_PASSWORD']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {

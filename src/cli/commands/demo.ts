@@ -4,6 +4,7 @@ import { DEFAULT_DEV_VINS, ensureDevPki } from '../../pki/dev-certs.js';
 import { startServer } from '../../server.js';
 import { mintDashboardToken } from '../../dashboard/dashboard-token.js';
 import { SimulatedFleet } from '../../sim/simulated-fleet.js';
+import { safeUrl } from '../../mqtt/mqtt-link.js';
 import type { CliCommand } from '../main.js';
 
 /**
@@ -15,17 +16,20 @@ export const demoCommand: CliCommand = {
   name: 'demo',
   summary: 'Run the server on embedded defaults with dev certificates and simulated cars',
   usage: [
-    'Usage: fleet-telemetry demo [--cars 3] [--rate 1] [--certs certs] [--duration SECONDS]',
+    'Usage: fleet-telemetry demo [--cars 3] [--rate 1] [--certs certs] [--duration SECONDS] [--mqtt URL]',
     '',
     'Creates the dev PKI when absent, starts the server (vehicle port 4443, dashboard 8443, metrics',
     '9464 on 127.0.0.1 unless PORT/DASHBOARD_PORT/METRICS_PORT say otherwise) with the in-process bus,',
     'and streams from --cars simulated cars at --rate frames per second each. Ctrl-C stops everything.',
+    '--mqtt mqtt://127.0.0.1:1883 (or MQTT_URL) also publishes every car to that broker with Home',
+    'Assistant discovery (docs/HOME-ASSISTANT.md).',
   ].join('\n'),
   options: {
     cars: { type: 'string', default: '3' },
     rate: { type: 'string', default: '1' },
     certs: { type: 'string', default: 'certs' },
     duration: { type: 'string' },
+    mqtt: { type: 'string' },
   },
   async run(values) {
     const cars = positiveInteger(values.cars as string, '--cars');
@@ -50,6 +54,7 @@ export const demoCommand: CliCommand = {
       // A fresh secret per run: dashboards get tokens minted by this process, nothing else knows it.
       JWT_SECRET: randomBytes(32).toString('base64url'),
       SELF_CHECK: 'false',
+      ...(typeof values.mqtt === 'string' ? { MQTT_URL: values.mqtt } : {}),
       ...process.env,
     };
     let config;
@@ -87,6 +92,9 @@ export const demoCommand: CliCommand = {
         `  metrics:   http://${config.metrics.host}:${server.metricsPort}/metrics`,
         `  dashboard: https://localhost:${server.dashboardPort}/?token=${dashboardToken}`,
         '             (dev certificate: trust certs/root-ca.pem or accept the browser warning)',
+        ...(config.mqtt.url !== ''
+          ? [`  mqtt:      ${safeUrl(config.mqtt.url)} under ${config.mqtt.topicPrefix}/, Home Assistant discovery ${config.mqtt.discovery ? `on ${config.mqtt.discoveryPrefix}/` : 'off'}`]
+          : []),
         '  Ctrl-C to stop.',
         '',
       ].join('\n'),

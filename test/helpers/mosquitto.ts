@@ -1,0 +1,199 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { freePort } from './nats-server.js';
+
+/** Debian installs the broker in /usr/sbin, which is not on every user's PATH. */
+const MOSQUITTO = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
+const MOSQUITTO_PASSWD = existsSync('/usr/bin/mosquitto_passwd') ? '/usr/bin/mosquitto_passwd' : 'mosquitto_passwd';
+
+export interface MosquittoOptions {
+  /** TLS listener with this certificate and key (PEM files); with clientCaFile, clients need a certificate it issued. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** Only this user may connect. */
+  credentials?: { username: string; password: string };
+}
+
+/**
+ * A real Mosquitto (Debian package) on a loopback port with a generated config, without persistence:
+ * a restart loses every retained message, which is exactly what a crashed broker does to Home
+ * Assistant. Stops only the process it started, by PID; restart() keeps the port.
+ */
+export class Mosquitto {
+  private child: ChildProcess | null = null;
+  private log = '';
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    readonly options: MosquittoOptions,
+  ) {}
+
+  get url(): string {
+    return `${this.options.tls ? 'mqtts' : 'mqtt'}://${this.options.tls ? 'localhost' : '127.0.0.1'}:${this.port}`;
+  }
+
+  static async start(options: MosquittoOptions = {}): Promise<Mosquitto> {
+    const broker = new Mosquitto(await freePort(), mkdtempSync(join(tmpdir(), 'fleet-telemetry-mosquitto-')), options);
+    broker.writeConfig();
+    await broker.launch();
+    return broker;
+  }
+
+  private writeConfig(): void {
+    const lines = [
+      `listener ${this.port} 127.0.0.1`,
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      'log_type notice',
+      'log_type information',
+      // Run as whoever runs the tests (as root, mosquitto would otherwise switch to its own user and
+      // could not read the generated files).
+      `user ${userInfo().username}`,
+    ];
+    if (this.options.credentials) {
+      const passwordFile = join(this.dir, 'passwd');
+      writeFileSync(passwordFile, '', { mode: 0o600 });
+      const made = spawnSync(MOSQUITTO_PASSWD, ['-b', passwordFile, this.options.credentials.username, this.options.credentials.password], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`mosquitto_passwd failed (install mosquitto: scripts/install-test-deps.sh): ${made.stderr || made.error?.message}`);
+      lines.push('allow_anonymous false', `password_file ${passwordFile}`);
+    } else {
+      lines.push('allow_anonymous true');
+    }
+    if (this.options.tls) lines.push(`certfile ${this.options.tls.certFile}`, `keyfile ${this.options.tls.keyFile}`);
+    if (this.options.tls?.clientCaFile) lines.push(`cafile ${this.options.tls.clientCaFile}`, 'require_certificate true');
+    writeFileSync(join(this.dir, 'mosquitto.conf'), `${lines.join('\n')}\n`, { mode: 0o600 });
+  }
+
+  async launch(): Promise<void> {
+    this.log = '';
+    const child = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    // A test that times out never reaches its cleanup, and mocha exits: the broker must not outlive us.
+    const orphanGuard = (): void => {
+      try {
+        if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    process.once('exit', orphanGuard);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`mosquitto did not start in time:\n${this.log}`)), 10_000);
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot start mosquitto (install it: scripts/install-test-deps.sh): ${error.message}`));
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`mosquitto exited with ${code}:\n${this.log}`));
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        this.log += chunk.toString();
+        if (/mosquitto version \S+ running/.test(this.log)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.removeAllListeners('exit');
+    child.once('exit', () => process.off('exit', orphanGuard));
+  }
+
+  /** What the broker logged since it was last launched. */
+  get output(): string {
+    return this.log;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (child === null || child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    process.kill(child.pid, 'SIGTERM');
+    // Mosquitto can miss a SIGTERM that arrives in its first moments; it must not hang a test.
+    const timer = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }, 2000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface SeenMessage {
+  topic: string;
+  payload: string;
+  retain: boolean;
+  at: number;
+}
+
+/**
+ * A subscriber to everything, as Home Assistant would be: keeps every message and the retained state
+ * per topic (the last retained payload; an empty one deletes the topic, as on a broker).
+ */
+export class Watcher {
+  readonly messages: SeenMessage[] = [];
+  readonly retained = new Map<string, string>();
+
+  private constructor(readonly client: MqttClient) {}
+
+  static async connect(url: string, options: IClientOptions = {}, topic = '#'): Promise<Watcher> {
+    // MQTT 5 with retain-as-published: live messages keep their retain flag, so the watcher can tell
+    // retained state from events the way a broker does.
+    const client = mqtt.connect(url, { reconnectPeriod: 200, connectTimeout: 5000, protocolVersion: 5, ...options });
+    const watcher = new Watcher(client);
+    client.on('message', (messageTopic, payload, packet) => {
+      const text = payload.toString('utf8');
+      watcher.messages.push({ topic: messageTopic, payload: text, retain: packet.retain, at: Date.now() });
+      if (!packet.retain) return;
+      if (text === '') watcher.retained.delete(messageTopic);
+      else watcher.retained.set(messageTopic, text);
+    });
+    client.on('error', () => undefined);
+    // Resubscribed on every connection, so a restarted broker's retained messages arrive again.
+    client.on('connect', () => client.subscribe(topic, { qos: 1, rap: true }));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('watcher could not connect')), 10_000);
+      client.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return watcher;
+  }
+
+  /** Messages on one topic, in arrival order. */
+  on(topic: string): SeenMessage[] {
+    return this.messages.filter((m) => m.topic === topic);
+  }
+
+  async publish(topic: string, payload: string, retain = false): Promise<void> {
+    await this.client.publishAsync(topic, payload, { qos: 1, retain });
+  }
+
+  async close(): Promise<void> {
+    await this.client.endAsync(true);
+  }
+}
+
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`${what} not met in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
