@@ -192,14 +192,18 @@ export class PostgresSink {
           await this.writeActivity(this.activity.slice(0, 500));
           continue;
         }
-        if (head.length > 0) {
+        // The head may also be the chunk new records are appended to while this write is under way:
+        // write and remove exactly the rows taken now, so rows that arrive meanwhile stay queued.
+        const taken = head.length;
+        if (taken > 0) {
           const started = performance.now();
-          await this.writeValues(head);
+          await this.writeValues(head.slice(0, taken));
           this.options.metrics.batchDuration.observe((performance.now() - started) / 1000);
-          this.options.metrics.rowsWritten.inc({ table: 'telemetry_values' }, head.length);
+          this.options.metrics.rowsWritten.inc({ table: 'telemetry_values' }, taken);
         }
-        this.chunks.shift();
-        this.queued -= head.length;
+        if (head.length === taken) this.chunks.shift();
+        else head.splice(0, taken);
+        this.queued -= taken;
         this.oldestAt = Date.now();
         this.options.metrics.queueRows.set(this.queued);
       }

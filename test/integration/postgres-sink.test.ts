@@ -147,6 +147,43 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
     });
   });
 
+  it('keeps the rows that arrive while a batch is being written (nothing lost to an in-flight write)', async () => {
+    const database = 'inflight';
+    await db.query(`CREATE DATABASE ${database}`);
+    const url = db.url.replace(/\/postgres$/, `/${database}`);
+    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    // One open batch (batchRows far above what is sent), so records that arrive mid-write join the batch being written.
+    const sink = new PostgresSink({ url, batchRows: 100_000, flushMs: 60_000, queueMaxRows: 1_000_000, metrics: metrics.postgres, logger: silentLogger() });
+    const bus = new InProcessBus();
+    sink.start(bus);
+    const records = storyRecords(VIN, 40, Date.now() - 40_000);
+    let total = 0;
+    for (const record of records) total += (JSON.parse(record.recordJson!) as { data: Array<{ value: Record<string, unknown> }> }).data.filter((d) => !('invalid' in d.value)).length;
+    // A slow INSERT (as on a loaded database): records keep arriving while the batch is being written.
+    const pool = (sink as unknown as { pool: { query: (...args: unknown[]) => Promise<unknown> } }).pool;
+    const query = pool.query.bind(pool);
+    pool.query = async (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].includes('INSERT INTO telemetry_values')) await new Promise((resolve) => setTimeout(resolve, 30));
+      return query(...args);
+    };
+    for (const [index, record] of records.entries()) {
+      bus.publish(record, () => {});
+      if (index % 10 === 0) void sink.flush();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await waitFor('every value written', async () => (await sink.flush()) && sink.pending === 0);
+    const client = new (await import('pg')).default.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const stored = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_values')).rows[0].n);
+      expect(stored).to.equal(total);
+      expect(await value(metrics.postgres.rowsWritten, { table: 'telemetry_values' })).to.equal(total);
+    } finally {
+      await client.end();
+      await sink.stop();
+    }
+  });
+
   it('past its queue bound while the database is down, drops the oldest values and counts exactly what it dropped', async () => {
     const database = 'bounded';
     await db.query(`CREATE DATABASE ${database}`);
