@@ -1,6 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { FrameTicket } from './actors/vehicle-actor.js';
 import { LocalSnapshotSource, VehicleRegistry } from './actors/vehicle-registry.js';
@@ -15,7 +13,8 @@ import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configu
 import type { ClientHooks } from './tesla/tesla-clients.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
-import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
+import { CertificateReloader, type ReloadOutcome } from './tls/certificate-reloader.js';
+import { vehicleTrust } from './tls/vehicle-trust.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
 
 export const VERSION: string = (
@@ -46,6 +45,8 @@ export interface RunningServer {
   readonly logger: Logger;
   /** TESLA_AUTO_CONFIGURE at work, or null when it is off. */
   readonly tesla: TeslaAutomation | null;
+  /** Check the certificate files and, when they changed and pass, serve them to new handshakes (SIGHUP). */
+  reloadCertificates(): Promise<ReloadOutcome[]>;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -64,7 +65,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       : null;
   const bus = overrides.bus ?? scaleOut?.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
 
-  const trust = vehicleTrust(config);
+  const trust = vehicleTrust(config.vehicleCa.file, config.vehicleCa.extraFile);
   const registry = new VehicleRegistry({
     bus,
     metrics,
@@ -131,6 +132,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   }
 
   const runningDashboard = dashboard;
+  const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics, logger, trust });
+  if (config.tls.watchFiles) certificates.start();
+  else certificates.checkExpiry();
   const watchdog = setInterval(() => registry.sweepWatchdog(), config.watchdog.sweepIntervalSeconds * 1000);
   watchdog.unref();
   logger.info(
@@ -143,6 +147,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     (stopping ??= (async () => {
       logger.info({ openConnections: vehicles.openConnections, pendingFrames: pool.pending }, 'server_stopping');
       vehicles.stopAccepting();
+      certificates.stop();
       clearInterval(watchdog);
       tesla?.stop();
       await runningDashboard.stop();
@@ -155,28 +160,11 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       await pool.close();
       await bus.close();
       await metricsListener.close();
-      trust.cleanup();
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, stop };
-}
-
-/**
- * uWS takes one CA file; with an extra operator CA the two are joined in a private temp file. Operator
- * CAs (anything not named like a Tesla CA, plus the whole extra file) identify cars by CN.
- */
-function vehicleTrust(config: AppConfig): { file: string; operatorCas: ReturnType<typeof loadCaBundle>; cleanup(): void } {
-  const mainPem = readFileSync(config.vehicleCa.file, 'utf8');
-  const main = loadCaBundle(mainPem);
-  const operatorCas = operatorCasOf(main);
-  if (!config.vehicleCa.extraFile) return { file: config.vehicleCa.file, operatorCas, cleanup() {} };
-  const extraPem = readFileSync(config.vehicleCa.extraFile, 'utf8');
-  operatorCas.push(...loadCaBundle(extraPem));
-  const dir = mkdtempSync(join(tmpdir(), 'fleet-telemetry-ca-'));
-  const file = join(dir, 'vehicle-trust.pem');
-  writeFileSync(file, `${mainPem.trim()}\n${extraPem.trim()}\n`, { mode: 0o600 });
-  return { file, operatorCas, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const reloadCertificates = (): Promise<ReloadOutcome[]> => certificates.reload('request');
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, reloadCertificates, stop };
 }
 
 async function withinGrace(work: Promise<void>, graceMs: number): Promise<boolean> {

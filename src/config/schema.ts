@@ -99,6 +99,12 @@ export const schema: convict.Schema<AppConfig> = {
       env: 'TLS_CA_CHAIN_FILE',
       doc: 'PEM chain cars use to verify the server: the `ca` field of the vehicle telemetry config.',
     },
+    watchFiles: {
+      format: FORMATS.boolean.name,
+      default: true,
+      env: 'TLS_WATCH_FILES',
+      doc: 'Watch the certificate, key and CA files and serve renewed ones to new handshakes once they pass the start-up checks; SIGHUP reloads either way.',
+    },
   },
   vehicleCa: {
     file: {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import uWS, { listenOn, type HttpRequest, type HttpResponse, type WebSocket, type us_listen_socket } from '../vehicle/uws.js';
+import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../vehicle/uws.js';
 import type { DashboardGrant } from './dashboard-grant.js';
 import { CLOSE_TOO_SLOW, DashboardSession, type DashboardClient, type DashboardHub, type VinPublisher } from './dashboard-hub.js';
 import type { StaticAsset } from './static-assets.js';
@@ -41,6 +42,9 @@ export interface DashboardListenerOptions {
   logger: Logger;
   now?: () => number;
 }
+
+/** What a certificate reload replaces. */
+export type DashboardTlsFiles = Pick<DashboardListenerOptions, 'certFile' | 'keyFile' | 'keyPassphrase'>;
 
 interface SocketData {
   grant: DashboardGrant;
@@ -107,8 +111,7 @@ class UwsDashboardClient implements DashboardClient {
  */
 export class DashboardListener implements VinPublisher {
   private readonly options: DashboardListenerOptions;
-  private readonly app: uWS.TemplatedApp;
-  private listenSocket: us_listen_socket | null = null;
+  private readonly generations: AppGenerations;
   private readonly clients = new Set<UwsDashboardClient>();
   private readonly now: () => number;
   private draining = false;
@@ -116,18 +119,27 @@ export class DashboardListener implements VinPublisher {
   constructor(options: DashboardListenerOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.app = uWS.SSLApp({
-      cert_file_name: options.certFile,
-      key_file_name: options.keyFile,
-      ...(options.keyPassphrase ? { passphrase: options.keyPassphrase } : {}),
+    this.generations = new AppGenerations(options.host, options.port, 'dashboard listener');
+    const app = this.createApp(options);
+    this.routes(app, this.generations.add(app));
+  }
+
+  private createApp(files: DashboardTlsFiles): TemplatedApp {
+    return uWS.SSLApp({
+      cert_file_name: files.certFile,
+      key_file_name: files.keyFile,
+      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
     });
-    this.routes();
   }
 
   async listen(): Promise<number> {
-    const { socket, port } = await listenOn(this.app, this.options.host, this.options.port, 'dashboard listener');
-    this.listenSocket = socket;
-    return port;
+    return this.generations.listen();
+  }
+
+  /** New certificate and key for new handshakes; open dashboards stay on their app (see VehicleListener.reload). */
+  async reload(files: DashboardTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
+    if (this.draining) return ['the listener is shutting down'];
+    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) => this.routes(app, generation));
   }
 
   get openConnections(): number {
@@ -136,17 +148,17 @@ export class DashboardListener implements VinPublisher {
 
   publish(vin: string, message: string): void {
     const topic = topicOf(vin);
-    if (this.app.publish(topic, message, false)) {
-      this.options.metrics.dashboardMessagesSent.inc(this.app.numSubscribers(topic));
+    // Topics belong to an app: dashboards that came in before a certificate reload are on an older one.
+    const generations = this.generations.live;
+    for (let i = 0; i < generations.length; i++) {
+      const app = generations[i].app;
+      if (app.publish(topic, message, false)) this.options.metrics.dashboardMessagesSent.inc(app.numSubscribers(topic));
     }
   }
 
   stopAccepting(): void {
     this.draining = true;
-    if (this.listenSocket !== null) {
-      uWS.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = null;
-    }
+    this.generations.stopAccepting();
   }
 
   /** Close every dashboard with "going away": the page reconnects with backoff. */
@@ -156,13 +168,13 @@ export class DashboardListener implements VinPublisher {
 
   close(): void {
     this.stopAccepting();
-    this.app.close();
+    this.generations.closeAll();
   }
 
-  private routes(): void {
+  private routes(app: TemplatedApp, generation: Generation): void {
     const { hub, metrics, logger, verifier } = this.options;
 
-    this.app.ws<SocketData>(DASHBOARD_PATH, {
+    app.ws<SocketData>(DASHBOARD_PATH, {
       maxPayloadLength: MAX_REQUEST_BYTES,
       idleTimeout: this.options.idleTimeoutSeconds ?? 60,
       sendPingsAutomatically: true,
@@ -221,6 +233,7 @@ export class DashboardListener implements VinPublisher {
         data.client = client;
         data.session = new DashboardSession(client, data.grant);
         this.clients.add(client);
+        this.generations.opened(generation);
         metrics.dashboardsConnected.set(this.clients.size);
         this.armExpiry(data);
         logger.info({ source: data.grant.source, subject: data.grant.subject, vins: data.grant.all ? '*' : data.grant.vins.size }, 'dashboard_connected');
@@ -260,6 +273,7 @@ export class DashboardListener implements VinPublisher {
         // error or inactivity, and says which in `message`; a peer that just vanished leaves it empty.
         if (client.dropReason === null && code === 1006 && message.byteLength > 0) client.dropReason = uwsDropReason(Buffer.from(message).toString('latin1'));
         this.clients.delete(client);
+        this.generations.closed(generation);
         metrics.dashboardsConnected.set(this.clients.size);
         if (data.expiryTimer !== null) clearTimeout(data.expiryTimer);
         if (client.dropReason !== null) metrics.dashboardsDropped.inc({ reason: client.dropReason });
@@ -268,7 +282,7 @@ export class DashboardListener implements VinPublisher {
       },
     });
 
-    this.app.get(SESSION_PATH, (res, req) => {
+    app.get(SESSION_PATH, (res, req) => {
       // The page checks its token here first: a browser cannot read why a WebSocket upgrade failed.
       const token = bearerToken(req);
       let aborted = false;
@@ -292,15 +306,15 @@ export class DashboardListener implements VinPublisher {
       );
     });
 
-    this.app.get('/healthz', (res) => {
+    app.get('/healthz', (res) => {
       res.cork(() => res.writeHeader('Content-Type', 'text/plain').end('ok\n'));
     });
 
-    this.app.any(DASHBOARD_PATH, (res) => {
+    app.any(DASHBOARD_PATH, (res) => {
       res.cork(() => res.writeStatus('426 Upgrade Required').end('the dashboard socket needs a WebSocket upgrade\n'));
     });
 
-    this.app.get('/*', (res, req) => {
+    app.get('/*', (res, req) => {
       const asset = this.options.assets.get(req.getUrl());
       res.cork(() => {
         if (asset === undefined) {
@@ -315,7 +329,7 @@ export class DashboardListener implements VinPublisher {
       });
     });
 
-    this.app.any('/*', (res) => {
+    app.any('/*', (res) => {
       res.cork(() => res.writeStatus('405 Method Not Allowed').end());
     });
   }

@@ -81,6 +81,11 @@ export class TelemetryMetrics {
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
+  /** Certificate hot reload (src/tls/). */
+  readonly tlsReloads: client.Counter<'listener' | 'result'>;
+  readonly tlsCertificateDaysLeft: client.Gauge<'listener'>;
+  /** Set by the certificate reloader: days left on each listener's certificate, read at scrape time. */
+  certificateDaysLeft: (() => Array<[string, number]>) | null = null;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -155,6 +160,17 @@ export class TelemetryMetrics {
     this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
+    this.tlsReloads = new client.Counter({ name: `${PREFIX}tls_reloads_total`, help: 'Certificate reloads by listener (vehicle, dashboard) and result (applied, refused: the old certificate stays in use).', labelNames: ['listener', 'result'], registers: r });
+    const metrics = this;
+    this.tlsCertificateDaysLeft = new client.Gauge({
+      name: `${PREFIX}tls_certificate_days_left`,
+      help: 'Days until the certificate each listener (vehicle, dashboard) serves expires; negative once expired.',
+      labelNames: ['listener'],
+      registers: r,
+      collect() {
+        for (const [listener, days] of metrics.certificateDaysLeft?.() ?? []) this.set({ listener }, days);
+      },
+    });
     this.exportKnownSeriesAtZero();
   }
 
@@ -168,5 +184,6 @@ export class TelemetryMetrics {
     }
     for (const kind of ['ack', 'error']) this.replies.inc({ kind }, 0);
     for (const result of ['accepted', 'refused']) this.connectionAttempts.inc({ result }, 0);
+    for (const listener of ['vehicle', 'dashboard']) for (const result of ['applied', 'refused']) this.tlsReloads.inc({ listener, result }, 0);
   }
 }

@@ -9,7 +9,8 @@ import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
 import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
-import uWS, { clientCertificatePem, listenOn, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
+import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
+import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
 export const STATUS_PATH = '/status';
@@ -42,6 +43,9 @@ export interface VehicleListenerOptions {
   metrics: TelemetryMetrics;
   logger: Logger;
 }
+
+/** What a certificate reload replaces: the server's files and the vehicle trust. */
+export type VehicleTlsFiles = Pick<VehicleListenerOptions, 'certFile' | 'keyFile' | 'keyPassphrase' | 'trustedCaFile' | 'operatorCas'>;
 
 interface SocketData {
   identity: DeviceIdentity;
@@ -134,29 +138,44 @@ class UwsVehicleConnection implements VehicleConnection {
  */
 export class VehicleListener {
   private readonly options: VehicleListenerOptions;
-  private readonly app: uWS.TemplatedApp;
-  private listenSocket: us_listen_socket | null = null;
+  private readonly generations: AppGenerations;
   private readonly connections = new Set<UwsVehicleConnection>();
   private draining = false;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
-    this.app = uWS.SSLApp({
-      cert_file_name: options.certFile,
-      key_file_name: options.keyFile,
-      ca_file_name: options.trustedCaFile,
+    this.generations = new AppGenerations(options.host, options.port, 'vehicle listener');
+    const app = this.createApp(options);
+    this.routes(app, this.generations.add(app), options.operatorCas);
+  }
+
+  private createApp(files: VehicleTlsFiles): TemplatedApp {
+    return uWS.SSLApp({
+      cert_file_name: files.certFile,
+      key_file_name: files.keyFile,
+      ca_file_name: files.trustedCaFile,
       // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
       ssl_prefer_low_memory_usage: true,
-      ...(options.keyPassphrase ? { passphrase: options.keyPassphrase } : {}),
+      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
     });
-    this.routes();
   }
 
   /** Binds and resolves with the bound port (useful with port 0). */
   async listen(): Promise<number> {
-    const { socket, port } = await listenOn(this.app, this.options.host, this.options.port, 'vehicle listener');
-    this.listenSocket = socket;
-    return port;
+    return this.generations.listen();
+  }
+
+  /**
+   * New certificate, key or vehicle trust for new handshakes; connected cars stay on the app they came
+   * in on. The new app is first bound to a private port and handed to `probe` (which handshakes with it
+   * as a car would); only when that finds no problem does it take over the real port. Resolves with the
+   * problems, empty when the new files are in use.
+   */
+  async reload(files: VehicleTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
+    if (this.draining) return ['the listener is shutting down'];
+    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) =>
+      this.routes(app, generation, files.operatorCas),
+    );
   }
 
   get openConnections(): number {
@@ -166,10 +185,7 @@ export class VehicleListener {
   /** Stop taking new cars and new frames; frames already received still get their replies. */
   stopAccepting(): void {
     this.draining = true;
-    if (this.listenSocket !== null) {
-      uWS.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = null;
-    }
+    this.generations.stopAccepting();
   }
 
   /** Close every car socket with "going away": cars reconnect (to another instance) with backoff. */
@@ -180,17 +196,17 @@ export class VehicleListener {
   close(): void {
     this.stopAccepting();
     this.closeAll();
-    this.app.close();
+    this.generations.closeAll();
   }
 
-  private identify(res: HttpResponse): IdentityResult {
+  private identify(res: HttpResponse, operatorCas: readonly X509Certificate[]): IdentityResult {
     let pem: string;
     try {
       pem = clientCertificatePem(res);
     } catch (error) {
       return { ok: false, reason: 'unparseable_certificate', detail: (error as Error).message };
     }
-    return identifyDevice(pem, this.options.operatorCas);
+    return identifyDevice(pem, operatorCas);
   }
 
   private refuse(res: HttpResponse, result: Extract<IdentityResult, { ok: false }>): void {
@@ -204,10 +220,10 @@ export class VehicleListener {
     });
   }
 
-  private routes(): void {
+  private routes(app: TemplatedApp, generation: Generation, operatorCas: readonly X509Certificate[]): void {
     const { metrics, logger, registry, pool } = this.options;
 
-    this.app.get(PUBLIC_KEY_PATH, (res) => {
+    app.get(PUBLIC_KEY_PATH, (res) => {
       // The one route open to anyone: Tesla fetches the app's public key here without a client certificate.
       const pem = this.options.publicKeyPem;
       res.cork(() => {
@@ -219,13 +235,13 @@ export class VehicleListener {
       });
     });
 
-    this.app.get(STATUS_PATH, (res) => {
-      const result = this.identify(res);
+    app.get(STATUS_PATH, (res) => {
+      const result = this.identify(res, operatorCas);
       if (!result.ok) return this.refuse(res, result);
       res.cork(() => res.end('mtls ok'));
     });
 
-    this.app.ws<SocketData>('/*', {
+    app.ws<SocketData>('/*', {
       maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, this.options.maxFrameBytes + 1),
       idleTimeout: this.options.idleTimeoutSeconds,
       sendPingsAutomatically: true,
@@ -238,7 +254,7 @@ export class VehicleListener {
           res.cork(() => res.writeStatus('503 Service Unavailable').end('shutting down\n'));
           return;
         }
-        const result = this.identify(res);
+        const result = this.identify(res, operatorCas);
         if (!result.ok) return this.refuse(res, result);
         const data: SocketData = {
           identity: result.identity,
@@ -268,6 +284,7 @@ export class VehicleListener {
         );
         data.connection = connection;
         this.connections.add(connection);
+        this.generations.opened(generation);
         data.actor = registry.connectionOpened(connection);
         metrics.connectionAttempts.inc({ result: 'accepted' });
         logger.info(
@@ -320,14 +337,15 @@ export class VehicleListener {
         if (connection === null) return;
         connection.isOpen = false;
         this.connections.delete(connection);
+        this.generations.closed(generation);
         metrics.disconnects.inc({ reason: closeReason(code) });
         registry.connectionClosed(connection);
         logger.info({ vin: connection.vin, connectionId: connection.connectionId, code }, 'vehicle_disconnected');
       },
     });
 
-    this.app.any('/*', (res) => {
-      const result = this.identify(res);
+    app.any('/*', (res) => {
+      const result = this.identify(res, operatorCas);
       if (!result.ok) return this.refuse(res, result);
       res.cork(() => res.writeStatus('426 Upgrade Required').end('vehicles connect with a WebSocket upgrade\n'));
     });
@@ -344,3 +362,4 @@ function closeReason(code: number): string {
     default: return code >= 4000 ? 'application' : 'other';
   }
 }
+
