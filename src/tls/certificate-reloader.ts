@@ -178,7 +178,7 @@ export class CertificateReloader {
       findings,
     );
     const casOk = checkVehicleCas(
-      [ref('VEHICLE_CA_FILE', config.vehicleCa.file), ...(config.vehicleCa.extraFile ? [ref('VEHICLE_CA_FILE_EXTRA', config.vehicleCa.extraFile)] : [])],
+      [ref('VEHICLE_CA_FILE', config.vehicleCa.file), ...(config.vehicleCa.extraFile ? [ref('VEHICLE_EXTRA_CA_FILE', config.vehicleCa.extraFile)] : [])],
       now,
       findings,
     );
