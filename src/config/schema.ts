@@ -54,7 +54,7 @@ export const schema: convict.Schema<AppConfig> = {
       format: FORMATS.idleTimeout.name,
       default: 120,
       env: 'VEHICLE_IDLE_TIMEOUT_SECONDS',
-      doc: 'Seconds without traffic before the server pings a car and then drops it: 0 (never) or a multiple of 4 from 8 to 960.',
+      doc: 'Seconds without traffic before the server pings a car, which drops it only if no pong comes back either (a parked car that answers pings stays connected): 0 (never) or a multiple of 4 from 8 to 960.',
     },
     maxBackpressureBytes: {
       format: FORMATS.integer.name,
