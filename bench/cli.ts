@@ -8,6 +8,7 @@ import { defaultCacheDir, ensureBenchPki } from './pki/bench-pki.js';
 import type { BenchReport, ScenarioName, ScenarioResult } from './report/result.js';
 import { checkTargets, lossIn, ratiosOf, renderReport } from './report/render.js';
 import { runNatsComparison } from './scenarios/nats.js';
+import { runRestart } from './scenarios/restart.js';
 import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
 import { runSteady } from './scenarios/steady.js';
@@ -20,7 +21,7 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation (default: saturation,steady,storm)
+  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,restart (default: saturation,steady,storm)
   --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
@@ -41,6 +42,10 @@ NATS JetStream (needs nats-server; scripts/install-test-deps.sh installs it)
                           --vins-per-dashboard) on instance B watch instance A's cars. Afterwards
                           the stream is counted per VIN against the acks: a shortfall is loss.
   nats-saturation         the same two deployments with the saturation load (--sat-cars, ...)
+Rolling restart
+  restart                 ours under the steady load (--cars, --rate, --warmup; --seconds before and
+                          again after the handover): a second process starts on the same ports, then
+                          the first gets SIGTERM and drains. Lost records, car errors, ack p99.
 Connect storm
   --storm-timeout S       give up after (default 90; the target is 60)
 Harness
@@ -77,7 +82,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'restart'];
 const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
@@ -213,6 +218,15 @@ async function main(argv: string[]): Promise<number> {
         results.push(result);
         log(`bench: ${scenario} ${result.server}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}, not in stream ${result.counts.storedMissing ?? '-'}` : `FAILED: ${result.failure}`}`);
       }
+      continue;
+    }
+    if (scenario === 'restart') {
+      const ctx: RunContext = { kind: 'ours', pki, fleetThreads: o.fleetThreads, localAddresses: loopbackSources(o.cars), serverEnv: o.serverEnv, serverNodeFlags: [], progress };
+      log('bench: restart: a rolling restart of ours under the steady load');
+      const result = await runRestart(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds, connectConcurrency: 100 });
+      results.push(result);
+      const d = result.details as { ackDuringHandoverMs?: { p99: number }; connectFailuresInHandover?: number; errorRepliesInHandover?: number };
+      log(`bench: restart: ${result.completed ? `lost ${result.counts.lost}, connect failures ${d.connectFailuresInHandover}, error replies ${d.errorRepliesInHandover}, ack p99 before ${result.ack.p99} ms, during ${d.ackDuringHandoverMs?.p99} ms` : `FAILED: ${result.failure}`}`);
       continue;
     }
     for (const kind of o.servers) {

@@ -11,6 +11,7 @@ import { createLogger } from './log/logger.js';
 import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
 import type { ClientHooks } from './tesla/tesla-clients.js';
+import { listenMetricsAcrossHandover } from './lifecycle/metrics-handover.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
 import { CertificateReloader, type ReloadOutcome } from './tls/certificate-reloader.js';
@@ -114,7 +115,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let dashboard: RunningDashboard | null = null;
   let tesla: TeslaAutomation | null = null;
   try {
-    metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
+    // Another instance of ours may still be draining on the same ports (a rolling restart).
+    metricsPort = await listenMetricsAcrossHandover(metricsListener, config.metrics.host, config.metrics.port, config.shutdownGraceMs + 10_000, logger);
     vehiclePort = await vehicles.listen();
     if (config.selfCheck) {
       await runSelfCheck({ listenHost: config.vehicle.host, port: vehiclePort, domain: config.domain, caChainFile: config.tls.caChainFile, logger });
