@@ -42,6 +42,8 @@ NATS JetStream (needs nats-server; scripts/install-test-deps.sh installs it)
                           --vins-per-dashboard) on instance B watch instance A's cars. Afterwards
                           the stream is counted per VIN against the acks: a shortfall is loss.
   nats-saturation         the same two deployments with the saturation load (--sat-cars, ...)
+  --nats-nodes N          1 (one nats-server, default) or 3: a JetStream cluster of N Debian
+                          nats-server processes on loopback, stream and KV with N replicas
 Rolling restart
   restart                 ours under the steady load (--cars, --rate, --warmup; --seconds before and
                           again after the handover): a second process starts on the same ports, then
@@ -73,6 +75,7 @@ const OPTIONS = {
   'stage-seconds': { type: 'string' },
   'storm-timeout': { type: 'string' },
   'fleet-threads': { type: 'string' },
+  'nats-nodes': { type: 'string' },
   'cache-dir': { type: 'string' },
   report: { type: 'string' },
   'server-env': { type: 'string', multiple: true },
@@ -145,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
       stageSeconds: number(values, 'stage-seconds', quick ? 3 : 5, 1),
       stormTimeout: number(values, 'storm-timeout', 90, 1),
       fleetThreads: number(values, 'fleet-threads', 2, 1),
+      natsNodes: number(values, 'nats-nodes', 1, 1),
       cacheDir: resolve(String(values['cache-dir'] ?? defaultCacheDir())),
       report: resolve(String(values.report ?? `artifacts/bench/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)),
       serverEnv: Object.fromEntries(
@@ -213,6 +217,7 @@ async function main(argv: string[]): Promise<number> {
         dashboards: pipelined ? 0 : o.dashboards,
         vinsPerDashboard: o.vinsPerDashboard,
         connectConcurrency: pipelined ? 64 : 100,
+        natsNodes: o.natsNodes,
       });
       for (const result of pair) {
         results.push(result);
