@@ -6,6 +6,7 @@ import type { DashboardGrant } from './dashboard-grant.js';
 import { CLOSE_TOO_SLOW, DashboardSession, type DashboardClient, type DashboardHub, type VinPublisher } from './dashboard-hub.js';
 import type { StaticAsset } from './static-assets.js';
 import { AuthError, type AuthFailureReason, type TokenVerifier } from './token-verifier.js';
+import { VerifiedGrants } from './verified-grants.js';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const SESSION_PATH = '/api/session';
@@ -14,6 +15,9 @@ export const CLOSE_TOKEN_EXPIRED = 4001;
 
 /** Requests are small JSON objects; anything bigger is not a dashboard. */
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** How long a token checked at /api/session (or at an upgrade) lets the next upgrade skip verification. */
+const VERIFIED_GRANT_TTL_MS = 60_000;
+const VERIFIED_GRANTS_MAX = 10_000;
 /** setTimeout's ceiling; longer token lifetimes re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const SECURITY_HEADERS: Array<[string, string]> = [
@@ -113,12 +117,14 @@ export class DashboardListener implements VinPublisher {
   private readonly options: DashboardListenerOptions;
   private readonly generations: AppGenerations;
   private readonly clients = new Set<UwsDashboardClient>();
+  private readonly verified: VerifiedGrants;
   private readonly now: () => number;
   private draining = false;
 
   constructor(options: DashboardListenerOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
+    this.verified = new VerifiedGrants(VERIFIED_GRANT_TTL_MS, VERIFIED_GRANTS_MAX, this.now);
     this.generations = new AppGenerations(options.host, options.port, 'dashboard listener');
     const app = this.createApp(options);
     this.routes(app, this.generations.add(app));
@@ -202,6 +208,14 @@ export class DashboardListener implements VinPublisher {
           this.refuse(res, new AuthError('origin_not_allowed', 'this origin may not open the dashboard socket'), '403 Forbidden');
           return;
         }
+        const known = this.verified.get(token);
+        if (known !== undefined && known.expiresAt > this.now()) {
+          const data: SocketData = { grant: known, session: null, client: null, expiryTimer: null };
+          // Still inside uWS's call for this request, where the response is already corked: this cork only
+          // tells uWS.js so, and the upgrade happens the way uWS expects (no warning, nothing re-read).
+          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+          return;
+        }
         verifier.verify(token).then(
           (grant) => {
             if (aborted) return;
@@ -209,13 +223,16 @@ export class DashboardListener implements VinPublisher {
               this.refuse(res, new AuthError('expired', 'the token has expired'));
               return;
             }
+            this.verified.put(token, grant);
             const data: SocketData = { grant, session: null, client: null, expiryTimer: null };
-            // Not inside res.cork: after a callback uWS's HttpResponse::cork tells an upgraded socket from
-            // the HTTP one by its address, and the upgrade reallocates the socket, sometimes in place.
-            // Then cork reads the new WebSocket's memory as HTTP state and, depending on what lies there,
-            // shuts the fresh socket (1006 right after `hello`, the client's first request never read).
-            // Uncorked, the 101 goes out in a few small writes and uWS.js prints a cork warning once
-            // per upgrade; the socket itself is sound (the `open` handler corks its own sends).
+            // A token not checked moments ago (a client that skipped /api/session): upgraded after the
+            // verification, outside uWS's call. Not inside res.cork: after a callback uWS's
+            // HttpResponse::cork tells an upgraded socket from the HTTP one by its address, and the upgrade
+            // reallocates the socket, sometimes in place. Then cork reads the new WebSocket's memory as
+            // HTTP state and, depending on what lies there, shuts the fresh socket (1006 right after
+            // `hello`). Uncorked, the 101 goes out in a few small writes and uWS.js prints a cork warning;
+            // the socket itself is sound (the `open` handler corks its own sends). Browsers never take this
+            // path: the page checks its token first, which lands it in `verified`.
             res.upgrade(data, key, protocol, extensions, context);
           },
           (error: unknown) => {
@@ -292,6 +309,8 @@ export class DashboardListener implements VinPublisher {
       verifier.verify(token).then(
         (grant) => {
           if (aborted) return;
+          // The page opens the socket right after this check: its upgrade then needs no second verification.
+          this.verified.put(token, grant);
           const body = JSON.stringify({ vins: grant.describeVins(), expiresAt: new Date(grant.expiresAt).toISOString(), subject: grant.subject });
           res.cork(() => {
             res.writeStatus('200 OK');
