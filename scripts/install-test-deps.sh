@@ -11,6 +11,7 @@ need openssl openssl
 need nats-server nats-server
 need promtool prometheus
 need chromium chromium
+need systemd-analyze systemd
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then
