@@ -83,7 +83,7 @@ export class TelemetryMetrics {
   readonly configPushes: client.Counter<'result'>;
   /** Certificate hot reload (src/tls/). */
   readonly tlsReloads: client.Counter<'listener' | 'result'>;
-  readonly tlsCertificateDaysLeft: client.Gauge<'listener'>;
+  readonly tlsCertificateSecondsLeft: client.Gauge<'listener'>;
   /** Set by the certificate reloader: days left on each listener's certificate, read at scrape time. */
   certificateDaysLeft: (() => Array<[string, number]>) | null = null;
 
@@ -162,13 +162,13 @@ export class TelemetryMetrics {
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
     this.tlsReloads = new client.Counter({ name: `${PREFIX}tls_reloads_total`, help: 'Certificate reloads by listener (vehicle, dashboard) and result (applied, refused: the old certificate stays in use).', labelNames: ['listener', 'result'], registers: r });
     const metrics = this;
-    this.tlsCertificateDaysLeft = new client.Gauge({
-      name: `${PREFIX}tls_certificate_days_left`,
-      help: 'Days until the certificate each listener (vehicle, dashboard) serves expires; negative once expired.',
+    this.tlsCertificateSecondsLeft = new client.Gauge({
+      name: `${PREFIX}tls_certificate_expiry_seconds`,
+      help: 'Seconds until the certificate each listener (vehicle, dashboard) serves expires (divide by 86400 for days); negative once expired.',
       labelNames: ['listener'],
       registers: r,
       collect() {
-        for (const [listener, days] of metrics.certificateDaysLeft?.() ?? []) this.set({ listener }, days);
+        for (const [listener, days] of metrics.certificateDaysLeft?.() ?? []) this.set({ listener }, Math.round(days * 86_400));
       },
     });
     this.exportKnownSeriesAtZero();

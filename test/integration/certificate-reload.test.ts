@@ -163,9 +163,9 @@ describe('certificate hot reload (real uWS, same port, no car dropped)', functio
     const metrics = (await httpGet(`http://127.0.0.1:${t.server.metricsPort}/metrics`)).body;
     expect(metrics).to.match(/fleet_telemetry_tls_reloads_total\{listener="vehicle",result="applied"\} 1\b/);
     expect(metrics).to.match(/fleet_telemetry_tls_reloads_total\{listener="vehicle",result="refused"\} [1-9]/);
-    const daysLeft = /fleet_telemetry_tls_certificate_days_left\{listener="vehicle"\} ([0-9.e+-]+)/.exec(metrics);
-    expect(daysLeft, 'days-left gauge').to.not.equal(null);
-    expect(Number(daysLeft![1])).to.be.within(800, 826);
+    const secondsLeft = /fleet_telemetry_tls_certificate_expiry_seconds\{listener="vehicle"\} ([0-9.e+-]+)/.exec(metrics);
+    expect(secondsLeft, 'seconds-left gauge').to.not.equal(null);
+    expect(Number(secondsLeft![1]) / 86_400).to.be.within(800, 826);
     await dash.close();
   });
 });

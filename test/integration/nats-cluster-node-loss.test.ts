@@ -131,7 +131,7 @@ describe('NATS cluster: a node killed under load (a follower, then the stream le
     // The dashboard watching through the killed node's outage is still open and has the last record.
     const last = cars[0].acked[cars[0].acked.length - 1].value;
     const waitStarted = Date.now();
-    await dash.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'V' && x.record.data[0].value.doubleValue === last), 20_000, 'the last record');
+    await dash.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'V' && x.record.data[0].value.doubleValue === last), 30_000, 'the last record');
     console.log('      dashboard caught up after', Date.now() - waitStarted, 'ms');
     expect(dashClosed).to.equal(false);
     // A dashboard opened afterwards gets a complete snapshot from the replicated KV bucket.

@@ -281,6 +281,17 @@ export class NatsRecordBus implements RecordBus {
         // The default (15 s) left dashboards without records for 45 s after a node loss; 5 s costs one
         // heartbeat per idle watched VIN every 5 s.
         const messages = await consumer.consume({ idle_heartbeat: FOLLOW_HEARTBEAT_MS });
+        // The client may keep trying to revive a consumer whose server is gone; past two missed
+        // heartbeats, start over with a fresh one from the last sequence seen (the loop below).
+        void (async () => {
+          for await (const status of messages.status()) {
+            if (status.type === 'heartbeats_missed' && status.count >= 2) {
+              logger.warn({ vin, missed: status.count }, 'nats_follow_restarted');
+              messages.stop();
+              break;
+            }
+          }
+        })().catch(() => {});
         ready();
         if (follow.stopped) {
           messages.stop();
