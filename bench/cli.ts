@@ -9,6 +9,7 @@ import type { BenchReport, ScenarioName, ScenarioResult } from './report/result.
 import { checkTargets, lossIn, ratiosOf, renderReport } from './report/render.js';
 import { runNatsComparison } from './scenarios/nats.js';
 import { runRestart } from './scenarios/restart.js';
+import { runPostgresComparison } from './scenarios/postgres.js';
 import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
 import { runSteady } from './scenarios/steady.js';
@@ -21,7 +22,7 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,restart (default: saturation,steady,storm)
+  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,postgres,restart (default: saturation,steady,storm)
   --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
@@ -48,6 +49,9 @@ Rolling restart
   restart                 ours under the steady load (--cars, --rate, --warmup; --seconds before and
                           again after the handover): a second process starts on the same ports, then
                           the first gets SIGTERM and drains. Lost records, car errors, ack p99.
+PostgreSQL (needs Debian's postgresql; scripts/install-test-deps.sh installs it)
+  postgres                the steady scenario against ours, then again with the PostgreSQL sink
+                          (DATABASE_URL to a PostgreSQL the harness starts on loopback): the sink's cost
 Connect storm
   --storm-timeout S       give up after (default 90; the target is 60)
 Harness
@@ -85,7 +89,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'restart'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'postgres', 'restart'];
 const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
@@ -232,6 +236,24 @@ async function main(argv: string[]): Promise<number> {
       results.push(result);
       const d = result.details as { ackDuringHandoverMs?: { p99: number }; connectFailuresInHandover?: number; errorRepliesInHandover?: number };
       log(`bench: restart: ${result.completed ? `lost ${result.counts.lost}, connect failures ${d.connectFailuresInHandover}, error replies ${d.errorRepliesInHandover}, ack p99 before ${result.ack.p99} ms, during ${d.ackDuringHandoverMs?.p99} ms` : `FAILED: ${result.failure}`}`);
+      continue;
+    }
+    if (scenario === 'postgres') {
+      const ctx: RunContext = {
+        kind: 'ours',
+        pki,
+        fleetThreads: o.fleetThreads,
+        localAddresses: loopbackSources(o.cars),
+        serverEnv: o.serverEnv,
+        serverNodeFlags: o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        progress,
+      };
+      log('bench: postgres: ours without a database, then with the PostgreSQL sink');
+      const pair = await runPostgresComparison(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds, dashboards: o.dashboards, vinsPerDashboard: o.vinsPerDashboard, connectConcurrency: 100 });
+      for (const result of pair) {
+        results.push(result);
+        log(`bench: postgres ${result.server}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}` : `FAILED: ${result.failure}`}`);
+      }
       continue;
     }
     for (const kind of o.servers) {

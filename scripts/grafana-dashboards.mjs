@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 const OUT_DIR = fileURLToPath(new URL('../grafana/dashboards/', import.meta.url));
 /** Matches the uid in grafana/provisioning/datasources/prometheus.yaml. */
 const DATASOURCE = { type: 'prometheus', uid: 'fleet-telemetry-prometheus' };
+/** Matches the uid in grafana/provisioning/datasources/postgres.yaml (the DATABASE_URL database). */
+const POSTGRES = { type: 'grafana-postgresql-datasource', uid: 'fleet-telemetry-postgres' };
 const RATE = '$__rate_interval';
 
 function target(expr, legendFormat, extra = {}) {
@@ -134,6 +136,19 @@ const serverHealth = {
         target(`sum by (kind) (rate(${p('nodejs_gc_duration_seconds_sum')}[${RATE}]))`, '{{kind}}'),
       ], 'percentunit'),
     ]),
+    row('History and PostgreSQL', [
+      timeseries('History memory', 'Bytes the recent history holds in memory (typed-array rows and trip tracks), and the cars it holds.', [
+        target(`sum(${p('history_memory_bytes')})`, 'bytes held'),
+      ], 'bytes'),
+      timeseries('PostgreSQL writes', 'Values and trips/charges written to PostgreSQL per second, values dropped (queue full) and batches that failed (kept and retried).', [
+        target(rateBy('table', 'postgres_rows_written_total'), 'written {{table}}'),
+        target(`sum(rate(${p('postgres_rows_dropped_total')}[${RATE}]))`, 'dropped'),
+        target(`sum(rate(${p('postgres_write_errors_total')}[${RATE}]))`, 'failed batches'),
+      ], 'ops'),
+      timeseries('PostgreSQL queue', 'Values waiting to be written; it grows while the database is down or slow, up to POSTGRES_QUEUE_MAX_ROWS.', [
+        target(`sum(${p('postgres_queue_rows')})`, 'queued values'),
+      ], 'short'),
+    ]),
   ],
 };
 
@@ -173,6 +188,16 @@ const fleetActivity = {
         target(rateBy('endpoint, status_class', 'tesla_api_calls_total'), '{{endpoint}} {{status_class}}'),
       ], 'ops'),
     ]),
+    row('Trips and charging', [
+      timeseries('Trips and charging sessions', 'Trips (gear out of P until P) and charging sessions that ended, per interval, AC and DC apart.', [
+        target(`sum(increase(${p('trips_total')}[${RATE}]))`, 'trips'),
+        target(`sum by (current) (increase(${p('charging_sessions_total')}[${RATE}]))`, 'charges {{current}}'),
+      ], 'short'),
+      timeseries('Energy used and charged', 'Pack energy used by ended trips and energy added by ended charging sessions, kWh per interval.', [
+        target(`sum(increase(${p('trip_energy_kwh_total')}[${RATE}]))`, 'used driving'),
+        target(`sum by (current) (increase(${p('charging_energy_kwh_total')}[${RATE}]))`, 'charged {{current}}'),
+      ], 'kwatth'),
+    ]),
   ],
 };
 
@@ -188,13 +213,14 @@ function render(definition) {
     const charts = section.panels.filter((panel) => panel.kind !== 'stat');
     if (stats.length > 0) {
       const width = Math.floor(24 / stats.length);
-      stats.forEach((panel, i) => panels.push(renderPanel(panel, id++, { h: 4, w: width, x: i * width, y })));
+      stats.forEach((panel, i) => panels.push(renderPanel(panel, id++, { h: 4, w: width, x: i * width, y }, definition.datasource)));
       y += 4;
     }
     charts.forEach((panel, i) => {
-      panels.push(renderPanel(panel, id++, { h: 8, w: 12, x: (i % 2) * 12, y: y + Math.floor(i / 2) * 8 }));
+      const wide = panel.kind === 'table';
+      panels.push(renderPanel(panel, id++, { h: wide ? 10 : 8, w: 12, x: (i % 2) * 12, y: y + Math.floor(i / 2) * (wide ? 10 : 8) }, definition.datasource));
     });
-    y += Math.ceil(charts.length / 2) * 8;
+    y += Math.ceil(charts.length / 2) * (charts.some((panel) => panel.kind === 'table') ? 10 : 8);
   }
   return {
     uid: definition.uid,
@@ -203,21 +229,28 @@ function render(definition) {
     tags: ['fleet-telemetry'],
     editable: true,
     graphTooltip: 1,
-    refresh: '10s',
+    refresh: definition.refresh ?? '10s',
     schemaVersion: 39,
     version: 1,
-    time: { from: 'now-1h', to: 'now' },
+    time: definition.time ?? { from: 'now-1h', to: 'now' },
     timepicker: {},
     timezone: 'browser',
     annotations: { list: [] },
-    templating: { list: [] },
+    templating: { list: definition.variables ?? [] },
     links: [],
     panels,
   };
 }
 
-function renderPanel(panel, id, gridPos) {
-  const targets = panel.targets.map((t, i) => ({
+function renderPanel(panel, id, gridPos, datasource = DATASOURCE) {
+  const targets = panel.targets.map((t, i) => t.rawSql !== undefined ? {
+    datasource,
+    refId: String.fromCharCode(65 + i),
+    rawSql: t.rawSql,
+    format: t.format,
+    rawQuery: true,
+    editorMode: 'code',
+  } : ({
     datasource: DATASOURCE,
     refId: String.fromCharCode(65 + i),
     expr: t.expr,
@@ -225,7 +258,14 @@ function renderPanel(panel, id, gridPos) {
     range: true,
     ...(t.format ? { format: t.format } : {}),
   }));
-  const base = { id, type: panel.kind, title: panel.title, description: panel.description, datasource: DATASOURCE, gridPos, targets };
+  const base = { id, type: panel.kind, title: panel.title, description: panel.description, datasource, gridPos, targets };
+  if (panel.kind === 'table') {
+    return {
+      ...base,
+      fieldConfig: { defaults: { custom: { align: 'auto', cellOptions: { type: 'auto' } } }, overrides: [] },
+      options: { showHeader: true, cellHeight: 'sm', footer: { show: false, reducer: ['sum'], fields: '' } },
+    };
+  }
   if (panel.kind === 'stat') {
     return {
       ...base,
@@ -263,9 +303,86 @@ function renderPanel(panel, id, gridPos) {
   };
 }
 
+function sql(rawSql, format = 'time_series') {
+  return { rawSql: rawSql.replace(/\s+/g, ' ').trim(), format };
+}
+
+function table(title, description, targets) {
+  return { kind: 'table', title, description, targets };
+}
+
+/** Values of one signal of the chosen car, for SQL panels: JOINs on the small integer keys. */
+const carSignal = (names) => `FROM telemetry_values v JOIN vehicles c ON c.id = v.vehicle_id JOIN signals s ON s.id = v.signal_id
+  WHERE c.vin = '$vin' AND s.name IN (${names.map((name) => `'${name}'`).join(', ')}) AND $__timeFilter(v.at)`;
+const carTrips = `FROM trips t JOIN vehicles c ON c.id = t.vehicle_id WHERE c.vin = '$vin' AND $__timeFilter(t.end_at)`;
+const carCharges = `FROM charges g JOIN vehicles c ON c.id = g.vehicle_id WHERE c.vin = '$vin' AND $__timeFilter(g.end_at)`;
+
+const carHistory = {
+  uid: 'fleet-telemetry-car-history',
+  title: 'Fleet Telemetry / Car history',
+  description: 'One car over days and months, from the PostgreSQL sink (DATABASE_URL): battery, range, trips, charges, efficiency.',
+  datasource: POSTGRES,
+  refresh: '1m',
+  time: { from: 'now-7d', to: 'now' },
+  variables: [
+    {
+      name: 'vin',
+      label: 'Car',
+      type: 'query',
+      datasource: POSTGRES,
+      query: 'SELECT vin FROM vehicles ORDER BY vin',
+      definition: 'SELECT vin FROM vehicles ORDER BY vin',
+      refresh: 1,
+      includeAll: false,
+      multi: false,
+      sort: 1,
+    },
+  ],
+  rows: [
+    row('Summary', [
+      stat('Distance driven', 'Kilometres of the trips that ended in the time range.', [sql(`SELECT coalesce(sum(t.distance_km), 0) AS "km" ${carTrips}`, 'table')], 'lengthkm'),
+      stat('Energy used driving', 'Pack energy of those trips (cars that send PackVoltage and PackCurrent).', [sql(`SELECT coalesce(sum(t.energy_used_kwh), 0) AS "kWh" ${carTrips}`, 'table')], 'kwatth'),
+      stat('Energy charged', 'Energy added by the charging sessions that ended in the time range.', [sql(`SELECT coalesce(sum(g.energy_added_kwh), 0) AS "kWh" ${carCharges}`, 'table')], 'kwatth'),
+      stat('Average efficiency', 'Energy used per kilometre over those trips.', [sql(`SELECT sum(t.energy_used_kwh) * 1000 / nullif(sum(t.distance_km), 0) AS "Wh/km" ${carTrips}`, 'table')], 'none'),
+    ]),
+    row('Battery', [
+      timeseries('Battery level and range', 'State of charge (%) and estimated range (mi), averaged per interval.', [
+        sql(`SELECT $__timeGroupAlias(v.at, $__interval), avg(v.num) FILTER (WHERE s.name = 'Soc') AS "Battery %", avg(v.num) FILTER (WHERE s.name = 'EstBatteryRange') AS "Range mi" ${carSignal(['Soc', 'EstBatteryRange'])} GROUP BY 1 ORDER BY 1`),
+      ], 'none'),
+      timeseries('Speed', 'Highest speed (mph) per interval.', [
+        sql(`SELECT $__timeGroupAlias(v.at, $__interval), max(v.num) AS "Speed mph" ${carSignal(['VehicleSpeed'])} GROUP BY 1 ORDER BY 1`),
+      ], 'none'),
+    ]),
+    row('Trips', [
+      table('Trips', 'Every trip (gear out of P until P again) in the time range, newest first.', [
+        sql(`SELECT t.start_at AS "Start", t.end_at AS "End", round((extract(epoch FROM t.end_at - t.start_at) / 60)::numeric, 1) AS "Minutes",
+          round(t.distance_km::numeric, 1) AS "km", round(t.energy_used_kwh::numeric, 2) AS "kWh", round(t.efficiency_wh_per_km::numeric) AS "Wh/km",
+          round(t.max_speed_kmh::numeric) AS "Max km/h", round(t.start_soc::numeric) AS "Start %", round(t.end_soc::numeric) AS "End %" ${carTrips} ORDER BY t.start_at DESC LIMIT 500`, 'table'),
+      ]),
+      timeseries('Efficiency per trip', 'Wh per km of each trip, at the time it ended.', [
+        sql(`SELECT t.end_at AS "time", t.efficiency_wh_per_km AS "Wh/km" ${carTrips} AND t.efficiency_wh_per_km IS NOT NULL ORDER BY 1`),
+      ], 'none'),
+      timeseries('Distance per day', 'Kilometres driven per day.', [
+        sql(`SELECT date_trunc('day', t.end_at) AS "time", sum(t.distance_km) AS "km" ${carTrips} GROUP BY 1 ORDER BY 1`),
+      ], 'lengthkm'),
+    ]),
+    row('Charging', [
+      table('Charging sessions', 'Every charging session in the time range, newest first.', [
+        sql(`SELECT g.start_at AS "Start", g.end_at AS "End", g.current AS "Current", round(g.energy_added_kwh::numeric, 2) AS "kWh",
+          round(g.peak_power_kw::numeric, 1) AS "Peak kW", round(g.average_power_kw::numeric, 1) AS "Average kW",
+          round(g.start_soc::numeric) AS "Start %", round(g.end_soc::numeric) AS "End %" ${carCharges} ORDER BY g.start_at DESC LIMIT 500`, 'table'),
+      ]),
+      timeseries('Energy charged per day', 'kWh added per day, AC and DC.', [
+        sql(`SELECT date_trunc('day', g.end_at) AS "time", sum(g.energy_added_kwh) FILTER (WHERE g.current = 'AC') AS "AC", sum(g.energy_added_kwh) FILTER (WHERE g.current = 'DC') AS "DC" ${carCharges} GROUP BY 1 ORDER BY 1`),
+      ], 'kwatth'),
+    ]),
+  ],
+};
+
 const files = {
   'server-health.json': render(serverHealth),
   'fleet-activity.json': render(fleetActivity),
+  'car-history.json': render(carHistory),
 };
 
 let stale = false;

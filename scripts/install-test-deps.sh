@@ -11,6 +11,8 @@ need openssl openssl
 need nats-server nats-server
 need promtool prometheus
 need chromium chromium
+# PostgreSQL's server binaries live under /usr/lib/postgresql/<version>/bin, off PATH.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || packages+=(postgresql)
 need systemd-analyze systemd
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -30,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-test-deps: installing ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
-# The tests start nats-server and prometheus themselves on free loopback ports; keep the packages from
+# The tests start nats-server, prometheus and postgres themselves on free loopback ports; keep the packages from
 # starting system-wide daemons during installation (the standard policy-rc.d switch).
 policy=/usr/sbin/policy-rc.d
 created_policy=""

@@ -21,7 +21,7 @@ const figuresDir = mkdtempSync(join(tmpdir(), 'fleet-telemetry-robustness-'));
 const env = {
   ...process.env,
   ROBUSTNESS_FIGURES_DIR: figuresDir,
-  ...(quick ? {} : { FUZZ_FRAMES: '100000', FUZZ_SERVER_FRAMES: '5000', ROBUSTNESS_HOLD_MS: '40000', DASHBOARD_ABUSE_SCALE: '5' }),
+  ...(quick ? {} : { FUZZ_FRAMES: '100000', FUZZ_SERVER_FRAMES: '5000', ROBUSTNESS_HOLD_MS: '40000', DASHBOARD_ABUSE_SCALE: '5', ROBUSTNESS_SAME_CERT_SOCKETS: '300' }),
 };
 const suites = readdirSync(join(root, 'dist/test/robustness')).filter((f) => f.endsWith('.test.js')).sort().map((f) => join('dist/test/robustness', f));
 const started = Date.now();

@@ -17,6 +17,13 @@ process.on('SIGHUP', () => {
   server.reloadCertificates().catch((error: Error) => server.logger.error({ err: error }, 'certificate_reload_failed'));
 });
 
+// The last net under the handler boundaries (src/safety): a promise somebody forgot to await must cost
+// one log line and a count, not every car's connection. Node's default would end the process.
+process.on('unhandledRejection', (reason) => {
+  server.metrics.handlerErrors.inc({ listener: 'process', handler: 'unhandled_rejection' });
+  server.logger.error({ err: reason }, 'unhandled_rejection');
+});
+
 let signalled = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {

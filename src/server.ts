@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { FrameTicket } from './actors/vehicle-actor.js';
@@ -17,6 +18,9 @@ import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
 import { CertificateReloader, type ReloadOutcome } from './tls/certificate-reloader.js';
 import { vehicleTrust } from './tls/vehicle-trust.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
+import { startHistory } from './history/start-history.js';
+import type { RecentHistory } from './history/recent-history.js';
+import type { PostgresSink } from './postgres/postgres-sink.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -48,6 +52,10 @@ export interface RunningServer {
   readonly tesla: TeslaAutomation | null;
   /** Check the certificate files and, when they changed and pass, serve them to new handshakes (SIGHUP). */
   reloadCertificates(): Promise<ReloadOutcome[]>;
+  /** Recent history, trips and charges (HISTORY_ENABLED), or null. */
+  readonly history: RecentHistory | null;
+  /** The PostgreSQL sink (DATABASE_URL), or null. */
+  readonly database: PostgresSink | null;
   /** Graceful stop: no new cars or frames, replies for frames already received, then going-away closes. */
   stop(): Promise<void>;
 }
@@ -72,6 +80,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     metrics,
     logger,
     staleAfterMs: config.watchdog.staleAfterSeconds * 1000,
+    forgetAfterMs: config.watchdog.forgetAfterSeconds * 1000,
     watchedVins: config.tesla.vins,
     connectivity: scaleOut?.connectivity,
   });
@@ -83,13 +92,18 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       workers: config.decode.workers,
       batchMaxFrames: config.decode.batchMaxFrames,
       taskTimeoutMs: config.decode.taskTimeoutMs,
+      // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
+      normalisedPayloads: scaleOut !== null && config.nats.recordEncoding === 'protobuf',
       workerFile: overrides.workerFile,
       metrics,
       logger,
     },
     (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
   );
-  const publicKeyPem = config.tesla.publicKeyFile ? readFileSync(config.tesla.publicKeyFile, 'utf8') : null;
+  // Re-exported from the parsed key: exactly one SPKI PEM block, never comments or text around it.
+  const publicKeyPem = config.tesla.publicKeyFile
+    ? (createPublicKey(readFileSync(config.tesla.publicKeyFile, 'utf8')).export({ type: 'spki', format: 'pem' }) as string)
+    : null;
   const vehicles = new VehicleListener({
     host: config.vehicle.host,
     port: config.vehicle.port,
@@ -102,6 +116,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     idleTimeoutSeconds: config.vehicle.idleTimeoutSeconds,
     maxBackpressureBytes: config.vehicle.maxBackpressureBytes,
     maxFramesPerSecond: config.vehicle.maxFramesPerSecond,
+    maxSocketsPerVin: config.vehicle.maxSocketsPerVin,
+    maxSockets: config.vehicle.maxSockets,
+    firstFrameTimeoutSeconds: config.vehicle.firstFrameTimeoutSeconds,
     publicKeyPem,
     registry,
     pool,
@@ -109,6 +126,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     logger,
   });
   const metricsListener = new MetricsListener(metrics.registry);
+  // History and the database sink follow the bus as subscribers: the ack path does not wait for them.
+  const history = await startHistory(config, { bus, registry, metrics, logger, streamBacked: scaleOut !== null });
 
   let vehiclePort: number;
   let metricsPort: number;
@@ -121,13 +140,17 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     if (config.selfCheck) {
       await runSelfCheck({ listenHost: config.vehicle.host, port: vehiclePort, domain: config.domain, caChainFile: config.tls.caChainFile, logger });
     }
-    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots });
+    // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
+    const sessionPersistence =
+      scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
+    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence, history: history.recent });
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();
     vehicles.close();
     await metricsListener.close();
     await pool.close();
+    await history.stop();
     await scaleOut?.bus.close();
     trust.cleanup();
     throw error;
@@ -137,7 +160,15 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics, logger, trust });
   if (config.tls.watchFiles) certificates.start();
   else certificates.checkExpiry();
-  const watchdog = setInterval(() => registry.sweepWatchdog(), config.watchdog.sweepIntervalSeconds * 1000);
+  const watchdog = setInterval(() => {
+    // Its listeners (dashboards, auto-configure) run inside the sweep: none of their throws may end the process.
+    try {
+      registry.sweepWatchdog();
+    } catch (error) {
+      metrics.handlerErrors.inc({ listener: 'process', handler: 'timer' });
+      logger.error({ err: error }, 'watchdog_sweep_failed');
+    }
+  }, config.watchdog.sweepIntervalSeconds * 1000);
   watchdog.unref();
   logger.info(
     { vehiclePort, metricsPort, dashboardPort: dashboard.port, domain: config.domain, bus: bus.name, decodeWorkers: config.decode.workers, version: VERSION },
@@ -160,13 +191,14 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       await new Promise((resolve) => setTimeout(resolve, 50));
       vehicles.close();
       await pool.close();
+      await history.stop();
       await bus.close();
       await metricsListener.close();
       logger.info({}, 'server_stopped');
     })());
 
   const reloadCertificates = (): Promise<ReloadOutcome[]> => certificates.reload('request');
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, reloadCertificates, stop };
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, reloadCertificates, stop };
 }
 
 async function withinGrace(work: Promise<void>, graceMs: number): Promise<boolean> {

@@ -50,7 +50,8 @@ export class DashboardProbes {
     const secret = new TextEncoder().encode(this.options.jwtSecret);
     await Promise.all(
       this.options.watches.map(async (vins, index) => {
-        const token = await new SignJWT({ vins }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('4h').sign(secret);
+        // One subject per probe: the server caps sockets per subject (DASHBOARD_MAX_SOCKETS_PER_SUBJECT).
+        const token = await new SignJWT({ vins }).setProtectedHeader({ alg: 'HS256' }).setSubject(`bench-probe-${index}`).setIssuedAt().setExpirationTime('4h').sign(secret);
         await this.openOne(index, vins, token);
       }),
     );

@@ -13,6 +13,10 @@ export function ratiosOf(results: ScenarioResult[]): BenchReport['ratios'] {
       out.push(...natsRatios(scenario, results));
       continue;
     }
+    if (scenario === 'postgres') {
+      out.push(...postgresRatios(results));
+      continue;
+    }
     const ours = of('ours');
     if (ours === undefined) continue;
     const ratio = (other: ScenarioResult | undefined, pick: (r: ScenarioResult) => number): number | null => {
@@ -52,6 +56,25 @@ function natsRatios(scenario: ScenarioName, results: ScenarioResult[]): BenchRep
   return metrics.map(([metric, pick]) => {
     const base = pick(inProcess);
     return { scenario, metric, oursOverLimit: null, oursOverNaive: null, natsOverInProcess: base > 0 ? Math.round((pick(nats) / base) * 100) / 100 : null };
+  });
+}
+
+/** The PostgreSQL sink's cost: the same steady run with the sink over without it. */
+function postgresRatios(results: ScenarioResult[]): BenchReport['ratios'] {
+  const of = (server: ResultServer): ScenarioResult | undefined => results.find((r) => r.scenario === 'postgres' && r.server === server && r.completed);
+  const withSink = of('ours-postgres');
+  const without = of('ours');
+  if (withSink === undefined || without === undefined) return [];
+  const metrics: Array<[string, (r: ScenarioResult) => number]> = [
+    ['throughput', (r) => r.throughput],
+    ['records per server CPU second', (r) => r.recordsPerServerCpuSecond],
+    ['ack p50', (r) => r.ack.p50],
+    ['ack p99', (r) => r.ack.p99],
+    ['peak RSS', (r) => r.peakRssBytes],
+  ];
+  return metrics.map(([metric, pick]) => {
+    const base = pick(without);
+    return { scenario: 'postgres' as const, metric, oursOverLimit: null, oursOverNaive: null, sinkOverWithout: base > 0 ? Math.round((pick(withSink) / base) * 100) / 100 : null };
   });
 }
 
@@ -139,6 +162,8 @@ export function renderReport(report: BenchReport): string {
     const ratios = report.ratios.filter((x) => x.scenario === scenario);
     if (ratios.length > 0 && isNatsScenario(scenario)) {
       lines.push('  ratios (ours-nats/ours in-process): ' + ratios.map((x) => `${x.metric} ${fmtRatio(x.natsOverInProcess ?? null)}`).join('; '));
+    } else if (ratios.length > 0 && scenario === 'postgres') {
+      lines.push('  ratios (with the PostgreSQL sink / without): ' + ratios.map((x) => `${x.metric} ${fmtRatio(x.sinkOverWithout ?? null)}`).join('; '));
     } else if (ratios.length > 0) {
       lines.push('  ratios (ours/limit, ours/naive): ' + ratios.map((x) => `${x.metric} ${fmtRatio(x.oursOverLimit)}, ${fmtRatio(x.oursOverNaive)}`).join('; '));
     }
@@ -169,6 +194,7 @@ function scenarioLine(r: ScenarioResult): string {
       const parts: string[] = [];
       const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
       if (serverAck) parts.push(`ack latency inside the server (its /metrics) p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms`);
+      if (d.valuesStored !== undefined) parts.push(`values in PostgreSQL after the run ${String(d.valuesStored)} (${String(d.carsStored)} cars); PostgreSQL's own CPU over the run ${String(d.databaseCpuCores)} cores`);
       if (r.scenario === 'soak') parts.push(`RSS growth first->last quarter ${(((d.rssGrowthFirstToLastQuarterBytes as number) ?? 0) / MiB).toFixed(1)} MiB`);
       if (r.counts.resent > 0 || r.counts.disconnects > 0) parts.push(`resent ${r.counts.resent}, disconnects ${r.counts.disconnects}`);
       return parts.join('; ');

@@ -1,13 +1,14 @@
 import type { ServerKind } from '../servers/server-under-test.js';
 import type { LatencySummary } from '../stats/latency.js';
 
-export type ScenarioName = 'saturation' | 'steady' | 'storm' | 'soak' | 'nats' | 'nats-saturation' | 'restart';
+export type ScenarioName = 'saturation' | 'steady' | 'storm' | 'soak' | 'nats' | 'nats-saturation' | 'postgres' | 'restart';
 
 /**
  * Which server a result is about: the three of `--servers`, or `ours-nats`, two instances of ours
- * sharing one nats-server (the NATS scenarios, next to `ours` with the in-process bus).
+ * sharing one nats-server (the NATS scenarios, next to `ours` with the in-process bus), or
+ * `ours-postgres`, ours with the PostgreSQL sink on (the `postgres` scenario, next to `ours` without it).
  */
-export type ResultServer = ServerKind | 'ours-nats';
+export type ResultServer = ServerKind | 'ours-nats' | 'ours-postgres';
 
 /** What one scenario measured against one server. */
 export interface ScenarioResult {
@@ -77,6 +78,8 @@ export interface BenchReport {
     oursOverNaive: number | null;
     /** NATS scenarios: two instances on NATS over one instance with the in-process bus, same offered load. */
     natsOverInProcess?: number | null;
+    /** The postgres scenario: ours with the PostgreSQL sink over ours without it, same offered load. */
+    sinkOverWithout?: number | null;
   }>;
   targets: TargetCheck[];
   /** Any loss in any run: the process exits non-zero. */

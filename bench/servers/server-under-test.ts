@@ -54,7 +54,9 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
   const metricsPort = o.ports?.metrics ?? (await freePort());
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    NODE_ENV: 'production',
+    // Not production: production refuses the dev PKI the bench runs on (a dev CA as VEHICLE_CA_FILE with
+    // its key beside it). NODE_ENV changes nothing else in the server.
+    NODE_ENV: 'development',
     LOG_LEVEL: 'warn',
     DOMAIN: 'localhost',
     HOST: '127.0.0.1',

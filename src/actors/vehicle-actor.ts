@@ -4,6 +4,7 @@ import type { FrameOutcome } from '../decode/decode-task.js';
 import type { HistogramCell } from '../metrics/hot-path.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
+import { isStateValue, sampleTime } from '../protocol/state-value.js';
 
 /** What the vehicle listener hands the decode pool with each frame, and gets back with its outcome. */
 export interface FrameTicket {
@@ -22,6 +23,8 @@ export interface LastKnownValue {
   value: string;
   /** RFC 3339: the record's created_at, or when we received it. */
   at: string;
+  /** `at` in epoch milliseconds: a value only replaces one at least as new. */
+  atMs: number;
 }
 
 interface Parked {
@@ -109,7 +112,8 @@ export class VehicleActor {
     const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
     this.metrics.topic(topic).recordReceived(outcome.signals, payload.byteLength);
     if (outcome.state !== null && outcome.dashboardMessage !== null) {
-      this.remember(outcome.state, outcome.dashboardMessage, outcome.createdAt ?? new Date(ticket.receivedAt).toISOString());
+      const at = outcome.createdAt ?? new Date(ticket.receivedAt).toISOString();
+      this.remember(outcome.state, outcome.dashboardMessage, at, outcome.createdAt === null ? ticket.receivedAt : sampleTime(at));
     }
 
     const record: BusRecord = {
@@ -121,6 +125,8 @@ export class VehicleActor {
       dashboardMessage: outcome.dashboardMessage ?? '',
       payload,
     };
+    if (outcome.normalisedPayload !== undefined) record.normalisedPayload = outcome.normalisedPayload;
+    if (ticket.connection.clientVersion !== '') record.clientVersion = ticket.connection.clientVersion;
     const started = performance.now();
     this.bus.publish(record, (error) => {
       this.observeBus(started, error);
@@ -133,18 +139,27 @@ export class VehicleActor {
     });
   }
 
-  /** state: triples [Field number, valueStart, valueEnd] into `text` (see FrameOutcome.state). */
-  private remember(state: Uint32Array, text: string, at: string): void {
+  /**
+   * state: triples [Field number, valueStart, valueEnd] into `text` (see FrameOutcome.state). Per field
+   * the newest sample wins, not the last arrival: a resent older record (is_resend, delivery policy
+   * "latest") still reaches dashboards as a record but does not roll state back. A value the schema
+   * cannot say anything about (`{}`: a Value member newer than our proto; `null`: no value) never
+   * replaces a known one.
+   */
+  private remember(state: Int32Array, text: string, at: string, atMs: number): void {
     for (let i = 0; i < state.length; i += 3) {
+      const start = state[i + 1];
+      const end = state[i + 2];
+      if (!isStateValue(text, start, end)) continue;
       const field = stateFieldName(state[i]);
-      // A slice of the dashboard message: V8 keeps a view into it rather than copying the text.
-      const value = text.slice(state[i + 1], state[i + 2]);
       const known = this.state.get(field);
       if (known === undefined) {
-        this.state.set(field, { value, at });
-      } else {
-        known.value = value;
+        // A slice of the dashboard message: V8 keeps a view into it rather than copying the text.
+        this.state.set(field, { value: text.slice(start, end), at, atMs });
+      } else if (atMs >= known.atMs) {
+        known.value = text.slice(start, end);
         known.at = at;
+        known.atMs = atMs;
       }
     }
   }

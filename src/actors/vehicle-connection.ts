@@ -4,7 +4,7 @@
  * socket has closed (uWS throws on a closed socket).
  */
 export interface VehicleConnection {
-  /** The car's X-TXID header when it sent one (a UUID), otherwise one we made. */
+  /** The car's X-TXID header when it is a UUID, otherwise one we made. */
   readonly connectionId: string;
   readonly vin: string;
   /** `wifi` / `cellular` from X-Network-Interface, '' when absent. */

@@ -23,6 +23,11 @@ export interface RegistryOptions {
   metrics: TelemetryMetrics;
   logger: Logger;
   staleAfterMs: number;
+  /**
+   * A device with no open connection and silent this long is dropped (actor, state), unless it is a
+   * watched VIN: every certificate the CAs ever issued must not stay in memory for ever. 0 = never.
+   */
+  forgetAfterMs?: number;
   /** VINs the operator configured: watched for silence even before they first connect. */
   watchedVins?: readonly string[];
   now?: () => number;
@@ -52,12 +57,14 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
   private connectedVins = 0;
   private openConnections = 0;
   private staleCount = 0;
+  private readonly watched: ReadonlySet<string>;
 
   constructor(options: RegistryOptions) {
     super();
     this.options = options;
     this.now = options.now ?? Date.now;
-    for (const vin of options.watchedVins ?? []) this.actorFor(vin);
+    this.watched = new Set(options.watchedVins ?? []);
+    for (const vin of this.watched) this.actorFor(vin);
   }
 
   get size(): number {
@@ -119,8 +126,20 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
    * seconds costs O(cars) and avoids re-arming 10,000 timers per second.
    */
   sweepWatchdog(): void {
-    const deadline = this.now() - this.options.staleAfterMs;
+    const now = this.now();
+    const deadline = now - this.options.staleAfterMs;
+    const forgetAfterMs = this.options.forgetAfterMs ?? 0;
+    const forgetBefore = forgetAfterMs > 0 ? now - forgetAfterMs : Number.NEGATIVE_INFINITY;
     for (const actor of this.actors.values()) {
+      if (actor.connections.length === 0 && actor.lastSeenAt <= forgetBefore && !this.watched.has(actor.vin)) {
+        // Deleting the entry being visited is safe for a Map iterator.
+        this.actors.delete(actor.vin);
+        if (actor.stale) {
+          this.staleCount--;
+          this.options.metrics.staleVehicles.set(this.staleCount);
+        }
+        continue;
+      }
       if (!actor.stale && actor.lastSeenAt <= deadline) {
         actor.stale = true;
         this.staleCount++;

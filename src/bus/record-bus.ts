@@ -17,6 +17,13 @@ export interface BusRecord {
   /** The record's protobuf bytes as the car sent them (unknown fields preserved); null when server-made without bytes. */
   payload: Uint8Array | null;
   /**
+   * The normalised record as protobuf (certificate VIN, converted Location, ...; unknown fields kept),
+   * when the decode workers were asked for it. A durable bus stores this, or the JSON, never `payload`.
+   */
+  normalisedPayload?: Uint8Array;
+  /** The `Version` header of the car's connection, when it sent one (the reference adds it to record metadata). */
+  clientVersion?: string;
+  /**
    * Position in the durable stream, when the bus has one (set by the bus before listeners see the
    * record). Strictly increasing per VIN in delivery order: dashboards join snapshots, history and live
    * records by it, without relying on clocks.

@@ -7,6 +7,8 @@ import { checkCertCommand } from './commands/check-cert.js';
 import { keysGenerateCommand } from './commands/keys-generate.js';
 import { configBuildCommand, configDeleteCommand, configPushCommand, configStatusCommand } from './commands/tesla-config.js';
 import { errorsCommand } from './commands/tesla-errors.js';
+import { authLoginCommand, authStatusCommand } from './commands/tesla-auth.js';
+import { pairCommand, partnerRegisterCommand } from './commands/tesla-partner.js';
 
 export interface CliCommand {
   /** e.g. `certs dev` */
@@ -28,6 +30,10 @@ const COMMANDS: CliCommand[] = [
   errorsCommand,
   checkCertCommand,
   tokenCommand,
+  authLoginCommand,
+  authStatusCommand,
+  partnerRegisterCommand,
+  pairCommand,
 ];
 
 function help(): string {

@@ -41,6 +41,31 @@ export function shown(value: unknown): string {
   }
 }
 
+const URL_REDACTED = '[redacted]';
+
+/**
+ * A URL fit to print: user name, password, every query value and the fragment replaced, since any of
+ * them may carry a credential (`https://user:pass@idp/jwks?token=...`). Text that does not parse as a
+ * URL gets the same treatment by pattern.
+ */
+export function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.username !== '') url.username = URL_REDACTED;
+    if (url.password !== '') url.password = URL_REDACTED;
+    for (const key of [...new Set(url.searchParams.keys())]) url.searchParams.set(key, URL_REDACTED);
+    if (url.hash !== '') url.hash = URL_REDACTED;
+    return url.toString().replaceAll(encodeURIComponent(URL_REDACTED), URL_REDACTED);
+  } catch {
+    // Not a URL: anything shaped like user:password@ or after ? / # goes, wherever it stands.
+    return value.replace(/[^\s/@]+@/g, `${URL_REDACTED}@`).replace(/([?#]).*$/s, `$1${URL_REDACTED}`);
+  }
+}
+
+function shownUrl(value: string): string {
+  return shown(redactUrl(value));
+}
+
 function coerceInteger(raw: string): unknown {
   const trimmed = raw.trim();
   return /^[+-]?\d+$/.test(trimmed) ? Number(trimmed) : raw;
@@ -84,11 +109,11 @@ function urlProblem(value: string): string | undefined {
   try {
     url = new URL(value);
   } catch {
-    return `must be an absolute https:// URL, got ${shown(value)}`;
+    return `must be an absolute https:// URL, got ${shownUrl(value)}`;
   }
   if (url.protocol === 'https:') return undefined;
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
-  return `must be an https:// URL (plain http only to a loopback address), got ${shown(value)}`;
+  return `must be an https:// URL (plain http only to a loopback address), got ${shownUrl(value)}`;
 }
 
 function integerProblem(value: unknown, limits: FormatLimits): string | undefined {
@@ -185,14 +210,14 @@ export const FORMATS = {
   url: {
     name: 'telemetry-url',
     coerce: (raw) => raw.trim(),
-    check: (value) => (typeof value === 'string' ? urlProblem(value) : `must be a URL, got ${shown(value)}`),
+    check: (value) => (typeof value === 'string' ? urlProblem(value) : 'must be a URL'),
   },
   optionalUrl: {
     name: 'telemetry-optional-url',
     coerce: (raw) => raw.trim(),
     check: (value) =>
       typeof value !== 'string'
-        ? `must be a URL, got ${shown(value)}`
+        ? 'must be a URL'
         : value.length === 0
           ? undefined
           : urlProblem(value),
@@ -242,7 +267,7 @@ export const FORMATS = {
       const bad = value.split(',').map((entry) => entry.trim()).filter((entry) => !NATS_URL_SHAPE.test(entry));
       return bad.length === 0
         ? undefined
-        : `each entry must be a NATS server URL like nats://host:4222 or tls://host:4222, got ${bad.map((entry) => shown(entry.replace(/\/\/[^@/]*@/, '//[redacted]@'))).join(', ')}`;
+        : `each entry must be a NATS server URL like nats://host:4222 or tls://host:4222, got ${bad.map((entry) => shownUrl(entry)).join(', ')}`;
     },
   },
   natsSubjectPrefix: {

@@ -4,10 +4,11 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import convict from 'convict';
 import type { AppConfig } from './types.js';
-import { FORMATS, registerFormats } from './formats.js';
+import { FORMATS, redactUrl, registerFormats } from './formats.js';
 import { SETTINGS, SETTING_BY_PATH, schema, type Setting } from './schema.js';
 import { parseDotenv } from './dotenv.js';
 import { parseConfigFile, readTextFile } from './config-file.js';
+import { checkSecretFileModes, checkVehicleCaFile, type SecretFile } from './file-safety.js';
 import {
   chainReachesAnchor,
   checkCaBundle,
@@ -41,6 +42,12 @@ export interface LoadOptions {
   onWarning?: (line: string) => void;
   /** The instant certificates are checked against; defaults to now. */
   now?: Date;
+  /**
+   * Partial mode, for CLI commands: only these settings (AppConfig paths) are checked, and no file or
+   * cross-setting check runs; the sources are merged exactly as for the server. Other fields of the
+   * result hold whatever the sources say, unchecked: read only the ones named here.
+   */
+  only?: readonly string[];
 }
 
 const PREFIX = 'config: ';
@@ -154,8 +161,8 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
   }
 
   if (ok('tesla.autoConfigure') && tesla.autoConfigure === true) {
-    if (ok('tesla.accessToken') && tesla.accessToken === '') {
-      findings.error('TESLA_ACCESS_TOKEN', 'is required when TESLA_AUTO_CONFIGURE is true');
+    if (ok('tesla.accessToken', 'signIn.tokenFile') && tesla.accessToken === '' && raw.signIn.tokenFile === '') {
+      findings.error('TESLA_ACCESS_TOKEN', 'or TESLA_TOKEN_FILE (`fleet-telemetry auth login`) is required when TESLA_AUTO_CONFIGURE is true');
     }
     if (ok('tesla.vins') && tesla.vins.length === 0) {
       findings.error('TESLA_VIN', 'is required when TESLA_AUTO_CONFIGURE is true (comma-separated VINs)');
@@ -164,6 +171,8 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
       findings.warn('DOMAIN', `cars can only be configured with the public domain registered with Tesla, got "${raw.domain}"`);
     }
   }
+
+  checkSignIn(raw, ok, findings);
 
   if (ok('watchdog.staleAfterSeconds', 'watchdog.sweepIntervalSeconds') && watchdog.sweepIntervalSeconds >= watchdog.staleAfterSeconds) {
     findings.error(
@@ -180,6 +189,17 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
     findings.error('NATS_DUPLICATE_WINDOW_SECONDS', `must not exceed NATS_STREAM_MAX_AGE_SECONDS (${nats.maxAgeSeconds}), got ${nats.duplicateWindowSeconds}`);
   }
 
+  const { history, postgres } = raw;
+  if (ok('history.mapTileUrl') && history.mapTileUrl !== '') {
+    const template = history.mapTileUrl;
+    if (!/^https?:\/\/[^\s]+$/.test(template) || !['{z}', '{x}', '{y}'].every((part) => template.includes(part))) {
+      findings.error('MAP_TILE_URL', `must be an http(s) URL template with {z}, {x} and {y}, got "${template}"`);
+    }
+  }
+  if (ok('postgres.url') && postgres.url !== '' && !/^postgres(ql)?:\/\//.test(postgres.url)) {
+    findings.error('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+  }
+
   const listeners = [
     { env: 'PORT', hostEnv: 'HOST', path: 'vehicle', host: raw.vehicle.host, port: raw.vehicle.port },
     { env: 'DASHBOARD_PORT', hostEnv: 'DASHBOARD_HOST', path: 'dashboard', host: raw.dashboard.host, port: raw.dashboard.port },
@@ -193,6 +213,25 @@ function checkRelations(raw: AppConfig, invalid: Set<string>, findings: Findings
       findings.error(later.env, `${later.port} is also ${clash.env} (${clash.hostEnv} ${clash.host}, ${later.hostEnv} ${later.host}); each listener needs its own port`);
     }
   });
+}
+
+/** Sign in with Tesla is on when DASHBOARD_REDIRECT_URI is set; then it needs its client and secret. */
+function checkSignIn(raw: AppConfig, ok: (...paths: string[]) => boolean, findings: Findings): void {
+  const { signIn } = raw;
+  if (ok('signIn.tokenFile', 'signIn.clientId') && signIn.tokenFile !== '' && signIn.clientId === '' && raw.tesla.accessToken === '') {
+    findings.error('TESLA_CLIENT_ID', 'is required when TESLA_TOKEN_FILE is set (refreshing the access token needs the client id)');
+  }
+  if (!ok('signIn.redirectUri') || signIn.redirectUri === '') return;
+  if (ok('signIn.clientId') && signIn.clientId === '') findings.error('TESLA_CLIENT_ID', 'is required when DASHBOARD_REDIRECT_URI is set (Sign in with Tesla)');
+  if (ok('signIn.clientSecret') && signIn.clientSecret === '') findings.error('TESLA_CLIENT_SECRET', 'is required when DASHBOARD_REDIRECT_URI is set (Sign in with Tesla)');
+  if (ok('signIn.sessionSecret') && Buffer.byteLength(signIn.sessionSecret, 'utf8') < 32) {
+    findings.error('DASHBOARD_SESSION_SECRET', `is required with DASHBOARD_REDIRECT_URI and must be at least 32 bytes, got ${Buffer.byteLength(signIn.sessionSecret, 'utf8')}`);
+  }
+  const url = new URL(signIn.redirectUri);
+  if (url.pathname !== '/auth/callback') {
+    findings.error('DASHBOARD_REDIRECT_URI', `must end in /auth/callback (the dashboard's callback route), got path "${url.pathname}"`);
+  }
+  if (url.search !== '' || url.hash !== '') findings.error('DASHBOARD_REDIRECT_URI', 'must have no query or fragment');
 }
 
 function checkFiles(raw: AppConfig, invalid: Set<string>, cwd: string, now: Date, findings: Findings): void {
@@ -235,6 +274,24 @@ function checkFiles(raw: AppConfig, invalid: Set<string>, cwd: string, now: Date
     checkKeyPair({ cert: ref('dashboard.certFile'), key: ref('dashboard.keyFile'), passphrase, now }, findings);
   }
   if (ok('tesla.publicKeyFile') && raw.tesla.publicKeyFile !== '') checkPublicKeyFile(ref('tesla.publicKeyFile'), findings);
+}
+
+/** Secrets on disk in production: keys and credentials private to the server's user, no dev or unguarded CA. */
+function checkProductionFiles(raw: AppConfig, invalid: Set<string>, cwd: string, findings: Findings): void {
+  const secretPaths = ['tls.keyFile', 'dashboard.keyFile', 'tesla.privateKeyFile', 'nats.credsFile'];
+  const files: SecretFile[] = [];
+  for (const path of secretPaths) {
+    const shown = readPath(raw, path);
+    if (invalid.has(path) || typeof shown !== 'string' || shown === '') continue;
+    files.push({ env: (SETTING_BY_PATH.get(path) as Setting).env, path: resolve(cwd, shown), shown });
+  }
+  files.push({ env: '.env', path: join(cwd, '.env'), shown: '.env' });
+  checkSecretFileModes(files, findings);
+  for (const path of ['vehicleCa.file', 'vehicleCa.extraFile']) {
+    const shown = readPath(raw, path);
+    if (invalid.has(path) || typeof shown !== 'string' || shown === '') continue;
+    checkVehicleCaFile({ env: (SETTING_BY_PATH.get(path) as Setting).env, path: resolve(cwd, shown), shown }, findings);
+  }
 }
 
 /** Last line of defence: whatever a message says, it must not carry a secret's value. */
@@ -287,7 +344,10 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
       proxyCaFile: file(raw.tesla.proxyCaFile),
       configFieldsFile: file(raw.tesla.configFieldsFile),
     },
+    signIn: { ...raw.signIn, tokenFile: file(raw.signIn.tokenFile), sessionFile: file(raw.signIn.sessionFile) },
     nats: { ...raw.nats, credsFile: file(raw.nats.credsFile), tlsCaFile: file(raw.nats.tlsCaFile) },
+    history: { ...raw.history },
+    postgres: { ...raw.postgres },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,
   };
@@ -327,6 +387,20 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const raw = config.getProperties();
   const sources: Sources = { realEnv, dotenv, filePaths, fileShown };
   const invalid = new Set<string>();
+  const only = options.only === undefined ? null : new Set(options.only);
+  if (only !== null) {
+    for (const path of only) if (!SETTING_BY_PATH.has(path)) throw new Error(`loadConfig: no setting at ${path}`);
+    for (const setting of SETTINGS) {
+      if (!only.has(setting.path)) continue;
+      const value = readPath(raw, setting.path);
+      if (value === null && setting.nullable) continue;
+      const problem = FORMATS[setting.format].check(value, setting);
+      if (problem !== undefined) findings.error(setting.env, problem + sourceNote(setting, sources));
+    }
+    for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
+    if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
+    return { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
+  }
   for (const setting of SETTINGS) {
     const value = readPath(raw, setting.path);
     if (value === null && setting.nullable) continue;
@@ -338,6 +412,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   }
   checkRelations(raw, invalid, findings);
   checkFiles(raw, invalid, cwd, now, findings);
+  if (raw.env === 'production') checkProductionFiles(raw, invalid, cwd, findings);
 
   for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
   if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
@@ -358,17 +433,6 @@ export function loadConfigOrExit(options: LoadOptions = {}): AppConfig {
   }
 }
 
-function redactUrlPassword(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password === '') return value;
-    url.password = REDACTED;
-    return url.toString();
-  } catch {
-    return value;
-  }
-}
-
 /**
  * The configuration for printing: secrets become '[redacted]', or stay '' when unset so an operator
  * can see what is missing; passwords inside URLs are masked too.
@@ -379,8 +443,8 @@ export function redactedConfig(config: AppConfig): Record<string, unknown> {
     const value = readPath(copy, setting.path);
     if (setting.sensitive) {
       writePath(copy, setting.path, value === '' || value === null || value === undefined ? '' : REDACTED);
-    } else if ((setting.format === 'url' || setting.format === 'optionalUrl') && typeof value === 'string') {
-      writePath(copy, setting.path, redactUrlPassword(value));
+    } else if ((setting.format === 'url' || setting.format === 'optionalUrl' || setting.format === 'natsUrls') && typeof value === 'string' && value !== '') {
+      writePath(copy, setting.path, setting.format === 'natsUrls' ? value.split(',').map((entry) => redactUrl(entry.trim())).join(',') : redactUrl(value));
     }
   }
   return copy;

@@ -20,6 +20,12 @@ export interface AppConfig {
     maxBackpressureBytes: number;
     /** Token-bucket budget per car connection; frames past it are dropped unacked. 0 = no limit. */
     maxFramesPerSecond: number;
+    /** Open sockets per VIN; a new one past it closes the oldest. */
+    maxSocketsPerVin: number;
+    /** Open vehicle sockets in total; upgrades past it get 503. */
+    maxSockets: number;
+    /** Seconds a socket has to complete its first frame; 0 = none. */
+    firstFrameTimeoutSeconds: number;
   };
   tls: {
     certFile: string;
@@ -44,6 +50,8 @@ export interface AppConfig {
   watchdog: {
     staleAfterSeconds: number;
     sweepIntervalSeconds: number;
+    /** Devices silent and disconnected this long are dropped from the registry; 0 = never. */
+    forgetAfterSeconds: number;
   };
   dashboard: {
     host: string;
@@ -62,6 +70,12 @@ export interface AppConfig {
     teslaJwksUrl: string;
     teslaIssuer: string;
     teslaAudience: string;
+    /** Longest token lifetime accepted (exp past now and past iat). */
+    maxTokenLifetimeSeconds: number;
+    /** Open dashboard sockets per token subject. */
+    maxSocketsPerSubject: number;
+    /** History replays per socket per minute. */
+    maxReplaysPerMinute: number;
   };
   metrics: {
     host: string;
@@ -93,6 +107,22 @@ export interface AppConfig {
     /** Least time between two watchdog re-pushes to the same car. */
     repushMinIntervalSeconds: number;
   };
+  /** Sign in with Tesla (dashboard sessions) and the operator's refreshing Tesla tokens. */
+  signIn: {
+    clientId: string;
+    clientSecret: string;
+    authorizeUrl: string;
+    tokenUrl: string;
+    /** `auth login`'s refresh token; empty = TESLA_ACCESS_TOKEN only. */
+    tokenFile: string;
+    /** Empty = no Sign in with Tesla on the dashboard. */
+    redirectUri: string;
+    sessionSecret: string;
+    /** Empty = sessions in memory (or the NATS KV bucket in NATS mode). */
+    sessionFile: string;
+    sessionMaxAgeSeconds: number;
+    vehicleListRefreshSeconds: number;
+  };
   /** Scale-out: empty url = one process with the in-process bus; set = NATS JetStream (docs/SCALE-OUT.md). */
   nats: {
     url: string;
@@ -114,6 +144,22 @@ export interface AppConfig {
     stateFlushMs: number;
     /** Empty = made up at start (host name, pid, random). */
     instanceId: string;
+  };
+  /** Recent history, trips and charging sessions (src/history/, docs/HISTORY.md). */
+  history: {
+    enabled: boolean;
+    windowHours: number;
+    resolutionSeconds: number;
+    maxPointsPerCar: number;
+    mapTileUrl: string;
+    mapAttribution: string;
+  };
+  /** Long-term storage: empty url = none (src/postgres/). */
+  postgres: {
+    url: string;
+    batchRows: number;
+    flushMs: number;
+    queueMaxRows: number;
   };
   selfCheck: boolean;
   shutdownGraceMs: number;

@@ -23,6 +23,8 @@ export class DashboardGrant {
      * about again (the list is fetched anew) before the request is refused.
      */
     private readonly refresher: (() => Promise<ReadonlySet<string>>) | null = null,
+    /** False for a Tesla token without `vehicle_location`: location fields are held back (location-filter.ts). */
+    readonly seesLocation: boolean = true,
   ) {
     this.allowed = new Set(vins);
   }

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { BusRecord, RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { RecentHistory } from '../history/recent-history.js';
+import { answerHistory, answerTrip } from '../history/history-requests.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
 import {
   RequestError,
@@ -60,6 +62,9 @@ export class DashboardSession {
   /** Requests are handled one after another, so an unsubscribe never overtakes its subscribe. */
   queue: Promise<void> = Promise.resolve();
   closed = false;
+  /** History replays this socket may still start (refilled over a minute, see DashboardHub.takeReplay). */
+  replayTokens = Number.NaN;
+  replayRefilledAt = 0;
 
   constructor(
     readonly client: DashboardClient,
@@ -83,6 +88,11 @@ export interface DashboardHubOptions {
    */
   maxReplayRecords?: number;
   maxReplayBytes?: number;
+  /** Replays one socket may start per minute, in bursts up to the same number (DASHBOARD_MAX_REPLAYS_PER_MINUTE). */
+  maxReplaysPerMinute?: number;
+  now?: () => number;
+  /** The recent history behind `history` and `trip` requests; null when the server keeps none. */
+  history?: RecentHistory | null;
 }
 
 /** Most cars listed in a hello / vehicles message for a `*` token. */
@@ -119,6 +129,9 @@ export class DashboardHub {
       maxBufferedRecords: 10_000,
       maxReplayRecords: 10_000,
       maxReplayBytes: 2 * 1024 * 1024,
+      maxReplaysPerMinute: 30,
+      now: Date.now,
+      history: null,
       ...options,
     };
   }
@@ -216,6 +229,22 @@ export class DashboardHub {
         for (const vin of request.vins) this.release(session, vin);
         this.options.metrics.dashboardRequests.inc({ type: 'unsubscribe', result: 'ok' });
         return;
+      case 'history':
+      case 'trip': {
+        if (!VIN_PATTERN.test(request.vin)) return this.refuse(session, 'invalid_vin', 'not a VIN', request.vin);
+        // The same grant check as subscribe: nothing of a car the token does not allow.
+        const allowed = session.grant.allows(request.vin) || (await session.grant.allowsAfterRefresh(request.vin));
+        if (session.closed) return;
+        if (!allowed) return this.refuse(session, 'forbidden_vin', 'this token does not allow that VIN', request.vin);
+        const history = this.options.history;
+        if (history === null) return this.refuse(session, 'history_unavailable', 'this server keeps no recent history (HISTORY_ENABLED=false)', request.vin);
+        const answer = request.type === 'history' ? await answerHistory(history, request, this.options.logger) : await answerTrip(history, request, this.options.logger);
+        if (session.closed) return;
+        if (typeof answer !== 'string') return this.refuse(session, answer.code, answer.message, request.vin);
+        session.client.send(answer);
+        this.options.metrics.dashboardRequests.inc({ type: request.type, result: 'ok' });
+        return;
+      }
       case 'subscribe':
         for (const vin of request.vins) {
           if (session.closed) return;
@@ -239,9 +268,15 @@ export class DashboardHub {
     session.subscriptions.set(vin, subscription);
     this.watch(vin);
     const source = this.options.snapshots;
-    const replay = since === null ? undefined : this.options.bus.replay?.bind(this.options.bus);
+    let replay = since === null ? undefined : this.options.bus.replay?.bind(this.options.bus);
     if (since !== null && replay === undefined) {
       this.refuse(session, 'history_unavailable', 'this server keeps no history (it runs without NATS); the snapshot and live records follow', vin);
+    }
+    if (replay !== undefined && !this.takeReplay(session)) {
+      // Each replay reads the stream and sends up to maxReplayBytes: one socket asking in a loop would
+      // monopolise both. The subscription itself goes ahead, without history.
+      replay = undefined;
+      this.refuse(session, 'too_many_replays', `at most ${this.options.maxReplaysPerMinute} history replays a minute per dashboard; the snapshot and live records follow`, vin);
     }
     if (replay === undefined && isSync(source)) {
       // Same tick: the snapshot holds every record released so far, the topic every one after.
@@ -290,13 +325,15 @@ export class DashboardHub {
         try {
           await replay(vin, since, (record) => {
             if (!stillWanted(subscription)) return false;
-            if (records >= maxReplayRecords || bytes + record.dashboardMessage.length > maxReplayBytes) {
+            // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
+            const size = Buffer.byteLength(record.dashboardMessage, 'utf8');
+            if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
               truncated = true;
               return false;
             }
             session.client.send(record.dashboardMessage);
             records++;
-            bytes += record.dashboardMessage.length;
+            bytes += size;
             if (record.streamSeq !== undefined) seqCut = Math.max(seqCut ?? 0, record.streamSeq);
             else replayedWithoutSeq.add(recordKey(record));
           });
@@ -334,6 +371,21 @@ export class DashboardHub {
       addTo(this.awaitingNewer, vin, subscription);
     }
     this.options.metrics.dashboardRequests.inc({ type: 'subscribe', result: 'ok' });
+  }
+
+  /** Spends one of the socket's replays; false when it has used its minute's worth. */
+  private takeReplay(session: DashboardSession): boolean {
+    const perMinute = this.options.maxReplaysPerMinute;
+    const now = this.options.now();
+    if (Number.isNaN(session.replayTokens)) {
+      session.replayTokens = perMinute;
+    } else if (now > session.replayRefilledAt) {
+      session.replayTokens = Math.min(perMinute, session.replayTokens + ((now - session.replayRefilledAt) * perMinute) / 60_000);
+    }
+    session.replayRefilledAt = now;
+    if (session.replayTokens < 1) return false;
+    session.replayTokens -= 1;
+    return true;
   }
 
   private release(session: DashboardSession, vin: string): void {

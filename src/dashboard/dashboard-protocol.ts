@@ -1,12 +1,15 @@
 import type { VehicleSnapshot } from '../bus/record-bus.js';
 import type { DashboardGrant } from './dashboard-grant.js';
+import { HistoryRequestProblem, parseHistoryRequest, parseTripRequest, type HistoryRequest, type TripRequest } from '../history/history-protocol.js';
 
 /** What a client may ask for (docs/DASHBOARD-PROTOCOL.md). */
 export type ClientRequest =
   /** `since`: epoch ms from the request's RFC 3339 time; records since then are replayed first. */
   | { type: 'subscribe'; vins: string[]; since: number | null }
   | { type: 'unsubscribe'; vins: string[] }
-  | { type: 'vehicles' };
+  | { type: 'vehicles' }
+  | HistoryRequest
+  | TripRequest;
 
 export type ErrorCode =
   | 'malformed_message'
@@ -17,7 +20,10 @@ export type ErrorCode =
   | 'snapshot_unavailable'
   | 'invalid_since'
   | 'history_unavailable'
-  | 'history_failed';
+  | 'history_failed'
+  | 'too_many_replays'
+  | 'invalid_range'
+  | 'unknown_trip';
 
 export class RequestError extends Error {
   constructor(
@@ -77,8 +83,16 @@ export function parseRequest(text: string): ClientRequest {
     }
     case 'vehicles':
       return { type: 'vehicles' };
+    case 'history':
+    case 'trip':
+      try {
+        return message.type === 'history' ? parseHistoryRequest(message, parseSince) : parseTripRequest(message);
+      } catch (error) {
+        if (error instanceof HistoryRequestProblem) throw new RequestError(error.code, error.message);
+        throw error;
+      }
     default:
-      throw new RequestError('unknown_type', 'known types: subscribe, unsubscribe, vehicles');
+      throw new RequestError('unknown_type', 'known types: subscribe, unsubscribe, vehicles, history, trip');
   }
 }
 
@@ -113,6 +127,17 @@ export function historyMessage(vin: string, since: number, records: number, trun
   return JSON.stringify({ type: 'history', vin, since: new Date(since).toISOString(), records, truncated });
 }
 
+/** Earliest and latest instants a Date holds (ECMA-262: +-8.64e15 ms). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * ISO 8601 text of an epoch-ms instant, or null when it is no instant at all: `new Date(x).toISOString()`
+ * throws a RangeError for those, and a throw while greeting one dashboard must not reach uWS.
+ */
+export function isoTime(ms: number): string | null {
+  return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : null;
+}
+
 export interface VehicleSummary {
   vin: string;
   connected: boolean;
@@ -129,14 +154,16 @@ export function helloMessage(grant: DashboardGrant, vehicles: VehicleSummary[]):
   return JSON.stringify({
     type: 'hello',
     vins: grant.describeVins(),
-    expiresAt: new Date(grant.expiresAt).toISOString(),
+    expiresAt: isoTime(grant.expiresAt),
     subject: grant.subject,
+    // false: a Tesla token without `vehicle_location`; location fields are held back from this dashboard.
+    location: grant.seesLocation,
     vehicles: vehicles.map(summaryJson),
   });
 }
 
 export function watchdogMessage(vin: string, event: 'stale' | 'fresh', lastSeenAt: number): string {
-  return JSON.stringify({ type: 'watchdog', vin, event, lastSeenAt: new Date(lastSeenAt).toISOString() });
+  return JSON.stringify({ type: 'watchdog', vin, event, lastSeenAt: isoTime(lastSeenAt) });
 }
 
 function summaryJson(v: VehicleSummary): Record<string, unknown> {
@@ -144,6 +171,6 @@ function summaryJson(v: VehicleSummary): Record<string, unknown> {
     vin: v.vin,
     connected: v.connected,
     stale: v.stale,
-    lastSeenAt: v.lastSeenAt === null ? null : new Date(v.lastSeenAt).toISOString(),
+    lastSeenAt: v.lastSeenAt === null ? null : isoTime(v.lastSeenAt),
   };
 }

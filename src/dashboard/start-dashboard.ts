@@ -6,9 +6,13 @@ import type { AppConfig } from '../config/types.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { DashboardHub } from './dashboard-hub.js';
 import { DashboardListener } from './dashboard-listener.js';
+import type { SessionPersistence } from './session-store.js';
 import { RegistryDirectory } from './registry-directory.js';
 import { loadStaticAssets } from './static-assets.js';
 import { TokenVerifier } from './token-verifier.js';
+import { startTeslaSignIn, type TeslaSignIn } from './tesla-sign-in.js';
+import type { RecentHistory } from '../history/recent-history.js';
+import { mapConfigAsset, tileOrigins, vendorAssets } from '../history/map-config.js';
 
 export interface DashboardDeps {
   registry: VehicleRegistry;
@@ -17,6 +21,10 @@ export interface DashboardDeps {
   logger: Logger;
   /** Where snapshots come from; the local actors unless a shared store is wired in. */
   snapshots?: SnapshotSource;
+  /** Where sign-in sessions survive a restart when DASHBOARD_SESSION_FILE is empty (the NATS KV bucket). */
+  sessionPersistence?: SessionPersistence | null;
+  /** Recent history for `history` / `trip` requests; absent or null when HISTORY_ENABLED is false. */
+  history?: RecentHistory | null;
 }
 
 export interface RunningDashboard {
@@ -38,17 +46,32 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     tesla: d.teslaSignIn
       ? { jwksUrl: d.teslaJwksUrl, issuer: d.teslaIssuer, audience: d.teslaAudience, apiBaseUrl: config.tesla.apiBaseUrl }
       : null,
+    maxLifetimeSeconds: d.maxTokenLifetimeSeconds,
   });
   let listener: DashboardListener | null = null;
+  const directory = new RegistryDirectory(deps.registry);
+  // Sign in with Tesla: only with DASHBOARD_REDIRECT_URI (the config check then insists on the rest).
+  const signIn: TeslaSignIn | null =
+    config.signIn.redirectUri === ''
+      ? null
+      : await startTeslaSignIn(config, {
+          directory,
+          metrics: deps.metrics,
+          logger: deps.logger,
+          onSessionEnded: (id, reason) => listener?.endSession(id, reason),
+          ...(deps.sessionPersistence !== undefined ? { persistence: deps.sessionPersistence } : {}),
+        });
   const hub = new DashboardHub({
     bus: deps.bus,
     snapshots: deps.snapshots ?? new LocalSnapshotSource(deps.registry),
     publisher: { publish: (vin, message) => listener?.publish(vin, message) },
-    directory: new RegistryDirectory(deps.registry),
+    directory,
     metrics: deps.metrics,
     logger: deps.logger,
     // A history replay is sent in one go: keep it well inside what one socket may buffer.
     maxReplayBytes: Math.floor(d.maxBackpressureBytes / 2),
+    maxReplaysPerMinute: d.maxReplaysPerMinute,
+    history: deps.history ?? null,
   });
   listener = new DashboardListener({
     host: d.host,
@@ -58,11 +81,15 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     keyPassphrase: config.tls.keyPassphrase,
     allowedOrigins: d.allowedOrigins,
     maxBackpressureBytes: d.maxBackpressureBytes,
+    maxSocketsPerSubject: d.maxSocketsPerSubject,
     verifier,
     hub,
-    assets: loadStaticAssets(),
+    assets: vendorAssets(mapConfigAsset(loadStaticAssets(), config.history)),
+    // The map's tiles come from the configured tile server: the one extra image origin the page has.
+    headers: { imgSources: tileOrigins(config.history.mapTileUrl) },
     metrics: deps.metrics,
     logger: deps.logger,
+    cookieSessions: signIn?.login ?? null,
   });
   const onWatchdog = hub.onWatchdog.bind(hub);
   deps.registry.on('watchdog', onWatchdog);
@@ -74,6 +101,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     hub.stop();
     deps.registry.off('watchdog', onWatchdog);
     listener.close();
+    await signIn?.stop();
     throw error;
   }
   const running = listener;
@@ -89,6 +117,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
       // Closes are deferred a tick and uWS needs a moment to flush the close frames.
       await new Promise((resolve) => setTimeout(resolve, 50));
       running.close();
+      await signIn?.stop();
     },
   };
 }

@@ -132,7 +132,9 @@ export class TeslaVehicleList {
   }
 
   private async fetchPage(token: string, page: number): Promise<VehiclesResponse> {
-    const url = new URL('/api/1/vehicles', this.options.apiBaseUrl);
+    // Relative to the base URL, so a base with a path keeps it.
+    const base = this.options.apiBaseUrl.endsWith('/') ? this.options.apiBaseUrl : `${this.options.apiBaseUrl}/`;
+    const url = new URL('api/1/vehicles', base);
     if (page > 1) url.searchParams.set('page', String(page));
     let response: Response;
     try {

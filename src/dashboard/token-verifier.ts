@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import { DashboardGrant, VIN_PATTERN, type GrantSource } from './dashboard-grant.js';
 import { TeslaVehicleList, VehicleListError } from './tesla-vehicle-list.js';
+import { TESLA_LOCATION_SCOPE } from './location-filter.js';
 
 /** Reason codes of a refused token: the 401 body and the auth-failure metric label. A fixed set. */
 export const AUTH_FAILURE_REASONS = [
@@ -30,6 +31,9 @@ export const AUTH_FAILURE_REASONS = [
   'tesla_rejected_token',
   'vehicle_list_unavailable',
   'origin_not_allowed',
+  'lifetime_too_long',
+  'issued_in_future',
+  'too_many_sockets',
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
@@ -64,8 +68,13 @@ export interface TokenVerifierOptions {
   issuer?: string;
   audience?: string;
   tesla?: TeslaSignInOptions | null;
-  /** Seconds of clock skew tolerated for exp/nbf. */
+  /** Seconds of clock skew tolerated for exp/nbf/iat. */
   clockToleranceSeconds?: number;
+  /**
+   * Longest lifetime accepted (DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS): `exp` may lie at most this far past
+   * now and past `iat`. Also keeps `exp` inside the range a Date can hold. Default 31 days.
+   */
+  maxLifetimeSeconds?: number;
   /** For tests: a key resolver instead of fetching jwksUrl / Tesla's JWKS. */
   jwksResolver?: JWTVerifyGetKey;
   teslaJwksResolver?: JWTVerifyGetKey;
@@ -78,6 +87,7 @@ const TESLA_SCOPE = 'vehicle_device_data';
 /** Keys are kept this long before a refetch; a token with an unknown kid refetches sooner (cooldown). */
 const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 const JWKS_COOLDOWN_MS = 30_000;
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 31 * 86_400;
 
 /**
  * Checks dashboard tokens. The algorithm in the header picks the key source, and each source accepts
@@ -157,9 +167,29 @@ export class TokenVerifier {
     try {
       const result =
         key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+      this.checkLifetime(result.payload);
       return result.payload;
     } catch (error) {
       throw translate(error);
+    }
+  }
+
+  /**
+   * jose accepts any numeric `exp` in the future and any `iat`. A signed token with `exp: 1e300` would
+   * then reach `new Date(exp * 1000).toISOString()` (a RangeError), and one with a far `exp` would be a
+   * key for ever: both are refused here, as is an `iat` past the clock skew.
+   */
+  private checkLifetime(payload: JWTPayload): void {
+    const nowSeconds = this.now() / 1000;
+    const tolerance = this.options.clockToleranceSeconds ?? 5;
+    const maxLifetime = this.options.maxLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+    const exp = payload.exp as number;
+    const iat = payload.iat;
+    if (iat !== undefined && (typeof iat !== 'number' || !Number.isFinite(iat) || iat > nowSeconds + tolerance)) {
+      throw new AuthError('issued_in_future', 'the token says it was issued in the future (`iat`)');
+    }
+    if (!Number.isFinite(exp) || exp > nowSeconds + maxLifetime + tolerance || (iat !== undefined && exp - iat > maxLifetime + tolerance)) {
+      throw new AuthError('lifetime_too_long', `the token lives longer than the ${maxLifetime} s this server accepts (DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS)`);
     }
   }
 
@@ -200,7 +230,8 @@ export class TokenVerifier {
         return vins;
       }
     };
-    return new DashboardGrant(false, vins, expiresAt, subjectOf(payload), 'tesla', refresher);
+    // Tesla's own API needs `vehicle_location` for a car's position; so does this dashboard.
+    return new DashboardGrant(false, vins, expiresAt, subjectOf(payload), 'tesla', refresher, scopes.includes(TESLA_LOCATION_SCOPE));
   }
 }
 

@@ -10,7 +10,7 @@ import type { DashboardGrant } from './dashboard-grant.js';
  * past the token's expiry, and the map is bounded.
  */
 export class VerifiedGrants {
-  private readonly entries = new Map<string, { grant: DashboardGrant; until: number }>();
+  private readonly entries = new Map<string, { grant: DashboardGrant; sessionId: string | null; until: number }>();
 
   constructor(
     private readonly ttlMs = 60_000,
@@ -18,7 +18,7 @@ export class VerifiedGrants {
     private readonly now: () => number = Date.now,
   ) {}
 
-  get(token: string | null): DashboardGrant | undefined {
+  get(token: string | null): { grant: DashboardGrant; sessionId: string | null } | undefined {
     if (token === null) return undefined;
     const key = digest(token);
     const entry = this.entries.get(key);
@@ -27,16 +27,22 @@ export class VerifiedGrants {
       this.entries.delete(key);
       return undefined;
     }
-    return entry.grant;
+    return { grant: entry.grant, sessionId: entry.sessionId };
   }
 
-  put(token: string | null, grant: DashboardGrant): void {
+  /** `token` is the credential the client presented: a bearer token or, for sign-in sessions, its cookie header. */
+  put(token: string | null, grant: DashboardGrant, sessionId: string | null = null): void {
     if (token === null) return;
     const key = digest(token);
     this.entries.delete(key);
-    this.entries.set(key, { grant, until: Math.min(grant.expiresAt, this.now() + this.ttlMs) });
+    this.entries.set(key, { grant, sessionId, until: Math.min(grant.expiresAt, this.now() + this.ttlMs) });
     // Oldest first in a Map: drop from the front.
     while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  /** A sign-in session that ended (signed out, revoked) must not open a socket from here either. */
+  dropSession(sessionId: string): void {
+    for (const [key, entry] of this.entries) if (entry.sessionId === sessionId) this.entries.delete(key);
   }
 
   get size(): number {

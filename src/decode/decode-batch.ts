@@ -6,40 +6,49 @@ import {
   writeAckInto,
   writeErrorReply,
 } from '../protocol/envelope.js';
-import { FIELD_NAMES, PayloadError, decodeRecord, type StateEntry } from '../protocol/payload.js';
-import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
+import { JsonSink } from '../protocol/json-sink.js';
+import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord, encodeNormalised } from '../protocol/payload.js';
+import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
+import { replaceVin } from '../protocol/vin-patch.js';
+import {
+  ERROR_KINDS,
+  FRAME_SLOTS,
+  OUTCOME_KINDS,
+  SLOT,
+  type DecodeResult,
+  type DecodeTask,
+  type FrameOutcome,
+} from './decode-task.js';
 
 const EMPTY = new Uint8Array(0);
 const latin1 = new TextDecoder('latin1');
 const FIELD_NUMBERS = new Map(FIELD_NAMES.map((name, number) => [name, number]));
+const ERROR_CODES = new Map(ERROR_KINDS.map((kind, code) => [kind, code]));
+const KIND_RECORD = 0;
+const KIND_ACK_ONLY = 1;
+const KIND_ERROR = 2;
+const KNOWN_TOPICS = new Set(Object.keys(RECORD_TYPES));
 const RECORD_DATA_HEAD = '{"data":[';
 const DATUM_KEY_HEAD = '{"key":';
 const DATUM_VALUE_HEAD = ',"value":';
 const DATUM_TAIL_AND_COMMA = '},';
+const CREATED_AT_KEY = '"createdAt":"';
 
-/**
- * Decode one batch of frames: envelope -> topic -> protobuf -> validate -> normalise -> canonical JSON,
- * and the reply each frame will get. Runs in a decode worker; pure so it is tested without threads.
- * Every frame yields exactly one outcome and one reply, whatever its bytes.
- */
-export function decodeBatch(task: DecodeTask): DecodeResult {
-  const frames = new Uint8Array(task.frames);
-  const count = task.vins.length;
-  const outcomes: FrameOutcome[] = new Array(count);
-  const state: number[] = [];
-  const replies = REPLIES;
-  replies.length = 0;
+/** The state index of a batch: Int32 triples, grown as needed, kept across batches. */
+class StateBuffer implements StateIndex {
+  values = new Int32Array(3 * 4096);
+  length = 0;
 
-  for (let i = 0; i < count; i++) {
-    const start = task.offsets[i];
-    const frame = frames.subarray(start, task.offsets[i + 1]);
-    const replyStart = replies.length;
-    const outcome = decodeFrame(frame, start, task.vins[i], task.receivedAt[i], state, replies);
-    outcome.replyStart = replyStart;
-    outcome.replyEnd = replies.length;
-    outcomes[i] = outcome;
+  push(field: number, start: number, end: number): void {
+    if (this.length + 3 > this.values.length) {
+      const values = new Int32Array(this.values.length * 2);
+      values.set(this.values);
+      this.values = values;
+    }
+    this.values[this.length++] = field;
+    this.values[this.length++] = start;
+    this.values[this.length++] = end;
   }
-  return { replies: replies.bytes.slice(0, replies.length).buffer, state: Uint32Array.from(state).buffer, outcomes };
 }
 
 /**
@@ -72,21 +81,330 @@ class ReplyBuffer {
   }
 }
 
-/** decodeBatch runs to completion one batch at a time, so one buffer serves every batch of a thread. */
+// decodeBatch runs to completion one batch at a time, so one of each serves every batch of a thread.
 const REPLIES = new ReplyBuffer();
+const SINK = new JsonSink();
+const NORMALISED = new JsonSink(16 * 1024);
+const STATE = new StateBuffer();
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0 };
+/** The VIN's field number in each record type (the normalised protobuf replaces it). */
+const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin.id]));
+/** The frame just decoded went through the transcoder and it rewrote nothing but the VIN. */
+let onlyVinChanged = false;
+const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
+
+/** Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts). */
+export const transcoderStats = { fallbacks: 0 };
 
 /**
- * The main thread's half of an outcome: the record JSON and the state index as views of what crossed
- * (a slice of the dashboard message, a subarray of the batch's state buffer), no copies.
+ * Decode one batch of frames: envelope -> topic -> protobuf wire bytes -> canonical JSON bytes (with
+ * the reference normalisations) inside the dashboard message, and the reply each frame will get. Runs
+ * in a decode worker; pure so it is tested without threads. Every frame yields exactly one row and one
+ * reply, whatever its bytes.
  */
-export function receiveOutcome(outcome: FrameOutcome, state: Uint32Array): FrameOutcome {
-  if (outcome.dashboardMessage !== null && outcome.recordEnd > outcome.recordStart) {
-    outcome.recordJson = outcome.dashboardMessage.slice(outcome.recordStart, outcome.recordEnd);
+export function decodeBatch(task: DecodeTask): DecodeResult {
+  const frames = new Uint8Array(task.frames);
+  const count = task.vins.length;
+  const table = new Int32Array(count * FRAME_SLOTS);
+  REPLIES.length = 0;
+  SINK.n = 0;
+  STATE.length = 0;
+  NORMALISED.n = 0;
+  const normalise = task.normalise === true;
+  for (let i = 0; i < count; i++) {
+    const row = i * FRAME_SLOTS;
+    decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, row);
+    table[row + SLOT.NORMALISED_START] = -1;
+    if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]);
   }
-  if (outcome.stateEnd > outcome.stateStart) {
-    outcome.state = state.subarray(outcome.stateStart * 3, outcome.stateEnd * 3);
+  return {
+    replies: REPLIES.bytes.slice(0, REPLIES.length).buffer,
+    text: SINK.bytes.slice(0, SINK.n).buffer,
+    table: table.buffer,
+    state: STATE.values.slice(0, STATE.length).buffer,
+    normalised: NORMALISED.bytes.slice(0, NORMALISED.n).buffer,
+  };
+}
+
+/** The record re-encoded normalised (see encodeNormalised), for a bus that stores protobuf bodies. */
+function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin: string): void {
+  const topic = topicText(frames.subarray(table[row + SLOT.TOPIC_START], table[row + SLOT.TOPIC_END]));
+  if (!KNOWN_TOPICS.has(topic)) return;
+  const payload = frames.subarray(table[row + SLOT.PAYLOAD_START], table[row + SLOT.PAYLOAD_END]);
+  // The common case costs a copy; a record with rewritten values is decoded and encoded again.
+  const vinJson = vinJsonOf(vin);
+  const bytes =
+    (onlyVinChanged && !vinJson.nonAscii ? replaceVin(payload, VIN_FIELD.get(topic)!, Buffer.from(vin, 'latin1')) : null) ??
+    encodeNormalised(topic, payload, vin);
+  if (bytes === null) return;
+  NORMALISED.reserve(bytes.length);
+  NORMALISED.bytes.set(bytes, NORMALISED.n);
+  table[row + SLOT.NORMALISED_START] = NORMALISED.n;
+  NORMALISED.n += bytes.length;
+  table[row + SLOT.NORMALISED_END] = NORMALISED.n;
+}
+
+function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): void {
+  const frame = frames.subarray(start, end);
+  table[row + SLOT.TXID_START] = -1;
+  table[row + SLOT.TOPIC_START] = -1;
+  table[row + SLOT.CREATED_AT_START] = -1;
+  table[row + SLOT.CREATED_AT_END] = -1;
+  let envelope;
+  try {
+    envelope = readEnvelope(frame);
+  } catch (error) {
+    // Address the error reply to the txid when it was readable before the damage; otherwise empty.
+    const txid = error instanceof EnvelopeError ? error.txid : null;
+    REPLIES.error(txid ?? EMPTY);
+    if (txid !== null) setSpan(table, row + SLOT.TXID_START, txid);
+    const kind = error instanceof EnvelopeError ? `envelope_${error.kind}` : 'envelope_unexpected';
+    return finish(table, row, KIND_ERROR, kind);
   }
-  return outcome;
+  setSpan(table, row + SLOT.TXID_START, envelope.txid);
+  setSpan(table, row + SLOT.TOPIC_START, envelope.topic);
+
+  if (envelope.messageType !== MESSAGE_TYPE_STREAM || envelope.stream === null) {
+    REPLIES.ack(envelope.txid, envelope.topic);
+    return finish(table, row, KIND_ACK_ONLY, '');
+  }
+
+  const payload = envelope.stream.payload;
+  setSpan(table, row + SLOT.PAYLOAD_START, payload);
+  const topic = topicText(envelope.topic);
+  const messageStart = SINK.n;
+  const stateMark = STATE.length;
+  SINK.nonAscii = false;
+  table[row + SLOT.MESSAGE_START] = messageStart;
+  table[row + SLOT.STATE_START] = stateMark / 3;
+
+  if (!KNOWN_TOPICS.has(topic)) {
+    // Opaque: the bytes pass through, the dashboard gets a null record.
+    writeHead(vin, topic, receivedAt, false);
+    table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
+    SINK.ascii('null}');
+  } else if (transcode(topic, payload, vin, receivedAt, table, row)) {
+    onlyVinChanged = INFO.rewrites === 0;
+  } else {
+    onlyVinChanged = false;
+    SINK.n = messageStart;
+    STATE.length = stateMark;
+    SINK.nonAscii = false;
+    transcoderStats.fallbacks++;
+    const kind = viaProtobufjs(topic, payload, vin, receivedAt, table, row);
+    if (kind !== null) {
+      SINK.n = messageStart;
+      STATE.length = stateMark;
+      table[row + SLOT.MESSAGE_START] = 0;
+      table[row + SLOT.STATE_START] = 0;
+      REPLIES.error(envelope.txid);
+      return finish(table, row, KIND_ERROR, kind);
+    }
+  }
+  table[row + SLOT.MESSAGE_END] = SINK.n;
+  table[row + SLOT.STATE_END] = STATE.length / 3;
+  table[row + SLOT.NON_ASCII] = SINK.nonAscii ? 1 : 0;
+  REPLIES.ack(envelope.txid, envelope.topic);
+  finish(table, row, KIND_RECORD, '');
+}
+
+/** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
+function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
+  const bytes = new Uint8Array(payload.buffer);
+  const start = payload.byteOffset;
+  const end = start + payload.byteLength;
+  let resend = false;
+  if (topic === 'V') {
+    try {
+      resend = TRANSCODER.resend(bytes, start, end);
+    } catch (error) {
+      if (error === BAIL) return false;
+      throw error;
+    }
+  }
+  writeHead(vin, topic, receivedAt, resend);
+  const recordStart = SINK.n;
+  if (!TRANSCODER.run(topic, bytes, start, end, vinJsonOf(vin).bytes, STATE, INFO)) return false;
+  table[row + SLOT.RECORD_START] = recordStart;
+  table[row + SLOT.RECORD_END] = SINK.n;
+  table[row + SLOT.SIGNALS] = INFO.signals;
+  table[row + SLOT.CREATED_AT_START] = INFO.createdAtStart;
+  table[row + SLOT.CREATED_AT_END] = INFO.createdAtEnd;
+  table[row + SLOT.IS_RESEND] = resend ? 1 : 0;
+  SINK.byte(0x7d);
+  return true;
+}
+
+/**
+ * The rare path: protobufjs + the canonical writer (decodeRecord), which also gives the verdict of a
+ * malformed payload. Returns the error kind, or null when the record was written.
+ */
+function viaProtobufjs(topic: string, payload: Uint8Array, vin: string, receivedAt: number, table: Int32Array, row: number): string | null {
+  let record;
+  try {
+    record = decodeRecord(topic, payload, vin);
+  } catch (error) {
+    return error instanceof PayloadError ? `payload_${error.kind}` : 'payload_unexpected';
+  }
+  const json = record.json ?? 'null';
+  writeHead(vin, topic, receivedAt, record.isResend);
+  const recordStart = SINK.n;
+  SINK.text(json);
+  table[row + SLOT.RECORD_START] = recordStart;
+  table[row + SLOT.RECORD_END] = SINK.n;
+  table[row + SLOT.SIGNALS] = record.signals;
+  table[row + SLOT.IS_RESEND] = record.isResend ? 1 : 0;
+  if (record.createdAt !== null) {
+    // The top-level created_at is the last unescaped "createdAt":" of every record type's JSON.
+    const at = recordStart + Buffer.byteLength(json.slice(0, json.lastIndexOf(CREATED_AT_KEY) + CREATED_AT_KEY.length));
+    table[row + SLOT.CREATED_AT_START] = at;
+    table[row + SLOT.CREATED_AT_END] = at + record.createdAt.length;
+  }
+  if (record.state !== null) {
+    // The canonical writer lays a V record out as {"data":[{"key":K,"value":V},...],... (K the quoted
+    // Field name, or the bare number of an unknown one), so positions follow from the byte lengths.
+    let cursor = recordStart + RECORD_DATA_HEAD.length;
+    for (const { field, value } of record.state) {
+      const known = FIELD_NUMBERS.get(field);
+      const keyLength = known === undefined ? field.length : field.length + 2;
+      const valueStart = cursor + DATUM_KEY_HEAD.length + keyLength + DATUM_VALUE_HEAD.length;
+      const valueEnd = valueStart + Buffer.byteLength(value);
+      STATE.push(known ?? Number(field), valueStart, valueEnd);
+      cursor = valueEnd + DATUM_TAIL_AND_COMMA.length;
+    }
+  }
+  SINK.byte(0x7d);
+  return null;
+}
+
+function finish(table: Int32Array, row: number, kind: number, errorKind: string): void {
+  table[row + SLOT.KIND] = kind;
+  table[row + SLOT.ERROR_KIND] = ERROR_CODES.get(errorKind) ?? ERROR_CODES.get('payload_unexpected')!;
+  table[row + SLOT.REPLY_END] = REPLIES.length;
+}
+
+/** A view's [start, end) in the batch's frames buffer, in two adjacent slots. */
+function setSpan(table: Int32Array, slot: number, view: Uint8Array): void {
+  table[slot] = view.byteOffset;
+  table[slot + 1] = view.byteOffset + view.byteLength;
+}
+
+function topicText(bytes: Uint8Array): string {
+  return bytes.length === 1 && bytes[0] === 0x56 ? 'V' : latin1.decode(bytes);
+}
+
+// Batches are grouped by nothing, but a car's frames often arrive together; VINs are short.
+const vinJsonCache = new Map<string, { bytes: Uint8Array; nonAscii: boolean }>();
+function vinJsonOf(vin: string): { bytes: Uint8Array; nonAscii: boolean } {
+  let cached = vinJsonCache.get(vin);
+  if (cached === undefined) {
+    if (vinJsonCache.size >= 4096) vinJsonCache.clear();
+    const json = JSON.stringify(vin);
+    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json) };
+    vinJsonCache.set(vin, cached);
+  }
+  return cached;
+}
+
+let lastReceivedAt = Number.NaN;
+let lastReceivedAtText = '';
+
+/** The dashboard `record` message up to its record: `...,"record":`. */
+function writeHead(vin: string, topic: string, receivedAt: number, isResend: boolean): void {
+  // Frames of a batch mostly arrived within the same few milliseconds.
+  if (receivedAt !== lastReceivedAt) {
+    lastReceivedAt = receivedAt;
+    lastReceivedAtText = new Date(receivedAt).toISOString();
+  }
+  SINK.ascii('{"type":"record","vin":');
+  const vinJson = vinJsonOf(vin);
+  SINK.raw(vinJson.bytes);
+  if (vinJson.nonAscii) SINK.nonAscii = true;
+  SINK.ascii(',"topic":');
+  if (topic === 'V') SINK.ascii('"V"');
+  else SINK.text(JSON.stringify(topic));
+  SINK.ascii(',"receivedAt":"');
+  SINK.ascii(lastReceivedAtText);
+  SINK.ascii(isResend ? '","resend":true,"record":' : '","record":');
+}
+
+/**
+ * The main thread's half: one FrameOutcome per row. The dashboard message is the one string made from
+ * the transferred text (a plain copy when it is ASCII); the record JSON and each state value are
+ * slices of it, and txid and topic are read from the frames the main thread already holds. Call it
+ * once per result: the state offsets are rebased in place (the buffer was transferred to this thread).
+ */
+export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer | ArrayBuffer): FrameOutcome[] {
+  const table = new Int32Array(result.table);
+  const text = Buffer.from(result.text);
+  const state = new Int32Array(result.state);
+  const source = Buffer.from(frames);
+  const normalised = new Uint8Array(result.normalised);
+  const count = table.length / FRAME_SLOTS;
+  const outcomes: FrameOutcome[] = new Array(count);
+  let replyStart = 0;
+  for (let i = 0; i < count; i++) {
+    const row = i * FRAME_SLOTS;
+    const kind = OUTCOME_KINDS[table[row + SLOT.KIND]];
+    const replyEnd = table[row + SLOT.REPLY_END];
+    const txidStart = table[row + SLOT.TXID_START];
+    const topicStart = table[row + SLOT.TOPIC_START];
+    const outcome: FrameOutcome = {
+      kind,
+      txid: txidStart < 0 ? '' : source.toString('latin1', txidStart, table[row + SLOT.TXID_END]),
+      topic: topicStart < 0 ? '' : source.toString('latin1', topicStart, table[row + SLOT.TOPIC_END]),
+      replyStart, replyEnd,
+      errorKind: kind === 'error' ? ERROR_KINDS[table[row + SLOT.ERROR_KIND]] : null,
+      dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
+      signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
+      payloadStart: 0, payloadEnd: 0,
+    };
+    replyStart = replyEnd;
+    outcomes[i] = outcome;
+    if (kind !== 'record') continue;
+    const messageStart = table[row + SLOT.MESSAGE_START];
+    const messageEnd = table[row + SLOT.MESSAGE_END];
+    const nonAscii = table[row + SLOT.NON_ASCII] === 1;
+    const message = nonAscii ? text.toString('utf8', messageStart, messageEnd) : text.toString('latin1', messageStart, messageEnd);
+    // Byte positions become character positions; they differ only after a non-ASCII character.
+    const at = nonAscii ? (position: number) => text.toString('utf8', messageStart, position).length : (position: number) => position - messageStart;
+    outcome.dashboardMessage = message;
+    outcome.payloadStart = table[row + SLOT.PAYLOAD_START];
+    outcome.payloadEnd = table[row + SLOT.PAYLOAD_END];
+    outcome.signals = table[row + SLOT.SIGNALS];
+    outcome.isResend = table[row + SLOT.IS_RESEND] === 1;
+    const normalisedStart = table[row + SLOT.NORMALISED_START];
+    if (normalisedStart >= 0) outcome.normalisedPayload = normalised.subarray(normalisedStart, table[row + SLOT.NORMALISED_END]);
+    const recordStart = table[row + SLOT.RECORD_START];
+    const recordEnd = table[row + SLOT.RECORD_END];
+    if (recordEnd > recordStart) {
+      outcome.recordStart = at(recordStart);
+      outcome.recordEnd = at(recordEnd);
+      outcome.recordJson = message.slice(outcome.recordStart, outcome.recordEnd);
+    }
+    const createdAtStart = table[row + SLOT.CREATED_AT_START];
+    if (createdAtStart >= 0) outcome.createdAt = message.slice(at(createdAtStart), at(table[row + SLOT.CREATED_AT_END]));
+    const stateStart = table[row + SLOT.STATE_START];
+    const stateEnd = table[row + SLOT.STATE_END];
+    if (stateEnd > stateStart) {
+      outcome.stateStart = stateStart;
+      outcome.stateEnd = stateEnd;
+      const triples = state.subarray(stateStart * 3, stateEnd * 3);
+      if (nonAscii) {
+        for (let s = 0; s < triples.length; s += 3) {
+          triples[s + 1] = at(triples[s + 1]);
+          triples[s + 2] = at(triples[s + 2]);
+        }
+      } else {
+        for (let s = 0; s < triples.length; s += 3) {
+          triples[s + 1] -= messageStart;
+          triples[s + 2] -= messageStart;
+        }
+      }
+      outcome.state = triples;
+    }
+  }
+  return outcomes;
 }
 
 /** The name of a state triple's Field number, as decodeRecord's state entries give it. */
@@ -94,92 +412,9 @@ export function stateFieldName(fieldNumber: number): string {
   return FIELD_NAMES[fieldNumber] ?? String(fieldNumber);
 }
 
-function decodeFrame(
-  frame: Uint8Array,
-  frameStart: number,
-  vin: string,
-  receivedAt: number,
-  stateOut: number[],
-  replies: ReplyBuffer,
-): FrameOutcome {
-  let envelope;
-  try {
-    envelope = readEnvelope(frame);
-  } catch (error) {
-    // Address the error reply to the txid when it was readable before the damage; otherwise empty.
-    if (error instanceof EnvelopeError) {
-      const txid = error.txid ?? EMPTY;
-      replies.error(txid);
-      return errorOutcome(latin1.decode(txid), '', `envelope_${error.kind}`);
-    }
-    replies.error(EMPTY);
-    return errorOutcome('', '', 'envelope_unexpected');
-  }
-  const txid = latin1.decode(envelope.txid);
-  const topic = latin1.decode(envelope.topic);
-
-  if (envelope.messageType !== MESSAGE_TYPE_STREAM || envelope.stream === null) {
-    replies.ack(envelope.txid, envelope.topic);
-    return baseOutcome('ack_only', txid, topic);
-  }
-
-  const payload = envelope.stream.payload;
-  let record;
-  try {
-    record = decodeRecord(topic, payload, vin);
-  } catch (error) {
-    const kind = error instanceof PayloadError ? `payload_${error.kind}` : 'payload_unexpected';
-    replies.error(envelope.txid);
-    return errorOutcome(txid, topic, kind);
-  }
-
-  const outcome = baseOutcome('record', txid, topic);
-  outcome.signals = record.signals;
-  outcome.createdAt = record.createdAt;
-  outcome.isResend = record.isResend;
-  outcome.payloadStart = frameStart + payload.byteOffset - frame.byteOffset;
-  outcome.payloadEnd = outcome.payloadStart + payload.byteLength;
-  const head = dashboardMessageHead(vin, topic, receivedAt, record.isResend);
-  if (record.json === null) {
-    outcome.dashboardMessage = head + 'null}';
-  } else {
-    outcome.dashboardMessage = head + record.json + '}';
-    outcome.recordStart = head.length;
-    outcome.recordEnd = head.length + record.json.length;
-    if (record.state !== null) {
-      outcome.stateStart = stateOut.length / 3;
-      indexState(record.state, head.length, stateOut);
-      outcome.stateEnd = stateOut.length / 3;
-    }
-  }
-  replies.ack(envelope.txid, envelope.topic);
-  return outcome;
-}
-
 /**
- * Where each datum's Value JSON sits in the record JSON, as triples [Field number, start, end] offset
- * by `base`. The canonical writer lays a V record out as `{"data":[{"key":K,"value":V},...],...` (data
- * is Payload field 1, key and value Datum fields 1 and 2, K the quoted Field name or the bare number
- * of an unknown one), so positions follow from the lengths alone. Searching the text instead would
- * flatten it here, once more than the clone back to the main thread already does; the unit and fuzz
- * tests check every position against decodeRecord's state.
- */
-function indexState(state: StateEntry[], base: number, out: number[]): void {
-  let cursor = base + RECORD_DATA_HEAD.length;
-  for (let i = 0; i < state.length; i++) {
-    const { field, value } = state[i];
-    const known = FIELD_NUMBERS.get(field);
-    const keyLength = known === undefined ? field.length : field.length + 2;
-    const start = cursor + DATUM_KEY_HEAD.length + keyLength + DATUM_VALUE_HEAD.length;
-    const end = start + value.length;
-    out.push(known ?? Number(field), start, end);
-    cursor = end + DATUM_TAIL_AND_COMMA.length;
-  }
-}
-
-/**
- * The dashboard `record` message, built here once so the main thread only publishes it. VIN and topic
- * are JSON-escaped; the record is already canonical JSON text.
+ * The dashboard `record` message, for records made outside the decode worker (connectivity, records
+ * read back from NATS). VIN and topic are JSON-escaped; the record is already canonical JSON text.
  */
 export function dashboardRecordMessage(
   vin: string,
@@ -188,41 +423,11 @@ export function dashboardRecordMessage(
   recordJson: string | null,
   isResend = false,
 ): string {
-  return dashboardMessageHead(vin, topic, receivedAt, isResend) + (recordJson ?? 'null') + '}';
-}
-
-let lastReceivedAt = Number.NaN;
-let lastReceivedAtText = '';
-
-/** The dashboard `record` message up to its record: `...,"record":`. */
-function dashboardMessageHead(vin: string, topic: string, receivedAt: number, isResend: boolean): string {
-  // Frames of a batch mostly arrived within the same few milliseconds.
-  if (receivedAt !== lastReceivedAt) {
-    lastReceivedAt = receivedAt;
-    lastReceivedAtText = new Date(receivedAt).toISOString();
-  }
   return (
     '{"type":"record","vin":' + JSON.stringify(vin) +
     ',"topic":' + JSON.stringify(topic) +
-    ',"receivedAt":"' + lastReceivedAtText +
+    ',"receivedAt":"' + new Date(receivedAt).toISOString() +
     '"' + (isResend ? ',"resend":true' : '') +
-    ',"record":'
+    ',"record":' + (recordJson ?? 'null') + '}'
   );
-}
-
-function baseOutcome(kind: FrameOutcome['kind'], txid: string, topic: string): FrameOutcome {
-  return {
-    kind, txid, topic,
-    replyStart: 0, replyEnd: 0,
-    errorKind: null,
-    dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
-    signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
-    payloadStart: 0, payloadEnd: 0,
-  };
-}
-
-function errorOutcome(txid: string, topic: string, errorKind: string): FrameOutcome {
-  const outcome = baseOutcome('error', txid, topic);
-  outcome.errorKind = errorKind;
-  return outcome;
 }

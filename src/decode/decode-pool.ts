@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import { receiveOutcome } from './decode-batch.js';
+import { receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
@@ -14,6 +14,8 @@ export interface DecodePoolOptions {
   workers: number;
   batchMaxFrames: number;
   taskTimeoutMs: number;
+  /** Ask the workers for each record normalised as protobuf (a bus that stores protobuf bodies). */
+  normalisedPayloads?: boolean;
   /** The worker module; tests point it at a wrapper that can crash on purpose. */
   workerFile?: URL | string;
   metrics: TelemetryMetrics;
@@ -29,7 +31,8 @@ interface Batch<T> {
   startedAt: number;
 }
 
-const INITIAL_BATCH_BYTES = 64 * 1024;
+const MIN_BATCH_BYTES = 4 * 1024;
+const MAX_START_BATCH_BYTES = 1024 * 1024;
 const UTILISATION_REFRESH_MS = 1000;
 
 /**
@@ -44,6 +47,7 @@ export class DecodePool<T> {
   private readonly onOutcome: OutcomeHandler<T>;
   private current: Batch<T> | null = null;
   private currentBytes = 0;
+  private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
@@ -87,7 +91,7 @@ export class DecodePool<T> {
     let batch = this.current;
     const length = frame.byteLength;
     if (batch === null) {
-      batch = this.current = this.newBatch(Math.max(INITIAL_BATCH_BYTES, length));
+      batch = this.current = this.newBatch(Math.max(this.startBatchBytes, length));
     } else if (this.currentBytes + length > batch.frames.byteLength) {
       batch = this.growBatch(batch, this.currentBytes + length);
     }
@@ -149,6 +153,9 @@ export class DecodePool<T> {
     // A task finishing flushes the batch.
     if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (this.tasksRunning >= this.options.workers * 2 || this.retries.length > 0)) return;
     this.current = null;
+    // A new shared buffer is zero-filled: 64 KB cost a lone frame ~20 µs. The next batch starts at the
+    // size this one needed, so lone frames get small buffers and busy turns grow without copying.
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
     this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
@@ -161,6 +168,7 @@ export class DecodePool<T> {
       offsets: Uint32Array.from(batch.offsets),
       vins: batch.vins,
       receivedAt: Float64Array.from(batch.receivedAt),
+      normalise: this.options.normalisedPayloads === true,
     };
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
@@ -201,11 +209,10 @@ export class DecodePool<T> {
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
     const replies = new Uint8Array(result.replies);
-    const state = new Uint32Array(result.state);
     const frames = new Uint8Array(batch.frames);
-    const outcomes = result.outcomes;
+    const outcomes = receiveOutcomes(result, batch.frames);
     for (let i = 0; i < outcomes.length; i++) {
-      const outcome = receiveOutcome(outcomes[i], state);
+      const outcome = outcomes[i];
       this.handOver(batch.tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
     }
     this.settled(outcomes.length);

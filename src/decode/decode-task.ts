@@ -1,9 +1,9 @@
 /**
  * What crosses the thread boundary between the vehicle listener and a decode worker. Frames of one
- * event-loop turn sit in one SharedArrayBuffer that both threads read (no copy, no transfer); replies
- * and the last-known state index come back packed in transferred ArrayBuffers, and outcomes as one
- * small structured clone. Each record's text crosses once, inside its dashboard message: the record
- * JSON and every state value are slices of it (V8 makes sliced strings, no copy).
+ * event-loop turn sit in one SharedArrayBuffer that both threads read (no copy, no transfer); what
+ * comes back is four transferred ArrayBuffers: replies, the dashboard messages as UTF-8, a numeric row
+ * per frame and the last-known state index. Each record's text crosses once, inside its dashboard
+ * message: the record JSON and every state value are slices of it (V8 makes sliced strings, no copy).
  */
 export interface DecodeTask {
   /** The frames of the batch, back to back (a SharedArrayBuffer: the main thread keeps reading it). */
@@ -14,6 +14,11 @@ export interface DecodeTask {
   vins: string[];
   /** Epoch milliseconds each frame arrived. */
   receivedAt: Float64Array;
+  /**
+   * Also encode each decoded record normalised, as protobuf (certificate VIN, Location, ...; unknown
+   * fields kept): what a bus that stores protobuf bodies stores. Off, it costs nothing.
+   */
+  normalise?: boolean;
 }
 
 export type OutcomeKind =
@@ -39,29 +44,89 @@ export interface FrameOutcome {
   /** The record's canonical JSON is dashboardMessage[recordStart, recordEnd). */
   recordStart: number;
   recordEnd: number;
-  /** Set on the main thread (receiveOutcome): the slice [recordStart, recordEnd); null from the worker. */
+  /** Set on the main thread (receiveOutcomes): the slice [recordStart, recordEnd); null from the worker. */
   recordJson: string | null;
   signals: number;
   /** V records: entries [stateStart, stateEnd) of DecodeResult.state. */
   stateStart: number;
   stateEnd: number;
   /**
-   * Set on the main thread (receiveOutcome), null from the worker: the record's last-known state as
+   * Set on the main thread (receiveOutcomes), null from the worker: the record's last-known state as
    * triples [Field number, valueStart, valueEnd], the datum's Value JSON being
    * dashboardMessage[valueStart, valueEnd).
    */
-  state: Uint32Array | null;
+  state: Int32Array | null;
   /** RFC 3339 of the record's own created_at, when it had one. */
   createdAt: string | null;
   isResend: boolean;
   /** The protobuf payload inside the task's frames buffer: [payloadStart, payloadEnd). */
   payloadStart: number;
   payloadEnd: number;
+  /** Set on the main thread when the task asked for it: the normalised record as protobuf. */
+  normalisedPayload?: Uint8Array;
 }
 
+/**
+ * What a decode worker sends back for a batch: four transferred buffers, no per-frame objects.
+ * The main thread turns slot rows into FrameOutcomes (receiveOutcomes in decode-batch.ts).
+ */
 export interface DecodeResult {
+  /** The replies, back to back: frame i's is [row(i-1).REPLY_END, row(i).REPLY_END). */
   replies: ArrayBuffer;
-  /** Uint32 triples [Field number, valueStart, valueEnd] of every V record's datums (see FrameOutcome.state). */
+  /** The dashboard messages of the batch's records, UTF-8, back to back. */
+  text: ArrayBuffer;
+  /** FRAME_SLOTS Int32 per frame, indexed by SLOT. */
+  table: ArrayBuffer;
+  /** Int32 triples [Field number, valueStart, valueEnd] (positions in `text`) of every V record's datums. */
   state: ArrayBuffer;
-  outcomes: FrameOutcome[];
+  /** The normalised records as protobuf, back to back (only when the task asked for them). */
+  normalised: ArrayBuffer;
 }
+
+/** The columns of a frame's row in DecodeResult.table. Positions in `frames` or `text` are absolute. */
+export const SLOT = {
+  KIND: 0,
+  ERROR_KIND: 1,
+  REPLY_END: 2,
+  /** The txid and topic inside the task's frames buffer; start -1: none readable. */
+  TXID_START: 3,
+  TXID_END: 4,
+  TOPIC_START: 5,
+  TOPIC_END: 6,
+  PAYLOAD_START: 7,
+  PAYLOAD_END: 8,
+  /** The dashboard message in `text` (records only). */
+  MESSAGE_START: 9,
+  MESSAGE_END: 10,
+  /** The record JSON in `text`; equal when the record has none (opaque topic). */
+  RECORD_START: 11,
+  RECORD_END: 12,
+  /** Triples [STATE_START, STATE_END) of DecodeResult.state. */
+  STATE_START: 13,
+  STATE_END: 14,
+  SIGNALS: 15,
+  /** The created_at text in `text`; -1 when the record has none. */
+  CREATED_AT_START: 16,
+  CREATED_AT_END: 17,
+  IS_RESEND: 18,
+  /** 1 when the dashboard message holds a byte >= 0x80 (its offsets then need converting to characters). */
+  NON_ASCII: 19,
+  /** The normalised record's protobuf in `normalised`; start -1: none. */
+  NORMALISED_START: 20,
+  NORMALISED_END: 21,
+} as const;
+export const FRAME_SLOTS = 22;
+
+export const OUTCOME_KINDS: readonly OutcomeKind[] = ['record', 'ack_only', 'error'];
+
+/** Error kinds by code (a bounded set: they are metric labels). */
+export const ERROR_KINDS: readonly string[] = [
+  '',
+  'envelope_too_short',
+  'envelope_out_of_bounds',
+  'envelope_bad_vtable',
+  'envelope_unexpected',
+  'payload_protobuf',
+  'payload_invalid',
+  'payload_unexpected',
+];

@@ -12,7 +12,7 @@ export interface DashboardQuery {
 interface PanelJson {
   title?: string;
   panels?: PanelJson[];
-  targets?: Array<{ refId?: string; expr?: string }>;
+  targets?: Array<{ refId?: string; expr?: string; rawSql?: string }>;
 }
 
 /** Every query in the dashboards of a directory (grafana/dashboards), including panels nested in rows. */
@@ -23,6 +23,8 @@ export function dashboardQueries(dir: string): DashboardQuery[] {
     const visit = (panels: PanelJson[] | undefined): void => {
       for (const panel of panels ?? []) {
         for (const target of panel.targets ?? []) {
+          // SQL panels (the PostgreSQL "Car history" dashboard) are checked against a real database instead.
+          if (typeof target.rawSql === 'string') continue;
           if (typeof target.expr !== 'string' || target.expr.trim() === '') {
             throw new Error(`${file}: panel "${panel.title ?? '?'}" has a target without a PromQL expression`);
           }

@@ -1,6 +1,8 @@
 import client from 'prom-client';
 import { CellHistogram, CounterCell, foldCounterCells } from './hot-path.js';
 import { registerNodeMetrics } from './node-metrics.js';
+import { HistoryMetrics } from '../history/history-metrics.js';
+import { PostgresMetrics } from '../postgres/postgres-metrics.js';
 
 /** The published price: 150,000 signals per US$1 (tesla-protocol.md section 5). */
 export const SIGNALS_PER_US_DOLLAR = 150_000;
@@ -79,8 +81,17 @@ export class TelemetryMetrics {
   readonly dashboardRequests: client.Counter<'type' | 'result'>;
   readonly dashboardWatchedVehicles: client.Gauge;
   readonly teslaApiCalls: client.Counter<'endpoint' | 'status_class'>;
+  /** Recent history, trips and charging sessions (src/history/). */
+  readonly history: HistoryMetrics;
+  /** The PostgreSQL sink (src/postgres/). */
+  readonly postgres: PostgresMetrics;
   readonly teslaReportedErrors: client.Counter;
   readonly configPushes: client.Counter<'result'>;
+  /** Sign in with Tesla and refreshing Tesla tokens (src/dashboard/tesla-login.ts, src/tesla/token-file.ts). */
+  readonly teslaSignIns: client.Counter<'result'>;
+  readonly teslaTokenRefreshes: client.Counter<'owner' | 'result'>;
+  readonly dashboardSessions: client.Gauge;
+  readonly handlerErrors: client.Counter<'listener' | 'handler'>;
   /** Certificate hot reload (src/tls/). */
   readonly tlsReloads: client.Counter<'listener' | 'result'>;
   readonly tlsCertificateSecondsLeft: client.Gauge<'listener'>;
@@ -160,6 +171,12 @@ export class TelemetryMetrics {
     this.teslaApiCalls = new client.Counter({ name: `${PREFIX}tesla_api_calls_total`, help: 'Calls to the Tesla Fleet API, by endpoint and HTTP status class (2xx, 4xx, 5xx, network_error).', labelNames: ['endpoint', 'status_class'], registers: r });
     this.teslaReportedErrors = new client.Counter({ name: `${PREFIX}tesla_reported_errors_total`, help: 'Errors Tesla reports for this server through the fleet_telemetry_errors endpoint.', registers: r });
     this.configPushes = new client.Counter({ name: `${PREFIX}config_pushes_total`, help: 'Fleet telemetry configuration pushes to Tesla, by result.', labelNames: ['result'], registers: r });
+    this.teslaSignIns = new client.Counter({ name: `${PREFIX}tesla_sign_ins_total`, help: 'Sign in with Tesla attempts on the dashboard, by result (ok, or why it was refused: state_mismatch, state_replayed, no_login_cookie, access_denied, bad_code, missing_scope, tesla_unavailable, ...).', labelNames: ['result'], registers: r });
+    this.teslaTokenRefreshes = new client.Counter({ name: `${PREFIX}tesla_token_refreshes_total`, help: 'Tesla access-token refreshes, by owner (server: TESLA_TOKEN_FILE, session: a dashboard session) and result (ok, revoked, failed).', labelNames: ['owner', 'result'], registers: r });
+    this.dashboardSessions = new client.Gauge({ name: `${PREFIX}dashboard_sessions`, help: 'Sign in with Tesla sessions held by this instance.', registers: r });
+    this.handlerErrors = new client.Counter({ name: `${PREFIX}handler_errors_total`, help: 'Exceptions caught at a socket or request handler boundary (logged; that client is answered or closed, the process carries on), by listener and handler.', labelNames: ['listener', 'handler'], registers: r });
+    this.history = new HistoryMetrics(r[0]);
+    this.postgres = new PostgresMetrics(r[0]);
     this.tlsReloads = new client.Counter({ name: `${PREFIX}tls_reloads_total`, help: 'Certificate reloads by listener (vehicle, dashboard) and result (applied, refused: the old certificate stays in use).', labelNames: ['listener', 'result'], registers: r });
     const metrics = this;
     this.tlsCertificateSecondsLeft = new client.Gauge({

@@ -22,7 +22,8 @@ export type RefusalReason =
   | 'unknown_issuer'
   | 'wifi_eap_certificate'
   | 'unrecognised_eku'
-  | 'empty_common_name';
+  | 'empty_common_name'
+  | 'malformed_device_id';
 
 export interface DeviceIdentity {
   /** Subject CN with every '.' replaced by '-': the VIN for a car. */
@@ -54,6 +55,7 @@ const PRODUCT_ISSUERS: ReadonlySet<string> = new Set([
   'Tesla Motors GF Berlin Product Issuing CA',
   'Tesla Energy Product Issuing CA',
   'Tesla Energy GF0 Product Issuing CA',
+  'Tesla Product Access Issuing CA',
   'Tesla China Product Access Issuing CA',
   'Tesla GF0 Product Access Issuing CA',
   'Tesla GF3 Product Access Issuing CA',
@@ -72,9 +74,21 @@ const TESLA_UPPER_CAS: ReadonlySet<string> = new Set([
 
 const WIFI_EAP = 'wifi_eap';
 const TESLA_EKU = '1.3.6.1.4.1.49279.2';
+const WIFI_EAP_EKU = `${TESLA_EKU}.5.1.1`;
+const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
+const ANY_EKU = '2.5.29.37.0';
+
+/** A VIN: 17 letters and digits without I, O or Q. Operator-CA certificates name cars by VIN. */
+export const DEVICE_VIN_PATTERN = /^[A-HJ-NPR-Z0-9]{17}$/;
+/**
+ * Every other device id (Tesla's energy, DAS, service and robotics devices): letters, digits, '-' and
+ * '_', at most 64. Ids become log fields, registry keys, NATS subjects and dashboard topics, so NUL,
+ * newlines, '/', '*', '>' and bidi overrides never get in.
+ */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 /** Tesla's private EKU OIDs; eng certificates use arc .4, prod certificates arc .5. */
 const EKU_KINDS: ReadonlyMap<string, DeviceKind | typeof WIFI_EAP> = (() => {
-  const kinds = new Map<string, DeviceKind | typeof WIFI_EAP>([[`${TESLA_EKU}.5.1.1`, WIFI_EAP]]);
+  const kinds = new Map<string, DeviceKind | typeof WIFI_EAP>([[WIFI_EAP_EKU, WIFI_EAP]]);
   const byNumber: ReadonlyArray<[number, DeviceKind]> = [
     [1, 'vehicle_device'],
     [11, 'vehicle_board_device'],
@@ -143,6 +157,15 @@ export function identifyCertificate(leaf: X509Certificate, operatorCas: readonly
     }
     kind = found;
   } else if (issuedByAny(leaf, operatorCas)) {
+    // The operator's CA may issue more than car certificates (servers, Wi-Fi): only client
+    // certificates are cars. No EKU extension at all means "any use" (RFC 5280), as dev CAs issue.
+    const usages = leaf.keyUsage;
+    if (usages !== undefined && usages.includes(WIFI_EAP_EKU)) {
+      return refuse('wifi_eap_certificate', `certificate from operator CA '${issuerCommonName}' is a Wi-Fi EAP certificate`);
+    }
+    if (usages !== undefined && !usages.includes(CLIENT_AUTH_EKU) && !usages.includes(ANY_EKU)) {
+      return refuse('unrecognised_eku', `certificate from operator CA '${issuerCommonName}' is not for client authentication (has: ${usages.length > 0 ? usages.join(', ') : 'none'})`);
+    }
     kind = 'vehicle_device';
     fromOperatorCa = true;
   } else {
@@ -153,9 +176,18 @@ export function identifyCertificate(leaf: X509Certificate, operatorCas: readonly
   if (commonName === '') {
     return refuse('empty_common_name', `certificate from '${issuerCommonName}' has an empty subject common name`);
   }
+  const deviceId = commonName.replaceAll('.', '-');
+  const shape = fromOperatorCa ? DEVICE_VIN_PATTERN : DEVICE_ID_PATTERN;
+  if (!shape.test(deviceId)) {
+    // Never echo the id: it may hold control characters, bidi overrides or 20,000 characters.
+    return refuse(
+      'malformed_device_id',
+      `certificate from '${issuerCommonName}' names no well-formed ${fromOperatorCa ? 'VIN (17 letters and digits, no I, O or Q)' : 'device id (letters, digits, - and _, at most 64)'} (CN of ${commonName.length} characters)`,
+    );
+  }
   return {
     ok: true,
-    identity: { deviceId: commonName.replaceAll('.', '-'), kind, issuerCommonName, fromOperatorCa },
+    identity: { deviceId, kind, issuerCommonName, fromOperatorCa },
   };
 }
 

@@ -130,6 +130,17 @@ function namesByNumber(e: protobuf.Enum): string[] {
 /** Field enum names by number (for config building and validation). */
 export const FIELD_NAMES: readonly string[] = Object.freeze(namesByNumber(FieldEnum));
 
+/** The resolved schema of proto/ (the transcoder is generated from it). */
+export const SCHEMA_ROOT: protobuf.Root = root;
+
+/** The payload message type of each topic decodeRecord decodes. */
+export const RECORD_TYPES: Readonly<Record<KnownTopic, string>> = Object.freeze({
+  V: 'telemetry.vehicle_data.Payload',
+  alerts: 'telemetry.vehicle_alerts.VehicleAlerts',
+  errors: 'telemetry.vehicle_error.VehicleErrors',
+  connectivity: 'telemetry.vehicle_connectivity.VehicleConnectivity',
+});
+
 // ---- canonical JSON ------------------------------------------------------------------------------
 
 // The V writer hands each datum's Value JSON to this tap, which collects the state entries; ctx is the
@@ -191,9 +202,9 @@ const makeLocationValue = (loc: LatLon): unknown => ValueType.create({ locationV
  * replaces whatever VIN the payload carries. Throws only PayloadError; unknown topics are not
  * decoded (their bytes pass through opaque).
  */
-export function decodeRecord(topic: string, payload: Uint8Array, vin: string): DecodedRecord {
+export function decodeRecord(topic: string, payload: Uint8Array, vin: string, options: DecodeOptions = {}): DecodedRecord {
   try {
-    return decodeKnown(topic, payload, vin);
+    return decodeKnown(topic, payload, vin, options.normalised === true);
   } catch (err) {
     if (err instanceof PayloadError) throw err;
     // A bug of ours must not look like a crash to the caller: the frame gets the error reply.
@@ -201,12 +212,21 @@ export function decodeRecord(topic: string, payload: Uint8Array, vin: string): D
   }
 }
 
-function decodeKnown(topic: string, payload: Uint8Array, vin: string): DecodedRecord {
+export interface DecodeOptions {
+  /**
+   * The payload was normalised already (a stored record, see encodeNormalised): only the VIN is set.
+   * Normalising twice is not the same: the second Location string of a record would become "the first".
+   */
+  normalised?: boolean;
+}
+
+function decodeKnown(topic: string, payload: Uint8Array, vin: string, normalised: boolean): DecodedRecord {
   switch (topic) {
     case 'V': {
       const m = decodeAs(PayloadType, topic, payload);
       checkCount(topic, 'datums', m.data.length);
-      normaliseVehicleData(m, vin, makeLocationValue);
+      if (normalised) m.vin = vin;
+      else normaliseVehicleData(m, vin, makeLocationValue);
       const state: StateEntry[] = [];
       const json = writeJson(topic, writePayload, m, state);
       return { topic, json, signals: m.data.length, state, createdAt: createdAtOf(m), isResend: m.isResend === true };
@@ -214,7 +234,8 @@ function decodeKnown(topic: string, payload: Uint8Array, vin: string): DecodedRe
     case 'alerts': {
       const m = decodeAs(AlertsType, topic, payload);
       checkCount(topic, 'alerts', m.alerts.length);
-      normaliseVehicleAlerts(m, vin);
+      if (normalised) m.vin = vin;
+      else normaliseVehicleAlerts(m, vin);
       const json = writeJson(topic, writeAlerts, m);
       return { topic, json, signals: m.alerts.length, state: null, createdAt: createdAtOf(m), isResend: false };
     }
@@ -233,6 +254,31 @@ function decodeKnown(topic: string, payload: Uint8Array, vin: string): DecodedRe
     }
     default:
       return { topic, json: null, signals: 0, state: null, createdAt: null, isResend: false };
+  }
+}
+
+// ---- the normalised record as protobuf (what the NATS stream stores) ------------------------------
+
+/**
+ * The record as the reference server stores it: decoded, normalised (certificate VIN, Location
+ * strings, scientific-notation strings, alert millisecond times) and encoded again, with the unknown
+ * fields the car sent kept (protobufjs keeps them when the reader does not discard them). Null for
+ * topics that are not decoded, or a payload decodeRecord refuses.
+ */
+export function encodeNormalised(topic: string, payload: Uint8Array, vin: string): Uint8Array | null {
+  const type = topic === 'V' ? PayloadType : topic === 'alerts' ? AlertsType : topic === 'errors' ? ErrorsType : topic === 'connectivity' ? ConnectivityType : null;
+  if (type === null) return null;
+  try {
+    const reader = protobuf.Reader.create(payload);
+    reader.discardUnknown = false;
+    const m = type.decode(reader) as any;
+    if (topic === 'V') normaliseVehicleData(m, vin, makeLocationValue);
+    else if (topic === 'alerts') normaliseVehicleAlerts(m, vin);
+    else if (topic === 'errors') normaliseVehicleErrors(m, vin);
+    else m.vin = vin;
+    return type.encode(m).finish();
+  } catch {
+    return null;
   }
 }
 

@@ -5,6 +5,9 @@ import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { configFromSettings } from './config-from-settings.js';
 import { classifyTelemetryError, explainSkipReason, skippedVins } from './explain.js';
 import type { TelemetryErrorEntry } from './fleet-api.js';
+import { tokenFileFromConfig } from './token-provider.js';
+import { serverApiBaseUrl } from './region.js';
+import { SETTING_BY_ENV } from '../config/schema.js';
 import { createTeslaClients, type ClientHooks, type TeslaClients } from './tesla-clients.js';
 import { configDifferences, expiresSoon, type TelemetryConfig } from './telemetry-config.js';
 
@@ -50,7 +53,10 @@ export function startTeslaAutomation(deps: AutomationDeps): TeslaAutomation | nu
   // Built once, up front: a bad preset or fields file stops start-up with its reason.
   const desired = (): TelemetryConfig => configFromSettings(config, { port, nowSeconds: Math.floor(now() / 1000) });
   desired();
-  const clients: TeslaClients = createTeslaClients(tesla, {
+  const tokenFile = tokenFileFromConfig(config, { logger, onRefresh: (result) => metrics.teslaTokenRefreshes.inc({ owner: 'server', result }) });
+  const apiBaseUrl = serverApiBaseUrl(config, String(SETTING_BY_ENV.get('TESLA_API_BASE_URL')?.default ?? ''));
+  const clients: TeslaClients = createTeslaClients({ ...tesla, apiBaseUrl }, {
+    ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}),
     logger,
     onAttempt: (endpoint, statusClass) => metrics.teslaApiCalls.inc({ endpoint, status_class: statusClass }),
     ...deps.clientHooks,

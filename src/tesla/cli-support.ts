@@ -2,6 +2,10 @@ import type { AppConfig } from '../config/types.js';
 import { CliSettingsError, cliSettings } from './cli-settings.js';
 import { configFromSettings, type ConfigChoices } from './config-from-settings.js';
 import { FleetApiError } from './fleet-api.js';
+import { regionBaseUrl } from './region.js';
+import { OAuthError } from './tesla-oauth.js';
+import { TokenFileError } from './token-file.js';
+import { tokenFileFromConfig } from './token-provider.js';
 import { createTeslaClients, type TeslaClients } from './tesla-clients.js';
 import { TelemetryConfigError, type TelemetryConfig } from './telemetry-config.js';
 
@@ -30,7 +34,7 @@ export async function runSetupCommand(name: string, body: () => Promise<number>)
       err(`fleet-telemetry ${name}: ${error.message}`);
       return EXIT_USAGE;
     }
-    if (error instanceof FleetApiError) {
+    if (error instanceof FleetApiError || error instanceof TokenFileError || error instanceof OAuthError) {
       err(`fleet-telemetry ${name}: ${error.message}`);
       return EXIT_FAILED;
     }
@@ -61,7 +65,7 @@ export const CONFIG_OPTIONS_USAGE = [
 export const SETTINGS_FOR_CONFIG = [
   'DOMAIN', 'PORT', 'TLS_CA_CHAIN_FILE', 'TESLA_CONFIG_PRESET', 'TESLA_CONFIG_FIELDS_FILE', 'TESLA_ALERT_TYPES', 'TESLA_CONFIG_EXPIRY_DAYS',
 ];
-export const SETTINGS_FOR_API = ['TESLA_ACCESS_TOKEN', 'TESLA_API_BASE_URL', 'TESLA_API_TIMEOUT_MS', 'TESLA_VIN'];
+export const SETTINGS_FOR_API = ['TESLA_ACCESS_TOKEN', 'TESLA_API_BASE_URL', 'TESLA_API_TIMEOUT_MS', 'TESLA_VIN', 'TESLA_TOKEN_FILE', 'TESLA_CLIENT_ID', 'TESLA_TOKEN_URL'];
 
 export function integerFlag(value: unknown, flag: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -100,10 +104,13 @@ export function vinsFrom(values: Record<string, unknown>, config: AppConfig, req
 }
 
 export function clientsFor(config: AppConfig): TeslaClients {
-  if (config.tesla.accessToken === '') {
-    throw new UsageError('TESLA_ACCESS_TOKEN is not set: Fleet API calls need a user access token (see docs/TESLA-SETUP.md)');
+  const tokenFile = tokenFileFromConfig(config);
+  if (config.tesla.accessToken === '' && tokenFile === null) {
+    throw new UsageError('no Tesla token: run `fleet-telemetry auth login` and set TESLA_TOKEN_FILE (or set a fixed TESLA_ACCESS_TOKEN); see docs/TESLA-SETUP.md');
   }
-  return createTeslaClients(config.tesla, { logger: undefined });
+  if (tokenFile !== null && config.signIn.clientId === '') throw new UsageError('TESLA_TOKEN_FILE needs TESLA_CLIENT_ID to refresh the access token');
+  const tesla = { ...config.tesla, apiBaseUrl: regionBaseUrl(config) };
+  return createTeslaClients(tesla, { logger: undefined, ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}) });
 }
 
 export { cliSettings };

@@ -16,13 +16,17 @@ export type FleetEndpoint =
   | 'fleet_telemetry_config_get'
   | 'fleet_telemetry_config_delete'
   | 'partner_fleet_telemetry_errors'
-  | 'vehicle_fleet_telemetry_errors';
+  | 'vehicle_fleet_telemetry_errors'
+  | 'partner_accounts_register'
+  | 'partner_accounts_public_key'
+  | 'users_region';
 
 export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx' | 'network_error';
 
 export interface FleetApiOptions {
   baseUrl: string;
-  accessToken: string;
+  /** A fixed token, or where a fresh one comes from (TESLA_TOKEN_FILE refreshes before expiry). */
+  accessToken: string | (() => Promise<string>);
   timeoutMs: number;
   /** Extra CA for the server's certificate (the vehicle-command proxy runs with its own). */
   caPem?: string;
@@ -179,6 +183,30 @@ export class FleetApiClient {
     return asErrorList(response, 'vehicle_fleet_telemetry_errors').map((entry) => ({ ...entry, vin: entry.vin || vin }));
   }
 
+  /** Registers DOMAIN for the partner account (partner token); Tesla fetches the public key meanwhile. */
+  async registerPartner(domain: string): Promise<Record<string, unknown>> {
+    const response = await this.call<unknown>({ endpoint: 'partner_accounts_register', method: 'POST', path: 'api/1/partner_accounts', body: { domain } });
+    return isObject(response) ? response : {};
+  }
+
+  /** The public key Tesla holds for DOMAIN (hex of the uncompressed P-256 point). */
+  async partnerPublicKey(domain: string): Promise<string> {
+    const response = await this.call<unknown>({
+      endpoint: 'partner_accounts_public_key',
+      method: 'GET',
+      path: `api/1/partner_accounts/public_key?domain=${encodeURIComponent(domain)}`,
+    });
+    if (!isObject(response) || typeof response.public_key !== 'string') throw unexpected('partner_accounts_public_key');
+    return response.public_key;
+  }
+
+  /** The user token's region and its Fleet API base URL. */
+  async userRegion(): Promise<{ region: string; fleetApiBaseUrl: string }> {
+    const response = await this.call<unknown>({ endpoint: 'users_region', method: 'GET', path: 'api/1/users/region' });
+    if (!isObject(response) || typeof response.fleet_api_base_url !== 'string') throw unexpected('users_region');
+    return { region: String(response.region ?? ''), fleetApiBaseUrl: response.fleet_api_base_url };
+  }
+
   /** Runs a call (serialised when exclusive) and returns the `response` member of Tesla's reply. */
   private call<T>(call: Call): Promise<T> {
     if (!call.exclusive) return this.withRetries<T>(call);
@@ -194,8 +222,10 @@ export class FleetApiClient {
     const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     for (let attempt = 1; ; attempt++) {
       let raw: RawResponse;
+      // Outside the retry: a token that cannot be had (revoked refresh token) is not a network blip.
+      const token = typeof this.options.accessToken === 'string' ? this.options.accessToken : await this.options.accessToken();
       try {
-        raw = await this.send(call);
+        raw = await this.sendWith(call, token);
       } catch (error) {
         this.options.onAttempt?.(call.endpoint, 'network_error');
         const reason = (error as Error).message;
@@ -233,7 +263,7 @@ export class FleetApiClient {
     }
   }
 
-  private send(call: Call): Promise<RawResponse> {
+  private sendWith(call: Call, token: string): Promise<RawResponse> {
     const url = new URL(call.path, this.base);
     const body = call.body === undefined ? undefined : Buffer.from(JSON.stringify(call.body), 'utf8');
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -243,7 +273,7 @@ export class FleetApiClient {
         {
           method: call.method,
           headers: {
-            authorization: `Bearer ${this.options.accessToken}`,
+            authorization: `Bearer ${token}`,
             accept: 'application/json',
             ...(body ? { 'content-type': 'application/json', 'content-length': String(body.length) } : {}),
           },

@@ -29,6 +29,8 @@ export interface TeslaClients {
 
 export interface ClientHooks {
   logger?: Logger;
+  /** Where access tokens come from when TESLA_ACCESS_TOKEN is empty (TESLA_TOKEN_FILE, refreshed). */
+  accessToken?: () => Promise<string>;
   onAttempt?: (endpoint: FleetEndpoint, statusClass: StatusClass) => void;
   /** Tests shorten the backoff. */
   baseDelayMs?: number;
@@ -54,7 +56,8 @@ export function loadAppKey(privateKeyFile: string): AppKeyPair {
 }
 
 export function createTeslaClients(tesla: TeslaSettings, hooks: ClientHooks = {}): TeslaClients {
-  if (tesla.accessToken === '') throw new Error('TESLA_ACCESS_TOKEN is required for Fleet API calls');
+  const accessToken = tesla.accessToken !== '' ? tesla.accessToken : hooks.accessToken;
+  if (accessToken === undefined) throw new Error('TESLA_ACCESS_TOKEN or TESLA_TOKEN_FILE (`fleet-telemetry auth login`) is required for Fleet API calls');
   const common = {
     timeoutMs: tesla.requestTimeoutMs,
     logger: hooks.logger,
@@ -62,12 +65,12 @@ export function createTeslaClients(tesla: TeslaSettings, hooks: ClientHooks = {}
     ...(hooks.baseDelayMs !== undefined ? { baseDelayMs: hooks.baseDelayMs } : {}),
     ...(hooks.maxDelayMs !== undefined ? { maxDelayMs: hooks.maxDelayMs } : {}),
   };
-  const api = new FleetApiClient({ baseUrl: tesla.apiBaseUrl, accessToken: tesla.accessToken, ...common });
+  const api = new FleetApiClient({ baseUrl: tesla.apiBaseUrl, accessToken, ...common });
   let pusher: ConfigPusher;
   if (tesla.proxyUrl !== '') {
     const proxy = new FleetApiClient({
       baseUrl: tesla.proxyUrl,
-      accessToken: tesla.accessToken,
+      accessToken,
       ...(tesla.proxyCaFile !== '' ? { caPem: readSettingFile(tesla.proxyCaFile, 'TESLA_PROXY_CA_FILE') } : {}),
       ...common,
     });

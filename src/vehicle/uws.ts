@@ -1,3 +1,5 @@
+// First: sets uWS's header limit before the native module reads it.
+import './uws-env.js';
 import uWS from 'uWebSockets.js';
 
 export default uWS;

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { FrameTicket, VehicleActor } from '../actors/vehicle-actor.js';
@@ -8,8 +7,11 @@ import type { DecodePool } from '../decode/decode-pool.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
 import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
+import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
+import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
 import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
+import { maxPayloadFor, SocketsPerVin } from './socket-caps.js';
 import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
@@ -17,9 +19,8 @@ export const STATUS_PATH = '/status';
 /** Close codes we use with cars. */
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_UNSUPPORTED_DATA = 1003;
-
-/** uWS drops a connection outright past maxPayloadLength; above our own limit we want to answer first. */
-const UWS_MAX_PAYLOAD = 16 * 1024 * 1024;
+export const CLOSE_POLICY_VIOLATION = 1008;
+export const CLOSE_INTERNAL_ERROR = 1011;
 const EMPTY_TXID = new Uint8Array(0);
 
 export interface VehicleListenerOptions {
@@ -37,6 +38,12 @@ export interface VehicleListenerOptions {
   maxBackpressureBytes: number;
   /** Per-connection frame budget (token bucket); 0 = unlimited. */
   maxFramesPerSecond: number;
+  /** Open sockets per VIN; a new one past it closes the oldest (default 3). */
+  maxSocketsPerVin?: number;
+  /** Open sockets in total; upgrades past it get 503 (default unlimited). */
+  maxSockets?: number;
+  /** Seconds a socket has to complete its first frame; 0 = no deadline (default 0). */
+  firstFrameTimeoutSeconds?: number;
   publicKeyPem: string | null;
   registry: VehicleRegistry;
   pool: DecodePool<FrameTicket>;
@@ -56,6 +63,8 @@ interface SocketData {
   actor: VehicleActor | null;
   budget: FrameBudget | null;
   rateLimited: boolean;
+  /** Closes the socket unless a frame completes first; null once one did (or no deadline). */
+  firstFrameTimer: NodeJS.Timeout | null;
 }
 
 /** Connections with replies queued this turn; one microtask writes them all. */
@@ -66,11 +75,20 @@ function flushQueuedReplies(): void {
   flushQueued = false;
   // A reply counted while flushing cannot queue another, but take the list first to be safe.
   const connections = connectionsToFlush.splice(0);
-  for (let i = 0; i < connections.length; i++) connections[i].flushReplies();
+  for (let i = 0; i < connections.length; i++) {
+    // A microtask that throws ends the process; one socket's failed write must cost only its replies.
+    try {
+      connections[i].flushReplies();
+    } catch (error) {
+      connections[i].flushFailed(error);
+    }
+  }
 }
 
 class UwsVehicleConnection implements VehicleConnection {
   isOpen = true;
+  /** Set when the server closes it for a policy (socket cap, deadline): the disconnect metric's reason. */
+  closedFor: string | null = null;
   readonly connectedAt = Date.now();
   private readonly queuedReplies: Uint8Array[] = [];
   private readonly queuedKinds: Array<'ack' | 'error'> = [];
@@ -98,6 +116,24 @@ class UwsVehicleConnection implements VehicleConnection {
     this.queuedKinds.push(kind);
     this.queuedArrivals.push(arrivedAt);
   }
+
+  /** flushReplies threw: count it, drop the queued replies (the car resends them) and close the socket. */
+  flushFailed(error: unknown): void {
+    this.metrics.handlerErrors.inc({ listener: 'vehicle', handler: 'deferred' });
+    this.metrics.repliesDropped.inc({ reason: 'connection_closed' }, this.queuedReplies.length);
+    this.queuedReplies.length = 0;
+    this.queuedKinds.length = 0;
+    this.queuedArrivals.length = 0;
+    this.failure = error;
+    try {
+      if (this.isOpen) this.ws.end(1011, 'internal error');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** The last exception of a reply flush, for the log line of the close. */
+  failure: unknown = null;
 
   /** Write every queued reply in order, in one cork, and count each. */
   flushReplies(): void {
@@ -130,6 +166,13 @@ class UwsVehicleConnection implements VehicleConnection {
   close(code: number, reason: string): void {
     if (this.isOpen) this.ws.end(code, reason);
   }
+
+  /** Closed by policy; `why` is a fixed label value of vehicle_disconnects_total. */
+  closeFor(why: string, code: number, reason: string): void {
+    if (!this.isOpen || this.closedFor !== null) return;
+    this.closedFor = why;
+    this.close(code, reason);
+  }
 }
 
 /**
@@ -140,10 +183,14 @@ export class VehicleListener {
   private readonly options: VehicleListenerOptions;
   private readonly generations: AppGenerations;
   private readonly connections = new Set<UwsVehicleConnection>();
+  private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
+  private readonly boundary: HandlerBoundary;
   private draining = false;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
+    this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
+    this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
     this.generations = new AppGenerations(options.host, options.port, 'vehicle listener');
     const app = this.createApp(options);
     this.routes(app, this.generations.add(app), options.operatorCas);
@@ -222,49 +269,67 @@ export class VehicleListener {
 
   private routes(app: TemplatedApp, generation: Generation, operatorCas: readonly X509Certificate[]): void {
     const { metrics, logger, registry, pool } = this.options;
+    const boundary = this.boundary;
+    const failed = (res: HttpResponse) => () => res.cork(() => res.writeStatus('500 Internal Server Error').end('internal error\n'));
+    const maxSockets = this.options.maxSockets ?? Number.POSITIVE_INFINITY;
+    const firstFrameMs = (this.options.firstFrameTimeoutSeconds ?? 0) * 1000;
 
     app.get(PUBLIC_KEY_PATH, (res) => {
       // The one route open to anyone: Tesla fetches the app's public key here without a client certificate.
-      const pem = this.options.publicKeyPem;
-      res.cork(() => {
-        if (pem === null) {
-          res.writeStatus('404 Not Found').end('no public key configured (TESLA_PUBLIC_KEY_FILE)\n');
-        } else {
-          res.writeHeader('Content-Type', 'application/x-pem-file').end(pem);
-        }
-      });
+      boundary.run('http', () => {
+        const pem = this.options.publicKeyPem;
+        res.cork(() => {
+          if (pem === null) {
+            res.writeStatus('404 Not Found').end('no public key configured (TESLA_PUBLIC_KEY_FILE)\n');
+          } else {
+            res.writeHeader('Content-Type', 'application/x-pem-file').end(pem);
+          }
+        });
+      }, failed(res));
     });
 
     app.get(STATUS_PATH, (res) => {
-      const result = this.identify(res, operatorCas);
-      if (!result.ok) return this.refuse(res, result);
-      res.cork(() => res.end('mtls ok'));
+      boundary.run('http', () => {
+        const result = this.identify(res, operatorCas);
+        if (!result.ok) return this.refuse(res, result);
+        res.cork(() => res.end('mtls ok'));
+      }, failed(res));
     });
 
     app.ws<SocketData>('/*', {
-      maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, this.options.maxFrameBytes + 1),
+      // uWS buffers an unfinished message up to this, per socket: the frame limit plus the margin within
+      // which an oversize frame is still read whole and answered (socket-caps.ts).
+      maxPayloadLength: maxPayloadFor(this.options.maxFrameBytes),
       idleTimeout: this.options.idleTimeoutSeconds,
       sendPingsAutomatically: true,
       maxBackpressure: this.options.maxBackpressureBytes,
       closeOnBackpressureLimit: false,
       compression: uWS.DISABLED,
 
-      upgrade: (res, req, context) => {
+      upgrade: (res, req, context) => boundary.run('upgrade', () => {
         if (this.draining) {
           res.cork(() => res.writeStatus('503 Service Unavailable').end('shutting down\n'));
           return;
         }
         const result = this.identify(res, operatorCas);
         if (!result.ok) return this.refuse(res, result);
+        if (this.connections.size >= maxSockets) {
+          metrics.connectionAttempts.inc({ result: 'refused' });
+          metrics.connectionRefusals.inc({ reason: 'too_many_sockets' });
+          logger.warn({ openConnections: this.connections.size, maxSockets }, 'vehicle_refused_socket_cap');
+          res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '30').end('too many vehicle connections (VEHICLE_MAX_SOCKETS)\n'));
+          return;
+        }
         const data: SocketData = {
           identity: result.identity,
-          connectionId: req.getHeader('x-txid') || randomUUID(),
+          connectionId: connectionIdFrom(req.getHeader('x-txid')),
           networkInterface: req.getHeader('x-network-interface'),
-          clientVersion: req.getHeader('version'),
+          clientVersion: clientVersionFrom(req.getHeader('version')),
           connection: null,
           actor: null,
           budget: frameBudgetFor(this.options.maxFramesPerSecond, Date.now()),
           rateLimited: false,
+          firstFrameTimer: null,
         };
         res.cork(() => {
           res.upgrade(
@@ -275,9 +340,9 @@ export class VehicleListener {
             context,
           );
         });
-      },
+      }, failed(res)),
 
-      open: (ws) => {
+      open: (ws) => boundary.run('open', () => {
         const data = ws.getUserData();
         const connection = new UwsVehicleConnection(
           ws, data.connectionId, data.identity.deviceId, data.networkInterface, data.clientVersion, metrics,
@@ -285,70 +350,108 @@ export class VehicleListener {
         data.connection = connection;
         this.connections.add(connection);
         this.generations.opened(generation);
+        // A car needs wifi + cellular + one reconnecting; past that the oldest socket is the stale one.
+        const evicted = this.perVin.add(connection.vin, connection);
+        if (evicted !== null) {
+          logger.warn({ vin: connection.vin, connectionId: evicted.connectionId }, 'vehicle_socket_replaced');
+          evicted.closeFor('replaced', CLOSE_POLICY_VIOLATION, 'too many connections for this vehicle: replaced by a newer one');
+        }
         data.actor = registry.connectionOpened(connection);
         metrics.connectionAttempts.inc({ result: 'accepted' });
+        if (firstFrameMs > 0) {
+          data.firstFrameTimer = setTimeout(boundary.wrap('timer', () => {
+            data.firstFrameTimer = null;
+            logger.warn({ vin: connection.vin, connectionId: connection.connectionId }, 'vehicle_first_frame_timeout');
+            connection.closeFor('first_frame_timeout', CLOSE_POLICY_VIOLATION, 'no complete frame in time');
+          }), firstFrameMs);
+          data.firstFrameTimer.unref();
+        }
         logger.info(
           { vin: connection.vin, kind: data.identity.kind, connectionId: connection.connectionId, networkInterface: connection.networkInterface, clientVersion: connection.clientVersion },
           'vehicle_connected',
         );
-      },
+      }, () => ws.end(CLOSE_INTERNAL_ERROR, 'internal error')),
 
       message: (ws, message, isBinary) => {
-        const data = ws.getUserData();
-        const connection = data.connection;
-        const actor = data.actor;
-        if (connection === null || actor === null) return;
-        if (!isBinary) {
-          // The reference closes on text frames: only binary frames carry data.
-          metrics.decodeErrors.inc({ kind: 'text_frame' });
-          ws.end(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
-          return;
-        }
-        if (this.draining) return; // not acked: the car keeps it and resends after reconnecting
-        const receivedAt = Date.now();
-        metrics.framesCell.inc();
-        metrics.frameBytesCell.inc(message.byteLength);
-        registry.heardFrom(actor, receivedAt);
-        if (data.budget !== null && !data.budget.take(receivedAt)) {
-          // Dropped before any copy or decode, and not answered: an error reply would make the car discard
-          // the data, and closing would cost a TLS handshake per reconnect. Unacked, a car with
-          // delivery_policy latest keeps the frame and resends it; other cars never wait on this one.
-          metrics.framesRateLimited.inc();
-          if (!data.rateLimited) {
-            data.rateLimited = true;
-            logger.warn({ vin: connection.vin, connectionId: connection.connectionId, maxFramesPerSecond: this.options.maxFramesPerSecond }, 'vehicle_rate_limited');
+        // Inline rather than boundary.run: no closure per frame on the hot path; a try costs nothing in V8.
+        try {
+          this.onMessage(ws, message, isBinary);
+        } catch (error) {
+          boundary.caught('message', error);
+          try {
+            ws.end(CLOSE_INTERNAL_ERROR, 'internal error');
+          } catch {
+            // already closed
           }
-          return;
         }
-        if (message.byteLength > this.options.maxFrameBytes) {
-          metrics.framesOversize.inc();
-          // Answered on the next turn, like every other reply: a send from inside the handler of a large
-          // message, with more of the car's data already buffered, made uWS drop the connection (1006).
-          setImmediate(() => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null));
-          return;
-        }
-        const ticket = actor.frameArrived(connection, receivedAt, performance.now());
-        pool.submit(message, connection.vin, receivedAt, ticket);
       },
 
-      close: (ws, code) => {
+      close: (ws, code) => boundary.run('close', () => {
         const data = ws.getUserData();
+        if (data.firstFrameTimer !== null) {
+          clearTimeout(data.firstFrameTimer);
+          data.firstFrameTimer = null;
+        }
         const connection = data.connection;
         if (connection === null) return;
         connection.isOpen = false;
         this.connections.delete(connection);
         this.generations.closed(generation);
-        metrics.disconnects.inc({ reason: closeReason(code) });
+        this.perVin.remove(connection.vin, connection);
+        metrics.disconnects.inc({ reason: connection.closedFor ?? closeReason(code) });
         registry.connectionClosed(connection);
         logger.info({ vin: connection.vin, connectionId: connection.connectionId, code }, 'vehicle_disconnected');
-      },
+      }),
     });
 
-    app.any('/*', (res) => {
+    app.any('/*', (res) => boundary.run('http', () => {
       const result = this.identify(res, operatorCas);
       if (!result.ok) return this.refuse(res, result);
       res.cork(() => res.writeStatus('426 Upgrade Required').end('vehicles connect with a WebSocket upgrade\n'));
-    });
+    }, failed(res)));
+  }
+
+  private onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const { metrics, logger, registry, pool } = this.options;
+    const data = ws.getUserData();
+    if (data.firstFrameTimer !== null) {
+      clearTimeout(data.firstFrameTimer);
+      data.firstFrameTimer = null;
+    }
+    const connection = data.connection;
+    const actor = data.actor;
+    if (connection === null || actor === null) return;
+    if (!isBinary) {
+      // The reference closes on text frames: only binary frames carry data.
+      metrics.decodeErrors.inc({ kind: 'text_frame' });
+      ws.end(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
+      return;
+    }
+    if (this.draining) return; // not acked: the car keeps it and resends after reconnecting
+    const receivedAt = Date.now();
+    metrics.framesCell.inc();
+    metrics.frameBytesCell.inc(message.byteLength);
+    registry.heardFrom(actor, receivedAt);
+    if (data.budget !== null && !data.budget.take(receivedAt)) {
+      // Dropped before any copy or decode, and not answered: an error reply would make the car discard
+      // the data, and closing would cost a TLS handshake per reconnect. Unacked, a car with
+      // delivery_policy latest keeps the frame and resends it; other cars never wait on this one.
+      metrics.framesRateLimited.inc();
+      if (!data.rateLimited) {
+        data.rateLimited = true;
+        logger.warn({ vin: connection.vin, connectionId: connection.connectionId, maxFramesPerSecond: this.options.maxFramesPerSecond }, 'vehicle_rate_limited');
+      }
+      return;
+    }
+    if (message.byteLength > this.options.maxFrameBytes) {
+      metrics.framesOversize.inc();
+      // Answered on the next turn, like every other reply: a send from inside the handler of a large
+      // message, with more of the car's data already buffered, made uWS drop the connection (1006).
+      setImmediate(this.boundary.wrap('deferred', () => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null)));
+      return;
+    }
+    const ticket = actor.frameArrived(connection, receivedAt, performance.now());
+    pool.submit(message, connection.vin, receivedAt, ticket);
   }
 }
 
@@ -358,6 +461,7 @@ function closeReason(code: number): string {
     case 1001: return 'going_away';
     case 1003: return 'unsupported_data';
     case 1006: return 'abnormal';
+    case 1008: return 'policy';
     case 1009: return 'too_big';
     default: return code >= 4000 ? 'application' : 'other';
   }

@@ -79,6 +79,11 @@ describe('web dashboard in headless Chromium', function () {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
     page.on('pageerror', (error) => consoleErrors.push(error.message));
+    // The page must live within its Content-Security-Policy: any blocked script, style, image or socket
+    // is recorded here (as well as logged to the console).
+    await page.addInitScript({
+      content: "window.cspViolations = []; document.addEventListener('securitypolicyviolation', (e) => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));",
+    });
 
     const token = await t.mintToken([VIN_A, VIN_B], 3600);
     await page.goto(`${t.dashboardBaseUrl}/?token=${token}`);
@@ -106,6 +111,10 @@ describe('web dashboard in headless Chromium', function () {
     await page.screenshot({ path: file, fullPage: true });
     expect(existsSync(file)).to.equal(true);
     expect(consoleErrors).to.deep.equal([]);
+    expect(await page.evaluate('window.cspViolations')).to.deep.equal([]);
+    const headers = (await page.request.get(`${t.dashboardBaseUrl}/`)).headers();
+    expect(headers['content-security-policy']).to.include("default-src 'none'");
+    expect(headers['strict-transport-security']).to.match(/^max-age=/);
     await page.close();
   });
 

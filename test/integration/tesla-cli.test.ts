@@ -172,6 +172,6 @@ describe('setup CLI run as a person would, against a fake Fleet API', function (
     expect(run.stdout + run.stderr).to.not.contain('SENTINEL');
     const missing = await cli(['config', 'status', '--vin', VIN_A], { TESLA_ACCESS_TOKEN: '' });
     expect(missing.code).to.equal(2);
-    expect(missing.stderr).to.contain('TESLA_ACCESS_TOKEN is not set');
+    expect(missing.stderr).to.contain('no Tesla token: run `fleet-telemetry auth login`');
   });
 });

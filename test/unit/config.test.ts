@@ -22,6 +22,28 @@ const JWT_SECRET = 'jwt-secret-SENTINEL-0123456789abcdefghij';
 const KEY_PASSPHRASE = 'passphrase-SENTINEL-42';
 const DAY_MS = 24 * 3600 * 1000;
 /** NATS settings stay at their defaults in these tests (NATS mode is covered by test/unit/nats-*.test.ts). */
+const SIGN_IN_DEFAULTS: AppConfig['signIn'] = {
+  clientId: '',
+  clientSecret: '',
+  authorizeUrl: 'https://auth.tesla.com/oauth2/v3/authorize',
+  tokenUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token',
+  tokenFile: '',
+  redirectUri: '',
+  sessionSecret: '',
+  sessionFile: '',
+  sessionMaxAgeSeconds: 2592000,
+  vehicleListRefreshSeconds: 300,
+};
+const HISTORY_DEFAULTS: AppConfig['history'] = {
+  enabled: true,
+  windowHours: 24,
+  resolutionSeconds: 5,
+  maxPointsPerCar: 1024,
+  mapTileUrl: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+  mapAttribution: '© OpenStreetMap contributors',
+};
+const POSTGRES_DEFAULTS: AppConfig['postgres'] = { url: '', batchRows: 1000, flushMs: 1000, queueMaxRows: 1000000 };
+
 const NATS_DEFAULTS: AppConfig['nats'] = {
   url: '', credsFile: '', user: '', password: '', token: '', tlsCaFile: '', subjectPrefix: 'telemetry', stream: 'TELEMETRY',
   recordEncoding: 'protobuf', maxAgeSeconds: 604800, maxBytes: 0, duplicateWindowSeconds: 600, replicas: 1,
@@ -138,7 +160,7 @@ describe('config stage', () => {
       env: 'test',
       logLevel: 'info',
       domain: 'localhost',
-      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0 },
+      vehicle: { host: '0.0.0.0', port: 443, maxFrameBytes: 1000000, idleTimeoutSeconds: 120, maxBackpressureBytes: 1048576, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 300 },
       tls: {
         certFile: join(dir, 'certs/server.pem'),
         keyFile: join(dir, 'certs/server.key'),
@@ -148,7 +170,7 @@ describe('config stage', () => {
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
       decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000 },
-      watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5 },
+      watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5, forgetAfterSeconds: 2592000 },
       dashboard: {
         host: '0.0.0.0',
         port: 8443,
@@ -164,6 +186,7 @@ describe('config stage', () => {
         teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
         teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
         teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+        maxTokenLifetimeSeconds: 2678400, maxSocketsPerSubject: 16, maxReplaysPerMinute: 30,
       },
       metrics: { host: '127.0.0.1', port: 9464 },
       tesla: {
@@ -184,7 +207,10 @@ describe('config stage', () => {
         errorsPollIntervalSeconds: 600,
         repushMinIntervalSeconds: 3600,
       },
+      signIn: SIGN_IN_DEFAULTS,
       nats: NATS_DEFAULTS,
+      history: HISTORY_DEFAULTS,
+      postgres: POSTGRES_DEFAULTS,
       selfCheck: true,
       shutdownGraceMs: 10000,
     };
@@ -245,11 +271,11 @@ describe('config stage', () => {
         env: 'development',
         logLevel: 'debug',
         domain: 'localhost',
-        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0 },
+        vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 300 },
         tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem'), watchFiles: true },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
         decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500 },
-        watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10 },
+        watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10, forgetAfterSeconds: 2592000 },
         dashboard: {
           host: '::1',
           port: 9443,
@@ -265,6 +291,7 @@ describe('config stage', () => {
           teslaJwksUrl: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/discovery/keys',
           teslaIssuer: 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/nts',
           teslaAudience: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+          maxTokenLifetimeSeconds: 2678400, maxSocketsPerSubject: 16, maxReplaysPerMinute: 30,
         },
         metrics: { host: '0.0.0.0', port: 0 },
         tesla: {
@@ -285,7 +312,10 @@ describe('config stage', () => {
           errorsPollIntervalSeconds: 600,
           repushMinIntervalSeconds: 3600,
         },
+        signIn: SIGN_IN_DEFAULTS,
         nats: NATS_DEFAULTS,
+        history: HISTORY_DEFAULTS,
+        postgres: POSTGRES_DEFAULTS,
         selfCheck: false,
         shutdownGraceMs: 0,
       } satisfies AppConfig);
@@ -456,10 +486,26 @@ describe('config stage', () => {
       name: 'TESLA_AUTO_CONFIGURE=true without token and VIN',
       env: { TESLA_AUTO_CONFIGURE: 'true' },
       expect: [
-        /^config: TESLA_ACCESS_TOKEN: is required when TESLA_AUTO_CONFIGURE is true$/,
+        /^config: TESLA_ACCESS_TOKEN: or TESLA_TOKEN_FILE \(`fleet-telemetry auth login`\) is required when TESLA_AUTO_CONFIGURE is true$/,
         /^config: TESLA_VIN: is required when TESLA_AUTO_CONFIGURE is true/,
       ],
     },
+    {
+      name: 'DASHBOARD_REDIRECT_URI without the client and a session secret',
+      env: { DASHBOARD_REDIRECT_URI: 'https://dash.example.com/auth/callback', DASHBOARD_SESSION_SECRET: 'short' },
+      expect: [
+        /^config: TESLA_CLIENT_ID: is required when DASHBOARD_REDIRECT_URI is set \(Sign in with Tesla\)$/,
+        /^config: TESLA_CLIENT_SECRET: is required when DASHBOARD_REDIRECT_URI is set \(Sign in with Tesla\)$/,
+        /^config: DASHBOARD_SESSION_SECRET: is required with DASHBOARD_REDIRECT_URI and must be at least 32 bytes, got 5$/,
+      ],
+    },
+    {
+      name: 'DASHBOARD_REDIRECT_URI on another path',
+      env: { DASHBOARD_REDIRECT_URI: 'https://dash.example.com/callback?x=1', TESLA_CLIENT_ID: 'id', TESLA_CLIENT_SECRET: 'secret', DASHBOARD_SESSION_SECRET: 'x'.repeat(32) },
+      expect: [/^config: DASHBOARD_REDIRECT_URI: must end in \/auth\/callback/, /^config: DASHBOARD_REDIRECT_URI: must have no query or fragment$/],
+    },
+    { name: 'DASHBOARD_REDIRECT_URI over http', env: { DASHBOARD_REDIRECT_URI: 'http://dash.example.com/auth/callback' }, expect: [/^config: DASHBOARD_REDIRECT_URI: must be an https:\/\/ URL/] },
+    { name: 'TESLA_TOKEN_FILE without TESLA_CLIENT_ID', env: { TESLA_TOKEN_FILE: 'tesla-token.json' }, expect: [/^config: TESLA_CLIENT_ID: is required when TESLA_TOKEN_FILE is set/] },
     { name: 'TESLA_AUTO_CONFIGURE=maybe', env: { TESLA_AUTO_CONFIGURE: 'maybe' }, expect: [/^config: TESLA_AUTO_CONFIGURE: must be true or false, got "maybe"$/] },
     { name: 'TESLA_VIN too short', env: { TESLA_VIN: 'ABC123' }, expect: [/^config: TESLA_VIN: each entry must be a VIN \(17 letters and digits, no I, O or Q\), got "ABC123"$/] },
     {
@@ -520,6 +566,21 @@ describe('config stage', () => {
       name: 'WATCHDOG_SWEEP_INTERVAL_SECONDS not shorter than the stale limit',
       env: { WATCHDOG_SWEEP_INTERVAL_SECONDS: '300' },
       expect: [/^config: WATCHDOG_SWEEP_INTERVAL_SECONDS: must be shorter than WATCHDOG_STALE_AFTER_SECONDS \(300\), got 300$/],
+    },
+    {
+      name: 'MAP_TILE_URL without the tile coordinates',
+      env: { MAP_TILE_URL: 'https://tiles.example.com/tile.png' },
+      expect: [/^config: MAP_TILE_URL: must be an http\(s\) URL template with \{z\}, \{x\} and \{y\}, got "https:\/\/tiles\.example\.com\/tile\.png"$/],
+    },
+    {
+      name: 'DATABASE_URL not a PostgreSQL URL (and its value never shown)',
+      env: { DATABASE_URL: 'mysql://user:hunter2secret@db/x' },
+      expect: [/^config: DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL$/],
+    },
+    {
+      name: 'HISTORY_MAX_POINTS_PER_CAR below its floor',
+      env: { HISTORY_MAX_POINTS_PER_CAR: '10' },
+      expect: [/^config: HISTORY_MAX_POINTS_PER_CAR: must be an integer/],
     },
     {
       name: 'TESLA_PUBLIC_KEY_FILE holds a private key',
@@ -761,7 +822,7 @@ describe('config stage', () => {
       expect(redacted.tls).to.include({ keyPassphrase: '[redacted]' });
       expect(redacted.dashboard).to.include({ jwtSecret: '[redacted]' });
       expect(redacted.tesla).to.include({ accessToken: '' });
-      expect((redacted.dashboard as { jwksUrl: string }).jwksUrl).to.equal('https://user:%5Bredacted%5D@idp.example.com/jwks');
+      expect((redacted.dashboard as { jwksUrl: string }).jwksUrl).to.equal('https://[redacted]:[redacted]@idp.example.com/jwks');
       expect(redacted.vehicle).to.deep.equal(config.vehicle);
       // The live config is untouched.
       expect(config.dashboard.jwtSecret).to.equal(JWT_SECRET);
@@ -784,6 +845,12 @@ describe('config stage', () => {
       'NATS_URL', 'NATS_CREDS_FILE', 'NATS_USER', 'NATS_PASSWORD', 'NATS_TOKEN', 'NATS_TLS_CA_FILE', 'NATS_SUBJECT_PREFIX', 'NATS_STREAM',
       'NATS_RECORD_ENCODING', 'NATS_STREAM_MAX_AGE_SECONDS', 'NATS_STREAM_MAX_BYTES', 'NATS_DUPLICATE_WINDOW_SECONDS', 'NATS_STREAM_REPLICAS',
       'NATS_MAX_PENDING_PUBLISHES', 'NATS_PUBLISH_TIMEOUT_MS', 'NATS_STATE_FLUSH_MS', 'NATS_INSTANCE_ID',
+      'TESLA_CLIENT_ID', 'TESLA_CLIENT_SECRET', 'TESLA_AUTHORIZE_URL', 'TESLA_TOKEN_URL', 'TESLA_TOKEN_FILE', 'DASHBOARD_REDIRECT_URI',
+      'DASHBOARD_SESSION_SECRET', 'DASHBOARD_SESSION_FILE', 'DASHBOARD_SESSION_MAX_AGE_SECONDS', 'DASHBOARD_VEHICLE_LIST_REFRESH_SECONDS',
+      'VEHICLE_MAX_SOCKETS_PER_VIN', 'VEHICLE_MAX_SOCKETS', 'VEHICLE_FIRST_FRAME_TIMEOUT_SECONDS',
+      'DASHBOARD_MAX_TOKEN_LIFETIME_SECONDS', 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT', 'DASHBOARD_MAX_REPLAYS_PER_MINUTE', 'WATCHDOG_FORGET_AFTER_SECONDS',
+      'HISTORY_ENABLED', 'HISTORY_WINDOW_HOURS', 'HISTORY_RESOLUTION_SECONDS', 'HISTORY_MAX_POINTS_PER_CAR', 'MAP_TILE_URL', 'MAP_ATTRIBUTION',
+      'DATABASE_URL', 'POSTGRES_BATCH_ROWS', 'POSTGRES_FLUSH_MS', 'POSTGRES_QUEUE_MAX_ROWS',
       'TLS_WATCH_FILES',
     ];
 
@@ -796,7 +863,7 @@ describe('config stage', () => {
 
     it('marks exactly the secrets as sensitive', () => {
       const sensitive = describeSettings().filter((s) => s.sensitive).map((s) => s.env);
-      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN']);
+      expect(sensitive).to.have.members(['JWT_SECRET', 'TLS_KEY_PASSPHRASE', 'TESLA_ACCESS_TOKEN', 'TESLA_PARTNER_TOKEN', 'NATS_PASSWORD', 'NATS_TOKEN', 'TESLA_CLIENT_SECRET', 'DASHBOARD_SESSION_SECRET', 'DATABASE_URL']);
     });
 
     it('carries the defaults and the AppConfig paths', () => {

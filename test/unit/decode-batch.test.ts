@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeBatch, receiveOutcome, stateFieldName } from '../../src/decode/decode-batch.js';
+import { decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
 import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord, encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
@@ -41,14 +41,15 @@ describe('decodeBatch: what crosses back to the main thread', () => {
   const alertsPayload = encodeVehicleAlerts({ createdAt: new Date(RECEIVED_AT), alerts: [{ name: 'x', audiences: ['Customer'] }] });
 
   it('gives each record its JSON and each datum its state as views of the dashboard message, equal to decodeRecord', () => {
-    const result = decodeBatch(task([frame('V', vPayload, 'a'), frame('alerts', alertsPayload, 'b'), frame('V', vPayload, 'c')]));
-    const state = new Uint32Array(result.state);
+    const batch = task([frame('V', vPayload, 'a'), frame('alerts', alertsPayload, 'b'), frame('V', vPayload, 'c')]);
+    const result = decodeBatch(batch);
+    const outcomes = receiveOutcomes(result, batch.frames);
     const expected = decodeRecord('V', vPayload, VIN);
     for (const index of [0, 2]) {
-      const outcome = result.outcomes[index];
-      expect(outcome.recordJson, 'the worker leaves the record JSON to the main thread').to.equal(null);
-      receiveOutcome(outcome, state);
+      const outcome = outcomes[index];
       expect(outcome.recordJson).to.equal(expected.json);
+      expect(outcome.createdAt).to.equal(expected.createdAt);
+      expect(outcome.signals).to.equal(7);
       expect(JSON.parse(outcome.dashboardMessage!).record).to.deep.equal(JSON.parse(expected.json!));
       const entries: Array<{ field: string; value: string }> = [];
       for (let i = 0; i < outcome.state!.length; i += 3) {
@@ -56,14 +57,14 @@ describe('decodeBatch: what crosses back to the main thread', () => {
       }
       expect(entries).to.deep.equal(expected.state);
     }
-    const alerts = receiveOutcome(result.outcomes[1], state);
+    const alerts = outcomes[1];
     expect(alerts.recordJson).to.equal(decodeRecord('alerts', alertsPayload, VIN).json);
     expect(alerts.state).to.equal(null);
   });
 
   it('leaves records without JSON (unknown topics) with a null record and no state', () => {
-    const result = decodeBatch(task([frame('energy', new Uint8Array([1, 2, 3]), 'd')]));
-    const outcome = receiveOutcome(result.outcomes[0], new Uint32Array(result.state));
+    const batch = task([frame('energy', new Uint8Array([1, 2, 3]), 'd')]);
+    const [outcome] = receiveOutcomes(decodeBatch(batch), batch.frames);
     expect(outcome.kind).to.equal('record');
     expect(outcome.recordJson).to.equal(null);
     expect(outcome.state).to.equal(null);
@@ -77,13 +78,15 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     const txids = ['a', 'bb', 'ccc', 'dddd'];
     const frames = txids.map((txid) => frame('V', vPayload, txid));
     frames.push(frame('V', new Uint8Array([0xff, 0xff]), 'bad'));
-    const result = decodeBatch(task(frames));
+    const batch = task(frames);
+    const result = decodeBatch(batch);
+    const outcomes = receiveOutcomes(result, batch.frames);
     const replies = new Uint8Array(result.replies);
     txids.forEach((txid, i) => {
-      const outcome = result.outcomes[i];
+      const outcome = outcomes[i];
       expect(Buffer.from(replies.subarray(outcome.replyStart, outcome.replyEnd))).to.deep.equal(Buffer.from(writeAck(enc.encode(txid), enc.encode('V'))));
     });
-    const bad = result.outcomes[4];
+    const bad = outcomes[4];
     expect(bad.kind).to.equal('error');
     expect(Buffer.from(replies.subarray(bad.replyStart, bad.replyEnd))).to.deep.equal(Buffer.from(writeErrorReply(enc.encode('bad'))));
     expect(bad.replyEnd).to.equal(replies.byteLength);

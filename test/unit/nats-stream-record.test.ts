@@ -3,17 +3,28 @@ import { mergeState, parseStoredState } from '../../src/bus/nats/kv-state.js';
 import { HEADER, StreamRecordError, fromStreamMessage, toStreamMessage } from '../../src/bus/nats/stream-record.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
-import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+import { decodeRecord, encodeNormalised, encodeVehicleData } from '../../src/protocol/payload.js';
+import { SCHEMA_ROOT } from '../../src/protocol/payload.js';
+import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
 
 const VIN = '5YJ3E7EB0LF000001';
 
 function vRecord(): BusRecord {
-  const payload = encodeVehicleData({
-    vin: VIN,
-    createdAt: new Date('2026-01-02T03:04:05Z'),
-    isResend: true,
-    data: [{ key: 'VehicleSpeed', value: { doubleValue: 42.5 } }],
-  });
+  // The car wrote another VIN, a Location string and a field our schema does not know (number 9).
+  const payload = concat([
+    encodeVehicleData({
+      vin: 'SPOOFED0000000000',
+      createdAt: new Date('2026-01-02T03:04:05Z'),
+      isResend: true,
+      // Only the first Location string is converted; read back, the second must stay a string too.
+      data: [
+        { key: 'VehicleSpeed', value: { doubleValue: 42.5 } },
+        { key: 'Location', value: { stringValue: '(37.5 N, 122.25 W)' } },
+        { key: 'Location', value: { stringValue: '(1 N, 2 E)' } },
+      ],
+    }),
+    bytesField(9, varintField(1, 77)),
+  ]);
   const decoded = decodeRecord('V', payload, VIN);
   const receivedAt = Date.parse('2026-01-02T03:04:06.789Z');
   return {
@@ -24,15 +35,39 @@ function vRecord(): BusRecord {
     recordJson: decoded.json,
     dashboardMessage: dashboardRecordMessage(VIN, 'V', receivedAt, decoded.json, decoded.isResend),
     payload,
+    normalisedPayload: encodeNormalised('V', payload, VIN)!,
+    clientVersion: '1.0.0',
   };
 }
 
 describe('stream records', () => {
+  it('stores the normalised record as protobuf (certificate VIN, Location converted, unknown fields kept)', () => {
+    const record = vRecord();
+    const message = toStreamMessage(record, 'telemetry', 'protobuf', 'inst-a');
+    expect(message.data).to.equal(record.normalisedPayload);
+    // What an outside consumer decoding the body with the schema alone reads.
+    const Payload = SCHEMA_ROOT.lookupType('telemetry.vehicle_data.Payload');
+    const read = Payload.toObject(Payload.decode(message.data), { longs: String }) as { vin: string; data: Array<{ value: Record<string, unknown> }> };
+    expect(read.vin).to.equal(VIN);
+    expect(read.data[1].value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });
+    expect(Buffer.from(message.data).includes(Buffer.from(bytesField(9, varintField(1, 77))))).to.equal(true);
+    expect(Buffer.from(message.data).includes(Buffer.from('SPOOFED'))).to.equal(false);
+    expect(message.headers.get(HEADER.clientVersion)).to.equal('1.0.0');
+    expect(fromStreamMessage(message.data, message.headers).clientVersion).to.equal('1.0.0');
+  });
+
+  it('never stores the car\'s own bytes for a decoded topic: without a normalised protobuf the body is JSON', () => {
+    const record = vRecord();
+    delete record.normalisedPayload;
+    const message = toStreamMessage(record, 'telemetry', 'protobuf', 'inst-a');
+    expect(message.headers.get(HEADER.encoding)).to.equal('json');
+    expect(new TextDecoder().decode(message.data)).to.equal(record.recordJson);
+  });
+
   it('stores protobuf bytes with headers and rebuilds the same dashboard message', () => {
     const record = vRecord();
     const message = toStreamMessage(record, 'telemetry', 'protobuf', 'inst-a');
     expect(message.subject).to.equal(`telemetry.${VIN}.V`);
-    expect(message.data).to.equal(record.payload);
     expect(message.headers.get(HEADER.encoding)).to.equal('protobuf');
     expect(message.headers.get(HEADER.instance)).to.equal('inst-a');
     expect(message.headers.get(HEADER.receivedAt)).to.equal('2026-01-02T03:04:06.789Z');

@@ -12,13 +12,13 @@ describe('VerifiedGrants (tokens checked moments ago)', () => {
     const short = grant(now + 10_000);
     grants.put('token-long', long);
     grants.put('token-short', short);
-    expect(grants.get('token-long')).to.equal(long);
-    expect(grants.get('token-short')).to.equal(short);
+    expect(grants.get('token-long')?.grant).to.equal(long);
+    expect(grants.get('token-short')?.grant).to.equal(short);
     expect(grants.get('token-other')).to.equal(undefined);
     expect(grants.get(null)).to.equal(undefined);
     now += 10_000;
     expect(grants.get('token-short'), 'expired with its token').to.equal(undefined);
-    expect(grants.get('token-long')).to.equal(long);
+    expect(grants.get('token-long')?.grant).to.equal(long);
     now += 50_000;
     expect(grants.get('token-long'), 'kept only a minute').to.equal(undefined);
   });
@@ -30,5 +30,14 @@ describe('VerifiedGrants (tokens checked moments ago)', () => {
     expect(grants.get('token-0')).to.equal(undefined);
     expect(grants.get('token-1')).to.equal(undefined);
     expect(grants.get('token-4')).to.not.equal(undefined);
+  });
+
+  it('forgets the grants of a sign-in session that ended', () => {
+    const grants = new VerifiedGrants(60_000, 10, () => 0);
+    grants.put('cookie-a', grant(1e12), 'session-a');
+    grants.put('cookie-b', grant(1e12), 'session-b');
+    grants.dropSession('session-a');
+    expect(grants.get('cookie-a')).to.equal(undefined);
+    expect(grants.get('cookie-b')?.sessionId).to.equal('session-b');
   });
 });

@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
 import type { SnapshotSource, VehicleSnapshot } from '../record-bus.js';
+import { isStateValue, sampleTime } from '../../protocol/state-value.js';
 import { kvKey } from './nats-names.js';
 
 export interface FieldValue {
@@ -216,9 +217,15 @@ export class KvSnapshotSource implements SnapshotSource {
       if (record.streamSeq !== undefined) coveredSeq = record.streamSeq;
       newestFolded = record.receivedAt;
       if (record.state === null) return;
-      // Stream order, later record wins: the same rule the car's actor applies.
+      // The same rule the car's actor applies: per field the newest sample wins (a resent older
+      // record does not roll it back), and a value we cannot decode replaces nothing.
       const at = record.createdAt ?? new Date(record.receivedAt).toISOString();
-      for (const { field, value } of record.state) state.set(field, { value, at });
+      const atMs = record.createdAt === null ? record.receivedAt : sampleTime(at);
+      for (const { field, value } of record.state) {
+        if (!isStateValue(value)) continue;
+        const known = state.get(field);
+        if (known === undefined || atMs >= atOf(known)) state.set(field, { value, at });
+      }
     });
     const lastSeenAt = newestFolded ?? stored?.lastSeenAt ?? null;
     const local = readLocal(vin);

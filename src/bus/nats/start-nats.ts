@@ -9,6 +9,8 @@ import type { VehicleRegistry } from '../../actors/vehicle-registry.js';
 import type { AppConfig } from '../../config/types.js';
 import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
 import type { SnapshotSource } from '../record-bus.js';
+import type { SessionPersistence } from '../../dashboard/session-store.js';
+import { KvSessionPersistence } from './kv-sessions.js';
 import { KvSnapshotSource, KvStateWriter, type LocalState } from './kv-state.js';
 import { NatsRecordBus } from './nats-record-bus.js';
 import { InstancePresence, SharedConnectivity } from './shared-connectivity.js';
@@ -25,6 +27,8 @@ export interface NatsScaleOut {
   readonly connectivity: SharedConnectivity;
   /** Give the scale-out the actors it mirrors to KV; returns the snapshot source dashboards use. */
   attach(registry: VehicleRegistry, staleAfterMs: number): SnapshotSource;
+  /** Sign in with Tesla sessions shared by every instance (the <NATS_STREAM>_sessions bucket). */
+  sessionPersistence(secret: string): Promise<SessionPersistence>;
 }
 
 const nanos = (ms: number): number => ms * 1_000_000;
@@ -177,6 +181,10 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics:
       instanceId,
       bus,
       connectivity,
+      async sessionPersistence(secret) {
+        const sessionsKv = await kvm.create(`${settings.stream}_sessions`, { history: 1, replicas });
+        return new KvSessionPersistence(sessionsKv, secret, logger);
+      },
       attach(registry, staleAfterMs) {
         readLocal = (vin) => {
           const actor = registry.get(vin);

@@ -5,9 +5,11 @@ import type { BusRecord } from '../record-bus.js';
 import { fromHeaderValue, headerValue, recordMessageId, recordSubject } from './nats-names.js';
 
 /**
- * How a record looks in the stream: the subject says where it belongs, the body is the car's protobuf
- * bytes or the canonical JSON (operator's choice), and headers carry what a consumer needs without
- * decoding the body. Consumers outside this project read the same headers.
+ * How a record looks in the stream: the subject says where it belongs, the body is the normalised
+ * record as protobuf (certificate VIN, converted Location, ...; unknown fields kept) or its canonical
+ * JSON (operator's choice), and headers carry what a consumer needs without decoding the body.
+ * Consumers outside this project read the same headers. The car's own bytes are never stored for a
+ * decoded topic: they carry whatever VIN the car wrote.
  */
 export const HEADER = {
   vin: 'Telemetry-Vin',
@@ -18,6 +20,10 @@ export const HEADER = {
   encoding: 'Telemetry-Encoding',
   /** Which instance stored it: an instance skips its own records when they come back from NATS. */
   instance: 'Telemetry-Instance',
+  /** `true` on protobuf bodies that are the normalised record (read back without normalising again). */
+  normalised: 'Telemetry-Normalised',
+  /** The `Version` header of the car's connection, when it sent one. */
+  clientVersion: 'Telemetry-Client-Version',
 } as const;
 
 export type RecordEncoding = 'protobuf' | 'json';
@@ -39,16 +45,19 @@ export function toStreamMessage(record: BusRecord, prefix: string, encoding: Rec
   h.set(HEADER.topic, headerValue(record.topic));
   h.set(HEADER.receivedAt, new Date(record.receivedAt).toISOString());
   h.set(HEADER.instance, instanceId);
+  if (record.clientVersion !== undefined && record.clientVersion !== '') h.set(HEADER.clientVersion, headerValue(record.clientVersion));
   let data: Uint8Array;
   if (record.recordJson === null) {
     h.set(HEADER.encoding, 'opaque');
     data = record.payload ?? new Uint8Array(0);
-  } else if (encoding === 'json' || record.payload === null) {
+  } else if (encoding === 'protobuf' && record.normalisedPayload !== undefined) {
+    h.set(HEADER.encoding, 'protobuf');
+    h.set(HEADER.normalised, 'true');
+    data = record.normalisedPayload;
+  } else {
+    // JSON when asked for, and whenever no normalised protobuf came with the record.
     h.set(HEADER.encoding, 'json');
     data = utf8.encode(record.recordJson);
-  } else {
-    h.set(HEADER.encoding, 'protobuf');
-    data = record.payload;
   }
   return {
     subject: recordSubject(prefix, record.vin, record.topic),
@@ -99,7 +108,8 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Sto
   let state: StateEntry[] | null = null;
   let createdAt: string | null = null;
   if (encoding === 'protobuf') {
-    const decoded = decodeRecord(topic, data, vin);
+    // Bodies stored before records were normalised are the car's bytes: those are normalised here.
+    const decoded = decodeRecord(topic, data, vin, { normalised: h?.get(HEADER.normalised) === 'true' });
     recordJson = decoded.json;
     isResend = decoded.isResend;
     state = decoded.state;
@@ -124,6 +134,7 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Sto
   } else {
     throw new StreamRecordError(`stream message with unknown encoding ${JSON.stringify(encoding)}`);
   }
+  const clientVersion = h?.has(HEADER.clientVersion) ? fromHeaderValue(h.get(HEADER.clientVersion)) : '';
   return {
     vin,
     topic,
@@ -131,6 +142,7 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Sto
     receivedAt,
     recordJson,
     payload,
+    ...(clientVersion !== '' ? { clientVersion } : {}),
     dashboardMessage: dashboardRecordMessage(vin, topic, receivedAt, recordJson, isResend),
     instance: h?.get(HEADER.instance) ?? '',
     state,

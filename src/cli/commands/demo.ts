@@ -119,6 +119,7 @@ function positiveInteger(text: string, name: string): number {
 /** The default dev VINs first, then more in the same style. */
 function devVins(count: number): string[] {
   const vins = DEFAULT_DEV_VINS.slice(0, count);
-  for (let i = vins.length; i < count; i++) vins.push(`5YJ3DEV0SIM${String(i).padStart(6, '0')}`);
+  // VIN-shaped (no I, O or Q): the server refuses operator-CA certificates whose CN is not a VIN.
+  for (let i = vins.length; i < count; i++) vins.push(`5YJ3DEV0SYM${String(i).padStart(6, '0')}`);
   return vins;
 }

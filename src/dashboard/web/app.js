@@ -1,6 +1,9 @@
 // The live dashboard: signs in with a token, follows cars over the /dashboard WebSocket
 // (protocol in docs/DASHBOARD-PROTOCOL.md) and redraws only what changed. No framework, no CDN.
 
+import { COOKIE_SESSION, probeTeslaSession, teslaSignOut } from './tesla-sign-in.js';
+import { initHistory } from './history.js';
+
 const TOKEN_KEY = 'fleet-telemetry.token';
 const MAX_TRACK_POINTS = 2000;
 const MAX_FEED = 100;
@@ -52,13 +55,16 @@ function takeTokenFromUrl() {
 }
 
 async function checkSession(token) {
-  const response = await fetch('/api/session', { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+  // A Tesla sign-in session rides on its HttpOnly cookie, which fetch sends by itself.
+  const headers = token === COOKIE_SESSION ? {} : { Authorization: `Bearer ${token}` };
+  const response = await fetch('/api/session', { headers, cache: 'no-store' });
   const body = await response.json().catch(() => ({}));
   if (response.ok) return { ok: true, grant: body };
   return { ok: false, status: response.status, reason: body.reason || `HTTP ${response.status}`, message: body.message || '' };
 }
 
 const REASON_TEXT = {
+  missing_token: 'Sign in to continue.',
   expired: 'This token has expired. Ask for a new one.',
   bad_signature: 'This token was not signed by this server.',
   malformed_token: 'That does not look like a token.',
@@ -91,7 +97,7 @@ async function signIn(token, { quiet = false } = {}) {
     return false;
   }
   state.token = token;
-  sessionStorage.setItem(TOKEN_KEY, token);
+  if (token !== COOKIE_SESSION) sessionStorage.setItem(TOKEN_KEY, token);
   $('sign-in').hidden = true;
   $('app').hidden = false;
   $('session').hidden = false;
@@ -100,6 +106,7 @@ async function signIn(token, { quiet = false } = {}) {
 }
 
 function signOut() {
+  if (state.token === COOKIE_SESSION) void teslaSignOut();
   sessionStorage.removeItem(TOKEN_KEY);
   state.token = null;
   state.cars.clear();
@@ -118,7 +125,7 @@ function setLink(kind, text) {
 
 function connect() {
   clearTimeout(state.reconnectTimer);
-  const url = `wss://${location.host}/dashboard?access_token=${encodeURIComponent(state.token)}`;
+  const url = state.token === COOKIE_SESSION ? `wss://${location.host}/dashboard` : `wss://${location.host}/dashboard?access_token=${encodeURIComponent(state.token)}`;
   const socket = new WebSocket(url);
   state.socket = socket;
   setLink('connecting', 'Connecting…');
@@ -134,12 +141,14 @@ function connect() {
       return;
     }
     handle(message);
+    historyView.onMessage(message);
   });
   socket.addEventListener('close', (event) => {
     if (state.socket !== socket) return;
     state.socket = null;
     state.subscribed.clear();
     if (event.code === 4001) return showSignIn('Your token expired. Sign in with a new one.');
+    if (event.code === 4003) return showSignIn('Your session ended. Sign in again.');
     scheduleReconnect();
   });
 }
@@ -188,6 +197,8 @@ function handle(message) {
     case 'hello':
       state.grant = message;
       $('token-expiry').textContent = `token valid until ${new Date(message.expiresAt).toLocaleString()}`;
+      // A Tesla token without the vehicle_location scope: the server holds location fields back.
+      $('location-withheld').hidden = message.location !== false;
       $('add-vin').hidden = message.vins !== '*';
       mergeVehicles(message.vehicles);
       follow();
@@ -390,6 +401,7 @@ function renderList() {
 
 function select(vin) {
   state.selected = vin;
+  historyView.onSelect(vin);
   follow();
   renderList();
   renderDetail(true);
@@ -642,6 +654,9 @@ setInterval(() => {
 }, 5000);
 setInterval(() => send({ type: 'vehicles' }), 15000);
 
+// Charts, trips and charges, and the map (history.js, map.js): fed the same messages, asking through send().
+const historyView = initHistory({ send, selected: () => state.selected });
+
 const initial = takeTokenFromUrl() || sessionStorage.getItem(TOKEN_KEY);
 if (initial) signIn(initial);
-else showSignIn();
+else probeTeslaSession().then((signedIn) => (signedIn ? signIn(COOKIE_SESSION) : showSignIn($('sign-in-error').textContent)));

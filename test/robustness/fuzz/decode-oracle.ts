@@ -2,7 +2,7 @@
 // every promise the server makes a car about a frame, whatever its bytes: exactly one reply, the reply
 // is a readable envelope, its kind matches the outcome, it is addressed to the frame's txid and topic,
 // and a record really is what the frame carried.
-import { decodeBatch, receiveOutcome } from '../../../src/decode/decode-batch.js';
+import { decodeBatch, receiveOutcomes } from '../../../src/decode/decode-batch.js';
 import type { DecodeResult, FrameOutcome } from '../../../src/decode/decode-task.js';
 import {
   INCORRECT_MESSAGE_FORMAT,
@@ -32,7 +32,7 @@ export interface BatchVerdict {
 }
 
 /** Packs frames the way DecodePool does: back to back in one SharedArrayBuffer, with n + 1 offsets. */
-export function runBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): { result: DecodeResult; elapsedMs: number } {
+export function runBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): { result: DecodeResult; shared: SharedArrayBuffer; elapsedMs: number } {
   let total = 0;
   for (const f of frames) total += f.length;
   const shared = new SharedArrayBuffer(Math.max(1, total));
@@ -46,7 +46,7 @@ export function runBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): { resul
   const receivedAt = new Float64Array(frames.length).fill(Date.now());
   const started = performance.now();
   const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => vin), receivedAt });
-  return { result, elapsedMs: performance.now() - started };
+  return { result, shared, elapsedMs: performance.now() - started };
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -63,10 +63,9 @@ function readFrame(frame: Uint8Array): Envelope | null {
 
 /** Decodes the frames as one batch and throws OracleViolation at the first broken promise. */
 export function checkBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): BatchVerdict {
-  const { result, elapsedMs } = runBatch(frames, vin);
-  // What the main thread makes of the outcomes (record JSON and state as views of what crossed).
-  const state = new Uint32Array(result.state);
-  const outcomes = result.outcomes.map((outcome) => receiveOutcome(outcome, state));
+  const { result, shared, elapsedMs } = runBatch(frames, vin);
+  // What the main thread makes of what crossed (record JSON and state as views of the dashboard message).
+  const outcomes = receiveOutcomes(result, shared);
   const repliesBuffer = new Uint8Array(result.replies);
   if (outcomes.length !== frames.length) {
     throw new OracleViolation(`${frames.length} frames gave ${outcomes.length} outcomes`, frames[0]);

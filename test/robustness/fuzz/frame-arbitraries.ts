@@ -76,7 +76,7 @@ const datumArb = fc.record({
   value: valueArb,
 });
 
-const validPayloadArb: fc.Arbitrary<{ topic: string; payload: Uint8Array }> = fc.oneof(
+export const validPayloadArb: fc.Arbitrary<{ topic: string; payload: Uint8Array }> = fc.oneof(
   fc.record({ data: fc.array(datumArb, { maxLength: 12 }), createdAt: timestampArb, resend: fc.boolean() }).map(({ data, createdAt, resend }) => ({
     topic: 'V',
     payload: encodeVehicleData({ vin: 'SPOOFED-VIN', createdAt, data, isResend: resend }),
@@ -125,11 +125,11 @@ const unknownFieldArb = fc
   });
 
 /** Well-formed payloads carrying unknown fields, unknown Field numbers and unknown enum values. */
-const unknownFieldsPayloadArb = fc
+export const unknownFieldsPayloadArb = fc
   .record({ base: validPayloadArb, extras: fc.array(fc.oneof(unknownFieldArb, rawDatumArb), { minLength: 1, maxLength: 6 }) })
   .map(({ base, extras }) => ({ topic: base.topic === 'custom-topic' ? 'V' : base.topic, payload: concat([base.payload, ...extras]) }));
 
-const garbagePayloadArb = fc.record({
+export const garbagePayloadArb = fc.record({
   topic: fc.constantFrom('V', 'alerts', 'errors', 'connectivity'),
   payload: fc.oneof(
     fc.uint8Array({ maxLength: 256 }),
@@ -144,7 +144,7 @@ const garbagePayloadArb = fc.record({
   ),
 });
 
-const deepNestingPayloadArb = fc.record({
+export const deepNestingPayloadArb = fc.record({
   topic: fc.constantFrom('V', 'alerts', 'errors', 'connectivity'),
   payload: fc.oneof(
     fc.record({ depth: fc.integer({ min: 10, max: 50_000 }), closed: fc.boolean() }).map(({ depth, closed }) => nestedGroups(7, depth, closed)),
@@ -230,7 +230,7 @@ type Mutation =
   | { op: 'delete'; at: number; count: number }
   | { op: 'u32'; at: number; value: number };
 
-const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
+export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   fc.record({ op: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0, 0xff, 0x7f, 0x80, 4, 5) }),

@@ -1,0 +1,316 @@
+import { CHARGING_CODES, GEAR_CODES, GEAR_NAMES, type SignalSample } from './signal-sample.js';
+
+const KM_PER_MILE = 1.609344;
+/** A gap longer than this between two samples adds no energy (the car was not heard from). */
+const MAX_INTEGRATION_GAP_MS = 60_000;
+const PARK = GEAR_CODES.ShiftStateP;
+const CHARGING_NOW = new Set([CHARGING_CODES.DetailedChargeStateCharging, CHARGING_CODES.DetailedChargeStateStarting]);
+
+export interface Place {
+  latitude: number;
+  longitude: number;
+}
+
+export interface Trip {
+  id: string;
+  startAt: number;
+  endAt: number;
+  durationSeconds: number;
+  /** From the odometer when the car sends it, else from the track. */
+  distanceKm: number;
+  /** Pack energy out (PackVoltage x PackCurrent) over the trip; null when the car does not send both. */
+  energyUsedKwh: number | null;
+  /** Wh per km; null without energy or distance. */
+  efficiencyWhPerKm: number | null;
+  maxSpeedKmh: number | null;
+  startSoc: number | null;
+  endSoc: number | null;
+  startPlace: Place | null;
+  endPlace: Place | null;
+  /** [epoch seconds, latitude, longitude] triples, thinned to a bounded count. */
+  track: number[];
+}
+
+export interface ChargingSession {
+  id: string;
+  startAt: number;
+  endAt: number;
+  durationSeconds: number;
+  energyAddedKwh: number;
+  peakPowerKw: number;
+  averagePowerKw: number;
+  current: 'AC' | 'DC';
+  startSoc: number | null;
+  endSoc: number | null;
+  place: Place | null;
+}
+
+export interface ActivityLimits {
+  /** Finished trips and sessions are dropped when they ended longer ago than this, ms. */
+  windowMs: number;
+  /** Most finished trips (and, separately, sessions) kept per car. */
+  maxKept: number;
+  /** Most track points kept per trip; past it every other point goes and the spacing doubles. */
+  maxTrackPoints: number;
+}
+
+export interface ActivityEvents {
+  tripEnded(trip: Trip): void;
+  chargeEnded(session: ChargingSession): void;
+}
+
+interface OpenTrip {
+  startAt: number;
+  startOdometer: number;
+  lastOdometer: number;
+  gpsKm: number;
+  energyWh: number;
+  maxSpeed: number;
+  startSoc: number;
+  startPlace: Place | null;
+  track: number[];
+  trackSpacingMs: number;
+}
+
+interface OpenCharge {
+  startAt: number;
+  energyWh: number;
+  peakKw: number;
+  dc: boolean;
+  startSoc: number;
+  place: Place | null;
+}
+
+/**
+ * Trips and charging sessions of one car, derived as its records arrive: a trip runs from the gear
+ * leaving P to P again, a session from the detailed charge state reaching Starting/Charging to leaving
+ * it. Energies are integrated from the last known power over the time to the next sample. It keeps the
+ * last known values itself, because a record carries only the signals that changed.
+ */
+export class CarActivity {
+  readonly trips: Trip[] = [];
+  readonly charges: ChargingSession[] = [];
+  private trip: OpenTrip | null = null;
+  private charge: OpenCharge | null = null;
+  private lastAt = Number.NEGATIVE_INFINITY;
+  private gear = NaN;
+  private charging = NaN;
+  private soc = NaN;
+  private odometer = NaN;
+  private latitude = NaN;
+  private longitude = NaN;
+  private packVoltage = NaN;
+  private packCurrent = NaN;
+  private acPower = NaN;
+  private dcPower = NaN;
+
+  constructor(
+    private readonly limits: ActivityLimits,
+    private readonly events: ActivityEvents,
+  ) {}
+
+  /** Pack power out of the battery, kW (positive while driving, negative while charging); NaN when unknown. */
+  get packPowerKw(): number {
+    return (this.packVoltage * this.packCurrent) / 1000;
+  }
+
+  get chargerPowerKw(): number {
+    const ac = Number.isNaN(this.acPower) ? 0 : this.acPower;
+    const dc = Number.isNaN(this.dcPower) ? 0 : this.dcPower;
+    return Number.isNaN(this.acPower) && Number.isNaN(this.dcPower) ? NaN : Math.max(ac, dc);
+  }
+
+  get openTrip(): boolean {
+    return this.trip !== null;
+  }
+
+  get openCharge(): boolean {
+    return this.charge !== null;
+  }
+
+  /** Samples must come in time order; the caller drops late ones. */
+  add(sample: SignalSample): void {
+    const at = sample.at;
+    const dt = at - this.lastAt;
+    // Energy over the step that ends now, at the power known before this sample.
+    if (dt > 0 && dt <= MAX_INTEGRATION_GAP_MS) {
+      const hours = dt / 3_600_000;
+      if (this.trip !== null && this.packPowerKw > 0) this.trip.energyWh += this.packPowerKw * 1000 * hours;
+      if (this.charge !== null && this.chargerPowerKw > 0) this.charge.energyWh += this.chargerPowerKw * 1000 * hours;
+    }
+    if (at > this.lastAt) this.lastAt = at;
+
+    const moved = !Number.isNaN(sample.latitude) && (sample.latitude !== this.latitude || sample.longitude !== this.longitude);
+    if (moved && this.trip !== null && !Number.isNaN(this.latitude)) {
+      this.trip.gpsKm += haversineKm(this.latitude, this.longitude, sample.latitude, sample.longitude);
+    }
+    if (!Number.isNaN(sample.latitude)) {
+      this.latitude = sample.latitude;
+      this.longitude = sample.longitude;
+    }
+    if (!Number.isNaN(sample.soc)) this.soc = sample.soc;
+    if (!Number.isNaN(sample.odometer)) this.odometer = sample.odometer;
+    if (!Number.isNaN(sample.packVoltage)) this.packVoltage = sample.packVoltage;
+    if (!Number.isNaN(sample.packCurrent)) this.packCurrent = sample.packCurrent;
+    if (!Number.isNaN(sample.acChargingPower)) this.acPower = sample.acChargingPower;
+    if (!Number.isNaN(sample.dcChargingPower)) this.dcPower = sample.dcChargingPower;
+
+    if (!Number.isNaN(sample.gear)) this.gear = sample.gear;
+    if (!Number.isNaN(sample.charging)) this.charging = sample.charging;
+
+    if (this.trip === null && !Number.isNaN(this.gear) && this.gear !== PARK) this.startTrip(at);
+    if (this.trip !== null) {
+      const trip = this.trip;
+      if (!Number.isNaN(sample.speed) && sample.speed > trip.maxSpeed) trip.maxSpeed = sample.speed;
+      if (!Number.isNaN(this.odometer)) {
+        if (Number.isNaN(trip.startOdometer)) trip.startOdometer = this.odometer;
+        trip.lastOdometer = this.odometer;
+      }
+      if (moved) this.addTrackPoint(trip, at);
+      if (this.gear === PARK) this.endTrip(at);
+    }
+
+    const chargingNow = CHARGING_NOW.has(this.charging);
+    if (this.charge === null && chargingNow) {
+      this.charge = { startAt: at, energyWh: 0, peakKw: 0, dc: false, startSoc: this.soc, place: this.place() };
+    }
+    if (this.charge !== null) {
+      const power = this.chargerPowerKw;
+      if (power > this.charge.peakKw) this.charge.peakKw = power;
+      if (this.dcPower > 0 || sample.fastCharger === 1) this.charge.dc = true;
+      if (!chargingNow && !Number.isNaN(this.charging)) this.endCharge(at);
+    }
+  }
+
+  /** Drop finished trips and sessions that left the window. */
+  expire(now: number): void {
+    const cut = now - this.limits.windowMs;
+    while (this.trips.length > 0 && this.trips[0].endAt < cut) this.trips.shift();
+    while (this.charges.length > 0 && this.charges[0].endAt < cut) this.charges.shift();
+  }
+
+  get bytes(): number {
+    let points = this.trip?.track.length ?? 0;
+    for (const trip of this.trips) points += trip.track.length;
+    // Numbers in a JS array of doubles; a finished record's own fields are a few hundred bytes.
+    return points * 8 + (this.trips.length + this.charges.length) * 300;
+  }
+
+  private place(): Place | null {
+    return Number.isNaN(this.latitude) ? null : { latitude: this.latitude, longitude: this.longitude };
+  }
+
+  private startTrip(at: number): void {
+    this.trip = {
+      startAt: at,
+      startOdometer: this.odometer,
+      lastOdometer: this.odometer,
+      gpsKm: 0,
+      energyWh: 0,
+      maxSpeed: Number.NEGATIVE_INFINITY,
+      startSoc: this.soc,
+      startPlace: this.place(),
+      track: [],
+      trackSpacingMs: 0,
+    };
+    if (!Number.isNaN(this.latitude)) this.addTrackPoint(this.trip, at);
+  }
+
+  private addTrackPoint(trip: OpenTrip, at: number): void {
+    const track = trip.track;
+    if (track.length >= 3 && at - track[track.length - 3] * 1000 < trip.trackSpacingMs) {
+      // Too close to the previous point at the current spacing: move that point here instead.
+      track[track.length - 3] = at / 1000;
+      track[track.length - 2] = this.latitude;
+      track[track.length - 1] = this.longitude;
+      return;
+    }
+    if (track.length / 3 >= this.limits.maxTrackPoints) {
+      // Keep every other point (the first and the newest stay), and space new ones twice as far apart.
+      let to = 3;
+      for (let from = 6; from < track.length - 3; from += 6, to += 3) {
+        track[to] = track[from];
+        track[to + 1] = track[from + 1];
+        track[to + 2] = track[from + 2];
+      }
+      track[to] = track[track.length - 3];
+      track[to + 1] = track[track.length - 2];
+      track[to + 2] = track[track.length - 1];
+      track.length = to + 3;
+      const span = (track[track.length - 3] - track[0]) * 1000;
+      trip.trackSpacingMs = Math.max(trip.trackSpacingMs * 2, span / this.limits.maxTrackPoints);
+    }
+    track.push(at / 1000, this.latitude, this.longitude);
+  }
+
+  private endTrip(at: number): void {
+    const open = this.trip!;
+    this.trip = null;
+    if (!Number.isNaN(this.latitude)) this.addTrackPoint(open, at);
+    const odometerKm = Number.isNaN(open.startOdometer) ? NaN : (open.lastOdometer - open.startOdometer) * KM_PER_MILE;
+    const distanceKm = Number.isFinite(odometerKm) && odometerKm >= 0 ? odometerKm : open.gpsKm;
+    const energyKwh = Number.isNaN(this.packVoltage) || Number.isNaN(this.packCurrent) ? null : open.energyWh / 1000;
+    const trip: Trip = {
+      id: `trip-${open.startAt}`,
+      startAt: open.startAt,
+      endAt: at,
+      durationSeconds: Math.round((at - open.startAt) / 1000),
+      distanceKm: round(distanceKm, 3),
+      energyUsedKwh: energyKwh === null ? null : round(energyKwh, 3),
+      efficiencyWhPerKm: energyKwh === null || distanceKm <= 0 ? null : round((energyKwh * 1000) / distanceKm, 1),
+      maxSpeedKmh: Number.isFinite(open.maxSpeed) ? round(open.maxSpeed * KM_PER_MILE, 1) : null,
+      startSoc: nullable(open.startSoc),
+      endSoc: nullable(this.soc),
+      startPlace: open.startPlace,
+      endPlace: this.place(),
+      track: open.track,
+    };
+    this.trips.push(trip);
+    if (this.trips.length > this.limits.maxKept) this.trips.shift();
+    this.events.tripEnded(trip);
+  }
+
+  private endCharge(at: number): void {
+    const open = this.charge!;
+    this.charge = null;
+    const durationSeconds = Math.round((at - open.startAt) / 1000);
+    const energyKwh = open.energyWh / 1000;
+    const session: ChargingSession = {
+      id: `charge-${open.startAt}`,
+      startAt: open.startAt,
+      endAt: at,
+      durationSeconds,
+      energyAddedKwh: round(energyKwh, 3),
+      peakPowerKw: round(open.peakKw, 2),
+      averagePowerKw: durationSeconds > 0 ? round(energyKwh / (durationSeconds / 3600), 2) : 0,
+      current: open.dc ? 'DC' : 'AC',
+      startSoc: nullable(open.startSoc),
+      endSoc: nullable(this.soc),
+      place: open.place,
+    };
+    this.charges.push(session);
+    if (this.charges.length > this.limits.maxKept) this.charges.shift();
+    this.events.chargeEnded(session);
+  }
+}
+
+export function gearName(code: number): string | null {
+  return GEAR_NAMES[code] ?? null;
+}
+
+function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const dLat = (lat2 - lat1) * rad;
+  const dLon = (lon2 - lon1) * rad;
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
+  return 12_742 * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function nullable(value: number): number | null {
+  return Number.isNaN(value) ? null : value;
+}

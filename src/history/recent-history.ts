@@ -1,0 +1,300 @@
+import type { Logger } from 'pino';
+import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
+import { CarHistory, type HistorySeries } from './car-history.js';
+import type { HistoryMetrics } from './history-metrics.js';
+import { SignalSample, readSample } from './signal-sample.js';
+
+export interface RecentHistoryOptions {
+  windowMs: number;
+  resolutionMs: number;
+  maxRowsPerCar: number;
+  heartbeatMs?: number;
+  maxTripsPerCar?: number;
+  maxTrackPoints?: number;
+  metrics: HistoryMetrics;
+  logger: Logger;
+  /**
+   * NATS mode: whether this instance is where the car's records are published (it counts their trips
+   * and charges); records of cars connected elsewhere also reach it for the VINs it watches.
+   */
+  isLocal?: (vin: string) => boolean;
+  /** Idle time after which a VIN read back from the stream is forgotten (NATS mode), ms. */
+  streamCacheMs?: number;
+}
+
+/** What a `history` request gets back for one car. */
+export interface HistoryAnswer {
+  vin: string;
+  from: number;
+  to: number;
+  series: HistorySeries;
+  trips: Trip[];
+  charges: ChargingSession[];
+  /** A trip or charge is under way. */
+  driving: boolean;
+  charging: boolean;
+}
+
+/** Trips and charging sessions as they end, for other outputs (PostgreSQL sink, MQTT). */
+export interface ActivityListener {
+  tripEnded?(vin: string, trip: Trip): void;
+  chargeEnded?(vin: string, session: ChargingSession): void;
+}
+
+/** Records folded in per event-loop turn (a few microseconds each). */
+const RECORDS_PER_TURN = 1000;
+
+class CarState {
+  readonly history: CarHistory;
+  readonly activity: CarActivity;
+  lastSeq = 0;
+  lastUsedAt = 0;
+
+  constructor(options: Required<Omit<RecentHistoryOptions, 'isLocal'>>, events: ActivityEvents) {
+    this.history = new CarHistory({
+      windowMs: options.windowMs,
+      resolutionMs: options.resolutionMs,
+      maxRows: options.maxRowsPerCar,
+      heartbeatMs: options.heartbeatMs,
+    });
+    this.activity = new CarActivity({ windowMs: options.windowMs, maxKept: options.maxTripsPerCar, maxTrackPoints: options.maxTrackPoints }, events);
+  }
+
+  add(record: BusRecord, sample: SignalSample): void {
+    if (record.recordJson === null) return;
+    readSample(record.recordJson, record.receivedAt, sample);
+    if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
+    if (!sample.any) return;
+    // A resend older than what is charted would reopen trips that already ended: both skip it.
+    if (sample.at < this.history.newestAt) {
+      this.history.late++;
+      return;
+    }
+    this.activity.add(sample);
+    this.history.add(sample, this.activity.packPowerKw, this.activity.chargerPowerKw);
+  }
+
+  get bytes(): number {
+    return this.history.bytes + this.activity.bytes;
+  }
+}
+
+/**
+ * The recent history of every car, fed from the record bus as a subscriber (never on the ack path: the
+ * bus hands records over synchronously, so they are queued and folded in on the next turn).
+ *
+ * In one process every record passes here. With NATS the stream is the source of truth, so a request
+ * for a car reads its window back from the stream (then keeps it current by watching the VIN) and every
+ * instance answers the same; the locally fed state only counts this instance's trips and charges.
+ */
+export class RecentHistory {
+  private readonly options: Required<Omit<RecentHistoryOptions, 'isLocal'>> & Pick<RecentHistoryOptions, 'isLocal'>;
+  private readonly cars = new Map<string, CarState>();
+  private readonly streamCars = new Map<string, CarState>();
+  private readonly loading = new Map<string, Promise<CarState>>();
+  private readonly held = new Map<string, BusRecord[]>();
+  private readonly listeners: ActivityListener[] = [];
+  private readonly sample = new SignalSample();
+  private queue: BusRecord[] = [];
+  private scheduled = false;
+  private bus: RecordBus | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(options: RecentHistoryOptions) {
+    this.options = {
+      heartbeatMs: 600_000,
+      maxTripsPerCar: 100,
+      maxTrackPoints: 1000,
+      streamCacheMs: 600_000,
+      ...options,
+    };
+    options.metrics.collectFrom(this);
+  }
+
+  /** Follow the bus; with `replay` (NATS) requests read the stream. */
+  start(bus: RecordBus): void {
+    this.bus = bus;
+    this.unsubscribe ??= bus.subscribe((record) => {
+      if (record.topic !== 'V' || record.recordJson === null) return;
+      this.queue.push(record);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.drain(false));
+      }
+    });
+    this.sweeper ??= setInterval(() => this.sweep(Date.now()), 60_000);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+    this.drain();
+    for (const vin of this.streamCars.keys()) this.bus?.unwatch(vin);
+    this.streamCars.clear();
+  }
+
+  onActivity(listener: ActivityListener): void {
+    this.listeners.push(listener);
+  }
+
+  get carCount(): number {
+    return this.cars.size + this.streamCars.size;
+  }
+
+  get bytes(): number {
+    let bytes = 0;
+    for (const car of this.cars.values()) bytes += car.bytes;
+    for (const car of this.streamCars.values()) bytes += car.bytes;
+    return bytes;
+  }
+
+  get windowMs(): number {
+    return this.options.windowMs;
+  }
+
+  get streamBacked(): boolean {
+    return this.bus?.replay !== undefined;
+  }
+
+  /** Fold queued records in now (tests and shutdown; otherwise it runs on the next turn). */
+  drain(all = true): void {
+    this.scheduled = false;
+    if (this.queue.length === 0) return;
+    let records = this.queue;
+    if (!all && records.length > RECORDS_PER_TURN) {
+      // A bounded slice per turn: folding records in never holds the event loop (and acks) for long.
+      records = this.queue.slice(0, RECORDS_PER_TURN);
+      this.queue = this.queue.slice(RECORDS_PER_TURN);
+      this.scheduled = true;
+      setImmediate(() => this.drain(false));
+    } else {
+      this.queue = [];
+    }
+    const isLocal = this.options.isLocal;
+    for (const record of records) {
+      const held = this.held.get(record.vin);
+      if (held !== undefined) held.push(record);
+      const streamCar = this.streamCars.get(record.vin);
+      if (streamCar !== undefined && (record.streamSeq === undefined || record.streamSeq > streamCar.lastSeq)) {
+        streamCar.add(record, this.sample);
+      }
+      if (this.streamBacked && isLocal !== undefined && !isLocal(record.vin)) continue;
+      let car = this.cars.get(record.vin);
+      if (car === undefined) {
+        car = this.newCar(record.vin, true);
+        this.cars.set(record.vin, car);
+      }
+      car.add(record, this.sample);
+    }
+    this.options.metrics.samples.inc(records.length);
+  }
+
+  /** The car's history between `from` and `to` (epoch ms), at most `maxPoints` rows. */
+  async query(vin: string, from: number, to: number, maxPoints: number): Promise<HistoryAnswer> {
+    this.drain();
+    const car = this.streamBacked ? await this.fromStream(vin) : this.cars.get(vin);
+    if (car === undefined) {
+      return { vin, from, to, series: new CarHistory({ windowMs: 1, resolutionMs: 1, maxRows: 1, heartbeatMs: 1 }).query(0, 0, 0), trips: [], charges: [], driving: false, charging: false };
+    }
+    car.lastUsedAt = Date.now();
+    const overlaps = (item: { startAt: number; endAt: number }): boolean => item.endAt >= from && item.startAt <= to;
+    return {
+      vin,
+      from,
+      to,
+      series: car.history.query(from, to, maxPoints),
+      trips: car.activity.trips.filter(overlaps),
+      charges: car.activity.charges.filter(overlaps),
+      driving: car.activity.openTrip,
+      charging: car.activity.openCharge,
+    };
+  }
+
+  /** One finished trip with its track, or null when it is not (or no longer) kept. */
+  async trip(vin: string, id: string): Promise<Trip | null> {
+    this.drain();
+    const car = this.streamBacked ? await this.fromStream(vin) : this.cars.get(vin);
+    return car?.activity.trips.find((trip) => trip.id === id) ?? null;
+  }
+
+  private newCar(vin: string, counted: boolean): CarState {
+    const metrics = this.options.metrics;
+    const listeners = this.listeners;
+    return new CarState(this.options, {
+      tripEnded: (trip) => {
+        if (!counted) return;
+        metrics.tripEnded(trip);
+        for (const listener of listeners) listener.tripEnded?.(vin, trip);
+      },
+      chargeEnded: (session) => {
+        if (!counted) return;
+        metrics.chargeEnded(session);
+        for (const listener of listeners) listener.chargeEnded?.(vin, session);
+      },
+    });
+  }
+
+  /**
+   * NATS: the car's window read back from the stream, then kept current from the bus (the VIN is
+   * watched while it is cached). Live records that arrive during the read are held and applied past the
+   * last replayed stream sequence, so none is lost or counted twice.
+   */
+  private fromStream(vin: string): Promise<CarState> {
+    const cached = this.streamCars.get(vin);
+    if (cached !== undefined) return Promise.resolve(cached);
+    let loading = this.loading.get(vin);
+    if (loading !== undefined) return loading;
+    const bus = this.bus!;
+    loading = (async () => {
+      bus.watch(vin);
+      this.held.set(vin, []);
+      const car = this.newCar(vin, false);
+      const sample = new SignalSample();
+      try {
+        const started = performance.now();
+        await bus.replay!(vin, Date.now() - this.options.windowMs, (record) => {
+          if (record.topic === 'V') car.add(record, sample);
+        });
+        this.options.metrics.streamReadSeconds.observe((performance.now() - started) / 1000);
+        this.drain();
+        for (const record of this.held.get(vin) ?? []) {
+          if (record.streamSeq === undefined || record.streamSeq > car.lastSeq) car.add(record, sample);
+        }
+        this.streamCars.set(vin, car);
+        return car;
+      } catch (error) {
+        bus.unwatch(vin);
+        throw error;
+      } finally {
+        this.held.delete(vin);
+        this.loading.delete(vin);
+      }
+    })();
+    this.loading.set(vin, loading);
+    return loading;
+  }
+
+  /** Forget cars that left the window, and stream copies nobody asked for lately. */
+  sweep(now: number): void {
+    this.drain();
+    for (const [vin, car] of this.cars) {
+      car.activity.expire(now);
+      if (car.history.rows === 0 || (car.history.newestAt < now - this.options.windowMs && !car.activity.openTrip && !car.activity.openCharge)) {
+        this.cars.delete(vin);
+      }
+    }
+    for (const [vin, car] of this.streamCars) {
+      car.activity.expire(now);
+      if (now - car.lastUsedAt > this.options.streamCacheMs) {
+        this.streamCars.delete(vin);
+        this.bus?.unwatch(vin);
+      }
+    }
+    this.options.logger.debug({ cars: this.carCount }, 'history_swept');
+  }
+}

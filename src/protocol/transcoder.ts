@@ -1,0 +1,640 @@
+// Protobuf wire bytes -> canonical JSON bytes, without decoded message objects.
+//
+// At module load, one function per message type reachable from the record types is generated from the
+// protobufjs reflection of proto/ (protobufjs stays the schema source and, through decodeRecord, the
+// oracle: test/unit/transcoder.test.ts checks both agree on any payload). Each function reads one
+// message's bytes in two passes: the first finds every known field (last occurrence wins for scalars,
+// as protobufjs decodes) and counts repeated ones; the second writes the fields in declaration order
+// with their canonical defaults, straight into a JsonSink. The reference normalisations are applied on
+// the way: certificate VIN, Location strings, scientific-notation strings, alert millisecond times.
+//
+// Anything outside the common path "bails": a message field given twice (protobufjs merges those),
+// a oneof given twice, groups, varints or tags longer than the schema needs, too many entries, a
+// Timestamp without an RFC 3339 form, or malformed bytes. The caller then runs the protobufjs path
+// (decodeRecord) for that frame, which gives the exact verdict and JSON. Real cars never hit it.
+import protobuf from 'protobufjs';
+import { JsonSink, validUtf8 } from './json-sink.js';
+import { floatToJson, formatTimestamp } from './canonical-json.js';
+import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific } from './normalise.js';
+
+type Type = protobuf.Type;
+type Field = protobuf.Field;
+
+/** Thrown (never as an Error: no stack to capture) when a frame leaves the common path. */
+export const BAIL = { bail: true } as const;
+
+/** What one transcoded record reports besides its JSON. */
+export interface TranscodeInfo {
+  /** Datums, alerts or errors in the record; 1 for connectivity. */
+  signals: number;
+  /** Sink positions of the top-level created_at text (without quotes); -1 when it was unset. */
+  createdAtStart: number;
+  createdAtEnd: number;
+  /** Values the normalisation rewrote besides the VIN (Location, scientific notation, alert times). */
+  rewrites: number;
+}
+
+/** Where each datum's Value JSON went: triples [Field number, start, end] of sink positions. */
+export interface StateIndex {
+  push(field: number, start: number, end: number): void;
+}
+
+export interface TranscoderOptions {
+  maxEntries: number;
+  /** Full names (no leading dot) of the record types, by topic. */
+  topics: Record<string, string>;
+}
+
+interface Runtime {
+  sink: JsonSink;
+  BAIL: typeof BAIL;
+  validUtf8: typeof validUtf8;
+  floatToJson: typeof floatToJson;
+  formatTimestamp: typeof formatTimestamp;
+  parseLocationString: typeof parseLocationString;
+  rewriteScientific: typeof rewriteScientific;
+  LOCATION_FIELD: number;
+  ALERT_MS: number;
+  MAX: number;
+  enums: Array<(v: number) => string>;
+  /** Merged message heads by enum number (see messageFunction). */
+  heads: Uint8Array[][];
+  /** The generated code's literal texts, as bytes. */
+  literals: Uint8Array[];
+}
+
+interface Generated {
+  /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
+  /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo): boolean;
+  /** The V payload's is_resend, read ahead of the record (the dashboard message names it first). */
+  resend(buf: Uint8Array, start: number, end: number): boolean;
+}
+
+const TIMESTAMP = 'google.protobuf.Timestamp';
+const VIN_FIELDS = new Set([
+  'telemetry.vehicle_data.Payload.vin',
+  'telemetry.vehicle_alerts.VehicleAlerts.vin',
+  'telemetry.vehicle_error.VehicleErrors.vin',
+  'telemetry.vehicle_connectivity.VehicleConnectivity.vin',
+]);
+const MS_TIMESTAMPS = new Set(['telemetry.vehicle_alerts.VehicleAlert.started_at', 'telemetry.vehicle_alerts.VehicleAlert.ended_at']);
+const VALUE_TYPE = 'telemetry.vehicle_data.Value';
+const DATUM_TYPE = 'telemetry.vehicle_data.Datum';
+
+const VARINT32 = new Set(['int32', 'uint32', 'bool']);
+
+/** The field's name as proto/ spells it (protobufjs names properties in lowerCamelCase). */
+function protoNameOf(field: Field): string {
+  return (field as unknown as { protoName?: string }).protoName ?? field.name;
+}
+
+function jsonNameOf(field: Field): string {
+  return field.jsonName ?? protobuf.util.jsonName(field.name);
+}
+
+function enumJson(e: protobuf.Enum): (v: number) => string {
+  const byNumber = new Map<number, string>();
+  for (const [name, num] of Object.entries(e.values)) if (!byNumber.has(num)) byNumber.set(num, JSON.stringify(name));
+  const table: string[] = [];
+  for (const [n, s] of byNumber) if (n >= 0 && n < 4096) table[n] = s;
+  return (v) => (v >= 0 && v < table.length && table[v] !== undefined ? table[v] : byNumber.get(v) ?? String(v));
+}
+
+/**
+ * Builds the transcoder for the record types of a resolved protobufjs root. Throws at build time for a
+ * field type the transcoder has no rule for, so a schema change cannot silently write wrong JSON.
+ */
+export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: TranscoderOptions): Generated {
+  const types = new Map<string, { index: number; type: Type }>();
+  const enums = new Map<string, number>();
+  const runtime: Runtime = {
+    sink, BAIL, validUtf8, floatToJson, formatTimestamp, parseLocationString, rewriteScientific,
+    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [],
+  };
+  const enumIndex = (e: protobuf.Enum): number => {
+    let i = enums.get(e.fullName);
+    if (i === undefined) {
+      i = runtime.enums.length;
+      runtime.enums.push(enumJson(e));
+      enums.set(e.fullName, i);
+    }
+    return i;
+  };
+  const functions: string[] = [];
+  const heads: Array<{ en: number; open: string; close: string }> = [];
+  const visit = (type: Type): number => {
+    const name = type.fullName.slice(1);
+    const known = types.get(name);
+    if (known !== undefined) return known.index;
+    const index = types.size;
+    types.set(name, { index, type });
+    functions.push(''); // placeholder: nested types get their own index first
+    functions[index] = messageFunction(type, index, visit, enumIndex, heads);
+    return index;
+  };
+  const topicCases: string[] = [];
+  for (const [topic, typeName] of Object.entries(options.topics)) {
+    const index = visit(root.lookupType(typeName));
+    topicCases.push(`case ${JSON.stringify(topic)}: m${index}(s, e); return true;`);
+  }
+  let source = `
+'use strict';
+var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, HD = R.heads, LIT = R.literals;
+var B = null, P = 0, LO = 0, HI = 0;
+var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false;
+${RUNTIME_SOURCE}
+${functions.join('\n')}
+return {
+  run: function (topic, buf, s, e, vinJson, state, info) {
+    B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0;
+    try {
+      switch (topic) { ${topicCases.join(' ')} }
+      return false;
+    } catch (err) {
+      if (err === BAIL) return false;
+      throw err;
+    } finally {
+      B = null; ST = null; INFO = null;
+    }
+  },
+  resend: function (buf, s, e) {
+    B = buf;
+    try {
+      var r = false;
+      P = s;
+      while (P < e) {
+        var t = tg(e), u = t & 7;
+        if (t >>> 3 === 4 && u === 0) { r = rb(e) !== 0; continue; }
+        sk(u, t >>> 3, e);
+      }
+      return r;
+    } finally { B = null; }
+  },
+};`;
+  // Literal text goes out as prebuilt bytes: copying a Uint8Array beats reading a string's characters.
+  const literals: string[] = [];
+  source = source.replace(/O\.ascii\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\)/g, (_call, literal: string) => {
+    literals.push(literal);
+    return `O.raw(LIT[${literals.length - 1}])`;
+  });
+  runtime.literals = literals.map((literal) => new TextEncoder().encode(new Function(`return ${literal};`)() as string));
+  runtime.heads = heads.map(({ en, open, close }) => {
+    const table: Uint8Array[] = [];
+    for (let n = 0; n < 4096; n++) {
+      const name = runtime.enums[en](n);
+      if (name.startsWith('"')) table[n] = new TextEncoder().encode(open + name + close);
+    }
+    return table;
+  });
+  return new Function('R', source)(runtime) as Generated;
+}
+
+// Wire readers shared by the generated functions. They read B at P, never past `e` (the end of the
+// enclosing message: protobufjs bounds nested reads the same way), and bail on anything protobufjs
+// would refuse or read differently.
+const RUNTIME_SOURCE = String.raw`
+function tg(e) {
+  if (P >= e) throw BAIL;
+  var b = B[P++];
+  if (b < 128) return b;
+  if (P >= e) throw BAIL;
+  var c = B[P++];
+  if (c < 128) return (b & 127) | (c << 7);
+  throw BAIL;
+}
+function sz(e) {
+  var v = 0, shift = 0;
+  for (var i = 0; i < 4; i++) {
+    if (P >= e) throw BAIL;
+    var b = B[P++];
+    v |= (b & 127) << shift;
+    if (b < 128) return v;
+    shift += 7;
+  }
+  throw BAIL;
+}
+// uint32() of protobufjs: the low 32 bits of a varint of up to 10 bytes.
+function rv(e) {
+  var v = 0;
+  for (var i = 0; i < 5; i++) {
+    if (P >= e) throw BAIL;
+    var b = B[P++];
+    v = (v | ((b & 127) << (7 * i))) >>> 0;
+    if (b < 128) return v;
+  }
+  for (i = 0; i < 5; i++) {
+    if (P >= e) throw BAIL;
+    if (B[P++] < 128) return v;
+  }
+  throw BAIL;
+}
+// bool() of protobufjs: true when any bit of a varint of up to 10 bytes is set.
+function rb(e) {
+  var v = 0;
+  for (var i = 0; i < 10; i++) {
+    if (P >= e) throw BAIL;
+    var b = B[P++];
+    v |= b & 127;
+    if (b < 128) return v !== 0 ? 1 : 0;
+  }
+  throw BAIL;
+}
+// A 64-bit varint into LO/HI, as protobufjs's readLongVarint.
+function rv64(e) {
+  var lo = 0, hi = 0, b;
+  for (var i = 0; i < 4; i++) {
+    if (P >= e) throw BAIL;
+    b = B[P++];
+    lo = (lo | ((b & 127) << (7 * i))) >>> 0;
+    if (b < 128) { LO = lo; HI = 0; return; }
+  }
+  if (P >= e) throw BAIL;
+  b = B[P++];
+  lo = (lo | ((b & 127) << 28)) >>> 0;
+  hi = (b & 127) >> 4;
+  if (b < 128) { LO = lo; HI = hi; return; }
+  for (i = 0; i < 5; i++) {
+    if (P >= e) throw BAIL;
+    b = B[P++];
+    hi = (hi | ((b & 127) << (7 * i + 3))) >>> 0;
+    if (b < 128) { LO = lo; HI = hi; return; }
+  }
+  throw BAIL;
+}
+var F64 = new Float64Array(1), F64B = new Uint8Array(F64.buffer), F32 = new Float32Array(1), F32B = new Uint8Array(F32.buffer);
+function rd(e) {
+  if (P + 8 > e) throw BAIL;
+  for (var i = 0; i < 8; i++) F64B[i] = B[P + i];
+  P += 8;
+  return F64[0];
+}
+function rf(e) {
+  if (P + 4 > e) throw BAIL;
+  for (var i = 0; i < 4; i++) F32B[i] = B[P + i];
+  P += 4;
+  return F32[0];
+}
+// An unknown field, or a known one with another wire type: protobufjs skips both.
+function sk(u, fn, e) {
+  if (fn === 0) throw BAIL;
+  switch (u) {
+    case 0:
+      for (;;) { if (P >= e) throw BAIL; if (B[P++] < 128) return; }
+    case 1: if (P + 8 > e) throw BAIL; P += 8; return;
+    case 2: var l = sz(e); if (P + l > e) throw BAIL; P += l; return;
+    case 5: if (P + 4 > e) throw BAIL; P += 4; return;
+    default: throw BAIL; // groups (rare and recursive: left to protobufjs) and invalid wire types
+  }
+}
+function str(s, e) {
+  if (!R.validUtf8(B, s, e)) throw BAIL;
+}
+// A signed 64-bit integer as protobufjs's Long.toString() writes it.
+function i64(lo, hi) {
+  hi = hi | 0;
+  if (hi >= -2097152 && hi < 2097152) return String(hi * 4294967296 + lo);
+  return ((BigInt(hi) << 32n) + BigInt(lo)).toString();
+}
+function dbl(v) {
+  if (v === 0) return Object.is(v, -0) ? '-0' : '0';
+  if (v === v && v !== Infinity && v !== -Infinity) return String(v);
+  return v !== v ? '"NaN"' : v > 0 ? '"Infinity"' : '"-Infinity"';
+}
+// google.protobuf.Timestamp in [s, e); ms: seconds above the threshold hold milliseconds (alerts).
+function ts(s, e, ms) {
+  var slo = 0, shi = 0, nanos = 0;
+  P = s;
+  while (P < e) {
+    var t = tg(e), u = t & 7, fn = t >>> 3;
+    if (fn === 1 && u === 0) { rv64(e); slo = LO; shi = HI; continue; }
+    if (fn === 2 && u === 0) { nanos = rv(e) | 0; continue; }
+    sk(u, fn, e);
+  }
+  var seconds = (shi | 0) * 4294967296 + slo;
+  if (ms && seconds >= R.ALERT_MS) {
+    INFO.rewrites++;
+    var whole = Math.floor(seconds / 1000);
+    nanos = (seconds - whole * 1000) * 1000000;
+    seconds = whole;
+  }
+  var text;
+  try { text = R.formatTimestamp(seconds, nanos); } catch (err) { throw BAIL; }
+  O.byte(34);
+  var at = O.n;
+  O.ascii(text);
+  var end = O.n;
+  O.byte(34);
+  return at * 4294967296 + end;
+}
+// A Value whose oneof ended on string_value: Location strings and scientific notation, as
+// normaliseVehicleData rewrites them.
+function vstr(s, e) {
+  var text = null;
+  if (DK === R.LOCATION_FIELD && !LOCDONE) {
+    LOCDONE = true;
+    text = utf8text(s, e);
+    var loc = R.parseLocationString(text);
+    if (loc !== null) {
+      INFO.rewrites++;
+      O.ascii('{"locationValue":{"latitude":' + dbl(loc.latitude) + ',"longitude":' + dbl(loc.longitude) + '}}');
+      return;
+    }
+  }
+  // Scientific notation needs an e or E and only ASCII digits, signs and a dot.
+  var sci = false;
+  for (var i = s; i < e; i++) {
+    var c = B[i];
+    if (c === 101 || c === 69) sci = true;
+    else if (c >= 128) { sci = false; break; }
+  }
+  if (sci) {
+    if (text === null) text = utf8text(s, e);
+    var rewritten = R.rewriteScientific(text);
+    if (rewritten !== text) {
+      INFO.rewrites++;
+      O.ascii('{"stringValue":');
+      O.ascii(JSON.stringify(rewritten));
+      O.byte(125);
+      return;
+    }
+  }
+  O.ascii('{"stringValue":');
+  O.jsonString(B, s, e);
+  O.byte(125);
+}
+var UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+function utf8text(s, e) {
+  var t = '';
+  for (var i = s; i < e; i++) {
+    if (B[i] >= 128) return t + UTF8.decode(B.slice(i, e));
+    t += String.fromCharCode(B[i]);
+  }
+  return t;
+}
+`;
+
+/** The generated function of one message type: `function m<index>(s, e)`. */
+function messageFunction(
+  type: Type,
+  index: number,
+  visit: (t: Type) => number,
+  enumIndex: (e: protobuf.Enum) => number,
+  runtimeHeads: Array<{ en: number; open: string; close: string }>,
+): string {
+  const typeName = type.fullName.slice(1);
+  const fields = type.fieldsArray.map((f) => f.resolve());
+  const decl: string[] = [];
+  const scan: string[] = [];
+  const after: string[] = [];
+  const write: string[] = [];
+  const hasOneof = fields.some((f) => f.partOf);
+  // A oneof keeps one member (a second one bails), so its members share one set of variables.
+  if (hasOneof) decl.push('oc = 0, on = 0, ov = 0, os = -1, oe = -1, olo = 0, ohi = 0');
+  const nm = (field: Field, i: number, base: string): string => (field.partOf ? `o${base}` : `${base}${i}`);
+
+  fields.forEach((field, i) => {
+    const id = field.id;
+    const full = `${typeName}.${protoNameOf(field)}`;
+    const rt = field.resolvedType;
+    const member = field.partOf !== null && field.partOf !== undefined;
+    const setOneof = member ? `oc = ${id}; on++; ` : '';
+    if (field.map) {
+      const f = field as unknown as protobuf.MapField;
+      if (f.keyType !== 'string' || f.type !== 'string') throw new Error(`transcoder: no rule for map ${full}`);
+      decl.push(`c${i} = 0`);
+      scan.push(`case ${id}: if (u !== 2) break; l = sz(e); if (P + l > e) throw BAIL; P += l; c${i}++; continue;`);
+      after.push(`if (c${i} > MAX) throw BAIL;`);
+      return;
+    }
+    if (field.repeated) {
+      decl.push(`c${i} = 0`);
+      if (rt instanceof protobuf.Type) {
+        visit(rt);
+        scan.push(`case ${id}: if (u !== 2) break; l = sz(e); if (P + l > e) throw BAIL; P += l; c${i}++; continue;`);
+      } else if (rt instanceof protobuf.Enum) {
+        enumIndex(rt);
+        scan.push(
+          `case ${id}: if (u === 2) { l = sz(e); q = P + l; if (q > e) throw BAIL; while (P < q) { rv(q); c${i}++; } continue; } if (u !== 0) break; rv(e); c${i}++; continue;`,
+        );
+      } else {
+        throw new Error(`transcoder: no rule for repeated ${field.type} (${full})`);
+      }
+      after.push(`if (c${i} > MAX) throw BAIL;`);
+      return;
+    }
+    if (rt instanceof protobuf.Type) {
+      if (rt.fullName.slice(1) !== TIMESTAMP) visit(rt);
+      if (!member) decl.push(`s${i} = -1, e${i} = -1, n${i} = 0`);
+      scan.push(`case ${id}: if (u !== 2) break; l = sz(e); ${nm(field, i, 's')} = P; ${nm(field, i, 'e')} = P + l; if (${nm(field, i, 'e')} > e) throw BAIL; P = ${nm(field, i, 'e')}; ${member ? '' : `n${i}++; `}${setOneof}continue;`);
+      if (!member) after.push(`if (n${i} > 1) throw BAIL;`);
+      return;
+    }
+    if (rt instanceof protobuf.Enum) {
+      enumIndex(rt);
+      if (!member) decl.push(`${nm(field, i, 'v')} = 0`);
+      scan.push(`case ${id}: if (u !== 0) break; ${nm(field, i, 'v')} = rv(e) | 0; ${setOneof}continue;`);
+      return;
+    }
+    switch (field.type) {
+      case 'string':
+        if (!member) decl.push(`${nm(field, i, 's')} = 0, ${nm(field, i, 'e')} = 0`);
+        scan.push(`case ${id}: if (u !== 2) break; l = sz(e); ${nm(field, i, 's')} = P; ${nm(field, i, 'e')} = P + l; if (${nm(field, i, 'e')} > e) throw BAIL; str(${nm(field, i, 's')}, ${nm(field, i, 'e')}); P = ${nm(field, i, 'e')}; ${setOneof}continue;`);
+        return;
+      case 'int32':
+      case 'uint32':
+      case 'bool':
+        if (!member) decl.push(`${nm(field, i, 'v')} = 0`);
+        scan.push(`case ${id}: if (u !== 0) break; ${nm(field, i, 'v')} = ${field.type === 'bool' ? 'rb' : 'rv'}(e); ${setOneof}continue;`);
+        return;
+      case 'int64':
+        if (!member) decl.push(`${nm(field, i, 'lo')} = 0, ${nm(field, i, 'hi')} = 0`);
+        scan.push(`case ${id}: if (u !== 0) break; rv64(e); ${nm(field, i, 'lo')} = LO; ${nm(field, i, 'hi')} = HI; ${setOneof}continue;`);
+        return;
+      case 'double':
+        if (!member) decl.push(`${nm(field, i, 'v')} = 0`);
+        scan.push(`case ${id}: if (u !== 1) break; ${nm(field, i, 'v')} = rd(e); ${setOneof}continue;`);
+        return;
+      case 'float':
+        if (!member) decl.push(`${nm(field, i, 'v')} = 0`);
+        scan.push(`case ${id}: if (u !== 5) break; ${nm(field, i, 'v')} = rf(e); ${setOneof}continue;`);
+        return;
+      default:
+        throw new Error(`transcoder: no rule for field type ${field.type} (${full})`);
+    }
+  });
+  if (hasOneof) after.push('if (on > 1) throw BAIL;');
+
+  // ---- the write pass, in declaration order, oneofs at their first member -----------------------
+  const valueOf = (field: Field, i: number): string => {
+    const full = `${typeName}.${protoNameOf(field)}`;
+    const rt = field.resolvedType;
+    if (field.map) {
+      return `wmap${index}_${i}(s, e);`;
+    }
+    if (field.repeated) {
+      if (rt instanceof protobuf.Type) {
+        const m = visit(rt);
+        return `O.byte(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) O.byte(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } O.byte(93);`;
+      }
+      const en = enumIndex(rt as protobuf.Enum);
+      return `O.byte(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) O.byte(44); first = false; O.ascii(EN[${en}](rv(q) | 0)); } } else { if (!first) O.byte(44); first = false; O.ascii(EN[${en}](rv(e) | 0)); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } O.byte(93);`;
+    }
+    if (rt instanceof protobuf.Type) {
+      if (rt.fullName.slice(1) === TIMESTAMP) {
+        const ms = MS_TIMESTAMPS.has(full);
+        const capture = VIN_FIELDS.has(`${typeName}.vin`) && protoNameOf(field) === 'created_at';
+        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else O.ascii('null');`;
+      }
+      const m = visit(rt);
+      return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else O.ascii('null');`;
+    }
+    if (rt instanceof protobuf.Enum) return `O.ascii(EN[${enumIndex(rt)}](${nm(field, i, 'v')}));`;
+    switch (field.type) {
+      case 'string':
+        if (VIN_FIELDS.has(full)) return 'O.raw(VIN);';
+        return `O.jsonString(B, ${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
+      case 'int32':
+        return `O.ascii(String(${nm(field, i, 'v')} | 0));`;
+      case 'uint32':
+        return `O.ascii(String(${nm(field, i, 'v')} >>> 0));`;
+      case 'bool':
+        return `O.ascii(${nm(field, i, 'v')} !== 0 ? 'true' : 'false');`;
+      case 'int64':
+        return `O.byte(34); O.ascii(i64(${nm(field, i, 'lo')}, ${nm(field, i, 'hi')})); O.byte(34);`;
+      case 'double':
+        return `O.double(${nm(field, i, 'v')});`;
+      default: // float
+        return `O.ascii(R.floatToJson(${nm(field, i, 'v')}));`;
+    }
+  };
+
+  const isValue = typeName === VALUE_TYPE;
+  const isDatum = typeName === DATUM_TYPE;
+  const helpers: string[] = [];
+  // Literal text is merged where the layout is static: `{` with the first key, `}` after the last.
+  const oneofs = [...new Set(fields.filter((f) => f.partOf).map((f) => f.partOf!))];
+  const onlyOneof = oneofs.length === 1 && fields.every((f) => f.partOf === oneofs[0]);
+  if (onlyOneof) {
+    const cases = oneofs[0].fieldsArray.map((memberField) => {
+      const prefix = '{' + JSON.stringify(jsonNameOf(memberField)) + ':';
+      return `case ${memberField.id}: O.ascii(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} O.byte(125); return;`;
+    });
+    write.push(`switch (oc) { ${cases.join(' ')} } O.ascii('{}');`);
+  } else {
+    let alwaysWritten = false;
+    const seenOneofs = new Set<string>();
+    // A message that starts with an enum and another plain field (Datum: key, value) gets its head
+    // `{"key":<name>,"value":` as one text per enum number.
+    const [first, second] = fields;
+    let mergedHead = false;
+    if (first && second && !first.partOf && !second.partOf && !first.repeated && !second.repeated && !second.map && first.resolvedType instanceof protobuf.Enum) {
+      const en = enumIndex(first.resolvedType);
+      const head = runtimeHeads.length;
+      const open = '{' + JSON.stringify(jsonNameOf(first)) + ':';
+      const close = ',' + JSON.stringify(jsonNameOf(second)) + ':';
+      runtimeHeads.push({ en, open, close });
+      write.push(`if (HD[${head}][v0] !== undefined) O.raw(HD[${head}][v0]); else O.ascii(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
+      mergedHead = true;
+      alwaysWritten = true;
+    }
+    fields.forEach((field, i) => {
+      if (mergedHead && i === 0) return;
+      const open = write.length === 0 ? '{' : '';
+      const oneof = field.partOf;
+      if (oneof) {
+        if (seenOneofs.has(oneof.name)) return;
+        seenOneofs.add(oneof.name);
+        if (open) write.push('O.byte(123);');
+        const cases: string[] = [];
+        for (const memberField of oneof.fieldsArray) {
+          const prefix = JSON.stringify(jsonNameOf(memberField)) + ':';
+          const comma = alwaysWritten ? `O.ascii(${JSON.stringify(',' + prefix)});` : `O.ascii(w ? ${JSON.stringify(',' + prefix)} : ${JSON.stringify(prefix)}); w = true;`;
+          cases.push(`case ${memberField.id}: ${comma} ${valueOf(memberField, fields.indexOf(memberField))} break;`);
+        }
+        write.push(`switch (oc) { ${cases.join(' ')} }`);
+        return;
+      }
+      const prefix = JSON.stringify(jsonNameOf(field)) + ':';
+      const comma = mergedHead && i === 1
+        ? ''
+        : alwaysWritten
+        ? `O.ascii(${JSON.stringify(',' + prefix)});`
+        : seenOneofs.size > 0
+          ? `O.ascii(w ? ${JSON.stringify(',' + prefix)} : ${JSON.stringify(prefix)}); w = true;`
+          : `O.ascii(${JSON.stringify(open + prefix)});`;
+      let value = valueOf(field, i);
+      if (isDatum && protoNameOf(field) === 'value') {
+        const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
+        value = `DK = v${keyIndex}; var vs = O.n; ${value} if (ST !== null) ST.push(v${keyIndex}, vs, O.n);`;
+      }
+      if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
+      write.push(`${comma} ${value}`);
+      alwaysWritten = true;
+    });
+    if (write.length === 0) write.push("O.ascii('{');");
+    write.push('O.byte(125);');
+  }
+  const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
+  const isTop = VIN_FIELDS.has(`${typeName}.vin`);
+
+  return `
+function m${index}(s, e) {
+  var t = 0, u = 0, l = 0, q = 0, w = false${decl.length ? ', ' + decl.join(', ') : ''};
+  P = s;
+  while (P < e) {
+    t = tg(e); u = t & 7;
+    switch (t >>> 3) { ${scan.join('\n      ')} }
+    sk(u, t >>> 3, e);
+  }
+  ${after.join(' ')}
+  ${isTop && topCount >= 0 ? `INFO.signals = c${topCount};` : ''}
+  ${isValue ? valueStringHook(fields) : ''}
+  ${write.join('\n  ')}
+}
+${helpers.join('\n')}`;
+}
+
+/** A Value whose oneof ended on string_value is written whole by vstr (it may become a locationValue). */
+function valueStringHook(fields: Field[]): string {
+  const i = fields.findIndex((f) => protoNameOf(f) === 'string_value');
+  if (i < 0) throw new Error('transcoder: Value has no string_value');
+  return `if (oc === ${fields[i].id}) { vstr(os, oe); return; }`;
+}
+
+/**
+ * map<string, string> as protobufjs builds it (later keys win, missing key or value is "") and the
+ * canonical writer writes it (keys sorted as JavaScript sorts strings). Only error payloads carry
+ * maps, so this one may allocate.
+ */
+function mapWriter(field: Field, name: string): string {
+  return `
+function wmap${name}(s, e) {
+  var entries = new Map(), at = s, t, u, l;
+  while (at < e) {
+    P = at; t = tg(e); u = t & 7;
+    if (t >>> 3 === ${field.id} && u === 2) {
+      l = sz(e); var es = P, ee = P + l; var ks = -1, ke = -1, vs = -1, ve = -1;
+      while (P < ee) {
+        var t2 = tg(ee), u2 = t2 & 7;
+        if (t2 >>> 3 === 1 && u2 === 2) { l = sz(ee); ks = P; ke = P + l; if (ke > ee) throw BAIL; str(ks, ke); P = ke; continue; }
+        if (t2 >>> 3 === 2 && u2 === 2) { l = sz(ee); vs = P; ve = P + l; if (ve > ee) throw BAIL; str(vs, ve); P = ve; continue; }
+        sk(u2, t2 >>> 3, ee);
+      }
+      entries.set(ks < 0 ? '' : utf8text(ks, ke), ve < 0 ? '' : utf8text(vs, ve));
+      at = ee;
+    } else { sk(u, t >>> 3, e); at = P; }
+  }
+  if (entries.size > MAX) throw BAIL;
+  var keys = Array.from(entries.keys()).sort();
+  O.byte(123);
+  for (var k = 0; k < keys.length; k++) {
+    if (k > 0) O.byte(44);
+    O.text(JSON.stringify(keys[k]));
+    O.byte(58);
+    O.text(JSON.stringify(entries.get(keys[k])));
+  }
+  O.byte(125);
+}`;
+}

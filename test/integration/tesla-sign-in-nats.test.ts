@@ -1,0 +1,117 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
+import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import WebSocket from 'ws';
+
+const [VIN_A] = TEST_VINS;
+const SESSION_SECRET = 'nats-session-secret-0123456789abcdefghij';
+
+interface Reply {
+  status: number;
+  location: string;
+  setCookies: string[];
+}
+
+function call(url: string, ca: Buffer, options: { method?: string; cookie?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { method: options.method ?? 'GET', ca, servername: 'localhost', headers: options.cookie ? { cookie: options.cookie } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? ''), setCookies: res.headers['set-cookie'] ?? [] }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function cookieFrom(reply: Reply, name: string): string {
+  const line = reply.setCookies.find((c) => c.startsWith(`${name}=`));
+  if (line === undefined) throw new Error(`no ${name} cookie`);
+  return line.slice(name.length + 1).split(';')[0];
+}
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('Sign in with Tesla sessions shared over NATS (real nats-server, two instances)', function () {
+  this.timeout(60_000);
+  let nats: NatsServer;
+  let tesla: FakeTeslaOAuth;
+  let a: TestServer;
+  let b: TestServer;
+  let ca: Buffer;
+
+  async function instance(name: string): Promise<TestServer> {
+    const port = await freePort();
+    const redirect = `https://127.0.0.1:${port}/auth/callback`;
+    tesla.redirectUris.add(redirect);
+    return startTestServer({
+      env: {
+        NATS_URL: nats.url,
+        NATS_INSTANCE_ID: name,
+        DASHBOARD_PORT: String(port),
+        TESLA_CLIENT_ID: tesla.clientId,
+        TESLA_CLIENT_SECRET: tesla.clientSecret,
+        TESLA_AUTHORIZE_URL: tesla.authorizeUrl,
+        TESLA_TOKEN_URL: tesla.tokenUrl,
+        TESLA_API_BASE_URL: tesla.baseUrl,
+        DASHBOARD_REDIRECT_URI: redirect,
+        DASHBOARD_SESSION_SECRET: SESSION_SECRET,
+      },
+    });
+  }
+
+  before(async () => {
+    nats = await NatsServer.start();
+    tesla = await new FakeTeslaOAuth().start();
+    tesla.nextUser = { sub: 'owner-nats', vins: [VIN_A] };
+    a = await instance('inst-a');
+    b = await instance('inst-b');
+    ca = readFileSync(a.pki.caChain);
+  });
+  after(async () => {
+    await a?.stop();
+    await b?.stop();
+    await tesla?.stop();
+    await nats?.dispose();
+  });
+
+  it('a sign-in on one instance works on the other, a refresh there is shared, and a sign-out closes both', async () => {
+    tesla.accessTtlSeconds = 3;
+    const login = await call(`${a.dashboardBaseUrl}/auth/login`, ca);
+    const back = (await fetch(login.location, { redirect: 'manual' })).headers.get('location') ?? '';
+    const callback = new URL(back);
+    const done = await call(`${a.dashboardBaseUrl}${callback.pathname}${callback.search}`, ca, { cookie: `__Host-ft-login=${cookieFrom(login, '__Host-ft-login')}` });
+    expect(done.location).to.equal('/');
+    const cookie = `__Host-ft-session=${cookieFrom(done, '__Host-ft-session')}`;
+
+    await eventually(async () => (await call(`${b.dashboardBaseUrl}/api/session`, ca, { cookie })).status === 200);
+
+    // The access token runs out; B refreshes (rotating the refresh token), and A then uses B's result
+    // instead of presenting the dead refresh token to Tesla.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect((await call(`${b.dashboardBaseUrl}/api/session`, ca, { cookie })).status).to.equal(200);
+    expect((await call(`${a.dashboardBaseUrl}/api/session`, ca, { cookie })).status).to.equal(200);
+    expect(tesla.counts.refreshes).to.equal(1);
+    expect(tesla.counts.refreshRefused).to.equal(0);
+
+    // A socket on B, then a sign-out on A: B closes it with 4003.
+    const socket = new WebSocket(`wss://127.0.0.1:${b.server.dashboardPort}/dashboard`, { ca, servername: 'localhost', headers: { cookie } } as WebSocket.ClientOptions);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('message', () => resolve());
+      socket.once('error', reject);
+    });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    expect((await call(`${a.dashboardBaseUrl}/auth/logout`, ca, { method: 'POST', cookie })).status).to.equal(204);
+    expect(await closed).to.equal(4003);
+    await eventually(async () => (await call(`${b.dashboardBaseUrl}/api/session`, ca, { cookie })).status === 401);
+    expect(tesla.violations).to.deep.equal([]);
+  });
+});

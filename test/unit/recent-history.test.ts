@@ -1,0 +1,236 @@
+import { expect } from 'chai';
+import { InProcessBus } from '../../src/bus/in-process-bus.js';
+import { DashboardGrant } from '../../src/dashboard/dashboard-grant.js';
+import { DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
+import { CarHistory } from '../../src/history/car-history.js';
+import { tileOrigins } from '../../src/history/map-config.js';
+import { RecentHistory } from '../../src/history/recent-history.js';
+import { SignalSample, readSample } from '../../src/history/signal-sample.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+import { storyRecords } from '../helpers/story-records.js';
+
+const VIN_A = '5YJ3E7EB0LF000001';
+const VIN_B = '5YJ3E7EB0LF000002';
+const START = Date.parse('2026-11-28T08:00:00Z');
+
+class MemoryClient implements DashboardClient {
+  isOpen = true;
+  readonly received: Array<Record<string, any>> = [];
+  send(message: string): void {
+    this.received.push(JSON.parse(message) as Record<string, any>);
+  }
+  joinVin(): void {}
+  leaveVin(): void {}
+  close(): void {}
+}
+
+function newHistory(metrics = new TelemetryMetrics({ collectDefaults: false }), maxRowsPerCar = 1024): RecentHistory {
+  return new RecentHistory({ windowMs: 24 * 3_600_000, resolutionMs: 5000, maxRowsPerCar, metrics: metrics.history, logger: silentLogger() });
+}
+
+async function counter(metrics: TelemetryMetrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = await metrics.registry.getSingleMetric(name)!.get();
+  const value = metric.values.find((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, string>)[k] === l));
+  return value?.value ?? 0;
+}
+
+describe('recent history', () => {
+  it('reads the followed signals and created_at out of a real record', () => {
+    const json = decodeRecord(
+      'V',
+      encodeVehicleData({
+        vin: VIN_A,
+        createdAt: new Date(START),
+        data: [
+          { key: 'Soc', value: { doubleValue: 81.5 } },
+          { key: 'VehicleSpeed', value: { doubleValue: 42 } },
+          { key: 'Gear', value: { shiftStateValue: 'ShiftStateD' } },
+          { key: 'DetailedChargeState', value: { detailedChargeStateValue: 'DetailedChargeStateCharging' } },
+          { key: 'Location', value: { locationValue: { latitude: 37.41, longitude: -122.14 } } },
+          { key: 'Odometer', value: { doubleValue: 1234.5 } },
+          { key: 'FastChargerPresent', value: { booleanValue: true } },
+          { key: 'InsideTemp', value: { invalid: true } },
+        ],
+      }),
+      VIN_A,
+    ).json!;
+    const sample = readSample(json, START + 5000, new SignalSample());
+    expect(sample.at).to.equal(START);
+    expect([sample.soc, sample.speed, sample.gear, sample.charging, sample.odometer, sample.fastCharger]).to.deep.equal([81.5, 42, 3, 3, 1234.5, 1]);
+    expect([sample.latitude, sample.longitude]).to.deep.equal([37.41, -122.14]);
+    expect(Number.isNaN(sample.insideTemp)).to.equal(true);
+    expect(Number.isNaN(sample.range)).to.equal(true);
+    // A created_at far ahead of the server's clock is not believed.
+    expect(readSample(json, START - 3_600_000, new SignalSample()).at).to.equal(START - 3_600_000);
+  });
+
+  it('derives a trip and a charging session from a simulated drive and charge, and counts them', async () => {
+    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const history = newHistory(metrics);
+    const bus = new InProcessBus();
+    history.start(bus);
+    const ended: string[] = [];
+    history.onActivity({ tripEnded: (vin, trip) => ended.push(`${vin} ${trip.id}`), chargeEnded: (vin, c) => ended.push(`${vin} ${c.id}`) });
+    // Parked (<= 20 s), a 90 s drive, a 60 s charge, parked again.
+    for (const record of storyRecords(VIN_A, 200, START)) bus.publish(record, () => {});
+    const answer = await history.query(VIN_A, START, START + 200_000, 1000);
+    history.stop();
+
+    expect(answer.trips).to.have.length(1);
+    const trip = answer.trips[0];
+    expect(trip.durationSeconds).to.be.within(85, 95);
+    expect(trip.distanceKm).to.be.within(0.5, 3);
+    expect(trip.maxSpeedKmh).to.be.within(40, 110);
+    expect(trip.energyUsedKwh).to.be.greaterThan(0);
+    expect(trip.efficiencyWhPerKm).to.be.greaterThan(0);
+    expect(trip.startSoc! - trip.endSoc!).to.be.greaterThan(0);
+    expect(trip.track.length / 3).to.be.within(20, 1000);
+    expect(trip.startPlace).to.not.equal(null);
+
+    expect(answer.charges).to.have.length(1);
+    const charge = answer.charges[0];
+    expect(charge.current).to.equal('AC');
+    expect(charge.durationSeconds).to.be.within(55, 65);
+    // About 11 kW for a minute.
+    expect(charge.energyAddedKwh).to.be.within(0.15, 0.22);
+    expect(charge.peakPowerKw).to.be.within(11, 11.4);
+    expect(charge.endSoc!).to.be.greaterThan(charge.startSoc!);
+    expect(ended).to.deep.equal([`${VIN_A} ${trip.id}`, `${VIN_A} ${charge.id}`]);
+
+    expect(await counter(metrics, 'fleet_telemetry_trips_total')).to.equal(1);
+    expect(await counter(metrics, 'fleet_telemetry_charging_sessions_total', { current: 'AC' })).to.equal(1);
+    expect(await counter(metrics, 'fleet_telemetry_charging_energy_kwh_total', { current: 'AC' })).to.be.closeTo(charge.energyAddedKwh, 1e-9);
+    expect(await counter(metrics, 'fleet_telemetry_trip_distance_metres_total')).to.be.closeTo(trip.distanceKm * 1000, 1e-6);
+
+    // One row per 5 s at most; the columns line up with the times.
+    const { t, columns } = answer.series;
+    expect(t.length).to.be.within(30, 41);
+    for (const column of Object.values(columns)) expect(column).to.have.length(t.length);
+    expect(t).to.deep.equal([...t].sort((a, b) => a - b));
+    expect(Math.max(...(columns.speed as number[]))).to.be.greaterThan(20);
+    expect(Math.max(...(columns.chargerPower as number[]))).to.be.greaterThan(10);
+    expect(columns.gear).to.include(3);
+    expect(columns.latitude.every((v) => v === null || Math.abs(v - 37.39) < 0.1)).to.equal(true);
+  });
+
+  it('keeps a bounded number of rows per car, thinning the old ones and keeping the newest', () => {
+    const car = new CarHistory({ windowMs: 365 * 86_400_000, resolutionMs: 1000, maxRows: 256, heartbeatMs: 600_000 });
+    const sample = new SignalSample();
+    for (let i = 0; i < 20_000; i++) {
+      sample.reset(START + i * 1000);
+      sample.speed = i % 100;
+      car.add(sample, NaN, NaN);
+    }
+    expect(car.rows).to.be.at.most(256);
+    // Typed arrays of at most 256 rows: 8 (time) + 10 x 4 + 2 x 8 bytes, plus the open row.
+    expect(car.bytes).to.be.at.most(256 * 64 + 12 * 8);
+    const { t } = car.query(0, Number.MAX_SAFE_INTEGER, 10_000);
+    expect(t[t.length - 1]).to.equal((START + 19_999_000) / 1000);
+    const gaps = t.slice(1).map((v, i) => v - t[i]);
+    // Recent rows at full resolution, old ones coarser.
+    expect(gaps[gaps.length - 1]).to.equal(1);
+    expect(gaps[0]).to.be.greaterThan(8);
+    // Thinning a query keeps the first and the last row.
+    const thin = car.query(0, Number.MAX_SAFE_INTEGER, 10);
+    expect(thin.t).to.have.length(10);
+    expect(thin.t[0]).to.equal(t[0]);
+    expect(thin.t[9]).to.equal(t[t.length - 1]);
+  });
+
+  it('skips unchanged records except for a heartbeat, and late (resent) ones', () => {
+    const car = new CarHistory({ windowMs: 86_400_000, resolutionMs: 1000, maxRows: 1024, heartbeatMs: 60_000 });
+    const sample = new SignalSample();
+    for (let i = 0; i < 300; i++) {
+      sample.reset(START + i * 1000);
+      sample.soc = 80;
+      car.add(sample, NaN, NaN);
+    }
+    expect(car.rows).to.equal(5);
+    sample.reset(START - 10_000);
+    sample.soc = 10;
+    car.add(sample, NaN, NaN);
+    expect(car.late).to.equal(1);
+    expect(car.query(0, Number.MAX_SAFE_INTEGER, 100).columns.soc.every((v) => v === 80)).to.equal(true);
+  });
+});
+
+describe('history and trip requests on the dashboard socket', () => {
+  function setup() {
+    const bus = new InProcessBus();
+    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const history = newHistory(metrics);
+    history.start(bus);
+    const hub = new DashboardHub({
+      bus,
+      snapshots: { snapshot: async (vin) => ({ vin, connected: false, state: new Map(), lastSeenAt: null, stale: false }) },
+      publisher: { publish: () => {} },
+      directory: { summary: (vin) => ({ vin, connected: false, stale: false, lastSeenAt: null }), list: () => [] },
+      metrics,
+      logger: silentLogger(),
+      history,
+    });
+    hub.start();
+    const client = new MemoryClient();
+    const session = new DashboardSession(client, new DashboardGrant(false, [VIN_A], Date.now() + 60_000, null, 'hs256'));
+    hub.opened(session);
+    client.received.length = 0;
+    for (const record of storyRecords(VIN_A, 200, START)) bus.publish(record, () => {});
+    for (const record of storyRecords(VIN_B, 200, START, 9)) bus.publish(record, () => {});
+    return { hub, session, client, history };
+  }
+
+  it('answers with columnar series, trips and charges; a trip with its track', async () => {
+    const { hub, session, client, history } = setup();
+    await hub.received(session, JSON.stringify({ type: 'history', vin: VIN_A, from: '2026-11-28T08:00:00Z', to: '2026-11-28T09:00:00Z', maxPoints: 20 }));
+    const answer = client.received.shift()!;
+    expect(answer.type).to.equal('recent_history');
+    expect(answer.vin).to.equal(VIN_A);
+    expect(answer.t).to.have.length(20);
+    expect(Object.keys(answer.series)).to.include.members(['soc', 'range', 'speed', 'power', 'chargerPower', 'latitude', 'longitude', 'gear', 'charging']);
+    expect(answer.series.soc).to.have.length(20);
+    expect(answer.trips).to.have.length(1);
+    expect(answer.trips[0].track).to.equal(undefined);
+    expect(answer.charges).to.have.length(1);
+
+    await hub.received(session, JSON.stringify({ type: 'trip', vin: VIN_A, id: answer.trips[0].id }));
+    const trip = client.received.shift()!;
+    expect(trip.type).to.equal('trip');
+    expect(trip.trip.track.length % 3).to.equal(0);
+    expect(trip.trip.track.length).to.be.greaterThan(30);
+    history.stop();
+  });
+
+  it('refuses what the token does not allow, bad ranges, unknown trips; nothing of another car leaks', async () => {
+    const { hub, session, client, history } = setup();
+    await hub.received(session, JSON.stringify({ type: 'history', vin: VIN_B }));
+    await hub.received(session, JSON.stringify({ type: 'trip', vin: VIN_B, id: 'trip-1' }));
+    await hub.received(session, JSON.stringify({ type: 'history', vin: VIN_A, from: '2026-11-28T10:00:00Z', to: '2026-11-28T09:00:00Z' }));
+    await hub.received(session, JSON.stringify({ type: 'history', vin: VIN_A, from: 'yesterday' }));
+    await hub.received(session, JSON.stringify({ type: 'history', vin: VIN_A, maxPoints: 1_000_000 }));
+    await hub.received(session, JSON.stringify({ type: 'trip', vin: VIN_A, id: 'trip-0' }));
+    await hub.received(session, JSON.stringify({ type: 'history' }));
+    expect(client.received.map((m) => `${m.type}:${m.code}`)).to.deep.equal([
+      'error:forbidden_vin',
+      'error:forbidden_vin',
+      'error:invalid_range',
+      'error:invalid_range',
+      'error:invalid_range',
+      'error:unknown_trip',
+      'error:malformed_message',
+    ]);
+    // Only the refusals name the other car (echoing the request); no data of it is sent.
+    expect(client.received.every((m) => m.type === 'error')).to.equal(true);
+    history.stop();
+  });
+});
+
+describe('map tiles in the page policy', () => {
+  it('allows images from the tile server only (a {s} template as a subdomain wildcard), none without a map', () => {
+    expect(tileOrigins('https://tile.openstreetmap.org/{z}/{x}/{y}.png')).to.deep.equal(['https://tile.openstreetmap.org']);
+    expect(tileOrigins('https://{s}.tile.example.com/{z}/{x}/{y}.png?key=abc')).to.deep.equal(['https://*.tile.example.com']);
+    expect(tileOrigins('http://127.0.0.1:8080/tiles/{z}/{x}/{y}.png')).to.deep.equal(['http://127.0.0.1:8080']);
+    expect(tileOrigins('')).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,251 @@
+// The generated transcoder against its oracle: for any payload, decodeBatch (which runs the
+// transcoder, and protobufjs only for what leaves its common path) gives exactly what protobufjs +
+// the canonical writer (decodeRecord) give: the same record JSON text, state, created_at, signal count
+// and resend flag, or the same error verdict.
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
+import type { FrameOutcome } from '../../src/decode/decode-task.js';
+import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
+import protobuf from 'protobufjs';
+import {
+  FIELD_NAMES,
+  PayloadError,
+  RECORD_TYPES,
+  SCHEMA_ROOT,
+  decodeRecord,
+  encodeNormalised,
+  encodeVehicleAlerts,
+  encodeVehicleData,
+  encodeVehicleErrors,
+  type StateEntry,
+} from '../../src/protocol/payload.js';
+import {
+  deepNestingPayloadArb,
+  garbagePayloadArb,
+  mutate,
+  mutationArb,
+  unknownFieldsPayloadArb,
+  validPayloadArb,
+} from '../robustness/fuzz/frame-arbitraries.js';
+import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
+
+const VIN = '5YJ3E7EB0LF000001';
+const RUNS = Number(process.env.TRANSCODER_RUNS ?? 3000);
+const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
+
+type Verdict =
+  | { ok: true; json: string | null; state: StateEntry[] | null; createdAt: string | null; signals: number; isResend: boolean }
+  | { ok: false; kind: string };
+
+function oracle(topic: string, payload: Uint8Array, vin: string): Verdict {
+  try {
+    const r = decodeRecord(topic, payload, vin);
+    return { ok: true, json: r.json, state: r.state && r.state.length > 0 ? r.state : null, createdAt: r.createdAt, signals: r.signals, isResend: r.isResend };
+  } catch (error) {
+    return { ok: false, kind: error instanceof PayloadError ? `payload_${error.kind}` : 'payload_unexpected' };
+  }
+}
+
+function viaBatch(topic: string, payload: Uint8Array, vin: string, normalise = false): FrameOutcome {
+  // Other frames around it, so positions inside the shared buffers are not all zero.
+  const frames = [writeStreamEnvelope({ txid: 'before', topic: 'V', payload: encodeVehicleData({ vin, data: [{ key: 'Soc', value: { doubleValue: 1 } }] }) }), writeStreamEnvelope({ txid: 't', topic, payload })];
+  const total = frames.reduce((n, f) => n + f.length, 0);
+  const shared = new SharedArrayBuffer(total);
+  const offsets = new Uint32Array(frames.length + 1);
+  for (let i = 0, at = 0; i < frames.length; i++) {
+    new Uint8Array(shared).set(frames[i], at);
+    at += frames[i].length;
+    offsets[i + 1] = at;
+  }
+  const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => vin), receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000), normalise });
+  return receiveOutcomes(result, shared)[1];
+}
+
+function stateOf(outcome: FrameOutcome): StateEntry[] | null {
+  if (outcome.state === null) return null;
+  const entries: StateEntry[] = [];
+  for (let i = 0; i < outcome.state.length; i += 3) {
+    entries.push({ field: stateFieldName(outcome.state[i]), value: outcome.dashboardMessage!.slice(outcome.state[i + 1], outcome.state[i + 2]) });
+  }
+  return entries;
+}
+
+/** Throws with both sides when the batch path and the oracle disagree. */
+function agree(topic: string, payload: Uint8Array, vin = VIN): void {
+  const expected = oracle(topic, payload, vin);
+  const outcome = viaBatch(topic, payload, vin);
+  const where = `${topic} payload ${Buffer.from(payload).toString('hex')}`;
+  if (!expected.ok) {
+    expect(outcome.kind, where).to.equal('error');
+    expect(outcome.errorKind, where).to.equal(expected.kind);
+    return;
+  }
+  expect(outcome.kind, where).to.equal('record');
+  expect(outcome.recordJson, where).to.equal(expected.json);
+  expect(stateOf(outcome), where).to.deep.equal(expected.state);
+  expect(outcome.createdAt, where).to.equal(expected.createdAt);
+  expect(outcome.signals, where).to.equal(expected.signals);
+  expect(outcome.isResend, where).to.equal(expected.isResend);
+  const message = JSON.parse(outcome.dashboardMessage!) as { record: unknown; vin: string; resend?: boolean };
+  expect(message.record, where).to.deep.equal(expected.json === null ? null : JSON.parse(expected.json));
+  expect(message.vin).to.equal(vin);
+  expect(message.resend === true, where).to.equal(expected.isResend);
+}
+
+// Every Value member kind, odd numbers included, beyond what the frame fuzzer's values cover.
+const richValueArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+  fc.double().map((doubleValue) => ({ doubleValue })),
+  fc.integer({ min: -1_000_000, max: 1_000_000 }).map((n) => ({ doubleValue: n / 1000 })),
+  fc.float().map((floatValue) => ({ floatValue })),
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((longValue) => ({ longValue })),
+  fc.integer().map((intValue) => ({ intValue })),
+  fc.string({ maxLength: 40, unit: 'binary' }).map((stringValue) => ({ stringValue })),
+  fc.string({ maxLength: 40, unit: 'grapheme' }).map((stringValue) => ({ stringValue })),
+  fc.constantFrom('1.1920928955078125e-05', '-2.5E+3', '1e5', '3.14', '(37.412374 N, 122.145867 W)', '( 1.5 S ,2 E )', '(90.0 N, 180.0 E)', '(37.4\u00a0N, 1 W)', '\ufeffx', 'a"b\\c\n\u0001\u007f').map((stringValue) => ({ stringValue })),
+  fc.record({ latitude: fc.double(), longitude: fc.double() }).map((locationValue) => ({ locationValue })),
+  fc.record({ DriverFront: fc.boolean(), TrunkRear: fc.boolean() }).map((doorValue) => ({ doorValue })),
+  fc.record({ hour: fc.integer({ min: -5, max: 30 }), minute: fc.nat(59), second: fc.nat(59) }).map((timeValue) => ({ timeValue })),
+  fc.record({ front_left: fc.boolean(), semi_rear_axle_right_2: fc.boolean() }).map((tireLocationValue) => ({ tireLocationValue })),
+  fc.oneof(fc.constantFrom('ShiftStateD', 'ShiftStateP'), fc.integer({ min: 0, max: 100 })).map((shiftStateValue) => ({ shiftStateValue })),
+  fc.oneof(fc.constantFrom('DetailedChargeStateCharging'), fc.integer({ min: 0, max: 50 })).map((detailedChargeStateValue) => ({ detailedChargeStateValue })),
+  fc.boolean().map((booleanValue) => ({ booleanValue })),
+  fc.constant({ invalid: true }),
+);
+
+const richVArb = fc
+  .record({
+    data: fc.array(
+      fc.record({
+        key: fc.oneof(fc.constantFrom(...FIELD_NAMES.slice(1)), fc.constant('Location'), fc.integer({ min: 0, max: 400 })),
+        value: fc.option(richValueArb, { nil: undefined }),
+      }),
+      { maxLength: 25 },
+    ),
+    createdAt: fc.option(fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }), { nil: undefined }),
+    isResend: fc.boolean(),
+    vin: fc.string({ maxLength: 20 }),
+  })
+  .map((p) => ({ topic: 'V', payload: encodeVehicleData(p) }));
+
+const msOrSeconds = fc.oneof(
+  fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2090-01-01T00:00:00Z'), noInvalidDate: true }),
+  fc.bigInt({ min: 315_576_000_000n - 5n, max: 4_102_444_800_000n }).map((seconds) => ({ seconds, nanos: 0 })),
+  fc.record({ seconds: fc.bigInt({ min: 0n, max: 300_000_000_000n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }),
+);
+
+const richAlertsArb = fc
+  .record({
+    alerts: fc.array(
+      fc.record({
+        name: fc.string({ maxLength: 20 }),
+        audiences: fc.array(fc.oneof(fc.constantFrom('Customer', 'Service'), fc.integer({ min: 0, max: 9 })), { maxLength: 3 }),
+        startedAt: fc.option(msOrSeconds, { nil: undefined }),
+        endedAt: fc.option(msOrSeconds, { nil: undefined }),
+      }),
+      { maxLength: 5 },
+    ),
+    createdAt: fc.option(msOrSeconds, { nil: undefined }),
+  })
+  .map((p) => ({ topic: 'alerts', payload: encodeVehicleAlerts(p) }));
+
+const richErrorsArb = fc
+  .record({
+    errors: fc.array(
+      fc.record({
+        name: fc.string({ maxLength: 12 }),
+        body: fc.string({ maxLength: 12, unit: 'grapheme' }),
+        tags: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', 'constructor', '10', '2', 'é')), fc.string({ maxLength: 6 }), { maxKeys: 4 }),
+        createdAt: fc.option(msOrSeconds, { nil: undefined }),
+      }),
+      { maxLength: 4 },
+    ),
+  })
+  .map((p) => ({ topic: 'errors', payload: encodeVehicleErrors(p) }));
+
+const anyPayloadArb = fc.oneof(
+  { arbitrary: validPayloadArb, weight: 2 },
+  { arbitrary: richVArb, weight: 4 },
+  { arbitrary: richAlertsArb, weight: 2 },
+  { arbitrary: richErrorsArb, weight: 2 },
+  { arbitrary: unknownFieldsPayloadArb, weight: 2 },
+  { arbitrary: garbagePayloadArb, weight: 1 },
+  { arbitrary: deepNestingPayloadArb, weight: 1 },
+);
+
+const mutatedPayloadArb = fc
+  .record({ p: anyPayloadArb, mutations: fc.array(mutationArb, { minLength: 1, maxLength: 3 }) })
+  .map(({ p, mutations }) => ({ topic: p.topic, payload: mutate(p.payload, mutations) }));
+
+describe('transcoder: the same records and verdicts as protobufjs + the canonical writer', function () {
+  this.timeout(120_000);
+
+  it(`agrees on ${RUNS} generated payloads (valid, rich, unknown fields, garbage, deep nesting)`, () => {
+    fc.assert(fc.property(anyPayloadArb, ({ topic, payload }) => agree(topic, payload)), { numRuns: RUNS, seed: SEED });
+  });
+
+  it(`agrees on ${RUNS} mutated payloads (truncated, flipped, spliced)`, () => {
+    fc.assert(fc.property(mutatedPayloadArb, ({ topic, payload }) => agree(topic, payload)), { numRuns: RUNS, seed: SEED + 1 });
+  });
+
+  it('takes the protobufjs path for none of the well-formed records a car sends', () => {
+    const before = transcoderStats.fallbacks;
+    fc.assert(
+      fc.property(fc.oneof(richVArb, richAlertsArb, richErrorsArb), ({ topic, payload }) => {
+        if (oracle(topic, payload, VIN).ok) viaBatch(topic, payload, VIN);
+      }),
+      { numRuns: 500, seed: SEED + 2 },
+    );
+    // Millisecond alert times far out and Timestamps without an RFC 3339 form are errors, not records.
+    expect(transcoderStats.fallbacks - before).to.equal(0);
+  });
+
+  it('gives the normalised protobuf the stream stores: the record read back is the same, VIN and unknown fields as protobufjs re-encodes them', () => {
+    const PayloadTypes = Object.fromEntries(Object.entries(RECORD_TYPES).map(([topic, name]) => [topic, SCHEMA_ROOT.lookupType(name)]));
+    const topLevelUnknowns = (topic: string, bytes: Uint8Array): string => {
+      const reader = protobuf.Reader.create(bytes);
+      (reader as unknown as { discardUnknown: boolean }).discardUnknown = false;
+      const m = PayloadTypes[topic].decode(reader) as unknown as { $unknowns?: Uint8Array[] };
+      return (m.$unknowns ?? []).map((u) => Buffer.from(u).toString('hex')).join(',');
+    };
+    fc.assert(
+      fc.property(fc.oneof(richVArb, richAlertsArb, richErrorsArb, unknownFieldsPayloadArb, validPayloadArb), ({ topic, payload }) => {
+        const outcome = viaBatch(topic, payload, VIN, true);
+        if (outcome.kind !== 'record' || outcome.recordJson === null) return;
+        const stored = outcome.normalisedPayload!;
+        const reference = encodeNormalised(topic, payload, VIN)!;
+        const raw = PayloadTypes[topic].decode(stored) as unknown as { vin: string };
+        expect(raw.vin).to.equal(VIN);
+        // Read back as the stream reader does, the stored record is the one dashboards got.
+        expect(decodeRecord(topic, stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
+        expect(decodeRecord(topic, reference, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
+        expect(topLevelUnknowns(topic, stored)).to.equal(topLevelUnknowns(topic, reference));
+      }),
+      { numRuns: 1500, seed: SEED + 3 },
+    );
+  });
+
+  it('agrees on the edge cases the wire allows', () => {
+    const datum = (key: number, value: Uint8Array) => bytesField(1, concat([varintField(1, key), bytesField(2, value)]));
+    const cases: Array<[string, Uint8Array]> = [
+      // a Value with two members (the later one wins), a Datum with its key twice
+      ['V', datum(4, concat([varintField(6, 1), varintField(2, 5)]))],
+      ['V', bytesField(1, concat([varintField(1, 4), varintField(1, 8), bytesField(2, varintField(6, 1))]))],
+      // a Value message field given twice (protobufjs merges), a Timestamp given twice
+      ['V', bytesField(1, concat([varintField(1, 21), bytesField(2, bytesField(7, new Uint8Array(0))), bytesField(2, varintField(6, 1))]))],
+      ['V', concat([bytesField(2, varintField(1, 1_700_000_000)), bytesField(2, varintField(2, 5))])],
+      // negative int32 (ten-byte varint), is_resend as a long varint, a Field number past the schema
+      ['V', datum(4, varintField(2, -5))],
+      ['V', varintField(4, 2n ** 40n)],
+      ['V', datum(2_000_000, varintField(6, 1))],
+      ['V', datum(-1, varintField(6, 0))],
+      // a Location in a later datum, the first Location unparseable
+      ['V', concat([datum(21, bytesField(1, Buffer.from('nowhere'))), datum(21, bytesField(1, Buffer.from('(1 N, 2 E)')))])],
+      // an empty payload, only unknown fields
+      ['V', new Uint8Array(0)],
+      ['alerts', concat([varintField(99, 1), bytesField(100, new Uint8Array(3))])],
+      ['connectivity', concat([bytesField(1, Buffer.from('SPOOF')), varintField(3, 1), bytesField(4, varintField(1, 1_700_000_000))])],
+    ];
+    for (const [topic, payload] of cases) agree(topic, payload);
+  });
+});
