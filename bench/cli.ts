@@ -8,6 +8,7 @@ import { defaultCacheDir, ensureBenchPki } from './pki/bench-pki.js';
 import type { BenchReport, ScenarioName, ScenarioResult } from './report/result.js';
 import { checkTargets, lossIn, ratiosOf, renderReport } from './report/render.js';
 import { runNatsComparison } from './scenarios/nats.js';
+import { runRestart } from './scenarios/restart.js';
 import { runPostgresComparison } from './scenarios/postgres.js';
 import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
@@ -21,7 +22,7 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,postgres (default: saturation,steady,storm)
+  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,postgres,restart (default: saturation,steady,storm)
   --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
@@ -42,6 +43,12 @@ NATS JetStream (needs nats-server; scripts/install-test-deps.sh installs it)
                           --vins-per-dashboard) on instance B watch instance A's cars. Afterwards
                           the stream is counted per VIN against the acks: a shortfall is loss.
   nats-saturation         the same two deployments with the saturation load (--sat-cars, ...)
+  --nats-nodes N          1 (one nats-server, default) or 3: a JetStream cluster of N Debian
+                          nats-server processes on loopback, stream and KV with N replicas
+Rolling restart
+  restart                 ours under the steady load (--cars, --rate, --warmup; --seconds before and
+                          again after the handover): a second process starts on the same ports, then
+                          the first gets SIGTERM and drains. Lost records, car errors, ack p99.
 PostgreSQL (needs Debian's postgresql; scripts/install-test-deps.sh installs it)
   postgres                the steady scenario against ours, then again with the PostgreSQL sink
                           (DATABASE_URL to a PostgreSQL the harness starts on loopback): the sink's cost
@@ -72,6 +79,7 @@ const OPTIONS = {
   'stage-seconds': { type: 'string' },
   'storm-timeout': { type: 'string' },
   'fleet-threads': { type: 'string' },
+  'nats-nodes': { type: 'string' },
   'cache-dir': { type: 'string' },
   report: { type: 'string' },
   'server-env': { type: 'string', multiple: true },
@@ -81,7 +89,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'postgres'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'postgres', 'restart'];
 const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
@@ -144,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
       stageSeconds: number(values, 'stage-seconds', quick ? 3 : 5, 1),
       stormTimeout: number(values, 'storm-timeout', 90, 1),
       fleetThreads: number(values, 'fleet-threads', 2, 1),
+      natsNodes: number(values, 'nats-nodes', 1, 1),
       cacheDir: resolve(String(values['cache-dir'] ?? defaultCacheDir())),
       report: resolve(String(values.report ?? `artifacts/bench/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)),
       serverEnv: Object.fromEntries(
@@ -212,11 +221,21 @@ async function main(argv: string[]): Promise<number> {
         dashboards: pipelined ? 0 : o.dashboards,
         vinsPerDashboard: o.vinsPerDashboard,
         connectConcurrency: pipelined ? 64 : 100,
+        natsNodes: o.natsNodes,
       });
       for (const result of pair) {
         results.push(result);
         log(`bench: ${scenario} ${result.server}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}, not in stream ${result.counts.storedMissing ?? '-'}` : `FAILED: ${result.failure}`}`);
       }
+      continue;
+    }
+    if (scenario === 'restart') {
+      const ctx: RunContext = { kind: 'ours', pki, fleetThreads: o.fleetThreads, localAddresses: loopbackSources(o.cars), serverEnv: o.serverEnv, serverNodeFlags: [], progress };
+      log('bench: restart: a rolling restart of ours under the steady load');
+      const result = await runRestart(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds, connectConcurrency: 100 });
+      results.push(result);
+      const d = result.details as { ackDuringHandoverMs?: { p99: number }; connectFailuresInHandover?: number; errorRepliesInHandover?: number };
+      log(`bench: restart: ${result.completed ? `lost ${result.counts.lost}, connect failures ${d.connectFailuresInHandover}, error replies ${d.errorRepliesInHandover}, ack p99 before ${result.ack.p99} ms, during ${d.ackDuringHandoverMs?.p99} ms` : `FAILED: ${result.failure}`}`);
       continue;
     }
     if (scenario === 'postgres') {

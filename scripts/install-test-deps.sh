@@ -17,6 +17,7 @@ need mosquitto mosquitto
 # Home Assistant's value templates are Jinja2: the MQTT tests render them with Debian's python3-jinja2,
 # under Debian's own interpreter (a python3 earlier on PATH, such as pyenv's, would not see it).
 /usr/bin/python3 -c 'import jinja2' >/dev/null 2>&1 || packages+=(python3-jinja2)
+need systemd-analyze systemd
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then

@@ -3,12 +3,18 @@ import { startServer } from './server.js';
 
 /**
  * `node dist/main.js`: read and validate the configuration (exit 2 with one line per problem before any
- * port opens), start the server, stop gracefully on SIGTERM/SIGINT.
+ * port opens), start the server, stop gracefully on SIGTERM/SIGINT, reload certificates on SIGHUP.
  */
 const config = loadConfigOrExit();
 const server = await startServer(config).catch((error: Error) => {
   process.stderr.write(`fleet-telemetry: could not start: ${error.message}\n`);
   process.exit(1);
+});
+
+// systemctl reload (and renewal hooks) send SIGHUP: re-read the certificates; never stop on it.
+process.on('SIGHUP', () => {
+  server.logger.info({ signal: 'SIGHUP' }, 'signal_received');
+  server.reloadCertificates().catch((error: Error) => server.logger.error({ err: error }, 'certificate_reload_failed'));
 });
 
 // The last net under the handler boundaries (src/safety): a promise somebody forgot to await must cost

@@ -1,7 +1,5 @@
 import { createPublicKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { FrameTicket } from './actors/vehicle-actor.js';
 import { LocalSnapshotSource, VehicleRegistry } from './actors/vehicle-registry.js';
@@ -14,10 +12,12 @@ import { createLogger } from './log/logger.js';
 import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
 import type { ClientHooks } from './tesla/tesla-clients.js';
+import { listenMetricsAcrossHandover } from './lifecycle/metrics-handover.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
-import { loadCaBundle, operatorCasOf } from './protocol/identity.js';
+import { CertificateReloader, type ReloadOutcome } from './tls/certificate-reloader.js';
+import { vehicleTrust } from './tls/vehicle-trust.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
 import { startHistory } from './history/start-history.js';
 import type { RecentHistory } from './history/recent-history.js';
@@ -51,6 +51,8 @@ export interface RunningServer {
   readonly logger: Logger;
   /** TESLA_AUTO_CONFIGURE at work, or null when it is off. */
   readonly tesla: TeslaAutomation | null;
+  /** Check the certificate files and, when they changed and pass, serve them to new handshakes (SIGHUP). */
+  reloadCertificates(): Promise<ReloadOutcome[]>;
   /** Recent history, trips and charges (HISTORY_ENABLED), or null. */
   readonly history: RecentHistory | null;
   /** The PostgreSQL sink (DATABASE_URL), or null. */
@@ -75,7 +77,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       : null;
   const bus = overrides.bus ?? scaleOut?.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
 
-  const trust = vehicleTrust(config);
+  const trust = vehicleTrust(config.vehicleCa.file, config.vehicleCa.extraFile);
   const registry = new VehicleRegistry({
     bus,
     metrics,
@@ -137,7 +139,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let mqtt: RunningMqtt | null = null;
   try {
     mqtt = startMqtt(config, { bus, metrics, logger, serverVersion: VERSION, sessions: registry });
-    metricsPort = await metricsListener.listen(config.metrics.host, config.metrics.port);
+    // Another instance of ours may still be draining on the same ports (a rolling restart).
+    metricsPort = await listenMetricsAcrossHandover(metricsListener, config.metrics.host, config.metrics.port, config.shutdownGraceMs + 10_000, logger);
     vehiclePort = await vehicles.listen();
     if (config.selfCheck) {
       await runSelfCheck({ listenHost: config.vehicle.host, port: vehiclePort, domain: config.domain, caChainFile: config.tls.caChainFile, logger });
@@ -160,6 +163,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   }
 
   const runningDashboard = dashboard;
+  const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics, logger, trust });
+  if (config.tls.watchFiles) certificates.start();
+  else certificates.checkExpiry();
   const watchdog = setInterval(() => {
     // Its listeners (dashboards, auto-configure) run inside the sweep: none of their throws may end the process.
     try {
@@ -180,6 +186,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     (stopping ??= (async () => {
       logger.info({ openConnections: vehicles.openConnections, pendingFrames: pool.pending }, 'server_stopping');
       vehicles.stopAccepting();
+      certificates.stop();
       clearInterval(watchdog);
       tesla?.stop();
       await runningDashboard.stop();
@@ -195,28 +202,11 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       await mqtt?.stop();
       await bus.close();
       await metricsListener.close();
-      trust.cleanup();
       logger.info({}, 'server_stopped');
     })());
 
-  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, mqtt, stop };
-}
-
-/**
- * uWS takes one CA file; with an extra operator CA the two are joined in a private temp file. Operator
- * CAs (anything not named like a Tesla CA, plus the whole extra file) identify cars by CN.
- */
-function vehicleTrust(config: AppConfig): { file: string; operatorCas: ReturnType<typeof loadCaBundle>; cleanup(): void } {
-  const mainPem = readFileSync(config.vehicleCa.file, 'utf8');
-  const main = loadCaBundle(mainPem);
-  const operatorCas = operatorCasOf(main);
-  if (!config.vehicleCa.extraFile) return { file: config.vehicleCa.file, operatorCas, cleanup() {} };
-  const extraPem = readFileSync(config.vehicleCa.extraFile, 'utf8');
-  operatorCas.push(...loadCaBundle(extraPem));
-  const dir = mkdtempSync(join(tmpdir(), 'fleet-telemetry-ca-'));
-  const file = join(dir, 'vehicle-trust.pem');
-  writeFileSync(file, `${mainPem.trim()}\n${extraPem.trim()}\n`, { mode: 0o600 });
-  return { file, operatorCas, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  const reloadCertificates = (): Promise<ReloadOutcome[]> => certificates.reload('request');
+  return { vehiclePort, metricsPort, dashboardPort: runningDashboard.port, registry, bus, snapshots, metrics, logger, tesla, history: history.recent, database: history.sink, mqtt, reloadCertificates, stop };
 }
 
 async function withinGrace(work: Promise<void>, graceMs: number): Promise<boolean> {

@@ -47,7 +47,7 @@ export function storedVersusAcked(subjects: Record<string, number>, subjectPrefi
 
 /** Per-subject message counts of a stream, asked of JetStream with a client of our own. */
 export async function streamSubjectCounts(natsUrl: string, stream: string, subjectPrefix: string): Promise<Record<string, number>> {
-  const nc = await connect({ servers: natsUrl, name: 'fleet-telemetry-bench', timeout: 5000 });
+  const nc = await connect({ servers: natsUrl.split(','), name: 'fleet-telemetry-bench', timeout: 5000 });
   try {
     const jsm = await jetstreamManager(nc);
     const info = await jsm.streams.info(stream, { subjects_filter: `${subjectPrefix}.>` });

@@ -4,6 +4,7 @@ import type { DashboardProbes } from '../probes/dashboard-probe.js';
 import { quantileBetween, scrapeHistogram, type Buckets } from '../probes/server-metrics.js';
 import { storedVersusAcked, streamSubjectCounts } from '../probes/stream-count.js';
 import type { ScenarioResult } from '../report/result.js';
+import { NatsCluster } from '../servers/nats-cluster.js';
 import { NatsServer } from '../servers/nats-server.js';
 import { sleep, startServerUnderTest, type ServerUnderTest } from '../servers/server-under-test.js';
 import { LatencyRecorder, type LatencySummary } from '../stats/latency.js';
@@ -22,6 +23,8 @@ export interface NatsScenarioOptions {
   dashboards: number;
   vinsPerDashboard: number;
   connectConcurrency: number;
+  /** 1: one nats-server; 3 (or more): a JetStream cluster of that many nodes, stream and KV replicated on all. */
+  natsNodes?: number;
 }
 
 const ACK_BUCKETS = 'fleet_telemetry_ack_latency_seconds_bucket';
@@ -150,7 +153,7 @@ async function histogramWindow(instances: Array<{ name: string; server: ServerUn
 async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturation', o: NatsScenarioOptions, withNats: boolean): Promise<ScenarioResult> {
   const label = withNats ? 'ours-nats' : 'ours';
   const result = emptyResult(scenario, label, o.cars);
-  let natsServer: NatsServer | null = null;
+  let natsServer: NatsServer | NatsCluster | null = null;
   const instances: Array<{ name: string; server: ServerUnderTest }> = [];
   const meters: Metered[] = [];
   let fleets: FleetGroup | null = null;
@@ -159,20 +162,23 @@ async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturatio
   try {
     const count = withNats ? 2 : 1;
     if (o.cars < count) throw new Error(`the NATS scenario splits the fleet over two instances: it needs at least 2 cars, got ${o.cars}`);
-    if (withNats) natsServer = await NatsServer.start();
+    const nodes = o.natsNodes ?? 1;
+    if (withNats) natsServer = nodes > 1 ? await NatsCluster.start(nodes) : await NatsServer.start();
     for (let i = 0; i < count; i++) {
       const name = withNats ? `instance ${'AB'[i]}` : 'ours';
       const env: Record<string, string> = { ...ctx.serverEnv };
       if (natsServer !== null) {
         env.NATS_URL = natsServer.url;
         env.NATS_INSTANCE_ID = `bench-${'ab'[i]}`;
+        if (nodes > 1) env.NATS_STREAM_REPLICAS = String(nodes);
       }
       // One after the other: the first creates the stream and buckets, the second finds them.
       const server = await startServerUnderTest({ kind: 'ours', pki: ctx.pki.files, env, nodeFlags: ctx.serverNodeFlags });
       instances.push({ name, server });
       meters.push({ name, meter: new ServerMeter(server) });
     }
-    if (natsServer !== null) meters.push({ name: 'nats-server', meter: new ServerMeter(natsServer) });
+    if (natsServer !== null) meters.push({ name: nodes > 1 ? `nats-server x${nodes}` : 'nats-server', meter: new ServerMeter(natsServer) });
+    if (withNats && nodes > 1) result.details.natsCluster = `${nodes} nats-server nodes, stream and KV with ${nodes} replicas`;
 
     const cars = ctx.pki.cars.slice(0, o.cars);
     const per = Math.ceil(cars.length / count);

@@ -38,6 +38,10 @@ export interface StartOptions {
   /** node flags for the server process (e.g. --cpu-prof). */
   nodeFlags?: string[];
   readyTimeoutMs?: number;
+  /** Ports to bind instead of fresh ones: a second process on the same ports is a rolling restart. */
+  ports?: { vehicle: number; dashboard: number; metrics: number };
+  /** Ready when this text appears in the server's output (the ports may already answer: its predecessor's). */
+  readyWhenOutput?: string;
 }
 
 /**
@@ -45,9 +49,9 @@ export interface StartOptions {
  * harness's), on loopback ports picked here, and waits until its vehicle port accepts connections.
  */
 export async function startServerUnderTest(o: StartOptions): Promise<ServerUnderTest> {
-  const vehiclePort = await freePort();
-  const dashboardPort = await freePort();
-  const metricsPort = await freePort();
+  const vehiclePort = o.ports?.vehicle ?? (await freePort());
+  const dashboardPort = o.ports?.dashboard ?? (await freePort());
+  const metricsPort = o.ports?.metrics ?? (await freePort());
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     // Not production: production refuses the dev PKI the bench runs on (a dev CA as VEHICLE_CA_FILE with
@@ -75,8 +79,11 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
+  let readySeen = o.readyWhenOutput === undefined;
   const keep = (chunk: Buffer): void => {
-    tail = (tail + chunk.toString('utf8')).slice(-4000);
+    const text = chunk.toString('utf8');
+    if (!readySeen && (tail.slice(-200) + text).includes(o.readyWhenOutput!)) readySeen = true;
+    tail = (tail + text).slice(-4000);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
@@ -89,7 +96,7 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
   );
 
   const deadline = Date.now() + (o.readyTimeoutMs ?? 30_000);
-  while (!(await accepts(vehiclePort))) {
+  while (!readySeen || !(await accepts(vehiclePort))) {
     if (exited !== null) throw new Error(`${o.kind} server exited during start (${describeExit(exited)}):\n${tail}`);
     if (Date.now() > deadline) {
       await stopChild(child, exit);

@@ -340,6 +340,7 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
       keyFile: file(raw.tls.keyFile),
       keyPassphrase: raw.tls.keyPassphrase,
       caChainFile: file(raw.tls.caChainFile),
+      watchFiles: raw.tls.watchFiles,
     },
     vehicleCa: { file: file(raw.vehicleCa.file), extraFile: file(raw.vehicleCa.extraFile) },
     decode: { ...raw.decode, workers: raw.decode.workers === 0 ? defaultDecodeWorkers() : raw.decode.workers },

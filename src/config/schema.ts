@@ -54,7 +54,7 @@ export const schema: convict.Schema<AppConfig> = {
       format: FORMATS.idleTimeout.name,
       default: 120,
       env: 'VEHICLE_IDLE_TIMEOUT_SECONDS',
-      doc: 'Seconds without traffic before the server pings a car and then drops it: 0 (never) or a multiple of 4 from 8 to 960.',
+      doc: 'Seconds without traffic before the server pings a car, which drops it only if no pong comes back either (a parked car that answers pings stays connected): 0 (never) or a multiple of 4 from 8 to 960.',
     },
     maxBackpressureBytes: {
       format: FORMATS.integer.name,
@@ -122,6 +122,12 @@ export const schema: convict.Schema<AppConfig> = {
       default: 'certs/ca-chain.pem',
       env: 'TLS_CA_CHAIN_FILE',
       doc: 'PEM chain cars use to verify the server: the `ca` field of the vehicle telemetry config.',
+    },
+    watchFiles: {
+      format: FORMATS.boolean.name,
+      default: true,
+      env: 'TLS_WATCH_FILES',
+      doc: 'Watch the certificate, key and CA files and serve renewed ones to new handshakes once they pass the start-up checks; SIGHUP reloads either way.',
     },
   },
   vehicleCa: {

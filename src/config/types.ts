@@ -33,6 +33,8 @@ export interface AppConfig {
     keyPassphrase: string;
     /** The chain cars use to verify us: the `ca` of the car-side telemetry config. */
     caChainFile: string;
+    /** Watch the certificate files and reload them when they change (SIGHUP reloads either way). */
+    watchFiles: boolean;
   };
   vehicleCa: {
     /** CAs trusted for car client certificates: Tesla's bundle in production, a dev/test CA otherwise. */

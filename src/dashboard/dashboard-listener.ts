@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import uWS, { listenOn, type HttpRequest, type HttpResponse, type WebSocket, type us_listen_socket } from '../vehicle/uws.js';
+import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../vehicle/uws.js';
 import type { DashboardGrant } from './dashboard-grant.js';
 import { CLOSE_TOO_SLOW, DashboardSession, type DashboardClient, type DashboardHub, type VinPublisher } from './dashboard-hub.js';
 import type { StaticAsset } from './static-assets.js';
@@ -9,6 +10,7 @@ import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { isoTime } from './dashboard-protocol.js';
 import { securityHeaders, type SecurityHeaderOptions } from './security-headers.js';
 import { withoutLocation } from './location-filter.js';
+import { VerifiedGrants } from './verified-grants.js';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const SESSION_PATH = '/api/session';
@@ -20,6 +22,9 @@ export const CLOSE_INTERNAL_ERROR = 1011;
 
 /** Requests are small JSON objects; anything bigger is not a dashboard. */
 const MAX_REQUEST_BYTES = 64 * 1024;
+/** How long a token checked at /api/session (or at an upgrade) lets the next upgrade skip verification. */
+const VERIFIED_GRANT_TTL_MS = 60_000;
+const VERIFIED_GRANTS_MAX = 10_000;
 /** setTimeout's ceiling; longer token lifetimes re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Dashboard sockets one token subject may hold when the listener is not told otherwise. */
@@ -53,6 +58,9 @@ export interface CookieSessions {
   grantFor(cookieHeader: string): Promise<{ grant: DashboardGrant; sessionId: string } | null>;
   routes(app: uWS.TemplatedApp): void;
 }
+
+/** What a certificate reload replaces. */
+export type DashboardTlsFiles = Pick<DashboardListenerOptions, 'certFile' | 'keyFile' | 'keyPassphrase'>;
 
 interface SocketData {
   grant: DashboardGrant;
@@ -147,9 +155,9 @@ class UwsDashboardClient implements DashboardClient {
  */
 export class DashboardListener implements VinPublisher {
   private readonly options: DashboardListenerOptions;
-  private readonly app: uWS.TemplatedApp;
-  private listenSocket: us_listen_socket | null = null;
+  private readonly generations: AppGenerations;
   private readonly clients = new Set<UwsDashboardClient>();
+  private readonly verified: VerifiedGrants;
   private readonly now: () => number;
   private draining = false;
   private readonly boundary: HandlerBoundary;
@@ -161,18 +169,28 @@ export class DashboardListener implements VinPublisher {
     this.now = options.now ?? Date.now;
     this.boundary = new HandlerBoundary('dashboard', options.metrics, options.logger);
     this.headers = securityHeaders(options.headers);
-    this.app = uWS.SSLApp({
-      cert_file_name: options.certFile,
-      key_file_name: options.keyFile,
-      ...(options.keyPassphrase ? { passphrase: options.keyPassphrase } : {}),
+    this.verified = new VerifiedGrants(VERIFIED_GRANT_TTL_MS, VERIFIED_GRANTS_MAX, this.now);
+    this.generations = new AppGenerations(options.host, options.port, 'dashboard listener');
+    const app = this.createApp(options);
+    this.routes(app, this.generations.add(app));
+  }
+
+  private createApp(files: DashboardTlsFiles): TemplatedApp {
+    return uWS.SSLApp({
+      cert_file_name: files.certFile,
+      key_file_name: files.keyFile,
+      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
     });
-    this.routes();
   }
 
   async listen(): Promise<number> {
-    const { socket, port } = await listenOn(this.app, this.options.host, this.options.port, 'dashboard listener');
-    this.listenSocket = socket;
-    return port;
+    return this.generations.listen();
+  }
+
+  /** New certificate and key for new handshakes; open dashboards stay on their app (see VehicleListener.reload). */
+  async reload(files: DashboardTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
+    if (this.draining) return ['the listener is shutting down'];
+    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) => this.routes(app, generation));
   }
 
   get openConnections(): number {
@@ -181,23 +199,21 @@ export class DashboardListener implements VinPublisher {
 
   publish(vin: string, message: string): void {
     const topic = topicOf(vin);
-    if (this.app.publish(topic, message, false)) {
-      this.options.metrics.dashboardMessagesSent.inc(this.app.numSubscribers(topic));
-    }
-    // Filtered once per message, and only while some location-less dashboard watches this VIN.
     const limited = noLocationTopicOf(vin);
-    const subscribers = this.app.numSubscribers(limited);
-    if (subscribers > 0 && this.app.publish(limited, withoutLocation(message), false)) {
-      this.options.metrics.dashboardMessagesSent.inc(subscribers);
+    // Topics belong to an app: dashboards that came in before a certificate reload are on an older one.
+    const generations = this.generations.live;
+    for (let i = 0; i < generations.length; i++) {
+      const app = generations[i].app;
+      if (app.publish(topic, message, false)) this.options.metrics.dashboardMessagesSent.inc(app.numSubscribers(topic));
+      // Filtered once per message, and only while some location-less dashboard watches this VIN.
+      const subscribers = app.numSubscribers(limited);
+      if (subscribers > 0 && app.publish(limited, withoutLocation(message), false)) this.options.metrics.dashboardMessagesSent.inc(subscribers);
     }
   }
 
   stopAccepting(): void {
     this.draining = true;
-    if (this.listenSocket !== null) {
-      uWS.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = null;
-    }
+    this.generations.stopAccepting();
   }
 
   /** Close every dashboard with "going away": the page reconnects with backoff. */
@@ -207,10 +223,10 @@ export class DashboardListener implements VinPublisher {
 
   close(): void {
     this.stopAccepting();
-    this.app.close();
+    this.generations.closeAll();
   }
 
-  private routes(): void {
+  private routes(app: TemplatedApp, generation: Generation): void {
     const { hub, metrics, logger } = this.options;
     const boundary = this.boundary;
     const maxPerHolder = this.options.maxSocketsPerSubject ?? DEFAULT_MAX_SOCKETS_PER_SUBJECT;
@@ -224,7 +240,7 @@ export class DashboardListener implements VinPublisher {
     };
     const closeSocket = (ws: WebSocket<SocketData>) => () => ws.end(CLOSE_INTERNAL_ERROR, 'internal error');
 
-    this.app.ws<SocketData>(DASHBOARD_PATH, {
+    app.ws<SocketData>(DASHBOARD_PATH, {
       maxPayloadLength: MAX_REQUEST_BYTES,
       idleTimeout: this.options.idleTimeoutSeconds ?? 60,
       sendPingsAutomatically: true,
@@ -254,6 +270,20 @@ export class DashboardListener implements VinPublisher {
             this.refuse(res, new AuthError('origin_not_allowed', 'this origin may not open the dashboard socket'), '403 Forbidden');
             return;
           }
+          const credential = token ?? (cookie !== '' ? cookie : null);
+          const known = this.verified.get(credential);
+          if (known !== undefined && known.grant.expiresAt > this.now()) {
+            const holder = holderOf(known.grant);
+            if ((this.socketsPerHolder.get(holder) ?? 0) >= maxPerHolder) {
+              this.refuse(res, new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`), '429 Too Many Requests');
+              return;
+            }
+            const data: SocketData = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder };
+            // Still inside uWS's call for this request, where the response is already corked: this cork only
+            // tells uWS.js so, and the upgrade happens the way uWS expects (no warning, nothing re-read).
+            res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+            return;
+          }
           this.authenticate(token, cookie)
             .then(
               ({ grant, sessionId }) => {
@@ -267,13 +297,15 @@ export class DashboardListener implements VinPublisher {
                   this.refuse(res, new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`), '429 Too Many Requests');
                   return;
                 }
+                this.verified.put(credential, grant, sessionId);
                 const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null, holder };
-                // Not inside res.cork: after a callback uWS's HttpResponse::cork tells an upgraded socket from
-                // the HTTP one by its address, and the upgrade reallocates the socket, sometimes in place.
-                // Then cork reads the new WebSocket's memory as HTTP state and, depending on what lies there,
-                // shuts the fresh socket (1006 right after `hello`, the client's first request never read).
-                // Uncorked, the 101 goes out in a few small writes and uWS.js prints a cork warning once
-                // per upgrade; the socket itself is sound (the `open` handler corks its own sends).
+                // Credentials not checked moments ago (a client that skipped /api/session): upgraded after the
+                // check, outside uWS's call. Not inside res.cork: after a callback uWS's HttpResponse::cork
+                // tells an upgraded socket from the HTTP one by its address, and the upgrade reallocates the
+                // socket, sometimes in place. Then cork reads the new WebSocket's memory as HTTP state and,
+                // depending on what lies there, shuts the fresh socket (1006 right after `hello`). Uncorked,
+                // the 101 goes out in a few small writes and uWS.js prints a cork warning; the socket itself
+                // is sound. Browsers never take this path: the page checks first, which lands it in `verified`.
                 res.upgrade(data, key, protocol, extensions, context);
               },
               (error: unknown) => {
@@ -300,6 +332,7 @@ export class DashboardListener implements VinPublisher {
           data.client = client;
           data.session = new DashboardSession(client, data.grant);
           this.clients.add(client);
+          this.generations.opened(generation);
           this.socketsPerHolder.set(data.holder, (this.socketsPerHolder.get(data.holder) ?? 0) + 1);
           metrics.dashboardsConnected.set(this.clients.size);
           this.armExpiry(data);
@@ -350,6 +383,7 @@ export class DashboardListener implements VinPublisher {
           // error or inactivity, and says which in `message`; a peer that just vanished leaves it empty.
           if (client.dropReason === null && code === 1006 && message.byteLength > 0) client.dropReason = uwsDropReason(Buffer.from(message).toString('latin1'));
           this.clients.delete(client);
+          this.generations.closed(generation);
           const held = (this.socketsPerHolder.get(data.holder) ?? 1) - 1;
           if (held <= 0) this.socketsPerHolder.delete(data.holder);
           else this.socketsPerHolder.set(data.holder, held);
@@ -362,7 +396,7 @@ export class DashboardListener implements VinPublisher {
       },
     });
 
-    this.app.get(SESSION_PATH, (res, req) => {
+    app.get(SESSION_PATH, (res, req) => {
       // The page checks its token here first: a browser cannot read why a WebSocket upgrade failed.
       let aborted = false;
       res.onAborted(() => {
@@ -373,8 +407,10 @@ export class DashboardListener implements VinPublisher {
         const cookie = req.getHeader('cookie');
         this.authenticate(token, cookie)
           .then(
-            ({ grant }) => {
+            ({ grant, sessionId }) => {
               if (aborted) return;
+              // The page opens the socket right after this check: its upgrade then needs no second one.
+              this.verified.put(token ?? (cookie !== '' ? cookie : null), grant, sessionId);
               const body = JSON.stringify({ vins: grant.describeVins(), expiresAt: isoTime(grant.expiresAt), subject: grant.subject, location: grant.seesLocation });
               res.cork(() => {
                 res.writeStatus('200 OK');
@@ -396,21 +432,21 @@ export class DashboardListener implements VinPublisher {
       });
     });
 
-    this.options.cookieSessions?.routes(this.app);
+    this.options.cookieSessions?.routes(app);
 
-    this.app.get('/healthz', (res) => {
+    app.get('/healthz', (res) => {
       boundary.run('http', () => res.cork(() => res.writeHeader('Content-Type', 'text/plain').end('ok\n')), failed(res));
     });
 
     // uWS passes a GET without an upgrade on to the next route; a GET route beats `any`, so both are named.
-    this.app.get(DASHBOARD_PATH, (res) => {
+    app.get(DASHBOARD_PATH, (res) => {
       boundary.run('http', () => this.upgradeRequired(res), failed(res));
     });
-    this.app.any(DASHBOARD_PATH, (res) => {
+    app.any(DASHBOARD_PATH, (res) => {
       boundary.run('http', () => this.upgradeRequired(res), failed(res));
     });
 
-    this.app.get('/*', (res, req) => {
+    app.get('/*', (res, req) => {
       boundary.run('http', () => {
         const asset = this.options.assets.get(req.getUrl());
         res.cork(() => {
@@ -427,7 +463,7 @@ export class DashboardListener implements VinPublisher {
       }, failed(res));
     });
 
-    this.app.any('/*', (res) => {
+    app.any('/*', (res) => {
       boundary.run('http', () => res.cork(() => {
         res.writeStatus('405 Method Not Allowed');
         this.writeCommonHeaders(res, 'text/plain; charset=utf-8');
@@ -466,6 +502,7 @@ export class DashboardListener implements VinPublisher {
    * session only lost cars, 1012 instead: the page reconnects and gets a grant without them.
    */
   endSession(sessionId: string, reason: string): void {
+    this.verified.dropSession(sessionId);
     for (const client of this.clients) {
       if (client.sessionId !== sessionId) continue;
       if (reason === 'vehicles_changed') client.drop(CLOSE_SERVICE_RESTART, 'vehicle list changed', 'vehicles_changed');

@@ -98,6 +98,11 @@ export class TelemetryMetrics {
   readonly mqttDropped: client.Counter<'reason'>;
   readonly mqttQueueDepth: client.Gauge;
   readonly mqttConnectionEvents: client.Counter<'event'>;
+  /** Certificate hot reload (src/tls/). */
+  readonly tlsReloads: client.Counter<'listener' | 'result'>;
+  readonly tlsCertificateSecondsLeft: client.Gauge<'listener'>;
+  /** Set by the certificate reloader: days left on each listener's certificate, read at scrape time. */
+  certificateDaysLeft: (() => Array<[string, number]>) | null = null;
 
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
@@ -183,6 +188,17 @@ export class TelemetryMetrics {
     this.mqttDropped = new client.Counter({ name: `${PREFIX}mqtt_dropped_total`, help: 'MQTT messages not delivered, by reason (superseded by a newer value while waiting, queue_full, error, unsupported_vin).', labelNames: ['reason'], registers: r });
     this.mqttQueueDepth = new client.Gauge({ name: `${PREFIX}mqtt_queue_depth`, help: 'MQTT messages waiting for the broker (latest values plus queued events).', registers: r });
     this.mqttConnectionEvents = new client.Counter({ name: `${PREFIX}mqtt_connection_events_total`, help: 'MQTT broker connection events, by event (connect, close, error).', labelNames: ['event'], registers: r });
+    this.tlsReloads = new client.Counter({ name: `${PREFIX}tls_reloads_total`, help: 'Certificate reloads by listener (vehicle, dashboard) and result (applied, refused: the old certificate stays in use).', labelNames: ['listener', 'result'], registers: r });
+    const metrics = this;
+    this.tlsCertificateSecondsLeft = new client.Gauge({
+      name: `${PREFIX}tls_certificate_expiry_seconds`,
+      help: 'Seconds until the certificate each listener (vehicle, dashboard) serves expires (divide by 86400 for days); negative once expired.',
+      labelNames: ['listener'],
+      registers: r,
+      collect() {
+        for (const [listener, days] of metrics.certificateDaysLeft?.() ?? []) this.set({ listener }, Math.round(days * 86_400));
+      },
+    });
     this.exportKnownSeriesAtZero();
   }
 
@@ -196,5 +212,6 @@ export class TelemetryMetrics {
     }
     for (const kind of ['ack', 'error']) this.replies.inc({ kind }, 0);
     for (const result of ['accepted', 'refused']) this.connectionAttempts.inc({ result }, 0);
+    for (const listener of ['vehicle', 'dashboard']) for (const result of ['applied', 'refused']) this.tlsReloads.inc({ listener, result }, 0);
   }
 }

@@ -10,8 +10,9 @@ import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../pro
 import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
 import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
+import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
 import { maxPayloadFor, SocketsPerVin } from './socket-caps.js';
-import uWS, { clientCertificatePem, listenOn, type HttpResponse, type WebSocket, type us_listen_socket } from './uws.js';
+import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
 export const STATUS_PATH = '/status';
@@ -49,6 +50,9 @@ export interface VehicleListenerOptions {
   metrics: TelemetryMetrics;
   logger: Logger;
 }
+
+/** What a certificate reload replaces: the server's files and the vehicle trust. */
+export type VehicleTlsFiles = Pick<VehicleListenerOptions, 'certFile' | 'keyFile' | 'keyPassphrase' | 'trustedCaFile' | 'operatorCas'>;
 
 interface SocketData {
   identity: DeviceIdentity;
@@ -177,8 +181,7 @@ class UwsVehicleConnection implements VehicleConnection {
  */
 export class VehicleListener {
   private readonly options: VehicleListenerOptions;
-  private readonly app: uWS.TemplatedApp;
-  private listenSocket: us_listen_socket | null = null;
+  private readonly generations: AppGenerations;
   private readonly connections = new Set<UwsVehicleConnection>();
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
@@ -188,22 +191,38 @@ export class VehicleListener {
     this.options = options;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
-    this.app = uWS.SSLApp({
-      cert_file_name: options.certFile,
-      key_file_name: options.keyFile,
-      ca_file_name: options.trustedCaFile,
+    this.generations = new AppGenerations(options.host, options.port, 'vehicle listener');
+    const app = this.createApp(options);
+    this.routes(app, this.generations.add(app), options.operatorCas);
+  }
+
+  private createApp(files: VehicleTlsFiles): TemplatedApp {
+    return uWS.SSLApp({
+      cert_file_name: files.certFile,
+      key_file_name: files.keyFile,
+      ca_file_name: files.trustedCaFile,
       // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
       ssl_prefer_low_memory_usage: true,
-      ...(options.keyPassphrase ? { passphrase: options.keyPassphrase } : {}),
+      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
     });
-    this.routes();
   }
 
   /** Binds and resolves with the bound port (useful with port 0). */
   async listen(): Promise<number> {
-    const { socket, port } = await listenOn(this.app, this.options.host, this.options.port, 'vehicle listener');
-    this.listenSocket = socket;
-    return port;
+    return this.generations.listen();
+  }
+
+  /**
+   * New certificate, key or vehicle trust for new handshakes; connected cars stay on the app they came
+   * in on. The new app is first bound to a private port and handed to `probe` (which handshakes with it
+   * as a car would); only when that finds no problem does it take over the real port. Resolves with the
+   * problems, empty when the new files are in use.
+   */
+  async reload(files: VehicleTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
+    if (this.draining) return ['the listener is shutting down'];
+    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) =>
+      this.routes(app, generation, files.operatorCas),
+    );
   }
 
   get openConnections(): number {
@@ -213,10 +232,7 @@ export class VehicleListener {
   /** Stop taking new cars and new frames; frames already received still get their replies. */
   stopAccepting(): void {
     this.draining = true;
-    if (this.listenSocket !== null) {
-      uWS.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = null;
-    }
+    this.generations.stopAccepting();
   }
 
   /** Close every car socket with "going away": cars reconnect (to another instance) with backoff. */
@@ -227,17 +243,17 @@ export class VehicleListener {
   close(): void {
     this.stopAccepting();
     this.closeAll();
-    this.app.close();
+    this.generations.closeAll();
   }
 
-  private identify(res: HttpResponse): IdentityResult {
+  private identify(res: HttpResponse, operatorCas: readonly X509Certificate[]): IdentityResult {
     let pem: string;
     try {
       pem = clientCertificatePem(res);
     } catch (error) {
       return { ok: false, reason: 'unparseable_certificate', detail: (error as Error).message };
     }
-    return identifyDevice(pem, this.options.operatorCas);
+    return identifyDevice(pem, operatorCas);
   }
 
   private refuse(res: HttpResponse, result: Extract<IdentityResult, { ok: false }>): void {
@@ -251,14 +267,14 @@ export class VehicleListener {
     });
   }
 
-  private routes(): void {
+  private routes(app: TemplatedApp, generation: Generation, operatorCas: readonly X509Certificate[]): void {
     const { metrics, logger, registry, pool } = this.options;
     const boundary = this.boundary;
     const failed = (res: HttpResponse) => () => res.cork(() => res.writeStatus('500 Internal Server Error').end('internal error\n'));
     const maxSockets = this.options.maxSockets ?? Number.POSITIVE_INFINITY;
     const firstFrameMs = (this.options.firstFrameTimeoutSeconds ?? 0) * 1000;
 
-    this.app.get(PUBLIC_KEY_PATH, (res) => {
+    app.get(PUBLIC_KEY_PATH, (res) => {
       // The one route open to anyone: Tesla fetches the app's public key here without a client certificate.
       boundary.run('http', () => {
         const pem = this.options.publicKeyPem;
@@ -272,15 +288,15 @@ export class VehicleListener {
       }, failed(res));
     });
 
-    this.app.get(STATUS_PATH, (res) => {
+    app.get(STATUS_PATH, (res) => {
       boundary.run('http', () => {
-        const result = this.identify(res);
+        const result = this.identify(res, operatorCas);
         if (!result.ok) return this.refuse(res, result);
         res.cork(() => res.end('mtls ok'));
       }, failed(res));
     });
 
-    this.app.ws<SocketData>('/*', {
+    app.ws<SocketData>('/*', {
       // uWS buffers an unfinished message up to this, per socket: the frame limit plus the margin within
       // which an oversize frame is still read whole and answered (socket-caps.ts).
       maxPayloadLength: maxPayloadFor(this.options.maxFrameBytes),
@@ -295,7 +311,7 @@ export class VehicleListener {
           res.cork(() => res.writeStatus('503 Service Unavailable').end('shutting down\n'));
           return;
         }
-        const result = this.identify(res);
+        const result = this.identify(res, operatorCas);
         if (!result.ok) return this.refuse(res, result);
         if (this.connections.size >= maxSockets) {
           metrics.connectionAttempts.inc({ result: 'refused' });
@@ -333,6 +349,7 @@ export class VehicleListener {
         );
         data.connection = connection;
         this.connections.add(connection);
+        this.generations.opened(generation);
         // A car needs wifi + cellular + one reconnecting; past that the oldest socket is the stale one.
         const evicted = this.perVin.add(connection.vin, connection);
         if (evicted !== null) {
@@ -379,6 +396,7 @@ export class VehicleListener {
         if (connection === null) return;
         connection.isOpen = false;
         this.connections.delete(connection);
+        this.generations.closed(generation);
         this.perVin.remove(connection.vin, connection);
         metrics.disconnects.inc({ reason: connection.closedFor ?? closeReason(code) });
         registry.connectionClosed(connection);
@@ -386,8 +404,8 @@ export class VehicleListener {
       }),
     });
 
-    this.app.any('/*', (res) => boundary.run('http', () => {
-      const result = this.identify(res);
+    app.any('/*', (res) => boundary.run('http', () => {
+      const result = this.identify(res, operatorCas);
       if (!result.ok) return this.refuse(res, result);
       res.cork(() => res.writeStatus('426 Upgrade Required').end('vehicles connect with a WebSocket upgrade\n'));
     }, failed(res)));
@@ -448,3 +466,4 @@ function closeReason(code: number): string {
     default: return code >= 4000 ? 'application' : 'other';
   }
 }
+

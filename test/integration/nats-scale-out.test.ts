@@ -5,7 +5,7 @@ import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { readFileSync } from 'node:fs';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
-import { NatsServer } from '../helpers/nats-server.js';
+import { NatsCluster, NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const [VIN_A, VIN_B, VIN_C, VIN_D] = TEST_VINS;
@@ -48,20 +48,27 @@ async function stored(t: TestServer, vin: string, topic: string, sinceMs = 0): P
   return records;
 }
 
-function natsEnv(nats: NatsServer, instance: string, extra: Record<string, string> = {}): Record<string, string> {
+function natsEnv(nats: { url: string }, instance: string, extra: Record<string, string> = {}): Record<string, string> {
   return { NATS_URL: nats.url, NATS_INSTANCE_ID: instance, NATS_STATE_FLUSH_MS: '100', ...extra };
 }
 
-describe('scale-out over NATS JetStream (real nats-server, two instances)', function () {
+/** The same tests against one nats-server and against a 3-node JetStream cluster with 3 replicas. */
+const TOPOLOGIES: Array<{ name: string; start: () => Promise<{ url: string; dispose(): Promise<void> }>; env: Record<string, string> }> = [
+  { name: 'real nats-server, two instances', start: (): Promise<{ url: string; dispose(): Promise<void> }> => NatsServer.start(), env: {} },
+  { name: '3-node JetStream cluster, 3 replicas, two instances', start: () => NatsCluster.start(3), env: { NATS_STREAM_REPLICAS: '3' } },
+];
+
+for (const topology of TOPOLOGIES)
+describe(`scale-out over NATS JetStream (${topology.name})`, function () {
   this.timeout(60_000);
-  let nats: NatsServer;
+  let nats: { url: string; dispose(): Promise<void> };
   let a: TestServer;
   let b: TestServer;
 
   before(async () => {
-    nats = await NatsServer.start();
-    a = await startTestServer({ env: natsEnv(nats, 'inst-a') });
-    b = await startTestServer({ env: natsEnv(nats, 'inst-b') });
+    nats = await topology.start();
+    a = await startTestServer({ env: natsEnv(nats, 'inst-a', topology.env) });
+    b = await startTestServer({ env: natsEnv(nats, 'inst-b', topology.env) });
   });
   after(async () => {
     await a?.stop();

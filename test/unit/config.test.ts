@@ -186,6 +186,7 @@ describe('config stage', () => {
         keyFile: join(dir, 'certs/server.key'),
         keyPassphrase: '',
         caChainFile: join(dir, 'certs/ca-chain.pem'),
+        watchFiles: true,
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
       decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000 },
@@ -292,7 +293,7 @@ describe('config stage', () => {
         logLevel: 'debug',
         domain: 'localhost',
         vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 300 },
-        tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem') },
+        tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem'), watchFiles: true },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
         decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500 },
         watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10, forgetAfterSeconds: 2592000 },
@@ -901,6 +902,7 @@ describe('config stage', () => {
       'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_PASSWORD_FILE', 'MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE',
       'MQTT_CLIENT_ID', 'MQTT_PROTOCOL_VERSION', 'MQTT_TOPIC_PREFIX', 'MQTT_QOS', 'MQTT_HEARTBEAT_SECONDS', 'MQTT_RAW_RECORDS',
       'MQTT_MAX_QUEUED_EVENTS', 'MQTT_MAX_IN_FLIGHT', 'MQTT_MAX_MESSAGES_PER_SECOND', 'MQTT_HA_DISCOVERY', 'MQTT_HA_DISCOVERY_PREFIX',
+      'TLS_WATCH_FILES',
     ];
 
     it('lists exactly the documented variables, each with a doc', () => {

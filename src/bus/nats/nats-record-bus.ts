@@ -5,6 +5,9 @@ import type { BusRecord, RecordBus, RecordListener, SafeCallback } from '../reco
 import { vinSubjects } from './nats-names.js';
 import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding, type StoredRecord } from './stream-record.js';
 
+/** Heartbeat interval of the consumers that follow watched VINs (see follow()). */
+const FOLLOW_HEARTBEAT_MS = 5000;
+
 export interface NatsRecordBusOptions {
   js: JetStreamClient;
   stream: string;
@@ -273,7 +276,22 @@ export class NatsRecordBus implements RecordBus {
             ? { deliver_policy: DeliverPolicy.New }
             : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }),
         });
-        const messages = await consumer.consume();
+        // An ordered consumer lives on one server: when that one dies (or the stream changes leader) the
+        // client notices only by missed heartbeats, two of them, and then recreates it where it left off.
+        // The default (15 s) left dashboards without records for 45 s after a node loss; 5 s costs one
+        // heartbeat per idle watched VIN every 5 s.
+        const messages = await consumer.consume({ idle_heartbeat: FOLLOW_HEARTBEAT_MS });
+        // The client may keep trying to revive a consumer whose server is gone; past two missed
+        // heartbeats, start over with a fresh one from the last sequence seen (the loop below).
+        void (async () => {
+          for await (const status of messages.status()) {
+            if (status.type === 'heartbeats_missed' && status.count >= 2) {
+              logger.warn({ vin, missed: status.count }, 'nats_follow_restarted');
+              messages.stop();
+              break;
+            }
+          }
+        })().catch(() => {});
         ready();
         if (follow.stopped) {
           messages.stop();
