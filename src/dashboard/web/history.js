@@ -270,7 +270,8 @@ function makeChart(node, def, data) {
     title: node.dataset.title,
     legend: { show: true, live: true },
     cursor: { drag: { x: true, y: false } },
-    scales: { x: { time: true } },
+    // uPlot widens a lone point's zero-width range to years; show the hour before it instead.
+    scales: { x: { time: true, range: (u, min, max) => (min === null || min === max ? [(max ?? Date.now() / 1000) - 3600, (max ?? Date.now() / 1000) + 60] : [min, max]) } },
     series: [{}, ...def.series.map(([, label, color, unit]) => ({ label, stroke: color, width: 2, spanGaps: true, scale: unit, points: { show: false } }))],
     axes: [axis, ...units.map((unit, i) => ({ ...axis, scale: unit, side: i === 0 ? 3 : 1, size: 48, grid: { ...axis.grid, show: i === 0 } }))],
   };
