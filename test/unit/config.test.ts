@@ -159,7 +159,7 @@ describe('config stage', () => {
         caChainFile: join(dir, 'certs/ca-chain.pem'),
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
-      decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000, inlineMaxFrames: 4, inlineMaxBytes: 16384 },
+      decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000, inlineMaxFrames: 8, inlineMaxBytes: 16384 },
       watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5, forgetAfterSeconds: 2592000 },
       dashboard: {
         host: '0.0.0.0',
@@ -232,7 +232,7 @@ describe('config stage', () => {
         DECODE_WORKERS: '4',
         DECODE_BATCH_MAX_FRAMES: '64',
         DECODE_TASK_TIMEOUT_MS: '2500',
-        DECODE_INLINE_MAX_FRAMES: '8',
+        DECODE_INLINE_MAX_FRAMES: '2',
         DECODE_INLINE_MAX_BYTES: '32768',
         WATCHDOG_STALE_AFTER_SECONDS: '60',
         WATCHDOG_SWEEP_INTERVAL_SECONDS: '10',
@@ -264,7 +264,7 @@ describe('config stage', () => {
         vehicle: { host: '127.0.0.1', port: 8444, maxFrameBytes: 2000000, idleTimeoutSeconds: 0, maxBackpressureBytes: 65536, maxFramesPerSecond: 0, maxSocketsPerVin: 3, maxSockets: 200000, firstFrameTimeoutSeconds: 300 },
         tls: { certFile: at('server.pem'), keyFile: at('server-encrypted.key'), keyPassphrase: KEY_PASSPHRASE, caChainFile: at('ca.pem') },
         vehicleCa: { file: at('ca.pem'), extraFile: at('other-ca.pem') },
-        decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500, inlineMaxFrames: 8, inlineMaxBytes: 32768 },
+        decode: { workers: 4, batchMaxFrames: 64, taskTimeoutMs: 2500, inlineMaxFrames: 2, inlineMaxBytes: 32768 },
         watchdog: { staleAfterSeconds: 60, sweepIntervalSeconds: 10, forgetAfterSeconds: 2592000 },
         dashboard: {
           host: '::1',
