@@ -70,6 +70,21 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
   if (saturation?.oursOverNaive != null) {
     checks.push({ name: 'saturation throughput vs naive', target: '>= 2x', actual: `${saturation.oursOverNaive}x`, met: saturation.oursOverNaive >= 2 });
   }
+  // Issue 11's targets: what one record costs, against both baselines of the same run.
+  const perCpu = ratio('saturation', 'records per server CPU second');
+  if (perCpu?.oursOverLimit != null) {
+    checks.push({ name: 'saturation records per server CPU second vs limit', target: '>= 0.35x', actual: `${perCpu.oursOverLimit}x`, met: perCpu.oursOverLimit >= 0.35 });
+  }
+  if (perCpu?.oursOverNaive != null) {
+    checks.push({ name: 'saturation records per server CPU second vs naive', target: '>= 4x', actual: `${perCpu.oursOverNaive}x`, met: perCpu.oursOverNaive >= 4 });
+  }
+  if (saturation?.oursOverLimit != null) {
+    checks.push({ name: 'saturation throughput vs limit (issue 11)', target: '>= 0.6x', actual: `${saturation.oursOverLimit}x`, met: saturation.oursOverLimit >= 0.6 });
+  }
+  const steadyPerCpu = ratio('steady', 'records per server CPU second');
+  if (steadyPerCpu?.oursOverLimit != null) {
+    checks.push({ name: 'steady records per server CPU second vs limit', target: '>= 0.8x', actual: `${steadyPerCpu.oursOverLimit}x`, met: steadyPerCpu.oursOverLimit >= 0.8 });
+  }
   const failed = (name: string, target: string): void => {
     checks.push({ name, target, actual: 'run failed', met: false });
   };
