@@ -14,6 +14,8 @@ import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
 import { runSteady } from './scenarios/steady.js';
 import { runStorm } from './scenarios/storm.js';
+import { runSparse } from './scenarios/sparse.js';
+import { runFanout } from './scenarios/fanout.js';
 import { SERVER_KINDS, type ServerKind } from './servers/server-under-test.js';
 
 const USAGE = `Usage: node dist/bench/cli.js [options]     (npm run bench -- [options])
@@ -22,7 +24,8 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak,nats,nats-saturation,postgres,restart (default: saturation,steady,storm)
+  --scenario LIST         saturation,steady,storm,soak,sparse,fanout,nats,nats-saturation,postgres,restart
+                          (default: saturation,steady,storm)
   --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
@@ -32,6 +35,12 @@ Steady / soak
   --soak-seconds S        measured window of soak (default 600)
   --dashboards M          dashboard probes (default 100)
   --vins-per-dashboard K  VINs each probe watches (default 100)
+Sparse (the real regime: every frame alone in its event-loop turn; no dashboards)
+  --sparse-cars N         cars, each its own certificate and socket, at --rate (default 1000)
+Fanout (dashboards with overlapping grants; --rate, --seconds, --warmup as steady)
+  --fanout-cars N         cars (default 1000)
+  --fanout-dashboards M   dashboards (default 1000)
+  --watchers-per-car W    dashboards watching each car (default 10)
 Saturation
   --sat-cars N            pipelined cars (default 100)
   --sat-windows LIST      in-flight records per car, stage by stage (default 1,2,4,8,16,32,64)
@@ -59,6 +68,10 @@ Harness
   --cache-dir DIR         certificates cache (default ~/.cache/fleet-telemetry-bench)
   --report FILE           JSON report (default artifacts/bench/bench-<time>.json)
   --server-env K=V        extra environment for the servers (repeatable)
+  --decode-workers N      ours: decode worker threads (DECODE_WORKERS; default the server's auto)
+  --decode-inline-frames N  ours: largest batch decoded on the main thread (DECODE_INLINE_MAX_FRAMES)
+  --server-cpus LIST      pin every server process to these CPUs (taskset -c LIST, e.g. 2-15), so
+                          the harness (pin it with taskset too) and the server do not share cores
   --cpu-prof              run our server with --cpu-prof (profiles in artifacts/bench/profiles)
   --strict-targets        also exit 3 when one of the issue's targets is missed
   --quick                 small sizes for a quick look (200 cars, 10 s, 10 dashboards x 20)
@@ -75,6 +88,13 @@ const OPTIONS = {
   dashboards: { type: 'string' },
   'vins-per-dashboard': { type: 'string' },
   'sat-cars': { type: 'string' },
+  'sparse-cars': { type: 'string' },
+  'fanout-cars': { type: 'string' },
+  'fanout-dashboards': { type: 'string' },
+  'watchers-per-car': { type: 'string' },
+  'decode-workers': { type: 'string' },
+  'decode-inline-frames': { type: 'string' },
+  'server-cpus': { type: 'string' },
   'sat-windows': { type: 'string' },
   'stage-seconds': { type: 'string' },
   'storm-timeout': { type: 'string' },
@@ -89,7 +109,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'nats', 'nats-saturation', 'postgres', 'restart'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'sparse', 'fanout', 'nats', 'nats-saturation', 'postgres', 'restart'];
 const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
@@ -144,6 +164,11 @@ async function main(argv: string[]): Promise<number> {
       dashboards: number(values, 'dashboards', quick ? 10 : 100, 0),
       vinsPerDashboard: number(values, 'vins-per-dashboard', quick ? 20 : 100, 1),
       satCars: number(values, 'sat-cars', quick ? 20 : 100, 1),
+      sparseCars: number(values, 'sparse-cars', quick ? 200 : 1000, 1),
+      fanoutCars: number(values, 'fanout-cars', quick ? 100 : 1000, 1),
+      fanoutDashboards: number(values, 'fanout-dashboards', quick ? 100 : 1000, 1),
+      watchersPerCar: number(values, 'watchers-per-car', 10, 1),
+      serverCpus: values['server-cpus'] === undefined ? null : String(values['server-cpus']),
       satWindows: String(values['sat-windows'] ?? (quick ? '1,4,16' : '1,2,4,8,16,32,64')).split(',').map((w) => {
         const n = Number(w);
         if (!Number.isInteger(n) || n < 1) throw new UsageError(`--sat-windows: "${w}" is not a positive integer`);
@@ -155,13 +180,17 @@ async function main(argv: string[]): Promise<number> {
       natsNodes: number(values, 'nats-nodes', 1, 1),
       cacheDir: resolve(String(values['cache-dir'] ?? defaultCacheDir())),
       report: resolve(String(values.report ?? `artifacts/bench/bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)),
-      serverEnv: Object.fromEntries(
-        ((values['server-env'] as string[] | undefined) ?? []).map((pair) => {
-          const at = pair.indexOf('=');
-          if (at <= 0) throw new UsageError(`--server-env wants KEY=VALUE, got "${pair}"`);
-          return [pair.slice(0, at), pair.slice(at + 1)];
-        }),
-      ),
+      serverEnv: {
+        ...Object.fromEntries(
+          ((values['server-env'] as string[] | undefined) ?? []).map((pair) => {
+            const at = pair.indexOf('=');
+            if (at <= 0) throw new UsageError(`--server-env wants KEY=VALUE, got "${pair}"`);
+            return [pair.slice(0, at), pair.slice(at + 1)];
+          }),
+        ),
+        ...(values['decode-workers'] === undefined ? {} : { DECODE_WORKERS: String(number(values, 'decode-workers', 0, 0)) }),
+        ...(values['decode-inline-frames'] === undefined ? {} : { DECODE_INLINE_MAX_FRAMES: String(number(values, 'decode-inline-frames', 0, 0)) }),
+      } as Record<string, string>,
       cpuProf: values['cpu-prof'] === true,
       strictTargets: values['strict-targets'] === true,
     };
@@ -173,7 +202,12 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
-  const fleetCars = o.scenarios.some((s) => !PIPELINED.includes(s)) ? o.cars : 0;
+  if (o.serverCpus !== null && !/^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$/.test(o.serverCpus)) {
+    process.stderr.write(`bench: --server-cpus wants a CPU list such as 0-3 or 2,3, got "${o.serverCpus}"\n`);
+    return 2;
+  }
+  const carsOf = (s: ScenarioName): number => (PIPELINED.includes(s) ? o.satCars : s === 'sparse' ? o.sparseCars : s === 'fanout' ? o.fanoutCars : o.cars);
+  const fleetCars = Math.max(0, ...o.scenarios.filter((s) => !PIPELINED.includes(s)).map(carsOf));
   const neededCars = Math.max(fleetCars, o.scenarios.some((s) => PIPELINED.includes(s)) ? o.satCars : 0);
   const limit = openFilesLimit();
   if (limit !== 'unlimited' && Number(limit) < neededCars + 512) {
@@ -209,6 +243,7 @@ async function main(argv: string[]): Promise<number> {
         fleetThreads: o.fleetThreads,
         localAddresses: loopbackSources(cars),
         serverEnv: o.serverEnv,
+        serverCpus: o.serverCpus,
         serverNodeFlags: o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
         progress,
       };
@@ -261,8 +296,9 @@ async function main(argv: string[]): Promise<number> {
         kind: kind as ServerKind,
         pki,
         fleetThreads: o.fleetThreads,
-        localAddresses: loopbackSources(scenario === 'saturation' ? o.satCars : o.cars),
+        localAddresses: loopbackSources(carsOf(scenario)),
         serverEnv: o.serverEnv,
+        serverCpus: o.serverCpus,
         serverNodeFlags: o.cpuProf && kind === 'ours' ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
         progress,
       };
@@ -277,6 +313,12 @@ async function main(argv: string[]): Promise<number> {
           break;
         case 'soak':
           result = await runSteady(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.soakSeconds, dashboards: o.dashboards, vinsPerDashboard: o.vinsPerDashboard, connectConcurrency: 100, memorySampleSeconds: 10 }, 'soak');
+          break;
+        case 'sparse':
+          result = await runSparse(ctx, { cars: o.sparseCars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds });
+          break;
+        case 'fanout':
+          result = await runFanout(ctx, { cars: o.fanoutCars, dashboards: o.fanoutDashboards, watchersPerCar: o.watchersPerCar, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds });
           break;
         case 'storm':
           result = await runStorm(ctx, { cars: o.cars, timeoutSeconds: o.stormTimeout, settleSeconds: 3 });

@@ -95,6 +95,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       workers: config.decode.workers,
       batchMaxFrames: config.decode.batchMaxFrames,
       taskTimeoutMs: config.decode.taskTimeoutMs,
+      inlineMaxFrames: config.decode.inlineMaxFrames,
+      inlineMaxBytes: config.decode.inlineMaxBytes,
+      // The dashboard stage starts after the pool: until then no dashboard watches anything.
+      isWatched: (vin) => dashboard?.hub.isWatching(vin) ?? false,
       // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
       normalisedPayloads: scaleOut !== null && config.nats.recordEncoding === 'protobuf',
       workerFile: overrides.workerFile,

@@ -1,7 +1,8 @@
 // What one decode batch costs beyond its decoding: the thread round trip. Lone frames (one frame per
 // batch, as 1,000 cars at one frame a second each arrive) go through the real DecodePool and decode
 // worker one after another, and the same frames are decoded inline with decodeBatch. Main-thread CPU
-// and round-trip time per batch, and the whole process's CPU (worker included).
+// and round-trip time per batch, and the whole process's CPU (worker included); then the same pool
+// decoding those batches on the main thread (DECODE_INLINE_MAX_FRAMES), as the server does when idle.
 //   node dist/bench/micro/batch-hop-micro.js [--batches 3000] [--frames 1]
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -31,11 +32,11 @@ function threadCpuMicros(): number {
   return performance.eventLoopUtilization().active * 1000;
 }
 
-async function viaPool(): Promise<void> {
+async function viaPool(inlineMaxFrames: number): Promise<void> {
   let delivered = 0;
   let wake: () => void = () => {};
   const pool = new DecodePool<number>(
-    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, metrics: new TelemetryMetrics({ version: 'bench' }), logger: pino({ level: 'silent' }) },
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames, metrics: new TelemetryMetrics({ version: 'bench' }), logger: pino({ level: 'silent' }) },
     () => {
       if (++delivered % perBatch === 0) wake();
     },
@@ -64,7 +65,7 @@ async function viaPool(): Promise<void> {
   const busy = threadCpuMicros() - busy0;
   rtts.sort((a, b) => a - b);
   console.log(
-    `pool, ${perBatch} frame(s)/batch: process CPU ${(cpu / batches).toFixed(1)} us/batch, main thread busy ${(busy / batches).toFixed(1)} us/batch, ` +
+    `pool${inlineMaxFrames > 0 ? ` with DECODE_INLINE_MAX_FRAMES=${inlineMaxFrames}` : ' (every batch to the worker)'}, ${perBatch} frame(s)/batch: process CPU ${(cpu / batches).toFixed(1)} us/batch, main thread busy ${(busy / batches).toFixed(1)} us/batch, ` +
       `round trip p50 ${(rtts[Math.floor(batches / 2)] * 1000).toFixed(0)} us p99 ${(rtts[Math.floor(batches * 0.99)] * 1000).toFixed(0)} us (${(wall / batches * 1000).toFixed(0)} us wall/batch)`,
   );
   await pool.close();
@@ -92,4 +93,6 @@ function inline(): void {
 }
 
 inline();
-await viaPool();
+await viaPool(0);
+// The pool's own inline path: the same submit, copy, setImmediate flush and delivery, minus the hop.
+await viaPool(Math.max(perBatch, 4));

@@ -27,9 +27,11 @@ export function ratiosOf(results: ScenarioResult[]): BenchReport['ratios'] {
     const metrics: Array<[string, (r: ScenarioResult) => number]> = [
       ['throughput', (r) => r.throughput],
       ['records per server CPU second', (r) => r.recordsPerServerCpuSecond],
+      ['server CPU per record', (r) => (r.recordsPerServerCpuSecond > 0 ? 1e6 / r.recordsPerServerCpuSecond : 0)],
       ['ack p99', (r) => r.ack.p99],
       ['peak RSS', (r) => r.peakRssBytes],
     ];
+    if (scenario === 'fanout') metrics.push(['dashboard messages per server CPU second', (r) => Number(r.details.dashboardMessagesPerServerCpuSecond ?? 0)]);
     for (const [metric, pick] of metrics) out.push({ scenario, metric, oursOverLimit: ratio(of('limit'), pick), oursOverNaive: ratio(of('naive'), pick) });
   }
   return out;
@@ -91,6 +93,21 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
   if (saturation?.oursOverNaive != null) {
     checks.push({ name: 'saturation throughput vs naive', target: '>= 2x', actual: `${saturation.oursOverNaive}x`, met: saturation.oursOverNaive >= 2 });
   }
+  // Issue 11's targets: what one record costs, against both baselines of the same run.
+  const perCpu = ratio('saturation', 'records per server CPU second');
+  if (perCpu?.oursOverLimit != null) {
+    checks.push({ name: 'saturation records per server CPU second vs limit', target: '>= 0.35x', actual: `${perCpu.oursOverLimit}x`, met: perCpu.oursOverLimit >= 0.35 });
+  }
+  if (perCpu?.oursOverNaive != null) {
+    checks.push({ name: 'saturation records per server CPU second vs naive', target: '>= 4x', actual: `${perCpu.oursOverNaive}x`, met: perCpu.oursOverNaive >= 4 });
+  }
+  if (saturation?.oursOverLimit != null) {
+    checks.push({ name: 'saturation throughput vs limit (issue 11)', target: '>= 0.6x', actual: `${saturation.oursOverLimit}x`, met: saturation.oursOverLimit >= 0.6 });
+  }
+  const steadyPerCpu = ratio('steady', 'records per server CPU second');
+  if (steadyPerCpu?.oursOverLimit != null) {
+    checks.push({ name: 'steady records per server CPU second vs limit', target: '>= 0.8x', actual: `${steadyPerCpu.oursOverLimit}x`, met: steadyPerCpu.oursOverLimit >= 0.8 });
+  }
   const failed = (name: string, target: string): void => {
     checks.push({ name, target, actual: 'run failed', met: false });
   };
@@ -106,6 +123,14 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
     }
     checks.push({ name: `steady server RSS (${scale})`, target: '< 1 GiB', actual: `${(steady.peakRssBytes / MiB).toFixed(0)} MiB`, met: steady.peakRssBytes < 2 ** 30 });
     checks.push({ name: `steady loss (${scale})`, target: '0', actual: String(steady.counts.lost + steady.counts.dashboardLost), met: steady.completed && steady.counts.lost + steady.counts.dashboardLost === 0 });
+  }
+  const sparseCpu = ratio('sparse', 'server CPU per record');
+  if (sparseCpu?.oursOverLimit != null) {
+    checks.push({ name: `sparse (${ours('sparse')?.cars} cars at 1 frame/s): CPU per record vs limit`, target: '<= 2x', actual: `${sparseCpu.oursOverLimit}x`, met: sparseCpu.oursOverLimit <= 2 });
+  }
+  const sparseAck = ratio('sparse', 'ack p99');
+  if (sparseAck?.oursOverLimit != null) {
+    checks.push({ name: `sparse (${ours('sparse')?.cars} cars at 1 frame/s): ack p99 vs limit`, target: '<= 3x', actual: `${sparseAck.oursOverLimit}x`, met: sparseAck.oursOverLimit <= 3 });
   }
   const storm = ours('storm');
   if (storm !== undefined && !storm.completed) failed(`connect storm (${storm.cars} cars)`, '<= 60 s, no errors; < 50 KB per idle car');
@@ -188,6 +213,15 @@ function scenarioLine(r: ScenarioResult): string {
     case 'nats':
     case 'nats-saturation':
       return natsLine(r);
+    case 'fanout': {
+      const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
+      return `${d.dashboards} dashboards x ${d.vinsPerDashboard} VINs (each car watched by ${d.watchersPerCar}): ${d.dashboardMessagesPerSecond} dashboard messages/s, ` +
+        `${d.dashboardMessagesPerServerCpuSecond} per server CPU second` + (serverAck ? `; ack inside the server p99 ${serverAck.p99 ?? '-'} ms` : '');
+    }
+    case 'sparse': {
+      const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
+      return `server CPU per record ${d.serverCpuMicrosPerRecord ?? '-'} µs` + (serverAck ? `; ack inside the server p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms` : '');
+    }
     case 'storm':
       return `all connected+acked: ${d.allConnectedAndAcked ? `${d.readySeconds} s` : 'NO'}; connect failures ${r.counts.connectFailures}; RSS per idle car ${((d.rssPerIdleCarBytes as number) / 1000).toFixed(1)} KB`;
     default: {

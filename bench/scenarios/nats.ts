@@ -173,7 +173,7 @@ async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturatio
         if (nodes > 1) env.NATS_STREAM_REPLICAS = String(nodes);
       }
       // One after the other: the first creates the stream and buckets, the second finds them.
-      const server = await startServerUnderTest({ kind: 'ours', pki: ctx.pki.files, env, nodeFlags: ctx.serverNodeFlags });
+      const server = await startServerUnderTest({ kind: 'ours', pki: ctx.pki.files, env, nodeFlags: ctx.serverNodeFlags, cpus: ctx.serverCpus ?? null });
       instances.push({ name, server });
       meters.push({ name, meter: new ServerMeter(server) });
     }

@@ -16,6 +16,8 @@ export interface RunContext {
   fleetThreads: number;
   localAddresses: string[];
   serverEnv: Record<string, string>;
+  /** taskset CPU list for the server processes; null: not pinned. */
+  serverCpus?: string | null;
   serverNodeFlags: string[];
   progress(line: string): void;
 }
@@ -139,7 +141,7 @@ export async function session(
   let meter: ServerMeter | null = null;
   let fleet: Fleet | null = null;
   try {
-    server = await startServerUnderTest({ kind: ctx.kind, pki: ctx.pki.files, env: ctx.serverEnv, nodeFlags: ctx.serverNodeFlags });
+    server = await startServerUnderTest({ kind: ctx.kind, pki: ctx.pki.files, env: ctx.serverEnv, nodeFlags: ctx.serverNodeFlags, cpus: ctx.serverCpus ?? null });
     meter = new ServerMeter(server);
     fleet = new Fleet({
       url: `wss://127.0.0.1:${server.vehiclePort}/`,
@@ -210,6 +212,8 @@ export async function openProbes(
   vins: string[],
   dashboards: number,
   perDashboard: number,
+  /** Who watches what, when not `dashboardWatches`' consecutive blocks. */
+  watches?: string[][],
 ): Promise<DashboardProbes | null> {
   if (dashboards <= 0) return null;
   if (server.dashboardPort === null) {
@@ -221,7 +225,7 @@ export async function openProbes(
     servername: 'localhost',
     caChainPem: ctx.pki.caChainPem,
     jwtSecret: BENCH_JWT_SECRET,
-    watches: dashboardWatches(vins, dashboards, perDashboard),
+    watches: watches ?? dashboardWatches(vins, dashboards, perDashboard),
     readyTimeoutMs: 60_000,
   });
   ctx.progress(`${ctx.kind} opening ${dashboards} dashboards x ${Math.min(perDashboard, vins.length)} VINs`);

@@ -23,7 +23,7 @@ export interface SteadyOptions {
  * latency, car -> dashboard latency, server CPU and memory. As `soak`, the same run held longer with the
  * server's memory sampled along the way, to show whether it stays flat.
  */
-export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 'soak' = 'steady'): Promise<ScenarioResult> {
+export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 'soak' | 'sparse' = 'steady'): Promise<ScenarioResult> {
   return session(name, ctx, o.cars, async ({ server, meter, fleet, result }) => {
     let probes: DashboardProbes | null = null;
     try {

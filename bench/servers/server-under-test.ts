@@ -37,6 +37,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** node flags for the server process (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /** Pin the process to these CPUs (`taskset -c`, which execs node: the pid stays the server's). */
+  cpus?: string | null;
   readyTimeoutMs?: number;
   /** Ports to bind instead of fresh ones: a second process on the same ports is a rolling restart. */
   ports?: { vehicle: number; dashboard: number; metrics: number };
@@ -73,7 +75,9 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
     SELF_CHECK: 'false',
     ...o.env,
   };
-  const child = spawn(process.execPath, [...(o.nodeFlags ?? []), fileURLToPath(SCRIPTS[o.kind])], {
+  const argv = [...(o.nodeFlags ?? []), fileURLToPath(SCRIPTS[o.kind])];
+  const pinned = o.cpus !== undefined && o.cpus !== null;
+  const child = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', o.cpus!, process.execPath, ...argv] : argv, {
     env,
     cwd: fileURLToPath(REPO_ROOT),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -111,9 +111,11 @@ export class VehicleActor {
     const topic = outcome.topic;
     const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
     this.metrics.topic(topic).recordReceived(outcome.signals, payload.byteLength);
-    if (outcome.state !== null && outcome.dashboardMessage !== null) {
+    // The state offsets point into the dashboard message, or into the record JSON when there is none.
+    const stateText = outcome.dashboardMessage ?? outcome.recordJson;
+    if (outcome.state !== null && stateText !== null) {
       const at = outcome.createdAt ?? new Date(ticket.receivedAt).toISOString();
-      this.remember(outcome.state, outcome.dashboardMessage, at, outcome.createdAt === null ? ticket.receivedAt : sampleTime(at));
+      this.remember(outcome.state, stateText, at, outcome.createdAt === null ? ticket.receivedAt : sampleTime(at));
     }
 
     const record: BusRecord = {
@@ -122,6 +124,7 @@ export class VehicleActor {
       txid: outcome.txid,
       receivedAt: ticket.receivedAt,
       recordJson: outcome.recordJson,
+      // '' when no dashboard watched the VIN at submit time: the hub builds it if one does by now.
       dashboardMessage: outcome.dashboardMessage ?? '',
       payload,
     };
@@ -154,7 +157,7 @@ export class VehicleActor {
       const field = stateFieldName(state[i]);
       const known = this.state.get(field);
       if (known === undefined) {
-        // A slice of the dashboard message: V8 keeps a view into it rather than copying the text.
+        // A slice of the record's text: V8 keeps a view into it rather than copying the text.
         this.state.set(field, { value: text.slice(start, end), at, atMs });
       } else if (atMs >= known.atMs) {
         known.value = text.slice(start, end);

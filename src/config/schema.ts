@@ -169,6 +169,22 @@ export const schema: convict.Schema<AppConfig> = {
       env: 'DECODE_TASK_TIMEOUT_MS',
       doc: 'Milliseconds a decode task may take before its worker is treated as failed.',
     },
+    inlineMaxFrames: {
+      format: FORMATS.integer.name,
+      min: 0,
+      max: 256,
+      default: 8,
+      env: 'DECODE_INLINE_MAX_FRAMES',
+      doc: 'Batches of at most this many frames (and at most DECODE_INLINE_MAX_BYTES) are decoded on the main thread while no decode task is running, saving the thread round trip; 0 = always a worker.',
+    },
+    inlineMaxBytes: {
+      format: FORMATS.integer.name,
+      min: 0,
+      max: 262144,
+      default: 16384,
+      env: 'DECODE_INLINE_MAX_BYTES',
+      doc: 'Largest batch, in bytes of frames, decoded on the main thread; bounds the main thread time one inline batch can take.',
+    },
   },
   watchdog: {
     staleAfterSeconds: {

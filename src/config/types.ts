@@ -46,6 +46,8 @@ export interface AppConfig {
     workers: number;
     batchMaxFrames: number;
     taskTimeoutMs: number;
+    inlineMaxFrames: number;
+    inlineMaxBytes: number;
   };
   watchdog: {
     staleAfterSeconds: number;

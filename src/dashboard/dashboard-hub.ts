@@ -4,6 +4,7 @@ import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import type { RecentHistory } from '../history/recent-history.js';
 import { answerHistory, answerTrip } from '../history/history-requests.js';
+import { dashboardMessageOf } from '../decode/decode-batch.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
 import {
   RequestError,
@@ -145,6 +146,11 @@ export class DashboardHub {
     this.unsubscribeBus = null;
   }
 
+  /** Some dashboard here watches `vin` (or is subscribing to it): its records need dashboard messages. */
+  isWatching(vin: string): boolean {
+    return this.watchers.has(vin);
+  }
+
   get watchedVins(): number {
     return this.watchers.size;
   }
@@ -207,7 +213,7 @@ export class DashboardHub {
       }
       if (joining.size === 0) this.awaitingNewer.delete(record.vin);
     }
-    this.options.publisher.publish(record.vin, record.dashboardMessage);
+    this.options.publisher.publish(record.vin, dashboardMessageOf(record));
   }
 
   private async handle(session: DashboardSession, text: string): Promise<void> {
@@ -326,12 +332,12 @@ export class DashboardHub {
           await replay(vin, since, (record) => {
             if (!stillWanted(subscription)) return false;
             // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
-            const size = Buffer.byteLength(record.dashboardMessage, 'utf8');
+            const size = Buffer.byteLength(dashboardMessageOf(record), 'utf8');
             if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
               truncated = true;
               return false;
             }
-            session.client.send(record.dashboardMessage);
+            session.client.send(dashboardMessageOf(record));
             records++;
             bytes += size;
             if (record.streamSeq !== undefined) seqCut = Math.max(seqCut ?? 0, record.streamSeq);
@@ -360,7 +366,7 @@ export class DashboardHub {
           ? record.streamSeq <= seqCut
           : replayedWithoutSeq.has(recordKey(record)) || (timeCut !== null && record.receivedAt <= timeCut);
       if (covered) continue;
-      session.client.send(record.dashboardMessage);
+      session.client.send(dashboardMessageOf(record));
       passedCut = true;
     }
     if (seqCut === null || passedCut) {

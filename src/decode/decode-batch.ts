@@ -10,6 +10,7 @@ import { JsonSink } from '../protocol/json-sink.js';
 import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
+import type { BusRecord } from '../bus/record-bus.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
@@ -111,8 +112,11 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   STATE.length = 0;
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
+  const watched = task.watched;
   for (let i = 0; i < count; i++) {
     const row = i * FRAME_SLOTS;
+    withDashboardMessage = watched === undefined || watched[i] !== 0;
+    table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
     decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, row);
     table[row + SLOT.NORMALISED_START] = -1;
     if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]);
@@ -182,7 +186,7 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     // Opaque: the bytes pass through, the dashboard gets a null record.
     writeHead(vin, topic, receivedAt, false);
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
-    SINK.ascii('null}');
+    if (withDashboardMessage) SINK.ascii('null}');
   } else if (transcode(topic, payload, vin, receivedAt, table, row)) {
     onlyVinChanged = INFO.rewrites === 0;
   } else {
@@ -231,7 +235,7 @@ function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: 
   table[row + SLOT.CREATED_AT_START] = INFO.createdAtStart;
   table[row + SLOT.CREATED_AT_END] = INFO.createdAtEnd;
   table[row + SLOT.IS_RESEND] = resend ? 1 : 0;
-  SINK.byte(0x7d);
+  writeTail();
   return true;
 }
 
@@ -273,7 +277,7 @@ function viaProtobufjs(topic: string, payload: Uint8Array, vin: string, received
       cursor = valueEnd + DATUM_TAIL_AND_COMMA.length;
     }
   }
-  SINK.byte(0x7d);
+  writeTail();
   return null;
 }
 
@@ -306,11 +310,22 @@ function vinJsonOf(vin: string): { bytes: Uint8Array; nonAscii: boolean } {
   return cached;
 }
 
+/** The frame being decoded has a dashboard watching its VIN: write the message around its record. */
+let withDashboardMessage = true;
+
+/** The dashboard message's closing brace, when there is a message. */
+function writeTail(): void {
+  if (withDashboardMessage) SINK.byte(0x7d);
+}
+
 let lastReceivedAt = Number.NaN;
 let lastReceivedAtText = '';
 
 /** The dashboard `record` message up to its record: `...,"record":`. */
 function writeHead(vin: string, topic: string, receivedAt: number, isResend: boolean): void {
+  // Nobody watches this VIN: the record costs no dashboard bytes (the hub builds the message should a
+  // dashboard subscribe before the record reaches it; see dashboardMessageOf).
+  if (!withDashboardMessage) return;
   // Frames of a batch mostly arrived within the same few milliseconds.
   if (receivedAt !== lastReceivedAt) {
     lastReceivedAt = receivedAt;
@@ -368,7 +383,8 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
     const message = nonAscii ? text.toString('utf8', messageStart, messageEnd) : text.toString('latin1', messageStart, messageEnd);
     // Byte positions become character positions; they differ only after a non-ASCII character.
     const at = nonAscii ? (position: number) => text.toString('utf8', messageStart, position).length : (position: number) => position - messageStart;
-    outcome.dashboardMessage = message;
+    // Without a dashboard the text is the record JSON alone (recordJson below is then all of it).
+    outcome.dashboardMessage = table[row + SLOT.DASHBOARD] === 1 ? message : null;
     outcome.payloadStart = table[row + SLOT.PAYLOAD_START];
     outcome.payloadEnd = table[row + SLOT.PAYLOAD_END];
     outcome.signals = table[row + SLOT.SIGNALS];
@@ -410,6 +426,21 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
 /** The name of a state triple's Field number, as decodeRecord's state entries give it. */
 export function stateFieldName(fieldNumber: number): string {
   return FIELD_NAMES[fieldNumber] ?? String(fieldNumber);
+}
+
+/**
+ * The record's dashboard message: the prebuilt one, or, for a record decoded while no dashboard watched
+ * its VIN (an empty `dashboardMessage`), built now and kept on the record. Consumers that send records
+ * to dashboards (the hub) go through this rather than reading `dashboardMessage` directly.
+ */
+export function dashboardMessageOf(record: BusRecord): string {
+  if (record.dashboardMessage === '') {
+    // A key "isResend" cannot appear unescaped inside a JSON string, so this finds only the payload's
+    // own is_resend (true is written only when set).
+    const isResend = record.recordJson !== null && record.topic === 'V' && record.recordJson.includes('"isResend":true');
+    record.dashboardMessage = dashboardRecordMessage(record.vin, record.topic, record.receivedAt, record.recordJson, isResend);
+  }
+  return record.dashboardMessage;
 }
 
 /**

@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import { receiveOutcomes } from './decode-batch.js';
+import { decodeBatch, receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
@@ -18,6 +18,18 @@ export interface DecodePoolOptions {
   normalisedPayloads?: boolean;
   /** The worker module; tests point it at a wrapper that can crash on purpose. */
   workerFile?: URL | string;
+  /**
+   * Largest batch (frames) decoded on the main thread instead of a worker when no task is running; 0:
+   * always a worker. Only with the default worker module: inline decode runs the code that module runs.
+   */
+  inlineMaxFrames?: number;
+  /** Largest batch (bytes of frames) decoded inline: what bounds the main thread's time per batch. */
+  inlineMaxBytes?: number;
+  /**
+   * Whether some dashboard watches a VIN, asked once per frame at submit: frames of unwatched VINs are
+   * decoded without a dashboard message. Absent: every frame gets one.
+   */
+  isWatched?: (vin: string) => boolean;
   metrics: TelemetryMetrics;
   logger: Logger;
 }
@@ -27,6 +39,8 @@ interface Batch<T> {
   offsets: number[];
   vins: string[];
   receivedAt: number[];
+  /** 1 per frame whose VIN a dashboard watches (DecodeTask.watched). */
+  watched: number[];
   tickets: T[];
   startedAt: number;
 }
@@ -34,6 +48,7 @@ interface Batch<T> {
 const MIN_BATCH_BYTES = 4 * 1024;
 const MAX_START_BATCH_BYTES = 1024 * 1024;
 const UTILISATION_REFRESH_MS = 1000;
+export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 
 /**
  * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
@@ -61,10 +76,15 @@ export class DecodePool<T> {
    * good frames into error replies).
    */
   private readonly retries: Array<Batch<T>> = [];
+  /** 0 when batches always go to a worker (a custom worker module, or turned off). */
+  private readonly inlineMaxFrames: number;
+  private readonly inlineMaxBytes: number;
 
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
     this.onOutcome = onOutcome;
+    this.inlineMaxFrames = options.workerFile === undefined || String(options.workerFile) === String(DEFAULT_WORKER_FILE) ? (options.inlineMaxFrames ?? 0) : 0;
+    this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     this.pool = new Piscina({
       filename: String(options.workerFile ?? DEFAULT_WORKER_FILE),
       minThreads: options.workers,
@@ -100,6 +120,7 @@ export class DecodePool<T> {
     batch.offsets.push(this.currentBytes);
     batch.vins.push(vin);
     batch.receivedAt.push(receivedAt);
+    batch.watched.push(this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0);
     batch.tickets.push(ticket);
 
     if (batch.tickets.length >= this.options.batchMaxFrames) {
@@ -129,6 +150,7 @@ export class DecodePool<T> {
       offsets: [0],
       vins: [],
       receivedAt: [],
+      watched: [],
       tickets: [],
       startedAt: 0,
     };
@@ -156,10 +178,49 @@ export class DecodePool<T> {
     // A new shared buffer is zero-filled: 64 KB cost a lone frame ~20 µs. The next batch starts at the
     // size this one needed, so lone frames get small buffers and busy turns grow without copying.
     this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
+    const bytes = this.currentBytes;
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
     this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
+    if (this.mayDecodeInline(batch, bytes) && this.decodeInline(batch)) return;
+    this.options.metrics.decodeBatches.inc({ path: 'worker' });
     this.run(batch, 1);
+  }
+
+  /**
+   * A small batch while no task is running costs far less decoded here than its thread round trip
+   * (a lone frame: ~20 µs of decoding against ~250 µs of process CPU for the task, its timer, two
+   * messages, the wakeups and promises; BENCHMARKS.md, batch-hop-micro). No task running also means
+   * every earlier frame has had its outcome, so acks stay in order per car. It cannot hang the event
+   * loop: decodeBatch is one forward pass over each frame's bytes (entries capped by PAYLOAD_LIMITS),
+   * so its time is bounded by the batch's bytes, which inlineMaxBytes caps; bigger batches, and
+   * batches while the workers are busy (the main thread is then busy too), go to the pool.
+   */
+  private mayDecodeInline(batch: Batch<T>, bytes: number): boolean {
+    return batch.tickets.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0 && !this.closed;
+  }
+
+  /** False when decodeBatch threw (a decoder bug): the batch then takes the worker path and its recovery. */
+  private decodeInline(batch: Batch<T>): boolean {
+    const startedAt = performance.now();
+    let result: DecodeResult;
+    try {
+      result = decodeBatch({
+        frames: batch.frames,
+        offsets: Uint32Array.from(batch.offsets),
+        vins: batch.vins,
+        receivedAt: Float64Array.from(batch.receivedAt),
+        normalise: this.options.normalisedPayloads === true,
+        watched: Uint8Array.from(batch.watched),
+      });
+    } catch (error) {
+      this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
+      return false;
+    }
+    this.options.metrics.decodeBatches.inc({ path: 'inline' });
+    this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+    this.deliver(batch, result);
+    return true;
   }
 
   private run(batch: Batch<T>, attempt: 1 | 2): void {
@@ -169,6 +230,7 @@ export class DecodePool<T> {
       vins: batch.vins,
       receivedAt: Float64Array.from(batch.receivedAt),
       normalise: this.options.normalisedPayloads === true,
+      watched: Uint8Array.from(batch.watched),
     };
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
@@ -233,6 +295,7 @@ export class DecodePool<T> {
         single.offsets.push(end - start);
         single.vins.push(batch.vins[i]);
         single.receivedAt.push(batch.receivedAt[i]);
+        single.watched.push(batch.watched[i]);
         single.tickets.push(batch.tickets[i]);
         this.retries.push(single);
       }

@@ -19,6 +19,11 @@ export interface DecodeTask {
    * fields kept): what a bus that stores protobuf bodies stores. Off, it costs nothing.
    */
   normalise?: boolean;
+  /**
+   * Per frame: 1 when some dashboard watches its VIN, 0 when none does (then only the record JSON is
+   * written, no dashboard message around it). Absent: every frame gets its dashboard message.
+   */
+  watched?: Uint8Array;
 }
 
 export type OutcomeKind =
@@ -39,7 +44,10 @@ export interface FrameOutcome {
   replyEnd: number;
   /** Why a frame got the error reply (bounded set, used as a metric label). */
   errorKind: string | null;
-  /** kind === 'record' only: */
+  /**
+   * kind === 'record' only, and null when no dashboard watched the VIN at submit time (then the record
+   * JSON is the whole text and the state offsets are positions in recordJson):
+   */
   dashboardMessage: string | null;
   /** The record's canonical JSON is dashboardMessage[recordStart, recordEnd). */
   recordStart: number;
@@ -114,8 +122,10 @@ export const SLOT = {
   /** The normalised record's protobuf in `normalised`; start -1: none. */
   NORMALISED_START: 20,
   NORMALISED_END: 21,
+  /** 1 when the text of the record is its dashboard message, 0 when it is the record JSON alone. */
+  DASHBOARD: 22,
 } as const;
-export const FRAME_SLOTS = 22;
+export const FRAME_SLOTS = 23;
 
 export const OUTCOME_KINDS: readonly OutcomeKind[] = ['record', 'ack_only', 'error'];
 

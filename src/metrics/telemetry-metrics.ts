@@ -54,6 +54,7 @@ export class TelemetryMetrics {
   readonly ackLatency: CellHistogram<never>;
   readonly decodeLatency: client.Histogram;
   readonly decodeBatchFrames: client.Histogram;
+  readonly decodeBatches: client.Counter<'path'>;
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
   readonly decodeWorkers: client.Gauge;
@@ -149,6 +150,7 @@ export class TelemetryMetrics {
     this.ackLatency = new CellHistogram({ name: `${PREFIX}ack_latency_seconds`, help: 'Frame received to reply written.', buckets: LATENCY_BUCKETS, registers: r });
     this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
     this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
+    this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r });
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches waiting for a worker.', registers: r });
     this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Decode worker pool utilisation (0-1), as piscina reports it: averaged since the pool started.', registers: r });
     this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });

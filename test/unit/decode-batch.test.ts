@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
+import { dashboardMessageOf, dashboardRecordMessage, decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
 import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord, encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
@@ -90,5 +90,36 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     expect(bad.kind).to.equal('error');
     expect(Buffer.from(replies.subarray(bad.replyStart, bad.replyEnd))).to.deep.equal(Buffer.from(writeErrorReply(enc.encode('bad'))));
     expect(bad.replyEnd).to.equal(replies.byteLength);
+  });
+
+  it('writes no dashboard message for frames nobody watches: the record JSON alone, the same state, the message built later is the same', () => {
+    const resent = encodeVehicleData({ vin: 'IGNORED', createdAt: new Date(RECEIVED_AT), isResend: true, data: [{ key: 'Soc', value: { doubleValue: 80 } }] });
+    const frames = [frame('V', vPayload, 'a'), frame('alerts', alertsPayload, 'b'), frame('V', resent, 'c'), frame('other-topic', new Uint8Array([1, 2]), 'd')];
+    const watchedBatch = task(frames);
+    const watched = receiveOutcomes(decodeBatch(watchedBatch), watchedBatch.frames);
+    const unwatchedBatch = { ...task(frames), watched: new Uint8Array([0, 0, 0, 0]) };
+    const resultUnwatched = decodeBatch(unwatchedBatch);
+    const unwatched = receiveOutcomes(resultUnwatched, unwatchedBatch.frames);
+    const headBytes = watched.reduce((n, o) => n + Buffer.byteLength(o.dashboardMessage ?? '') - Buffer.byteLength(o.recordJson ?? ''), 0);
+    expect(resultUnwatched.text.byteLength, 'the text is the record JSON only').to.equal(unwatched.reduce((n, o) => n + Buffer.byteLength(o.recordJson ?? ''), 0));
+    expect(headBytes).to.be.greaterThan(0);
+    for (let i = 0; i < frames.length; i++) {
+      const a = watched[i];
+      const b = unwatched[i];
+      expect(b.kind).to.equal('record');
+      expect(b.dashboardMessage, `frame ${i}`).to.equal(null);
+      expect(b.recordJson).to.equal(a.recordJson);
+      expect(b.createdAt).to.equal(a.createdAt);
+      expect(b.isResend).to.equal(a.isResend);
+      const values = (o: typeof a, text: string) => Array.from({ length: (o.state?.length ?? 0) / 3 }, (_, s) => [o.state![s * 3], text.slice(o.state![s * 3 + 1], o.state![s * 3 + 2])]);
+      expect(values(b, b.recordJson ?? ''), `state of frame ${i}`).to.deep.equal(values(a, a.dashboardMessage!));
+      // What the hub builds for a record that became watched after it was decoded.
+      const record = { vin: VIN, topic: b.topic, txid: b.txid, receivedAt: RECEIVED_AT, recordJson: b.recordJson, dashboardMessage: '', payload: null };
+      expect(dashboardMessageOf(record), `message of frame ${i}`).to.equal(a.dashboardMessage);
+      expect(record.dashboardMessage).to.equal(a.dashboardMessage);
+    }
+    expect(watched[2].dashboardMessage).to.include('"resend":true');
+    expect(dashboardMessageOf({ vin: VIN, topic: 'V', txid: 'x', receivedAt: 0, recordJson: null, dashboardMessage: 'kept', payload: null })).to.equal('kept');
+    expect(dashboardRecordMessage(VIN, 'other-topic', RECEIVED_AT, null)).to.equal(watched[3].dashboardMessage);
   });
 });
