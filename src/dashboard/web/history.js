@@ -102,7 +102,7 @@ export function initHistory({ send, selected }) {
         renderCharts();
         renderActivity();
         view.map.setTrack(positions(message));
-        $('history-status').textContent = message.t.length === 0 ? 'No history yet for this car.' : `${message.t.length} points since ${new Date(message.from).toLocaleString()}`;
+        $('history-status').textContent = message.t.length === 0 ? 'No history yet for this car.' : `${message.t.length} ${message.t.length === 1 ? 'point' : 'points'} since ${new Date(message.from).toLocaleString()}`;
         break;
       case 'trip':
         renderTrip(message.trip);
@@ -262,6 +262,17 @@ function chartSize(node) {
   return { width, height: 170 };
 }
 
+/**
+ * uPlot widens a lone point's zero-width time range by 86400 / ms, which with second timestamps is
+ * about 1,000 days; show the hour before the point (or before now, with no data) instead.
+ */
+function timeRange(u, min, max) {
+  const t = u.data[0];
+  if (t.length > 1) return [min, max];
+  const end = t.length === 1 ? t[0] : Date.now() / 1000;
+  return [end - 3600, end + 60];
+}
+
 function makeChart(node, def, data) {
   const axis = { stroke: '#8b97b0', grid: { stroke: 'rgba(139,151,176,0.12)' }, ticks: { stroke: 'rgba(139,151,176,0.2)' }, font: '11px system-ui, sans-serif' };
   const units = [...new Set(def.series.map((s) => s[3]))];
@@ -270,8 +281,7 @@ function makeChart(node, def, data) {
     title: node.dataset.title,
     legend: { show: true, live: true },
     cursor: { drag: { x: true, y: false } },
-    // uPlot widens a lone point's zero-width range to years; show the hour before it instead.
-    scales: { x: { time: true, range: (u, min, max) => (min === null || min === max ? [(max ?? Date.now() / 1000) - 3600, (max ?? Date.now() / 1000) + 60] : [min, max]) } },
+    scales: { x: { time: true, range: timeRange } },
     series: [{}, ...def.series.map(([, label, color, unit]) => ({ label, stroke: color, width: 2, spanGaps: true, scale: unit, points: { show: false } }))],
     axes: [axis, ...units.map((unit, i) => ({ ...axis, scale: unit, side: i === 0 ? 3 : 1, size: 48, grid: { ...axis.grid, show: i === 0 } }))],
   };
