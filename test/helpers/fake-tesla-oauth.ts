@@ -94,6 +94,17 @@ export class FakeTeslaOAuth {
     return `${this.baseUrl}/oauth2/v3/token`;
   }
 
+  /** The server's and the CLI's TESLA_* settings pointing at this fake. */
+  env(): Record<string, string> {
+    return {
+      TESLA_CLIENT_ID: this.clientId,
+      TESLA_CLIENT_SECRET: this.clientSecret,
+      TESLA_AUTHORIZE_URL: this.authorizeUrl,
+      TESLA_TOKEN_URL: this.tokenUrl,
+      TESLA_API_BASE_URL: this.baseUrl,
+    };
+  }
+
   async start(): Promise<this> {
     this.privateKey = (await generateKeyPair('RS256')).privateKey;
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
