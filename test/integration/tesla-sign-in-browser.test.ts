@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
@@ -11,11 +11,10 @@ import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { call, sessionCookie, signIn, signInEnv, startLogin } from '../helpers/tesla-sign-in.js';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { freePort } from '../../tools/local-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'artifacts');
 const [VIN_A, VIN_B, VIN_OTHER] = TEST_VINS;
 const SESSION_SECRET = 'session-secret-for-tests-0123456789abcdef';
 
@@ -43,7 +42,6 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
     tesla = await new FakeTeslaOAuth().start();
     tesla.nextUser = { sub: 'owner-1', vins: [VIN_A, VIN_B] };
     // The account lives in another region: its cars must be listed at that region's base URL.
@@ -57,12 +55,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     };
     await startServer();
     ca = readFileSync(t.pki.caChain);
-    profile = mkdtempSync(join(tmpdir(), 'fleet-telemetry-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      ignoreHTTPSErrors: true,
-    });
+    ({ browser, profile } = await launchChromium());
   });
   after(async () => {
     await Promise.all(cars.map((c) => c.close()));
