@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort } from './nats-server.js';
+import { freePort, spawnLogged, stopProcess, untilReady } from '../../tools/local-process.js';
 import { sampleProcess, type ProcSample } from '../stats/proc-stats.js';
 
 const NATS_SERVER = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
@@ -30,58 +30,26 @@ class ClusterNode {
   }
 
   launch(): Promise<void> {
-    const child = spawn(
+    const proc = spawnLogged(
       NATS_SERVER,
       ['-a', '127.0.0.1', '-p', String(this.port), '-n', this.name, '-js', '-sd', this.storeDir,
         '--cluster_name', CLUSTER_NAME, '--cluster', `nats://127.0.0.1:${this.routePort}`, '--routes', this.routes.join(',')],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
     );
-    this.child = child;
-    return new Promise<void>((resolve, reject) => {
-      let log = '';
-      let ready = false;
-      const timer = setTimeout(() => reject(new Error(`nats-server ${this.name} did not start in time:\n${log}`)), 15_000);
-      const onError = (error: Error): void => {
-        clearTimeout(timer);
-        reject(new Error(`cannot start nats-server (install it: scripts/install-test-deps.sh): ${error.message}`));
-      };
-      const onEarlyExit = (code: number | null): void => {
-        clearTimeout(timer);
-        reject(new Error(`nats-server ${this.name} exited with ${code}:\n${log}`));
-      };
-      child.once('error', onError);
-      child.once('exit', onEarlyExit);
-      child.stderr?.on('data', (chunk: Buffer) => {
-        if (ready) return;
-        log += chunk.toString();
-        if (log.includes('Server is ready')) {
-          ready = true;
-          clearTimeout(timer);
-          child.off('exit', onEarlyExit);
-          child.off('error', onError);
-          resolve();
-        }
-      });
-    });
+    this.child = proc.child;
+    return untilReady(proc, { program: 'nats-server', label: `nats-server ${this.name}`, ready: /Server is ready/, timeoutMs: 15_000 });
   }
 
   /** SIGKILL: a node that dies, not one that says goodbye. */
   async kill(): Promise<void> {
     const child = this.child;
     this.child = null;
-    if (child === null || child.exitCode !== null || child.pid === undefined) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid, 'SIGKILL');
-    await exited;
+    await stopProcess(child, 'SIGKILL');
   }
 
   async stop(): Promise<void> {
     const child = this.child;
     this.child = null;
-    if (child === null || child.exitCode !== null || child.pid === undefined) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid, 'SIGTERM');
-    await exited;
+    await stopProcess(child, 'SIGTERM');
   }
 }
 

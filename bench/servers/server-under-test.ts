@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DevPkiFiles } from '../../src/pki/dev-certs.js';
 import { sampleProcess, type ProcSample } from '../stats/proc-stats.js';
+import { freePort } from '../../tools/local-process.js';
 
 export type ServerKind = 'limit' | 'naive' | 'ours';
 export const SERVER_KINDS: readonly ServerKind[] = ['limit', 'naive', 'ours'];
@@ -137,19 +138,6 @@ async function stopChild(child: ChildProcess, exit: Promise<void>): Promise<void
 
 function describeExit(e: { code: number | null; signal: NodeJS.Signals | null }): string {
   return e.signal !== null ? `signal ${e.signal}` : `code ${e.code}`;
-}
-
-/** A port nobody listens on right now (the kernel's choice for port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {

@@ -62,6 +62,17 @@ export class FakeTeslaAuth {
     return `${this.baseUrl}/jwks`;
   }
 
+  /** The dashboard's settings for Tesla sign-in tokens checked against this fake (JWKS, issuer, audience, Fleet API). */
+  dashboardEnv(): Record<string, string> {
+    return {
+      DASHBOARD_TESLA_SIGN_IN: 'true',
+      TESLA_AUTH_JWKS_URL: this.jwksUrl,
+      TESLA_AUTH_ISSUER: FAKE_TESLA_ISSUER,
+      TESLA_AUTH_AUDIENCE: FAKE_TESLA_AUDIENCE,
+      TESLA_API_BASE_URL: this.baseUrl,
+    };
+  }
+
   /** A Tesla-shaped access token: RS256, Tesla's issuer and audience, `scp` scopes. */
   async token(options: { scopes?: string[]; ttlSeconds?: number; issuer?: string; audience?: string | string[]; vins?: string[] } = {}): Promise<string> {
     const now = Math.floor(Date.now() / 1000);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { SignJWT, generateKeyPair, type CryptoKey } from 'jose';
+import { LoopbackServer, readBody, send } from './loopback-http.js';
 
 /**
  * Tesla's auth server and the Fleet API endpoints sign-in and setup use, on 127.0.0.1, behaving as
@@ -51,7 +51,7 @@ interface AccessGrant {
   partner: boolean;
 }
 
-export class FakeTeslaOAuth {
+export class FakeTeslaOAuth extends LoopbackServer {
   readonly clientId = `client-${randomUUID()}`;
   readonly clientSecret = `secret-${randomBytes(16).toString('hex')}`;
   readonly redirectUris = new Set<string>();
@@ -72,18 +72,10 @@ export class FakeTeslaOAuth {
   private readonly codes = new Map<string, CodeGrant>();
   private readonly refreshTokens = new Map<string, RefreshGrant>();
   private readonly accessTokens = new Map<string, AccessGrant>();
-  private readonly server: Server;
   private privateKey: CryptoKey | null = null;
-  port = 0;
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((error: Error) => send(res, 500, { error: 'internal', error_description: error.message }));
-    });
-  }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.url;
   }
 
   get authorizeUrl(): string {
@@ -94,16 +86,25 @@ export class FakeTeslaOAuth {
     return `${this.baseUrl}/oauth2/v3/token`;
   }
 
-  async start(): Promise<this> {
-    this.privateKey = (await generateKeyPair('RS256')).privateKey;
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
+  /** The server's and the CLI's TESLA_* settings pointing at this fake. */
+  env(): Record<string, string> {
+    return {
+      TESLA_CLIENT_ID: this.clientId,
+      TESLA_CLIENT_SECRET: this.clientSecret,
+      TESLA_AUTHORIZE_URL: this.authorizeUrl,
+      TESLA_TOKEN_URL: this.tokenUrl,
+      TESLA_API_BASE_URL: this.baseUrl,
+    };
   }
 
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+  override async start(): Promise<this> {
+    this.privateKey = (await generateKeyPair('RS256')).privateKey;
+    return super.start();
+  }
+
+  /** The 500's body: the OAuth error shape. */
+  protected override internalError(message: string): unknown {
+    return { error: 'internal', error_description: message };
   }
 
   /** The person withdraws consent: every refresh and access token of theirs stops working. */
@@ -125,7 +126,7 @@ export class FakeTeslaOAuth {
     return grant !== undefined && grant.expiresAt > Date.now();
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.baseUrl);
     if (this.regionPrefix !== '' && url.pathname.startsWith(`${this.regionPrefix}/api/`)) {
       this.counts.regionCalls++;
@@ -306,19 +307,6 @@ export class FakeTeslaOAuth {
     this.partnerDomains.set(body.domain, hex);
     send(res, 200, { response: { domain: body.domain, public_key: hex, client_id: this.clientId } });
   }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function fetchText(url: string, ca: string | Buffer | undefined): Promise<string> {

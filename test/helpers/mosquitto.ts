@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { freePort } from './nats-server.js';
+import { freePort, spawnLogged, stopProcess, untilReady, type LocalProcess } from '../../tools/local-process.js';
 
 /** Debian installs the broker in /usr/sbin, which is not on every user's PATH. */
 const MOSQUITTO = existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
@@ -23,7 +23,7 @@ export interface MosquittoOptions {
  */
 export class Mosquitto {
   private child: ChildProcess | null = null;
-  private log = '';
+  private launched: LocalProcess | null = null;
 
   private constructor(
     readonly port: number,
@@ -70,9 +70,10 @@ export class Mosquitto {
   }
 
   async launch(): Promise<void> {
-    this.log = '';
-    const child = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawnLogged(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')]);
+    const child = proc.child;
     this.child = child;
+    this.launched = proc;
     // A test that times out never reaches its cleanup, and mocha exits: the broker must not outlive us.
     const orphanGuard = (): void => {
       try {
@@ -82,45 +83,20 @@ export class Mosquitto {
       }
     };
     process.once('exit', orphanGuard);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`mosquitto did not start in time:\n${this.log}`)), 10_000);
-      child.once('error', (error) => {
-        clearTimeout(timer);
-        reject(new Error(`cannot start mosquitto (install it: scripts/install-test-deps.sh): ${error.message}`));
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`mosquitto exited with ${code}:\n${this.log}`));
-      });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        this.log += chunk.toString();
-        if (/mosquitto version \S+ running/.test(this.log)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    child.removeAllListeners('exit');
+    await untilReady(proc, { program: 'mosquitto', ready: /mosquitto version \S+ running/, timeoutMs: 10_000 });
     child.once('exit', () => process.off('exit', orphanGuard));
   }
 
   /** What the broker logged since it was last launched. */
   get output(): string {
-    return this.log;
+    return this.launched?.output() ?? '';
   }
 
   async stop(): Promise<void> {
     const child = this.child;
     this.child = null;
-    if (child === null || child.exitCode !== null || child.pid === undefined) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(child.pid, 'SIGTERM');
     // Mosquitto can miss a SIGTERM that arrives in its first moments; it must not hang a test.
-    const timer = setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, 2000);
-    await exited;
-    clearTimeout(timer);
+    await stopProcess(child, 'SIGTERM', 2000);
   }
 
   async restart(): Promise<void> {
@@ -190,10 +166,4 @@ export class Watcher {
   }
 }
 
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`${what} not met in ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+export { eventually } from './eventually.js';

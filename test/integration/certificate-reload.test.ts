@@ -10,6 +10,7 @@ import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
 import { httpGet } from '../helpers/metrics-tools.js';
 import { TEST_VINS, startTestServer, testPki, type TestServer } from '../helpers/test-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const [VIN_A, VIN_B] = TEST_VINS;
 
@@ -31,14 +32,6 @@ function servedFingerprint(port: number): Promise<string> {
 
 function fingerprintOfFile(file: string): string {
   return new X509Certificate(readFileSync(file)).fingerprint256;
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** Writes a file the way renewal tools do: a new file renamed over the old one. */
@@ -121,11 +114,11 @@ describe('certificate hot reload (real uWS, same port, no car dropped)', functio
     replaceFile(files.caChain, renewed.caChainPem);
     const renewedFingerprint = fingerprintOfFile(files.cert);
     // The file watch picks the change up on its own (no SIGHUP, no call).
-    await eventually(async () => (await servedFingerprint(t.server.vehiclePort)) === renewedFingerprint);
-    await eventually(async () => (await servedFingerprint(t.server.dashboardPort)) === renewedFingerprint);
+    await eventually(async () => (await servedFingerprint(t.server.vehiclePort)) === renewedFingerprint, 8000);
+    await eventually(async () => (await servedFingerprint(t.server.dashboardPort)) === renewedFingerprint, 8000);
 
     const sentBefore = speed;
-    await eventually(() => speed > sentBefore + 20);
+    await eventually(() => speed > sentBefore + 20, 8000);
     streaming = false;
     await stream;
     const answered = await Promise.all(replies);

@@ -1,14 +1,12 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient } from '../../src/sim/car-client.js';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'artifacts');
 const [VIN_A, VIN_B] = TEST_VINS;
 
 function frame(vin: string, step: number): Uint8Array {
@@ -47,17 +45,8 @@ describe('web dashboard in headless Chromium', function () {
   const cars: CarClient[] = [];
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
     t = await startTestServer();
-    profile = mkdtempSync(join(tmpdir(), 'fleet-telemetry-chromium-'));
-    // A fresh profile directory per run (playwright passes it as --user-data-dir).
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1440, height: 1050 },
-      deviceScaleFactor: 1,
-    });
+    ({ browser, profile } = await launchChromium({ viewport: { width: 1440, height: 1050 }, deviceScaleFactor: 1 }));
   });
   after(async () => {
     await Promise.all(cars.map((c) => c.close()));

@@ -1,31 +1,20 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { freePort } from '../../tools/local-process.js';
 
 /** Page-side code in page.evaluate runs in the browser, where this exists. */
 declare const document: any;
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'artifacts');
 const VIN = TEST_VINS[0];
 /** The story parks (up to 20 s), drives 90 s, charges 60 s, parks: 200 s hold one trip and one charge. */
 const STORY_SECONDS = 200;
-
-/** A loopback port nothing listens on: tile requests fail at once, as without internet. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('history on the web dashboard in headless Chromium (desktop and phone)', function () {
   this.timeout(90_000);
@@ -57,18 +46,11 @@ describe('history on the web dashboard in headless Chromium (desktop and phone)'
   let tilePort = 0;
 
   before(async function () {
-    tilePort = await closedPort();
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
+    // A loopback port nothing listens on: tile requests fail at once, as without internet.
+    tilePort = await freePort();
     t = await startTestServer({ env: { MAP_TILE_URL: `http://127.0.0.1:${tilePort}/{z}/{x}/{y}.png` } });
     car = await CarClient.connect(t.carOptions(VIN));
-    profile = mkdtempSync(join(tmpdir(), 'fleet-telemetry-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1440, height: 1050 },
-      deviceScaleFactor: 1,
-    });
+    ({ browser, profile } = await launchChromium({ viewport: { width: 1440, height: 1050 }, deviceScaleFactor: 1 }));
     mkdirSync(ARTIFACTS, { recursive: true });
   });
   after(async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
-import { FAKE_TESLA_AUDIENCE, FAKE_TESLA_ISSUER, FakeTeslaAuth } from '../helpers/fake-tesla-auth.js';
+import { FakeTeslaAuth } from '../helpers/fake-tesla-auth.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const [VIN_A, VIN_B] = TEST_VINS;
@@ -15,15 +15,7 @@ describe('dashboard with Tesla sign-in (local JWKS, local fake Fleet API)', func
 
   before(async () => {
     tesla = await new FakeTeslaAuth().start();
-    t = await startTestServer({
-      env: {
-        DASHBOARD_TESLA_SIGN_IN: 'true',
-        TESLA_AUTH_JWKS_URL: tesla.jwksUrl,
-        TESLA_AUTH_ISSUER: FAKE_TESLA_ISSUER,
-        TESLA_AUTH_AUDIENCE: FAKE_TESLA_AUDIENCE,
-        TESLA_API_BASE_URL: tesla.baseUrl,
-      },
-    });
+    t = await startTestServer({ env: tesla.dashboardEnv() });
   });
   after(async () => {
     await t?.stop();

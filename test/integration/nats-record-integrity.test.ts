@@ -9,16 +9,9 @@ import { CarClient } from '../../src/sim/car-client.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
+import { eventually } from '../helpers/eventually.js';
 
 const [VIN_A, VIN_B] = TEST_VINS;
-
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('record integrity over NATS JetStream (real nats-server)', function () {
   this.timeout(60_000);

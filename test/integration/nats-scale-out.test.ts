@@ -7,19 +7,12 @@ import { readFileSync } from 'node:fs';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
 import { NatsCluster, NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const [VIN_A, VIN_B, VIN_C, VIN_D] = TEST_VINS;
 
 function speed(vin: string, value: number): Uint8Array {
   return encodeVehicleData({ vin, createdAt: new Date(), data: [{ key: 'VehicleSpeed', value: { doubleValue: value } }] });
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

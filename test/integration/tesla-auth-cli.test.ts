@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import { PUBLIC_KEY_PATH } from '../../src/vehicle/vehicle-listener.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { FakeFleetApi } from './tesla-fake-fleet-api.js';
+import { freePort } from '../../tools/local-process.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const VIN_A = '5YJ3E7EB0LF000001';
@@ -20,17 +20,6 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 describe('CLI auth login, token refresh, partner register and pair against a fake Tesla', function () {
@@ -87,11 +76,7 @@ describe('CLI auth login, token refresh, partner register and pair against a fak
     tokenFile = join(dir, 'tesla-token.json');
     env = {
       PATH: process.env.PATH ?? '',
-      TESLA_CLIENT_ID: tesla.clientId,
-      TESLA_CLIENT_SECRET: tesla.clientSecret,
-      TESLA_AUTHORIZE_URL: tesla.authorizeUrl,
-      TESLA_TOKEN_URL: tesla.tokenUrl,
-      TESLA_API_BASE_URL: tesla.baseUrl,
+      ...tesla.env(),
       TESLA_TOKEN_FILE: tokenFile,
     };
   });

@@ -1,8 +1,8 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { FIELD_NAMES } from '../../src/protocol/payload.js';
 import type { AffinePoint } from '../../src/tesla/p256.js';
 import { signTelemetryConfigJws, verifyTelemetryConfigJws, type AppKeyPair } from '../../src/tesla/ss256.js';
+import { LoopbackServer, readBody, send } from '../helpers/loopback-http.js';
 
 /**
  * A stand-in for Tesla's Fleet API on 127.0.0.1 that checks every request the way Tesla documents it
@@ -53,49 +53,7 @@ export function configShapeProblems(config: unknown): string[] {
   return problems;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-}
-
 const teslaError = (error: string, description = ''): unknown => ({ response: null, error, error_description: description });
-
-abstract class LoopbackServer {
-  protected readonly server: Server;
-  port = 0;
-
-  constructor() {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((error: Error) => send(res, 500, teslaError('internal', error.message)));
-    });
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
-}
 
 export class FakeFleetApi extends LoopbackServer {
   readonly vehicles = new Map<string, FakeVehicle>();

@@ -19,6 +19,7 @@ import { PRESETS } from '../../src/tesla/telemetry-config.js';
 import { PUBLIC_KEY_PATH } from '../../src/vehicle/vehicle-listener.js';
 import { TEST_VINS, startTestServer, testEnv, testPki, type TestServer } from '../helpers/test-server.js';
 import { FakeFleetApi } from './tesla-fake-fleet-api.js';
+import { eventually } from '../helpers/eventually.js';
 
 const MAIN = fileURLToPath(new URL('../../main.js', import.meta.url));
 const [VIN_A, VIN_B] = TEST_VINS;
@@ -37,14 +38,6 @@ function httpsGet(t: TestServer, path: string): Promise<{ status: number; body: 
     req.on('error', reject);
     req.end();
   });
-}
-
-async function eventually(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`${what}: not seen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 function speedPayload(vin: string, speed: number): Uint8Array {

@@ -1,73 +1,22 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
+import { call, sessionCookie, signIn, signInEnv, startLogin } from '../helpers/tesla-sign-in.js';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { freePort } from '../../tools/local-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(process.cwd(), 'artifacts');
 const [VIN_A, VIN_B, VIN_OTHER] = TEST_VINS;
 const SESSION_SECRET = 'session-secret-for-tests-0123456789abcdef';
-
-/** A port free right now: the dashboard must keep its port across a restart (the redirect URI names it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-interface Reply {
-  status: number;
-  location: string;
-  setCookies: string[];
-  body: string;
-}
-
-/** One https request to the dashboard listener, redirects not followed. */
-function call(url: string, ca: Buffer, options: { method?: string; cookie?: string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method: options.method ?? 'GET', ca, servername: 'localhost', headers: options.cookie ? { cookie: options.cookie } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? ''), setCookies: res.headers['set-cookie'] ?? [], body: Buffer.concat(chunks).toString('utf8') }),
-      );
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function cookieFrom(reply: Reply, name: string): string {
-  const line = reply.setCookies.find((c) => c.startsWith(`${name}=`));
-  if (line === undefined) throw new Error(`no ${name} cookie set`);
-  return line.slice(name.length + 1).split(';')[0];
-}
-
-/** /auth/login, then the fake Tesla's authorize redirect (the consent), without a browser. */
-async function startLogin(base: string, ca: Buffer): Promise<{ loginCookie: string; callbackUrl: string }> {
-  const login = await call(`${base}/auth/login`, ca);
-  expect(login.status).to.equal(302);
-  const loginCookie = cookieFrom(login, '__Host-ft-login');
-  const consent = await fetch(login.location, { redirect: 'manual' });
-  const callback = new URL(consent.headers.get('location') ?? '');
-  return { loginCookie, callbackUrl: `${base}${callback.pathname}${callback.search}` };
-}
 
 describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', function () {
   this.timeout(120_000);
@@ -93,34 +42,20 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
   }
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-test-deps.sh (Debian package chromium)`);
     tesla = await new FakeTeslaOAuth().start();
     tesla.nextUser = { sub: 'owner-1', vins: [VIN_A, VIN_B] };
     // The account lives in another region: its cars must be listed at that region's base URL.
     tesla.regionPrefix = '/eu';
     port = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'fleet-telemetry-sign-in-'));
-    const redirectUri = `https://127.0.0.1:${port}/auth/callback`;
-    tesla.redirectUris.add(redirectUri);
     env = {
-      DASHBOARD_PORT: String(port),
-      TESLA_CLIENT_ID: tesla.clientId,
-      TESLA_CLIENT_SECRET: tesla.clientSecret,
-      TESLA_AUTHORIZE_URL: tesla.authorizeUrl,
-      TESLA_TOKEN_URL: tesla.tokenUrl,
-      TESLA_API_BASE_URL: tesla.baseUrl,
-      DASHBOARD_REDIRECT_URI: redirectUri,
+      ...signInEnv(tesla, port),
       DASHBOARD_SESSION_SECRET: SESSION_SECRET,
       DASHBOARD_SESSION_FILE: join(dir, 'sessions.enc'),
     };
     await startServer();
     ca = readFileSync(t.pki.caChain);
-    profile = mkdtempSync(join(tmpdir(), 'fleet-telemetry-chromium-'));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      ignoreHTTPSErrors: true,
-    });
+    ({ browser, profile } = await launchChromium());
   });
   after(async () => {
     await Promise.all(cars.map((c) => c.close()));
@@ -265,16 +200,16 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
 
     // Cross-site WebSocket hijacking: another site's page carrying the session cookie is refused by Origin
     // (and SameSite=Strict keeps a browser from sending the cookie there in the first place).
-    const sessionCookie = `__Host-ft-session=${cookieFrom(ok, '__Host-ft-session')}`;
+    const okCookie = sessionCookie(ok);
     const hijack = await new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${port}/dashboard`, { ca, servername: 'localhost', headers: { cookie: sessionCookie, origin: 'https://evil.example' } } as WebSocket.ClientOptions);
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/dashboard`, { ca, servername: 'localhost', headers: { cookie: okCookie, origin: 'https://evil.example' } } as WebSocket.ClientOptions);
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('open', () => resolve(101));
       ws.on('error', reject);
     });
     expect(hijack).to.equal(403);
     const sameOrigin = await new Promise<number>((resolve, reject) => {
-      const ws = new WebSocket(`wss://127.0.0.1:${port}/dashboard`, { ca, servername: 'localhost', headers: { cookie: sessionCookie, origin: base } } as WebSocket.ClientOptions);
+      const ws = new WebSocket(`wss://127.0.0.1:${port}/dashboard`, { ca, servername: 'localhost', headers: { cookie: okCookie, origin: base } } as WebSocket.ClientOptions);
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('open', () => {
         ws.close();
@@ -294,9 +229,8 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
   it('closes the session when Tesla revokes the refresh token', async () => {
     const base = `https://127.0.0.1:${port}`;
     tesla.nextUser = { sub: 'owner-3', vins: [VIN_B] };
-    const login = await startLogin(base, ca);
-    const done = await call(login.callbackUrl, ca, { cookie: `__Host-ft-login=${login.loginCookie}` });
-    const cookie = `__Host-ft-session=${cookieFrom(done, '__Host-ft-session')}`;
+    const { done } = await signIn(base, ca);
+    const cookie = sessionCookie(done);
     expect((await call(`${base}/api/session`, ca, { cookie })).status).to.equal(200);
     tesla.revoke('owner-3');
     await new Promise((resolve) => setTimeout(resolve, 4500)); // the 4 s access token runs out

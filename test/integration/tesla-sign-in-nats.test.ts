@@ -1,44 +1,14 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
+import { eventually } from '../helpers/eventually.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
+import { call, sessionCookie, signIn, signInEnv } from '../helpers/tesla-sign-in.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import WebSocket from 'ws';
 
 const [VIN_A] = TEST_VINS;
 const SESSION_SECRET = 'nats-session-secret-0123456789abcdefghij';
-
-interface Reply {
-  status: number;
-  location: string;
-  setCookies: string[];
-}
-
-function call(url: string, ca: Buffer, options: { method?: string; cookie?: string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(url, { method: options.method ?? 'GET', ca, servername: 'localhost', headers: options.cookie ? { cookie: options.cookie } : {} }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: String(res.headers.location ?? ''), setCookies: res.headers['set-cookie'] ?? [] }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function cookieFrom(reply: Reply, name: string): string {
-  const line = reply.setCookies.find((c) => c.startsWith(`${name}=`));
-  if (line === undefined) throw new Error(`no ${name} cookie`);
-  return line.slice(name.length + 1).split(';')[0];
-}
-
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('Sign in with Tesla sessions shared over NATS (real nats-server, two instances)', function () {
   this.timeout(60_000);
@@ -49,20 +19,11 @@ describe('Sign in with Tesla sessions shared over NATS (real nats-server, two in
   let ca: Buffer;
 
   async function instance(name: string): Promise<TestServer> {
-    const port = await freePort();
-    const redirect = `https://127.0.0.1:${port}/auth/callback`;
-    tesla.redirectUris.add(redirect);
     return startTestServer({
       env: {
         NATS_URL: nats.url,
         NATS_INSTANCE_ID: name,
-        DASHBOARD_PORT: String(port),
-        TESLA_CLIENT_ID: tesla.clientId,
-        TESLA_CLIENT_SECRET: tesla.clientSecret,
-        TESLA_AUTHORIZE_URL: tesla.authorizeUrl,
-        TESLA_TOKEN_URL: tesla.tokenUrl,
-        TESLA_API_BASE_URL: tesla.baseUrl,
-        DASHBOARD_REDIRECT_URI: redirect,
+        ...signInEnv(tesla, await freePort()),
         DASHBOARD_SESSION_SECRET: SESSION_SECRET,
       },
     });
@@ -85,12 +46,9 @@ describe('Sign in with Tesla sessions shared over NATS (real nats-server, two in
 
   it('a sign-in on one instance works on the other, a refresh there is shared, and a sign-out closes both', async () => {
     tesla.accessTtlSeconds = 3;
-    const login = await call(`${a.dashboardBaseUrl}/auth/login`, ca);
-    const back = (await fetch(login.location, { redirect: 'manual' })).headers.get('location') ?? '';
-    const callback = new URL(back);
-    const done = await call(`${a.dashboardBaseUrl}${callback.pathname}${callback.search}`, ca, { cookie: `__Host-ft-login=${cookieFrom(login, '__Host-ft-login')}` });
+    const { done } = await signIn(a.dashboardBaseUrl, ca);
     expect(done.location).to.equal('/');
-    const cookie = `__Host-ft-session=${cookieFrom(done, '__Host-ft-session')}`;
+    const cookie = sessionCookie(done);
 
     await eventually(async () => (await call(`${b.dashboardBaseUrl}/api/session`, ca, { cookie })).status === 200);
 

@@ -9,6 +9,7 @@ import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../
 import { CarClient } from '../../src/sim/car-client.js';
 import { CRASH_TOPIC, HANG_TOPIC } from '../helpers/crashing-decode-worker.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { eventually } from '../helpers/eventually.js';
 
 const [VIN_A, VIN_B, VIN_C] = TEST_VINS;
 
@@ -28,14 +29,6 @@ function collect(t: TestServer): BusRecord[] {
   const records: BusRecord[] = [];
   t.server.bus.subscribe((record) => records.push(record));
   return records;
-}
-
-async function eventually(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function httpsGet(t: TestServer, path: string, withCert: boolean): Promise<{ status: number; body: string }> {
@@ -113,7 +106,7 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     expect(JSON.parse(actor.state.get('VehicleSpeed')!.value)).to.deep.equal({ doubleValue: 19 });
 
     await car.close();
-    await eventually(() => records.some((r) => r.vin === VIN_A && r.topic === 'connectivity' && r.recordJson!.includes('DISCONNECTED')));
+    await eventually(() => records.some((r) => r.vin === VIN_A && r.topic === 'connectivity' && r.recordJson!.includes('DISCONNECTED')), 5000);
   });
 
   it('answers an undecodable payload and an unreadable envelope with the error reply and keeps the connection', async () => {
@@ -205,7 +198,7 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     const connectivity = () => records.filter((r) => r.vin === VIN_C && r.topic === 'connectivity').map((r) => JSON.parse(r.recordJson!).status);
     expect(connectivity()).to.deep.equal(['CONNECTED']);
     await cellular.close();
-    await eventually(() => connectivity().length === 2);
+    await eventually(() => connectivity().length === 2, 5000);
     expect(connectivity()).to.deep.equal(['CONNECTED', 'DISCONNECTED']);
   });
 });

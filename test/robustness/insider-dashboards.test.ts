@@ -12,6 +12,7 @@ import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard
 import { NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { recordFigures, type FigureRow } from './helpers/figures.js';
+import { eventually } from '../helpers/eventually.js';
 
 const [VIN_A, VIN_B] = TEST_VINS;
 const MAX_PER_SUBJECT = 4;
@@ -31,14 +32,6 @@ function httpGet(url: string, caPem: Buffer, headers: Record<string, string> = {
       })
       .on('error', reject);
   });
-}
-
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('robustness: what one dashboard token can do (real server)', function () {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
-import { FAKE_TESLA_AUDIENCE, FAKE_TESLA_ISSUER, FakeTeslaAuth } from '../helpers/fake-tesla-auth.js';
+import { FakeTeslaAuth } from '../helpers/fake-tesla-auth.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const [VIN] = TEST_VINS;
@@ -31,15 +31,7 @@ describe('robustness: location held back from a Tesla token without vehicle_loca
 
   before(async () => {
     tesla = await new FakeTeslaAuth().start();
-    t = await startTestServer({
-      env: {
-        DASHBOARD_TESLA_SIGN_IN: 'true',
-        TESLA_AUTH_JWKS_URL: tesla.jwksUrl,
-        TESLA_AUTH_ISSUER: FAKE_TESLA_ISSUER,
-        TESLA_AUTH_AUDIENCE: FAKE_TESLA_AUDIENCE,
-        TESLA_API_BASE_URL: tesla.baseUrl,
-      },
-    });
+    t = await startTestServer({ env: tesla.dashboardEnv() });
   });
   after(async () => {
     await t?.stop();

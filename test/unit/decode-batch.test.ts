@@ -3,20 +3,13 @@ import { dashboardMessageOf, dashboardRecordMessage, decodeBatch, receiveOutcome
 import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord, encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
+import { packFrames } from '../helpers/decode-task.js';
 
 const VIN = '5YJ3E7EB0LF000001';
 const RECEIVED_AT = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
 
 function task(frames: Uint8Array[]): DecodeTask {
-  const total = frames.reduce((n, f) => n + f.byteLength, 0);
-  const shared = new SharedArrayBuffer(Math.max(1, total));
-  const offsets = new Uint32Array(frames.length + 1);
-  for (let i = 0, at = 0; i < frames.length; i++) {
-    new Uint8Array(shared).set(frames[i], at);
-    at += frames[i].byteLength;
-    offsets[i + 1] = at;
-  }
-  return { frames: shared, offsets, vins: frames.map(() => VIN), receivedAt: new Float64Array(frames.length).fill(RECEIVED_AT) };
+  return packFrames(frames, VIN, RECEIVED_AT);
 }
 
 function frame(topic: string, payload: Uint8Array, txid: string): Uint8Array {

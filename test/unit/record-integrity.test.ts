@@ -10,6 +10,7 @@ import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload.js';
 import { clientVersionFrom, connectionIdFrom } from '../../src/vehicle/connection-headers.js';
+import { packFrames } from '../helpers/decode-task.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
 
 const VIN = '5YJ3E7EB0LF000001';
@@ -36,16 +37,10 @@ function connection(clientVersion = '2024.44.25'): VehicleConnection {
 /** Runs payloads through the real decode path and hands the outcomes to the actor in arrival order. */
 function feed(actor: VehicleActor, conn: VehicleConnection, payloads: Uint8Array[]): void {
   const frames = payloads.map((payload, i) => writeStreamEnvelope({ txid: `t${i}`, topic: 'V', payload }));
-  const total = frames.reduce((n, f) => n + f.length, 0);
-  const shared = new SharedArrayBuffer(total);
-  const offsets = new Uint32Array(frames.length + 1);
-  for (let i = 0, at = 0; i < frames.length; i++) {
-    new Uint8Array(shared).set(frames[i], at);
-    at += frames[i].length;
-    offsets[i + 1] = at;
-  }
   const tickets: FrameTicket[] = frames.map(() => actor.frameArrived(conn, 1_780_000_000_000, performance.now()));
-  const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => VIN), receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000) });
+  const task = packFrames(frames, VIN, 1_780_000_000_000);
+  const shared = task.frames;
+  const result = decodeBatch(task);
   const replies = new Uint8Array(result.replies);
   receiveOutcomes(result, shared).forEach((outcome, i) => actor.decoded(tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), new Uint8Array(shared)));
 }

@@ -28,6 +28,7 @@ import {
   unknownFieldsPayloadArb,
   validPayloadArb,
 } from '../robustness/fuzz/frame-arbitraries.js';
+import { packFrames } from '../helpers/decode-task.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
 
 const VIN = '5YJ3E7EB0LF000001';
@@ -50,15 +51,9 @@ function oracle(topic: string, payload: Uint8Array, vin: string): Verdict {
 function viaBatch(topic: string, payload: Uint8Array, vin: string, normalise = false): FrameOutcome {
   // Other frames around it, so positions inside the shared buffers are not all zero.
   const frames = [writeStreamEnvelope({ txid: 'before', topic: 'V', payload: encodeVehicleData({ vin, data: [{ key: 'Soc', value: { doubleValue: 1 } }] }) }), writeStreamEnvelope({ txid: 't', topic, payload })];
-  const total = frames.reduce((n, f) => n + f.length, 0);
-  const shared = new SharedArrayBuffer(total);
-  const offsets = new Uint32Array(frames.length + 1);
-  for (let i = 0, at = 0; i < frames.length; i++) {
-    new Uint8Array(shared).set(frames[i], at);
-    at += frames[i].length;
-    offsets[i + 1] = at;
-  }
-  const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => vin), receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000), normalise });
+  const task = { ...packFrames(frames, vin, 1_780_000_000_000), normalise };
+  const shared = task.frames;
+  const result = decodeBatch(task);
   return receiveOutcomes(result, shared)[1];
 }
 

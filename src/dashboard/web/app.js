@@ -3,6 +3,7 @@
 
 import { COOKIE_SESSION, probeTeslaSession, teslaSignOut } from './tesla-sign-in.js';
 import { initHistory } from './history.js';
+import { fitTrack, gridCanvas } from './track-canvas.js';
 
 const TOKEN_KEY = 'fleet-telemetry.token';
 const MAX_TRACK_POINTS = 2000;
@@ -498,20 +499,7 @@ function renderLocation(c) {
 
 /** The track on a plain canvas: equirectangular around the track's centre, fitted with a margin. */
 function drawTrack(canvas, track, heading) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || 640;
-  const height = Math.round(width * 0.53);
-  if (canvas.width !== Math.round(width * ratio)) {
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
-  }
-  const g = canvas.getContext('2d');
-  g.setTransform(ratio, 0, 0, ratio, 0, 0);
-  g.clearRect(0, 0, width, height);
-  g.strokeStyle = 'rgba(139,151,176,0.12)';
-  g.lineWidth = 1;
-  for (let x = 0; x < width; x += 40) { g.beginPath(); g.moveTo(x + 0.5, 0); g.lineTo(x + 0.5, height); g.stroke(); }
-  for (let y = 0; y < height; y += 40) { g.beginPath(); g.moveTo(0, y + 0.5); g.lineTo(width, y + 0.5); g.stroke(); }
+  const { g, width, height } = gridCanvas(canvas);
   if (track.length === 0) {
     g.fillStyle = '#8b97b0';
     g.font = '13px system-ui, sans-serif';
@@ -519,19 +507,7 @@ function drawTrack(canvas, track, heading) {
     g.fillText('Waiting for a position…', width / 2, height / 2);
     return;
   }
-  const lats = track.map((p) => p[0]);
-  const lons = track.map((p) => p[1]);
-  const midLat = (Math.min(...lats) + Math.max(...lats)) / 2;
-  const k = Math.cos((midLat * Math.PI) / 180);
-  const xs = lons.map((lon) => lon * k);
-  const minX = Math.min(...xs), maxX = Math.max(...xs), minY = Math.min(...lats), maxY = Math.max(...lats);
-  // At least ~200 m across, so a parked car is a dot in the middle rather than a zoomed-in smear.
-  const span = Math.max(maxX - minX, maxY - minY, 0.002);
-  const margin = 28;
-  const scale = Math.min((width - 2 * margin) / span, (height - 2 * margin) / span);
-  const cx = (minX + maxX) / 2, cy = (minY + maxY) / 2;
-  const px = (i) => width / 2 + (xs[i] - cx) * scale;
-  const py = (i) => height / 2 - (lats[i] - cy) * scale;
+  const { px, py, scale } = fitTrack(track, width, height);
 
   const gradient = g.createLinearGradient(0, 0, width, height);
   gradient.addColorStop(0, '#818cf8');

@@ -2,6 +2,7 @@
 // operator's MAP_TILE_URL (OpenStreetMap's by default). Until a tile has loaded, and for good when
 // tiles cannot load (no internet, a blocked tile server), the plain grid canvas underneath stays.
 import * as L from '/vendor/leaflet/leaflet-src.esm.js';
+import { fitTrack, gridCanvas } from './track-canvas.js';
 
 let configPromise = null;
 
@@ -98,27 +99,9 @@ export class TrackMap {
 
 /** The grid fallback for a finished track: equirectangular, fitted, start dot and end ring. */
 export function drawGridTrack(canvas, points) {
-  const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth || 640;
-  const height = Math.round(width * 0.53);
-  canvas.width = Math.round(width * ratio);
-  canvas.height = Math.round(height * ratio);
-  const g = canvas.getContext('2d');
-  g.setTransform(ratio, 0, 0, ratio, 0, 0);
-  g.clearRect(0, 0, width, height);
-  g.strokeStyle = 'rgba(139,151,176,0.12)';
-  g.lineWidth = 1;
-  for (let x = 0; x < width; x += 40) { g.beginPath(); g.moveTo(x + 0.5, 0); g.lineTo(x + 0.5, height); g.stroke(); }
-  for (let y = 0; y < height; y += 40) { g.beginPath(); g.moveTo(0, y + 0.5); g.lineTo(width, y + 0.5); g.stroke(); }
+  const { g, width, height } = gridCanvas(canvas);
   if (points.length === 0) return;
-  const lats = points.map((p) => p[0]);
-  const k = Math.cos(((Math.min(...lats) + Math.max(...lats)) / 2) * (Math.PI / 180));
-  const xs = points.map((p) => p[1] * k);
-  const minX = Math.min(...xs), maxX = Math.max(...xs), minY = Math.min(...lats), maxY = Math.max(...lats);
-  const span = Math.max(maxX - minX, maxY - minY, 0.002);
-  const scale = Math.min((width - 56) / span, (height - 56) / span);
-  const px = (i) => width / 2 + (xs[i] - (minX + maxX) / 2) * scale;
-  const py = (i) => height / 2 - (lats[i] - (minY + maxY) / 2) * scale;
+  const { px, py } = fitTrack(points, width, height);
   g.strokeStyle = '#38bdf8';
   g.lineWidth = 3;
   g.lineJoin = 'round';

@@ -11,6 +11,7 @@ import {
   readEnvelope,
   type Envelope,
 } from '../../../src/protocol/envelope.js';
+import { packFrames } from '../../helpers/decode-task.js';
 
 export const FUZZ_VIN = '5YJ3E7EB0LF000001';
 /** An ack is a 60-byte head plus two padded vectors; an error reply 104 plus one: never much more than the frame. */
@@ -31,22 +32,12 @@ export interface BatchVerdict {
   elapsedMs: number;
 }
 
-/** Packs frames the way DecodePool does: back to back in one SharedArrayBuffer, with n + 1 offsets. */
+/** Runs frames through decodeBatch, packed the way DecodePool packs them. */
 export function runBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): { result: DecodeResult; shared: SharedArrayBuffer; elapsedMs: number } {
-  let total = 0;
-  for (const f of frames) total += f.length;
-  const shared = new SharedArrayBuffer(Math.max(1, total));
-  const view = new Uint8Array(shared);
-  const offsets = new Uint32Array(frames.length + 1);
-  for (let i = 0, at = 0; i < frames.length; i++) {
-    view.set(frames[i], at);
-    at += frames[i].length;
-    offsets[i + 1] = at;
-  }
-  const receivedAt = new Float64Array(frames.length).fill(Date.now());
+  const task = packFrames(frames, vin, Date.now());
   const started = performance.now();
-  const result = decodeBatch({ frames: shared, offsets, vins: frames.map(() => vin), receivedAt });
-  return { result, shared, elapsedMs: performance.now() - started };
+  const result = decodeBatch(task);
+  return { result, shared: task.frames, elapsedMs: performance.now() - started };
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {

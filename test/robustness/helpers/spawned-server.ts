@@ -4,19 +4,11 @@ import net from 'node:net';
 import type { CarClientOptions } from '../../../src/sim/car-client.js';
 import { TEST_VINS, testEnv, testPki } from '../../helpers/test-server.js';
 import { CountingCar } from './counting-car.js';
+import { freePort } from '../../../tools/local-process.js';
 
 const MAIN = new URL('../../../main.js', import.meta.url);
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface SpawnedServer {
   child: ChildProcess;
