@@ -10,7 +10,10 @@ import { VehicleStory } from '../../src/sim/vehicle-story.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /** Page-side code in page.evaluate runs in the browser, where this exists. */
-declare const document: any;
+declare const document: {
+  getElementById(id: string): { textContent: string | null; dataset: Record<string, string | undefined> } | null;
+  documentElement: { scrollWidth: number; clientWidth: number };
+};
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(process.cwd(), 'artifacts');
