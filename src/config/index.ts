@@ -377,6 +377,24 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
   };
 }
 
+const FILE_FORMATS = new Set(['file', 'optionalFile']);
+
+/**
+ * Partial mode's result: file paths resolved against cwd and VINs normalised as toAppConfig does, so
+ * a CLI command sees the same values the server would; nothing else is derived from unchecked input.
+ */
+function partialAppConfig(raw: AppConfig, cwd: string): AppConfig {
+  const copy = { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
+  const result = structuredClone(copy) as unknown as Record<string, unknown>;
+  for (const setting of SETTINGS) {
+    const value = readPath(result, setting.path);
+    if (FILE_FORMATS.has(setting.format) && typeof value === 'string' && value !== '') writePath(result, setting.path, resolve(cwd, value));
+  }
+  const config = result as unknown as AppConfig;
+  if (Array.isArray(config.tesla.vins)) config.tesla.vins = [...new Set(config.tesla.vins.map((vin) => String(vin).toUpperCase()))];
+  return config;
+}
+
 /**
  * Reads the configuration: schema defaults < config/<NODE_ENV>.json < .env < the real environment.
  * Checks every setting and the files they name, and throws one ConfigError listing every problem.
@@ -423,7 +441,7 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
     }
     for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
     if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
-    return { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
+    return partialAppConfig(raw, cwd);
   }
   for (const setting of SETTINGS) {
     const value = readPath(raw, setting.path);
