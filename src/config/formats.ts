@@ -330,6 +330,20 @@ function isOrigin(value: string): boolean {
   }
 }
 
+/**
+ * What a format's convict validator throws: the one-line problem. convict adds the setting's path
+ * (`fullName`) to the thrown object before it folds every problem into one message, so the loader
+ * keeps the objects (see validateSettings) and reports them one line per setting, by env name.
+ */
+export class SettingProblem extends Error {
+  override readonly name = 'SettingProblem';
+  /** Set by convict: the setting's dotted path. */
+  fullName?: string;
+}
+
+/** The problems of the validate() call in progress (convict validates synchronously). */
+let collecting: SettingProblem[] | null = null;
+
 let registered = false;
 
 /** convict keeps formats in a process-wide registry; registering twice is harmless but pointless. */
@@ -341,9 +355,29 @@ export function registerFormats(): void {
       name: format.name,
       validate(value: unknown, schemaItem: convict.SchemaObj) {
         const problem = format.check(value, schemaItem as FormatLimits);
-        if (problem !== undefined) throw new Error(problem);
+        if (problem === undefined) return;
+        const error = new SettingProblem(problem);
+        collecting?.push(error);
+        throw error;
       },
       coerce: (raw: string) => format.coerce(raw),
     });
   }
+}
+
+/**
+ * Runs `validate` (convict's validate() of one config) and returns what the formats refused during
+ * it, each with convict's `fullName` set. A failure that is not a format's is rethrown as it is.
+ */
+export function collectSettingProblems(validate: () => void): SettingProblem[] {
+  const found: SettingProblem[] = [];
+  collecting = found;
+  try {
+    validate();
+  } catch (error) {
+    if (found.length === 0) throw error;
+  } finally {
+    collecting = null;
+  }
+  return found;
 }
