@@ -26,8 +26,9 @@ import type {
   DecodedVehicleErrors,
 } from './decoded-message.js';
 import { normaliseVehicleAlerts, normaliseVehicleData, normaliseVehicleErrors, type LatLon } from './normalise.js';
+import type { KnownTopic } from './topics.js';
 
-export type KnownTopic = 'V' | 'alerts' | 'errors' | 'connectivity';
+export type { KnownTopic } from './topics.js';
 export type PayloadErrorKind = 'protobuf' | 'invalid';
 
 export class PayloadError extends Error {

@@ -1,6 +1,7 @@
 import type { AppConfig } from '../config/types.js';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/index.js';
 import { SETTING_BY_ENV } from '../config/schema.js';
+import { VIN_PATTERN } from '../protocol/vin.js';
 import { configFromSettings, type ConfigChoices } from './config-from-settings.js';
 import { FleetApiError } from './fleet-api.js';
 import { regionBaseUrl } from './region.js';
@@ -98,7 +99,7 @@ export function configFromFlags(config: AppConfig, values: Record<string, unknow
 export function vinsFrom(values: Record<string, unknown>, config: AppConfig, required: boolean): string[] {
   const given = ((values.vin as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim().toUpperCase()).filter((v) => v !== '');
   const vins = given.length > 0 ? given : config.tesla.vins;
-  const bad = vins.filter((vin) => !/^[A-HJ-NPR-Z0-9]{17}$/.test(vin));
+  const bad = vins.filter((vin) => !VIN_PATTERN.test(vin));
   if (bad.length > 0) throw new UsageError(`not a VIN (17 letters and digits, no I, O or Q): ${bad.join(', ')}`);
   if (required && vins.length === 0) throw new UsageError('which car? give --vin VIN (or set TESLA_VIN)');
   return [...new Set(vins)];
