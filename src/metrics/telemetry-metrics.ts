@@ -11,7 +11,6 @@ export const SIGNALS_PER_US_DOLLAR = 150_000;
 export const PREFIX = 'fleet_telemetry_';
 /** Topic label values: the four Tesla topics, and `other` for whatever else a car sends. */
 export const METRIC_TOPICS = [...KNOWN_TOPICS, 'other'] as const;
-export type MetricTopic = (typeof METRIC_TOPICS)[number];
 
 /** The per-record series of one topic, bound once (hot-path.ts): counting a record is four additions. */
 export class TopicCells {
