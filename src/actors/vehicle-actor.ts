@@ -176,10 +176,3 @@ export class VehicleActor {
     if (error !== null) this.metrics.busPublishErrors.inc({ bus: this.bus.name });
   }
 }
-
-const KNOWN_TOPICS = new Set(['V', 'alerts', 'errors', 'connectivity']);
-
-/** Topic is a label; cars could send any string, so unknown ones share one value. */
-export function metricTopicOf(topic: string): string {
-  return KNOWN_TOPICS.has(topic) ? topic : 'other';
-}

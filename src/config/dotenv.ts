@@ -1,8 +1,12 @@
+import { parse } from 'dotenv';
+
 /**
- * A deliberately small `.env` reader: `KEY=VALUE` lines, optional `export ` prefix, `#` comments,
- * single quotes (literal) and double quotes (with \n \r \t \\ \" escapes). No variable expansion and
- * no multi-line values: a line that does not fit is reported by number, never echoed, because
- * `.env` lines usually hold secrets.
+ * Reads `.env` with the `dotenv` package's parser (quotes, `\n` in double quotes, comments,
+ * `export `), one line at a time. What we add is the refusal the library does not do: a line that is
+ * not `KEY=VALUE`, an unterminated quote, text after a closing quote or a `#` that would cut an
+ * unquoted value short is reported by number, never echoed, because
+ * `.env` lines usually hold secrets; such a line sets nothing. Parsing line by line keeps a broken
+ * line from swallowing the lines after it, so multi-line values are not supported.
  */
 
 export interface DotenvResult {
@@ -12,44 +16,23 @@ export interface DotenvResult {
 }
 
 const ASSIGNMENT = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/;
-const ESCAPES: Record<string, string> = { n: '\n', r: '\r', t: '\t', '\\': '\\', '"': '"' };
+/** A double-quoted value (backslash escapes included) and what follows it. */
+const DOUBLE_QUOTED = /^"(?:\\.|[^"\\])*"(.*)$/;
+const SINGLE_QUOTED = /^'[^']*'(.*)$/;
 
-type ValueResult = { value: string } | { problem: string };
-
-function readDoubleQuoted(text: string): ValueResult {
-  let value = '';
-  for (let i = 1; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === '\\' && i + 1 < text.length) {
-      const next = text[i + 1];
-      value += ESCAPES[next] ?? `\\${next}`;
-      i++;
-    } else if (ch === '"') {
-      return afterClosingQuote(value, text.slice(i + 1));
-    } else {
-      value += ch;
-    }
+/** Why the value part of an assignment cannot be read, or undefined when the library may parse it. */
+function valueProblem(value: string): string | undefined {
+  const quote = value[0];
+  if (quote !== '"' && quote !== "'") {
+    // dotenv ends an unquoted value at any `#`: `abc#123` would silently become `abc`.
+    return /(^|[^\s])#/.test(value) ? 'a "#" inside an unquoted value starts a comment; quote the value' : undefined;
   }
-  return { problem: 'unterminated double quote (multi-line values are not supported)' };
-}
-
-function readSingleQuoted(text: string): ValueResult {
-  const end = text.indexOf("'", 1);
-  if (end < 0) return { problem: 'unterminated single quote (multi-line values are not supported)' };
-  return afterClosingQuote(text.slice(1, end), text.slice(end + 1));
-}
-
-function afterClosingQuote(value: string, rest: string): ValueResult {
-  const trimmed = rest.trim();
-  return trimmed === '' || trimmed.startsWith('#')
-    ? { value }
-    : { problem: 'unexpected text after the closing quote' };
-}
-
-function readUnquoted(text: string): string {
-  // A `#` starts a comment only after whitespace, so values such as `abc#123` survive.
-  const comment = text.search(/\s#/);
-  return (comment >= 0 ? text.slice(0, comment) : text).trim();
+  const closed = (quote === '"' ? DOUBLE_QUOTED : SINGLE_QUOTED).exec(value);
+  if (closed === null) {
+    return `unterminated ${quote === '"' ? 'double' : 'single'} quote (multi-line values are not supported)`;
+  }
+  const rest = closed[1].trim();
+  return rest === '' || rest.startsWith('#') ? undefined : 'unexpected text after the closing quote';
 }
 
 export function parseDotenv(text: string): DotenvResult {
@@ -65,16 +48,18 @@ export function parseDotenv(text: string): DotenvResult {
       return;
     }
     const [, key, rest] = match;
-    const result: ValueResult = rest.startsWith('"')
-      ? readDoubleQuoted(rest)
-      : rest.startsWith("'")
-        ? readSingleQuoted(rest)
-        : { value: readUnquoted(rest) };
-    if ('problem' in result) {
-      problems.push(`line ${index + 1}: ${key}: ${result.problem}`);
+    const problem = valueProblem(rest);
+    if (problem !== undefined) {
+      problems.push(`line ${index + 1}: ${key}: ${problem}`);
       return;
     }
-    values.set(key, result.value);
+    const parsed = parse(line);
+    const value = Object.hasOwn(parsed, key) ? parsed[key] : undefined;
+    if (value === undefined) {
+      problems.push(`line ${index + 1}: expected KEY=VALUE`);
+      return;
+    }
+    values.set(key, value);
   });
   return { values, problems };
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import convict from 'convict';
+import { VIN_PATTERN } from '../protocol/vin.js';
 
 /**
  * Value formats of the settings. Each format turns an environment string into a typed value and
@@ -24,10 +25,8 @@ export interface ValueFormat {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const NODE_ENVS = ['production', 'development', 'test'] as const;
 
-/** A VIN: 17 characters, digits and capital letters without I, O and Q (ISO 3779). */
 /** nats://, tls://, ws(s):// or a bare host[:port], optionally with user:password@. */
 const NATS_URL_SHAPE = /^((nats|tls|ws|wss):\/\/)?([^\s/@]+@)?[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?$/;
-const VIN_SHAPE = /^[A-HJ-NPR-Z0-9]{17}$/;
 const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 
 /** How a rejected value is shown: strings quoted so that empty and space-padded values are visible. */
@@ -252,7 +251,7 @@ export const FORMATS = {
     coerce: (raw) => (coerceList(raw) as string[]).map((vin) => vin.toUpperCase()),
     check: (value) => {
       if (!isStringList(value)) return `must be a comma-separated list of VINs, got ${shown(value)}`;
-      const bad = value.filter((vin) => !VIN_SHAPE.test(vin.toUpperCase()));
+      const bad = value.filter((vin) => !VIN_PATTERN.test(vin.toUpperCase()));
       return bad.length === 0
         ? undefined
         : `each entry must be a VIN (17 letters and digits, no I, O or Q), got ${bad.map(shown).join(', ')}`;
@@ -330,6 +329,20 @@ function isOrigin(value: string): boolean {
   }
 }
 
+/**
+ * What a format's convict validator throws: the one-line problem. convict adds the setting's path
+ * (`fullName`) to the thrown object before it folds every problem into one message, so the loader
+ * keeps the objects (see validateSettings) and reports them one line per setting, by env name.
+ */
+export class SettingProblem extends Error {
+  override readonly name = 'SettingProblem';
+  /** Set by convict: the setting's dotted path. */
+  fullName?: string;
+}
+
+/** The problems of the validate() call in progress (convict validates synchronously). */
+let collecting: SettingProblem[] | null = null;
+
 let registered = false;
 
 /** convict keeps formats in a process-wide registry; registering twice is harmless but pointless. */
@@ -341,9 +354,29 @@ export function registerFormats(): void {
       name: format.name,
       validate(value: unknown, schemaItem: convict.SchemaObj) {
         const problem = format.check(value, schemaItem as FormatLimits);
-        if (problem !== undefined) throw new Error(problem);
+        if (problem === undefined) return;
+        const error = new SettingProblem(problem);
+        collecting?.push(error);
+        throw error;
       },
       coerce: (raw: string) => format.coerce(raw),
     });
   }
+}
+
+/**
+ * Runs `validate` (convict's validate() of one config) and returns what the formats refused during
+ * it, each with convict's `fullName` set. A failure that is not a format's is rethrown as it is.
+ */
+export function collectSettingProblems(validate: () => void): SettingProblem[] {
+  const found: SettingProblem[] = [];
+  collecting = found;
+  try {
+    validate();
+  } catch (error) {
+    if (found.length === 0) throw error;
+  } finally {
+    collecting = null;
+  }
+  return found;
 }

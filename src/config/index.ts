@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import convict from 'convict';
 import type { AppConfig } from './types.js';
-import { FORMATS, redactUrl, registerFormats } from './formats.js';
+import { FORMATS, collectSettingProblems, redactUrl, registerFormats } from './formats.js';
 import { SETTINGS, SETTING_BY_PATH, schema, type Setting } from './schema.js';
 import { parseDotenv } from './dotenv.js';
 import { parseConfigFile, readTextFile } from './config-file.js';
@@ -377,6 +377,59 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
   };
 }
 
+const FILE_FORMATS = new Set(['file', 'optionalFile']);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Every setting's problem by path, in schema order, from convict's own validate() and the formats'
+ * validators. One case convict cannot see: a config file that gives an object where a value belongs
+ * (convict flattens it into undeclared sub-keys and calls the setting "missing"); the setting's own
+ * format names that one.
+ */
+function validateSettings(config: convict.Config<AppConfig>, raw: AppConfig): Map<string, string> {
+  const byPath = new Map<string, string>();
+  const shadowed = SETTINGS.filter((setting) => isPlainObject(readPath(raw, setting.path)));
+  let refused: { fullName?: string; message: string }[];
+  try {
+    refused = collectSettingProblems(() => config.validate({ allowed: 'strict' }));
+  } catch (error) {
+    if (shadowed.length === 0) throw error;
+    refused = [];
+  }
+  for (const problem of refused) {
+    if (problem.fullName === undefined) throw new Error(`config: convict reported a problem without its setting: ${problem.message}`);
+    byPath.set(problem.fullName, problem.message);
+  }
+  for (const setting of shadowed) {
+    byPath.set(setting.path, FORMATS[setting.format].check(readPath(raw, setting.path), setting) ?? 'must not be an object');
+  }
+  const ordered = new Map<string, string>();
+  for (const setting of SETTINGS) {
+    const problem = byPath.get(setting.path);
+    if (problem !== undefined) ordered.set(setting.path, problem);
+  }
+  return ordered;
+}
+
+/**
+ * Partial mode's result: file paths resolved against cwd and VINs normalised as toAppConfig does, so
+ * a CLI command sees the same values the server would; nothing else is derived from unchecked input.
+ */
+function partialAppConfig(raw: AppConfig, cwd: string): AppConfig {
+  const copy = { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
+  const result = structuredClone(copy) as unknown as Record<string, unknown>;
+  for (const setting of SETTINGS) {
+    const value = readPath(result, setting.path);
+    if (FILE_FORMATS.has(setting.format) && typeof value === 'string' && value !== '') writePath(result, setting.path, resolve(cwd, value));
+  }
+  const config = result as unknown as AppConfig;
+  if (Array.isArray(config.tesla.vins)) config.tesla.vins = [...new Set(config.tesla.vins.map((vin) => String(vin).toUpperCase()))];
+  return config;
+}
+
 /**
  * Reads the configuration: schema defaults < config/<NODE_ENV>.json < .env < the real environment.
  * Checks every setting and the files they name, and throws one ConfigError listing every problem.
@@ -412,27 +465,18 @@ export function loadConfig(options: LoadOptions = {}): AppConfig {
   const sources: Sources = { realEnv, dotenv, filePaths, fileShown };
   const invalid = new Set<string>();
   const only = options.only === undefined ? null : new Set(options.only);
+  if (only !== null) for (const path of only) if (!SETTING_BY_PATH.has(path)) throw new Error(`loadConfig: no setting at ${path}`);
+  // convict checks every setting against its format; partial mode reports only the named ones.
+  for (const [path, problem] of validateSettings(config, raw)) {
+    if (only !== null && !only.has(path)) continue;
+    const setting = SETTING_BY_PATH.get(path) as Setting;
+    invalid.add(path);
+    findings.error(setting.env, problem + sourceNote(setting, sources));
+  }
   if (only !== null) {
-    for (const path of only) if (!SETTING_BY_PATH.has(path)) throw new Error(`loadConfig: no setting at ${path}`);
-    for (const setting of SETTINGS) {
-      if (!only.has(setting.path)) continue;
-      const value = readPath(raw, setting.path);
-      if (value === null && setting.nullable) continue;
-      const problem = FORMATS[setting.format].check(value, setting);
-      if (problem !== undefined) findings.error(setting.env, problem + sourceNote(setting, sources));
-    }
     for (const line of scrubSecrets(findings.warnings, raw, sources)) onWarning(line);
     if (findings.problems.length > 0) throw new ConfigError(scrubSecrets(findings.problems, raw, sources));
-    return { ...raw, dashboard: { ...raw.dashboard, jwtSecret: raw.dashboard.jwtSecret ?? '' } };
-  }
-  for (const setting of SETTINGS) {
-    const value = readPath(raw, setting.path);
-    if (value === null && setting.nullable) continue;
-    const problem = FORMATS[setting.format].check(value, setting);
-    if (problem !== undefined) {
-      invalid.add(setting.path);
-      findings.error(setting.env, problem + sourceNote(setting, sources));
-    }
+    return partialAppConfig(raw, cwd);
   }
   checkRelations(raw, invalid, findings);
   checkFiles(raw, invalid, cwd, now, findings);

@@ -1,5 +1,4 @@
-/** VIN shape: 17 letters and digits without I, O or Q. */
-export const VIN_PATTERN = /^[A-HJ-NPR-Z0-9]{17}$/;
+export { VIN_PATTERN } from '../protocol/vin.js';
 
 export type GrantSource = 'hs256' | 'jwks' | 'tesla';
 

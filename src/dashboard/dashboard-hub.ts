@@ -342,6 +342,7 @@ export class DashboardHub {
             bytes += size;
             if (record.streamSeq !== undefined) seqCut = Math.max(seqCut ?? 0, record.streamSeq);
             else replayedWithoutSeq.add(recordKey(record));
+            return true;
           });
         } catch (error) {
           failed = true;

@@ -1,4 +1,4 @@
-import { CHARGING_CODES, GEAR_CODES, GEAR_NAMES, type SignalSample } from './signal-sample.js';
+import { CHARGING_CODES, GEAR_CODES, type SignalSample } from './signal-sample.js';
 
 const KM_PER_MILE = 1.609344;
 /** A gap longer than this between two samples adds no energy (the car was not heard from). */
@@ -292,10 +292,6 @@ export class CarActivity {
     if (this.charges.length > this.limits.maxKept) this.charges.shift();
     this.events.chargeEnded(session);
   }
-}
-
-export function gearName(code: number): string | null {
-  return GEAR_NAMES[code] ?? null;
 }
 
 function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {

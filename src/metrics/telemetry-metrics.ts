@@ -3,14 +3,14 @@ import { CellHistogram, CounterCell, foldCounterCells } from './hot-path.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { HistoryMetrics } from '../history/history-metrics.js';
 import { PostgresMetrics } from '../postgres/postgres-metrics.js';
+import { KNOWN_TOPICS } from '../protocol/topics.js';
 
 /** The published price: 150,000 signals per US$1 (tesla-protocol.md section 5). */
 export const SIGNALS_PER_US_DOLLAR = 150_000;
 
 export const PREFIX = 'fleet_telemetry_';
 /** Topic label values: the four Tesla topics, and `other` for whatever else a car sends. */
-export const METRIC_TOPICS = ['V', 'alerts', 'errors', 'connectivity', 'other'] as const;
-export type MetricTopic = (typeof METRIC_TOPICS)[number];
+export const METRIC_TOPICS = [...KNOWN_TOPICS, 'other'] as const;
 
 /** The per-record series of one topic, bound once (hot-path.ts): counting a record is four additions. */
 export class TopicCells {

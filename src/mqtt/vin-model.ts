@@ -1,3 +1,5 @@
+import { VIN_PATTERN } from '../protocol/vin.js';
+
 /**
  * The model from a Tesla VIN: position 4 is the line (ISO 3779 "vehicle descriptor section" as Tesla
  * fills it). Anything else, such as a test CA's made-up device id, is just "Tesla vehicle".
@@ -13,6 +15,6 @@ const MODELS: Readonly<Record<string, string>> = {
 };
 
 export function modelFromVin(vin: string): string {
-  if (!/^[A-HJ-NPR-Z0-9]{17}$/.test(vin)) return 'Tesla vehicle';
+  if (!VIN_PATTERN.test(vin)) return 'Tesla vehicle';
   return MODELS[vin[3]] ?? 'Tesla vehicle';
 }

@@ -22,6 +22,7 @@
 // to JSON text, with per-field work decided once at build time.
 import protobuf from 'protobufjs';
 
+import type { DecodedMessage, DecodedTimestamp } from './decoded-message.js';
 type Type = protobuf.Type;
 type Field = protobuf.Field;
 type Enum = protobuf.Enum;
@@ -32,10 +33,10 @@ export class CanonicalJsonError extends RangeError {
 }
 
 /** Writes one value (a message, or null) as JSON text; ctx is handed to taps untouched. */
-export type JsonWriter = (value: any, ctx: unknown) => string;
+export type JsonWriter = (value: unknown, ctx: unknown) => string;
 
 /** Sees the JSON text written for one field of one message, e.g. to collect per-datum state. */
-export type JsonTap = (json: string, message: any, ctx: unknown) => void;
+export type JsonTap = (json: string, message: DecodedMessage, ctx: unknown) => void;
 
 export interface CanonicalJsonOptions {
   /** Repeated and map fields with more entries than this are refused (bounds output amplification). */
@@ -138,8 +139,9 @@ function civilSeconds(seconds: number): string {
   return `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}T${pad2(hour)}:${pad2(minute)}:${pad2(second)}`;
 }
 
-function timestampToJson(m: any): string {
-  if (m == null) return 'null';
+function timestampToJson(value: unknown): string {
+  if (value == null) return 'null';
+  const m = value as DecodedTimestamp;
   return `"${formatTimestamp(m.seconds, m.nanos)}"`;
 }
 
@@ -170,7 +172,7 @@ function enumWriter(e: Enum): (v: unknown) => string {
   };
 }
 
-type ValueWriter = (v: any, ctx: unknown) => string;
+type ValueWriter = (v: unknown, ctx: unknown) => string;
 
 interface FieldPlan {
   prop: string; // protobufjs property name on decoded messages
@@ -203,8 +205,9 @@ export class CanonicalJson {
       throw new Error(`no canonical JSON rule for ${type.fullName}`);
     }
     const steps: Step[] = [];
-    const writer: JsonWriter = (m, ctx) => {
-      if (m == null) return 'null';
+    const writer: JsonWriter = (value, ctx) => {
+      if (value == null) return 'null';
+      const m = value as DecodedMessage;
       let s = '{';
       for (let i = 0; i < steps.length; i++) {
         const step = steps[i];
@@ -264,7 +267,8 @@ export class CanonicalJson {
         throw new Error(`no canonical JSON rule for 64-bit map keys (${where})`);
       }
       const valueWrite = this.single(field, field.type);
-      const write: ValueWriter = (obj, ctx) => {
+      const write: ValueWriter = (value, ctx) => {
+        const obj = value as DecodedMessage;
         const keys = Object.keys(obj);
         if (keys.length > max) throw new CanonicalJsonError(`${where}: ${keys.length} entries, limit ${max}`);
         if (keys.length === 0) return '{}';
@@ -280,7 +284,8 @@ export class CanonicalJson {
     }
     if (field.repeated) {
       const elem = this.single(field, field.type);
-      const write: ValueWriter = (arr: any[], ctx) => {
+      const write: ValueWriter = (value, ctx) => {
+        const arr = value as readonly unknown[];
         const n = arr.length;
         if (n > max) throw new CanonicalJsonError(`${where}: ${n} entries, limit ${max}`);
         if (n === 0) return '[]';
@@ -308,9 +313,9 @@ export class CanonicalJson {
     }
     if (typeName === 'string') return (v) => JSON.stringify(v);
     if (typeName === 'bool') return (v) => (v ? 'true' : 'false');
-    if (typeName === 'double') return doubleToJson;
-    if (typeName === 'float') return floatToJson;
-    if (typeName === 'bytes') return bytesToJson;
+    if (typeName === 'double') return doubleToJson as ValueWriter;
+    if (typeName === 'float') return floatToJson as ValueWriter;
+    if (typeName === 'bytes') return bytesToJson as ValueWriter;
     if (INT_TYPES.has(typeName)) return (v) => String(v);
     if (LONG_TYPES.has(typeName)) return int64ToJson;
     throw new Error(`no canonical JSON rule for field type ${typeName}`);

@@ -5,6 +5,7 @@
 // then say what kind of device the certificate names, and refuse the ones that are not cars.
 
 import { X509Certificate, type KeyObject } from 'node:crypto';
+import { VIN_PATTERN } from './vin.js';
 
 export type DeviceKind =
   | 'vehicle_device'
@@ -78,8 +79,6 @@ const WIFI_EAP_EKU = `${TESLA_EKU}.5.1.1`;
 const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
 const ANY_EKU = '2.5.29.37.0';
 
-/** A VIN: 17 letters and digits without I, O or Q. Operator-CA certificates name cars by VIN. */
-export const DEVICE_VIN_PATTERN = /^[A-HJ-NPR-Z0-9]{17}$/;
 /**
  * Every other device id (Tesla's energy, DAS, service and robotics devices): letters, digits, '-' and
  * '_', at most 64. Ids become log fields, registry keys, NATS subjects and dashboard topics, so NUL,
@@ -177,7 +176,7 @@ export function identifyCertificate(leaf: X509Certificate, operatorCas: readonly
     return refuse('empty_common_name', `certificate from '${issuerCommonName}' has an empty subject common name`);
   }
   const deviceId = commonName.replaceAll('.', '-');
-  const shape = fromOperatorCa ? DEVICE_VIN_PATTERN : DEVICE_ID_PATTERN;
+  const shape = fromOperatorCa ? VIN_PATTERN : DEVICE_ID_PATTERN; // operator-CA certificates name cars by VIN
   if (!shape.test(deviceId)) {
     // Never echo the id: it may hold control characters, bidi overrides or 20,000 characters.
     return refuse(

@@ -2,6 +2,7 @@
 // (tesla-protocol.md section 4). They work in place on protobufjs-decoded messages (property names
 // as protobufjs gives them: lowerCamelCase), so nothing is copied on the hot path.
 import { int64ToNumber } from './canonical-json.js';
+import type { DecodedTimestamp, DecodedValue, DecodedVehicleAlerts, DecodedVehicleData, DecodedVehicleErrors } from './decoded-message.js';
 
 /** Field number of `Location` in telemetry.vehicle_data.Field. */
 export const LOCATION_FIELD = 21;
@@ -71,9 +72,9 @@ export function rewriteScientific(s: string): string {
  * scientific-notation strings as fixed decimals. `makeLocation` builds the replacement Value so the
  * message stays a protobufjs instance (its oneof bookkeeping then stays right).
  */
-export function normaliseVehicleData(payload: any, vin: string, makeLocation: (loc: LatLon) => unknown): void {
+export function normaliseVehicleData(payload: DecodedVehicleData, vin: string, makeLocation: (loc: LatLon) => DecodedValue): void {
   payload.vin = vin;
-  const data: any[] = payload.data;
+  const data = payload.data;
   let locationDone = false;
   for (let i = 0; i < data.length; i++) {
     const datum = data[i];
@@ -95,7 +96,7 @@ export function normaliseVehicleData(payload: any, vin: string, makeLocation: (l
 }
 
 /** Converts a Timestamp whose seconds really hold milliseconds, in place. */
-function fixMillisecondTimestamp(ts: any): void {
+function fixMillisecondTimestamp(ts: DecodedTimestamp | null | undefined): void {
   if (ts == null) return;
   const secs = int64ToNumber(ts.seconds);
   if (secs < ALERT_MS_THRESHOLD_SECONDS) return;
@@ -105,15 +106,15 @@ function fixMillisecondTimestamp(ts: any): void {
   ts.nanos = (secs - seconds * 1000) * 1_000_000;
 }
 
-export function normaliseVehicleAlerts(payload: any, vin: string): void {
+export function normaliseVehicleAlerts(payload: DecodedVehicleAlerts, vin: string): void {
   payload.vin = vin;
-  const alerts: any[] = payload.alerts;
+  const alerts = payload.alerts;
   for (let i = 0; i < alerts.length; i++) {
     fixMillisecondTimestamp(alerts[i].startedAt);
     fixMillisecondTimestamp(alerts[i].endedAt);
   }
 }
 
-export function normaliseVehicleErrors(payload: any, vin: string): void {
+export function normaliseVehicleErrors(payload: DecodedVehicleErrors, vin: string): void {
   payload.vin = vin;
 }

@@ -16,10 +16,19 @@ import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { CanonicalJson, CanonicalJsonError, formatTimestamp, type JsonTap } from './canonical-json.js';
+import { CanonicalJson, CanonicalJsonError, formatTimestamp, type JsonTap, type JsonWriter } from './canonical-json.js';
+import type {
+  DecodedTimestamp,
+  DecodedValue,
+  DecodedVehicleAlerts,
+  DecodedVehicleConnectivity,
+  DecodedVehicleData,
+  DecodedVehicleErrors,
+} from './decoded-message.js';
 import { normaliseVehicleAlerts, normaliseVehicleData, normaliseVehicleErrors, type LatLon } from './normalise.js';
+import type { KnownTopic } from './topics.js';
 
-export type KnownTopic = 'V' | 'alerts' | 'errors' | 'connectivity';
+export type { KnownTopic } from './topics.js';
 export type PayloadErrorKind = 'protobuf' | 'invalid';
 
 export class PayloadError extends Error {
@@ -147,7 +156,7 @@ export const RECORD_TYPES: Readonly<Record<KnownTopic, string>> = Object.freeze(
 // StateEntry[] of the record being written (undefined when nobody wants state).
 const collectState: JsonTap = (json, datum, ctx) => {
   if (ctx === undefined) return;
-  const key = datum.key ?? 0;
+  const key = typeof datum.key === 'number' ? datum.key : 0;
   (ctx as StateEntry[]).push({ field: FIELD_NAMES[key] ?? String(key), value: json });
 };
 
@@ -162,9 +171,10 @@ const writeConnectivity = canonical.writer(ConnectivityType);
 
 // ---- decoding ------------------------------------------------------------------------------------
 
-function decodeAs(type: protobuf.Type, topic: string, payload: Uint8Array): any {
+/** T names the fields our code reads; protobufjs builds the message from the type's own schema. */
+function decodeAs<T>(type: protobuf.Type, topic: string, payload: Uint8Array): T {
   try {
-    return type.decode(payload);
+    return type.decode(payload) as unknown as T;
   } catch (err) {
     throw new PayloadError('protobuf', `${topic}: not a valid ${type.name} protobuf: ${(err as Error).message}`, {
       cause: err,
@@ -178,7 +188,7 @@ function checkCount(topic: string, what: string, n: number): void {
   }
 }
 
-function writeJson(topic: string, write: (m: any, ctx: unknown) => string, m: any, ctx?: unknown): string {
+function writeJson(topic: string, write: JsonWriter, m: object, ctx?: unknown): string {
   try {
     return write(m, ctx);
   } catch (err) {
@@ -189,13 +199,13 @@ function writeJson(topic: string, write: (m: any, ctx: unknown) => string, m: an
   }
 }
 
-function createdAtOf(m: any): string | null {
+function createdAtOf(m: { createdAt?: DecodedTimestamp | null }): string | null {
   const ts = m.createdAt;
   // Only called after the writer accepted the record, so the Timestamp is in range.
   return ts == null ? null : formatTimestamp(ts.seconds, ts.nanos);
 }
 
-const makeLocationValue = (loc: LatLon): unknown => ValueType.create({ locationValue: LocationType.create(loc) });
+const makeLocationValue = (loc: LatLon): DecodedValue => ValueType.create({ locationValue: LocationType.create(loc) }) as DecodedValue;
 
 /**
  * Decodes, validates and normalises one record's payload. `vin` is the certificate's identity and
@@ -223,7 +233,7 @@ export interface DecodeOptions {
 function decodeKnown(topic: string, payload: Uint8Array, vin: string, normalised: boolean): DecodedRecord {
   switch (topic) {
     case 'V': {
-      const m = decodeAs(PayloadType, topic, payload);
+      const m = decodeAs<DecodedVehicleData>(PayloadType, topic, payload);
       checkCount(topic, 'datums', m.data.length);
       if (normalised) m.vin = vin;
       else normaliseVehicleData(m, vin, makeLocationValue);
@@ -232,7 +242,7 @@ function decodeKnown(topic: string, payload: Uint8Array, vin: string, normalised
       return { topic, json, signals: m.data.length, state, createdAt: createdAtOf(m), isResend: m.isResend === true };
     }
     case 'alerts': {
-      const m = decodeAs(AlertsType, topic, payload);
+      const m = decodeAs<DecodedVehicleAlerts>(AlertsType, topic, payload);
       checkCount(topic, 'alerts', m.alerts.length);
       if (normalised) m.vin = vin;
       else normaliseVehicleAlerts(m, vin);
@@ -240,14 +250,14 @@ function decodeKnown(topic: string, payload: Uint8Array, vin: string, normalised
       return { topic, json, signals: m.alerts.length, state: null, createdAt: createdAtOf(m), isResend: false };
     }
     case 'errors': {
-      const m = decodeAs(ErrorsType, topic, payload);
+      const m = decodeAs<DecodedVehicleErrors>(ErrorsType, topic, payload);
       checkCount(topic, 'errors', m.errors.length);
       normaliseVehicleErrors(m, vin);
       const json = writeJson(topic, writeErrors, m);
       return { topic, json, signals: m.errors.length, state: null, createdAt: createdAtOf(m), isResend: false };
     }
     case 'connectivity': {
-      const m = decodeAs(ConnectivityType, topic, payload);
+      const m = decodeAs<DecodedVehicleConnectivity>(ConnectivityType, topic, payload);
       m.vin = vin;
       const json = writeJson(topic, writeConnectivity, m);
       return { topic, json, signals: 1, state: null, createdAt: createdAtOf(m), isResend: false };
@@ -271,11 +281,11 @@ export function encodeNormalised(topic: string, payload: Uint8Array, vin: string
   try {
     const reader = protobuf.Reader.create(payload);
     reader.discardUnknown = false;
-    const m = type.decode(reader) as any;
-    if (topic === 'V') normaliseVehicleData(m, vin, makeLocationValue);
-    else if (topic === 'alerts') normaliseVehicleAlerts(m, vin);
-    else if (topic === 'errors') normaliseVehicleErrors(m, vin);
-    else m.vin = vin;
+    const m = type.decode(reader);
+    if (topic === 'V') normaliseVehicleData(m as unknown as DecodedVehicleData, vin, makeLocationValue);
+    else if (topic === 'alerts') normaliseVehicleAlerts(m as unknown as DecodedVehicleAlerts, vin);
+    else if (topic === 'errors') normaliseVehicleErrors(m as unknown as DecodedVehicleErrors, vin);
+    else (m as unknown as DecodedVehicleConnectivity).vin = vin;
     return type.encode(m).finish();
   } catch {
     return null;

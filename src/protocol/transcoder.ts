@@ -82,8 +82,6 @@ const MS_TIMESTAMPS = new Set(['telemetry.vehicle_alerts.VehicleAlert.started_at
 const VALUE_TYPE = 'telemetry.vehicle_data.Value';
 const DATUM_TYPE = 'telemetry.vehicle_data.Datum';
 
-const VARINT32 = new Set(['int32', 'uint32', 'bool']);
-
 /** The field's name as proto/ spells it (protobufjs names properties in lowerCamelCase). */
 function protoNameOf(field: Field): string {
   return (field as unknown as { protoName?: string }).protoName ?? field.name;

@@ -36,7 +36,7 @@ export class SimulatedFleet {
   readonly stats: FleetStats = { sent: 0, acked: 0, errors: 0, resent: 0, connected: 0 };
   private readonly cars: SimulatedCar[];
 
-  constructor(private readonly options: SimulatedFleetOptions) {
+  constructor(options: SimulatedFleetOptions) {
     const caPem = readFileSync(options.caChainFile);
     this.cars = options.vins.map((vin, index) => new SimulatedCar(vin, index, caPem, options, this.stats));
   }

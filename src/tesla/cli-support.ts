@@ -1,5 +1,7 @@
 import type { AppConfig } from '../config/types.js';
-import { CliSettingsError, cliSettings } from './cli-settings.js';
+import { ConfigError, loadConfig, type LoadOptions } from '../config/index.js';
+import { SETTING_BY_ENV } from '../config/schema.js';
+import { VIN_PATTERN } from '../protocol/vin.js';
 import { configFromSettings, type ConfigChoices } from './config-from-settings.js';
 import { FleetApiError } from './fleet-api.js';
 import { regionBaseUrl } from './region.js';
@@ -26,8 +28,8 @@ export async function runSetupCommand(name: string, body: () => Promise<number>)
   try {
     return await body();
   } catch (error) {
-    if (error instanceof CliSettingsError || error instanceof TelemetryConfigError) {
-      for (const problem of error.problems) err(`fleet-telemetry ${name}: ${problem}`);
+    if (error instanceof ConfigError || error instanceof TelemetryConfigError) {
+      for (const problem of error.problems) err(`fleet-telemetry ${name}: ${problem.replace(CONFIG_PREFIX, '')}`);
       return EXIT_USAGE;
     }
     if (error instanceof UsageError) {
@@ -97,7 +99,7 @@ export function configFromFlags(config: AppConfig, values: Record<string, unknow
 export function vinsFrom(values: Record<string, unknown>, config: AppConfig, required: boolean): string[] {
   const given = ((values.vin as string[] | undefined) ?? []).flatMap((v) => v.split(',')).map((v) => v.trim().toUpperCase()).filter((v) => v !== '');
   const vins = given.length > 0 ? given : config.tesla.vins;
-  const bad = vins.filter((vin) => !/^[A-HJ-NPR-Z0-9]{17}$/.test(vin));
+  const bad = vins.filter((vin) => !VIN_PATTERN.test(vin));
   if (bad.length > 0) throw new UsageError(`not a VIN (17 letters and digits, no I, O or Q): ${bad.join(', ')}`);
   if (required && vins.length === 0) throw new UsageError('which car? give --vin VIN (or set TESLA_VIN)');
   return [...new Set(vins)];
@@ -113,4 +115,19 @@ export function clientsFor(config: AppConfig): TeslaClients {
   return createTeslaClients(tesla, { logger: undefined, ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}) });
 }
 
-export { cliSettings };
+const CONFIG_PREFIX = /^config: /;
+
+/**
+ * The settings a setup command needs, read by the server's own loader in its partial mode: the same
+ * sources (config/<NODE_ENV>.json, .env, the environment) and formats, but only the named settings
+ * (by environment name) are checked, so `config build` on a laptop needs no JWT secret or key files.
+ * Read only the named settings from the result.
+ */
+export function cliSettings(needed: readonly string[], options: Omit<LoadOptions, 'only'> = {}): AppConfig {
+  const only = needed.map((env) => {
+    const setting = SETTING_BY_ENV.get(env);
+    if (setting === undefined) throw new Error(`cliSettings: unknown setting ${env}`);
+    return setting.path;
+  });
+  return loadConfig({ ...options, only });
+}

@@ -268,7 +268,7 @@ export class VehicleListener {
   }
 
   private routes(app: TemplatedApp, generation: Generation, operatorCas: readonly X509Certificate[]): void {
-    const { metrics, logger, registry, pool } = this.options;
+    const { metrics, logger, registry } = this.options;
     const boundary = this.boundary;
     const failed = (res: HttpResponse) => () => res.cork(() => res.writeStatus('500 Internal Server Error').end('internal error\n'));
     const maxSockets = this.options.maxSockets ?? Number.POSITIVE_INFINITY;

@@ -10,7 +10,10 @@ import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-ser
 import { freePort } from '../../tools/local-process.js';
 
 /** Page-side code in page.evaluate runs in the browser, where this exists. */
-declare const document: any;
+declare const document: {
+  getElementById(id: string): { textContent: string | null; dataset: Record<string, string | undefined> } | null;
+  documentElement: { scrollWidth: number; clientWidth: number };
+};
 
 const VIN = TEST_VINS[0];
 /** The story parks (up to 20 s), drives 90 s, charges 60 s, parks: 200 s hold one trip and one charge. */

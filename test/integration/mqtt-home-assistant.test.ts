@@ -79,6 +79,7 @@ describe('MQTT output with Home Assistant discovery (real mosquitto)', function 
     for (const entity of HA_ENTITIES) {
       const topic = `homeassistant/${entity.component}/${VIN}/${entity.objectId}/config`;
       await eventually(() => watcher.retained.has(topic), 10_000, `discovery ${topic}`);
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
       const config = JSON.parse(watcher.retained.get(topic) as string) as Record<string, any>;
       expect(config.unique_id).to.equal(`tesla_${VIN}_${entity.objectId}`);
       expect(config.device).to.deep.include({ identifiers: [`tesla_${VIN}`], manufacturer: 'Tesla', model: 'Model 3', name: `Tesla ${VIN}` });

@@ -14,7 +14,6 @@ const [VIN] = TEST_VINS;
 const TESLA_EKU = '1.3.6.1.4.1.49279.2';
 const WIFI_EAP_EKU = `${TESLA_EKU}.5.1.1`;
 const VEHICLE_EKU = `${TESLA_EKU}.5.1`;
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const rows: FigureRow[] = [];
 after(() => recordFigures('insider-identity', rows));
 

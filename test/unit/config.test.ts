@@ -712,9 +712,9 @@ describe('config stage', () => {
         [
           '\uFEFFA=plain',
           'B = spaced out ',
-          'C="line\\nbreak \\"quoted\\""',
+          'C="line\\nbreak # not a comment"',
           "D='literal \\n # kept'",
-          'E=abc#123',
+          'E="abc#123"',
           'F=value # comment',
           'export G=exported',
           'H=',
@@ -726,7 +726,7 @@ describe('config stage', () => {
       expect(Object.fromEntries(values)).to.deep.equal({
         A: 'last wins',
         B: 'spaced out',
-        C: 'line\nbreak "quoted"',
+        C: 'line\nbreak # not a comment',
         D: 'literal \\n # kept',
         E: 'abc#123',
         F: 'value',
@@ -739,6 +739,16 @@ describe('config stage', () => {
       const { values, problems } = parseDotenv('1BAD=x\nOK="a" b\nGOOD=1');
       expect(problems).to.deep.equal(['line 1: expected KEY=VALUE', 'line 2: OK: unexpected text after the closing quote']);
       expect(Object.fromEntries(values)).to.deep.equal({ GOOD: '1' });
+    });
+
+    it('refuses an unquoted "#" that would cut the value short, and a broken line sets nothing after it', () => {
+      const { values, problems } = parseDotenv("SECRET=abc#SENTINEL\nQUOTED='x\nAFTER=1");
+      expect(problems).to.deep.equal([
+        'line 1: SECRET: a "#" inside an unquoted value starts a comment; quote the value',
+        'line 2: QUOTED: unterminated single quote (multi-line values are not supported)',
+      ]);
+      expect(problems.join('\n')).to.not.include('SENTINEL');
+      expect(Object.fromEntries(values)).to.deep.equal({ AFTER: '1' });
     });
   });
 

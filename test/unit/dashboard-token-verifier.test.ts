@@ -23,7 +23,7 @@ async function refused(verifier: TokenVerifier, token: string | undefined): Prom
   throw new Error('the token was accepted');
 }
 
-function hs(claims: Record<string, unknown>, secret = key): SignJWT {
+function hs(claims: Record<string, unknown>): SignJWT {
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' });
 }
 

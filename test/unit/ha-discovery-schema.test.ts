@@ -106,8 +106,10 @@ function problemsOf(topic: string, payload: string, discoveryPrefix: string): st
   if (ids.length < 1 || ids.length > 2 || !ids.every((id) => ID_PATTERN.test(id))) problems.push(`node/object ids ${ids.join('/')} are not [a-zA-Z0-9_-]+`);
   const allowed = KEYS[component];
   if (allowed === undefined) return [...problems, `unknown component ${component}`];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
   let config: Record<string, any>;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
     config = JSON.parse(payload) as Record<string, any>;
   } catch {
     return [...problems, 'payload is not JSON'];
@@ -122,6 +124,7 @@ function problemsOf(topic: string, payload: string, discoveryPrefix: string): st
   }
   if (config.availability !== undefined && config.availability_topic !== undefined) problems.push('availability and availability_topic must not be used together');
   if (config.availability !== undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
     if (!Array.isArray(config.availability) || config.availability.some((a: any) => typeof a?.topic !== 'string')) problems.push('availability entries need a topic');
     if (config.availability_mode !== undefined && !['all', 'any', 'latest'].includes(config.availability_mode)) problems.push('bad availability_mode');
   }
@@ -173,7 +176,9 @@ describe('Home Assistant discovery payloads against the documented MQTT discover
 
   it('the checker refuses what Home Assistant refuses', () => {
     const battery = messages.find((m) => m.entity.objectId === 'battery_level') as (typeof messages)[number];
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
     const broken = (change: (config: Record<string, any>) => void, topic = battery.topic): string[] => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
       const config = JSON.parse(battery.payload) as Record<string, any>;
       change(config);
       return problemsOf(topic, JSON.stringify(config), 'homeassistant');

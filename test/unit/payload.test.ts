@@ -34,6 +34,7 @@ function projectRoot(): string {
 const ROOT = projectRoot();
 const SCHEMA_DIR = resolve(process.env.TESLA_SCHEMA_DIR ?? join(ROOT, '..', 'shared', 'tesla-schema'));
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
 function parsed(r: DecodedRecord): any {
   expect(r.json).to.be.a('string');
   return JSON.parse(r.json as string);
@@ -316,6 +317,7 @@ describe('payload: V records', () => {
       encodeVehicleData({ vin: 'x', data: strings.map((s) => ({ key: 'Soc', value: { stringValue: s } })) }),
       CERT_VIN,
     );
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
     expect(parsed(r).data.map((d: any) => d.value.stringValue)).to.deep.equal([
       '1e-05',
       '80.5',
@@ -372,6 +374,7 @@ describe('payload: V records', () => {
       }),
       CERT_VIN,
     );
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
     expect(parsed(r).data.map((d: any) => d.value)).to.deep.equal([
       { floatValue: 0.3 },
       { doubleValue: 'NaN' },

@@ -17,8 +17,10 @@ const START = Date.parse('2026-11-28T08:00:00Z');
 
 class MemoryClient implements DashboardClient {
   isOpen = true;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
   readonly received: Array<Record<string, any>> = [];
   send(message: string): void {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the code under test wrote; the assertions below check its shape
     this.received.push(JSON.parse(message) as Record<string, any>);
   }
   joinVin(): void {}

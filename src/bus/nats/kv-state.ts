@@ -4,6 +4,7 @@ import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
 import type { SnapshotSource, VehicleSnapshot } from '../record-bus.js';
 import { isStateValue, sampleTime } from '../../protocol/state-value.js';
 import { kvKey } from './nats-names.js';
+import { isWrongLastSequence } from './nats-errors.js';
 
 export interface FieldValue {
   value: string;
@@ -60,10 +61,6 @@ export function mergeState(base: StoredState | null, local: { state: Iterable<[s
   const lastSeenAt =
     base?.lastSeenAt == null ? local.lastSeenAt : local.lastSeenAt == null ? base.lastSeenAt : Math.max(base.lastSeenAt, local.lastSeenAt);
   return { lastSeenAt, state };
-}
-
-function isConflict(error: unknown): boolean {
-  return error instanceof Error && /wrong last sequence|key exists/i.test(error.message);
 }
 
 export interface KvStateWriterOptions {
@@ -143,7 +140,7 @@ export class KvStateWriter {
         return;
       } catch (error) {
         known = undefined;
-        if (isConflict(error)) {
+        if (isWrongLastSequence(error)) {
           metrics.natsStateWrites.inc({ result: 'conflict' });
           continue;
         }

@@ -4,6 +4,7 @@ import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
 import type { BusRecord, RecordBus, RecordListener, SafeCallback } from '../record-bus.js';
 import { vinSubjects } from './nats-names.js';
 import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding, type StoredRecord } from './stream-record.js';
+import { isTimeout } from './nats-errors.js';
 
 /** Heartbeat interval of the consumers that follow watched VINs (see follow()). */
 const FOLLOW_HEARTBEAT_MS = 5000;
@@ -112,7 +113,7 @@ export class NatsRecordBus implements RecordBus {
         },
         (error: Error) => {
           this.settled();
-          metrics.natsPublishFailures.inc({ reason: /timeout/i.test(error.message) ? 'timeout' : 'error' });
+          metrics.natsPublishFailures.inc({ reason: isTimeout(error) ? 'timeout' : 'error' });
           onSafe(error);
         },
       );

@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { ConnectivityArbiter } from '../../actors/vehicle-registry.js';
 import { kvKey } from './nats-names.js';
+import { isWrongLastSequence } from './nats-errors.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -12,10 +13,6 @@ type SocketSet = Record<string, number>;
 function parseSockets(bytes: Uint8Array): SocketSet {
   const parsed = JSON.parse(fromUtf8.decode(bytes)) as { sockets?: SocketSet };
   return typeof parsed.sockets === 'object' && parsed.sockets !== null ? parsed.sockets : {};
-}
-
-function isConflict(error: unknown): boolean {
-  return error instanceof Error && /wrong last sequence|key exists/i.test(error.message);
 }
 
 export interface SharedConnectivityOptions {
@@ -123,7 +120,7 @@ export class SharedConnectivity implements ConnectivityArbiter {
         return verdict;
       } catch (error) {
         // Another instance changed this VIN's sockets in between: read again and redo the edit.
-        if (!isConflict(error) || attempt >= 20) throw error;
+        if (!isWrongLastSequence(error) || attempt >= 20) throw error;
       }
     }
   }

@@ -14,6 +14,7 @@ import { KvSessionPersistence } from './kv-sessions.js';
 import { KvSnapshotSource, KvStateWriter, type LocalState } from './kv-state.js';
 import { NatsRecordBus } from './nats-record-bus.js';
 import { InstancePresence, SharedConnectivity } from './shared-connectivity.js';
+import { isStreamNotFound } from './nats-errors.js';
 
 export type NatsSettings = AppConfig['nats'];
 
@@ -49,8 +50,8 @@ export function streamConfig(settings: NatsSettings): Partial<StreamConfig> & { 
 /** Created on first start; later starts bring retention settings in line with the configuration. */
 async function ensureStream(jsm: JetStreamManager, settings: NatsSettings, logger: Logger): Promise<void> {
   const config = streamConfig(settings);
-  const existing = await jsm.streams.info(settings.stream).catch((error: Error) => {
-    if (/stream not found/i.test(error.message)) return null;
+  const existing = await jsm.streams.info(settings.stream).catch((error: unknown) => {
+    if (isStreamNotFound(error)) return null;
     throw error;
   });
   if (existing === null) {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import type { CarClientOptions } from '../../../src/sim/car-client.js';
 import { TEST_VINS, testEnv, testPki } from '../../helpers/test-server.js';
 import { CountingCar } from './counting-car.js';
