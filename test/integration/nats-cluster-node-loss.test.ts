@@ -129,11 +129,11 @@ describe('NATS cluster: a node killed under load (a follower, then the stream le
     expect(counted.extra, 'records stored twice').to.equal(0);
 
     // The dashboard watching through the killed node's outage is still open and has the last record.
-    // Catching up after a leader loss measured 0-27 s, once past 30 s under the whole suite's load
-    // (docs/RELIABILITY.md): the bound is what the test promises, not a target.
+    // Before followers restarted on a reconnect this took up to a minute when instance B's own
+    // connection was on the killed node (docs/RELIABILITY.md); since then it is at once.
     const last = cars[0].acked[cars[0].acked.length - 1].value;
     const waitStarted = Date.now();
-    await dash.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'V' && x.record.data[0].value.doubleValue === last), 60_000, 'the last record');
+    await dash.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'V' && x.record.data[0].value.doubleValue === last), 30_000, 'the last record');
     console.log('      dashboard caught up after', Date.now() - waitStarted, 'ms');
     expect(dashClosed).to.equal(false);
     // A dashboard opened afterwards gets a complete snapshot from the replicated KV bucket.

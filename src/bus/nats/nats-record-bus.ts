@@ -220,6 +220,17 @@ export class NatsRecordBus implements RecordBus {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * The client moved to another server (the one it was on died): a follower's ordered consumer may have
+   * lived there, and the client's own missed-heartbeat recovery was seen to take a minute. Start every
+   * follower over at once from the last sequence it saw (its loop makes the fresh consumer).
+   */
+  restartFollows(): void {
+    for (const follow of this.follows.values()) {
+      if (!follow.stopped) follow.messages?.stop();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

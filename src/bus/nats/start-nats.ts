@@ -176,6 +176,12 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics:
         logger.info({}, 'nats_closed');
       },
     });
+    // A reconnect means the server this client was on went away, perhaps with the followers' consumers.
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'reconnect') bus.restartFollows();
+      }
+    })();
     logger.info({ servers: loggableServers(settings.url), stream: settings.stream, encoding: settings.recordEncoding }, 'nats_started');
 
     return {
