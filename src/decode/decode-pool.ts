@@ -205,14 +205,7 @@ export class DecodePool<T> {
     const startedAt = performance.now();
     let result: DecodeResult;
     try {
-      result = decodeBatch({
-        frames: batch.frames,
-        offsets: Uint32Array.from(batch.offsets),
-        vins: batch.vins,
-        receivedAt: Float64Array.from(batch.receivedAt),
-        normalise: this.options.normalisedPayloads === true,
-        watched: Uint8Array.from(batch.watched),
-      });
+      result = decodeBatch(this.taskOf(batch));
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
@@ -223,8 +216,9 @@ export class DecodePool<T> {
     return true;
   }
 
-  private run(batch: Batch<T>, attempt: 1 | 2): void {
-    const task: DecodeTask = {
+  /** The same task whether it is decoded here or in a worker. */
+  private taskOf(batch: Batch<T>): DecodeTask {
+    return {
       frames: batch.frames,
       offsets: Uint32Array.from(batch.offsets),
       vins: batch.vins,
@@ -232,6 +226,10 @@ export class DecodePool<T> {
       normalise: this.options.normalisedPayloads === true,
       watched: Uint8Array.from(batch.watched),
     };
+  }
+
+  private run(batch: Batch<T>, attempt: 1 | 2): void {
+    const task = this.taskOf(batch);
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
     const startedAt = performance.now();
