@@ -63,6 +63,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
           metrics: deps.metrics,
           logger: deps.logger,
           onSessionEnded: (id, reason) => listener?.endSession(id, reason),
+          ...(deps.clock !== undefined ? { now: deps.clock.now.bind(deps.clock) } : {}),
           ...(deps.sessionPersistence !== undefined ? { persistence: deps.sessionPersistence } : {}),
         });
   const hub = new DashboardHub({

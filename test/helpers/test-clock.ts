@@ -38,3 +38,43 @@ export class TestClock implements Clock {
     this.time = target;
   }
 }
+
+/**
+ * The wall clock plus an offset the test moves forward: for long tests whose other parties (a fake
+ * Tesla, a browser) stamp real times. Timers run on real time as usual, and advance() runs at once
+ * those the jump has brought due.
+ */
+export class SteppedWallClock implements Clock {
+  private offset = 0;
+  private readonly timers = new Set<{ due: number; fn: () => void; timer: NodeJS.Timeout }>();
+
+  readonly now = (): number => Date.now() + this.offset;
+
+  after(ms: number, fn: () => void): () => void {
+    const entry = {
+      due: this.now() + ms,
+      fn,
+      timer: setTimeout(() => {
+        this.timers.delete(entry);
+        fn();
+      }, ms),
+    };
+    entry.timer.unref();
+    this.timers.add(entry);
+    return () => {
+      clearTimeout(entry.timer);
+      this.timers.delete(entry);
+    };
+  }
+
+  advance(ms: number): void {
+    this.offset += ms;
+    const now = this.now();
+    for (const entry of [...this.timers].sort((x, y) => x.due - y.due)) {
+      if (entry.due > now) break;
+      clearTimeout(entry.timer);
+      this.timers.delete(entry);
+      entry.fn();
+    }
+  }
+}
