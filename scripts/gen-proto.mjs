@@ -2,6 +2,8 @@
 // Writes proto/<package leaf>.proto (proto3), one file per package, from the schema facts in
 // messages.tsv and enums.tsv. Usage: node scripts/gen-proto.mjs [schema-dir] [out-dir]
 // schema-dir defaults to ../shared/tesla-schema (next to the project), out-dir to proto/.
+// After a change to proto/, `node scripts/schema-facts.mjs` refreshes the committed copy of the facts
+// (test/fixtures/tesla-schema) that the tests check proto/ against.
 // The TSVs are the single source of truth: the script refuses input that would give a .proto
 // protoc or protobufjs would read differently (duplicate numbers, proto3 enums not starting at 0, ...).
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';

@@ -22,6 +22,7 @@ import { VehicleListener } from './vehicle/vehicle-listener.js';
 import { startHistory } from './history/start-history.js';
 import type { RecentHistory } from './history/recent-history.js';
 import type { PostgresSink } from './postgres/postgres-sink.js';
+import type { Clock } from './dashboard/clock.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -37,6 +38,8 @@ export interface ServerOverrides {
   snapshots?: SnapshotSource;
   /** Fleet API client tuning for auto-configure (tests shorten the backoff). */
   teslaClientHooks?: ClientHooks;
+  /** The dashboard's clock for token expiry (tests move one by hand). */
+  clock?: Clock;
 }
 
 export interface RunningServer {
@@ -152,7 +155,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
     const sessionPersistence =
       scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
-    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence, history: history.recent });
+    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence, history: history.recent, clock: overrides.clock });
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();

@@ -4,11 +4,11 @@ import type { DashboardProbes } from '../probes/dashboard-probe.js';
 import { quantileBetween, scrapeHistogram, type Buckets } from '../probes/server-metrics.js';
 import { storedVersusAcked, streamSubjectCounts } from '../probes/stream-count.js';
 import type { ScenarioResult } from '../report/result.js';
-import { NatsCluster } from '../servers/nats-cluster.js';
-import { NatsServer } from '../servers/nats-server.js';
+import { NatsCluster } from '../../tools/nats-cluster.js';
+import { NatsServer } from '../../tools/nats-server.js';
 import { sleep, startServerUnderTest, type ServerUnderTest } from '../servers/server-under-test.js';
 import { LatencyRecorder, type LatencySummary } from '../stats/latency.js';
-import { harnessCpuSeconds, type ProcSample } from '../stats/proc-stats.js';
+import { harnessCpuSeconds, type ProcSample } from '../../tools/proc-stats.js';
 import { applyFleetReport, emptyResult, openProbes, round, ServerMeter, settleProbes, type RunContext } from './session.js';
 
 export type NatsLoad =

@@ -1,5 +1,5 @@
 import type { ScenarioResult } from '../report/result.js';
-import { BenchPostgres } from '../servers/postgres-server.js';
+import { BenchPostgres } from '../../tools/postgres-server.js';
 import type { RunContext } from './session.js';
 import { runSteady, type SteadyOptions } from './steady.js';
 

@@ -4,7 +4,7 @@ import { DashboardProbes, dashboardWatches, type ProbeReport } from '../probes/d
 import { quantileBetween, scrapeAckLatency } from '../probes/server-metrics.js';
 import type { ResultServer, ScenarioName, ScenarioResult } from '../report/result.js';
 import { BENCH_JWT_SECRET, sleep, startServerUnderTest, type ServerKind, type ServerUnderTest } from '../servers/server-under-test.js';
-import { harnessCpuSeconds, type ProcSample } from '../stats/proc-stats.js';
+import { harnessCpuSeconds, type ProcSample } from '../../tools/proc-stats.js';
 import type { FleetReport } from '../fleet/fleet.js';
 import type { CarCounters } from '../fleet/bench-car.js';
 import type { LatencySummary } from '../stats/latency.js';

@@ -1,6 +1,6 @@
 import type { ScenarioResult } from '../report/result.js';
 import { sleep } from '../servers/server-under-test.js';
-import { harnessCpuSeconds } from '../stats/proc-stats.js';
+import { harnessCpuSeconds } from '../../tools/proc-stats.js';
 import { applyFleetReport, round, session, waitConnected, type RunContext } from './session.js';
 
 export interface StormOptions {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DevPkiFiles } from '../../src/pki/dev-certs.js';
-import { sampleProcess, type ProcSample } from '../stats/proc-stats.js';
+import { sampleProcess, type ProcSample } from '../../tools/proc-stats.js';
 import { freePort } from '../../tools/local-process.js';
 
 export type ServerKind = 'limit' | 'naive' | 'ours';

@@ -11,6 +11,7 @@ import { isoTime } from './dashboard-protocol.js';
 import { securityHeaders, type SecurityHeaderOptions } from './security-headers.js';
 import { withoutLocation } from './location-filter.js';
 import { VerifiedGrants } from './verified-grants.js';
+import { wallClock, type Clock } from './clock.js';
 
 export const DASHBOARD_PATH = '/dashboard';
 export const SESSION_PATH = '/api/session';
@@ -49,7 +50,8 @@ export interface DashboardListenerOptions {
   assets: ReadonlyMap<string, StaticAsset>;
   metrics: TelemetryMetrics;
   logger: Logger;
-  now?: () => number;
+  /** Token expiry reads this clock (tests move it by hand); the wall clock by default. */
+  clock?: Clock;
   /** Sign in with Tesla (tesla-login.ts): cookie sessions for requests without a token, and its routes. */
   cookieSessions?: CookieSessions | null;
 }
@@ -68,7 +70,8 @@ interface SocketData {
   sessionId: string | null;
   session: DashboardSession | null;
   client: UwsDashboardClient | null;
-  expiryTimer: NodeJS.Timeout | null;
+  /** Cancels the token's expiry timer. */
+  expiryTimer: (() => void) | null;
   /** Key of the per-subject socket count. */
   holder: string;
 }
@@ -158,6 +161,7 @@ export class DashboardListener implements VinPublisher {
   private readonly generations: AppGenerations;
   private readonly clients = new Set<UwsDashboardClient>();
   private readonly verified: VerifiedGrants;
+  private readonly clock: Clock;
   private readonly now: () => number;
   private draining = false;
   private readonly boundary: HandlerBoundary;
@@ -166,7 +170,8 @@ export class DashboardListener implements VinPublisher {
 
   constructor(options: DashboardListenerOptions) {
     this.options = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? wallClock;
+    this.now = () => this.clock.now();
     this.boundary = new HandlerBoundary('dashboard', options.metrics, options.logger);
     this.headers = securityHeaders(options.headers);
     this.verified = new VerifiedGrants(VERIFIED_GRANT_TTL_MS, VERIFIED_GRANTS_MAX, this.now);
@@ -388,7 +393,7 @@ export class DashboardListener implements VinPublisher {
           if (held <= 0) this.socketsPerHolder.delete(data.holder);
           else this.socketsPerHolder.set(data.holder, held);
           metrics.dashboardsConnected.set(this.clients.size);
-          if (data.expiryTimer !== null) clearTimeout(data.expiryTimer);
+          if (data.expiryTimer !== null) data.expiryTimer();
           if (client.dropReason !== null) metrics.dashboardsDropped.inc({ reason: client.dropReason });
           if (data.session !== null) hub.closed(data.session);
           logger.info({ code, droppedFor: client.dropReason }, 'dashboard_disconnected');
@@ -512,7 +517,7 @@ export class DashboardListener implements VinPublisher {
 
   private armExpiry(data: SocketData): void {
     const remaining = data.grant.expiresAt - this.now();
-    data.expiryTimer = setTimeout(this.boundary.wrap('timer', () => {
+    data.expiryTimer = this.clock.after(Math.max(0, Math.min(remaining, MAX_TIMER_MS)), this.boundary.wrap('timer', () => {
       data.expiryTimer = null;
       if (data.client === null || !data.client.isOpen) return;
       if (this.now() >= data.grant.expiresAt) {
@@ -520,8 +525,7 @@ export class DashboardListener implements VinPublisher {
       } else {
         this.armExpiry(data);
       }
-    }), Math.max(0, Math.min(remaining, MAX_TIMER_MS)));
-    data.expiryTimer.unref();
+    }));
   }
 
   private refuse(res: HttpResponse, error: AuthError, status = '401 Unauthorized'): void {

@@ -10,6 +10,7 @@ import type { SessionPersistence } from './session-store.js';
 import { RegistryDirectory } from './registry-directory.js';
 import { loadStaticAssets } from './static-assets.js';
 import { TokenVerifier } from './token-verifier.js';
+import type { Clock } from './clock.js';
 import { startTeslaSignIn, type TeslaSignIn } from './tesla-sign-in.js';
 import type { RecentHistory } from '../history/recent-history.js';
 import { mapConfigAsset, tileOrigins, vendorAssets } from '../history/map-config.js';
@@ -25,6 +26,8 @@ export interface DashboardDeps {
   sessionPersistence?: SessionPersistence | null;
   /** Recent history for `history` / `trip` requests; absent or null when HISTORY_ENABLED is false. */
   history?: RecentHistory | null;
+  /** Token expiry's clock; the wall clock unless a test moves one by hand. */
+  clock?: Clock;
 }
 
 export interface RunningDashboard {
@@ -47,6 +50,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
       ? { jwksUrl: d.teslaJwksUrl, issuer: d.teslaIssuer, audience: d.teslaAudience, apiBaseUrl: config.tesla.apiBaseUrl }
       : null,
     maxLifetimeSeconds: d.maxTokenLifetimeSeconds,
+    ...(deps.clock !== undefined ? { now: deps.clock.now.bind(deps.clock) } : {}),
   });
   let listener: DashboardListener | null = null;
   const directory = new RegistryDirectory(deps.registry);
@@ -59,6 +63,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
           metrics: deps.metrics,
           logger: deps.logger,
           onSessionEnded: (id, reason) => listener?.endSession(id, reason),
+          ...(deps.clock !== undefined ? { now: deps.clock.now.bind(deps.clock) } : {}),
           ...(deps.sessionPersistence !== undefined ? { persistence: deps.sessionPersistence } : {}),
         });
   const hub = new DashboardHub({
@@ -90,6 +95,7 @@ export async function startDashboard(config: AppConfig, deps: DashboardDeps): Pr
     metrics: deps.metrics,
     logger: deps.logger,
     cookieSessions: signIn?.login ?? null,
+    ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
   });
   const onWatchdog = hub.onWatchdog.bind(hub);
   deps.registry.on('watchdog', onWatchdog);

@@ -26,6 +26,8 @@ export interface TeslaSignInDeps {
   /** Tests: refresh sooner, sweep more often. */
   refreshBeforeMs?: number;
   sweepIntervalMs?: number;
+  /** The sessions' clock (token lifetimes); the wall clock unless a test moves one. */
+  now?: () => number;
 }
 
 /** Builds the session store (loaded from where it persists) and the login routes from the settings. */
@@ -66,6 +68,7 @@ export async function startTeslaSignIn(config: AppConfig, deps: TeslaSignInDeps)
     onCountChange: (count) => deps.metrics.dashboardSessions.set(count),
     ...(deps.refreshBeforeMs !== undefined ? { refreshBeforeMs: deps.refreshBeforeMs } : {}),
     ...(deps.sweepIntervalMs !== undefined ? { sweepIntervalMs: deps.sweepIntervalMs } : {}),
+    ...(deps.now !== undefined ? { now: deps.now } : {}),
   });
   store.on('ended', deps.onSessionEnded);
   store.on('vinsRemoved', (id) => deps.onSessionEnded(id, 'vehicles_changed'));
@@ -82,6 +85,7 @@ export async function startTeslaSignIn(config: AppConfig, deps: TeslaSignInDeps)
     maxAgeSeconds: s.sessionMaxAgeSeconds,
     metrics: deps.metrics,
     logger: deps.logger,
+    ...(deps.now !== undefined ? { now: deps.now } : {}),
   });
   return { login, store, stop: () => store.stop() };
 }

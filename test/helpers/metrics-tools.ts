@@ -35,6 +35,22 @@ export function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number
   });
 }
 
+/**
+ * The sum of a series' samples in a /metrics exposition whose labels include all of `labels`
+ * (0 when none): what the server says it counted, read the way Prometheus reads it.
+ */
+export async function scrapeSum(metricsUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const { status, body } = await httpGet(metricsUrl);
+  if (status !== 200) throw new Error(`GET ${metricsUrl}: HTTP ${status}`);
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  let sum = 0;
+  for (const line of body.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (wanted.every((w) => line.includes(w))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 /** A port free on loopback right now (the OS picks it; the tiny reuse race is acceptable in tests). */
 export function freeLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {

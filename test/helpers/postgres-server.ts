@@ -1,3 +1,2 @@
-// The process handling lives with the load harness, which starts the same PostgreSQL for its
-// scenario; tests import it from here as before.
-export { TestPostgres } from '../../bench/servers/postgres-server.js';
+// PostgreSQL lives in tools/, shared with the load harness (bench/): test helpers never import bench/.
+export { TestPostgres } from '../../tools/postgres-server.js';

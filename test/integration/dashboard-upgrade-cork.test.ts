@@ -5,6 +5,7 @@ import { mintDashboardToken } from '../../src/dashboard/dashboard-token.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
 import { spawnServer, type ServerProcess } from '../helpers/server-process.js';
 import { TEST_JWT_SECRET, TEST_VINS, testEnv, testPki } from '../helpers/test-server.js';
+import { eventually, holdsAfter } from '../helpers/eventually.js';
 
 const CORK_WARNING = /corked callback/;
 
@@ -59,7 +60,9 @@ describe('dashboard upgrades as the page makes them: no uWS cork warning', funct
     const dash = await DashboardTestClient.open({ url: `wss://127.0.0.1:${port}/dashboard`, caPem, token });
     await dash.waitFor((m) => m.some((x) => x.type === 'hello'), 5000, 'hello');
     await dash.close();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(server.stderr.filter((line) => CORK_WARNING.test(line)).length).to.equal(before + 1);
+    const warnings = () => server.stderr.filter((line) => CORK_WARNING.test(line)).length;
+    await holdsAfter(eventually(() => warnings() > before, 5000, 'the warning'), () => {
+      expect(warnings()).to.equal(before + 1);
+    });
   });
 });

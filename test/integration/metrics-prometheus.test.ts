@@ -77,7 +77,9 @@ describe('a real Prometheus scraping a running server while a car streams', func
   });
 
   it('evaluates every dashboard query without error', async () => {
-    for (const query of dashboardQueries(DASHBOARDS)) {
+    const queries = dashboardQueries(DASHBOARDS);
+    expect(queries.length, 'the dashboards have queries to evaluate').to.be.greaterThan(10);
+    for (const query of queries) {
       const expr = expandGrafanaVariables(query.expr).replace(/\[1m\]/g, '[5s]');
       await prometheus!.query(expr);
     }

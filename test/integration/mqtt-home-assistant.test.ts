@@ -9,8 +9,10 @@ import { VehicleStory, type StoryDatum } from '../../src/sim/vehicle-story.js';
 import { renderTemplates } from '../helpers/jinja.js';
 import { Mosquitto, Watcher, eventually } from '../helpers/mosquitto.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { holdsAfter } from '../helpers/eventually.js';
 
 const VIN = TEST_VINS[0]; // 5YJ3...: a Model 3
+const OTHER_VIN = TEST_VINS[2];
 const CLI_JS = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
 /** Fields the story does not send, so that every entity of the catalogue gets fed. */
@@ -145,8 +147,13 @@ describe('MQTT output with Home Assistant discovery (real mosquitto)', function 
       expect((await car.sendRecord('V', vehicleData([{ key: 'ChargeLimitSoc', value: { intValue: soc } }]))).kind).to.equal('ack');
     }
     await eventually(() => watcher.retained.get(topic) === '{"intValue":90}', 10_000, 'limit 90');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(watcher.on(topic).slice(before).map((m) => m.payload)).to.deep.equal(['{"intValue":85}', '{"intValue":90}']);
+    // One more record of the same car, with the same limit and a new odometer: once its odometer is
+    // out, everything before it has been published; the limit must still have been sent twice only.
+    expect((await car.sendRecord('V', vehicleData([{ key: 'ChargeLimitSoc', value: { intValue: 90 } }, { key: 'Odometer', value: { doubleValue: 4242.5 } }]))).kind).to.equal('ack');
+    const barrier = eventually(() => watcher.retained.get(`tesla/${VIN}/v/Odometer`) === '{"doubleValue":4242.5}', 10_000, 'the barrier odometer');
+    await holdsAfter(barrier, () => {
+      expect(watcher.on(topic).slice(before).map((m) => m.payload)).to.deep.equal(['{"intValue":85}', '{"intValue":90}']);
+    });
   });
 
   it('alerts and errors are events (not retained), one message each; raw records are published when asked', async () => {
@@ -202,10 +209,22 @@ describe('MQTT output with Home Assistant discovery (real mosquitto)', function 
     expect(result.stdout).to.match(/removed 5YJ3/);
     await eventually(() => [...watcher.retained.keys()].every((topic) => !topic.includes(VIN)), 5000, 'every retained topic of the car cleared');
     await eventually(() => t.server.mqtt?.sink.carCount === 0, 5000, 'server forgot the car');
-    // A Home Assistant restart now brings nothing back.
-    await watcher.publish('homeassistant/status', 'online');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect([...watcher.retained.keys()].filter((topic) => topic.includes(VIN))).to.deep.equal([]);
+    // A Home Assistant restart now brings nothing back. Another car the server still knows is the
+    // barrier: the restart republishes every known car in one pass, so once the other car's config
+    // is out again, the removed car would have been too.
+    const other = await CarClient.connect(t.carOptions(OTHER_VIN));
+    try {
+      expect((await other.sendRecord('V', encodeVehicleData({ vin: OTHER_VIN, createdAt: new Date(), data: [{ key: 'VehicleSpeed', value: { doubleValue: 7 } }] }))).kind).to.equal('ack');
+      const otherConfig = `homeassistant/sensor/${OTHER_VIN}/speed/config`;
+      await eventually(() => watcher.retained.has(otherConfig), 10_000, 'the other car discovered');
+      const configsBefore = watcher.on(otherConfig).length;
+      await watcher.publish('homeassistant/status', 'online');
+      await holdsAfter(eventually(() => watcher.on(otherConfig).length > configsBefore, 5000, 'the other car republished'), () => {
+        expect([...watcher.retained.keys()].filter((topic) => topic.includes(VIN))).to.deep.equal([]);
+      });
+    } finally {
+      await other.close();
+    }
   });
 
   it('exports connected, published, dropped and queue depth, none labelled by VIN', async () => {
@@ -381,9 +400,11 @@ describe('MQTT output to a broker that wants a client certificate (real mosquitt
     const withoutCert = await startTestServer({ env: { MQTT_URL: broker.url, MQTT_CA_FILE: files.caChain } });
     try {
       await eventually(() => withCert.server.mqtt?.link.connected === true, 10_000, 'connected with a client certificate');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(withoutCert.server.mqtt?.link.connected).to.equal(false);
-      expect(await withoutCert.server.metrics.mqttConnectionEvents.get().then((m) => m.values.find((v) => v.labels.event === 'error')?.value ?? 0)).to.be.greaterThan(0);
+      // The broker's refusal is the event; the link must then stay down.
+      const refused = eventually(async () => (await metricValue(withoutCert, 'fleet_telemetry_mqtt_connection_events_total', { event: 'error' })) > 0, 10_000, 'the refusal counted');
+      await holdsAfter(refused, () => {
+        expect(withoutCert.server.mqtt?.link.connected).to.equal(false);
+      }, 500);
     } finally {
       await withCert.stop();
       await withoutCert.stop();

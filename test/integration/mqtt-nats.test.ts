@@ -6,6 +6,8 @@ import { CarClient } from '../../src/sim/car-client.js';
 import { Mosquitto, Watcher, eventually } from '../helpers/mosquitto.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { holdsAfter } from '../helpers/eventually.js';
+import { scrapeSum } from '../helpers/metrics-tools.js';
 
 const VIN = TEST_VINS[3];
 
@@ -58,8 +60,14 @@ describe('MQTT output in NATS mode: every record published once across instances
     }
     await eventually(() => seenByB.filter((r) => r.topic === 'V').length === count, 10_000, 'B received every record from NATS');
     await eventually(() => watcher.on(`tesla/${VIN}/v/VehicleSpeed`).length >= count, 10_000, 'every speed on MQTT');
-    // Give a duplicate from B every chance to arrive.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // B has every record (the barrier): a duplicate would come from B's publisher, so B must have
+    // published no car state or record, and nothing extra may reach the broker, over a settle.
+    const bUrl = `http://127.0.0.1:${b.server.metricsPort}/metrics`;
+    await holdsAfter(Promise.resolve(), async () => {
+      expect(await scrapeSum(bUrl, 'fleet_telemetry_mqtt_published_total', { kind: 'state' }), 'state published by B').to.equal(0);
+      expect(await scrapeSum(bUrl, 'fleet_telemetry_mqtt_published_total', { kind: 'record' }), 'records published by B').to.equal(0);
+      expect(watcher.on(`tesla/${VIN}/v/VehicleSpeed`)).to.have.length(count);
+    }, 500);
 
     const speeds = watcher.on(`tesla/${VIN}/v/VehicleSpeed`).map((m) => (JSON.parse(m.payload) as { doubleValue: number }).doubleValue);
     expect(speeds).to.deep.equal(Array.from({ length: count }, (_, i) => i + 1));

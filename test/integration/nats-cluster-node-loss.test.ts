@@ -7,7 +7,7 @@ import { encodeVehicleData } from '../../src/protocol/payload.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
 import { NatsCluster } from '../helpers/nats-server.js';
-import type { ClusterNode } from '../../bench/servers/nats-cluster.js';
+import type { ClusterNode } from '../../tools/nats-cluster.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const [VIN_A, VIN_B] = TEST_VINS;

@@ -9,7 +9,7 @@ import { CarClient } from '../../src/sim/car-client.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually, holdsAfter } from '../helpers/eventually.js';
 
 const [VIN_A, VIN_B] = TEST_VINS;
 
@@ -73,10 +73,11 @@ describe('record integrity over NATS JetStream (real nats-server)', function () 
     b.server.bus.watch(VIN_B);
     try {
       await eventually(async () => (await b.server.snapshots.snapshot(VIN_B)).state.has('Soc'));
-      // Both the KV entry and the stream catch-up fold must keep the newer sample.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const snapshot = await b.server.snapshots.snapshot(VIN_B);
-      expect(snapshot.state.get('Soc')).to.include({ value: '{"doubleValue":80}', at: '2026-01-02T03:04:10Z' });
+      // Both the KV entry and the stream catch-up fold must keep the newer sample, over a settle.
+      await holdsAfter(Promise.resolve(), async () => {
+        const snapshot = await b.server.snapshots.snapshot(VIN_B);
+        expect(snapshot.state.get('Soc')).to.include({ value: '{"doubleValue":80}', at: '2026-01-02T03:04:10Z' });
+      }, 300);
     } finally {
       b.server.bus.unwatch(VIN_B);
       await car.close();

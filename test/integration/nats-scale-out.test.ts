@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
 import { NatsCluster, NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually, holdsAfter } from '../helpers/eventually.js';
+import { scrapeSum } from '../helpers/metrics-tools.js';
 
 const [VIN_A, VIN_B, VIN_C, VIN_D] = TEST_VINS;
 
@@ -164,10 +165,15 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
     await eventually(async () => (await stored(a, VIN_B, 'connectivity', since)).length === 1);
     const cellular = await CarClient.connect(b.carOptions(VIN_B, { networkInterface: 'cellular', connectionTxid: 'c0ffee00-0000-4000-8000-00000000000b' }));
     await sleep(300);
+    const aMetrics = `http://127.0.0.1:${a.server.metricsPort}/metrics`;
+    const disconnects = await scrapeSum(aMetrics, 'fleet_telemetry_vehicle_disconnects_total');
     await wifi.close();
-    await sleep(300);
-    let records = await stored(a, VIN_B, 'connectivity', since);
-    expect(records.map((r) => JSON.parse(r.recordJson ?? 'null').status)).to.deep.equal(['CONNECTED']);
+    // A counting the close is the event; then a settle in which no DISCONNECTED is stored.
+    let records: BusRecord[] = [];
+    await holdsAfter(eventually(async () => (await scrapeSum(aMetrics, 'fleet_telemetry_vehicle_disconnects_total')) > disconnects, 5000, 'the close counted on A'), async () => {
+      records = await stored(a, VIN_B, 'connectivity', since);
+      expect(records.map((r) => JSON.parse(r.recordJson ?? 'null').status)).to.deep.equal(['CONNECTED']);
+    }, 300);
     expect((await a.server.snapshots.snapshot(VIN_B)).connected).to.equal(true);
     await cellular.close();
     await eventually(async () => (records = await stored(a, VIN_B, 'connectivity', since)).length === 2);

@@ -13,6 +13,7 @@ import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { call, sessionCookie, signIn, signInEnv, startLogin } from '../helpers/tesla-sign-in.js';
 import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { SteppedWallClock } from '../helpers/test-clock.js';
 import { freePort } from '../../tools/local-process.js';
 
 const [VIN_A, VIN_B, VIN_OTHER] = TEST_VINS;
@@ -20,6 +21,8 @@ const SESSION_SECRET = 'session-secret-for-tests-0123456789abcdef';
 
 describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', function () {
   this.timeout(120_000);
+  // The server's clock: the 4 s access tokens run out when the test moves it, not after a real wait.
+  const clock = new SteppedWallClock();
   let tesla: FakeTeslaOAuth;
   let t: TestServer;
   let browser: BrowserContext;
@@ -38,7 +41,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
 
   async function startServer(): Promise<void> {
     metrics = new TelemetryMetrics({ collectDefaults: false });
-    t = await startTestServer({ env, overrides: { logger: createLogger('debug', logs), metrics } });
+    t = await startTestServer({ env, overrides: { logger: createLogger('debug', logs), metrics, clock } });
   }
 
   before(async function () {
@@ -110,7 +113,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
 
     // The access token expires; the session refreshes it (rotating the refresh token) and carries on.
     const refreshesBefore = tesla.counts.refreshes;
-    await new Promise((resolve) => setTimeout(resolve, 4500));
+    clock.advance(4500);
     await page.reload();
     await page.locator('#vehicle-list li').nth(1).waitFor({ timeout: 15_000 });
     await page.locator('#link-state').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
@@ -233,7 +236,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     const cookie = sessionCookie(done);
     expect((await call(`${base}/api/session`, ca, { cookie })).status).to.equal(200);
     tesla.revoke('owner-3');
-    await new Promise((resolve) => setTimeout(resolve, 4500)); // the 4 s access token runs out
+    clock.advance(4500); // the 4 s access token runs out, on the server's clock
     const refused = await call(`${base}/api/session`, ca, { cookie });
     expect(refused.status).to.equal(401);
     expect(await metrics.registry.metrics()).to.match(/fleet_telemetry_tesla_token_refreshes_total\{owner="session",result="revoked"\} 1/);

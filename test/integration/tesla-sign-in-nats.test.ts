@@ -5,6 +5,7 @@ import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { NatsServer, freePort } from '../helpers/nats-server.js';
 import { call, sessionCookie, signIn, signInEnv } from '../helpers/tesla-sign-in.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { SteppedWallClock } from '../helpers/test-clock.js';
 import WebSocket from 'ws';
 
 const [VIN_A] = TEST_VINS;
@@ -13,6 +14,8 @@ const SESSION_SECRET = 'nats-session-secret-0123456789abcdefghij';
 describe('Sign in with Tesla sessions shared over NATS (real nats-server, two instances)', function () {
   this.timeout(60_000);
   let nats: NatsServer;
+  // Both instances' clock: the access token runs out when the test moves it.
+  const clock = new SteppedWallClock();
   let tesla: FakeTeslaOAuth;
   let a: TestServer;
   let b: TestServer;
@@ -26,6 +29,7 @@ describe('Sign in with Tesla sessions shared over NATS (real nats-server, two in
         ...signInEnv(tesla, await freePort()),
         DASHBOARD_SESSION_SECRET: SESSION_SECRET,
       },
+      overrides: { clock },
     });
   }
 
@@ -54,7 +58,7 @@ describe('Sign in with Tesla sessions shared over NATS (real nats-server, two in
 
     // The access token runs out; B refreshes (rotating the refresh token), and A then uses B's result
     // instead of presenting the dead refresh token to Tesla.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    clock.advance(2000);
     expect((await call(`${b.dashboardBaseUrl}/api/session`, ca, { cookie })).status).to.equal(200);
     expect((await call(`${a.dashboardBaseUrl}/api/session`, ca, { cookie })).status).to.equal(200);
     expect(tesla.counts.refreshes).to.equal(1);

@@ -9,7 +9,8 @@ import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../
 import { CarClient } from '../../src/sim/car-client.js';
 import { CRASH_TOPIC, HANG_TOPIC } from '../helpers/crashing-decode-worker.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually, holdsAfter } from '../helpers/eventually.js';
+import { scrapeSum } from '../helpers/metrics-tools.js';
 
 const [VIN_A, VIN_B, VIN_C] = TEST_VINS;
 
@@ -138,9 +139,14 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     b.finish(b.endObject());
     const reply = await car.sendFrame(b.asUint8Array(), 'no-union-000000001', 'V');
     expect(reply).to.include({ kind: 'ack', txid: 'no-union-000000001', topic: 'V' });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(car.pendingReplies).to.equal(0);
-    expect(records.filter((r) => r.txid === 'no-union-000000001')).to.have.length(0);
+    // A record sent after it is the barrier: replies come in order, so a second ack for the first
+    // frame would be taken as the barrier's reply, and the barrier's record proves the first was done.
+    const barrier = await car.sendRecord('V', vPayload(VIN_B, 2), 'after-no-union-000000002');
+    expect(barrier).to.include({ kind: 'ack', txid: 'after-no-union-000000002' });
+    await holdsAfter(eventually(() => records.some((r) => r.txid === 'after-no-union-000000002'), 5000, 'the barrier record'), () => {
+      expect(car.pendingReplies).to.equal(0);
+      expect(records.filter((r) => r.txid === 'no-union-000000001')).to.have.length(0);
+    });
     await car.close();
   });
 
@@ -175,17 +181,24 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     expect(refusals.values.find((v) => v.labels.reason === 'no_certificate')?.value).to.be.greaterThan(0);
   });
 
-  it('refuses a certificate from another CA in the TLS handshake', async () => {
+  it('refuses a certificate from another CA in the TLS handshake (alert unknown_ca), before the application sees it', async () => {
     const rogueCa = await createCertificateAuthority({ commonName: 'Rogue CA' });
     const rogue = await issueCertificate({ issuer: rogueCa, commonName: VIN_A, clientAuth: true });
-    let failure: Error | null = null;
+    const refusalsBefore = (await t.server.metrics.connectionRefusals.get()).values.reduce((sum, v) => sum + v.value, 0);
+    let failure: (Error & { code?: string }) | null = null;
     try {
-      await CarClient.connect(t.carOptions(VIN_A, { certPem: rogue.certPem, keyPem: rogue.keyPem }));
+      const car = await CarClient.connect(t.carOptions(VIN_A, { certPem: rogue.certPem, keyPem: rogue.keyPem }));
+      await car.close();
     } catch (error) {
-      failure = error as Error;
+      failure = error as Error & { code?: string };
     }
-    expect(failure, 'connection must fail').to.not.equal(null);
-    expect(String(failure)).to.match(/unknown ca|alert|socket hang up|ECONNRESET|closed/i);
+    // OpenSSL's verify refuses it (TLS alert 48), not a later close: any other failure is not this refusal.
+    expect(failure?.code, String(failure)).to.equal('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
+    const refusalsAfter = (await t.server.metrics.connectionRefusals.get()).values.reduce((sum, v) => sum + v.value, 0);
+    expect(refusalsAfter, 'the identity check never ran').to.equal(refusalsBefore);
+    // The same client with the fleet's certificate is let in: the refusal is about the CA alone.
+    const car = await CarClient.connect(t.carOptions(VIN_A));
+    await car.close();
   });
 
   it('publishes one CONNECTED and one DISCONNECTED per VIN for a car holding two sockets', async () => {
@@ -193,10 +206,15 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     const wifi = await CarClient.connect(t.carOptions(VIN_C, { networkInterface: 'wifi' }));
     const cellular = await CarClient.connect(t.carOptions(VIN_C, { networkInterface: 'cellular' }));
     expect((await cellular.sendRecord('V', vPayload(VIN_C, 3))).kind).to.equal('ack');
+    const metricsUrl = `http://127.0.0.1:${t.server.metricsPort}/metrics`;
+    const disconnects = await scrapeSum(metricsUrl, 'fleet_telemetry_vehicle_disconnects_total');
     await wifi.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
     const connectivity = () => records.filter((r) => r.vin === VIN_C && r.topic === 'connectivity').map((r) => JSON.parse(r.recordJson!).status);
-    expect(connectivity()).to.deep.equal(['CONNECTED']);
+    // Once the server has counted the close, the car still holds a socket: no DISCONNECTED.
+    const closeCounted = eventually(async () => (await scrapeSum(metricsUrl, 'fleet_telemetry_vehicle_disconnects_total')) > disconnects, 5000, 'the close counted');
+    await holdsAfter(closeCounted, () => {
+      expect(connectivity()).to.deep.equal(['CONNECTED']);
+    });
     await cellular.close();
     await eventually(() => connectivity().length === 2, 5000);
     expect(connectivity()).to.deep.equal(['CONNECTED', 'DISCONNECTED']);

@@ -203,6 +203,9 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
     for (const tokenInQuery of [false, true]) {
       const result = await DashboardTestClient.attempt({ url: t.dashboardUrl, caPem, token: oversized, tokenInQuery }).catch((error: Error) => error);
       expect(result, 'oversized token').not.to.be.instanceOf(DashboardTestClient);
+      // uWS's refusal, not any failure (a refused connection would mean the server is down).
+      if (result instanceof Error) expect((result as Error & { code?: string }).code, `oversized token: ${String(result)}`).to.equal('ECONNRESET');
+      else expect((result as { status: number }).status, 'oversized token').to.equal(431);
       oversizedRefused++;
     }
     const stillFine = await abuser([ABUSED_VIN]);

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { createCertificateAuthority, issueCertificate, loadCertificateAuthority, type CertificateAuthority } from '../../src/pki/dev-certs.js';
 import { TEST_VINS, startTestServer, testPki, type TestServer } from '../helpers/test-server.js';
 import { recordFigures, type FigureRow } from './helpers/figures.js';
+import { eventually } from '../helpers/eventually.js';
 
 const [VIN] = TEST_VINS;
 const TESLA_EKU = '1.3.6.1.4.1.49279.2';
@@ -124,7 +125,8 @@ describe('robustness: devices long gone are forgotten (real server)', function (
       const cert = await issueCertificate({ issuer: operatorCa, commonName: `5YJ3GXNE0AB${String(i).padStart(6, '0')}`, clientAuth: true });
       expect((await attempt(t.server.vehiclePort, cert.certPem, cert.keyPem, caPem)).opened).to.equal(true);
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Every device registered is the event (well before WATCHDOG_FORGET_AFTER_SECONDS can forget one).
+    await eventually(() => t.server.registry.size >= baseline + DEVICES, 1_500, 'every device registered');
     const peak = t.server.registry.size;
     expect(peak).to.equal(baseline + DEVICES);
     const until = Date.now() + 10_000;

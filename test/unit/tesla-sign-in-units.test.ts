@@ -143,18 +143,23 @@ describe('Sign in with Tesla building blocks', function () {
       const refresh = await tesla.issueRefreshToken(user);
       const ended: string[] = [];
       const results: string[] = [];
-      const store = new SessionStore({ oauth, listVehicles: async () => new Set([VIN]), maxAgeMs: 60_000, vehicleListRefreshMs: 60_000, logger: silentLogger(), onRefresh: (r) => results.push(r) });
+      // The store's clock, moved by hand: the token's life runs out without waiting for it.
+      let now = Date.now();
+      const store = new SessionStore({ oauth, listVehicles: async () => new Set([VIN]), maxAgeMs: 3_600_000, vehicleListRefreshMs: 60_000, logger: silentLogger(), onRefresh: (r) => results.push(r), now: () => now });
       store.on('ended', (_id, reason) => ended.push(reason));
       await store.start();
-      const cookie = await store.create(tokensFor('old-access', refresh, 100), new Set([VIN]));
-      await new Promise((resolve) => setTimeout(resolve, 120));
+      const cookie = await store.create({ ...tokensFor('old-access', refresh, 0), expiresAt: now + 600_000 }, new Set([VIN]));
       const id = sessionIdOf(cookie);
+      now += 299_000;
+      expect((await store.fresh(id))?.accessToken, 'fresh until 5 min before expiry').to.equal('old-access');
+      expect(results).to.deep.equal([]);
+      now += 2_000;
       const fresh = await store.fresh(id);
       expect(fresh?.accessToken).not.to.equal('old-access');
       expect(fresh?.refreshToken).not.to.equal(refresh);
       expect(results).to.deep.equal(['ok']);
       tesla.revoke('session-user');
-      fresh!.accessExpiresAt = Date.now() - 1;
+      fresh!.accessExpiresAt = now - 1;
       expect(await store.fresh(id)).to.equal(null);
       expect(ended).to.deep.equal(['revoked']);
       expect(store.lookup(cookie)).to.equal(null);

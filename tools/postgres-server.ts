@@ -3,7 +3,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, stopProcess } from '../../tools/local-process.js';
+import { freePort, stopProcess } from './local-process.js';
 
 /**
  * A throwaway PostgreSQL for the tests (test/helpers/postgres-server.ts) and the load harness: Debian's server binaries (package `postgresql`, see

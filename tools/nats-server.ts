@@ -2,8 +2,8 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, spawnLogged, stopProcess, untilReady } from '../../tools/local-process.js';
-import { sampleProcess, type ProcSample } from '../stats/proc-stats.js';
+import { freePort, spawnLogged, stopProcess, untilReady } from './local-process.js';
+import { sampleProcess, type ProcSample } from './proc-stats.js';
 
 /** Debian installs it in /usr/sbin, which is not on every user's PATH. */
 const NATS_SERVER = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort, spawnLogged, stopProcess, untilReady } from '../../tools/local-process.js';
-import { sampleProcess, type ProcSample } from '../stats/proc-stats.js';
+import { freePort, spawnLogged, stopProcess, untilReady } from './local-process.js';
+import { sampleProcess, type ProcSample } from './proc-stats.js';
 
 const NATS_SERVER = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
 const CLUSTER_NAME = 'fleet-telemetry-test';
