@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
-import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
 import { NatsServer } from '../helpers/nats-server.js';

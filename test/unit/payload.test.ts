@@ -5,18 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import {
-  FIELD_NAMES,
-  PAYLOAD_LIMITS,
-  PayloadError,
-  connectivityRecordJson,
-  decodeRecord,
-  encodeConnectivity,
-  encodeVehicleAlerts,
-  encodeVehicleData,
-  encodeVehicleErrors,
-  type DecodedRecord,
-} from '../../src/protocol/payload.js';
+import { PAYLOAD_LIMITS, PayloadError, decodeRecord, type DecodedRecord } from '../../src/protocol/payload.js';
+import { connectivityRecordJson, encodeConnectivity, encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
+import { fieldNames } from '../../src/protocol/proto-schema.js';
 import { parseLocationString, rewriteScientific } from '../../src/protocol/normalise.js';
 import { floatToJson, formatTimestamp } from '../../src/protocol/canonical-json.js';
 
@@ -71,20 +62,20 @@ function timestamp(w: W, field: number, seconds: number, nanos: number): void {
   w.ldelim();
 }
 
-describe('payload: schema (proto/ and FIELD_NAMES)', () => {
-  it('FIELD_NAMES matches the Field enum written in proto/vehicle_data.proto', () => {
+describe('payload: schema (proto/ and fieldNames())', () => {
+  it('fieldNames() matches the Field enum written in proto/vehicle_data.proto', () => {
     const text = readFileSync(join(ROOT, 'proto', 'vehicle_data.proto'), 'utf8');
     const body = /enum Field \{([^}]*)\}/.exec(text)?.[1];
     expect(body, 'enum Field in vehicle_data.proto').to.be.a('string');
     const entries = [...(body as string).matchAll(/(\w+) = (\d+);/g)].map((m) => [m[1], Number(m[2])] as const);
     expect(entries).to.have.length(260);
-    for (const [name, num] of entries) expect(FIELD_NAMES[num], name).to.equal(name);
-    expect(FIELD_NAMES).to.have.length(260);
-    expect(FIELD_NAMES[0]).to.equal('Unknown');
-    expect(FIELD_NAMES[21]).to.equal('Location');
+    for (const [name, num] of entries) expect(fieldNames()[num], name).to.equal(name);
+    expect(fieldNames()).to.have.length(260);
+    expect(fieldNames()[0]).to.equal('Unknown');
+    expect(fieldNames()[21]).to.equal('Location');
   });
 
-  it('every Field name of enums.tsv is in FIELD_NAMES with its number', function () {
+  it('every Field name of enums.tsv is in fieldNames() with its number', function () {
     const file = join(SCHEMA_DIR, 'enums.tsv');
     if (!existsSync(file)) this.skip(); // set TESLA_SCHEMA_DIR to the schema facts to run this
     const rows = readFileSync(file, 'utf8')
@@ -94,7 +85,7 @@ describe('payload: schema (proto/ and FIELD_NAMES)', () => {
       .map((l) => l.split('\t'))
       .filter((c) => c[0] === 'telemetry.vehicle_data' && c[1] === 'Field');
     expect(rows).to.have.length(260);
-    for (const [, , num, name] of rows) expect(FIELD_NAMES[Number(num)], name).to.equal(name);
+    for (const [, , num, name] of rows) expect(fieldNames()[Number(num)], name).to.equal(name);
   });
 
   it('proto/ is exactly what scripts/gen-proto.mjs makes from the schema facts', function () {
