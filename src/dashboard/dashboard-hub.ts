@@ -159,8 +159,10 @@ export class DashboardHub {
     session.client.send(helloMessage(session.grant, this.vehiclesFor(session.grant)));
   }
 
-  /** One text frame from a dashboard. */
-  /** Rejects when handling failed (a bug, for the caller to report); the session's later requests are still served. */
+  /**
+   * One text frame from a dashboard. Rejects when handling failed (a bug, for the caller to report);
+   * the session's later requests are still served.
+   */
   received(session: DashboardSession, text: string): Promise<void> {
     const handled = session.queue.then(() => this.handle(session, text));
     session.queue = handled.catch(() => undefined);

@@ -29,9 +29,9 @@ export const RECORD_TYPES: Readonly<Record<KnownTopic, string>> = Object.freeze(
 let loaded: ProtoSchema | undefined;
 
 /**
- * proto/, read and resolved on first use rather than on import: a module that only imports the codec
- * (the CLI's help, config checks) reads no files. The decode workers build their transcoder from it at
- * start, so the first frame does not pay for it.
+ * proto/, read and resolved on first use rather than as a side effect of importing the decoder or the
+ * encoder. The decode workers build their transcoder from it when they load (decode-batch.ts), so no
+ * frame waits for it.
  */
 export function protoSchema(): ProtoSchema {
   return (loaded ??= loadProtoSchema());
@@ -42,7 +42,8 @@ export function fieldNames(): readonly string[] {
   return protoSchema().fieldNames;
 }
 
-function loadProtoSchema(): ProtoSchema {
+/** A fresh, resolved root of proto/ with protobufjs's stock constructors (protoSchema patches its own). */
+export function readProtoRoot(): protobuf.Root {
   const protoDir = findProtoDir();
   const root = protobuf.loadSync(
     readdirSync(protoDir)
@@ -51,6 +52,11 @@ function loadProtoSchema(): ProtoSchema {
       .map((f) => join(protoDir, f)),
   );
   root.resolveAll();
+  return root;
+}
+
+function loadProtoSchema(): ProtoSchema {
+  const root = readProtoRoot();
   usePresentOnlyOneofSetters(root);
   return {
     root,
