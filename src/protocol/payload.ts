@@ -1,5 +1,7 @@
-// Payload stage of a record: protobuf bytes of a topic -> validated, normalised message ->
-// canonical JSON text (plus per-datum state for V). Runs per frame in the decode workers.
+// Payload decoding with protobufjs: protobuf bytes of a topic -> validated, normalised message ->
+// canonical JSON text (plus per-datum state for V). The decode workers' generated transcoder
+// (transcoder.ts) handles the common frame and hands this what it leaves, malformed payloads included,
+// so both give the same verdict; records read back from the NATS stream come through here too.
 //
 // What counts as invalid (PayloadError kind 'invalid', the bytes themselves decoded fine):
 // - a repeated or map field with more than PAYLOAD_LIMITS.maxEntries entries (V data, alerts, errors,
