@@ -318,26 +318,38 @@ export class DashboardHub {
     let records = 0;
     let bytes = 0;
     let truncated = false;
+    // A throw of ours while sending a replayed record is a bug, not a history the bus could not read:
+    // it stops the replay and goes up as one, instead of becoming a `history_failed` reply.
+    const ours: { error?: unknown; thrown: boolean } = { thrown: false };
     try {
       await replay(vin, since, (record) => {
         if (!subscription.active) return false;
-        const message = dashboardMessageOf(record);
-        // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
-        const size = Buffer.byteLength(message, 'utf8');
-        if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
-          truncated = true;
+        try {
+          const message = dashboardMessageOf(record);
+          // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
+          const size = Buffer.byteLength(message, 'utf8');
+          if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
+            truncated = true;
+            return false;
+          }
+          subscription.replayed(record, message);
+          records++;
+          bytes += size;
+          return true;
+        } catch (error) {
+          ours.error = error;
+          ours.thrown = true;
           return false;
         }
-        subscription.replayed(record, message);
-        records++;
-        bytes += size;
-        return true;
       });
     } catch (error) {
-      this.options.logger.warn({ vin, err: error }, 'dashboard_history_failed');
-      if (subscription.active) this.refuse(session, 'history_failed', 'the history could not be read; live records follow', vin);
-      return;
+      if (!ours.thrown) {
+        this.options.logger.warn({ vin, err: error }, 'dashboard_history_failed');
+        if (subscription.active) this.refuse(session, 'history_failed', 'the history could not be read; live records follow', vin);
+        return;
+      }
     }
+    if (ours.thrown) throw ours.error;
     if (subscription.active) session.client.send(historyMessage(vin, since, records, truncated));
   }
 

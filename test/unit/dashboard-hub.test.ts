@@ -332,6 +332,20 @@ describe('dashboard hub', () => {
     ]);
   });
 
+  it('a replayed record our code cannot send is a bug, not history_failed: it rejects, and the next request is served', async () => {
+    const bus = new HistoryBus();
+    const broken = { ...record(VIN_A, 1, 1000), dashboardMessage: '', receivedAt: Number.NaN }; // no ISO time: the message cannot be built
+    bus.storeOnly(broken);
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 1, 1000), coveredSeq: 0 }) };
+    const { hub, open } = setup(source, bus);
+    const { client, session } = open('*');
+    const failure = await rejectionOf(hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since: '1970-01-01T00:00:00Z' })));
+    expect(failure).to.be.instanceOf(RangeError);
+    expect(hub.watchedVins).to.equal(0);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_B] }));
+    expect(client.parsed().slice(1).map((m) => `${String(m.type)}:${String(m.code ?? m.vin)}`)).to.deep.equal([`snapshot:${VIN_A}`, `snapshot:${VIN_B}`]);
+  });
+
   it('drops a dashboard whose held records pass the limit while its snapshot is read', async () => {
     let release: (snapshot: VehicleSnapshot) => void = () => {};
     const source: SnapshotSource = { snapshot: () => new Promise((resolve) => (release = resolve)) };
