@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, type DecodedRecord } from '../../src/protocol/payload.js';
 import { connectivityRecordJson, encodeConnectivity, encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
-import { fieldNames } from '../../src/protocol/proto-schema.js';
+import { fieldNames, protoSchema, readProtoRoot } from '../../src/protocol/proto-schema.js';
 import { parseLocationString, rewriteScientific } from '../../src/protocol/normalise.js';
 import { floatToJson, formatTimestamp } from '../../src/protocol/canonical-json.js';
 
@@ -137,6 +137,31 @@ describe('payload: schema (proto/ and fieldNames())', () => {
       const expected = Object.fromEntries(names.map((name, i) => [name, i + 1 === n]));
       expect(doors, `door field ${n}`).to.deep.equal(expected);
     }
+  });
+});
+
+describe('payload: the present-only oneof setter', () => {
+  it('decodes every Value member to the same message as protobufjs\'s stock setter, and leaves the shared protobufjs as it was', () => {
+    const stock = readProtoRoot().lookupType('telemetry.vehicle_data.Payload');
+    const ours = protoSchema().payload;
+    expect(ours.ctor).to.not.equal(stock.ctor);
+    const values: Array<Record<string, unknown> | null> = [
+      { stringValue: '80' }, { intValue: 3 }, { longValue: 123n }, { floatValue: 1.5 }, { doubleValue: 2.25 },
+      { booleanValue: true }, { locationValue: { latitude: 1, longitude: 2 } }, { invalid: true },
+      { shiftStateValue: 'ShiftStateD' }, { doorValue: { DriverFront: true } }, { timeValue: { hour: 1, minute: 2, second: 3 } }, null,
+    ];
+    const bytes = encodeVehicleData({ vin: CERT_VIN, data: values.map((value, i) => ({ key: i + 1, value })) });
+    // One more datum whose Value carries two members on the wire (stringValue "hi", then intValue 5):
+    // the last one read wins with either setter.
+    const twice = new Uint8Array([...bytes, 0x0a, 0x0a, 0x08, 0x01, 0x12, 0x06, 0x0a, 0x02, 0x68, 0x69, 0x10, 0x05]);
+    const options = { longs: String, enums: String, defaults: false };
+    for (const payload of [bytes, twice]) {
+      expect(ours.toObject(ours.decode(payload), options)).to.deep.equal(stock.toObject(stock.decode(payload), options));
+    }
+    const last = (ours.toObject(ours.decode(twice), options) as { data: Array<{ value: Record<string, unknown> }> }).data.at(-1);
+    expect(last?.value).to.deep.equal({ intValue: 5 });
+    // The shared module's setter is protobufjs's own again (ours walks Object.keys(this)).
+    expect(String((protobuf.util as unknown as { oneOfSetter: unknown }).oneOfSetter)).to.not.include('Object.keys(this)');
   });
 });
 
