@@ -1,5 +1,5 @@
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
-import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
 import { mulberry32 } from '../../src/sim/seeded-random.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
 

@@ -7,7 +7,8 @@ import type { BusRecord } from '../../src/bus/record-bus.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
-import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+import { decodeRecord } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
 
 const cars = Number(process.argv[2] ?? 10_000);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import { dashboardRecordMessage } from '../decode/decode-batch.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload.js';
+import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload-encoder.js';
 import { VehicleActor } from './vehicle-actor.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 

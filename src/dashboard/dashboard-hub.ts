@@ -6,6 +6,8 @@ import type { RecentHistory } from '../history/recent-history.js';
 import { answerHistory, answerTrip } from '../history/history-requests.js';
 import { dashboardMessageOf } from '../decode/decode-batch.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
+import { RecordCoverage } from './record-coverage.js';
+import { VinSubscription } from './vin-subscription.js';
 import {
   RequestError,
   errorMessage,
@@ -45,22 +47,14 @@ interface SyncSnapshotSource extends SnapshotSource {
   snapshotNow(vin: string): VehicleSnapshot;
 }
 
-interface Subscription {
-  vin: string;
-  session: DashboardSession;
-  /** Records that arrived while an async snapshot (or history) was being fetched; null once sent. */
-  buffer: BusRecord[] | null;
-  /**
-   * Not yet on the live topic: the dashboard already has every record up to this stream sequence (in
-   * its snapshot or history), and joins at the first record past it. A bus can deliver such records
-   * after the snapshot was read (JetStream delivers to different consumers at different paces).
-   */
-  after: number | null;
-}
+type Replay = NonNullable<RecordBus['replay']>;
 
 export class DashboardSession {
-  readonly subscriptions = new Map<string, Subscription>();
-  /** Requests are handled one after another, so an unsubscribe never overtakes its subscribe. */
+  readonly subscriptions = new Map<string, VinSubscription>();
+  /**
+   * Requests are handled one after another, so an unsubscribe never overtakes its subscribe. The chain
+   * waits for each request to settle, not to succeed: one that fails must not silence the rest.
+   */
   queue: Promise<void> = Promise.resolve();
   closed = false;
   /** History replays this socket may still start (refilled over a minute, see DashboardHub.takeReplay). */
@@ -103,14 +97,14 @@ export const CLOSE_TOO_SLOW = 4008;
 /**
  * Between the bus and the dashboards. Records of a VIN go out once per VIN through the publisher (the
  * prebuilt `dashboardMessage`), and only for VINs some dashboard watches. A subscribe sends the snapshot
- * and joins the VIN's topic with nothing lost or repeated between them:
+ * and joins the VIN's topic with nothing lost or repeated between them (one VinSubscription each, see
+ * its states):
  *  - with a synchronous source (the local actors) both happen in the same tick, so every record is
  *    either folded into the snapshot or published after the join;
  *  - with an async source (a shared store) the hub holds the VIN's records for that dashboard while the
- *    snapshot is fetched, then sends the snapshot and the held records it does not cover. A snapshot
- *    with `coveredSeq` (NATS) covers records up to that stream sequence, and the dashboard joins the
- *    topic at the first record past it (a record it covers may still arrive after the snapshot);
- *    otherwise held records up to the snapshot's `lastSeenAt` are covered and it joins at once;
+ *    snapshot is fetched, then sends the snapshot and the held records it does not cover, and joins the
+ *    topic (RecordCoverage: by stream sequence on NATS, where a covered record may still arrive after
+ *    the snapshot and the join waits for the first one past it; else by the snapshot's `lastSeenAt`);
  *  - with `since` on a bus that keeps history, the replayed records follow the snapshot while live
  *    records are still held, then a `history` message, then the held records not replayed.
  * The bus is asked to watch a VIN while at least one dashboard here wants it, and before the snapshot
@@ -119,8 +113,8 @@ export const CLOSE_TOO_SLOW = 4008;
 export class DashboardHub {
   private readonly options: Required<DashboardHubOptions>;
   private readonly watchers = new Map<string, number>();
-  private readonly awaitingSnapshot = new Map<string, Set<Subscription>>();
-  private readonly awaitingNewer = new Map<string, Set<Subscription>>();
+  /** Subscriptions not on their VIN's topic yet (holding its records, or joining): they see every record first. */
+  private readonly pending = new Map<string, Set<VinSubscription>>();
   private unsubscribeBus: (() => void) | null = null;
   private readonly sessions = new Set<DashboardSession>();
 
@@ -165,10 +159,14 @@ export class DashboardHub {
     session.client.send(helloMessage(session.grant, this.vehiclesFor(session.grant)));
   }
 
-  /** One text frame from a dashboard. */
+  /**
+   * One text frame from a dashboard. Rejects when handling failed (a bug, for the caller to report);
+   * the session's later requests are still served.
+   */
   received(session: DashboardSession, text: string): Promise<void> {
-    session.queue = session.queue.then(() => this.handle(session, text));
-    return session.queue;
+    const handled = session.queue.then(() => this.handle(session, text));
+    session.queue = handled.catch(() => undefined);
+    return handled;
   }
 
   closed(session: DashboardSession): void {
@@ -182,37 +180,14 @@ export class DashboardHub {
     if (!this.watchers.has(event.vin)) return;
     const message = watchdogMessage(event.vin, event.event, event.lastSeenAt);
     // Off the topic until the next record, but a car going quiet is exactly what they should hear.
-    for (const subscription of this.awaitingNewer.get(event.vin) ?? []) subscription.session.client.send(message);
+    for (const subscription of this.pending.get(event.vin) ?? []) if (subscription.joining) subscription.client.send(message);
     this.options.publisher.publish(event.vin, message);
   }
 
   private onRecord(record: BusRecord): void {
     if (!this.watchers.has(record.vin)) return;
-    const waiting = this.awaitingSnapshot.get(record.vin);
-    if (waiting !== undefined) {
-      for (const subscription of waiting) {
-        const buffer = subscription.buffer;
-        if (buffer === null) continue;
-        if (buffer.length >= this.options.maxBufferedRecords) {
-          this.options.metrics.dashboardsDropped.inc({ reason: 'slow_consumer' });
-          subscription.session.client.close(CLOSE_TOO_SLOW, 'too many records while the snapshot was fetched');
-          continue;
-        }
-        buffer.push(record);
-      }
-    }
-    const joining = this.awaitingNewer.get(record.vin);
-    if (joining !== undefined) {
-      for (const subscription of joining) {
-        const after = subscription.after;
-        if (after !== null && record.streamSeq !== undefined && record.streamSeq <= after) continue;
-        // The first record the dashboard does not have: joined now, the publish below delivers it.
-        joining.delete(subscription);
-        subscription.after = null;
-        subscription.session.client.joinVin(record.vin);
-      }
-      if (joining.size === 0) this.awaitingNewer.delete(record.vin);
-    }
+    const pending = this.pending.get(record.vin);
+    if (pending !== undefined) this.offerPending(pending, record);
     this.options.publisher.publish(record.vin, dashboardMessageOf(record));
   }
 
@@ -270,10 +245,9 @@ export class DashboardHub {
       return this.refuse(session, 'too_many_subscriptions', `at most ${this.options.maxSubscriptionsPerDashboard} VINs per dashboard`, vin);
     }
 
-    const subscription: Subscription = { vin, session, buffer: null, after: null };
+    const subscription = new VinSubscription(vin, session.client, this.options.maxBufferedRecords);
     session.subscriptions.set(vin, subscription);
     this.watch(vin);
-    const source = this.options.snapshots;
     let replay = since === null ? undefined : this.options.bus.replay?.bind(this.options.bus);
     if (since !== null && replay === undefined) {
       this.refuse(session, 'history_unavailable', 'this server keeps no history (it runs without NATS); the snapshot and live records follow', vin);
@@ -284,100 +258,120 @@ export class DashboardHub {
       replay = undefined;
       this.refuse(session, 'too_many_replays', `at most ${this.options.maxReplaysPerMinute} history replays a minute per dashboard; the snapshot and live records follow`, vin);
     }
-    if (replay === undefined && isSync(source)) {
+    try {
+      await this.open(session, subscription, replay === undefined || since === null ? null : { replay, since });
+    } catch (error) {
+      // A bug, not a refusal: nothing of this subscription may stay watched or held. The caller reports it.
+      if (session.subscriptions.get(vin) === subscription) this.release(session, vin);
+      throw error;
+    }
+  }
+
+  /** Snapshot, history, held records, join: the subscription's way from awaiting_snapshot to live. */
+  private async open(session: DashboardSession, subscription: VinSubscription, history: { replay: Replay; since: number } | null): Promise<void> {
+    const vin = subscription.vin;
+    const source = this.options.snapshots;
+    if (history === null && isSync(source)) {
       // Same tick: the snapshot holds every record released so far, the topic every one after.
-      session.client.send(snapshotMessage(source.snapshotNow(vin)));
-      session.client.joinVin(vin);
+      subscription.joinWith(snapshotMessage(source.snapshotNow(vin)));
       this.options.metrics.dashboardRequests.inc({ type: 'subscribe', result: 'ok' });
       return;
     }
 
     // From here the VIN's records are held for this dashboard until snapshot (and history) are out.
-    subscription.buffer = [];
-    addTo(this.awaitingSnapshot, vin, subscription);
-    /** Held records the dashboard already has: by stream sequence, replayed identity, or time. */
-    let seqCut: number | null = null;
-    let timeCut: number | null = null;
-    const replayedWithoutSeq = new Set<string>();
-    try {
-      let snapshot: VehicleSnapshot | null = null;
-      if (isSync(source)) {
-        // Taken with an empty buffer: every held record comes after it.
-        snapshot = source.snapshotNow(vin);
-      } else {
-        try {
-          snapshot = await source.snapshot(vin);
-        } catch (error) {
-          this.options.logger.warn({ vin, err: error }, 'dashboard_snapshot_failed');
-        }
-        if (snapshot !== null) {
-          if (snapshot.coveredSeq !== undefined) seqCut = snapshot.coveredSeq;
-          else timeCut = snapshot.lastSeenAt ?? Number.NEGATIVE_INFINITY;
-        }
+    addTo(this.pending, vin, subscription);
+    let snapshot: VehicleSnapshot | null = null;
+    let coverage: RecordCoverage;
+    if (isSync(source)) {
+      // Taken with nothing held yet: every held record comes after it.
+      snapshot = source.snapshotNow(vin);
+      coverage = RecordCoverage.none();
+    } else {
+      try {
+        snapshot = await source.snapshot(vin);
+      } catch (error) {
+        this.options.logger.warn({ vin, err: error }, 'dashboard_snapshot_failed');
       }
-      if (!stillWanted(subscription)) return;
+      if (!subscription.active) return;
       if (snapshot === null) {
         this.release(session, vin);
         return this.refuse(session, 'snapshot_unavailable', 'the last-known state could not be read; try again', vin);
       }
-      session.client.send(snapshotMessage(snapshot));
+      coverage = RecordCoverage.ofSnapshot(snapshot);
+    }
+    subscription.snapshotSent(snapshotMessage(snapshot), coverage);
 
-      if (replay !== undefined && since !== null) {
-        const { maxReplayRecords, maxReplayBytes } = this.options;
-        let records = 0;
-        let bytes = 0;
-        let truncated = false;
-        let failed = false;
-        try {
-          await replay(vin, since, (record) => {
-            if (!stillWanted(subscription)) return false;
-            // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
-            const size = Buffer.byteLength(dashboardMessageOf(record), 'utf8');
-            if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
-              truncated = true;
-              return false;
-            }
-            session.client.send(dashboardMessageOf(record));
-            records++;
-            bytes += size;
-            if (record.streamSeq !== undefined) seqCut = Math.max(seqCut ?? 0, record.streamSeq);
-            else replayedWithoutSeq.add(recordKey(record));
-            return true;
-          });
-        } catch (error) {
-          failed = true;
-          this.options.logger.warn({ vin, err: error }, 'dashboard_history_failed');
-        }
-        if (!stillWanted(subscription)) return;
-        if (failed) this.refuse(session, 'history_failed', 'the history could not be read; live records follow', vin);
-        else session.client.send(historyMessage(vin, since, records, truncated));
-      }
-    } finally {
-      removeFrom(this.awaitingSnapshot, vin, subscription);
+    if (history !== null) {
+      subscription.startReplay();
+      await this.replayHistory(session, subscription, history.replay, history.since);
+      if (!subscription.active) return;
     }
 
-    const held = subscription.buffer ?? [];
-    subscription.buffer = null;
-    // Closed or unsubscribed meanwhile: release() already undid the watch.
-    if (!stillWanted(subscription)) return;
-    let passedCut = false;
-    for (const record of held) {
-      const covered =
-        record.streamSeq !== undefined && seqCut !== null
-          ? record.streamSeq <= seqCut
-          : replayedWithoutSeq.has(recordKey(record)) || (timeCut !== null && record.receivedAt <= timeCut);
-      if (covered) continue;
-      session.client.send(dashboardMessageOf(record));
-      passedCut = true;
-    }
-    if (seqCut === null || passedCut) {
-      session.client.joinVin(vin);
-    } else {
-      // Records up to seqCut may still be on their way here: join at the first one past it.
-      subscription.after = seqCut;
-      addTo(this.awaitingNewer, vin, subscription);
-    }
+    if (subscription.catchUp(dashboardMessageOf)) removeFrom(this.pending, vin, subscription);
     this.options.metrics.dashboardRequests.inc({ type: 'subscribe', result: 'ok' });
+  }
+
+  /** Records since `since`, up to the replay limits, then a `history` message (or an error when the read failed). */
+  private async replayHistory(session: DashboardSession, subscription: VinSubscription, replay: Replay, since: number): Promise<void> {
+    const vin = subscription.vin;
+    const { maxReplayRecords, maxReplayBytes } = this.options;
+    let records = 0;
+    let bytes = 0;
+    let truncated = false;
+    // A throw of ours while sending a replayed record is a bug, not a history the bus could not read:
+    // it stops the replay and goes up as one, instead of becoming a `history_failed` reply.
+    const ours: { error?: unknown; thrown: boolean } = { thrown: false };
+    try {
+      await replay(vin, since, (record) => {
+        if (!subscription.active) return false;
+        try {
+          const message = dashboardMessageOf(record);
+          // The limit is what the socket buffers: UTF-8 bytes, not UTF-16 code units.
+          const size = Buffer.byteLength(message, 'utf8');
+          if (records >= maxReplayRecords || bytes + size > maxReplayBytes) {
+            truncated = true;
+            return false;
+          }
+          subscription.replayed(record, message);
+          records++;
+          bytes += size;
+          return true;
+        } catch (error) {
+          ours.error = error;
+          ours.thrown = true;
+          return false;
+        }
+      });
+    } catch (error) {
+      if (!ours.thrown) {
+        this.options.logger.warn({ vin, err: error }, 'dashboard_history_failed');
+        if (subscription.active) this.refuse(session, 'history_failed', 'the history could not be read; live records follow', vin);
+        return;
+      }
+    }
+    if (ours.thrown) throw ours.error;
+    if (subscription.active) session.client.send(historyMessage(vin, since, records, truncated));
+  }
+
+  /** A record of a VIN some subscriptions are not live on yet: each holds it, drops it, or joins on it. */
+  private offerPending(pending: Set<VinSubscription>, record: BusRecord): void {
+    for (const subscription of pending) {
+      switch (subscription.offer(record)) {
+        case 'overflow':
+          this.options.metrics.dashboardsDropped.inc({ reason: 'slow_consumer' });
+          subscription.client.close(CLOSE_TOO_SLOW, 'too many records while the snapshot was fetched');
+          break;
+        case 'joined':
+          // The first record the dashboard does not have: the publish that follows delivers it.
+          pending.delete(subscription);
+          break;
+        case 'held':
+        case 'covered':
+        case 'ignored':
+          break;
+      }
+    }
+    if (pending.size === 0) this.pending.delete(record.vin);
   }
 
   /** Spends one of the socket's replays; false when it has used its minute's worth. */
@@ -399,10 +393,8 @@ export class DashboardHub {
     const subscription = session.subscriptions.get(vin);
     if (subscription === undefined) return;
     session.subscriptions.delete(vin);
-    subscription.buffer = null;
-    subscription.after = null;
-    removeFrom(this.awaitingNewer, vin, subscription);
-    if (session.client.isOpen) session.client.leaveVin(vin);
+    removeFrom(this.pending, vin, subscription);
+    subscription.release();
     this.unwatch(vin);
   }
 
@@ -438,22 +430,13 @@ export class DashboardHub {
   }
 }
 
-function stillWanted(subscription: Subscription): boolean {
-  const session = subscription.session;
-  return !session.closed && session.subscriptions.get(subscription.vin) === subscription;
-}
-
-function recordKey(record: BusRecord): string {
-  return `${record.topic}\u0000${record.txid}`;
-}
-
-function addTo(map: Map<string, Set<Subscription>>, vin: string, subscription: Subscription): void {
+function addTo(map: Map<string, Set<VinSubscription>>, vin: string, subscription: VinSubscription): void {
   let set = map.get(vin);
   if (set === undefined) map.set(vin, (set = new Set()));
   set.add(subscription);
 }
 
-function removeFrom(map: Map<string, Set<Subscription>>, vin: string, subscription: Subscription): void {
+function removeFrom(map: Map<string, Set<VinSubscription>>, vin: string, subscription: VinSubscription): void {
   const set = map.get(vin);
   if (set === undefined) return;
   set.delete(subscription);

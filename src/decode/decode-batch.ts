@@ -7,7 +7,8 @@ import {
   writeErrorReply,
 } from '../protocol/envelope.js';
 import { JsonSink } from '../protocol/json-sink.js';
-import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord, encodeNormalised } from '../protocol/payload.js';
+import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
+import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
 import type { BusRecord } from '../bus/record-bus.js';
@@ -20,6 +21,9 @@ import {
   type DecodeTask,
   type FrameOutcome,
 } from './decode-task.js';
+
+const FIELD_NAMES = fieldNames();
+const SCHEMA_ROOT = protoSchema().root;
 
 const EMPTY = new Uint8Array(0);
 const latin1 = new TextDecoder('latin1');

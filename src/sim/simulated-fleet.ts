@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { encodeVehicleAlerts, encodeVehicleData } from '../protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData } from '../protocol/payload-encoder.js';
 import { CarClient, type CarReply } from './car-client.js';
 import { VehicleStory } from './vehicle-story.js';
 

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { SIGNALS_PER_US_DOLLAR } from '../metrics/telemetry-metrics.js';
-import { FIELD_NAMES } from '../protocol/payload.js';
+import { fieldNames } from '../protocol/proto-schema.js';
+
+const FIELD_NAMES = fieldNames();
 
 /**
  * The car-side `fleet_telemetry_config` (tesla-protocol.md section 5): built from our settings, checked

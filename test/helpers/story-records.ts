@@ -1,5 +1,6 @@
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+import { decodeRecord } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
 
 /**

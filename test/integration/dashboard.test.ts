@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
 import { NatsServer } from '../helpers/nats-server.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { spawnServer, type ServerProcess } from '../helpers/server-process.js';
 import { TEST_VINS, testEnv, testPki } from '../helpers/test-server.js';

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
-import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { httpGet, runPromtool } from '../helpers/metrics-tools.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';

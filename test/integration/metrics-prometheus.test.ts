@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
 import { dashboardQueries, expandGrafanaVariables } from '../../src/metrics/dashboard-queries.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { startPrometheus, type RunningPrometheus } from '../helpers/metrics-tools.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';

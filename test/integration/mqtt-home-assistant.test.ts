@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HA_ENTITIES } from '../../src/mqtt/ha-entities.js';
-import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { VehicleStory, type StoryDatum } from '../../src/sim/vehicle-story.js';
 import { renderTemplates } from '../helpers/jinja.js';

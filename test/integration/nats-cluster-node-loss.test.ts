@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { storedVersusAcked, streamSubjectCounts } from '../../bench/probes/stream-count.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
 import { NatsCluster } from '../helpers/nats-server.js';

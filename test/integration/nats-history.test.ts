@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';

@@ -4,7 +4,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { expect } from 'chai';
 import { HEADER } from '../../src/bus/nats/stream-record.js';
-import { SCHEMA_ROOT, encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
+import { protoSchema } from '../../src/protocol/proto-schema.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -52,7 +53,7 @@ describe('record integrity over NATS JetStream (real nats-server)', function () 
       expect(message).to.not.equal(null);
       expect(message!.header.get(HEADER.encoding)).to.equal('protobuf');
       expect(message!.header.get(HEADER.clientVersion)).to.equal('1.2.3');
-      const Payload = SCHEMA_ROOT.lookupType('telemetry.vehicle_data.Payload');
+      const Payload = protoSchema().root.lookupType('telemetry.vehicle_data.Payload');
       const body = Payload.toObject(Payload.decode(message!.data)) as { vin: string; data: Array<{ value: Record<string, unknown> }> };
       expect(body.vin).to.equal(VIN_A);
       expect(body.data[0].value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });

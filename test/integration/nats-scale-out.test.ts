@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { NatsRecordBus } from '../../src/bus/nats/nats-record-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
 import { readFileSync } from 'node:fs';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';

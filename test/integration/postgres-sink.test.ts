@@ -4,7 +4,7 @@ import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { PostgresSink } from '../../src/postgres/postgres-sink.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
 import { TestPostgres } from '../helpers/postgres-server.js';

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
 import { NatsServer } from '../helpers/nats-server.js';

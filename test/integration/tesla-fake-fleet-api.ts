@@ -1,5 +1,5 @@
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
-import { FIELD_NAMES } from '../../src/protocol/payload.js';
+import { fieldNames } from '../../src/protocol/proto-schema.js';
 import type { AffinePoint } from '../../src/tesla/p256.js';
 import { signTelemetryConfigJws, verifyTelemetryConfigJws, type AppKeyPair } from '../../src/tesla/ss256.js';
 import { LoopbackServer, readBody, send } from '../helpers/loopback-http.js';
@@ -27,7 +27,7 @@ export interface RecordedRequest {
   body: unknown;
 }
 
-const FIELD_SET = new Set(FIELD_NAMES);
+const FIELD_SET = new Set(fieldNames());
 const TELEMETRY_PATH = /^\/api\/1\/vehicles\/([A-Z0-9]{17})\/fleet_telemetry_config$/;
 const ERRORS_PATH = /^\/api\/1\/vehicles\/([A-Z0-9]{17})\/fleet_telemetry_errors$/;
 

@@ -11,7 +11,7 @@ import type { WatchdogEvent } from '../../src/actors/vehicle-registry.js';
 import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ensureDevPki } from '../../src/pki/dev-certs.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { startServer } from '../../src/server.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { appKeyFromPem } from '../../src/tesla/ss256.js';

@@ -7,7 +7,7 @@ import type { BrowserContext } from 'playwright-core';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
 import { call, sessionCookie, signIn, signInEnv, startLogin } from '../helpers/tesla-sign-in.js';

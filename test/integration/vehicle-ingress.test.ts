@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki/dev-certs.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
-import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { CRASH_TOPIC, HANG_TOPIC } from '../helpers/crashing-decode-worker.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki/dev-certs.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { TEST_JWT_SECRET, TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { CountingCar } from './helpers/counting-car.js';

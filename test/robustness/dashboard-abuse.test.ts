@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { DashboardTestClient, type DashboardMessage, type RefusedUpgrade } from '../helpers/dashboard-client.js';
 import { TEST_JWT_SECRET, TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { CountingCar } from './helpers/counting-car.js';

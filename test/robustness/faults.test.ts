@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { Writable } from 'node:stream';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { createLogger, logHealth } from '../../src/log/logger.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CRASH_TOPIC, HANG_TOPIC } from '../helpers/crashing-decode-worker.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { CountingCar } from './helpers/counting-car.js';

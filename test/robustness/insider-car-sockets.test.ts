@@ -3,7 +3,7 @@
 // a total cap, sockets that never complete a frame. Run against `node dist/main.js` so the memory read
 // is the server's alone (/proc/<pid>/status), with a well-behaved car acked throughout.
 import { expect } from 'chai';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { TEST_VINS, testPki } from '../helpers/test-server.js';
 import { CountingCar } from './helpers/counting-car.js';
 import { recordFigures, type FigureRow } from './helpers/figures.js';

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { CarClient } from '../../src/sim/car-client.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { mintDashboardToken } from '../../src/dashboard/dashboard-token.js';
 import { DashboardTestClient, type DashboardMessage } from '../helpers/dashboard-client.js';
 import { NatsServer } from '../helpers/nats-server.js';

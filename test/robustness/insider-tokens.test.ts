@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';
 import { TEST_JWT_SECRET, TEST_VINS, testPki } from '../helpers/test-server.js';
 import { holdsAfter } from '../helpers/eventually.js';

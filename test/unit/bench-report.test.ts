@@ -4,7 +4,8 @@ import { checkTargets, lossIn, ratiosOf, renderReport } from '../../bench/report
 import type { BenchReport, ScenarioResult } from '../../bench/report/result.js';
 import { emptyResult } from '../../bench/scenarios/session.js';
 import { LatencyRecorder, mergeLatencies } from '../../bench/stats/latency.js';
-import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+import { decodeRecord } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 
 function result(scenario: ScenarioResult['scenario'], server: ScenarioResult['server'], throughput: number, extra: Partial<ScenarioResult> = {}): ScenarioResult {
   return { ...emptyResult(scenario, server, 100), completed: true, throughput, recordsPerServerCpuSecond: throughput * 2, ...extra };

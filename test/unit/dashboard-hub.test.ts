@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord, RecordBus, RecordListener, SafeCallback, SnapshotSource, VehicleSnapshot } from '../../src/bus/record-bus.js';
 import { DashboardGrant } from '../../src/dashboard/dashboard-grant.js';
-import { DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
+import { CLOSE_TOO_SLOW, DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
 import { originAllowed } from '../../src/dashboard/dashboard-listener.js';
 import { parseRequest, snapshotMessage, RequestError } from '../../src/dashboard/dashboard-protocol.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -127,6 +127,16 @@ function setup(snapshots: SnapshotSource, bus: WatchCountingBus = new WatchCount
   };
   const publish = (r: BusRecord) => bus.publish(r, () => {});
   return { bus, hub, open, publish };
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
 }
 
 function snapshotOf(vin: string, speed: number | null, lastSeenAt: number | null): VehicleSnapshot {
@@ -264,6 +274,113 @@ describe('dashboard hub', () => {
     }
     expect(client.parsed().slice(1).map((m) => m.code)).to.deep.equal(['invalid_since', 'invalid_since', 'invalid_since', 'invalid_since']);
     expect(bus.watches).to.deep.equal([]);
+  });
+
+  it('a request whose handling throws rejects, releases its VIN, and the session\'s next requests are still served', async () => {
+    let broken = true;
+    const source = {
+      snapshot: async (vin: string) => snapshotOf(vin, 1, 1),
+      snapshotNow: (vin: string) => {
+        if (broken) throw new Error('actor state broken');
+        return snapshotOf(vin, 1, 1);
+      },
+    };
+    const { bus, hub, open, publish } = setup(source);
+    const { client, session } = open([VIN_A]);
+    const failure = await rejectionOf(hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] })));
+    expect((failure as Error).message).to.equal('actor state broken');
+    expect(hub.watchedVins).to.equal(0);
+    expect(bus.unwatches).to.deep.equal([VIN_A]);
+    expect(client.joined.size).to.equal(0);
+    broken = false;
+    await hub.received(session, JSON.stringify({ type: 'vehicles' }));
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    publish(record(VIN_A, 2, 2));
+    expect(speeds(client.parsed().slice(1))).to.deep.equal(['vehicles', 'snapshot', 2]);
+  });
+
+  it('an async snapshot that breaks the snapshot message: nothing stays held for the dashboard, later requests are served', async () => {
+    let lastSeenAt = Number.NaN; // no ISO form: snapshotMessage throws
+    const source: SnapshotSource = { snapshot: async (vin) => snapshotOf(vin, 1, lastSeenAt) };
+    const { hub, open, publish } = setup(source);
+    const { client, session } = open([VIN_A]);
+    const failure = await rejectionOf(hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] })));
+    expect(failure).to.be.instanceOf(RangeError);
+    expect(hub.watchedVins).to.equal(0);
+    publish(record(VIN_A, 2, 2)); // no subscription holds it, nobody is sent it
+    expect(client.parsed().map((m) => m.type)).to.deep.equal(['hello']);
+    lastSeenAt = 1;
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    publish(record(VIN_A, 3, 3));
+    expect(speeds(client.parsed().slice(1))).to.deep.equal(['snapshot', 3]);
+  });
+
+  it('a replay that throws: history_failed, the snapshot and live records follow, and the next request is served', async () => {
+    const bus = new HistoryBus();
+    bus.replay = () => {
+      throw new Error('stream unreadable');
+    };
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 1, 1000), coveredSeq: 0 }) };
+    const { hub, open, publish } = setup(source, bus);
+    const { client, session } = open('*');
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since: '1970-01-01T00:00:00Z' }));
+    publish(record(VIN_A, 2, 2000));
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_B] }));
+    const sent = client.parsed().slice(1);
+    expect(sent.map((m) => `${String(m.type)}:${String(m.code ?? m.vin)}`)).to.deep.equal([
+      `snapshot:${VIN_A}`, 'error:history_failed', `record:${VIN_A}`, `snapshot:${VIN_B}`,
+    ]);
+  });
+
+  it('a replayed record our code cannot send is a bug, not history_failed: it rejects, and the next request is served', async () => {
+    const bus = new HistoryBus();
+    const broken = { ...record(VIN_A, 1, 1000), dashboardMessage: '', receivedAt: Number.NaN }; // no ISO time: the message cannot be built
+    bus.storeOnly(broken);
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 1, 1000), coveredSeq: 0 }) };
+    const { hub, open } = setup(source, bus);
+    const { client, session } = open('*');
+    const failure = await rejectionOf(hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A], since: '1970-01-01T00:00:00Z' })));
+    expect(failure).to.be.instanceOf(RangeError);
+    expect(hub.watchedVins).to.equal(0);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_B] }));
+    expect(client.parsed().slice(1).map((m) => `${String(m.type)}:${String(m.code ?? m.vin)}`)).to.deep.equal([`snapshot:${VIN_A}`, `snapshot:${VIN_B}`]);
+  });
+
+  it('drops a dashboard whose held records pass the limit while its snapshot is read', async () => {
+    let release: (snapshot: VehicleSnapshot) => void = () => {};
+    const source: SnapshotSource = { snapshot: () => new Promise((resolve) => (release = resolve)) };
+    const { hub, open, publish } = setup(source);
+    (hub as unknown as { options: { maxBufferedRecords: number } }).options.maxBufferedRecords = 2;
+    const { client, session } = open([VIN_A]);
+    const subscribed = hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    await new Promise((resolve) => setImmediate(resolve));
+    publish(record(VIN_A, 1, 1));
+    publish(record(VIN_A, 2, 2));
+    expect(client.closedWith).to.equal(null);
+    publish(record(VIN_A, 3, 3));
+    expect(client.closedWith).to.equal(CLOSE_TOO_SLOW);
+    hub.closed(session); // what the listener does when the socket closes
+    release(snapshotOf(VIN_A, 0, 0));
+    await subscribed;
+    expect(hub.watchedVins).to.equal(0);
+    expect(client.parsed().map((m) => m.type)).to.deep.equal(['hello']);
+  });
+
+  it('a dashboard joining after a stream-sequence snapshot hears watchdog events before its first record', async () => {
+    const bus = new HistoryBus();
+    const late = record(VIN_A, 1, 1000);
+    bus.storeOnly(late); // seq 1, folded into the snapshot, not delivered here yet
+    const source: SnapshotSource = { snapshot: async (vin) => ({ ...snapshotOf(vin, 1, 1000), coveredSeq: 1 }) };
+    const { hub, open, publish } = setup(source, bus);
+    const { client, session } = open([VIN_A]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    expect(client.joined.has(VIN_A)).to.equal(false, 'waits for the first record past the snapshot');
+    hub.onWatchdog({ vin: VIN_A, event: 'stale', lastSeenAt: 1000 });
+    bus.deliverLate(late);
+    expect(client.joined.has(VIN_A)).to.equal(false, 'a covered record does not join');
+    publish(record(VIN_A, 2, 2000));
+    expect(client.joined.has(VIN_A)).to.equal(true);
+    expect(speeds(client.parsed().slice(1))).to.deep.equal(['snapshot', 'watchdog', 2]);
   });
 
   it('answers malformed requests with an error message', async () => {

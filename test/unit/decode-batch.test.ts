@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { dashboardMessageOf, dashboardRecordMessage, decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
 import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
-import { decodeRecord, encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';
+import { decodeRecord } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { packFrames } from '../helpers/decode-task.js';
 
 const VIN = '5YJ3E7EB0LF000001';

@@ -3,8 +3,9 @@ import { mergeState, parseStoredState } from '../../src/bus/nats/kv-state.js';
 import { HEADER, StreamRecordError, fromStreamMessage, toStreamMessage } from '../../src/bus/nats/stream-record.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
-import { decodeRecord, encodeNormalised, encodeVehicleData } from '../../src/protocol/payload.js';
-import { SCHEMA_ROOT } from '../../src/protocol/payload.js';
+import { decodeRecord, encodeNormalised } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
+import { protoSchema } from '../../src/protocol/proto-schema.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
 
 const VIN = '5YJ3E7EB0LF000001';
@@ -46,7 +47,7 @@ describe('stream records', () => {
     const message = toStreamMessage(record, 'telemetry', 'protobuf', 'inst-a');
     expect(message.data).to.equal(record.normalisedPayload);
     // What an outside consumer decoding the body with the schema alone reads.
-    const Payload = SCHEMA_ROOT.lookupType('telemetry.vehicle_data.Payload');
+    const Payload = protoSchema().root.lookupType('telemetry.vehicle_data.Payload');
     const read = Payload.toObject(Payload.decode(message.data), { longs: String }) as { vin: string; data: Array<{ value: Record<string, unknown> }> };
     expect(read.vin).to.equal(VIN);
     expect(read.data[1].value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });

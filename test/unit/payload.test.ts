@@ -5,18 +5,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import {
-  FIELD_NAMES,
-  PAYLOAD_LIMITS,
-  PayloadError,
-  connectivityRecordJson,
-  decodeRecord,
-  encodeConnectivity,
-  encodeVehicleAlerts,
-  encodeVehicleData,
-  encodeVehicleErrors,
-  type DecodedRecord,
-} from '../../src/protocol/payload.js';
+import { PAYLOAD_LIMITS, PayloadError, decodeRecord, type DecodedRecord } from '../../src/protocol/payload.js';
+import { connectivityRecordJson, encodeConnectivity, encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
+import { fieldNames, protoSchema, readProtoRoot } from '../../src/protocol/proto-schema.js';
 import { parseLocationString, rewriteScientific } from '../../src/protocol/normalise.js';
 import { floatToJson, formatTimestamp } from '../../src/protocol/canonical-json.js';
 
@@ -75,20 +66,20 @@ function timestamp(w: W, field: number, seconds: number, nanos: number): void {
   w.ldelim();
 }
 
-describe('payload: schema (proto/ and FIELD_NAMES)', () => {
-  it('FIELD_NAMES matches the Field enum written in proto/vehicle_data.proto', () => {
+describe('payload: schema (proto/ and fieldNames())', () => {
+  it('fieldNames() matches the Field enum written in proto/vehicle_data.proto', () => {
     const text = readFileSync(join(ROOT, 'proto', 'vehicle_data.proto'), 'utf8');
     const body = /enum Field \{([^}]*)\}/.exec(text)?.[1];
     expect(body, 'enum Field in vehicle_data.proto').to.be.a('string');
     const entries = [...(body as string).matchAll(/(\w+) = (\d+);/g)].map((m) => [m[1], Number(m[2])] as const);
     expect(entries).to.have.length(260);
-    for (const [name, num] of entries) expect(FIELD_NAMES[num], name).to.equal(name);
-    expect(FIELD_NAMES).to.have.length(260);
-    expect(FIELD_NAMES[0]).to.equal('Unknown');
-    expect(FIELD_NAMES[21]).to.equal('Location');
+    for (const [name, num] of entries) expect(fieldNames()[num], name).to.equal(name);
+    expect(fieldNames()).to.have.length(260);
+    expect(fieldNames()[0]).to.equal('Unknown');
+    expect(fieldNames()[21]).to.equal('Location');
   });
 
-  it('every Field name of enums.tsv is in FIELD_NAMES with its number', () => {
+  it('every Field name of enums.tsv is in fieldNames() with its number', () => {
     const file = join(SCHEMA_DIR, 'enums.tsv');
     const rows = readFileSync(file, 'utf8')
       .trim()
@@ -97,7 +88,7 @@ describe('payload: schema (proto/ and FIELD_NAMES)', () => {
       .map((l) => l.split('\t'))
       .filter((c) => c[0] === 'telemetry.vehicle_data' && c[1] === 'Field');
     expect(rows).to.have.length(260);
-    for (const [, , num, name] of rows) expect(FIELD_NAMES[Number(num)], name).to.equal(name);
+    for (const [, , num, name] of rows) expect(fieldNames()[Number(num)], name).to.equal(name);
   });
 
   it('proto/ is exactly what scripts/gen-proto.mjs makes from the schema facts', () => {
@@ -171,6 +162,31 @@ describe('payload: schema (proto/ and FIELD_NAMES)', () => {
       const expected = Object.fromEntries(names.map((name, i) => [name, i + 1 === n]));
       expect(doors, `door field ${n}`).to.deep.equal(expected);
     }
+  });
+});
+
+describe('payload: the present-only oneof setter', () => {
+  it('decodes every Value member to the same message as protobufjs\'s stock setter, and leaves the shared protobufjs as it was', () => {
+    const stock = readProtoRoot().lookupType('telemetry.vehicle_data.Payload');
+    const ours = protoSchema().payload;
+    expect(ours.ctor).to.not.equal(stock.ctor);
+    const values: Array<Record<string, unknown> | null> = [
+      { stringValue: '80' }, { intValue: 3 }, { longValue: 123n }, { floatValue: 1.5 }, { doubleValue: 2.25 },
+      { booleanValue: true }, { locationValue: { latitude: 1, longitude: 2 } }, { invalid: true },
+      { shiftStateValue: 'ShiftStateD' }, { doorValue: { DriverFront: true } }, { timeValue: { hour: 1, minute: 2, second: 3 } }, null,
+    ];
+    const bytes = encodeVehicleData({ vin: CERT_VIN, data: values.map((value, i) => ({ key: i + 1, value })) });
+    // One more datum whose Value carries two members on the wire (stringValue "hi", then intValue 5):
+    // the last one read wins with either setter.
+    const twice = new Uint8Array([...bytes, 0x0a, 0x0a, 0x08, 0x01, 0x12, 0x06, 0x0a, 0x02, 0x68, 0x69, 0x10, 0x05]);
+    const options = { longs: String, enums: String, defaults: false };
+    for (const payload of [bytes, twice]) {
+      expect(ours.toObject(ours.decode(payload), options)).to.deep.equal(stock.toObject(stock.decode(payload), options));
+    }
+    const last = (ours.toObject(ours.decode(twice), options) as { data: Array<{ value: Record<string, unknown> }> }).data.at(-1);
+    expect(last?.value).to.deep.equal({ intValue: 5 });
+    // The shared module's setter is protobufjs's own again (ours walks Object.keys(this)).
+    expect(String((protobuf.util as unknown as { oneOfSetter: unknown }).oneOfSetter)).to.not.include('Object.keys(this)');
   });
 });
 

@@ -8,7 +8,8 @@ import { RecentHistory } from '../../src/history/recent-history.js';
 import { SignalSample, readSample } from '../../src/history/signal-sample.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
-import { decodeRecord, encodeVehicleData } from '../../src/protocol/payload.js';
+import { decodeRecord } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { storyRecords } from '../helpers/story-records.js';
 
 const VIN_A = '5YJ3E7EB0LF000001';

@@ -8,7 +8,7 @@ import type { BusRecord, RecordBus } from '../../src/bus/record-bus.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
-import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload.js';
+import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload-encoder.js';
 import { clientVersionFrom, connectionIdFrom } from '../../src/vehicle/connection-headers.js';
 import { packFrames } from '../helpers/decode-task.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { FIELD_NAMES } from '../../src/protocol/payload.js';
+import { fieldNames } from '../../src/protocol/proto-schema.js';
 import { classifyTelemetryError, describePushResult, groupTelemetryErrors } from '../../src/tesla/explain.js';
 import {
   PRESETS,
@@ -19,7 +19,7 @@ describe('fleet telemetry config', () => {
     expect(Object.keys(PRESETS)).to.deep.equal(['minimal', 'driving', 'charging', 'full']);
     for (const [name, fields] of Object.entries(PRESETS)) {
       expect(fieldProblems(fields), name).to.deep.equal([]);
-      for (const field of Object.keys(fields)) expect(FIELD_NAMES, `${name}: ${field}`).to.include(field);
+      for (const field of Object.keys(fields)) expect(fieldNames(), `${name}: ${field}`).to.include(field);
     }
   });
 

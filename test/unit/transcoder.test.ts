@@ -8,18 +8,9 @@ import { decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '.
 import type { FrameOutcome } from '../../src/decode/decode-task.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import protobuf from 'protobufjs';
-import {
-  FIELD_NAMES,
-  PayloadError,
-  RECORD_TYPES,
-  SCHEMA_ROOT,
-  decodeRecord,
-  encodeNormalised,
-  encodeVehicleAlerts,
-  encodeVehicleData,
-  encodeVehicleErrors,
-  type StateEntry,
-} from '../../src/protocol/payload.js';
+import { PayloadError, decodeRecord, encodeNormalised, type StateEntry } from '../../src/protocol/payload.js';
+import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../src/protocol/payload-encoder.js';
+import { RECORD_TYPES, fieldNames, protoSchema } from '../../src/protocol/proto-schema.js';
 import {
   deepNestingPayloadArb,
   garbagePayloadArb,
@@ -112,7 +103,7 @@ const richVArb = fc
   .record({
     data: fc.array(
       fc.record({
-        key: fc.oneof(fc.constantFrom(...FIELD_NAMES.slice(1)), fc.constant('Location'), fc.integer({ min: 0, max: 400 })),
+        key: fc.oneof(fc.constantFrom(...fieldNames().slice(1)), fc.constant('Location'), fc.integer({ min: 0, max: 400 })),
         value: fc.option(richValueArb, { nil: undefined }),
       }),
       { maxLength: 25 },
@@ -196,7 +187,7 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
   });
 
   it('gives the normalised protobuf the stream stores: the record read back is the same, VIN and unknown fields as protobufjs re-encodes them', () => {
-    const PayloadTypes = Object.fromEntries(Object.entries(RECORD_TYPES).map(([topic, name]) => [topic, SCHEMA_ROOT.lookupType(name)]));
+    const PayloadTypes = Object.fromEntries(Object.entries(RECORD_TYPES).map(([topic, name]) => [topic, protoSchema().root.lookupType(name)]));
     const topLevelUnknowns = (topic: string, bytes: Uint8Array): string => {
       const reader = protobuf.Reader.create(bytes);
       (reader as unknown as { discardUnknown: boolean }).discardUnknown = false;

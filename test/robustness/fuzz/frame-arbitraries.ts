@@ -5,13 +5,8 @@
 import fc from 'fast-check';
 import { Builder } from 'flatbuffers';
 import { readEnvelope, writeStreamEnvelope } from '../../../src/protocol/envelope.js';
-import {
-  FIELD_NAMES,
-  encodeConnectivity,
-  encodeVehicleAlerts,
-  encodeVehicleData,
-  encodeVehicleErrors,
-} from '../../../src/protocol/payload.js';
+import { encodeConnectivity, encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../../../src/protocol/payload-encoder.js';
+import { fieldNames } from '../../../src/protocol/proto-schema.js';
 import {
   WIRE_BYTES,
   WIRE_FIXED32,
@@ -72,7 +67,7 @@ const valueArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
 );
 
 const datumArb = fc.record({
-  key: fc.oneof(fc.constantFrom(...FIELD_NAMES.slice(1)), fc.integer({ min: 0, max: 259 })),
+  key: fc.oneof(fc.constantFrom(...fieldNames().slice(1)), fc.integer({ min: 0, max: 259 })),
   value: valueArb,
 });
 

@@ -1,4 +1,4 @@
-import { encodeVehicleData } from '../../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../../src/protocol/payload-encoder.js';
 import type { CarClientOptions } from '../../../src/sim/car-client.js';
 import { CountingCar } from './counting-car.js';
 
