@@ -257,7 +257,7 @@ describe('MQTT output survives a broker restart mid-stream (real mosquitto)', fu
     // Latest value per car and field, not a backlog of 200 speeds.
     const depth = t.server.mqtt?.link.queueDepth ?? -1;
     expect(depth).to.be.at.most(10);
-    const dropped = (await t.server.metrics.mqttDropped.get()).values.find((v) => v.labels.reason === 'superseded')?.value ?? 0;
+    const dropped = (await t.server.metrics.mqtt.mqttDropped.get()).values.find((v) => v.labels.reason === 'superseded')?.value ?? 0;
     expect(dropped).to.be.at.least(190);
 
     // The restarted broker has no retained messages at all (no persistence).
@@ -383,7 +383,7 @@ describe('MQTT output to a broker that wants a client certificate (real mosquitt
       await eventually(() => withCert.server.mqtt?.link.connected === true, 10_000, 'connected with a client certificate');
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(withoutCert.server.mqtt?.link.connected).to.equal(false);
-      expect(await withoutCert.server.metrics.mqttConnectionEvents.get().then((m) => m.values.find((v) => v.labels.event === 'error')?.value ?? 0)).to.be.greaterThan(0);
+      expect(await withoutCert.server.metrics.mqtt.mqttConnectionEvents.get().then((m) => m.values.find((v) => v.labels.event === 'error')?.value ?? 0)).to.be.greaterThan(0);
     } finally {
       await withCert.stop();
       await withoutCert.stop();
