@@ -20,7 +20,7 @@ process.on('SIGHUP', () => {
 // The last net under the handler boundaries (src/safety): a promise somebody forgot to await must cost
 // one log line and a count, not every car's connection. Node's default would end the process.
 process.on('unhandledRejection', (reason) => {
-  server.metrics.handlerErrors.inc({ listener: 'process', handler: 'unhandled_rejection' });
+  server.metrics.safety.handlerErrors.inc({ listener: 'process', handler: 'unhandled_rejection' });
   server.logger.error({ err: reason }, 'unhandled_rejection');
 });
 

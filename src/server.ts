@@ -15,7 +15,7 @@ import type { ClientHooks } from './tesla/tesla-clients.js';
 import { listenMetricsAcrossHandover } from './lifecycle/metrics-handover.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
-import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { CertificateReloader, type ReloadOutcome } from './tls/certificate-reloader.js';
 import { vehicleTrust } from './tls/vehicle-trust.js';
 import { VehicleListener } from './vehicle/vehicle-listener.js';
@@ -33,7 +33,7 @@ export interface ServerOverrides {
   /** The decode worker module (tests substitute one that can crash on purpose). */
   workerFile?: URL | string;
   bus?: RecordBus;
-  metrics?: TelemetryMetrics;
+  metrics?: ServerMetrics;
   /** Where dashboard snapshots come from; the local actors by default. */
   snapshots?: SnapshotSource;
   /** Fleet API client tuning for auto-configure (tests shorten the backoff). */
@@ -50,7 +50,7 @@ export interface RunningServer {
   readonly bus: RecordBus;
   /** Last-known state for dashboards: the local actors in one process, the KV bucket in NATS mode. */
   readonly snapshots: SnapshotSource;
-  readonly metrics: TelemetryMetrics;
+  readonly metrics: ServerMetrics;
   readonly logger: Logger;
   /** TESLA_AUTO_CONFIGURE at work, or null when it is off. */
   readonly tesla: TeslaAutomation | null;
@@ -72,18 +72,18 @@ export interface RunningServer {
  */
 export async function startServer(config: AppConfig, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const metrics = overrides.metrics ?? new TelemetryMetrics({ version: VERSION });
+  const metrics = overrides.metrics ?? new ServerMetrics({ version: VERSION });
   // NATS only when configured and no bus was handed in; loaded on demand so one process never needs it.
   const scaleOut =
     overrides.bus === undefined && config.nats.url !== ''
-      ? await (await import('./bus/nats/start-nats.js')).startNatsScaleOut(config.nats, { metrics, logger })
+      ? await (await import('./bus/nats/start-nats.js')).startNatsScaleOut(config.nats, { metrics: metrics.nats, logger })
       : null;
   const bus = overrides.bus ?? scaleOut?.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
 
   const trust = vehicleTrust(config.vehicleCa.file, config.vehicleCa.extraFile);
   const registry = new VehicleRegistry({
     bus,
-    metrics,
+    metrics: metrics.actors,
     logger,
     staleAfterMs: config.watchdog.staleAfterSeconds * 1000,
     forgetAfterMs: config.watchdog.forgetAfterSeconds * 1000,
@@ -92,7 +92,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   });
   const snapshots =
     overrides.snapshots ?? scaleOut?.attach(registry, config.watchdog.staleAfterSeconds * 1000) ?? new LocalSnapshotSource(registry);
-  metrics.decodeWorkers.set(config.decode.workers);
+  metrics.decode.decodeWorkers.set(config.decode.workers);
   const pool = new DecodePool<FrameTicket>(
     {
       workers: config.decode.workers,
@@ -105,7 +105,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
       normalisedPayloads: scaleOut !== null && config.nats.recordEncoding === 'protobuf',
       workerFile: overrides.workerFile,
-      metrics,
+      metrics: metrics.decode,
       logger,
     },
     (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
@@ -132,7 +132,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     publicKeyPem,
     registry,
     pool,
-    metrics,
+    metrics: metrics.vehicle,
     logger,
   });
   const metricsListener = new MetricsListener(metrics.registry);
@@ -145,7 +145,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let tesla: TeslaAutomation | null = null;
   let mqtt: RunningMqtt | null = null;
   try {
-    mqtt = startMqtt(config, { bus, metrics, logger, serverVersion: VERSION, sessions: registry });
+    mqtt = startMqtt(config, { bus, metrics: metrics.mqtt, logger, serverVersion: VERSION, sessions: registry });
     // Another instance of ours may still be draining on the same ports (a rolling restart).
     metricsPort = await listenMetricsAcrossHandover(metricsListener, config.metrics.host, config.metrics.port, config.shutdownGraceMs + 10_000, logger);
     vehiclePort = await vehicles.listen();
@@ -155,8 +155,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
     const sessionPersistence =
       scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
-    dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence, history: history.recent, clock: overrides.clock });
-    tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
+    dashboard = await startDashboard(config, { registry, bus, metrics: metrics.dashboard, logger, snapshots, sessionPersistence, history: history.recent, clock: overrides.clock });
+    tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics: metrics.tesla, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();
     await mqtt?.stop();
@@ -170,7 +170,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   }
 
   const runningDashboard = dashboard;
-  const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics, logger, trust });
+  const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics: metrics.tls, logger, trust });
   if (config.tls.watchFiles) certificates.start();
   else certificates.checkExpiry();
   const watchdog = setInterval(() => {
@@ -178,7 +178,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     try {
       registry.sweepWatchdog();
     } catch (error) {
-      metrics.handlerErrors.inc({ listener: 'process', handler: 'timer' });
+      metrics.safety.handlerErrors.inc({ listener: 'process', handler: 'timer' });
       logger.error({ err: error }, 'watchdog_sweep_failed');
     }
   }, config.watchdog.sweepIntervalSeconds * 1000);

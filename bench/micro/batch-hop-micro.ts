@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { CarTalk, envelopeOf } from '../fleet/frames.js';
 
 const { values } = parseArgs({ options: { batches: { type: 'string', default: '3000' }, frames: { type: 'string', default: '1' } } });
@@ -36,7 +36,7 @@ async function viaPool(inlineMaxFrames: number): Promise<void> {
   let delivered = 0;
   let wake: () => void = () => {};
   const pool = new DecodePool<number>(
-    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames, metrics: new TelemetryMetrics({ version: 'bench' }), logger: pino({ level: 'silent' }) },
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames, metrics: new ServerMetrics({ version: 'bench' }).decode, logger: pino({ level: 'silent' }) },
     () => {
       if (++delivered % perBatch === 0) wake();
     },

@@ -6,7 +6,7 @@ import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
@@ -26,7 +26,7 @@ for (let i = 0; i < recordsPerCar; i++) {
   template.push({ json: decodeRecord('V', encodeVehicleData({ vin: 'X', createdAt, data: story.next() as never }), 'X').json!, at: createdAt.getTime() });
 }
 
-const metrics = new TelemetryMetrics({ collectDefaults: false });
+const metrics = new ServerMetrics({ collectDefaults: false });
 const history = new RecentHistory({ windowMs: 24 * 3_600_000, resolutionMs: 5000, maxRowsPerCar, metrics: metrics.history, logger: silentLogger() });
 const bus = new InProcessBus();
 history.start(bus);

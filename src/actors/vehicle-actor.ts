@@ -2,7 +2,7 @@ import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import { stateFieldName } from '../decode/decode-batch.js';
 import type { FrameOutcome } from '../decode/decode-task.js';
 import type { HistogramCell } from '../metrics/hot-path.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 import { isStateValue, sampleTime } from '../protocol/state-value.js';
 
@@ -53,7 +53,7 @@ export class VehicleActor {
   constructor(
     vin: string,
     private readonly bus: RecordBus,
-    private readonly metrics: TelemetryMetrics,
+    private readonly metrics: ActorMetrics,
     now: number,
   ) {
     this.vin = vin;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import { dashboardRecordMessage } from '../decode/decode-batch.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { ActorMetrics } from './actor-metrics.js';
 import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload-encoder.js';
 import { VehicleActor } from './vehicle-actor.js';
 import type { VehicleConnection } from './vehicle-connection.js';
@@ -20,7 +20,7 @@ export interface RegistryEvents {
 
 export interface RegistryOptions {
   bus: RecordBus;
-  metrics: TelemetryMetrics;
+  metrics: ActorMetrics;
   logger: Logger;
   staleAfterMs: number;
   /**

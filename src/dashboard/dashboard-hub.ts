@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { BusRecord, RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import type { WatchdogEvent } from '../actors/vehicle-registry.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DashboardMetrics } from './dashboard-metrics.js';
 import type { RecentHistory } from '../history/recent-history.js';
 import { answerHistory, answerTrip } from '../history/history-requests.js';
 import { dashboardMessageOf } from '../decode/decode-batch.js';
@@ -72,7 +72,7 @@ export interface DashboardHubOptions {
   snapshots: SnapshotSource;
   publisher: VinPublisher;
   directory: VehicleDirectory;
-  metrics: TelemetryMetrics;
+  metrics: DashboardMetrics;
   logger: Logger;
   maxSubscriptionsPerDashboard?: number;
   /** Records held per subscription while an async snapshot is fetched; past it the dashboard is dropped. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DashboardMetrics } from './dashboard-metrics.js';
 import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../vehicle/uws.js';
 import type { DashboardGrant } from './dashboard-grant.js';
@@ -48,7 +48,7 @@ export interface DashboardListenerOptions {
   verifier: TokenVerifier;
   hub: DashboardHub;
   assets: ReadonlyMap<string, StaticAsset>;
-  metrics: TelemetryMetrics;
+  metrics: DashboardMetrics;
   logger: Logger;
   /** Token expiry reads this clock (tests move it by hand); the wall clock by default. */
   clock?: Clock;
@@ -100,7 +100,7 @@ class UwsDashboardClient implements DashboardClient {
 
   constructor(
     private readonly ws: WebSocket<SocketData>,
-    private readonly metrics: TelemetryMetrics,
+    private readonly metrics: DashboardMetrics,
     private readonly maxBackpressureBytes: number,
     private readonly seesLocation: boolean,
   ) {}

@@ -3,7 +3,7 @@ import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import { LocalSnapshotSource } from '../actors/vehicle-registry.js';
 import type { RecordBus, SnapshotSource } from '../bus/record-bus.js';
 import type { AppConfig } from '../config/types.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DashboardMetrics } from './dashboard-metrics.js';
 import { DashboardHub } from './dashboard-hub.js';
 import { DashboardListener } from './dashboard-listener.js';
 import type { SessionPersistence } from './session-store.js';
@@ -18,7 +18,7 @@ import { mapConfigAsset, tileOrigins, vendorAssets } from '../history/map-config
 export interface DashboardDeps {
   registry: VehicleRegistry;
   bus: RecordBus;
-  metrics: TelemetryMetrics;
+  metrics: DashboardMetrics;
   logger: Logger;
   /** Where snapshots come from; the local actors unless a shared store is wired in. */
   snapshots?: SnapshotSource;

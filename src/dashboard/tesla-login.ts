@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt } from 'jose';
 import QRCode from 'qrcode';
 import type { Logger } from 'pino';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DashboardMetrics } from './dashboard-metrics.js';
 import { OAuthError, REQUIRED_SCOPE, type TeslaOAuth, type TokenSet } from '../tesla/tesla-oauth.js';
 import type { HttpResponse, TemplatedApp } from '../vehicle/uws.js';
 import { DashboardGrant } from './dashboard-grant.js';
@@ -72,7 +72,7 @@ export interface TeslaLoginOptions {
   maxAgeSeconds: number;
   /** A VIN missing from the session's list is asked about again at most this often. */
   refreshCooldownMs?: number;
-  metrics: TelemetryMetrics;
+  metrics: DashboardMetrics;
   logger: Logger;
   now?: () => number;
 }

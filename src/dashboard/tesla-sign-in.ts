@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/types.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DashboardMetrics } from './dashboard-metrics.js';
 import { oauthFromConfig } from '../tesla/token-provider.js';
 import type { VehicleDirectory } from './dashboard-hub.js';
 import { EncryptedSessionFile, SessionStore, type SessionEndReason, type SessionPersistence } from './session-store.js';
@@ -17,7 +17,7 @@ export interface TeslaSignIn {
 
 export interface TeslaSignInDeps {
   directory: VehicleDirectory;
-  metrics: TelemetryMetrics;
+  metrics: DashboardMetrics;
   logger: Logger;
   /** A session ended (its sockets close), or lost cars (its sockets reconnect for a new grant). */
   onSessionEnded: (id: string, reason: SessionEndReason | 'vehicles_changed') => void;

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { DecodeMetrics } from './decode-metrics.js';
 import { decodeBatch, receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 
@@ -30,7 +30,7 @@ export interface DecodePoolOptions {
    * decoded without a dashboard message. Absent: every frame gets one.
    */
   isWatched?: (vin: string) => boolean;
-  metrics: TelemetryMetrics;
+  metrics: DecodeMetrics;
   logger: Logger;
 }
 

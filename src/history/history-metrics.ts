@@ -1,7 +1,6 @@
 import client from 'prom-client';
 import type { ChargingSession, Trip } from './car-activity.js';
-
-const PREFIX = 'fleet_telemetry_';
+import { PREFIX } from '../metrics/series.js';
 
 interface HistorySizes {
   readonly carCount: number;

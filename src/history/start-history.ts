@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import type { RecordBus } from '../bus/record-bus.js';
 import type { AppConfig } from '../config/types.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { HistoryMetrics } from './history-metrics.js';
 import { RecentHistory } from './recent-history.js';
+import type { PostgresMetrics } from '../postgres/postgres-metrics.js';
 import type { PostgresSink } from '../postgres/postgres-sink.js';
 
 export interface HistoryStage {
@@ -15,7 +16,7 @@ export interface HistoryStage {
 /** The history stage: recent history + trips/charges (HISTORY_ENABLED), and the PostgreSQL sink (DATABASE_URL). */
 export async function startHistory(
   config: AppConfig,
-  deps: { bus: RecordBus; registry: VehicleRegistry; metrics: TelemetryMetrics; logger: Logger; streamBacked: boolean },
+  deps: { bus: RecordBus; registry: VehicleRegistry; metrics: { history: HistoryMetrics; postgres: PostgresMetrics }; logger: Logger; streamBacked: boolean },
 ): Promise<HistoryStage> {
   const h = config.history;
   const recent = h.enabled

@@ -1,6 +1,6 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { MqttMetrics } from './mqtt-metrics.js';
 
 /** Most publishes handed to mqtt.js in one event-loop turn. */
 const DRAIN_SLICE = 16;
@@ -33,7 +33,7 @@ export interface MqttLinkOptions {
   /** Connected (first time or again): the owner queues everything retained once more. */
   onConnect(): void;
   onMessage(topic: string, payload: string): void;
-  metrics: TelemetryMetrics;
+  metrics: MqttMetrics;
   logger: Logger;
   /** Reconnect backoff: first delay and ceiling, milliseconds. */
   reconnectMinMs?: number;

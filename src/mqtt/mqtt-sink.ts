@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { MqttMetrics } from './mqtt-metrics.js';
 import { discoveryMessage } from './ha-discovery.js';
 import { BATTERY_POWER_INPUTS, DERIVED_BATTERY_POWER, ENTITIES_BY_FIELD, HA_ENTITIES, type HaEntity } from './ha-entities.js';
 import type { MqttLink } from './mqtt-link.js';
@@ -10,7 +10,7 @@ export interface MqttSinkOptions {
   bus: RecordBus;
   link: MqttLink;
   topics: MqttTopics;
-  metrics: TelemetryMetrics;
+  metrics: MqttMetrics;
   logger: Logger;
   discovery: boolean;
   /** Republish an unchanged value after this long; 0 = never. */

@@ -4,7 +4,7 @@ import type { IClientOptions } from 'mqtt';
 import type { Logger } from 'pino';
 import type { RecordBus } from '../bus/record-bus.js';
 import type { AppConfig } from '../config/types.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { MqttMetrics } from './mqtt-metrics.js';
 import { resolveFields } from '../tesla/telemetry-config.js';
 import { MqttLink, safeUrl } from './mqtt-link.js';
 import { MqttSink, type MqttSinkOptions } from './mqtt-sink.js';
@@ -54,7 +54,7 @@ function configuredFields(config: AppConfig, logger: Logger): string[] {
 /** The MQTT output, when MQTT_URL is set: connects in the background, never blocks start-up. */
 export function startMqtt(
   config: AppConfig,
-  deps: { bus: RecordBus; metrics: TelemetryMetrics; logger: Logger; serverVersion: string; sessions?: MqttSinkOptions['sessions'] },
+  deps: { bus: RecordBus; metrics: MqttMetrics; logger: Logger; serverVersion: string; sessions?: MqttSinkOptions['sessions'] },
 ): RunningMqtt | null {
   const settings = config.mqtt;
   if (settings.url === '') return null;

@@ -1,6 +1,5 @@
 import client from 'prom-client';
-
-const PREFIX = 'fleet_telemetry_';
+import { PREFIX } from '../metrics/series.js';
 
 /** The PostgreSQL sink (DATABASE_URL): what it wrote, holds, failed to write and dropped. */
 export class PostgresMetrics {

@@ -118,7 +118,7 @@ const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
 
 /**
  * `YYYY-MM-DDTHH:MM:SS` of epoch seconds in 0001..9999, as Date.toISOString would start, without a
- * Date (its formatting was a tenth of a record's decode time). Days to civil date: H. Hinnant's
+ * Date (formatting one was a large share of a record's decode; BENCHMARKS.md). Days to civil date: H. Hinnant's
  * proleptic Gregorian algorithm.
  */
 function civilSeconds(seconds: number): string {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { SafetyMetrics } from './safety-metrics.js';
 
 /** Where a caught exception was raised: the `listener` and `handler` labels of handler_errors_total. */
 export type ListenerName = 'vehicle' | 'dashboard' | 'process';
@@ -14,7 +14,7 @@ export type HandlerName = 'upgrade' | 'open' | 'message' | 'close' | 'dropped' |
 export class HandlerBoundary {
   constructor(
     private readonly listener: ListenerName,
-    private readonly metrics: TelemetryMetrics,
+    private readonly metrics: SafetyMetrics,
     private readonly logger: Logger,
   ) {}
 

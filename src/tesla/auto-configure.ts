@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { VehicleRegistry, WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { AppConfig } from '../config/types.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { TeslaMetrics } from './tesla-metrics.js';
 import { configFromSettings } from './config-from-settings.js';
 import { classifyTelemetryError, explainSkipReason, skippedVins } from './explain.js';
 import type { TelemetryErrorEntry } from './fleet-api.js';
@@ -32,7 +32,7 @@ export interface AutomationDeps {
   /** The bound vehicle port: what cars are told when PORT is 0. */
   vehiclePort: number;
   registry: VehicleRegistry;
-  metrics: TelemetryMetrics;
+  metrics: TeslaMetrics;
   logger: Logger;
   /** Tests shorten the API client's backoff. */
   clientHooks?: ClientHooks;

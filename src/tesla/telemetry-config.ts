@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { SIGNALS_PER_US_DOLLAR } from '../metrics/telemetry-metrics.js';
+import { SIGNALS_PER_US_DOLLAR } from '../protocol/signal-price.js';
 import { fieldNames } from '../protocol/proto-schema.js';
 
 const FIELD_NAMES = fieldNames();

@@ -4,7 +4,7 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/types.js';
 import type { DashboardListener } from '../dashboard/dashboard-listener.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { TlsMetrics } from './tls-metrics.js';
 import { connectHostFor } from '../pki/chain-check.js';
 import type { VehicleListener } from '../vehicle/vehicle-listener.js';
 import { Findings, checkServerFiles, checkVehicleCas, probeStagedApp } from './tls-files-check.js';
@@ -50,7 +50,7 @@ export class CertificateReloader {
       config: AppConfig;
       vehicles: VehicleListener;
       dashboard: DashboardListener;
-      metrics: TelemetryMetrics;
+      metrics: TlsMetrics;
       logger: Logger;
       trust: VehicleTrust;
     },

@@ -4,7 +4,7 @@ import type { FrameTicket, VehicleActor } from '../actors/vehicle-actor.js';
 import type { VehicleConnection } from '../actors/vehicle-connection.js';
 import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import type { DecodePool } from '../decode/decode-pool.js';
-import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
+import type { VehicleMetrics } from './vehicle-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
 import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
 import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
@@ -47,7 +47,7 @@ export interface VehicleListenerOptions {
   publicKeyPem: string | null;
   registry: VehicleRegistry;
   pool: DecodePool<FrameTicket>;
-  metrics: TelemetryMetrics;
+  metrics: VehicleMetrics;
   logger: Logger;
 }
 
@@ -99,7 +99,7 @@ class UwsVehicleConnection implements VehicleConnection {
     readonly vin: string,
     readonly networkInterface: string,
     readonly clientVersion: string,
-    private readonly metrics: TelemetryMetrics,
+    private readonly metrics: VehicleMetrics,
   ) {}
 
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {

@@ -71,7 +71,7 @@ describe('a real Prometheus scraping a running server while a car streams', func
 
   it('agrees with the server about the record count it scraped', async () => {
     const scraped = await eventually('records', positive('sum(fleet_telemetry_records_total{topic="V"})'));
-    const local = (await t.server.metrics.records.get()).values.find((v) => v.labels.topic === 'V')?.value ?? 0;
+    const local = (await t.server.metrics.actors.records.get()).values.find((v) => v.labels.topic === 'V')?.value ?? 0;
     expect(scraped).to.be.at.most(local);
     expect(scraped).to.be.greaterThan(0);
   });

@@ -276,7 +276,7 @@ describe('MQTT output survives a broker restart mid-stream (real mosquitto)', fu
     // Latest value per car and field, not a backlog of 200 speeds.
     const depth = t.server.mqtt?.link.queueDepth ?? -1;
     expect(depth).to.be.at.most(10);
-    const dropped = (await t.server.metrics.mqttDropped.get()).values.find((v) => v.labels.reason === 'superseded')?.value ?? 0;
+    const dropped = (await t.server.metrics.mqtt.mqttDropped.get()).values.find((v) => v.labels.reason === 'superseded')?.value ?? 0;
     expect(dropped).to.be.at.least(190);
 
     // The restarted broker has no retained messages at all (no persistence).

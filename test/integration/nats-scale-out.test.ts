@@ -199,7 +199,7 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
     expect(replayed[0].dashboardMessage).to.contain('"doubleValue":3');
     const all = await stored(a, VIN_C, 'V', 0);
     expect(all.map((r) => r.txid)).to.deep.equal([...before, ...after]);
-    const replays = (await a.server.metrics.replayRequests.get()).values.find((v) => v.labels.result === 'ok');
+    const replays = (await a.server.metrics.nats.replayRequests.get()).values.find((v) => v.labels.result === 'ok');
     expect(replays?.value).to.be.greaterThan(0);
     await car.close();
   });
@@ -244,7 +244,7 @@ describe('NATS outage: no ack without storage, resends stored once', function ()
     }
     const outcomes = await Promise.all(during.map((txid) => send(txid)));
     expect(outcomes.every((o) => o === 'none'), 'no ack while NATS is down').to.equal(true);
-    await eventually(async () => (await t.server.metrics.natsPublishFailures.get()).values.reduce((sum, v) => sum + v.value, 0) >= during.length);
+    await eventually(async () => (await t.server.metrics.nats.natsPublishFailures.get()).values.reduce((sum, v) => sum + v.value, 0) >= during.length);
 
     await nats.launch();
     // The car resends what was not acked, as a car with delivery_policy latest does.

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { PostgresSink } from '../../src/postgres/postgres-sink.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
@@ -151,7 +151,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
     const database = 'inflight';
     await db.query(`CREATE DATABASE ${database}`);
     const url = db.url.replace(/\/postgres$/, `/${database}`);
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new ServerMetrics({ collectDefaults: false });
     // One open batch (batchRows far above what is sent), so records that arrive mid-write join the batch being written.
     const sink = new PostgresSink({ url, batchRows: 100_000, flushMs: 60_000, queueMaxRows: 1_000_000, metrics: metrics.postgres, logger: silentLogger() });
     const bus = new InProcessBus();
@@ -188,7 +188,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
     const database = 'bounded';
     await db.query(`CREATE DATABASE ${database}`);
     const url = db.url.replace(/\/postgres$/, `/${database}`);
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new ServerMetrics({ collectDefaults: false });
     const sink = new PostgresSink({ url, batchRows: 100, flushMs: 20, queueMaxRows: 1000, metrics: metrics.postgres, logger: silentLogger() });
     const bus = new InProcessBus();
     sink.start(bus);

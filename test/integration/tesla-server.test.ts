@@ -142,7 +142,7 @@ describe('Tesla setup, server side (real server on loopback)', function () {
       await eventually(() => events.length === 2, 3000, 'fresh event');
       expect(events[1].event).to.equal('fresh');
       expect(events[1].lastSeenAt).to.be.greaterThan(events[0].lastSeenAt);
-      expect(await counterValue(t.server.metrics.watchdogEvents, { event: 'stale' })).to.be.at.least(1);
+      expect(await counterValue(t.server.metrics.actors.watchdogEvents, { event: 'stale' })).to.be.at.least(1);
       await car.close();
     });
   });
@@ -196,16 +196,16 @@ describe('Tesla setup, server side (real server on loopback)', function () {
       expect(pushed).to.deep.include({ hostname: 'localhost', port: t.server.vehiclePort, prefer_typed: true, delivery_policy: 'latest' });
       expect(pushed.fields).to.deep.equal(PRESETS.minimal);
       expect(pushed.ca).to.equal(readFileSync(t.pki.caChain, 'utf8'));
-      expect(await counterValue(t.server.metrics.configPushes, { result: 'updated' })).to.equal(1);
-      expect(await counterValue(t.server.metrics.configPushes, { result: 'skipped' })).to.equal(1);
-      expect(await counterValue(t.server.metrics.teslaApiCalls, { endpoint: 'fleet_telemetry_config_jws', status_class: '2xx' })).to.equal(1);
+      expect(await counterValue(t.server.metrics.tesla.configPushes, { result: 'updated' })).to.equal(1);
+      expect(await counterValue(t.server.metrics.tesla.configPushes, { result: 'skipped' })).to.equal(1);
+      expect(await counterValue(t.server.metrics.tesla.teslaApiCalls, { endpoint: 'fleet_telemetry_config_jws', status_class: '2xx' })).to.equal(1);
     });
 
     it('counts each error Tesla reports once, however often it is polled', async () => {
       await t.server.tesla!.ready;
       const polled = api.callsTo('fleet_telemetry_errors').length;
       await eventually(() => api.callsTo('fleet_telemetry_errors').length >= polled + 2, 5000, 'another errors poll');
-      expect(await counterValue(t.server.metrics.teslaReportedErrors)).to.equal(1);
+      expect(await counterValue(t.server.metrics.tesla.teslaReportedErrors)).to.equal(1);
     });
 
     it('on stale re-pushes to a configured car that has not synced, at most once per interval', async () => {

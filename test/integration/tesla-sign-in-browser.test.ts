@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import type { BrowserContext } from 'playwright-core';
 import WebSocket from 'ws';
 import { createLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
@@ -30,7 +30,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
   let dir: string;
   let port: number;
   let env: Record<string, string>;
-  let metrics: TelemetryMetrics;
+  let metrics: ServerMetrics;
   let ca: Buffer;
   const logs = new PassThrough();
   let logText = '';
@@ -40,7 +40,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
   const cars: CarClient[] = [];
 
   async function startServer(): Promise<void> {
-    metrics = new TelemetryMetrics({ collectDefaults: false });
+    metrics = new ServerMetrics({ collectDefaults: false });
     t = await startTestServer({ env, overrides: { logger: createLogger('debug', logs), metrics, clock } });
   }
 

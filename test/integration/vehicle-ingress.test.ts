@@ -177,7 +177,7 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     expect(status).to.equal(401);
     expect((await httpsGet(t, '/status', false)).status).to.equal(401);
     expect(await httpsGet(t, '/status', true)).to.deep.equal({ status: 200, body: 'mtls ok' });
-    const refusals = await t.server.metrics.connectionRefusals.get();
+    const refusals = await t.server.metrics.vehicle.connectionRefusals.get();
     expect(refusals.values.find((v) => v.labels.reason === 'no_certificate')?.value).to.be.greaterThan(0);
   });
 
@@ -248,7 +248,7 @@ describe('decode worker failure (real workers)', function () {
     expect((await after).kind).to.equal('ack');
     expect((await Promise.all(others)).every((r) => r.kind === 'ack')).to.equal(true);
     expect((await victim.sendRecord('V', vPayload(VIN_A, 3))).kind).to.equal('ack', 'the replaced worker decodes');
-    const failures = await t.server.metrics.decodeWorkerFailures.get();
+    const failures = await t.server.metrics.decode.decodeWorkerFailures.get();
     expect(failures.values.reduce((sum, v) => sum + v.value, 0)).to.be.greaterThan(0);
     await victim.close();
     await bystander.close();

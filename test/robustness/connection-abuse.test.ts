@@ -92,7 +92,7 @@ describe('robustness: connection abuse (real server, loopback)', function () {
   });
 
   it('refuses 200 clients without a certificate with 401, counted by reason', async () => {
-    const before = await counterValue(t.server.metrics.connectionRefusals, { reason: 'no_certificate' });
+    const before = await counterValue(t.server.metrics.vehicle.connectionRefusals, { reason: 'no_certificate' });
     const statuses = await inParallel(200, 40, () =>
       new Promise<number>((resolve) => {
         const socket = new WebSocket(`wss://127.0.0.1:${t.server.vehiclePort}/`, { ca: caPem(), servername: 'localhost' } as WebSocket.ClientOptions);
@@ -109,7 +109,7 @@ describe('robustness: connection abuse (real server, loopback)', function () {
       }),
     );
     expect(statuses.filter((s) => s === 401)).to.have.length(200);
-    expect((await counterValue(t.server.metrics.connectionRefusals, { reason: 'no_certificate' })) - before).to.equal(200);
+    expect((await counterValue(t.server.metrics.vehicle.connectionRefusals, { reason: 'no_certificate' })) - before).to.equal(200);
     endPhase({ scenario: 'clients without a certificate (WebSocket upgrade)', count: 200, lost: 0, notes: 'all 401; counted in vehicle_connection_refusals_total{reason="no_certificate"}' });
   });
 
@@ -184,7 +184,7 @@ describe('robustness: connection abuse (real server, loopback)', function () {
   });
 
   it('closes 50 connections that send a text frame with 1003, counted', async () => {
-    const before = await counterValue(t.server.metrics.decodeErrors, { kind: 'text_frame' });
+    const before = await counterValue(t.server.metrics.decode.decodeErrors, { kind: 'text_frame' });
     // Three at a time: one VIN may hold VEHICLE_MAX_SOCKETS_PER_VIN (3) sockets, a fourth closes the oldest (1008).
     const codes = await inParallel(50, 3, async () => {
       const car = await CountingCar.connect(t.carOptions(ABUSER_VIN));
@@ -192,13 +192,13 @@ describe('robustness: connection abuse (real server, loopback)', function () {
       return (await car.closed).code;
     });
     expect(codes.every((c) => c === 1003), codes.join(',')).to.equal(true);
-    expect((await counterValue(t.server.metrics.decodeErrors, { kind: 'text_frame' })) - before).to.equal(50);
+    expect((await counterValue(t.server.metrics.decode.decodeErrors, { kind: 'text_frame' })) - before).to.equal(50);
     endPhase({ scenario: 'connections sending a text frame', count: 50, lost: 0, notes: 'each closed with 1003; decode_errors_total{kind="text_frame"}' });
   });
 
   it('answers 20 oversize frames with the error reply and keeps the car; a frame far past the limit only costs its own connection', async () => {
     const car = await CountingCar.connect(t.carOptions(ABUSER_VIN));
-    const before = await counterValue(t.server.metrics.framesOversize);
+    const before = await counterValue(t.server.metrics.vehicle.framesOversize);
     const big = writeStreamEnvelope({ txid: 'too-big', topic: 'V', payload: new Uint8Array(1_200_000) });
     for (let i = 0; i < 20; i++) car.sendFrame(big, '');
     expect(await car.waitForReplies(20, 15_000)).to.equal(true);
@@ -207,7 +207,7 @@ describe('robustness: connection abuse (real server, loopback)', function () {
     car.sendRecord('V', vRecord(ABUSER_VIN, 2));
     expect(await car.waitForAll(5_000)).to.equal(true);
     expect(car.acked).to.equal(1);
-    expect((await counterValue(t.server.metrics.framesOversize)) - before).to.equal(20);
+    expect((await counterValue(t.server.metrics.vehicle.framesOversize)) - before).to.equal(20);
     await car.close();
 
     const huge = await CountingCar.connect(t.carOptions(ABUSER_VIN));
@@ -219,7 +219,7 @@ describe('robustness: connection abuse (real server, loopback)', function () {
 
   it(`holds a flooding car to ${RATE_LIMIT} frames/s: excess dropped unacked and counted, nothing acked twice, others unaffected`, async () => {
     const flood = await CountingCar.connect(t.carOptions(FLOOD_VIN));
-    const before = await counterValue(t.server.metrics.framesRateLimited);
+    const before = await counterValue(t.server.metrics.vehicle.framesRateLimited);
     const frames = 20_000;
     const started = Date.now();
     for (let i = 0; i < frames; i++) {
@@ -230,7 +230,7 @@ describe('robustness: connection abuse (real server, loopback)', function () {
     const until = Date.now() + 30_000;
     let dropped = 0;
     while (Date.now() < until) {
-      dropped = (await counterValue(t.server.metrics.framesRateLimited)) - before;
+      dropped = (await counterValue(t.server.metrics.vehicle.framesRateLimited)) - before;
       if (flood.acked + flood.errored + dropped >= frames) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -94,7 +94,7 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
   let watcherMark = 0;
   const tokensSeen: string[] = [];
   const rows: FigureRow[] = [];
-  const metrics = () => t.server.metrics;
+  const metrics = () => t.server.metrics.dashboard;
 
   function endPhase(row: Omit<FigureRow, 'worstAckMs' | 'peakMemoryMb' | 'worstDashboardMs'>): void {
     peak.sample();

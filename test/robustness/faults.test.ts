@@ -88,7 +88,7 @@ describe('robustness: faults under load', function () {
       const txids = published.map((r) => `${r.vin}/${r.txid}`);
       expect(new Set(txids).size, 'nothing published twice').to.equal(txids.length);
       expect(txids.length, 'every acked record published').to.equal(b.acked);
-      const failures = (await server.server.metrics.decodeWorkerFailures.get()).values;
+      const failures = (await server.server.metrics.decode.decodeWorkerFailures.get()).values;
       const byKind = Object.fromEntries(failures.map((v) => [v.labels.kind, v.value]));
       expect(byKind.timeout ?? 0).to.be.at.least(hangs);
       const wronglyErrored = b.errored;

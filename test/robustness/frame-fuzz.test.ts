@@ -108,7 +108,7 @@ describe('robustness: frame fuzzing', function () {
       expect(car.isOpen, 'fuzzed frames never cost the car its connection').to.equal(true);
       const got = car.rawReplies.slice(0, frames.length).map((r) => Buffer.from(r).toString('hex')).sort();
       expect(got).to.deep.equal([...expected].sort());
-      const frameCount = (await t.server.metrics.frames.get()).values[0].value;
+      const frameCount = (await t.server.metrics.vehicle.frames.get()).values[0].value;
       expect(frameCount).to.equal(frames.length + 1);
       await car.close();
     } finally {

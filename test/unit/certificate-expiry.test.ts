@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import type { AppConfig } from '../../src/config/types.js';
 import type { DashboardListener } from '../../src/dashboard/dashboard-listener.js';
 import { createLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { createCertificateAuthority, issueCertificate } from '../../src/pki/dev-certs.js';
 import { CertificateReloader } from '../../src/tls/certificate-reloader.js';
 import type { VehicleListener } from '../../src/vehicle/vehicle-listener.js';
@@ -37,12 +37,12 @@ describe('certificate expiry: days-left gauge and the warning from 14 days out',
         done();
       },
     });
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new ServerMetrics({ collectDefaults: false });
     const reloader = new CertificateReloader({
       config,
       vehicles: {} as VehicleListener,
       dashboard: {} as DashboardListener,
-      metrics,
+      metrics: metrics.tls,
       logger: createLogger('info', sink),
       trust: { file: '', operatorCas: [], cleanup() {} },
     });

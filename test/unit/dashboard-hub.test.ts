@@ -6,7 +6,7 @@ import { CLOSE_TOO_SLOW, DashboardHub, DashboardSession, type DashboardClient } 
 import { originAllowed } from '../../src/dashboard/dashboard-listener.js';
 import { parseRequest, snapshotMessage, RequestError } from '../../src/dashboard/dashboard-protocol.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 
 const VIN_A = '5YJ3E7EB0LF000001';
 const VIN_B = '5YJ3E7EB0LF000002';
@@ -114,7 +114,7 @@ function setup(snapshots: SnapshotSource, bus: WatchCountingBus = new WatchCount
     // The publisher delivers to every client that joined the VIN, as uWS topics do.
     publisher: { publish: (vin, message) => { for (const c of clients.values()) if (c.joined.has(vin)) c.send(message); } },
     directory: { summary: (vin) => ({ vin, connected: false, stale: false, lastSeenAt: null }), list: () => [] },
-    metrics: new TelemetryMetrics({ collectDefaults: false }),
+    metrics: new ServerMetrics({ collectDefaults: false }).dashboard,
     logger: silentLogger(),
   });
   hub.start();

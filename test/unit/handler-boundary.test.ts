@@ -1,16 +1,17 @@
 import { expect } from 'chai';
+import client from 'prom-client';
 import { silentLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { HandlerBoundary } from '../../src/safety/handler-boundary.js';
+import { SafetyMetrics } from '../../src/safety/safety-metrics.js';
 
-async function count(metrics: TelemetryMetrics, labels: Record<string, string>): Promise<number> {
+async function count(metrics: SafetyMetrics, labels: Record<string, string>): Promise<number> {
   const { values } = await metrics.handlerErrors.get();
   return values.filter((v) => Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want)).reduce((sum, v) => sum + v.value, 0);
 }
 
 describe('handler boundary', () => {
   it('keeps a throw inside: counted by listener and handler, the client answered', async () => {
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new SafetyMetrics(new client.Registry());
     const boundary = new HandlerBoundary('dashboard', metrics, silentLogger());
     let answered = 0;
     expect(() => boundary.run('open', () => { throw new RangeError('Invalid time value'); }, () => answered++)).to.not.throw();
@@ -19,7 +20,7 @@ describe('handler boundary', () => {
   });
 
   it('swallows a throw of the answer too (the client may be gone), and runs a clean body untouched', async () => {
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new SafetyMetrics(new client.Registry());
     const boundary = new HandlerBoundary('vehicle', metrics, silentLogger());
     expect(() => boundary.run('message', () => { throw new Error('x'); }, () => { throw new Error('closed'); })).to.not.throw();
     let ran = false;

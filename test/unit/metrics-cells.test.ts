@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import client from 'prom-client';
 import { CellHistogram, CounterCell, foldCounterCells } from '../../src/metrics/hot-path.js';
-import { METRIC_TOPICS, SIGNALS_PER_US_DOLLAR, TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { METRIC_TOPICS } from '../../src/actors/actor-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { SIGNALS_PER_US_DOLLAR } from '../../src/protocol/signal-price.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 
@@ -71,7 +73,7 @@ describe('metrics hot path cells', () => {
   });
 
   it('a record counts once in records, signals, payload bytes and estimated spend of its topic', async () => {
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new ServerMetrics({ collectDefaults: false }).actors;
     metrics.topic('V').recordReceived(300_000, 1000);
     metrics.topic('alerts').recordReceived(2, 10);
     metrics.topic('some-topic-a-car-invented').recordReceived(1, 1);
@@ -90,14 +92,14 @@ describe('metrics hot path cells', () => {
   });
 
   it('reply and frame cells and the ack latency histogram show up in the exposition', async () => {
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
-    metrics.replyCells.ack.inc();
-    metrics.replyCells.ack.inc();
-    metrics.replyCells.error.inc();
-    metrics.framesCell.inc();
-    metrics.frameBytesCell.inc(123);
-    metrics.ackLatency.observe(0.003);
-    metrics.busPublishLatency.child({ bus: 'in_process' }).observe(0.0001);
+    const metrics = new ServerMetrics({ collectDefaults: false });
+    metrics.vehicle.replyCells.ack.inc();
+    metrics.vehicle.replyCells.ack.inc();
+    metrics.vehicle.replyCells.error.inc();
+    metrics.vehicle.framesCell.inc();
+    metrics.vehicle.frameBytesCell.inc(123);
+    metrics.vehicle.ackLatency.observe(0.003);
+    metrics.actors.busPublishLatency.child({ bus: 'in_process' }).observe(0.0001);
     const text = await metrics.registry.metrics();
     expect(text).to.include('fleet_telemetry_replies_total{kind="ack"} 2');
     expect(text).to.include('fleet_telemetry_replies_total{kind="error"} 1');

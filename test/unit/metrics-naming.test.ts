@@ -3,11 +3,12 @@ import { spawnSync } from 'node:child_process';
 import client from 'prom-client';
 import { describeMetrics } from '../../src/metrics/metrics-reference.js';
 import { registerNodeMetrics } from '../../src/metrics/node-metrics.js';
-import { PREFIX, TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { PREFIX } from '../../src/metrics/series.js';
 import { promtool } from '../helpers/metrics-tools.js';
 
 describe('metric names and types', () => {
-  const metrics = new TelemetryMetrics({ version: '1.2.3' });
+  const metrics = new ServerMetrics({ version: '1.2.3' });
   const all = describeMetrics(metrics.registry);
 
   it('every series has the prefix, counters end in _total and nothing else does', () => {

@@ -1,9 +1,10 @@
 import { expect } from 'chai';
+import client from 'prom-client';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import { MqttLink } from '../../src/mqtt/mqtt-link.js';
+import { MqttMetrics } from '../../src/mqtt/mqtt-metrics.js';
 import { MqttSink } from '../../src/mqtt/mqtt-sink.js';
 import { MqttTopics } from '../../src/mqtt/mqtt-topics.js';
 
@@ -20,7 +21,7 @@ function vRecord(data: Array<{ key: string | number; value: unknown }>, vin = VI
 }
 
 /** A link that is never connected (no broker): what the sink queues stays visible in its queue. */
-function offlineLink(metrics: TelemetryMetrics, maxQueuedEvents = 100): MqttLink {
+function offlineLink(metrics: MqttMetrics, maxQueuedEvents = 100): MqttLink {
   return new MqttLink({
     url: 'mqtt://127.0.0.1:1',
     clientOptions: {},
@@ -37,17 +38,17 @@ function offlineLink(metrics: TelemetryMetrics, maxQueuedEvents = 100): MqttLink
   });
 }
 
-async function counter(metrics: TelemetryMetrics, reason: string): Promise<number> {
+async function counter(metrics: MqttMetrics, reason: string): Promise<number> {
   return (await metrics.mqttDropped.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }
 
 describe('MQTT sink and link (no broker)', () => {
-  let metrics: TelemetryMetrics;
+  let metrics: MqttMetrics;
   let bus: InProcessBus;
   let clock: number;
 
   beforeEach(() => {
-    metrics = new TelemetryMetrics({ collectDefaults: false });
+    metrics = new MqttMetrics(new client.Registry());
     bus = new InProcessBus();
     clock = 1_000_000;
   });

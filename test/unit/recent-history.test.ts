@@ -7,7 +7,7 @@ import { tileOrigins } from '../../src/history/map-config.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { SignalSample, readSample } from '../../src/history/signal-sample.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { storyRecords } from '../helpers/story-records.js';
@@ -29,11 +29,11 @@ class MemoryClient implements DashboardClient {
   close(): void {}
 }
 
-function newHistory(metrics = new TelemetryMetrics({ collectDefaults: false }), maxRowsPerCar = 1024): RecentHistory {
+function newHistory(metrics = new ServerMetrics({ collectDefaults: false }), maxRowsPerCar = 1024): RecentHistory {
   return new RecentHistory({ windowMs: 24 * 3_600_000, resolutionMs: 5000, maxRowsPerCar, metrics: metrics.history, logger: silentLogger() });
 }
 
-async function counter(metrics: TelemetryMetrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function counter(metrics: ServerMetrics, name: string, labels: Record<string, string> = {}): Promise<number> {
   const metric = await metrics.registry.getSingleMetric(name)!.get();
   const value = metric.values.find((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, string>)[k] === l));
   return value?.value ?? 0;
@@ -70,7 +70,7 @@ describe('recent history', () => {
   });
 
   it('derives a trip and a charging session from a simulated drive and charge, and counts them', async () => {
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new ServerMetrics({ collectDefaults: false });
     const history = newHistory(metrics);
     const bus = new InProcessBus();
     history.start(bus);
@@ -162,7 +162,7 @@ describe('recent history', () => {
 describe('history and trip requests on the dashboard socket', () => {
   function setup() {
     const bus = new InProcessBus();
-    const metrics = new TelemetryMetrics({ collectDefaults: false });
+    const metrics = new ServerMetrics({ collectDefaults: false });
     const history = newHistory(metrics);
     history.start(bus);
     const hub = new DashboardHub({
@@ -170,7 +170,7 @@ describe('history and trip requests on the dashboard socket', () => {
       snapshots: { snapshot: async (vin) => ({ vin, connected: false, state: new Map(), lastSeenAt: null, stale: false }) },
       publisher: { publish: () => {} },
       directory: { summary: (vin) => ({ vin, connected: false, stale: false, lastSeenAt: null }), list: () => [] },
-      metrics,
+      metrics: metrics.dashboard,
       logger: silentLogger(),
       history,
     });

@@ -6,7 +6,7 @@ import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.j
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
 import type { BusRecord, RecordBus } from '../../src/bus/record-bus.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
-import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload-encoder.js';
 import { clientVersionFrom, connectionIdFrom } from '../../src/vehicle/connection-headers.js';
@@ -48,7 +48,7 @@ function feed(actor: VehicleActor, conn: VehicleConnection, payloads: Uint8Array
 const v = (createdAt: string, data: DatumInput[], isResend = false) => encodeVehicleData({ vin: VIN, createdAt: new Date(createdAt), isResend, data });
 
 describe('last-known state: newest sample wins', () => {
-  const metrics = new TelemetryMetrics({ version: 'test' });
+  const metrics = new ServerMetrics({ version: 'test' }).actors;
 
   it('a resent older record reaches the bus but does not roll a field back', () => {
     const bus = new RecordingBus();
@@ -81,7 +81,7 @@ describe('last-known state: newest sample wins', () => {
 });
 
 describe('connection metadata on records', () => {
-  const metrics = new TelemetryMetrics({ version: 'test' });
+  const metrics = new ServerMetrics({ version: 'test' }).actors;
 
   it('the Version header of the car connection travels with its records', () => {
     const bus = new RecordingBus();

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
+import type { NatsMetrics } from './nats-metrics.js';
 import type { SnapshotSource, VehicleSnapshot } from '../record-bus.js';
 import { isStateValue, sampleTime } from '../../protocol/state-value.js';
 import { kvKey } from './nats-names.js';
@@ -67,7 +67,7 @@ export interface KvStateWriterOptions {
   kv: KV;
   flushMs: number;
   readLocal: (vin: string) => LocalState | undefined;
-  metrics: TelemetryMetrics;
+  metrics: NatsMetrics;
   logger: Logger;
 }
 

@@ -1,6 +1,6 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
+import type { NatsMetrics } from './nats-metrics.js';
 import type { BusRecord, RecordBus, RecordListener, SafeCallback } from '../record-bus.js';
 import { vinSubjects } from './nats-names.js';
 import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding, type StoredRecord } from './stream-record.js';
@@ -18,7 +18,7 @@ export interface NatsRecordBusOptions {
   /** Unconfirmed publishes allowed at once; past it a record is refused immediately. */
   maxPending: number;
   publishTimeoutMs: number;
-  metrics: TelemetryMetrics;
+  metrics: NatsMetrics;
   logger: Logger;
   /** Told about every record this instance stored (the last-known state writer listens). */
   onStored?: (record: BusRecord) => void;

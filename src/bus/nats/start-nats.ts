@@ -7,7 +7,7 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import type { Logger } from 'pino';
 import type { VehicleRegistry } from '../../actors/vehicle-registry.js';
 import type { AppConfig } from '../../config/types.js';
-import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
+import type { NatsMetrics } from './nats-metrics.js';
 import type { SnapshotSource } from '../record-bus.js';
 import type { SessionPersistence } from '../../dashboard/session-store.js';
 import { KvSessionPersistence } from './kv-sessions.js';
@@ -103,7 +103,7 @@ async function connectNats(settings: NatsSettings, instanceId: string): Promise<
   }
 }
 
-function watchConnection(nc: NatsConnection, metrics: TelemetryMetrics, logger: Logger): void {
+function watchConnection(nc: NatsConnection, metrics: NatsMetrics, logger: Logger): void {
   const setState = (state: (typeof CONNECTION_STATES)[number]): void => {
     for (const each of CONNECTION_STATES) metrics.natsConnectionState.set({ state: each }, each === state ? 1 : 0);
   };
@@ -133,7 +133,7 @@ function watchConnection(nc: NatsConnection, metrics: TelemetryMetrics, logger: 
  * Everything NATS mode needs, started in order: connection, stream, KV buckets, presence, bus. Only
  * loaded (dynamic import) when NATS_URL is set, so a single-process server never touches NATS code.
  */
-export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics: TelemetryMetrics; logger: Logger }): Promise<NatsScaleOut> {
+export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics: NatsMetrics; logger: Logger }): Promise<NatsScaleOut> {
   const { metrics } = deps;
   const instanceId = settings.instanceId !== '' ? settings.instanceId : defaultInstanceId();
   const logger = deps.logger.child({ natsInstance: instanceId });

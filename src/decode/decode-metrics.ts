@@ -1,0 +1,27 @@
+import client from 'prom-client';
+import { LATENCY_BUCKETS, PREFIX } from '../metrics/series.js';
+
+/** The decode stage: batches, the worker pool, and frames that could not be decoded. */
+export class DecodeMetrics {
+  /** Also counted by the vehicle listener (text frames) and the actors (a decode outcome that is an error). */
+  readonly decodeErrors: client.Counter<'kind'>;
+  readonly decodeLatency: client.Histogram;
+  readonly decodeBatchFrames: client.Histogram;
+  readonly decodeBatches: client.Counter<'path'>;
+  readonly decodeQueueDepth: client.Gauge;
+  readonly decodeUtilisation: client.Gauge;
+  readonly decodeWorkers: client.Gauge;
+  readonly decodeWorkerFailures: client.Counter<'kind'>;
+
+  constructor(registry: client.Registry) {
+    const r = [registry];
+    this.decodeErrors = new client.Counter({ name: `${PREFIX}decode_errors_total`, help: 'Frames that could not be decoded, by kind.', labelNames: ['kind'], registers: r });
+    this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: [...LATENCY_BUCKETS], registers: r });
+    this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
+    this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r });
+    this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches waiting for a worker.', registers: r });
+    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Decode worker pool utilisation (0-1), as piscina reports it: averaged since the pool started.', registers: r });
+    this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });
+    this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
+  }
+}
