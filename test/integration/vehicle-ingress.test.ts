@@ -184,7 +184,7 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
   it('refuses a certificate from another CA in the TLS handshake (alert unknown_ca), before the application sees it', async () => {
     const rogueCa = await createCertificateAuthority({ commonName: 'Rogue CA' });
     const rogue = await issueCertificate({ issuer: rogueCa, commonName: VIN_A, clientAuth: true });
-    const refusalsBefore = (await t.server.metrics.connectionRefusals.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const refusalsBefore = (await t.server.metrics.vehicle.connectionRefusals.get()).values.reduce((sum, v) => sum + v.value, 0);
     let failure: (Error & { code?: string }) | null = null;
     try {
       const car = await CarClient.connect(t.carOptions(VIN_A, { certPem: rogue.certPem, keyPem: rogue.keyPem }));
@@ -194,7 +194,7 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     }
     // OpenSSL's verify refuses it (TLS alert 48), not a later close: any other failure is not this refusal.
     expect(failure?.code, String(failure)).to.equal('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA');
-    const refusalsAfter = (await t.server.metrics.connectionRefusals.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const refusalsAfter = (await t.server.metrics.vehicle.connectionRefusals.get()).values.reduce((sum, v) => sum + v.value, 0);
     expect(refusalsAfter, 'the identity check never ran').to.equal(refusalsBefore);
     // The same client with the fleet's certificate is let in: the refusal is about the CA alone.
     const car = await CarClient.connect(t.carOptions(VIN_A));

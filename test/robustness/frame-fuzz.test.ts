@@ -14,7 +14,7 @@ import { recordFigures } from './helpers/figures.js';
 import { PeakMemory, retainedMemory } from './helpers/memory.js';
 import { TEST_VINS, startTestServer } from '../helpers/test-server.js';
 import { holdsAfter } from '../helpers/eventually.js';
-import { encodeVehicleData } from '../../src/protocol/payload.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 10_000);
 const SERVER_FRAMES = Number(process.env.FUZZ_SERVER_FRAMES ?? 1_000);
