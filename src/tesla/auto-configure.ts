@@ -6,8 +6,7 @@ import { configFromSettings } from './config-from-settings.js';
 import { ConfigCheck, ConfigPushes } from './config-sync.js';
 import { ReportedErrors } from './reported-errors.js';
 import { tokenFileFromConfig } from './token-provider.js';
-import { serverApiBaseUrl } from './region.js';
-import { SETTING_BY_ENV } from '../config/schema.js';
+import { fleetApiBaseUrl } from './region.js';
 import { createTeslaClients, type ClientHooks } from './tesla-clients.js';
 import type { TelemetryConfig } from './telemetry-config.js';
 import { WatchdogRepush } from './watchdog-repush.js';
@@ -65,7 +64,7 @@ export class TeslaAutomation {
     // Built once, up front: a bad preset or fields file stops start-up with its reason.
     desired();
     const tokenFile = tokenFileFromConfig(config, { logger, onRefresh: (result) => metrics.teslaTokenRefreshes.inc({ owner: 'server', result }) });
-    const apiBaseUrl = serverApiBaseUrl(config, String(SETTING_BY_ENV.get('TESLA_API_BASE_URL')?.default ?? ''));
+    const apiBaseUrl = fleetApiBaseUrl(config);
     const clients = createTeslaClients({ ...tesla, apiBaseUrl }, {
       ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}),
       logger,

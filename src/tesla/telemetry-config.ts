@@ -214,16 +214,6 @@ export function estimateSignals(fields: FieldMap): SignalEstimate {
   return { signalsPerHour, dollarsPerHour, dollarsPer30Days: dollarsPerHour * 24 * 30 };
 }
 
-export function describeEstimate(fields: FieldMap, cars = 1): string {
-  const e = estimateSignals(fields);
-  const perCar = cars === 1 ? '' : ` per car (x${cars} cars: US$${(e.dollarsPer30Days * cars).toFixed(2)} per 30 days)`;
-  return (
-    `${Object.keys(fields).length} fields: at most ${Math.round(e.signalsPerHour).toLocaleString('en-US')} signals per hour while the car is awake and every value changes, ` +
-    `US$${e.dollarsPerHour.toFixed(4)} per hour, US$${e.dollarsPer30Days.toFixed(2)} per 30 days if awake all the time${perCar} ` +
-    `(at ${SIGNALS_PER_US_DOLLAR.toLocaleString('en-US')} signals per US$1)`
-  );
-}
-
 /**
  * How the car's current config differs from the one we would push, in words; empty when it matches.
  * `exp` is left out here: expiry is judged by `expiresSoon`.

@@ -3,7 +3,7 @@ import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeAtomically } from '../../pki/dev-certs.js';
 import { PUBLIC_KEY_PATH } from '../../vehicle/vehicle-listener.js';
-import { EXIT_OK, UsageError, out, runSetupCommand } from '../../tesla/cli-support.js';
+import { EXIT_OK, UsageError, out, runSetupCommand } from '../setup-support.js';
 import type { CliCommand } from '../main.js';
 
 async function exists(path: string): Promise<boolean> {
