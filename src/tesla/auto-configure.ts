@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { VehicleRegistry } from '../actors/vehicle-registry.js';
-import type { AppConfig } from '../config/types.js';
+import type { TeslaStageConfig } from '../config/types.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { configFromSettings } from './config-from-settings.js';
 import { ConfigCheck, ConfigPushes } from './config-sync.js';
@@ -20,7 +20,7 @@ import { WatchdogRepush } from './watchdog-repush.js';
  */
 
 export interface AutomationDeps {
-  config: AppConfig;
+  config: TeslaStageConfig;
   /** The bound vehicle port: what cars are told when PORT is 0. */
   vehiclePort: number;
   registry: VehicleRegistry;
