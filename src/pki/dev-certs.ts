@@ -10,9 +10,10 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
 
 type CryptoKeyT = webcrypto.CryptoKey;
 
@@ -429,15 +430,11 @@ function writeCert(path: string, pem: string): Promise<void> {
   return writeAtomically(path, pem, 0o644);
 }
 
-/** Write-then-rename, so an interrupted run never leaves half a key or certificate behind. */
+/**
+ * Write-then-rename (write-file-atomic: the temporary file is fsynced before the rename and removed on
+ * failure), so an interrupted run or a power cut never leaves half a key, certificate or token file.
+ * The mode is set exactly, whatever the umask.
+ */
 export async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, content, { mode, flag: 'wx' });
-    await chmod(tmp, mode); // the umask may have narrowed the mode given at creation
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, content, { mode, encoding: 'utf8' });
 }
