@@ -14,6 +14,7 @@ import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
+import { certificateBlocks } from './pem.js';
 
 type CryptoKeyT = webcrypto.CryptoKey;
 
@@ -363,7 +364,7 @@ async function serverChainUsable(files: DevPkiFiles, domain: string, now: number
     const intermediatePem = await readFile(files.serverCaCert, 'utf8');
     const intermediate = new X509Certificate(intermediatePem);
     if ((await readFile(files.caChain, 'utf8')) !== intermediatePem + rootPem) return false;
-    const chain = splitPem(await readFile(files.serverCert, 'utf8'));
+    const chain = certificateBlocks(await readFile(files.serverCert, 'utf8'));
     if (chain.length !== 2 || chain[1] !== intermediatePem) return false;
     const leaf = new X509Certificate(chain[0]);
     const covers = isIP(domain) === 0 ? leaf.checkHost(domain) !== undefined : leaf.checkIP(domain) !== undefined;
@@ -410,10 +411,6 @@ function issued(cert: X509Certificate, by: X509Certificate): boolean {
 
 function current(cert: X509Certificate, now: number): boolean {
   return Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) - RENEW_MARGIN_MS > now;
-}
-
-function splitPem(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
 }
 
 async function ensurePrivateDir(dir: string): Promise<void> {

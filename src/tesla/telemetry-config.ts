@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { SIGNALS_PER_US_DOLLAR } from '../metrics/telemetry-metrics.js';
 import { FIELD_NAMES } from '../protocol/payload.js';
+import { certificateBlocks } from '../pki/pem.js';
 
 /**
  * The car-side `fleet_telemetry_config` (tesla-protocol.md section 5): built from our settings, checked
@@ -147,7 +148,6 @@ export function resolveFields(o: { preset?: string; fieldsFile?: string }): Fiel
   return structuredClone(fields as FieldMap);
 }
 
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** The certificates of a PEM chain file, nothing else (no keys, no comments), one newline after each. */
 export function readCaChain(file: string): string {
@@ -157,9 +157,9 @@ export function readCaChain(file: string): string {
   } catch (error) {
     throw new TelemetryConfigError([`cannot read the ca chain ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
   }
-  const blocks = text.replace(/\r\n/g, '\n').match(CERTIFICATE_BLOCK) ?? [];
+  const blocks = certificateBlocks(text);
   if (blocks.length === 0) throw new TelemetryConfigError([`no PEM certificate in the ca chain ${file} (TLS_CA_CHAIN_FILE)`]);
-  return blocks.map((block) => `${block}\n`).join('');
+  return blocks.join('');
 }
 
 export interface BuildInput {
