@@ -2,7 +2,7 @@ import type { AppConfig } from '../config/types.js';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/index.js';
 import { SETTING_BY_ENV } from '../config/schema.js';
 import { VIN_PATTERN } from '../protocol/vin.js';
-import { configFromSettings, type ConfigChoices } from '../tesla/config-from-settings.js';
+import { configFromSettings, type ConfigChoices, type ConfigSettings } from '../tesla/config-from-settings.js';
 import { FleetApiError } from '../tesla/fleet-api.js';
 import { fleetApiBaseUrl } from '../tesla/region.js';
 import { OAuthError } from '../tesla/tesla-oauth.js';
@@ -77,9 +77,9 @@ export function integerFlag(value: unknown, flag: string, min: number, max: numb
 }
 
 /** The config from settings with the command-line flags on top. */
-export function configFromFlags(config: AppConfig, values: Record<string, unknown>): TelemetryConfig {
+export function configFromFlags(config: ConfigSettings, values: Record<string, unknown>): TelemetryConfig {
   if (values.preset !== undefined && values.fields !== undefined) throw new UsageError('give --preset or --fields, not both');
-  const withOverrides: AppConfig = {
+  const withOverrides: ConfigSettings = {
     ...config,
     domain: (values.domain as string | undefined)?.trim().toLowerCase() ?? config.domain,
     tls: { ...config.tls, caChainFile: (values.ca as string | undefined) ?? config.tls.caChainFile },
