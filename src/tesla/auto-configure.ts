@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { VehicleRegistry } from '../actors/vehicle-registry.js';
+import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { TeslaStageConfig } from '../config/types.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { configFromSettings } from './config-from-settings.js';
@@ -19,12 +19,21 @@ import { WatchdogRepush } from './watchdog-repush.js';
  * Fleet API trouble is logged and counted, never fatal: telemetry keeps flowing without Tesla's API.
  */
 
+/** Where the watchdog's stale and fresh events come from: the vehicle registry. */
+export interface WatchdogEvents {
+  on(event: 'watchdog', listener: (event: WatchdogEvent) => void): unknown;
+  off(event: 'watchdog', listener: (event: WatchdogEvent) => void): unknown;
+}
+
+/** The series auto-configure counts into. */
+export type AutomationMetrics = Pick<TelemetryMetrics, 'configPushes' | 'teslaReportedErrors' | 'teslaApiCalls' | 'teslaTokenRefreshes'>;
+
 export interface AutomationDeps {
   config: TeslaStageConfig;
   /** The bound vehicle port: what cars are told when PORT is 0. */
   vehiclePort: number;
-  registry: VehicleRegistry;
-  metrics: TelemetryMetrics;
+  registry: WatchdogEvents;
+  metrics: AutomationMetrics;
   logger: Logger;
   /** Tests shorten the API client's backoff. */
   clientHooks?: ClientHooks;

@@ -3,10 +3,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import client from 'prom-client';
-import type { AppConfig } from '../../src/config/types.js';
+import type { WatchdogEvent } from '../../src/actors/vehicle-registry.js';
+import type { AppConfig, TeslaStageConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/log/logger.js';
+import { startTeslaAutomation, type AutomationMetrics, type TeslaAutomation } from '../../src/tesla/auto-configure.js';
 import { ConfigCheck, ConfigPushes } from '../../src/tesla/config-sync.js';
 import { ReportedErrors } from '../../src/tesla/reported-errors.js';
 import { appKeyFromPem } from '../../src/tesla/ss256.js';
@@ -27,6 +30,7 @@ const DAY = 86_400;
 
 interface Harness {
   api: FakeFleetApi;
+  settings: AppConfig['tesla'];
   clients: TeslaClients;
   logs: Array<Record<string, unknown>>;
   logger: ReturnType<typeof createLogger>;
@@ -63,6 +67,7 @@ async function harness(): Promise<Harness> {
   const clock = { ms: Date.UTC(2026, 0, 1) };
   return {
     api,
+    settings,
     clients,
     logs,
     logger: createLogger('info', sink),
@@ -221,5 +226,80 @@ describe('auto-configure parts (fake Fleet API on loopback)', () => {
       expect(h.api.callsTo('fleet_telemetry_config_jws')).to.have.length(0);
       expect(events(h, 'watchdog_config_synced')).to.have.length(1);
     });
+  });
+});
+
+describe('TeslaAutomation (the schedule over its parts)', () => {
+  let h: Harness;
+  let dir: string;
+  let registry: EventEmitter<{ watchdog: [WatchdogEvent] }>;
+  let metrics: AutomationMetrics;
+  beforeEach(async () => {
+    h = await harness();
+    dir = mkdtempSync(join(tmpdir(), 'tesla-automation-'));
+    writeFileSync(join(dir, 'ca-chain.pem'), CA);
+    registry = new EventEmitter();
+    metrics = {
+      configPushes: h.pushes,
+      teslaReportedErrors: h.reported,
+      teslaApiCalls: new client.Counter({ name: 'api_calls_total', help: 'h', labelNames: ['endpoint', 'status_class'], registers: [h.registry] }),
+      teslaTokenRefreshes: new client.Counter({ name: 'refreshes_total', help: 'h', labelNames: ['owner', 'result'], registers: [h.registry] }),
+    };
+  });
+  afterEach(() => h.api.stop());
+
+  function settings(tesla: Partial<TeslaStageConfig['tesla']> = {}): TeslaStageConfig {
+    return {
+      domain: 'cars.example.com',
+      vehicle: { port: 0 },
+      tls: { caChainFile: join(dir, 'ca-chain.pem') },
+      tesla: {
+        ...(h.settings as TeslaStageConfig['tesla']),
+        autoConfigure: true,
+        vins: [VIN_A, VIN_B],
+        configPreset: 'minimal',
+        configFieldsFile: '',
+        alertTypes: '',
+        configExpiryDays: 0,
+        errorsPollIntervalSeconds: 600,
+        repushMinIntervalSeconds: 3600,
+        ...tesla,
+      },
+      signIn: { clientId: '', clientSecret: '', authorizeUrl: '', tokenUrl: '', tokenFile: '' },
+    };
+  }
+
+  function start(config: TeslaStageConfig): TeslaAutomation | null {
+    return startTeslaAutomation({ config, vehiclePort: 4443, registry, metrics, logger: h.logger, clientHooks: { baseDelayMs: 5, maxDelayMs: 20 }, now: () => h.clock.ms });
+  }
+
+  it('is off unless TESLA_AUTO_CONFIGURE, and refuses settings it cannot work with', () => {
+    expect(start(settings({ autoConfigure: false }))).to.equal(null);
+    expect(() => start(settings({ privateKeyFile: '', proxyUrl: '' }))).to.throw(/TESLA_AUTO_CONFIGURE needs TESLA_PROXY_URL .* or TESLA_PRIVATE_KEY_FILE/);
+    expect(() => start(settings({ configPreset: 'everything' }))).to.throw(/unknown preset "everything"/);
+    expect(registry.listenerCount('watchdog')).to.equal(0);
+  });
+
+  it('at start pushes once to the cars that need it, counts the current ones, then polls errors; re-pushes on stale; stop() lets go of the registry', async () => {
+    h.api.vehicle(VIN_A, { config: null, errors: [{ name: 'client', error: 'EOF', vin: VIN_A, created_at: '2026-01-01T00:00:00Z' }] });
+    // VIN_B holds our config, synced: what the automation would push now (the bound port, no exp).
+    const ours = buildTelemetryConfig({ hostname: 'cars.example.com', port: 4443, caPem: CA, fields: PRESETS.minimal, alertTypes: [] });
+    h.api.vehicle(VIN_B, { config: { ...ours } as unknown as Record<string, unknown>, synced: true });
+    const automation = start(settings())!;
+    await automation.ready;
+    expect(h.api.violations).to.deep.equal([]);
+    const pushes = h.api.callsTo('fleet_telemetry_config_jws');
+    expect(pushes.map((r) => (r.body as { vins: string[] }).vins)).to.deep.equal([[VIN_A]]);
+    expect(h.api.vehicles.get(VIN_A)!.config).to.deep.include({ hostname: 'cars.example.com', port: 4443 });
+    expect(await count(h.pushes, { result: 'updated' })).to.equal(1);
+    expect(await count(h.pushes, { result: 'unchanged' })).to.equal(1);
+    expect(await count(h.reported)).to.equal(1);
+
+    registry.emit('watchdog', { vin: VIN_A, event: 'stale', lastSeenAt: 0 });
+    await automation.lastWatchdogAction();
+    expect(h.api.callsTo('fleet_telemetry_config_jws')).to.have.length(2);
+
+    automation.stop();
+    expect(registry.listenerCount('watchdog')).to.equal(0);
   });
 });
