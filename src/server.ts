@@ -6,6 +6,7 @@ import { LocalSnapshotSource, VehicleRegistry } from './actors/vehicle-registry.
 import { InProcessBus } from './bus/in-process-bus.js';
 import type { RecordBus, SnapshotSource } from './bus/record-bus.js';
 import type { AppConfig } from './config/types.js';
+import { certificateReloadConfig, dashboardStageConfig, historyStageConfig, mqttStageConfig, teslaStageConfig } from './config/slices.js';
 import { startDashboard, type RunningDashboard } from './dashboard/start-dashboard.js';
 import { DecodePool } from './decode/decode-pool.js';
 import { createLogger } from './log/logger.js';
@@ -68,7 +69,7 @@ export interface RunningServer {
 
 /**
  * Wires the stages together: config -> metrics -> bus -> actors -> decode pool -> vehicle listener.
- * Each stage gets only its slice of the config.
+ * Each stage gets only its slice of the config (src/config/slices.ts).
  */
 export async function startServer(config: AppConfig, overrides: ServerOverrides = {}): Promise<RunningServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
@@ -137,7 +138,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   });
   const metricsListener = new MetricsListener(metrics.registry);
   // History and the database sink follow the bus as subscribers: the ack path does not wait for them.
-  const history = await startHistory(config, { bus, registry, metrics, logger, streamBacked: scaleOut !== null });
+  const history = await startHistory(historyStageConfig(config), { bus, registry, metrics, logger, streamBacked: scaleOut !== null });
 
   let vehiclePort: number;
   let metricsPort: number;
@@ -145,7 +146,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   let tesla: TeslaAutomation | null = null;
   let mqtt: RunningMqtt | null = null;
   try {
-    mqtt = startMqtt(config, { bus, metrics: metrics.mqtt, logger, serverVersion: VERSION, sessions: registry });
+    mqtt = startMqtt(mqttStageConfig(config), { bus, metrics: metrics.mqtt, logger, serverVersion: VERSION, sessions: registry });
     // Another instance of ours may still be draining on the same ports (a rolling restart).
     metricsPort = await listenMetricsAcrossHandover(metricsListener, config.metrics.host, config.metrics.port, config.shutdownGraceMs + 10_000, logger);
     vehiclePort = await vehicles.listen();
@@ -155,8 +156,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
     const sessionPersistence =
       scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
-    dashboard = await startDashboard(config, { registry, bus, metrics: metrics.dashboard, logger, snapshots, sessionPersistence, history: history.recent, clock: overrides.clock });
-    tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics: metrics.tesla, logger, clientHooks: overrides.teslaClientHooks });
+    dashboard = await startDashboard(dashboardStageConfig(config), { registry, bus, metrics: metrics.dashboard, logger, snapshots, sessionPersistence, history: history.recent, clock: overrides.clock });
+    tesla = startTeslaAutomation({ config: teslaStageConfig(config), vehiclePort, registry, metrics: metrics.tesla, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {
     await dashboard?.stop();
     await mqtt?.stop();
@@ -170,7 +171,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   }
 
   const runningDashboard = dashboard;
-  const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics: metrics.tls, logger, trust });
+  const certificates = new CertificateReloader({ config: certificateReloadConfig(config), vehicles, dashboard: dashboard.listener, metrics: metrics.tls, logger, trust });
   if (config.tls.watchFiles) certificates.start();
   else certificates.checkExpiry();
   const watchdog = setInterval(() => {

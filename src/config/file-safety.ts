@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { certificateBlocks } from '../pki/pem.js';
 import type { Reporter } from './tls-files.js';
 
 /** A secret file the server reads, with the setting that names it. */
@@ -44,7 +45,7 @@ export function checkVehicleCaFile(file: SecretFile, report: Reporter): void {
   } catch {
     return;
   }
-  for (const block of text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {
+  for (const block of certificateBlocks(text)) {
     let subject: string;
     try {
       subject = new X509Certificate(block).subject;

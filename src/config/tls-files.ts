@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { certificateBlocks } from '../pki/pem.js';
 import { readTextFile } from './config-file.js';
 
 /**
@@ -20,7 +21,6 @@ export interface FileRef {
   shown: string;
 }
 
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 const EXPIRY_WARNING_MS = 14 * 24 * 3600 * 1000;
 const MAX_CHAIN_DEPTH = 8;
 
@@ -50,7 +50,7 @@ function readPem(file: FileRef, report: Reporter): string | undefined {
 export function readCertificates(file: FileRef, report: Reporter): X509Certificate[] | undefined {
   const text = readPem(file, report);
   if (text === undefined) return undefined;
-  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
+  const blocks = certificateBlocks(text);
   if (blocks.length === 0) {
     const hint = /PRIVATE KEY-----/.test(text) ? ' (it holds a private key)' : '';
     report.error(file.env, `no PEM certificate found in ${file.shown}${hint}`);

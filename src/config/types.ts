@@ -193,3 +193,54 @@ export interface AppConfig {
   selfCheck: boolean;
   shutdownGraceMs: number;
 }
+
+/**
+ * The slice of the configuration each stage receives, built by src/config/slices.ts for src/server.ts:
+ * a stage reads only what its type names, and holds no setting (no secret) it does not use.
+ */
+
+/** TESLA_AUTO_CONFIGURE: the config it pushes (domain, port, ca chain, fields) and the Fleet API access. */
+export interface TeslaStageConfig {
+  /** The hostname cars are told to connect to. */
+  domain: string;
+  vehicle: Pick<AppConfig['vehicle'], 'port'>;
+  tls: Pick<AppConfig['tls'], 'caChainFile'>;
+  tesla: AppConfig['tesla'];
+  /** The operator's token file and the OAuth client that refreshes it. */
+  signIn: Pick<AppConfig['signIn'], 'clientId' | 'clientSecret' | 'authorizeUrl' | 'tokenUrl' | 'tokenFile'>;
+}
+
+/** The dashboard: its listener and token checks, Sign in with Tesla, the map settings the page reads. */
+export interface DashboardStageConfig {
+  /** The car-facing domain, for the pairing link https://tesla.com/_ak/<domain>. */
+  domain: string;
+  dashboard: AppConfig['dashboard'];
+  signIn: Pick<
+    AppConfig['signIn'],
+    'clientId' | 'clientSecret' | 'authorizeUrl' | 'tokenUrl' | 'redirectUri' | 'sessionSecret' | 'sessionFile' | 'sessionMaxAgeSeconds' | 'vehicleListRefreshSeconds'
+  >;
+  /** Where a Tesla-signed-in user's cars are listed (no operator token: each user's own). */
+  tesla: Pick<AppConfig['tesla'], 'apiBaseUrl' | 'requestTimeoutMs'>;
+  /** The vehicle listener's pair, served when the dashboard has none of its own. */
+  tls: Pick<AppConfig['tls'], 'certFile' | 'keyFile' | 'keyPassphrase'>;
+  history: Pick<AppConfig['history'], 'enabled' | 'mapTileUrl' | 'mapAttribution'>;
+}
+
+/** Recent history, trips and charges, and the PostgreSQL sink. */
+export type HistoryStageConfig = Pick<AppConfig, 'history' | 'postgres'>;
+
+/** The MQTT output; the fields auto-configure pushes get their Home Assistant entities up front. */
+export interface MqttStageConfig {
+  mqtt: AppConfig['mqtt'];
+  tesla: Pick<AppConfig['tesla'], 'autoConfigure' | 'configPreset' | 'configFieldsFile'>;
+}
+
+/** Certificate hot reload: the files it watches and checks, and how it proves a new pair (self-check). */
+export interface CertificateReloadConfig {
+  domain: string;
+  selfCheck: boolean;
+  tls: Pick<AppConfig['tls'], 'certFile' | 'keyFile' | 'keyPassphrase' | 'caChainFile'>;
+  vehicleCa: AppConfig['vehicleCa'];
+  vehicle: Pick<AppConfig['vehicle'], 'host'>;
+  dashboard: Pick<AppConfig['dashboard'], 'host' | 'certFile' | 'keyFile'>;
+}

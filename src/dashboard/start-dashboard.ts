@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import { LocalSnapshotSource } from '../actors/vehicle-registry.js';
 import type { RecordBus, SnapshotSource } from '../bus/record-bus.js';
-import type { AppConfig } from '../config/types.js';
+import type { DashboardStageConfig } from '../config/types.js';
 import type { DashboardMetrics } from './dashboard-metrics.js';
 import { DashboardHub } from './dashboard-hub.js';
 import { DashboardListener } from './dashboard-listener.js';
@@ -39,7 +39,7 @@ export interface RunningDashboard {
 }
 
 /** The dashboard stage: token verifier + hub (on the bus) + TLS listener serving the page and the socket. */
-export async function startDashboard(config: AppConfig, deps: DashboardDeps): Promise<RunningDashboard> {
+export async function startDashboard(config: DashboardStageConfig, deps: DashboardDeps): Promise<RunningDashboard> {
   const d = config.dashboard;
   const verifier = new TokenVerifier({
     secret: d.jwtSecret,

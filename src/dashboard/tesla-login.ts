@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
 import { EncryptJWT, jwtDecrypt } from 'jose';
 import QRCode from 'qrcode';
 import type { Logger } from 'pino';
@@ -120,7 +121,7 @@ export class TeslaLogin {
         res.cork(() => {
           res.writeStatus('302 Found');
           for (const [name, value] of NO_STORE_HEADERS) res.writeHeader(name, value);
-          res.writeHeader('Set-Cookie', `${LOGIN_COOKIE}=${result.cookie}; Path=/; Max-Age=${LOGIN_TTL_SECONDS}; HttpOnly; Secure; SameSite=Lax`);
+          res.writeHeader('Set-Cookie', setCookie(LOGIN_COOKIE, result.cookie, LOGIN_TTL_SECONDS, 'lax'));
           res.writeHeader('Location', result.location);
           res.end();
         });
@@ -149,9 +150,9 @@ export class TeslaLogin {
           res.writeStatus('302 Found');
           for (const [name, value] of NO_STORE_HEADERS) res.writeHeader(name, value);
           // The login cookie is spent either way.
-          res.writeHeader('Set-Cookie', `${LOGIN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax`);
+          res.writeHeader('Set-Cookie', setCookie(LOGIN_COOKIE, '', 0, 'lax'));
           if (outcome.ok) {
-            res.writeHeader('Set-Cookie', `${SESSION_COOKIE}=${outcome.cookie}; Path=/; Max-Age=${this.options.maxAgeSeconds}; HttpOnly; Secure; SameSite=Strict`);
+            res.writeHeader('Set-Cookie', setCookie(SESSION_COOKIE, outcome.cookie, this.options.maxAgeSeconds, 'strict'));
             res.writeHeader('Location', '/');
           } else {
             res.writeHeader('Location', `/?signin_error=${outcome.reason}`);
@@ -174,7 +175,7 @@ export class TeslaLogin {
         res.cork(() => {
           res.writeStatus('204 No Content');
           for (const [name, v] of NO_STORE_HEADERS) res.writeHeader(name, v);
-          res.writeHeader('Set-Cookie', `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict`);
+          res.writeHeader('Set-Cookie', setCookie(SESSION_COOKIE, '', 0, 'strict'));
           res.end();
         });
       });
@@ -294,17 +295,15 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** One cookie's value from a Cookie header; null when absent or empty. */
+/** One cookie's value from a Cookie header (the `cookie` package's parser); null when absent or empty. */
 export function cookieValue(header: string, name: string): string | null {
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    if (part.slice(0, eq).trim() === name) {
-      const value = part.slice(eq + 1).trim();
-      return value === '' ? null : value;
-    }
-  }
-  return null;
+  const value = parseCookies(header)[name];
+  return value === undefined || value === '' ? null : value;
+}
+
+/** Our cookies are `__Host-` ones: Secure, Path=/, no Domain; HttpOnly always. An empty value with 0 clears one. */
+export function setCookie(name: string, value: string, maxAgeSeconds: number, sameSite: 'lax' | 'strict'): string {
+  return serializeCookie(name, value, { path: '/', maxAge: maxAgeSeconds, httpOnly: true, secure: true, sameSite });
 }
 
 function json(res: HttpResponse, status: number, body: unknown): void {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AppConfig } from '../config/types.js';
+import type { DashboardStageConfig } from '../config/types.js';
 import type { DashboardMetrics } from './dashboard-metrics.js';
 import { oauthFromConfig } from '../tesla/token-provider.js';
 import type { VehicleDirectory } from './dashboard-hub.js';
@@ -31,7 +31,7 @@ export interface TeslaSignInDeps {
 }
 
 /** Builds the session store (loaded from where it persists) and the login routes from the settings. */
-export async function startTeslaSignIn(config: AppConfig, deps: TeslaSignInDeps): Promise<TeslaSignIn> {
+export async function startTeslaSignIn(config: Pick<DashboardStageConfig, 'domain' | 'signIn' | 'tesla'>, deps: TeslaSignInDeps): Promise<TeslaSignIn> {
   const s = config.signIn;
   const oauth = oauthFromConfig(config);
   // One list client per region's base URL; the cache in it is keyed by token, so a session's periodic

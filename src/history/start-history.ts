@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import type { RecordBus } from '../bus/record-bus.js';
-import type { AppConfig } from '../config/types.js';
+import type { HistoryStageConfig } from '../config/types.js';
 import type { HistoryMetrics } from './history-metrics.js';
 import { RecentHistory } from './recent-history.js';
 import type { PostgresMetrics } from '../postgres/postgres-metrics.js';
@@ -15,7 +15,7 @@ export interface HistoryStage {
 
 /** The history stage: recent history + trips/charges (HISTORY_ENABLED), and the PostgreSQL sink (DATABASE_URL). */
 export async function startHistory(
-  config: AppConfig,
+  config: HistoryStageConfig,
   deps: { bus: RecordBus; registry: VehicleRegistry; metrics: { history: HistoryMetrics; postgres: PostgresMetrics }; logger: Logger; streamBacked: boolean },
 ): Promise<HistoryStage> {
   const h = config.history;

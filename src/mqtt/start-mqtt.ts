@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
 import type { Logger } from 'pino';
 import type { RecordBus } from '../bus/record-bus.js';
-import type { AppConfig } from '../config/types.js';
+import type { AppConfig, MqttStageConfig } from '../config/types.js';
 import type { MqttMetrics } from './mqtt-metrics.js';
 import { resolveFields } from '../tesla/telemetry-config.js';
 import { MqttLink, safeUrl } from './mqtt-link.js';
@@ -41,7 +41,7 @@ export function mqttClientOptions(mqtt: AppConfig['mqtt']): IClientOptions {
 }
 
 /** Fields the server itself pushes to cars (TESLA_AUTO_CONFIGURE): their entities appear up front. */
-function configuredFields(config: AppConfig, logger: Logger): string[] {
+function configuredFields(config: MqttStageConfig, logger: Logger): string[] {
   if (!config.tesla.autoConfigure) return [];
   try {
     return Object.keys(resolveFields({ preset: config.tesla.configPreset, fieldsFile: config.tesla.configFieldsFile || undefined }));
@@ -53,7 +53,7 @@ function configuredFields(config: AppConfig, logger: Logger): string[] {
 
 /** The MQTT output, when MQTT_URL is set: connects in the background, never blocks start-up. */
 export function startMqtt(
-  config: AppConfig,
+  config: MqttStageConfig,
   deps: { bus: RecordBus; metrics: MqttMetrics; logger: Logger; serverVersion: string; sessions?: MqttSinkOptions['sessions'] },
 ): RunningMqtt | null {
   const settings = config.mqtt;

@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
+import { certificateBlocks } from './pem.js';
 import { checkServerIdentity, connect, type DetailedPeerCertificate, type PeerCertificate } from 'node:tls';
 
 /**
@@ -36,7 +37,6 @@ export interface ChainReport {
 
 const DAY_MS = 86_400_000;
 const PARTIAL_CHAIN_CODES = new Set(['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT']);
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 function nameOf(subject: PeerCertificate['subject'] | undefined): string {
   if (subject === undefined) return '(no subject)';
@@ -61,7 +61,7 @@ function isSelfSigned(certificate: X509Certificate): boolean {
 }
 
 function certificatesOf(pem: string): X509Certificate[] {
-  return (pem.match(CERTIFICATE_BLOCK) ?? []).map((block) => new X509Certificate(block));
+  return certificateBlocks(pem).map((block) => new X509Certificate(block));
 }
 
 function daysBetween(later: number, earlier: number): number {

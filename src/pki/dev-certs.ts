@@ -10,9 +10,11 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import writeFileAtomic from 'write-file-atomic';
+import { certificateBlocks } from './pem.js';
 
 type CryptoKeyT = webcrypto.CryptoKey;
 
@@ -362,7 +364,7 @@ async function serverChainUsable(files: DevPkiFiles, domain: string, now: number
     const intermediatePem = await readFile(files.serverCaCert, 'utf8');
     const intermediate = new X509Certificate(intermediatePem);
     if ((await readFile(files.caChain, 'utf8')) !== intermediatePem + rootPem) return false;
-    const chain = splitPem(await readFile(files.serverCert, 'utf8'));
+    const chain = certificateBlocks(await readFile(files.serverCert, 'utf8'));
     if (chain.length !== 2 || chain[1] !== intermediatePem) return false;
     const leaf = new X509Certificate(chain[0]);
     const covers = isIP(domain) === 0 ? leaf.checkHost(domain) !== undefined : leaf.checkIP(domain) !== undefined;
@@ -411,10 +413,6 @@ function current(cert: X509Certificate, now: number): boolean {
   return Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) - RENEW_MARGIN_MS > now;
 }
 
-function splitPem(text: string): string[] {
-  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\n?/g) ?? [];
-}
-
 async function ensurePrivateDir(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: 0o700 });
   // Tighten only what this call made: `dir` may be a directory the user already shares.
@@ -429,15 +427,11 @@ function writeCert(path: string, pem: string): Promise<void> {
   return writeAtomically(path, pem, 0o644);
 }
 
-/** Write-then-rename, so an interrupted run never leaves half a key or certificate behind. */
+/**
+ * Write-then-rename (write-file-atomic: the temporary file is fsynced before the rename and removed on
+ * failure), so an interrupted run or a power cut never leaves half a key, certificate or token file.
+ * The mode is set exactly, whatever the umask.
+ */
 export async function writeAtomically(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, content, { mode, flag: 'wx' });
-    await chmod(tmp, mode); // the umask may have narrowed the mode given at creation
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, content, { mode, encoding: 'utf8' });
 }

@@ -1,15 +1,15 @@
 import type { Logger } from 'pino';
-import type { VehicleRegistry, WatchdogEvent } from '../actors/vehicle-registry.js';
-import type { AppConfig } from '../config/types.js';
+import type { WatchdogEvent } from '../actors/vehicle-registry.js';
+import type { TeslaStageConfig } from '../config/types.js';
 import type { TeslaMetrics } from './tesla-metrics.js';
 import { configFromSettings } from './config-from-settings.js';
-import { classifyTelemetryError, explainSkipReason, skippedVins } from './explain.js';
-import type { TelemetryErrorEntry } from './fleet-api.js';
+import { ConfigCheck, ConfigPushes } from './config-sync.js';
+import { ReportedErrors } from './reported-errors.js';
 import { tokenFileFromConfig } from './token-provider.js';
-import { serverApiBaseUrl } from './region.js';
-import { SETTING_BY_ENV } from '../config/schema.js';
-import { createTeslaClients, type ClientHooks, type TeslaClients } from './tesla-clients.js';
-import { configDifferences, expiresSoon, type TelemetryConfig } from './telemetry-config.js';
+import { fleetApiBaseUrl } from './region.js';
+import { createTeslaClients, type ClientHooks } from './tesla-clients.js';
+import type { TelemetryConfig } from './telemetry-config.js';
+import { WatchdogRepush } from './watchdog-repush.js';
 
 /**
  * TESLA_AUTO_CONFIGURE: keep TESLA_VIN's cars pointed at this server. At start every car whose config
@@ -19,92 +19,115 @@ import { configDifferences, expiresSoon, type TelemetryConfig } from './telemetr
  * Fleet API trouble is logged and counted, never fatal: telemetry keeps flowing without Tesla's API.
  */
 
-export interface TeslaAutomation {
-  /** Settles when the start-up reconcile and first errors poll are done (tests wait on it). */
-  readonly ready: Promise<void>;
-  /** Settles when the last watchdog re-check finished (tests wait on it). */
-  lastWatchdogAction(): Promise<void>;
-  stop(): void;
+/** Where the watchdog's stale and fresh events come from: the vehicle registry. */
+export interface WatchdogEvents {
+  on(event: 'watchdog', listener: (event: WatchdogEvent) => void): unknown;
+  off(event: 'watchdog', listener: (event: WatchdogEvent) => void): unknown;
 }
 
+/** The series auto-configure counts into. */
+export type AutomationMetrics = Pick<TeslaMetrics, 'configPushes' | 'teslaReportedErrors' | 'teslaApiCalls' | 'teslaTokenRefreshes'>;
+
 export interface AutomationDeps {
-  config: AppConfig;
+  config: TeslaStageConfig;
   /** The bound vehicle port: what cars are told when PORT is 0. */
   vehiclePort: number;
-  registry: VehicleRegistry;
-  metrics: TeslaMetrics;
+  registry: WatchdogEvents;
+  metrics: AutomationMetrics;
   logger: Logger;
   /** Tests shorten the API client's backoff. */
   clientHooks?: ClientHooks;
   now?: () => number;
 }
 
-const SEEN_ERRORS_LIMIT = 10_000;
-
+/** The automation when TESLA_AUTO_CONFIGURE is on, or null. Throws (start-up stops) on settings it cannot work with. */
 export function startTeslaAutomation(deps: AutomationDeps): TeslaAutomation | null {
-  const { config, registry, metrics, logger } = deps;
-  if (!config.tesla.autoConfigure) return null;
-  const tesla = config.tesla;
-  if (tesla.proxyUrl === '' && tesla.privateKeyFile === '') {
-    throw new Error('TESLA_AUTO_CONFIGURE needs TESLA_PROXY_URL (the vehicle-command proxy signs configs) or TESLA_PRIVATE_KEY_FILE (the server signs them)');
-  }
-  const now = deps.now ?? Date.now;
-  const port = config.vehicle.port === 0 ? deps.vehiclePort : config.vehicle.port;
-  // Built once, up front: a bad preset or fields file stops start-up with its reason.
-  const desired = (): TelemetryConfig => configFromSettings(config, { port, nowSeconds: Math.floor(now() / 1000) });
-  desired();
-  const tokenFile = tokenFileFromConfig(config, { logger, onRefresh: (result) => metrics.teslaTokenRefreshes.inc({ owner: 'server', result }) });
-  const apiBaseUrl = serverApiBaseUrl(config, String(SETTING_BY_ENV.get('TESLA_API_BASE_URL')?.default ?? ''));
-  const clients: TeslaClients = createTeslaClients({ ...tesla, apiBaseUrl }, {
-    ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}),
-    logger,
-    onAttempt: (endpoint, statusClass) => metrics.teslaApiCalls.inc({ endpoint, status_class: statusClass }),
-    ...deps.clientHooks,
-  });
-  const vins = new Set(tesla.vins);
-  const lifetimeSeconds = tesla.configExpiryDays * 86_400;
-  const lastRepush = new Map<string, number>();
-  const seenErrors = new Set<string>();
-  let stopped = false;
-  let watchdogWork: Promise<void> = Promise.resolve();
+  return deps.config.tesla.autoConfigure ? new TeslaAutomation(deps) : null;
+}
 
-  async function push(targets: string[], reason: string): Promise<void> {
-    try {
-      const result = await clients.pusher.push(targets, desired());
-      metrics.configPushes.inc({ result: 'updated' }, result.updated_vehicles);
-      const skipped = skippedVins(result);
-      if (skipped.length > 0) metrics.configPushes.inc({ result: 'skipped' }, skipped.length);
-      logger.info({ vins: targets, reason, mode: clients.pusher.mode, updated: result.updated_vehicles }, 'tesla_config_pushed');
-      for (const [why, list] of Object.entries(result.skipped_vehicles)) {
-        for (const vin of list) logger.warn({ vin, reason: why, advice: explainSkipReason(why, config.domain) }, 'tesla_config_skipped');
-      }
-    } catch (error) {
-      metrics.configPushes.inc({ result: 'failed' }, targets.length);
-      logger.error({ vins: targets, reason, error: (error as Error).message }, 'tesla_config_push_failed');
+/**
+ * Its parts: the checker (does a car hold our config?), the pusher (send it, count, explain skips),
+ * the reported-errors poll, the watchdog's re-push; this object runs the schedule: start-up
+ * reconcile, then the first errors poll, then a poll every TESLA_ERRORS_POLL_INTERVAL_SECONDS.
+ */
+export class TeslaAutomation {
+  /** Settles when the start-up reconcile and first errors poll are done (tests wait on it). */
+  readonly ready: Promise<void>;
+  private readonly vins: ReadonlySet<string>;
+  private readonly check: ConfigCheck;
+  private readonly pushes: ConfigPushes;
+  private readonly errors: ReportedErrors;
+  private readonly repush: WatchdogRepush;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: AutomationDeps) {
+    const { config, metrics, logger } = deps;
+    const tesla = config.tesla;
+    if (tesla.proxyUrl === '' && tesla.privateKeyFile === '') {
+      throw new Error('TESLA_AUTO_CONFIGURE needs TESLA_PROXY_URL (the vehicle-command proxy signs configs) or TESLA_PRIVATE_KEY_FILE (the server signs them)');
     }
+    const now = deps.now ?? Date.now;
+    const port = config.vehicle.port === 0 ? deps.vehiclePort : config.vehicle.port;
+    const desired = (): TelemetryConfig => configFromSettings(config, { port, nowSeconds: Math.floor(now() / 1000) });
+    // Built once, up front: a bad preset or fields file stops start-up with its reason.
+    desired();
+    const tokenFile = tokenFileFromConfig(config, { logger, onRefresh: (result) => metrics.teslaTokenRefreshes.inc({ owner: 'server', result }) });
+    const apiBaseUrl = fleetApiBaseUrl(config);
+    const clients = createTeslaClients({ ...tesla, apiBaseUrl }, {
+      ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}),
+      logger,
+      onAttempt: (endpoint, statusClass) => metrics.teslaApiCalls.inc({ endpoint, status_class: statusClass }),
+      ...deps.clientHooks,
+    });
+    this.vins = new Set(tesla.vins);
+    this.check = new ConfigCheck({ api: clients.api, desired, lifetimeSeconds: tesla.configExpiryDays * 86_400, domain: config.domain, now, logger });
+    this.pushes = new ConfigPushes({ pusher: clients.pusher, desired, domain: config.domain, counter: metrics.configPushes, logger });
+    this.errors = new ReportedErrors({ fetch: () => clients.telemetryErrors([...this.vins]), counter: metrics.teslaReportedErrors, logger });
+    this.repush = new WatchdogRepush({
+      vins: this.vins,
+      minIntervalMs: tesla.repushMinIntervalSeconds * 1000,
+      check: this.check,
+      pushes: this.pushes,
+      now,
+      logger,
+    });
+    deps.registry.on('watchdog', this.repush.onWatchdog);
+    this.ready = this.startUp();
   }
 
-  /** Why this car needs our config pushed, or null when it already has it. */
-  async function needsPush(vin: string): Promise<string | null> {
-    const status = await clients.api.configStatus(vin);
-    if (!status.key_paired) {
-      logger.warn({ vin, advice: explainSkipReason('missing_key', config.domain) }, 'tesla_key_not_paired');
-    }
-    const differences = configDifferences(desired(), status.config);
-    if (differences.length > 0) return differences.join('; ');
-    if (expiresSoon(status.config?.exp, lifetimeSeconds, Math.floor(now() / 1000))) return 'config expires soon';
-    if (!status.synced) return 'config not synced by the car';
-    return null;
+  /** Settles when the last watchdog re-check finished (tests wait on it). */
+  lastWatchdogAction(): Promise<void> {
+    return this.repush.settled();
   }
 
-  async function reconcile(): Promise<void> {
+  stop(): void {
+    this.stopped = true;
+    this.pushes.stop();
+    this.repush.stop();
+    this.deps.registry.off('watchdog', this.repush.onWatchdog);
+    if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
+  }
+
+  private async startUp(): Promise<void> {
+    await this.reconcile();
+    const intervalSeconds = this.deps.config.tesla.errorsPollIntervalSeconds;
+    if (this.stopped || intervalSeconds === 0) return;
+    await this.errors.poll();
+    if (this.stopped) return;
+    this.pollTimer = setInterval(() => void this.errors.poll(), intervalSeconds * 1000);
+    this.pollTimer.unref();
+  }
+
+  /** Every configured car that does not hold our config gets it, in one push. */
+  private async reconcile(): Promise<void> {
+    const { logger } = this.deps;
     const targets: string[] = [];
-    for (const vin of vins) {
+    for (const vin of this.vins) {
       try {
-        const reason = await needsPush(vin);
+        const reason = await this.check.reasonToPush(vin);
         if (reason === null) {
-          metrics.configPushes.inc({ result: 'unchanged' });
-          logger.info({ vin }, 'tesla_config_current');
+          this.pushes.current(vin);
         } else {
           logger.info({ vin, reason }, 'tesla_config_outdated');
           targets.push(vin);
@@ -113,73 +136,6 @@ export function startTeslaAutomation(deps: AutomationDeps): TeslaAutomation | nu
         logger.error({ vin, error: (error as Error).message }, 'tesla_config_status_failed');
       }
     }
-    if (targets.length > 0 && !stopped) await push(targets, 'start-up');
+    if (targets.length > 0) await this.pushes.push(targets, 'start-up');
   }
-
-  async function pollErrors(): Promise<void> {
-    let entries: TelemetryErrorEntry[];
-    try {
-      entries = await clients.telemetryErrors([...vins]);
-    } catch (error) {
-      logger.error({ error: (error as Error).message }, 'tesla_errors_poll_failed');
-      return;
-    }
-    for (const entry of entries) {
-      // Tesla returns the same recent errors on every poll: count each once.
-      const key = JSON.stringify([entry.vin, entry.name, entry.error_name, entry.error, entry.created_at, entry.txID]);
-      if (seenErrors.has(key)) continue;
-      if (seenErrors.size >= SEEN_ERRORS_LIMIT) seenErrors.clear();
-      seenErrors.add(key);
-      const { kind, advice } = classifyTelemetryError(entry.error_name ? `${entry.error_name}: ${entry.error}` : entry.error);
-      metrics.teslaReportedErrors.inc();
-      logger.warn({ vin: entry.vin, error: entry.error, errorName: entry.error_name, createdAt: entry.created_at, kind, advice }, 'tesla_reported_error');
-    }
-  }
-
-  async function onStale(event: WatchdogEvent): Promise<void> {
-    const at = now();
-    const last = lastRepush.get(event.vin);
-    if (last !== undefined && at - last < tesla.repushMinIntervalSeconds * 1000) {
-      logger.info({ vin: event.vin, nextCheckInSeconds: Math.ceil((last + tesla.repushMinIntervalSeconds * 1000 - at) / 1000) }, 'watchdog_recheck_rate_limited');
-      return;
-    }
-    lastRepush.set(event.vin, at);
-    try {
-      const reason = await needsPush(event.vin);
-      if (reason === null) {
-        logger.info({ vin: event.vin }, 'watchdog_config_synced');
-        return;
-      }
-      if (!stopped) await push([event.vin], `watchdog: ${reason}`);
-    } catch (error) {
-      logger.error({ vin: event.vin, error: (error as Error).message }, 'tesla_config_status_failed');
-    }
-  }
-
-  const onWatchdog = (event: WatchdogEvent): void => {
-    if (event.event !== 'stale' || !vins.has(event.vin) || stopped) return;
-    watchdogWork = watchdogWork.then(() => onStale(event));
-  };
-  registry.on('watchdog', onWatchdog);
-
-  let pollTimer: NodeJS.Timeout | undefined;
-  const ready = (async () => {
-    await reconcile();
-    if (stopped || tesla.errorsPollIntervalSeconds === 0) return;
-    await pollErrors();
-    if (!stopped) {
-      pollTimer = setInterval(() => void pollErrors(), tesla.errorsPollIntervalSeconds * 1000);
-      pollTimer.unref();
-    }
-  })();
-
-  return {
-    ready,
-    lastWatchdogAction: () => watchdogWork,
-    stop() {
-      stopped = true;
-      registry.off('watchdog', onWatchdog);
-      if (pollTimer !== undefined) clearInterval(pollTimer);
-    },
-  };
 }

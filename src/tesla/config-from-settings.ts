@@ -13,8 +13,16 @@ export interface ConfigChoices {
   nowSeconds?: number;
 }
 
+/** The settings a car config is built from. */
+export interface ConfigSettings {
+  domain: string;
+  vehicle: Pick<AppConfig['vehicle'], 'port'>;
+  tls: Pick<AppConfig['tls'], 'caChainFile'>;
+  tesla: Pick<AppConfig['tesla'], 'configFieldsFile' | 'configPreset' | 'configExpiryDays' | 'alertTypes'>;
+}
+
 /** The config the server's settings describe: what `config build` prints and auto-configure pushes. */
-export function configFromSettings(config: AppConfig, choices: ConfigChoices = {}): TelemetryConfig {
+export function configFromSettings(config: ConfigSettings, choices: ConfigChoices = {}): TelemetryConfig {
   const fieldsFile = choices.fieldsFile ?? config.tesla.configFieldsFile;
   const fields = resolveFields(
     fieldsFile !== '' ? { fieldsFile: resolve(fieldsFile) } : { preset: choices.preset ?? config.tesla.configPreset },

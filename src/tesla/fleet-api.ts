@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { setTimeout as delayFor } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
 /**
@@ -219,7 +220,7 @@ export class FleetApiClient {
     const maxAttempts = this.options.maxAttempts ?? 4;
     const baseDelay = this.options.baseDelayMs ?? 1000;
     const maxDelay = this.options.maxDelayMs ?? 60_000;
-    const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const sleep = this.options.sleep ?? ((ms: number) => delayFor(ms));
     for (let attempt = 1; ; attempt++) {
       let raw: RawResponse;
       // Outside the retry: a token that cannot be had (revoked refresh token) is not a network blip.

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { SIGNALS_PER_US_DOLLAR } from '../protocol/signal-price.js';
 import { fieldNames } from '../protocol/proto-schema.js';
+import { certificateBlocks } from '../pki/pem.js';
 
 const FIELD_NAMES = fieldNames();
 
@@ -149,7 +150,6 @@ export function resolveFields(o: { preset?: string; fieldsFile?: string }): Fiel
   return structuredClone(fields as FieldMap);
 }
 
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /** The certificates of a PEM chain file, nothing else (no keys, no comments), one newline after each. */
 export function readCaChain(file: string): string {
@@ -159,9 +159,9 @@ export function readCaChain(file: string): string {
   } catch (error) {
     throw new TelemetryConfigError([`cannot read the ca chain ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
   }
-  const blocks = text.replace(/\r\n/g, '\n').match(CERTIFICATE_BLOCK) ?? [];
+  const blocks = certificateBlocks(text);
   if (blocks.length === 0) throw new TelemetryConfigError([`no PEM certificate in the ca chain ${file} (TLS_CA_CHAIN_FILE)`]);
-  return blocks.map((block) => `${block}\n`).join('');
+  return blocks.join('');
 }
 
 export interface BuildInput {
@@ -214,16 +214,6 @@ export function estimateSignals(fields: FieldMap): SignalEstimate {
   const signalsPerHour = Object.values(fields).reduce((sum, spec) => sum + 3600 / spec.interval_seconds, 0);
   const dollarsPerHour = signalsPerHour / SIGNALS_PER_US_DOLLAR;
   return { signalsPerHour, dollarsPerHour, dollarsPer30Days: dollarsPerHour * 24 * 30 };
-}
-
-export function describeEstimate(fields: FieldMap, cars = 1): string {
-  const e = estimateSignals(fields);
-  const perCar = cars === 1 ? '' : ` per car (x${cars} cars: US$${(e.dollarsPer30Days * cars).toFixed(2)} per 30 days)`;
-  return (
-    `${Object.keys(fields).length} fields: at most ${Math.round(e.signalsPerHour).toLocaleString('en-US')} signals per hour while the car is awake and every value changes, ` +
-    `US$${e.dollarsPerHour.toFixed(4)} per hour, US$${e.dollarsPer30Days.toFixed(2)} per 30 days if awake all the time${perCar} ` +
-    `(at ${SIGNALS_PER_US_DOLLAR.toLocaleString('en-US')} signals per US$1)`
-  );
 }
 
 /**

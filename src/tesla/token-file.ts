@@ -1,4 +1,5 @@
 import { open, readFile, rm, stat } from 'node:fs/promises';
+import { setTimeout as delayFor } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { writeAtomically } from '../pki/dev-certs.js';
 import { OAuthError, type TeslaOAuth, type TokenSet } from './tesla-oauth.js';
@@ -196,7 +197,7 @@ export class TeslaTokenFile {
         continue; // released between our open and stat
       }
       if (Date.now() > deadline) throw new TokenFileError(`TESLA_TOKEN_FILE: ${lockPath} is held by another process for too long; remove it if no fleet-telemetry process is running`);
-      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+      await delayFor(LOCK_POLL_MS);
     }
   }
 }

@@ -4,7 +4,12 @@ import { TeslaOAuth } from './tesla-oauth.js';
 import { TeslaTokenFile, type RefreshResult } from './token-file.js';
 
 /** The OAuth client from settings (client id/secret, endpoints, the Fleet API base URL as audience). */
-export function oauthFromConfig(config: Pick<AppConfig, 'signIn' | 'tesla'>): TeslaOAuth {
+export interface OAuthSettings {
+  signIn: Pick<AppConfig['signIn'], 'clientId' | 'clientSecret' | 'authorizeUrl' | 'tokenUrl'>;
+  tesla: Pick<AppConfig['tesla'], 'apiBaseUrl' | 'requestTimeoutMs'>;
+}
+
+export function oauthFromConfig(config: OAuthSettings): TeslaOAuth {
   return new TeslaOAuth({
     clientId: config.signIn.clientId,
     clientSecret: config.signIn.clientSecret,
@@ -20,7 +25,7 @@ export function oauthFromConfig(config: Pick<AppConfig, 'signIn' | 'tesla'>): Te
  * operator chose it) or no token file is configured.
  */
 export function tokenFileFromConfig(
-  config: Pick<AppConfig, 'signIn' | 'tesla'>,
+  config: { signIn: OAuthSettings['signIn'] & Pick<AppConfig['signIn'], 'tokenFile'>; tesla: OAuthSettings['tesla'] & Pick<AppConfig['tesla'], 'accessToken'> },
   hooks: { logger?: Logger; onRefresh?: (result: RefreshResult) => void } = {},
 ): TeslaTokenFile | null {
   if (config.tesla.accessToken !== '' || config.signIn.tokenFile === '') return null;

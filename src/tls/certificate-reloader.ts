@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { AppConfig } from '../config/types.js';
+import type { CertificateReloadConfig } from '../config/types.js';
 import type { DashboardListener } from '../dashboard/dashboard-listener.js';
 import type { TlsMetrics } from './tls-metrics.js';
 import { connectHostFor } from '../pki/chain-check.js';
@@ -47,7 +47,7 @@ export class CertificateReloader {
 
   constructor(
     private readonly o: {
-      config: AppConfig;
+      config: CertificateReloadConfig;
       vehicles: VehicleListener;
       dashboard: DashboardListener;
       metrics: TlsMetrics;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,8 +29,12 @@ describe('setup CLI run as a person would, against a fake Fleet API', function (
   let env: Record<string, string>;
 
   function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
+    return cliIn(dir, args, { ...env, ...extraEnv });
+  }
+
+  function cliIn(cwd: string, args: string[], childEnv: Record<string, string>): Promise<Run> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, ...args], { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -89,6 +93,24 @@ describe('setup CLI run as a person would, against a fake Fleet API', function (
     expect(again.code).to.equal(2);
     expect(again.stderr).to.contain('already exists');
     expect(again.stdout + again.stderr).to.not.contain(privatePem.split('\n')[1]);
+  });
+
+  it('`keys generate` and `certs dev` take DOMAIN from .env like the server, and refuse a bad one before writing', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'tesla-cli-dotenv-'));
+    writeFileSync(join(work, '.env'), 'DOMAIN=from-dotenv.example.com\n');
+    const run = (args: string[]): Promise<Run> => cliIn(work, args, { PATH: process.env.PATH ?? '' });
+    const keys = await run(['keys', 'generate', '--dir', 'keys']);
+    expect(keys.code, keys.stderr).to.equal(0);
+    expect(keys.stdout).to.contain('https://from-dotenv.example.com/.well-known/appspecific/com.tesla.3p.public-key.pem');
+    const certs = await run(['certs', 'dev', '--dir', 'certs', '--vin', VIN_A]);
+    expect(certs.code, certs.stderr).to.equal(0);
+    expect(certs.stdout).to.contain('dev PKI in').and.to.contain('for from-dotenv.example.com');
+
+    writeFileSync(join(work, '.env'), 'DOMAIN=not a domain\n');
+    const refused = await run(['keys', 'generate', '--dir', 'other-keys']);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.match(/^fleet-telemetry keys generate: DOMAIN/m);
+    expect(existsSync(join(work, 'other-keys'))).to.equal(false);
   });
 
   it('`config build` prints the config with an integer port and the PEM chain, and its cost on stderr', async () => {

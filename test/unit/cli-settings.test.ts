@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/config/index.js';
-import { cliSettings, runSetupCommand } from '../../src/tesla/cli-support.js';
+import { cliSettings, runSetupCommand } from '../../src/cli/setup-support.js';
 
 // The setup commands read their settings through the server's loader (partial mode): what the CLI
 // sees is what the server would see, and a bad value is an error, never a silent default.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log/logger.js';
 import { EncryptedSessionFile, SessionStore, deriveKey, seal, sessionIdOf, unseal } from '../../src/dashboard/session-store.js';
-import { cookieValue } from '../../src/dashboard/tesla-login.js';
+import { cookieValue, setCookie } from '../../src/dashboard/tesla-login.js';
 import { TeslaOAuth, pkceChallenge, type TokenSet } from '../../src/tesla/tesla-oauth.js';
 import { TeslaTokenFile, writeTokenFile } from '../../src/tesla/token-file.js';
 import { FakeTeslaOAuth } from '../helpers/fake-tesla-oauth.js';
@@ -203,5 +203,12 @@ describe('Sign in with Tesla building blocks', function () {
     expect(cookieValue('x__Host-ft-session=evil; c=3', '__Host-ft-session')).to.equal(null);
     expect(cookieValue('__Host-ft-session=', '__Host-ft-session')).to.equal(null);
     expect(cookieValue('', '__Host-ft-session')).to.equal(null);
+    expect(cookieValue('__Host-ft-session=first; __Host-ft-session=second', '__Host-ft-session')).to.equal('first');
+  });
+
+  it('setCookie writes __Host- cookies: Secure, Path=/, no Domain, HttpOnly', () => {
+    expect(setCookie('__Host-ft-session', 'abc.DEF_-1', 3600, 'strict')).to.equal('__Host-ft-session=abc.DEF_-1; Max-Age=3600; Path=/; HttpOnly; Secure; SameSite=Strict');
+    expect(setCookie('__Host-ft-login', '', 0, 'lax')).to.equal('__Host-ft-login=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax');
+    expect(cookieValue(`a=1; ${setCookie('__Host-ft-session', 'abc.DEF_-1', 60, 'strict').split(';')[0]}`, '__Host-ft-session')).to.equal('abc.DEF_-1');
   });
 });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { fieldNames } from '../../src/protocol/proto-schema.js';
-import { classifyTelemetryError, describePushResult, groupTelemetryErrors } from '../../src/tesla/explain.js';
+import { describePushResult, groupTelemetryErrors } from '../../src/cli/tesla-reports.js';
+import { classifyTelemetryError } from '../../src/tesla/explain.js';
 import {
   PRESETS,
   TelemetryConfigError,

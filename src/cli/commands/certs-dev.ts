@@ -1,5 +1,6 @@
 import { DEFAULT_DEV_VINS, ensureDevPki } from '../../pki/dev-certs.js';
 import type { CliCommand } from '../main.js';
+import { EXIT_OK, cliSettings, runSetupCommand } from '../setup-support.js';
 
 export const certsDevCommand: CliCommand = {
   name: 'certs dev',
@@ -22,21 +23,22 @@ export const certsDevCommand: CliCommand = {
     vin: { type: 'string', multiple: true },
     force: { type: 'boolean', default: false },
   },
-  async run(values) {
-    const domain = (values.domain as string | undefined) ?? process.env.DOMAIN ?? 'localhost';
-    const vins = (values.vin as string[] | undefined) ?? DEFAULT_DEV_VINS;
-    const files = await ensureDevPki({ dir: values.dir as string, domain, vins, force: values.force as boolean });
-    process.stdout.write(
-      [
-        `dev PKI in ${files.dir} for ${domain}`,
-        `  TLS_CERT_FILE=${files.serverCert}`,
-        `  TLS_KEY_FILE=${files.serverKey}`,
-        `  TLS_CA_CHAIN_FILE=${files.caChain}`,
-        `  VEHICLE_CA_FILE=${files.vehicleCaCert}`,
-        `  vehicles: ${files.vins.join(', ')}`,
-        '',
-      ].join('\n'),
-    );
-    return 0;
-  },
+  run: (values) =>
+    runSetupCommand('certs dev', async () => {
+      const domain = (values.domain as string | undefined) ?? cliSettings(['DOMAIN']).domain;
+      const vins = (values.vin as string[] | undefined) ?? DEFAULT_DEV_VINS;
+      const files = await ensureDevPki({ dir: values.dir as string, domain, vins, force: values.force as boolean });
+      process.stdout.write(
+        [
+          `dev PKI in ${files.dir} for ${domain}`,
+          `  TLS_CERT_FILE=${files.serverCert}`,
+          `  TLS_KEY_FILE=${files.serverKey}`,
+          `  TLS_CA_CHAIN_FILE=${files.caChain}`,
+          `  VEHICLE_CA_FILE=${files.vehicleCaCert}`,
+          `  vehicles: ${files.vins.join(', ')}`,
+          '',
+        ].join('\n'),
+      );
+      return EXIT_OK;
+    }),
 };

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { checkServerChain } from '../../pki/chain-check.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, integerFlag, out, runSetupCommand } from '../../tesla/cli-support.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, integerFlag, out, runSetupCommand } from '../setup-support.js';
 import type { CliCommand } from '../main.js';
 
 export const checkCertCommand: CliCommand = {

@@ -3,7 +3,7 @@ import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeAtomically } from '../../pki/dev-certs.js';
 import { PUBLIC_KEY_PATH } from '../../vehicle/vehicle-listener.js';
-import { EXIT_OK, UsageError, out, runSetupCommand } from '../../tesla/cli-support.js';
+import { EXIT_OK, UsageError, cliSettings, out, runSetupCommand } from '../setup-support.js';
 import type { CliCommand } from '../main.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -32,6 +32,8 @@ export const keysGenerateCommand: CliCommand = {
   },
   run: (values) =>
     runSetupCommand('keys generate', async () => {
+      // DOMAIN from the same sources the server reads; read first, so a bad value stops before any key is written.
+      const configured = values.domain === undefined ? cliSettings(['DOMAIN']).domain : '';
       const dir = resolve(values.dir as string);
       const privatePath = join(dir, 'private-key.pem');
       const publicPath = join(dir, 'public-key.pem');
@@ -45,7 +47,8 @@ export const keysGenerateCommand: CliCommand = {
       if (values.force) await rm(publicPath, { force: true });
       await writeAtomically(privatePath, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, 0o600);
       await writeAtomically(publicPath, publicKey.export({ type: 'spki', format: 'pem' }) as string, 0o644);
-      const domain = (values.domain as string | undefined) ?? process.env.DOMAIN ?? '<your domain>';
+      // Tesla never fetches a key from localhost (the default): show a placeholder rather than a wrong address.
+      const domain = (values.domain as string | undefined) ?? (configured !== 'localhost' ? configured : '<your domain>');
       out(`public key:  ${publicPath}`);
       out(`private key: ${privatePath} (mode 0600; keep it secret and backed up)`);
       out('');

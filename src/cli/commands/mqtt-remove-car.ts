@@ -1,5 +1,4 @@
-import { cliSettings } from '../../tesla/cli-support.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, err, out, runSetupCommand } from '../../tesla/cli-support.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, out, runSetupCommand } from '../setup-support.js';
 import { removeCar } from '../../mqtt/remove-car.js';
 import type { CliCommand } from '../main.js';
 

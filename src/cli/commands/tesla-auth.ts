@@ -2,12 +2,12 @@ import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { AppConfig } from '../../config/types.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, out, runSetupCommand } from '../../tesla/cli-support.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, out, runSetupCommand } from '../setup-support.js';
 import { FleetApiClient } from '../../tesla/fleet-api.js';
 import { REQUIRED_SCOPE } from '../../tesla/tesla-oauth.js';
 import { readTokenFile, storedFrom, writeTokenFile, TeslaTokenFile } from '../../tesla/token-file.js';
 import { oauthFromConfig } from '../../tesla/token-provider.js';
-import { settingIsSet, trustedBaseUrl } from '../../tesla/region.js';
+import { apiBaseUrlChosen, trustedBaseUrl } from '../../tesla/region.js';
 import type { CliCommand } from '../main.js';
 
 const DEFAULT_REDIRECT = 'http://localhost:8976/callback';
@@ -182,7 +182,7 @@ export const authLoginCommand: CliCommand = {
         const region = await new FleetApiClient({ baseUrl: settings.tesla.apiBaseUrl, accessToken: tokens.accessToken, timeoutMs: settings.tesla.requestTimeoutMs, maxAttempts: 2 }).userRegion();
         stored.apiBaseUrl = trustedBaseUrl(region.fleetApiBaseUrl);
         out(`Region: ${region.region || 'unknown'} (${region.fleetApiBaseUrl}); the server and the CLI use it unless TESLA_API_BASE_URL says otherwise`);
-        if (settingIsSet('TESLA_API_BASE_URL') && region.fleetApiBaseUrl.replace(/\/$/, '') !== settings.tesla.apiBaseUrl.replace(/\/$/, '')) {
+        if (apiBaseUrlChosen(settings.tesla) && region.fleetApiBaseUrl.replace(/\/$/, '') !== settings.tesla.apiBaseUrl.replace(/\/$/, '')) {
           err(`fleet-telemetry auth login: TESLA_API_BASE_URL is set to ${settings.tesla.apiBaseUrl}, another region than this account's; unset it or set it to ${region.fleetApiBaseUrl}`);
         }
       } catch (error) {

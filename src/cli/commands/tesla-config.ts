@@ -14,9 +14,10 @@ import {
   out,
   runSetupCommand,
   vinsFrom,
-} from '../../tesla/cli-support.js';
-import { describePushResult, describeStatus, skippedVins } from '../../tesla/explain.js';
-import { PRESET_DESCRIPTIONS, configDifferences, describeEstimate } from '../../tesla/telemetry-config.js';
+} from '../setup-support.js';
+import { skippedVins } from '../../tesla/explain.js';
+import { describeEstimate, describePushResult, describeStatus } from '../tesla-reports.js';
+import { PRESET_DESCRIPTIONS, configDifferences } from '../../tesla/telemetry-config.js';
 import type { CliCommand } from '../main.js';
 
 const presetLines = Object.entries(PRESET_DESCRIPTIONS).map(([name, text]) => `    ${name.padEnd(9)} ${text}`);

@@ -1,5 +1,5 @@
-import { EXIT_OK, SETTINGS_FOR_API, cliSettings, clientsFor, out, runSetupCommand, vinsFrom } from '../../tesla/cli-support.js';
-import { describeErrorGroups, groupTelemetryErrors } from '../../tesla/explain.js';
+import { EXIT_OK, SETTINGS_FOR_API, cliSettings, clientsFor, out, runSetupCommand, vinsFrom } from '../setup-support.js';
+import { describeErrorGroups, groupTelemetryErrors } from '../tesla-reports.js';
 import type { CliCommand } from '../main.js';
 
 export const errorsCommand: CliCommand = {

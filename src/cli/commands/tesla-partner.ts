@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import QRCode from 'qrcode';
 import { pairingUrl } from '../../dashboard/tesla-login.js';
-import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, out, runSetupCommand } from '../../tesla/cli-support.js';
+import { EXIT_FAILED, EXIT_OK, UsageError, cliSettings, err, out, runSetupCommand } from '../setup-support.js';
 import { FleetApiClient } from '../../tesla/fleet-api.js';
 import { oauthFromConfig } from '../../tesla/token-provider.js';
 import { PUBLIC_KEY_PATH } from '../../vehicle/vehicle-listener.js';

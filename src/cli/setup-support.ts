@@ -2,14 +2,14 @@ import type { AppConfig } from '../config/types.js';
 import { ConfigError, loadConfig, type LoadOptions } from '../config/index.js';
 import { SETTING_BY_ENV } from '../config/schema.js';
 import { VIN_PATTERN } from '../protocol/vin.js';
-import { configFromSettings, type ConfigChoices } from './config-from-settings.js';
-import { FleetApiError } from './fleet-api.js';
-import { regionBaseUrl } from './region.js';
-import { OAuthError } from './tesla-oauth.js';
-import { TokenFileError } from './token-file.js';
-import { tokenFileFromConfig } from './token-provider.js';
-import { createTeslaClients, type TeslaClients } from './tesla-clients.js';
-import { TelemetryConfigError, type TelemetryConfig } from './telemetry-config.js';
+import { configFromSettings, type ConfigChoices, type ConfigSettings } from '../tesla/config-from-settings.js';
+import { FleetApiError } from '../tesla/fleet-api.js';
+import { fleetApiBaseUrl } from '../tesla/region.js';
+import { OAuthError } from '../tesla/tesla-oauth.js';
+import { TokenFileError } from '../tesla/token-file.js';
+import { tokenFileFromConfig } from '../tesla/token-provider.js';
+import { createTeslaClients, type TeslaClients } from '../tesla/tesla-clients.js';
+import { TelemetryConfigError, type TelemetryConfig } from '../tesla/telemetry-config.js';
 
 /** Exit codes of the setup commands: 2 = fix your settings or flags, 1 = Tesla or the server said no. */
 export const EXIT_OK = 0;
@@ -77,9 +77,9 @@ export function integerFlag(value: unknown, flag: string, min: number, max: numb
 }
 
 /** The config from settings with the command-line flags on top. */
-export function configFromFlags(config: AppConfig, values: Record<string, unknown>): TelemetryConfig {
+export function configFromFlags(config: ConfigSettings, values: Record<string, unknown>): TelemetryConfig {
   if (values.preset !== undefined && values.fields !== undefined) throw new UsageError('give --preset or --fields, not both');
-  const withOverrides: AppConfig = {
+  const withOverrides: ConfigSettings = {
     ...config,
     domain: (values.domain as string | undefined)?.trim().toLowerCase() ?? config.domain,
     tls: { ...config.tls, caChainFile: (values.ca as string | undefined) ?? config.tls.caChainFile },
@@ -111,7 +111,7 @@ export function clientsFor(config: AppConfig): TeslaClients {
     throw new UsageError('no Tesla token: run `fleet-telemetry auth login` and set TESLA_TOKEN_FILE (or set a fixed TESLA_ACCESS_TOKEN); see docs/TESLA-SETUP.md');
   }
   if (tokenFile !== null && config.signIn.clientId === '') throw new UsageError('TESLA_TOKEN_FILE needs TESLA_CLIENT_ID to refresh the access token');
-  const tesla = { ...config.tesla, apiBaseUrl: regionBaseUrl(config) };
+  const tesla = { ...config.tesla, apiBaseUrl: fleetApiBaseUrl(config) };
   return createTeslaClients(tesla, { logger: undefined, ...(tokenFile !== null ? { accessToken: () => tokenFile.accessToken() } : {}) });
 }
 
