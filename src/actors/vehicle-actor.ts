@@ -1,4 +1,5 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import type { LastKnownValue, LocalVehicleState } from '../bus/vehicle-state.js';
 import { stateFieldName } from '../decode/decode-batch.js';
 import type { FrameOutcome } from '../decode/decode-task.js';
 import type { HistogramCell } from '../metrics/hot-path.js';
@@ -18,12 +19,8 @@ export interface FrameTicket {
   receivedAt: number;
 }
 
-export interface LastKnownValue {
-  /** Canonical JSON of the Value. */
-  value: string;
-  /** RFC 3339: the record's created_at, or when we received it. */
-  at: string;
-  /** `at` in epoch milliseconds: a value only replaces one at least as new. */
+/** A last-known value with its time in epoch milliseconds: a value only replaces one at least as new. */
+export interface TimedValue extends LastKnownValue {
   atMs: number;
 }
 
@@ -39,10 +36,10 @@ interface Parked {
  * last-known state and when it was last heard from. One per VIN, living on the main thread, so none of
  * this needs locks.
  */
-export class VehicleActor {
+export class VehicleActor implements LocalVehicleState {
   readonly vin: string;
   readonly connections: VehicleConnection[] = [];
-  readonly state = new Map<string, LastKnownValue>();
+  readonly state = new Map<string, TimedValue>();
   lastSeenAt: number;
   stale = false;
   private nextSeq = 0;
@@ -95,6 +92,7 @@ export class VehicleActor {
 
   /** A record the server made itself (connectivity): published like a car's, never acked. */
   publishServerRecord(record: BusRecord): void {
+    record.origin = this;
     const started = performance.now();
     this.bus.publish(record, (error) => {
       this.observeBus(started, error);
@@ -127,6 +125,7 @@ export class VehicleActor {
       // '' when no dashboard watched the VIN at submit time: the hub builds it if one does by now.
       dashboardMessage: outcome.dashboardMessage ?? '',
       payload,
+      origin: this,
     };
     if (outcome.normalisedPayload !== undefined) record.normalisedPayload = outcome.normalisedPayload;
     if (ticket.connection.clientVersion !== '') record.clientVersion = ticket.connection.clientVersion;

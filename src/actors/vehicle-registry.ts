@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
-import { dashboardRecordMessage } from '../decode/decode-batch.js';
+import type { ConnectivityArbiter } from '../bus/vehicle-state.js';
+import { dashboardRecordMessage } from '../dashboard/dashboard-protocol.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload.js';
 import { VehicleActor } from './vehicle-actor.js';
@@ -33,16 +34,6 @@ export interface RegistryOptions {
   now?: () => number;
   /** Several instances (NATS): decides VIN-level connectivity across them; absent = this process decides. */
   connectivity?: ConnectivityArbiter;
-}
-
-/**
- * Decides VIN-level connectivity when a car's sockets may be on several instances: told about every
- * socket, it resolves true for the one opening that makes the VIN connected anywhere (publish
- * CONNECTED) and the one closing that leaves it connected nowhere (publish DISCONNECTED).
- */
-export interface ConnectivityArbiter {
-  opened(vin: string, connectionId: string): Promise<boolean>;
-  closed(vin: string, connectionId: string): Promise<boolean>;
 }
 
 /**

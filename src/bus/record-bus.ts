@@ -1,3 +1,5 @@
+import type { LocalVehicleState } from './vehicle-state.js';
+
 /**
  * The one way records leave a vehicle actor. Implementations decide what "safe" means: the in-process
  * bus is safe as soon as every local subscriber has seen the record; a durable bus is safe when its
@@ -29,6 +31,11 @@ export interface BusRecord {
    * records by it, without relying on clocks.
    */
   streamSeq?: number;
+  /**
+   * The actor that published it (records of this instance only): a bus that mirrors last-known state
+   * to a shared store reads the state from here, without knowing the actor registry.
+   */
+  origin?: LocalVehicleState;
 }
 
 export type SafeCallback = (error: Error | null) => void;

@@ -4,7 +4,7 @@ import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import type { RecentHistory } from '../history/recent-history.js';
 import { answerHistory, answerTrip } from '../history/history-requests.js';
-import { dashboardMessageOf } from '../decode/decode-batch.js';
+import { dashboardMessageOf } from './dashboard-protocol.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
 import {
   RequestError,

@@ -10,7 +10,7 @@ import { JsonSink } from '../protocol/json-sink.js';
 import { FIELD_NAMES, PAYLOAD_LIMITS, PayloadError, RECORD_TYPES, SCHEMA_ROOT, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
-import type { BusRecord } from '../bus/record-bus.js';
+import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../dashboard/dashboard-protocol.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
@@ -315,7 +315,7 @@ let withDashboardMessage = true;
 
 /** The dashboard message's closing brace, when there is a message. */
 function writeTail(): void {
-  if (withDashboardMessage) SINK.byte(0x7d);
+  if (withDashboardMessage) SINK.byte(RECORD_MESSAGE_TAIL);
 }
 
 let lastReceivedAt = Number.NaN;
@@ -331,16 +331,9 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
     lastReceivedAt = receivedAt;
     lastReceivedAtText = new Date(receivedAt).toISOString();
   }
-  SINK.ascii('{"type":"record","vin":');
   const vinJson = vinJsonOf(vin);
-  SINK.raw(vinJson.bytes);
   if (vinJson.nonAscii) SINK.nonAscii = true;
-  SINK.ascii(',"topic":');
-  if (topic === 'V') SINK.ascii('"V"');
-  else SINK.text(JSON.stringify(topic));
-  SINK.ascii(',"receivedAt":"');
-  SINK.ascii(lastReceivedAtText);
-  SINK.ascii(isResend ? '","resend":true,"record":' : '","record":');
+  writeRecordMessageHead(SINK, vinJson.bytes, topic, lastReceivedAtText, isResend);
 }
 
 /**
@@ -426,39 +419,4 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
 /** The name of a state triple's Field number, as decodeRecord's state entries give it. */
 export function stateFieldName(fieldNumber: number): string {
   return FIELD_NAMES[fieldNumber] ?? String(fieldNumber);
-}
-
-/**
- * The record's dashboard message: the prebuilt one, or, for a record decoded while no dashboard watched
- * its VIN (an empty `dashboardMessage`), built now and kept on the record. Consumers that send records
- * to dashboards (the hub) go through this rather than reading `dashboardMessage` directly.
- */
-export function dashboardMessageOf(record: BusRecord): string {
-  if (record.dashboardMessage === '') {
-    // A key "isResend" cannot appear unescaped inside a JSON string, so this finds only the payload's
-    // own is_resend (true is written only when set).
-    const isResend = record.recordJson !== null && record.topic === 'V' && record.recordJson.includes('"isResend":true');
-    record.dashboardMessage = dashboardRecordMessage(record.vin, record.topic, record.receivedAt, record.recordJson, isResend);
-  }
-  return record.dashboardMessage;
-}
-
-/**
- * The dashboard `record` message, for records made outside the decode worker (connectivity, records
- * read back from NATS). VIN and topic are JSON-escaped; the record is already canonical JSON text.
- */
-export function dashboardRecordMessage(
-  vin: string,
-  topic: string,
-  receivedAt: number,
-  recordJson: string | null,
-  isResend = false,
-): string {
-  return (
-    '{"type":"record","vin":' + JSON.stringify(vin) +
-    ',"topic":' + JSON.stringify(topic) +
-    ',"receivedAt":"' + new Date(receivedAt).toISOString() +
-    '"' + (isResend ? ',"resend":true' : '') +
-    ',"record":' + (recordJson ?? 'null') + '}'
-  );
 }

@@ -4,6 +4,8 @@ import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { decodeBatch, receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
+import type { StoredBody } from '../protocol/stored-body.js';
+import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
@@ -129,6 +131,38 @@ export class DecodePool<T> {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  /**
+   * Stored records read back from NATS (another instance's records of a watched VIN, replays), decoded
+   * like car frames: in a worker, or here under the same rule as a small batch (no task running, within
+   * the inline bounds). Outcomes in the order of `bodies`; a failed task gives every body an error.
+   */
+  decodeStored(bodies: StoredBody[]): Promise<StoredOutcome[]> {
+    let bytes = 0;
+    for (const stored of bodies) bytes += stored.body.byteLength;
+    const inline = bodies.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0;
+    // A closed pool has no workers left; the last records of a shutdown are decoded here.
+    if (inline || this.closed) return Promise.resolve(decodeStoredBatch({ stored: bodies }));
+    const task: StoredDecodeTask = { stored: bodies };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
+    this.tasksRunning++;
+    return (this.pool.run(task, { signal: abort.signal }) as Promise<StoredOutcome[]>).then(
+      (outcomes) => {
+        clearTimeout(timer);
+        this.taskEnded();
+        return outcomes;
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        this.taskEnded();
+        const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
+        this.options.metrics.decodeWorkerFailures.inc({ kind });
+        this.options.logger.warn({ err: error, kind, records: bodies.length }, 'decode_stored_failed');
+        return bodies.map(() => ({ error: `decode task failed (${kind})` }));
+      },
+    );
   }
 
   /** Resolves when every submitted frame has had its outcome delivered. */

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { dashboardMessageOf, dashboardRecordMessage, decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
+import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
+import { decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
 import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord, encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload.js';

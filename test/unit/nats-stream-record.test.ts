@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mergeState, parseStoredState } from '../../src/bus/nats/kv-state.js';
 import { HEADER, StreamRecordError, fromStreamMessage, toStreamMessage } from '../../src/bus/nats/stream-record.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
+import { dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
 import { decodeRecord, encodeNormalised, encodeVehicleData } from '../../src/protocol/payload.js';
 import { SCHEMA_ROOT } from '../../src/protocol/payload.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
