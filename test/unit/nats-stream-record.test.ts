@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { mergeState, parseStoredState } from '../../src/bus/nats/kv-state.js';
-import { HEADER, StreamRecordError, fromStreamMessage, toStreamMessage } from '../../src/bus/nats/stream-record.js';
+import pino from 'pino';
+import { HEADER, StreamRecordError, fromStreamMessage, readStoredMessage, storedRecordOf, toStreamMessage } from '../../src/bus/nats/stream-record.js';
+import { DecodePool } from '../../src/decode/decode-pool.js';
+import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
 import { decodeRecord, encodeNormalised, encodeVehicleData } from '../../src/protocol/payload.js';
@@ -102,6 +105,33 @@ describe('stream records', () => {
   it('refuses messages it did not write', () => {
     expect(() => fromStreamMessage(new Uint8Array(0), undefined)).to.throw(StreamRecordError);
   });
+});
+
+describe('stored records decoded by the decode pool (as car frames are)', () => {
+  for (const inlineMaxFrames of [0, 64]) {
+    it(`gives the records fromStreamMessage gives, in order, one bad body costing only itself (${inlineMaxFrames === 0 ? 'worker' : 'inline'})`, async () => {
+      const pool = new DecodePool<never>(
+        { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 10_000, inlineMaxFrames, metrics: new TelemetryMetrics({ collectDefaults: false }), logger: pino({ level: 'silent' }) },
+        () => {},
+      );
+      try {
+        const messages = [toStreamMessage(vRecord(), 'telemetry', 'protobuf', 'a'), toStreamMessage(vRecord(), 'telemetry', 'json', 'a')];
+        const stored = messages.map((m) => readStoredMessage(m.data, m.headers));
+        const broken = { ...stored[0], body: { ...stored[0].body, body: new Uint8Array([0x0a, 0xff]) } };
+        const outcomes = await pool.decodeStored([stored[0].body, broken.body, stored[1].body]);
+        expect(outcomes).to.have.length(3);
+        expect(outcomes[1]).to.have.property('error');
+        for (const [i, message] of [[0, messages[0]], [2, messages[1]]] as const) {
+          const outcome = outcomes[i];
+          if ('error' in outcome) throw new Error(outcome.error);
+          const record = storedRecordOf(readStoredMessage(message.data, message.headers), outcome);
+          expect(record).to.deep.equal(fromStreamMessage(message.data, message.headers));
+        }
+      } finally {
+        await pool.close();
+      }
+    });
+  }
 });
 
 describe('last-known state merge', () => {
