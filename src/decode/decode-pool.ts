@@ -302,6 +302,11 @@ export class DecodePool<T> {
   }
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
+    if (result.internalErrors.length > 0) {
+      // A bug, not a bad frame: its own series and an error log, never decode_errors_total.
+      this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
+      for (const error of result.internalErrors) this.options.logger.error({ error, frames: batch.tickets.length }, 'decode_internal_error');
+    }
     const replies = new Uint8Array(result.replies);
     const frames = new Uint8Array(batch.frames);
     const outcomes = receiveOutcomes(result, batch.frames);

@@ -49,6 +49,7 @@ export class TelemetryMetrics {
   readonly signals: client.Counter<'topic'>;
   readonly recordBytes: client.Counter<'topic'>;
   readonly decodeErrors: client.Counter<'kind'>;
+  readonly decodeInternalErrors: client.Counter<'stage'>;
   readonly replies: client.Counter<'kind'>;
   readonly repliesDropped: client.Counter<'reason'>;
   readonly ackLatency: CellHistogram<never>;
@@ -145,6 +146,7 @@ export class TelemetryMetrics {
     this.signals = new client.Counter({ name: `${PREFIX}signals_total`, help: 'Signals (datums, alerts, errors) received, by topic; Tesla bills per signal.', labelNames: ['topic'], registers: r, collect: foldCounterCells(byTopic((cells) => cells.signals)) });
     this.recordBytes = new client.Counter({ name: `${PREFIX}record_payload_bytes_total`, help: 'Protobuf payload bytes of records, by topic.', labelNames: ['topic'], registers: r, collect: foldCounterCells(byTopic((cells) => cells.payloadBytes)) });
     this.decodeErrors = new client.Counter({ name: `${PREFIX}decode_errors_total`, help: 'Frames that could not be decoded, by kind.', labelNames: ['kind'], registers: r });
+    this.decodeInternalErrors = new client.Counter({ name: `${PREFIX}decode_internal_errors_total`, help: 'Decodes that threw something other than a verdict on the bytes: a bug of ours, each logged as decode_internal_error with its stack, never counted in decode_errors_total. By stage: frame (a car frame; it got the error reply, as a frame that kills its worker does) or stored (a record read back from NATS; skipped).', labelNames: ['stage'], registers: r });
     this.replies = new client.Counter({ name: `${PREFIX}replies_total`, help: 'Replies written to vehicles, by kind (ack, error).', labelNames: ['kind'], registers: r, collect: foldCounterCells([[{ kind: 'ack' }, this.replyCells.ack], [{ kind: 'error' }, this.replyCells.error]]) });
     this.repliesDropped = new client.Counter({ name: `${PREFIX}replies_dropped_total`, help: 'Replies not sent, by reason (connection_closed, bus_error, backpressure).', labelNames: ['reason'], registers: r });
     this.ackLatency = new CellHistogram({ name: `${PREFIX}ack_latency_seconds`, help: 'Frame received to reply written.', buckets: LATENCY_BUCKETS, registers: r });

@@ -299,7 +299,13 @@ export class NatsRecordBus implements RecordBus {
       const { message, stored } = read[i];
       const outcome = outcomes[i];
       if ('error' in outcome) {
-        this.unreadable(message, new Error(outcome.error));
+        if (outcome.internal === true) {
+          // A bug of ours, not a record someone else wrote: its own series and an error log.
+          this.options.metrics.decodeInternalErrors.inc({ stage: 'stored' });
+          this.options.logger.error({ error: outcome.error, subject: message.subject, seq: message.seq }, 'decode_internal_error');
+        } else {
+          this.unreadable(message, new Error(outcome.error));
+        }
         continue;
       }
       const record = storedRecordOf(stored, outcome);

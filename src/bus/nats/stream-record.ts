@@ -97,7 +97,7 @@ const ENCODINGS = new Set(['protobuf', 'json', 'opaque']);
  * of `bodies`: the bus hands every body it reads back to it.
  */
 export interface StoredRecordDecoder {
-  decodeStored(bodies: StoredBody[]): Promise<Array<DecodedBody | { error: string }>>;
+  decodeStored(bodies: StoredBody[]): Promise<Array<DecodedBody | { error: string; internal?: boolean }>>;
 }
 
 /** The headers of a stored message read and checked. Throws StreamRecordError for a message this project did not write. */
