@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
 import type { ConnectivityArbiter } from '../bus/vehicle-state.js';
-import { dashboardRecordMessage } from '../dashboard/dashboard-protocol.js';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
 import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload.js';
 import { VehicleActor } from './vehicle-actor.js';
@@ -187,7 +186,8 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
       txid: `${connection.connectionId}-${status.toLowerCase()}`,
       receivedAt,
       recordJson,
-      dashboardMessage: dashboardRecordMessage(actor.vin, 'connectivity', receivedAt, recordJson),
+      // Framed by the dashboard stage when a dashboard watches the VIN (dashboardMessageOf).
+      dashboardMessage: '',
       payload: encodeConnectivity(record),
     });
     this.options.metrics.records.inc({ topic: 'connectivity' });

@@ -5,7 +5,7 @@ import { HEADER, StreamRecordError, fromStreamMessage, readStoredMessage, stored
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import { TelemetryMetrics } from '../../src/metrics/telemetry-metrics.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
+import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
 import { decodeRecord, encodeNormalised, encodeVehicleData } from '../../src/protocol/payload.js';
 import { SCHEMA_ROOT } from '../../src/protocol/payload.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
@@ -76,8 +76,8 @@ describe('stream records', () => {
     expect(message.headers.get(HEADER.receivedAt)).to.equal('2026-01-02T03:04:06.789Z');
     const back = fromStreamMessage(message.data, message.headers);
     expect(back).to.include({ vin: VIN, topic: 'V', txid: record.txid, receivedAt: record.receivedAt, recordJson: record.recordJson, instance: 'inst-a' });
-    expect(back.dashboardMessage).to.equal(record.dashboardMessage);
-    expect(back.dashboardMessage).to.contain('"resend":true');
+    expect(dashboardMessageOf(back)).to.equal(record.dashboardMessage);
+    expect(dashboardMessageOf(back)).to.contain('"resend":true');
   });
 
   it('stores canonical JSON when asked and still rebuilds the dashboard message', () => {
@@ -85,7 +85,7 @@ describe('stream records', () => {
     const message = toStreamMessage(record, 'telemetry', 'json', 'inst-a');
     expect(new TextDecoder().decode(message.data)).to.equal(record.recordJson);
     const back = fromStreamMessage(message.data, message.headers);
-    expect(back.dashboardMessage).to.equal(record.dashboardMessage);
+    expect(dashboardMessageOf(back)).to.equal(record.dashboardMessage);
     expect(back.payload).to.equal(null);
   });
 

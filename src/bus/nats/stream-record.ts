@@ -1,5 +1,4 @@
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
-import { dashboardRecordMessage } from '../../dashboard/dashboard-protocol.js';
 import type { StateEntry } from '../../protocol/payload.js';
 import { decodeStoredBody, type DecodedBody, type StoredBody } from '../../protocol/stored-body.js';
 import type { BusRecord } from '../record-bus.js';
@@ -137,7 +136,8 @@ export function storedRecordOf(message: StoredMessage, decoded: DecodedBody): St
     // The stored bytes for a protobuf or opaque body (the normalised record, or an unknown topic's bytes).
     payload: body.encoding === 'json' ? null : body.body,
     ...(message.clientVersion !== '' ? { clientVersion: message.clientVersion } : {}),
-    dashboardMessage: dashboardRecordMessage(vin, topic, receivedAt, decoded.recordJson, decoded.isResend),
+    // Framed by the dashboard stage (dashboardMessageOf) for the dashboards that receive it.
+    dashboardMessage: '',
     instance: message.instance,
     state: decoded.state,
     createdAt: decoded.createdAt,
