@@ -7,6 +7,7 @@ import { InProcessBus } from './bus/in-process-bus.js';
 import type { RecordBus, SnapshotSource } from './bus/record-bus.js';
 import type { AppConfig } from './config/types.js';
 import { startDashboard, type RunningDashboard } from './dashboard/start-dashboard.js';
+import { KvSessionPersistence } from './dashboard/kv-sessions.js';
 import { DecodePool } from './decode/decode-pool.js';
 import type { NatsScaleOut } from './bus/nats/start-nats.js';
 import { createLogger } from './log/logger.js';
@@ -157,7 +158,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     }
     // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
     const sessionPersistence =
-      scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
+      scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === ''
+        ? new KvSessionPersistence(await scaleOut.sessionsBucket(), config.signIn.sessionSecret, logger)
+        : undefined;
     dashboard = await startDashboard(config, { registry, bus, metrics, logger, snapshots, sessionPersistence, history: history.recent });
     tesla = startTeslaAutomation({ config, vehiclePort, registry, metrics, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {

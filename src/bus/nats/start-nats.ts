@@ -2,14 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../../config/types.js';
 import type { TelemetryMetrics } from '../../metrics/telemetry-metrics.js';
 import type { SnapshotSource } from '../record-bus.js';
-import type { SessionPersistence } from '../../dashboard/session-store.js';
-import { KvSessionPersistence } from './kv-sessions.js';
 import { KvSnapshotSource, KvStateWriter } from './kv-state.js';
 import type { LocalVehicles } from '../vehicle-state.js';
 import { NatsRecordBus } from './nats-record-bus.js';
@@ -32,8 +30,8 @@ export interface NatsScaleOut {
    * cars (the actor registry, built after the bus) saying whether a car connected here is stale.
    */
   snapshotSource(local: LocalVehicles, staleAfterMs: number): SnapshotSource;
-  /** Sign in with Tesla sessions shared by every instance (the <NATS_STREAM>_sessions bucket). */
-  sessionPersistence(secret: string): Promise<SessionPersistence>;
+  /** The KV bucket Sign in with Tesla sessions share across instances (<NATS_STREAM>_sessions; the format is src/dashboard/kv-sessions.ts). */
+  sessionsBucket(): Promise<KV>;
 }
 
 const nanos = (ms: number): number => ms * 1_000_000;
@@ -202,9 +200,8 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: NatsDeps):
       instanceId,
       bus,
       connectivity,
-      async sessionPersistence(secret) {
-        const sessionsKv = await kvm.create(`${settings.stream}_sessions`, { history: 1, replicas });
-        return new KvSessionPersistence(sessionsKv, secret, logger);
+      sessionsBucket() {
+        return kvm.create(`${settings.stream}_sessions`, { history: 1, replicas });
       },
       snapshotSource(local, staleAfterMs) {
         return new KvSnapshotSource({
