@@ -81,6 +81,8 @@ export class DecodePool<T> {
   /** 0 when batches always go to a worker (a custom worker module, or turned off). */
   private readonly inlineMaxFrames: number;
   private readonly inlineMaxBytes: number;
+  /** decodeStored requests of this event-loop turn, decoded together (flushStored). */
+  private storedWaiting: Array<{ bodies: StoredBody[]; resolve: (outcomes: StoredOutcome[]) => void }> = [];
 
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
@@ -135,24 +137,51 @@ export class DecodePool<T> {
 
   /**
    * Stored records read back from NATS (another instance's records of a watched VIN, replays), decoded
-   * like car frames: in a worker, or here under the same rule as a small batch (no task running, within
-   * the inline bounds). Outcomes in the order of `bodies`; a failed task gives every body an error.
+   * like car frames: the requests of one event-loop turn (each followed VIN asks for one record at a
+   * time) are coalesced into one task, decoded in a worker, or here under the same rule as a small
+   * batch (no task running, within the inline bounds). Outcomes in the order of `bodies`; a failed task
+   * gives every body an error.
    */
   decodeStored(bodies: StoredBody[]): Promise<StoredOutcome[]> {
+    return new Promise((resolve) => {
+      this.storedWaiting.push({ bodies, resolve });
+      if (this.storedWaiting.length === 1) setImmediate(() => this.flushStored());
+    });
+  }
+
+  private flushStored(): void {
+    const waiting = this.storedWaiting;
+    this.storedWaiting = [];
+    const bodies: StoredBody[] = [];
     let bytes = 0;
-    for (const stored of bodies) bytes += stored.body.byteLength;
+    for (const request of waiting) {
+      for (const stored of request.bodies) {
+        bodies.push(stored);
+        bytes += stored.body.byteLength;
+      }
+    }
+    const hand = (outcomes: StoredOutcome[]): void => {
+      let at = 0;
+      for (const request of waiting) {
+        request.resolve(outcomes.slice(at, at + request.bodies.length));
+        at += request.bodies.length;
+      }
+    };
     const inline = bodies.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0;
     // A closed pool has no workers left; the last records of a shutdown are decoded here.
-    if (inline || this.closed) return Promise.resolve(decodeStoredBatch({ stored: bodies }));
+    if (inline || this.closed) {
+      hand(decodeStoredBatch({ stored: bodies }));
+      return;
+    }
     const task: StoredDecodeTask = { stored: bodies };
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
     this.tasksRunning++;
-    return (this.pool.run(task, { signal: abort.signal }) as Promise<StoredOutcome[]>).then(
+    (this.pool.run(task, { signal: abort.signal }) as Promise<StoredOutcome[]>).then(
       (outcomes) => {
         clearTimeout(timer);
         this.taskEnded();
-        return outcomes;
+        hand(outcomes);
       },
       (error: unknown) => {
         clearTimeout(timer);
@@ -160,7 +189,7 @@ export class DecodePool<T> {
         const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
         this.options.metrics.decodeWorkerFailures.inc({ kind });
         this.options.logger.warn({ err: error, kind, records: bodies.length }, 'decode_stored_failed');
-        return bodies.map(() => ({ error: `decode task failed (${kind})` }));
+        hand(bodies.map(() => ({ error: `decode task failed (${kind})` })));
       },
     );
   }
