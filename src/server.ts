@@ -8,7 +8,9 @@ import type { RecordBus, SnapshotSource } from './bus/record-bus.js';
 import type { AppConfig } from './config/types.js';
 import { certificateReloadConfig, dashboardStageConfig, historyStageConfig, mqttStageConfig, teslaStageConfig } from './config/slices.js';
 import { startDashboard, type RunningDashboard } from './dashboard/start-dashboard.js';
+import { KvSessionPersistence } from './dashboard/kv-sessions.js';
 import { DecodePool } from './decode/decode-pool.js';
+import type { NatsScaleOut } from './bus/nats/start-nats.js';
 import { createLogger } from './log/logger.js';
 import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
@@ -75,10 +77,33 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? new ServerMetrics({ version: VERSION });
   // NATS only when configured and no bus was handed in; loaded on demand so one process never needs it.
-  const scaleOut =
-    overrides.bus === undefined && config.nats.url !== ''
-      ? await (await import('./bus/nats/start-nats.js')).startNatsScaleOut(config.nats, { metrics: metrics.nats, logger })
-      : null;
+  const natsMode = overrides.bus === undefined && config.nats.url !== '';
+  // The pool first: NATS hands it the records it reads back from the stream to decode.
+  metrics.decode.decodeWorkers.set(config.decode.workers);
+  const pool = new DecodePool<FrameTicket>(
+    {
+      workers: config.decode.workers,
+      batchMaxFrames: config.decode.batchMaxFrames,
+      taskTimeoutMs: config.decode.taskTimeoutMs,
+      inlineMaxFrames: config.decode.inlineMaxFrames,
+      inlineMaxBytes: config.decode.inlineMaxBytes,
+      // The dashboard stage starts after the pool: until then no dashboard watches anything.
+      isWatched: (vin) => dashboard?.hub.isWatching(vin) ?? false,
+      // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
+      normalisedPayloads: natsMode && config.nats.recordEncoding === 'protobuf',
+      workerFile: overrides.workerFile,
+      metrics: metrics.decode,
+      logger,
+    },
+    (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
+  );
+  let scaleOut: NatsScaleOut | null = null;
+  try {
+    if (natsMode) scaleOut = await (await import('./bus/nats/start-nats.js')).startNatsScaleOut(config.nats, { decoder: pool, metrics: metrics.nats, logger });
+  } catch (error) {
+    await pool.close();
+    throw error;
+  }
   const bus = overrides.bus ?? scaleOut?.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
 
   const trust = vehicleTrust(config.vehicleCa.file, config.vehicleCa.extraFile);
@@ -92,25 +117,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     connectivity: scaleOut?.connectivity,
   });
   const snapshots =
-    overrides.snapshots ?? scaleOut?.attach(registry, config.watchdog.staleAfterSeconds * 1000) ?? new LocalSnapshotSource(registry);
-  metrics.decode.decodeWorkers.set(config.decode.workers);
-  const pool = new DecodePool<FrameTicket>(
-    {
-      workers: config.decode.workers,
-      batchMaxFrames: config.decode.batchMaxFrames,
-      taskTimeoutMs: config.decode.taskTimeoutMs,
-      inlineMaxFrames: config.decode.inlineMaxFrames,
-      inlineMaxBytes: config.decode.inlineMaxBytes,
-      // The dashboard stage starts after the pool: until then no dashboard watches anything.
-      isWatched: (vin) => dashboard?.hub.isWatching(vin) ?? false,
-      // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
-      normalisedPayloads: scaleOut !== null && config.nats.recordEncoding === 'protobuf',
-      workerFile: overrides.workerFile,
-      metrics: metrics.decode,
-      logger,
-    },
-    (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
-  );
+    overrides.snapshots ?? scaleOut?.snapshotSource(registry, config.watchdog.staleAfterSeconds * 1000) ?? new LocalSnapshotSource(registry);
   // Re-exported from the parsed key: exactly one SPKI PEM block, never comments or text around it.
   const publicKeyPem = config.tesla.publicKeyFile
     ? (createPublicKey(readFileSync(config.tesla.publicKeyFile, 'utf8')).export({ type: 'spki', format: 'pem' }) as string)
@@ -155,7 +162,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     }
     // Sign-in sessions go to the shared KV bucket in NATS mode unless DASHBOARD_SESSION_FILE is set.
     const sessionPersistence =
-      scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === '' ? await scaleOut.sessionPersistence(config.signIn.sessionSecret) : undefined;
+      scaleOut !== null && config.signIn.redirectUri !== '' && config.signIn.sessionFile === ''
+        ? new KvSessionPersistence(await scaleOut.sessionsBucket(), config.signIn.sessionSecret, logger)
+        : undefined;
     dashboard = await startDashboard(dashboardStageConfig(config), { registry, bus, metrics: metrics.dashboard, logger, snapshots, sessionPersistence, history: history.recent, clock: overrides.clock });
     tesla = startTeslaAutomation({ config: teslaStageConfig(config), vehiclePort, registry, metrics: metrics.tesla, logger, clientHooks: overrides.teslaClientHooks });
   } catch (error) {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { RecordBus, SnapshotSource, VehicleSnapshot } from '../bus/record-bus.js';
-import { dashboardRecordMessage } from '../decode/decode-batch.js';
+import type { ConnectivityArbiter } from '../bus/vehicle-state.js';
 import type { ActorMetrics } from './actor-metrics.js';
 import { connectivityRecordJson, encodeConnectivity } from '../protocol/payload-encoder.js';
 import { VehicleActor } from './vehicle-actor.js';
@@ -33,16 +33,6 @@ export interface RegistryOptions {
   now?: () => number;
   /** Several instances (NATS): decides VIN-level connectivity across them; absent = this process decides. */
   connectivity?: ConnectivityArbiter;
-}
-
-/**
- * Decides VIN-level connectivity when a car's sockets may be on several instances: told about every
- * socket, it resolves true for the one opening that makes the VIN connected anywhere (publish
- * CONNECTED) and the one closing that leaves it connected nowhere (publish DISCONNECTED).
- */
-export interface ConnectivityArbiter {
-  opened(vin: string, connectionId: string): Promise<boolean>;
-  closed(vin: string, connectionId: string): Promise<boolean>;
 }
 
 /**
@@ -196,7 +186,8 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
       txid: `${connection.connectionId}-${status.toLowerCase()}`,
       receivedAt,
       recordJson,
-      dashboardMessage: dashboardRecordMessage(actor.vin, 'connectivity', receivedAt, recordJson),
+      // Framed by the dashboard stage when a dashboard watches the VIN (dashboardMessageOf).
+      dashboardMessage: '',
       payload: encodeConnectivity(record),
     });
     this.options.metrics.records.inc({ topic: 'connectivity' });

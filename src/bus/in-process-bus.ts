@@ -11,6 +11,11 @@ export class InProcessBus implements RecordBus {
   constructor(private readonly onListenerError: (error: unknown) => void = () => {}) {}
 
   publish(record: BusRecord, onSafe: SafeCallback): void {
+    this.publishNow(record);
+    onSafe(null);
+  }
+
+  publishNow(record: BusRecord): void {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) {
       try {
@@ -20,7 +25,6 @@ export class InProcessBus implements RecordBus {
         this.onListenerError(error);
       }
     }
-    onSafe(null);
   }
 
   subscribe(listener: RecordListener): () => void {

@@ -1,3 +1,5 @@
+import type { LocalVehicleState } from './vehicle-state.js';
+
 /**
  * The one way records leave a vehicle actor. Implementations decide what "safe" means: the in-process
  * bus is safe as soon as every local subscriber has seen the record; a durable bus is safe when its
@@ -21,6 +23,15 @@ export interface BusRecord {
    * when the decode workers were asked for it. A durable bus stores this, or the JSON, never `payload`.
    */
   normalisedPayload?: Uint8Array;
+  /**
+   * V records decoded on this instance: every datum as a triple [Field number, valueStart, valueEnd],
+   * the Value's canonical JSON being datumText[valueStart, valueEnd). Consumers read values from here
+   * rather than scanning recordJson (history does). Absent on records read back from NATS.
+   */
+  datums?: Int32Array;
+  datumText?: string;
+  /** RFC 3339 of the record's own created_at (null: none), when the decode stage gave it. */
+  createdAt?: string | null;
   /** The `Version` header of the car's connection, when it sent one (the reference adds it to record metadata). */
   clientVersion?: string;
   /**
@@ -29,6 +40,11 @@ export interface BusRecord {
    * records by it, without relying on clocks.
    */
   streamSeq?: number;
+  /**
+   * The actor that published it (records of this instance only): a bus that mirrors last-known state
+   * to a shared store reads the state from here, without knowing the actor registry.
+   */
+  origin?: LocalVehicleState;
 }
 
 export type SafeCallback = (error: Error | null) => void;
@@ -38,6 +54,11 @@ export interface RecordBus {
   readonly name: string;
   /** Hand a record to the bus; `onSafe` is called exactly once, with an error when the record was not stored. */
   publish(record: BusRecord, onSafe: SafeCallback): void;
+  /**
+   * Present on a bus whose records are safe as soon as it returns (the in-process bus): publish without
+   * a callback, so the hot path allocates no closure per record. Never fails.
+   */
+  publishNow?(record: BusRecord): void;
   /**
    * Records from now on, in publish order per VIN: every record published by this instance, plus records
    * published by other instances for the VINs this instance watches. Returns an unsubscribe function.

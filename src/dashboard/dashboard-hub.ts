@@ -4,7 +4,7 @@ import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { DashboardMetrics } from './dashboard-metrics.js';
 import type { RecentHistory } from '../history/recent-history.js';
 import { answerHistory, answerTrip } from '../history/history-requests.js';
-import { dashboardMessageOf } from '../decode/decode-batch.js';
+import { dashboardMessageOf } from './dashboard-protocol.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
 import { RecordCoverage } from './record-coverage.js';
 import { VinSubscription } from './vin-subscription.js';

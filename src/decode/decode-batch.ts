@@ -11,7 +11,7 @@ import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '..
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
-import type { BusRecord } from '../bus/record-bus.js';
+import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../dashboard/dashboard-protocol.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
@@ -117,13 +117,28 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
   const watched = task.watched;
+  const internalErrors: string[] = [];
   for (let i = 0; i < count; i++) {
     const row = i * FRAME_SLOTS;
-    withDashboardMessage = watched === undefined || watched[i] !== 0;
-    table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
-    decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, row);
-    table[row + SLOT.NORMALISED_START] = -1;
-    if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]);
+    const marks = { sink: SINK.n, state: STATE.length, replies: REPLIES.length, normalised: NORMALISED.n };
+    try {
+      withDashboardMessage = watched === undefined || watched[i] !== 0;
+      table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
+      decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, row);
+      table[row + SLOT.NORMALISED_START] = -1;
+      if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]);
+    } catch (error) {
+      // Every verdict on a frame's bytes is returned, not thrown: this is a bug of ours. The frame loses
+      // what it wrote and gets the error reply, as a frame that killed its worker does: an ack would
+      // claim a record nobody stored, and no reply would have the car resend the same bytes into the
+      // same bug until its buffer gives up. The rest of the batch is decoded as usual.
+      SINK.n = marks.sink;
+      STATE.length = marks.state;
+      REPLIES.length = marks.replies;
+      NORMALISED.n = marks.normalised;
+      internalErrors.push(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      internalFailure(frames.subarray(task.offsets[i], task.offsets[i + 1]), table, row);
+    }
   }
   return {
     replies: REPLIES.bytes.slice(0, REPLIES.length).buffer,
@@ -131,7 +146,29 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
     table: table.buffer,
     state: STATE.values.slice(0, STATE.length).buffer,
     normalised: NORMALISED.bytes.slice(0, NORMALISED.n).buffer,
+    internalErrors,
   };
+}
+
+/** The row and reply of a frame whose decoding threw something that is not a verdict (see decodeBatch). */
+function internalFailure(frame: Uint8Array, table: Int32Array, row: number): void {
+  table.fill(0, row, row + FRAME_SLOTS);
+  table[row + SLOT.TXID_START] = -1;
+  table[row + SLOT.TOPIC_START] = -1;
+  table[row + SLOT.CREATED_AT_START] = -1;
+  table[row + SLOT.CREATED_AT_END] = -1;
+  table[row + SLOT.NORMALISED_START] = -1;
+  let txid: Uint8Array = EMPTY;
+  try {
+    const envelope = readEnvelope(frame);
+    txid = envelope.txid;
+    setSpan(table, row + SLOT.TXID_START, envelope.txid);
+    setSpan(table, row + SLOT.TOPIC_START, envelope.topic);
+  } catch {
+    // The envelope did not even read: the error reply goes out with an empty txid.
+  }
+  REPLIES.error(txid);
+  finish(table, row, KIND_ERROR, 'internal');
 }
 
 /** The record re-encoded normalised (see encodeNormalised), for a bus that stores protobuf bodies. */
@@ -162,12 +199,12 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   try {
     envelope = readEnvelope(frame);
   } catch (error) {
+    if (!(error instanceof EnvelopeError)) throw error;
     // Address the error reply to the txid when it was readable before the damage; otherwise empty.
-    const txid = error instanceof EnvelopeError ? error.txid : null;
+    const txid = error.txid;
     REPLIES.error(txid ?? EMPTY);
     if (txid !== null) setSpan(table, row + SLOT.TXID_START, txid);
-    const kind = error instanceof EnvelopeError ? `envelope_${error.kind}` : 'envelope_unexpected';
-    return finish(table, row, KIND_ERROR, kind);
+    return finish(table, row, KIND_ERROR, `envelope_${error.kind}`);
   }
   setSpan(table, row + SLOT.TXID_START, envelope.txid);
   setSpan(table, row + SLOT.TOPIC_START, envelope.topic);
@@ -252,7 +289,8 @@ function viaProtobufjs(topic: string, payload: Uint8Array, vin: string, received
   try {
     record = decodeRecord(topic, payload, vin);
   } catch (error) {
-    return error instanceof PayloadError ? `payload_${error.kind}` : 'payload_unexpected';
+    if (error instanceof PayloadError) return `payload_${error.kind}`;
+    throw error;
   }
   const json = record.json ?? 'null';
   writeHead(vin, topic, receivedAt, record.isResend);
@@ -287,7 +325,7 @@ function viaProtobufjs(topic: string, payload: Uint8Array, vin: string, received
 
 function finish(table: Int32Array, row: number, kind: number, errorKind: string): void {
   table[row + SLOT.KIND] = kind;
-  table[row + SLOT.ERROR_KIND] = ERROR_CODES.get(errorKind) ?? ERROR_CODES.get('payload_unexpected')!;
+  table[row + SLOT.ERROR_KIND] = ERROR_CODES.get(errorKind) ?? ERROR_CODES.get('internal')!;
   table[row + SLOT.REPLY_END] = REPLIES.length;
 }
 
@@ -319,7 +357,7 @@ let withDashboardMessage = true;
 
 /** The dashboard message's closing brace, when there is a message. */
 function writeTail(): void {
-  if (withDashboardMessage) SINK.byte(0x7d);
+  if (withDashboardMessage) SINK.byte(RECORD_MESSAGE_TAIL);
 }
 
 let lastReceivedAt = Number.NaN;
@@ -335,16 +373,9 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
     lastReceivedAt = receivedAt;
     lastReceivedAtText = new Date(receivedAt).toISOString();
   }
-  SINK.ascii('{"type":"record","vin":');
   const vinJson = vinJsonOf(vin);
-  SINK.raw(vinJson.bytes);
   if (vinJson.nonAscii) SINK.nonAscii = true;
-  SINK.ascii(',"topic":');
-  if (topic === 'V') SINK.ascii('"V"');
-  else SINK.text(JSON.stringify(topic));
-  SINK.ascii(',"receivedAt":"');
-  SINK.ascii(lastReceivedAtText);
-  SINK.ascii(isResend ? '","resend":true,"record":' : '","record":');
+  writeRecordMessageHead(SINK, vinJson.bytes, topic, lastReceivedAtText, isResend);
 }
 
 /**
@@ -430,39 +461,4 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
 /** The name of a state triple's Field number, as decodeRecord's state entries give it. */
 export function stateFieldName(fieldNumber: number): string {
   return FIELD_NAMES[fieldNumber] ?? String(fieldNumber);
-}
-
-/**
- * The record's dashboard message: the prebuilt one, or, for a record decoded while no dashboard watched
- * its VIN (an empty `dashboardMessage`), built now and kept on the record. Consumers that send records
- * to dashboards (the hub) go through this rather than reading `dashboardMessage` directly.
- */
-export function dashboardMessageOf(record: BusRecord): string {
-  if (record.dashboardMessage === '') {
-    // A key "isResend" cannot appear unescaped inside a JSON string, so this finds only the payload's
-    // own is_resend (true is written only when set).
-    const isResend = record.recordJson !== null && record.topic === 'V' && record.recordJson.includes('"isResend":true');
-    record.dashboardMessage = dashboardRecordMessage(record.vin, record.topic, record.receivedAt, record.recordJson, isResend);
-  }
-  return record.dashboardMessage;
-}
-
-/**
- * The dashboard `record` message, for records made outside the decode worker (connectivity, records
- * read back from NATS). VIN and topic are JSON-escaped; the record is already canonical JSON text.
- */
-export function dashboardRecordMessage(
-  vin: string,
-  topic: string,
-  receivedAt: number,
-  recordJson: string | null,
-  isResend = false,
-): string {
-  return (
-    '{"type":"record","vin":' + JSON.stringify(vin) +
-    ',"topic":' + JSON.stringify(topic) +
-    ',"receivedAt":"' + new Date(receivedAt).toISOString() +
-    '"' + (isResend ? ',"resend":true' : '') +
-    ',"record":' + (recordJson ?? 'null') + '}'
-  );
 }

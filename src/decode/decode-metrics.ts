@@ -5,6 +5,8 @@ import { LATENCY_BUCKETS, PREFIX } from '../metrics/series.js';
 export class DecodeMetrics {
   /** Also counted by the vehicle listener (text frames) and the actors (a decode outcome that is an error). */
   readonly decodeErrors: client.Counter<'kind'>;
+  /** Also counted by the NATS bus for a stored record whose decode threw (stage `stored`). */
+  readonly decodeInternalErrors: client.Counter<'stage'>;
   readonly decodeLatency: client.Histogram;
   readonly decodeBatchFrames: client.Histogram;
   readonly decodeBatches: client.Counter<'path'>;
@@ -16,6 +18,7 @@ export class DecodeMetrics {
   constructor(registry: client.Registry) {
     const r = [registry];
     this.decodeErrors = new client.Counter({ name: `${PREFIX}decode_errors_total`, help: 'Frames that could not be decoded, by kind.', labelNames: ['kind'], registers: r });
+    this.decodeInternalErrors = new client.Counter({ name: `${PREFIX}decode_internal_errors_total`, help: 'Decodes that threw something other than a verdict on the bytes: a bug of ours, each logged as decode_internal_error with its stack, never counted in decode_errors_total. By stage: frame (a car frame; it got the error reply, as a frame that kills its worker does) or stored (a record read back from NATS; skipped).', labelNames: ['stage'], registers: r });
     this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: [...LATENCY_BUCKETS], registers: r });
     this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
     this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r });

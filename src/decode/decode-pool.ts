@@ -4,6 +4,8 @@ import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { DecodeMetrics } from './decode-metrics.js';
 import { decodeBatch, receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
+import type { StoredBody } from '../protocol/stored-body.js';
+import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
@@ -79,6 +81,8 @@ export class DecodePool<T> {
   /** 0 when batches always go to a worker (a custom worker module, or turned off). */
   private readonly inlineMaxFrames: number;
   private readonly inlineMaxBytes: number;
+  /** decodeStored requests of this event-loop turn, decoded together (flushStored). */
+  private storedWaiting: Array<{ bodies: StoredBody[]; resolve: (outcomes: StoredOutcome[]) => void }> = [];
 
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
@@ -129,6 +133,65 @@ export class DecodePool<T> {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  /**
+   * Stored records read back from NATS (another instance's records of a watched VIN, replays), decoded
+   * like car frames: the requests of one event-loop turn (each followed VIN asks for one record at a
+   * time) are coalesced into one task, decoded in a worker, or here under the same rule as a small
+   * batch (no task running, within the inline bounds). Outcomes in the order of `bodies`; a failed task
+   * gives every body an error.
+   */
+  decodeStored(bodies: StoredBody[]): Promise<StoredOutcome[]> {
+    return new Promise((resolve) => {
+      this.storedWaiting.push({ bodies, resolve });
+      if (this.storedWaiting.length === 1) setImmediate(() => this.flushStored());
+    });
+  }
+
+  private flushStored(): void {
+    const waiting = this.storedWaiting;
+    this.storedWaiting = [];
+    const bodies: StoredBody[] = [];
+    let bytes = 0;
+    for (const request of waiting) {
+      for (const stored of request.bodies) {
+        bodies.push(stored);
+        bytes += stored.body.byteLength;
+      }
+    }
+    const hand = (outcomes: StoredOutcome[]): void => {
+      let at = 0;
+      for (const request of waiting) {
+        request.resolve(outcomes.slice(at, at + request.bodies.length));
+        at += request.bodies.length;
+      }
+    };
+    const inline = bodies.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0;
+    // A closed pool has no workers left; the last records of a shutdown are decoded here.
+    if (inline || this.closed) {
+      hand(decodeStoredBatch({ stored: bodies }));
+      return;
+    }
+    const task: StoredDecodeTask = { stored: bodies };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
+    this.tasksRunning++;
+    (this.pool.run(task, { signal: abort.signal }) as Promise<StoredOutcome[]>).then(
+      (outcomes) => {
+        clearTimeout(timer);
+        this.taskEnded();
+        hand(outcomes);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        this.taskEnded();
+        const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
+        this.options.metrics.decodeWorkerFailures.inc({ kind });
+        this.options.logger.warn({ err: error, kind, records: bodies.length }, 'decode_stored_failed');
+        hand(bodies.map(() => ({ error: `decode task failed (${kind})` })));
+      },
+    );
   }
 
   /** Resolves when every submitted frame has had its outcome delivered. */
@@ -268,6 +331,11 @@ export class DecodePool<T> {
   }
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
+    if (result.internalErrors.length > 0) {
+      // A bug, not a bad frame: its own series and an error log, never decode_errors_total.
+      this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
+      for (const error of result.internalErrors) this.options.logger.error({ error, frames: batch.tickets.length }, 'decode_internal_error');
+    }
     const replies = new Uint8Array(result.replies);
     const frames = new Uint8Array(batch.frames);
     const outcomes = receiveOutcomes(result, batch.frames);

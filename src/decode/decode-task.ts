@@ -89,6 +89,8 @@ export interface DecodeResult {
   state: ArrayBuffer;
   /** The normalised records as protobuf, back to back (only when the task asked for them). */
   normalised: ArrayBuffer;
+  /** What each frame with the error kind `internal` threw (a bug of ours), for the main thread's log. Usually empty. */
+  internalErrors: string[];
 }
 
 /** The columns of a frame's row in DecodeResult.table. Positions in `frames` or `text` are absolute. */
@@ -135,8 +137,8 @@ export const ERROR_KINDS: readonly string[] = [
   'envelope_too_short',
   'envelope_out_of_bounds',
   'envelope_bad_vtable',
-  'envelope_unexpected',
   'payload_protobuf',
   'payload_invalid',
-  'payload_unexpected',
+  /** Not a verdict on the frame: our decode code threw (a bug), counted in decode_internal_errors_total. */
+  'internal',
 ];

@@ -3,7 +3,7 @@ import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
-import { SignalSample, readSample } from './signal-sample.js';
+import { SignalSample, readSample, readSampleFromDatums } from './signal-sample.js';
 
 export interface RecentHistoryOptions {
   windowMs: number;
@@ -63,7 +63,9 @@ class CarState {
 
   add(record: BusRecord, sample: SignalSample): void {
     if (record.recordJson === null) return;
-    readSample(record.recordJson, record.receivedAt, sample);
+    // A car's record on this instance comes with its datums located; others (NATS, server-made) are read from the JSON.
+    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample);
+    else readSample(record.recordJson, record.receivedAt, sample);
     if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
     if (!sample.any) return;
     // A resend older than what is charted would reopen trips that already ended: both skip it.

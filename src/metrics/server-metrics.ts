@@ -61,7 +61,7 @@ export class ServerMetrics {
     this.decode = owned('src/decode/decode-metrics.ts', () => new DecodeMetrics(registry));
     this.vehicle = owned('src/vehicle/vehicle-metrics.ts', () => new VehicleMetrics(registry, { decodeErrors: this.decode.decodeErrors, handlerErrors: this.safety.handlerErrors }));
     this.actors = owned('src/actors/actor-metrics.ts', () => new ActorMetrics(registry, { decodeErrors: this.decode.decodeErrors, repliesDropped: this.vehicle.repliesDropped }));
-    this.nats = owned('src/bus/nats/nats-metrics.ts', () => new NatsMetrics(registry));
+    this.nats = owned('src/bus/nats/nats-metrics.ts', () => new NatsMetrics(registry, { decodeInternalErrors: this.decode.decodeInternalErrors }));
     this.tesla = owned('src/tesla/tesla-metrics.ts', () => new TeslaMetrics(registry));
     this.dashboard = owned('src/dashboard/dashboard-metrics.ts', () => new DashboardMetrics(registry, { handlerErrors: this.safety.handlerErrors, teslaTokenRefreshes: this.tesla.teslaTokenRefreshes }));
     this.mqtt = owned('src/mqtt/mqtt-metrics.ts', () => new MqttMetrics(registry));

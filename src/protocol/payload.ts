@@ -129,9 +129,8 @@ function writeJson(topic: string, write: JsonWriter, m: object, ctx?: unknown): 
     return write(m, ctx);
   } catch (err) {
     if (err instanceof CanonicalJsonError) throw new PayloadError('invalid', `${topic}: ${err.message}`, { cause: err });
-    throw new PayloadError('invalid', `${topic}: cannot write canonical JSON: ${(err as Error).message}`, {
-      cause: err,
-    });
+    // Anything else is a bug of ours, not a verdict on the payload: it propagates as it is.
+    throw err;
   }
 }
 
@@ -143,17 +142,12 @@ function createdAtOf(m: { createdAt?: DecodedTimestamp | null }): string | null 
 
 /**
  * Decodes, validates and normalises one record's payload. `vin` is the certificate's identity and
- * replaces whatever VIN the payload carries. Throws only PayloadError; unknown topics are not
- * decoded (their bytes pass through opaque).
+ * replaces whatever VIN the payload carries. A payload it refuses throws PayloadError; any other
+ * exception is a bug of ours and is not relabelled as one (the decode stage counts and logs it as a
+ * bug). Unknown topics are not decoded (their bytes pass through opaque).
  */
 export function decodeRecord(topic: string, payload: Uint8Array, vin: string, options: DecodeOptions = {}): DecodedRecord {
-  try {
-    return decodeKnown(topic, payload, vin, options.normalised === true);
-  } catch (err) {
-    if (err instanceof PayloadError) throw err;
-    // A bug of ours must not look like a crash to the caller: the frame gets the error reply.
-    throw new PayloadError('invalid', `${topic}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
+  return decodeKnown(topic, payload, vin, options.normalised === true);
 }
 
 export interface DecodeOptions {

@@ -9,6 +9,7 @@ import { NatsCluster, NatsServer } from '../helpers/nats-server.js';
 import { TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { eventually, holdsAfter } from '../helpers/eventually.js';
 import { scrapeSum } from '../helpers/metrics-tools.js';
+import { dashboardMessageOf } from '../../src/dashboard/dashboard-protocol.js';
 
 const [VIN_A, VIN_B, VIN_C, VIN_D] = TEST_VINS;
 
@@ -98,7 +99,7 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
     await eventually(() => seen.filter((r) => r.topic === 'V').length >= 20);
     const live = seen.filter((r) => r.topic === 'V');
     expect(live.map((r) => r.txid)).to.deep.equal(txids);
-    expect(live[5].dashboardMessage).to.contain('"doubleValue":5');
+    expect(dashboardMessageOf(live[5])).to.contain('"doubleValue":5');
     b.server.bus.unwatch(VIN_A);
     await car.close();
   });
@@ -196,7 +197,7 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
     }
     const replayed = await stored(a, VIN_C, 'V', since);
     expect(replayed.map((r) => r.txid)).to.deep.equal(after);
-    expect(replayed[0].dashboardMessage).to.contain('"doubleValue":3');
+    expect(dashboardMessageOf(replayed[0])).to.contain('"doubleValue":3');
     const all = await stored(a, VIN_C, 'V', 0);
     expect(all.map((r) => r.txid)).to.deep.equal([...before, ...after]);
     const replays = (await a.server.metrics.nats.replayRequests.get()).values.find((v) => v.labels.result === 'ok');

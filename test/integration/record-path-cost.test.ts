@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
+import { dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient } from '../../src/sim/car-client.js';
 import { DashboardTestClient } from '../helpers/dashboard-client.js';

@@ -1,5 +1,9 @@
 import { expect } from 'chai';
-import { dashboardMessageOf, dashboardRecordMessage, decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
+import pino from 'pino';
+import { DecodePool } from '../../src/decode/decode-pool.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
+import { decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
 import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
@@ -115,5 +119,53 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     expect(watched[2].dashboardMessage).to.include('"resend":true');
     expect(dashboardMessageOf({ vin: VIN, topic: 'V', txid: 'x', receivedAt: 0, recordJson: null, dashboardMessage: 'kept', payload: null })).to.equal('kept');
     expect(dashboardRecordMessage(VIN, 'other-topic', RECEIVED_AT, null)).to.equal(watched[3].dashboardMessage);
+  });
+});
+
+describe('decode: a bug of ours is not relabelled as an invalid payload', () => {
+  const vPayload = encodeVehicleData({ vin: VIN, createdAt: new Date(RECEIVED_AT), data: [{ key: 'VehicleSpeed', value: { doubleValue: 12.5 } }] });
+
+  // A receivedAt that is no instant comes from our own code, never from a car's bytes: writing the
+  // dashboard message throws a RangeError inside the decoder, which stands in for any decoder bug.
+  function batchWithBug(): DecodeTask {
+    const batch = task([frame('V', vPayload, 'a'), frame('V', vPayload, 'b'), frame('V', vPayload, 'c')]);
+    batch.receivedAt[1] = Number.NaN;
+    return batch;
+  }
+
+  it('gives the frame the error reply with kind internal and its error text, and decodes the rest of the batch', () => {
+    const batch = batchWithBug();
+    const result = decodeBatch(batch);
+    const outcomes = receiveOutcomes(result, batch.frames);
+    expect(outcomes.map((o) => o.kind)).to.deep.equal(['record', 'error', 'record']);
+    expect(outcomes[1]).to.include({ errorKind: 'internal', txid: 'b', topic: 'V' });
+    expect(result.internalErrors).to.have.length(1);
+    expect(result.internalErrors[0]).to.match(/RangeError/);
+    const replies = new Uint8Array(result.replies);
+    expect([...replies.subarray(outcomes[1].replyStart, outcomes[1].replyEnd)]).to.deep.equal([...writeErrorReply(new TextEncoder().encode('b'))]);
+    expect(outcomes[2].recordJson).to.equal(decodeRecord('V', vPayload, VIN).json);
+  });
+
+  it('counts it in decode_internal_errors_total and logs decode_internal_error, not decode_errors_total', async () => {
+    const metrics = new ServerMetrics({ collectDefaults: false }).decode;
+    const logged: unknown[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
+    const kinds: Array<string | null> = [];
+    const pool = new DecodePool<number>({ workers: 1, batchMaxFrames: 64, taskTimeoutMs: 10_000, inlineMaxFrames: 64, metrics, logger }, (_ticket, outcome) => kinds.push(outcome.errorKind));
+    try {
+      const batch = batchWithBug();
+      for (let i = 0; i < 3; i++) {
+        const bytes = new Uint8Array(batch.frames, batch.offsets[i], batch.offsets[i + 1] - batch.offsets[i]).slice();
+        pool.submit(bytes.buffer, VIN, batch.receivedAt[i], i);
+      }
+      await pool.whenIdle();
+    } finally {
+      await pool.close();
+    }
+    expect(kinds).to.deep.equal([null, 'internal', null]);
+    expect((await metrics.decodeInternalErrors.get()).values).to.deep.equal([{ value: 1, labels: { stage: 'frame' } }]);
+    expect((await metrics.decodeErrors.get()).values).to.deep.equal([]);
+    expect(logged).to.have.length(1);
+    expect(logged[0]).to.include({ msg: 'decode_internal_error' });
   });
 });

@@ -1,8 +1,12 @@
 import { expect } from 'chai';
 import { mergeState, parseStoredState } from '../../src/bus/nats/kv-state.js';
-import { HEADER, StreamRecordError, fromStreamMessage, toStreamMessage } from '../../src/bus/nats/stream-record.js';
+import pino from 'pino';
+import { HEADER, StreamRecordError, fromStreamMessage, readStoredMessage, storedRecordOf, toStreamMessage } from '../../src/bus/nats/stream-record.js';
+import { DecodePool } from '../../src/decode/decode-pool.js';
+import { DecodeMetrics } from '../../src/decode/decode-metrics.js';
+import client from 'prom-client';
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { dashboardRecordMessage } from '../../src/decode/decode-batch.js';
+import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
 import { decodeRecord, encodeNormalised } from '../../src/protocol/payload.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { protoSchema } from '../../src/protocol/proto-schema.js';
@@ -74,8 +78,8 @@ describe('stream records', () => {
     expect(message.headers.get(HEADER.receivedAt)).to.equal('2026-01-02T03:04:06.789Z');
     const back = fromStreamMessage(message.data, message.headers);
     expect(back).to.include({ vin: VIN, topic: 'V', txid: record.txid, receivedAt: record.receivedAt, recordJson: record.recordJson, instance: 'inst-a' });
-    expect(back.dashboardMessage).to.equal(record.dashboardMessage);
-    expect(back.dashboardMessage).to.contain('"resend":true');
+    expect(dashboardMessageOf(back)).to.equal(record.dashboardMessage);
+    expect(dashboardMessageOf(back)).to.contain('"resend":true');
   });
 
   it('stores canonical JSON when asked and still rebuilds the dashboard message', () => {
@@ -83,7 +87,7 @@ describe('stream records', () => {
     const message = toStreamMessage(record, 'telemetry', 'json', 'inst-a');
     expect(new TextDecoder().decode(message.data)).to.equal(record.recordJson);
     const back = fromStreamMessage(message.data, message.headers);
-    expect(back.dashboardMessage).to.equal(record.dashboardMessage);
+    expect(dashboardMessageOf(back)).to.equal(record.dashboardMessage);
     expect(back.payload).to.equal(null);
   });
 
@@ -103,6 +107,43 @@ describe('stream records', () => {
   it('refuses messages it did not write', () => {
     expect(() => fromStreamMessage(new Uint8Array(0), undefined)).to.throw(StreamRecordError);
   });
+});
+
+describe('stored records decoded by the decode pool (as car frames are)', () => {
+  for (const inlineMaxFrames of [0, 64]) {
+    it(`gives the records fromStreamMessage gives, in order, one bad body costing only itself (${inlineMaxFrames === 0 ? 'worker' : 'inline'})`, async () => {
+      const pool = new DecodePool<never>(
+        { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 10_000, inlineMaxFrames, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
+        () => {},
+      );
+      try {
+        const messages = [toStreamMessage(vRecord(), 'telemetry', 'protobuf', 'a'), toStreamMessage(vRecord(), 'telemetry', 'json', 'a')];
+        const stored = messages.map((m) => readStoredMessage(m.data, m.headers));
+        const broken = { ...stored[0], body: { ...stored[0].body, body: new Uint8Array([0x0a, 0xff]) } };
+        const outcomes = await pool.decodeStored([stored[0].body, broken.body, stored[1].body]);
+        // Requests of one turn are decoded together and each gets its own outcomes, in order.
+        const tasksBefore = pool['pool'].completed;
+        const [alone, pair] = await Promise.all([pool.decodeStored([stored[1].body]), pool.decodeStored([broken.body, stored[0].body])]);
+        expect(alone).to.have.length(1);
+        expect(alone[0]).to.deep.equal(outcomes[2]);
+        expect(pair).to.have.length(2);
+        expect(pair[0]).to.have.property('error');
+        expect(pair[1]).to.deep.equal(outcomes[0]);
+        // One worker task for both requests (none when decoded inline).
+        expect(pool['pool'].completed - tasksBefore).to.equal(inlineMaxFrames === 0 ? 1 : 0);
+        expect(outcomes).to.have.length(3);
+        expect(outcomes[1]).to.have.property('error');
+        for (const [i, message] of [[0, messages[0]], [2, messages[1]]] as const) {
+          const outcome = outcomes[i];
+          if ('error' in outcome) throw new Error(outcome.error);
+          const record = storedRecordOf(readStoredMessage(message.data, message.headers), outcome);
+          expect(record).to.deep.equal(fromStreamMessage(message.data, message.headers));
+        }
+      } finally {
+        await pool.close();
+      }
+    });
+  }
 });
 
 describe('last-known state merge', () => {

@@ -5,7 +5,11 @@ import { DashboardHub, DashboardSession, type DashboardClient } from '../../src/
 import { CarHistory } from '../../src/history/car-history.js';
 import { tileOrigins } from '../../src/history/map-config.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
-import { SignalSample, readSample } from '../../src/history/signal-sample.js';
+import { SignalSample, readSample, readSampleFromDatums } from '../../src/history/signal-sample.js';
+import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
+import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
+import { VehicleStory } from '../../src/sim/vehicle-story.js';
+import { packFrames } from '../helpers/decode-task.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
@@ -67,6 +71,25 @@ describe('recent history', () => {
     expect(Number.isNaN(sample.range)).to.equal(true);
     // A created_at far ahead of the server's clock is not believed.
     expect(readSample(json, START - 3_600_000, new SignalSample()).at).to.equal(START - 3_600_000);
+  });
+
+  it('reads the same sample from the datums the decode stage located as from the record JSON', () => {
+    const story = new VehicleStory({ seed: 3 });
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 200; i++) {
+      const data = [...(story.next() as never[]), { key: 'InsideTemp', value: { invalid: true } }, { key: 'Location', value: { stringValue: '(37.5 N, 122.25 W)' } }];
+      const payload = encodeVehicleData({ vin: VIN_A, createdAt: i % 7 === 0 ? undefined : new Date(START + i * 1000), data: data as never });
+      frames.push(writeStreamEnvelope({ txid: `t${i}`, topic: 'V', payload }));
+    }
+    for (const watched of [0, 1]) {
+      const task = { ...packFrames(frames, VIN_A, START + 500_000), watched: new Uint8Array(frames.length).fill(watched) };
+      for (const outcome of receiveOutcomes(decodeBatch(task), task.frames)) {
+        const expected = readSample(outcome.recordJson!, START + 500_000, new SignalSample());
+        const text = outcome.dashboardMessage ?? outcome.recordJson!;
+        const actual = readSampleFromDatums(outcome.state!, text, outcome.createdAt, START + 500_000, new SignalSample());
+        expect({ ...actual }).to.deep.equal({ ...expected });
+      }
+    }
   });
 
   it('derives a trip and a charging session from a simulated drive and charge, and counts them', async () => {

@@ -35,7 +35,7 @@ function oracle(topic: string, payload: Uint8Array, vin: string): Verdict {
     const r = decodeRecord(topic, payload, vin);
     return { ok: true, json: r.json, state: r.state && r.state.length > 0 ? r.state : null, createdAt: r.createdAt, signals: r.signals, isResend: r.isResend };
   } catch (error) {
-    return { ok: false, kind: error instanceof PayloadError ? `payload_${error.kind}` : 'payload_unexpected' };
+    return { ok: false, kind: error instanceof PayloadError ? `payload_${error.kind}` : 'internal' };
   }
 }
 

@@ -2,6 +2,7 @@ import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { NatsMetrics } from './nats-metrics.js';
 import type { SnapshotSource, VehicleSnapshot } from '../record-bus.js';
+import type { LocalVehicleState, LocalVehicles } from '../vehicle-state.js';
 import { isStateValue, sampleTime } from '../../protocol/state-value.js';
 import { kvKey } from './nats-names.js';
 import { isWrongLastSequence } from './nats-errors.js';
@@ -20,14 +21,6 @@ export interface StoredState {
    * (entry time - foldLagMs) is folded in. Readers catch up from the stream from there.
    */
   foldLagMs?: number;
-}
-
-/** What the owning instance knows about a car right now (its actor). */
-export interface LocalState {
-  state: ReadonlyMap<string, FieldValue>;
-  lastSeenAt: number;
-  connected: boolean;
-  stale: boolean;
 }
 
 const utf8 = new TextEncoder();
@@ -66,7 +59,6 @@ export function mergeState(base: StoredState | null, local: { state: Iterable<[s
 export interface KvStateWriterOptions {
   kv: KV;
   flushMs: number;
-  readLocal: (vin: string) => LocalState | undefined;
   metrics: NatsMetrics;
   logger: Logger;
 }
@@ -78,7 +70,8 @@ export interface KvStateWriterOptions {
  * saw; on a conflict (another instance wrote) it reads, merges and retries.
  */
 export class KvStateWriter {
-  private dirty = new Set<string>();
+  /** Cars with stored records not yet written, each with the state its record was published from. */
+  private dirty = new Map<string, LocalVehicleState>();
   private readonly revisions = new Map<string, { revision: number; stored: StoredState }>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> | null = null;
@@ -88,8 +81,9 @@ export class KvStateWriter {
     this.timer.unref();
   }
 
-  markDirty(vin: string): void {
-    this.dirty.add(vin);
+  /** `local`: the publishing actor's state (read at the flush, so the write holds the newest state). */
+  markDirty(vin: string, local: LocalVehicleState): void {
+    this.dirty.set(vin, local);
   }
 
   /** Write every dirty car now; concurrent calls share one pass. */
@@ -108,18 +102,16 @@ export class KvStateWriter {
 
   private async writeDirty(): Promise<void> {
     if (this.dirty.size === 0) return;
-    const vins = [...this.dirty];
-    this.dirty = new Set();
+    const cars = [...this.dirty];
+    this.dirty = new Map();
     // A few at a time: bounded concurrency keeps one slow flush from flooding NATS.
-    for (let i = 0; i < vins.length; i += 32) {
-      await Promise.all(vins.slice(i, i + 32).map((vin) => this.write(vin)));
+    for (let i = 0; i < cars.length; i += 32) {
+      await Promise.all(cars.slice(i, i + 32).map(([vin, local]) => this.write(vin, local)));
     }
   }
 
-  private async write(vin: string): Promise<void> {
+  private async write(vin: string, local: LocalVehicleState): Promise<void> {
     const readAt = performance.now();
-    const local = this.options.readLocal(vin);
-    if (local === undefined) return;
     const key = kvKey(vin);
     const { kv, metrics } = this.options;
     let known = this.revisions.get(vin);
@@ -147,13 +139,13 @@ export class KvStateWriter {
         metrics.natsStateWrites.inc({ result: 'error' });
         this.revisions.delete(vin);
         // Written again at the next flush: the car is still dirty as far as KV knows.
-        this.dirty.add(vin);
+        this.dirty.set(vin, local);
         this.options.logger.warn({ err: error, vin }, 'nats_state_write_failed');
         return;
       }
     }
     this.revisions.delete(vin);
-    this.dirty.add(vin);
+    this.dirty.set(vin, local);
   }
 }
 
@@ -168,7 +160,8 @@ export interface FoldableRecord {
 export interface KvSnapshotSourceOptions {
   state: KV;
   connectivity: { connectedAnywhere(vin: string): Promise<boolean> };
-  readLocal: (vin: string) => LocalState | undefined;
+  /** This instance's cars: a car connected here says whether it is stale. */
+  local: LocalVehicles;
   /** Waits until a watched VIN's live records flow, so the snapshot does not open a gap before them. */
   watchReady: (vin: string) => Promise<void>;
   /** The VIN's stored records since a time (the stream's clock), in stream order. */
@@ -197,7 +190,7 @@ export class KvSnapshotSource implements SnapshotSource {
   constructor(private readonly options: KvSnapshotSourceOptions) {}
 
   async snapshot(vin: string): Promise<VehicleSnapshot> {
-    const { state: kv, connectivity, readLocal, watchReady, readSince, flushMs, staleAfterMs } = this.options;
+    const { state: kv, connectivity, local: localVehicles, watchReady, readSince, flushMs, staleAfterMs } = this.options;
     const now = this.options.now ?? Date.now;
     // Live records stored from here on reach this instance; everything before is in KV or read below.
     await watchReady(vin);
@@ -225,7 +218,7 @@ export class KvSnapshotSource implements SnapshotSource {
       }
     });
     const lastSeenAt = newestFolded ?? stored?.lastSeenAt ?? null;
-    const local = readLocal(vin);
+    const local = localVehicles.get(vin);
     return {
       vin,
       connected: connectedAnywhere || (local?.connected ?? false),

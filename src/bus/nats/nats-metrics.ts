@@ -16,8 +16,11 @@ export class NatsMetrics {
   readonly natsStateWrites: client.Counter<'result'>;
   readonly replayRequests: client.Counter<'result'>;
   readonly replayRecords: client.Counter;
+  /** Owned by the decode stage: a stored record whose decode threw (a bug of ours). */
+  readonly decodeInternalErrors: client.Counter<'stage'>;
 
-  constructor(registry: client.Registry) {
+  constructor(registry: client.Registry, borrowed: { decodeInternalErrors: client.Counter<'stage'> }) {
+    this.decodeInternalErrors = borrowed.decodeInternalErrors;
     const r = [registry];
     this.natsPendingPublishes = new client.Gauge({ name: `${PREFIX}nats_pending_publishes`, help: 'Records sent to JetStream and not yet confirmed (their cars are not acked yet).', registers: r });
     this.natsPublishFailures = new client.Counter({ name: `${PREFIX}nats_publish_failures_total`, help: 'Records JetStream did not confirm, by reason (overloaded, timeout, error, closed); their cars are not acked.', labelNames: ['reason'], registers: r });

@@ -3,7 +3,16 @@ import type { Logger } from 'pino';
 import type { NatsMetrics } from './nats-metrics.js';
 import type { BusRecord, RecordBus, RecordListener, SafeCallback } from '../record-bus.js';
 import { vinSubjects } from './nats-names.js';
-import { HEADER, fromStreamMessage, toStreamMessage, type RecordEncoding, type StoredRecord } from './stream-record.js';
+import {
+  HEADER,
+  readStoredMessage,
+  storedRecordOf,
+  toStreamMessage,
+  type RecordEncoding,
+  type StoredMessage,
+  type StoredRecord,
+  type StoredRecordDecoder,
+} from './stream-record.js';
 import { isTimeout } from './nats-errors.js';
 
 /** Heartbeat interval of the consumers that follow watched VINs (see follow()). */
@@ -18,6 +27,8 @@ export interface NatsRecordBusOptions {
   /** Unconfirmed publishes allowed at once; past it a record is refused immediately. */
   maxPending: number;
   publishTimeoutMs: number;
+  /** Decodes the bodies of records read back from the stream (the decode stage's worker pool). */
+  decoder: StoredRecordDecoder;
   metrics: NatsMetrics;
   logger: Logger;
   /** Told about every record this instance stored (the last-known state writer listens). */
@@ -193,18 +204,21 @@ export class NatsRecordBus implements RecordBus {
         const batch = await consumer.fetch({ max_messages: 256, expires: 1000 });
         let got = 0;
         let done = false;
+        const messages: JsMsg[] = [];
         for await (const message of batch) {
           got++;
-          const record = this.recordOf(message);
-          if (record !== null) {
-            count++;
-            if (onRecord(record) === false) done = true;
-          }
-          if (done || message.info.pending === 0) {
+          messages.push(message);
+          if (message.info.pending === 0) break;
+        }
+        // One decode task per fetched batch; records handed over in stream order.
+        for (const record of await this.recordsOf(messages)) {
+          count++;
+          if (onRecord(record) === false) {
             done = true;
             break;
           }
         }
+        if (messages.length > 0 && messages[messages.length - 1].info.pending === 0) done = true;
         if (done || got === 0) break;
       }
       return count;
@@ -265,15 +279,44 @@ export class NatsRecordBus implements RecordBus {
     }
   }
 
-  private recordOf(message: JsMsg): StoredRecord | null {
-    try {
-      const record = fromStreamMessage(message.data, message.headers);
-      record.streamSeq = message.seq;
-      return record;
-    } catch (error) {
-      this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'nats_record_unreadable');
-      return null;
+  /**
+   * Stored messages back into records, their bodies decoded by the decode stage (off the main thread,
+   * like a car's frames), in the order given. A message this project cannot read is logged and skipped.
+   */
+  private async recordsOf(messages: JsMsg[]): Promise<StoredRecord[]> {
+    const read: Array<{ message: JsMsg; stored: StoredMessage }> = [];
+    for (const message of messages) {
+      try {
+        read.push({ message, stored: readStoredMessage(message.data, message.headers) });
+      } catch (error) {
+        this.unreadable(message, error);
+      }
     }
+    if (read.length === 0) return [];
+    const outcomes = await this.options.decoder.decodeStored(read.map((each) => each.stored.body));
+    const records: StoredRecord[] = [];
+    for (let i = 0; i < read.length; i++) {
+      const { message, stored } = read[i];
+      const outcome = outcomes[i];
+      if ('error' in outcome) {
+        if (outcome.internal === true) {
+          // A bug of ours, not a record someone else wrote: its own series and an error log.
+          this.options.metrics.decodeInternalErrors.inc({ stage: 'stored' });
+          this.options.logger.error({ error: outcome.error, subject: message.subject, seq: message.seq }, 'decode_internal_error');
+        } else {
+          this.unreadable(message, new Error(outcome.error));
+        }
+        continue;
+      }
+      const record = storedRecordOf(stored, outcome);
+      record.streamSeq = message.seq;
+      records.push(record);
+    }
+    return records;
+  }
+
+  private unreadable(message: JsMsg, error: unknown): void {
+    this.options.logger.warn({ err: error, subject: message.subject, seq: message.seq }, 'nats_record_unreadable');
   }
 
   /** One ordered consumer for a watched VIN: stored records only, in stream order, no duplicates. */
@@ -313,10 +356,12 @@ export class NatsRecordBus implements RecordBus {
         for await (const message of messages) {
           lastSeq = message.seq;
           if (message.headers?.get(HEADER.instance) === instanceId) continue;
-          const record = this.recordOf(message);
-          if (record === null) continue;
-          metrics.natsRemoteRecords.inc();
-          this.deliver(record);
+          // Awaited in the loop: the next message is not taken before this one is delivered (order).
+          for (const record of await this.recordsOf([message])) {
+            if (follow.stopped) break;
+            metrics.natsRemoteRecords.inc();
+            this.deliver(record);
+          }
         }
       } catch (error) {
         if (follow.stopped || this.closed) break;

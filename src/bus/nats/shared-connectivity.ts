@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import type { ConnectivityArbiter } from '../../actors/vehicle-registry.js';
+import type { ConnectivityArbiter } from '../vehicle-state.js';
 import { kvKey } from './nats-names.js';
 import { isWrongLastSequence } from './nats-errors.js';
 

@@ -2,17 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { DiscardPolicy, StorageType, jetstream, jetstreamManager, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import type { VehicleRegistry } from '../../actors/vehicle-registry.js';
 import type { AppConfig } from '../../config/types.js';
 import type { NatsMetrics } from './nats-metrics.js';
 import type { SnapshotSource } from '../record-bus.js';
-import type { SessionPersistence } from '../../dashboard/session-store.js';
-import { KvSessionPersistence } from './kv-sessions.js';
-import { KvSnapshotSource, KvStateWriter, type LocalState } from './kv-state.js';
+import { KvSnapshotSource, KvStateWriter } from './kv-state.js';
+import type { LocalVehicles } from '../vehicle-state.js';
 import { NatsRecordBus } from './nats-record-bus.js';
+import type { StoredRecordDecoder } from './stream-record.js';
 import { InstancePresence, SharedConnectivity } from './shared-connectivity.js';
 import { isStreamNotFound } from './nats-errors.js';
 
@@ -26,10 +25,13 @@ export interface NatsScaleOut {
   readonly instanceId: string;
   readonly bus: NatsRecordBus;
   readonly connectivity: SharedConnectivity;
-  /** Give the scale-out the actors it mirrors to KV; returns the snapshot source dashboards use. */
-  attach(registry: VehicleRegistry, staleAfterMs: number): SnapshotSource;
-  /** Sign in with Tesla sessions shared by every instance (the <NATS_STREAM>_sessions bucket). */
-  sessionPersistence(secret: string): Promise<SessionPersistence>;
+  /**
+   * The snapshot source dashboards use: KV brought up to date from the stream, with this instance's
+   * cars (the actor registry, built after the bus) saying whether a car connected here is stale.
+   */
+  snapshotSource(local: LocalVehicles, staleAfterMs: number): SnapshotSource;
+  /** The KV bucket Sign in with Tesla sessions share across instances (<NATS_STREAM>_sessions; the format is src/dashboard/kv-sessions.ts). */
+  sessionsBucket(): Promise<KV>;
 }
 
 const nanos = (ms: number): number => ms * 1_000_000;
@@ -133,7 +135,14 @@ function watchConnection(nc: NatsConnection, metrics: NatsMetrics, logger: Logge
  * Everything NATS mode needs, started in order: connection, stream, KV buckets, presence, bus. Only
  * loaded (dynamic import) when NATS_URL is set, so a single-process server never touches NATS code.
  */
-export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics: NatsMetrics; logger: Logger }): Promise<NatsScaleOut> {
+export interface NatsDeps {
+  /** Decodes the records read back from the stream (the decode worker pool, built before NATS). */
+  decoder: StoredRecordDecoder;
+  metrics: NatsMetrics;
+  logger: Logger;
+}
+
+export async function startNatsScaleOut(settings: NatsSettings, deps: NatsDeps): Promise<NatsScaleOut> {
   const { metrics } = deps;
   const instanceId = settings.instanceId !== '' ? settings.instanceId : defaultInstanceId();
   const logger = deps.logger.child({ natsInstance: instanceId });
@@ -152,8 +161,7 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics:
     await presence.start();
     const connectivity = new SharedConnectivity({ kv: connectivityKv, instanceId, presence, logger });
 
-    let readLocal: (vin: string) => LocalState | undefined = () => undefined;
-    const writer = new KvStateWriter({ kv: stateKv, flushMs: settings.stateFlushMs, readLocal: (vin) => readLocal(vin), metrics, logger });
+    const writer = new KvStateWriter({ kv: stateKv, flushMs: settings.stateFlushMs, metrics, logger });
 
     const bus = new NatsRecordBus({
       js,
@@ -163,9 +171,13 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics:
       instanceId,
       maxPending: settings.maxPendingPublishes,
       publishTimeoutMs: settings.publishTimeoutMs,
+      decoder: deps.decoder,
       metrics,
       logger,
-      onStored: (record) => writer.markDirty(record.vin),
+      // The publishing actor comes with the record: the writer reads its state at the next flush.
+      onStored: (record) => {
+        if (record.origin !== undefined) writer.markDirty(record.vin, record.origin);
+      },
       onClose: async () => {
         // Last DISCONNECTEDs first (they are records too), then the final state, then goodbye.
         await connectivity.whenIdle();
@@ -188,20 +200,14 @@ export async function startNatsScaleOut(settings: NatsSettings, deps: { metrics:
       instanceId,
       bus,
       connectivity,
-      async sessionPersistence(secret) {
-        const sessionsKv = await kvm.create(`${settings.stream}_sessions`, { history: 1, replicas });
-        return new KvSessionPersistence(sessionsKv, secret, logger);
+      sessionsBucket() {
+        return kvm.create(`${settings.stream}_sessions`, { history: 1, replicas });
       },
-      attach(registry, staleAfterMs) {
-        readLocal = (vin) => {
-          const actor = registry.get(vin);
-          if (actor === undefined) return undefined;
-          return { state: actor.state, lastSeenAt: actor.lastSeenAt, connected: actor.connected, stale: actor.stale };
-        };
+      snapshotSource(local, staleAfterMs) {
         return new KvSnapshotSource({
           state: stateKv,
           connectivity,
-          readLocal,
+          local,
           watchReady: (vin) => bus.watchReady(vin),
           readSince: (vin, sinceMs, onRecord) => bus.readSince(vin, sinceMs, onRecord),
           flushMs: settings.stateFlushMs,

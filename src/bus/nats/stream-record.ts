@@ -1,6 +1,6 @@
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
-import { dashboardRecordMessage } from '../../decode/decode-batch.js';
-import { decodeRecord, type StateEntry } from '../../protocol/payload.js';
+import type { StateEntry } from '../../protocol/payload.js';
+import { decodeStoredBody, type DecodedBody, type StoredBody } from '../../protocol/stored-body.js';
 import type { BusRecord } from '../record-bus.js';
 import { fromHeaderValue, headerValue, recordMessageId, recordSubject } from './nats-names.js';
 
@@ -36,7 +36,6 @@ export interface StreamMessage {
 }
 
 const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder();
 
 export function toStreamMessage(record: BusRecord, prefix: string, encoding: RecordEncoding, instanceId: string): StreamMessage {
   const h = headers();
@@ -79,18 +78,29 @@ export type StoredRecord = BusRecord & {
   createdAt: string | null;
 };
 
-interface JsonVehicleData {
-  isResend?: unknown;
-  createdAt?: unknown;
-  data?: Array<{ key?: unknown; value?: unknown }>;
+/** A stored message as far as its headers go: the body still to be decoded (by the decode stage). */
+export interface StoredMessage {
+  vin: string;
+  topic: string;
+  txid: string;
+  receivedAt: number;
+  instance: string;
+  clientVersion: string;
+  body: StoredBody;
 }
 
+const ENCODINGS = new Set(['protobuf', 'json', 'opaque']);
+
 /**
- * A stored message back into the record dashboards receive. Protobuf bodies are decoded and normalised
- * here exactly as the decode worker does, so a dashboard sees the same JSON whichever instance the car
- * is on. Throws StreamRecordError for a message this project did not write.
+ * Decodes stored bodies off the main thread (the decode stage's worker pool), outcomes in the order
+ * of `bodies`: the bus hands every body it reads back to it.
  */
-export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): StoredRecord {
+export interface StoredRecordDecoder {
+  decodeStored(bodies: StoredBody[]): Promise<Array<DecodedBody | { error: string; internal?: boolean }>>;
+}
+
+/** The headers of a stored message read and checked. Throws StreamRecordError for a message this project did not write. */
+export function readStoredMessage(data: Uint8Array, h: MsgHdrs | undefined): StoredMessage {
   const get = (name: string): string => {
     const value = h?.get(name) ?? '';
     if (value === '') throw new StreamRecordError(`stream message without ${name} header`);
@@ -102,50 +112,43 @@ export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): Sto
   const receivedAt = Date.parse(get(HEADER.receivedAt));
   if (Number.isNaN(receivedAt)) throw new StreamRecordError(`stream message with a bad ${HEADER.receivedAt} header`);
   const encoding = get(HEADER.encoding);
-  let recordJson: string | null;
-  let payload: Uint8Array | null;
-  let isResend = false;
-  let state: StateEntry[] | null = null;
-  let createdAt: string | null = null;
-  if (encoding === 'protobuf') {
-    // Bodies stored before records were normalised are the car's bytes: those are normalised here.
-    const decoded = decodeRecord(topic, data, vin, { normalised: h?.get(HEADER.normalised) === 'true' });
-    recordJson = decoded.json;
-    isResend = decoded.isResend;
-    state = decoded.state;
-    createdAt = decoded.createdAt;
-    payload = data;
-  } else if (encoding === 'json') {
-    recordJson = fromUtf8.decode(data);
-    if (topic === 'V') {
-      // Canonical JSON re-serialises to the same text, so values match what the decode worker made.
-      const parsed = JSON.parse(recordJson) as JsonVehicleData;
-      isResend = parsed.isResend === true;
-      createdAt = typeof parsed.createdAt === 'string' ? parsed.createdAt : null;
-      state = (Array.isArray(parsed.data) ? parsed.data : []).map((datum) => ({
-        field: String(datum.key ?? 0),
-        value: datum.value === undefined ? 'null' : JSON.stringify(datum.value),
-      }));
-    }
-    payload = null;
-  } else if (encoding === 'opaque') {
-    recordJson = null;
-    payload = data;
-  } else {
-    throw new StreamRecordError(`stream message with unknown encoding ${JSON.stringify(encoding)}`);
-  }
-  const clientVersion = h?.has(HEADER.clientVersion) ? fromHeaderValue(h.get(HEADER.clientVersion)) : '';
+  if (!ENCODINGS.has(encoding)) throw new StreamRecordError(`stream message with unknown encoding ${JSON.stringify(encoding)}`);
   return {
     vin,
     topic,
     txid,
     receivedAt,
-    recordJson,
-    payload,
-    ...(clientVersion !== '' ? { clientVersion } : {}),
-    dashboardMessage: dashboardRecordMessage(vin, topic, receivedAt, recordJson, isResend),
     instance: h?.get(HEADER.instance) ?? '',
-    state,
-    createdAt,
+    clientVersion: h?.has(HEADER.clientVersion) ? fromHeaderValue(h.get(HEADER.clientVersion)) : '',
+    body: { topic, vin, encoding, normalised: h?.get(HEADER.normalised) === 'true', body: data },
   };
+}
+
+/** The record dashboards receive, from a stored message and its decoded body. */
+export function storedRecordOf(message: StoredMessage, decoded: DecodedBody): StoredRecord {
+  const { vin, topic, receivedAt, body } = message;
+  return {
+    vin,
+    topic,
+    txid: message.txid,
+    receivedAt,
+    recordJson: decoded.recordJson,
+    // The stored bytes for a protobuf or opaque body (the normalised record, or an unknown topic's bytes).
+    payload: body.encoding === 'json' ? null : body.body,
+    ...(message.clientVersion !== '' ? { clientVersion: message.clientVersion } : {}),
+    // Framed by the dashboard stage (dashboardMessageOf) for the dashboards that receive it.
+    dashboardMessage: '',
+    instance: message.instance,
+    state: decoded.state,
+    createdAt: decoded.createdAt,
+  };
+}
+
+/**
+ * A stored message back into the record dashboards receive, decoded here on the calling thread. The
+ * bus hands bodies to the decode stage instead (StoredRecordDecoder); this serves tools and tests.
+ */
+export function fromStreamMessage(data: Uint8Array, h: MsgHdrs | undefined): StoredRecord {
+  const message = readStoredMessage(data, h);
+  return storedRecordOf(message, decodeStoredBody(message.body));
 }

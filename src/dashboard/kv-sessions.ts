@@ -1,12 +1,13 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import { deriveKey, seal, unseal, type SessionPersistence, type SessionRecord } from '../../dashboard/session-store.js';
+import { deriveKey, seal, unseal, type SessionPersistence, type SessionRecord } from './session-store.js';
 
 /**
  * Sign in with Tesla sessions in NATS mode: one KV entry per session (key = the hashed session id,
  * value sealed with AES-256-GCM under a key derived from DASHBOARD_SESSION_SECRET), so any instance can
  * serve a signed-in browser, a sign-out on one instance closes that session's sockets on all of them
- * (the delete is watched), and a token one instance refreshed is the one the others use next.
+ * (the delete is watched), and a token one instance refreshed is the one the others use next. The
+ * NATS scale-out only provides the bucket (NatsScaleOut.sessionsBucket): the session format is ours.
  */
 export class KvSessionPersistence implements SessionPersistence {
   private readonly key: Buffer;
