@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { TelemetryMetrics } from '../metrics/telemetry-metrics.js';
-import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
-import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../vehicle/uws.js';
+import type { Generation } from '../uws/app-generations.js';
+import { SslListener } from '../uws/ssl-listener.js';
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../uws/uws.js';
 import type { DashboardGrant } from './dashboard-grant.js';
 import { CLOSE_TOO_SLOW, DashboardSession, type DashboardClient, type DashboardHub, type VinPublisher } from './dashboard-hub.js';
 import type { StaticAsset } from './static-assets.js';
@@ -155,11 +156,10 @@ class UwsDashboardClient implements DashboardClient {
  */
 export class DashboardListener implements VinPublisher {
   private readonly options: DashboardListenerOptions;
-  private readonly generations: AppGenerations;
+  private readonly tls: SslListener<DashboardTlsFiles>;
   private readonly clients = new Set<UwsDashboardClient>();
   private readonly verified: VerifiedGrants;
   private readonly now: () => number;
-  private draining = false;
   private readonly boundary: HandlerBoundary;
   private readonly headers: Array<[string, string]>;
   private readonly socketsPerHolder = new Map<string, number>();
@@ -170,27 +170,25 @@ export class DashboardListener implements VinPublisher {
     this.boundary = new HandlerBoundary('dashboard', options.metrics, options.logger);
     this.headers = securityHeaders(options.headers);
     this.verified = new VerifiedGrants(VERIFIED_GRANT_TTL_MS, VERIFIED_GRANTS_MAX, this.now);
-    this.generations = new AppGenerations(options.host, options.port, 'dashboard listener');
-    const app = this.createApp(options);
-    this.routes(app, this.generations.add(app));
+    this.tls = new SslListener<DashboardTlsFiles>({
+      host: options.host,
+      port: options.port,
+      what: 'dashboard listener',
+      routes: (app, generation) => this.routes(app, generation),
+    }, options);
   }
 
-  private createApp(files: DashboardTlsFiles): TemplatedApp {
-    return uWS.SSLApp({
-      cert_file_name: files.certFile,
-      key_file_name: files.keyFile,
-      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
-    });
+  private get draining(): boolean {
+    return this.tls.draining;
   }
 
   async listen(): Promise<number> {
-    return this.generations.listen();
+    return this.tls.listen();
   }
 
   /** New certificate and key for new handshakes; open dashboards stay on their app (see VehicleListener.reload). */
   async reload(files: DashboardTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
-    if (this.draining) return ['the listener is shutting down'];
-    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) => this.routes(app, generation));
+    return this.tls.reload(files, probe);
   }
 
   get openConnections(): number {
@@ -201,7 +199,7 @@ export class DashboardListener implements VinPublisher {
     const topic = topicOf(vin);
     const limited = noLocationTopicOf(vin);
     // Topics belong to an app: dashboards that came in before a certificate reload are on an older one.
-    const generations = this.generations.live;
+    const generations = this.tls.live;
     for (let i = 0; i < generations.length; i++) {
       const app = generations[i].app;
       if (app.publish(topic, message, false)) this.options.metrics.dashboardMessagesSent.inc(app.numSubscribers(topic));
@@ -212,8 +210,7 @@ export class DashboardListener implements VinPublisher {
   }
 
   stopAccepting(): void {
-    this.draining = true;
-    this.generations.stopAccepting();
+    this.tls.stopAccepting();
   }
 
   /** Close every dashboard with "going away": the page reconnects with backoff. */
@@ -222,8 +219,7 @@ export class DashboardListener implements VinPublisher {
   }
 
   close(): void {
-    this.stopAccepting();
-    this.generations.closeAll();
+    this.tls.close();
   }
 
   private routes(app: TemplatedApp, generation: Generation): void {
@@ -332,7 +328,7 @@ export class DashboardListener implements VinPublisher {
           data.client = client;
           data.session = new DashboardSession(client, data.grant);
           this.clients.add(client);
-          this.generations.opened(generation);
+          this.tls.opened(generation);
           this.socketsPerHolder.set(data.holder, (this.socketsPerHolder.get(data.holder) ?? 0) + 1);
           metrics.dashboardsConnected.set(this.clients.size);
           this.armExpiry(data);
@@ -383,7 +379,7 @@ export class DashboardListener implements VinPublisher {
           // error or inactivity, and says which in `message`; a peer that just vanished leaves it empty.
           if (client.dropReason === null && code === 1006 && message.byteLength > 0) client.dropReason = uwsDropReason(Buffer.from(message).toString('latin1'));
           this.clients.delete(client);
-          this.generations.closed(generation);
+          this.tls.closed(generation);
           const held = (this.socketsPerHolder.get(data.holder) ?? 1) - 1;
           if (held <= 0) this.socketsPerHolder.delete(data.holder);
           else this.socketsPerHolder.set(data.holder, held);

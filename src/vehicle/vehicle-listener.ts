@@ -10,9 +10,10 @@ import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../pro
 import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
 import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
-import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
+import type { Generation } from '../uws/app-generations.js';
+import { SslListener } from '../uws/ssl-listener.js';
 import { maxPayloadFor, SocketsPerVin } from './socket-caps.js';
-import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
+import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from '../uws/uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
 export const STATUS_PATH = '/status';
@@ -181,48 +182,41 @@ class UwsVehicleConnection implements VehicleConnection {
  */
 export class VehicleListener {
   private readonly options: VehicleListenerOptions;
-  private readonly generations: AppGenerations;
+  private readonly tls: SslListener<VehicleTlsFiles>;
   private readonly connections = new Set<UwsVehicleConnection>();
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
-  private draining = false;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
-    this.generations = new AppGenerations(options.host, options.port, 'vehicle listener');
-    const app = this.createApp(options);
-    this.routes(app, this.generations.add(app), options.operatorCas);
+    this.tls = new SslListener<VehicleTlsFiles>({
+      host: options.host,
+      port: options.port,
+      what: 'vehicle listener',
+      clientCaFile: (files) => files.trustedCaFile,
+      // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
+      preferLowMemory: true,
+      routes: (app, generation, files) => this.routes(app, generation, files.operatorCas),
+    }, options);
   }
 
-  private createApp(files: VehicleTlsFiles): TemplatedApp {
-    return uWS.SSLApp({
-      cert_file_name: files.certFile,
-      key_file_name: files.keyFile,
-      ca_file_name: files.trustedCaFile,
-      // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
-      ssl_prefer_low_memory_usage: true,
-      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
-    });
+  private get draining(): boolean {
+    return this.tls.draining;
   }
 
   /** Binds and resolves with the bound port (useful with port 0). */
   async listen(): Promise<number> {
-    return this.generations.listen();
+    return this.tls.listen();
   }
 
   /**
    * New certificate, key or vehicle trust for new handshakes; connected cars stay on the app they came
-   * in on. The new app is first bound to a private port and handed to `probe` (which handshakes with it
-   * as a car would); only when that finds no problem does it take over the real port. Resolves with the
-   * problems, empty when the new files are in use.
+   * in on. `probe` handshakes with the staged app as a car would (SslListener.reload).
    */
   async reload(files: VehicleTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
-    if (this.draining) return ['the listener is shutting down'];
-    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) =>
-      this.routes(app, generation, files.operatorCas),
-    );
+    return this.tls.reload(files, probe);
   }
 
   get openConnections(): number {
@@ -231,8 +225,7 @@ export class VehicleListener {
 
   /** Stop taking new cars and new frames; frames already received still get their replies. */
   stopAccepting(): void {
-    this.draining = true;
-    this.generations.stopAccepting();
+    this.tls.stopAccepting();
   }
 
   /** Close every car socket with "going away": cars reconnect (to another instance) with backoff. */
@@ -243,7 +236,7 @@ export class VehicleListener {
   close(): void {
     this.stopAccepting();
     this.closeAll();
-    this.generations.closeAll();
+    this.tls.close();
   }
 
   private identify(res: HttpResponse, operatorCas: readonly X509Certificate[]): IdentityResult {
@@ -349,7 +342,7 @@ export class VehicleListener {
         );
         data.connection = connection;
         this.connections.add(connection);
-        this.generations.opened(generation);
+        this.tls.opened(generation);
         // A car needs wifi + cellular + one reconnecting; past that the oldest socket is the stale one.
         const evicted = this.perVin.add(connection.vin, connection);
         if (evicted !== null) {
@@ -396,7 +389,7 @@ export class VehicleListener {
         if (connection === null) return;
         connection.isOpen = false;
         this.connections.delete(connection);
-        this.generations.closed(generation);
+        this.tls.closed(generation);
         this.perVin.remove(connection.vin, connection);
         metrics.disconnects.inc({ reason: connection.closedFor ?? closeReason(code) });
         registry.connectionClosed(connection);
