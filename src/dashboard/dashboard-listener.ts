@@ -72,6 +72,8 @@ interface SocketData {
   expiryTimer: NodeJS.Timeout | null;
   /** Key of the per-subject socket count. */
   holder: string;
+  /** Upgraded after an asynchronous check, in a cork of our own: `open` then runs inside that cork. */
+  upgradedLater: boolean;
 }
 
 /** Whose sockets count together: the token's subject, or (no `sub`) the set of VINs it grants. */
@@ -274,7 +276,7 @@ export class DashboardListener implements VinPublisher {
               this.refuse(res, new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`), '429 Too Many Requests');
               return;
             }
-            const data: SocketData = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder };
+            const data: SocketData = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, upgradedLater: false };
             // Still inside uWS's call for this request, where the response is already corked: this cork only
             // tells uWS.js so, and the upgrade happens the way uWS expects (no warning, nothing re-read).
             res.cork(() => res.upgrade(data, key, protocol, extensions, context));
@@ -294,15 +296,10 @@ export class DashboardListener implements VinPublisher {
                   return;
                 }
                 this.verified.put(credential, grant, sessionId);
-                const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null, holder };
+                const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null, holder, upgradedLater: true };
                 // Credentials not checked moments ago (a client that skipped /api/session): upgraded after the
-                // check, outside uWS's call. Not inside res.cork: after a callback uWS's HttpResponse::cork
-                // tells an upgraded socket from the HTTP one by its address, and the upgrade reallocates the
-                // socket, sometimes in place. Then cork reads the new WebSocket's memory as HTTP state and,
-                // depending on what lies there, shuts the fresh socket (1006 right after `hello`). Uncorked,
-                // the 101 goes out in a few small writes and uWS.js prints a cork warning; the socket itself
-                // is sound. Browsers never take this path: the page checks first, which lands it in `verified`.
-                res.upgrade(data, key, protocol, extensions, context);
+                // check, in a cork of its own as uWS wants for every write outside its own call (no warning).
+                res.cork(() => res.upgrade(data, key, protocol, extensions, context));
               },
               (error: unknown) => {
                 if (aborted) return;
@@ -333,7 +330,17 @@ export class DashboardListener implements VinPublisher {
           metrics.dashboardsConnected.set(this.clients.size);
           this.armExpiry(data);
           logger.info({ source: data.grant.source, subject: data.grant.subject, vins: data.grant.all ? '*' : data.grant.vins.size }, 'dashboard_connected');
-          hub.opened(data.session);
+          const session = data.session;
+          if (!data.upgradedLater) {
+            hub.opened(session);
+            return;
+          }
+          // `open` runs inside the cork of an asynchronous upgrade: a send from here can make uWS end the
+          // fresh socket when that cork is released (uNetworking/uWebSockets#1928), so the hello waits
+          // for it. Requests wait too (the message handler defers them), so none is answered before it.
+          setImmediate(this.boundary.wrap('deferred', () => {
+            if (client.isOpen) hub.opened(session);
+          }, () => client.close(CLOSE_INTERNAL_ERROR, 'internal error')));
         }, closeSocket(ws));
       },
 
