@@ -13,6 +13,7 @@ import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
 import type { ClientHooks } from './tesla/tesla-clients.js';
 import { listenMetricsAcrossHandover } from './lifecycle/metrics-handover.js';
+import { checkListenerHandover } from './lifecycle/listener-handover.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
 import { TelemetryMetrics } from './metrics/telemetry-metrics.js';
@@ -168,6 +169,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
 
   const runningDashboard = dashboard;
   const certificates = new CertificateReloader({ config, vehicles, dashboard: dashboard.listener, metrics, logger, trust });
+  checkListenerHandover(logger);
   if (config.tls.watchFiles) certificates.start();
   else certificates.checkExpiry();
   const watchdog = setInterval(() => {
