@@ -196,7 +196,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       clearInterval(watchdog);
       tesla?.stop();
       await runningDashboard.stop();
-      const drained = await withinGrace(pool.whenIdle(), config.shutdownGraceMs);
+      // Cars are served until their turn, then closed once their frames are answered (vehicle-listener.ts).
+      const deadline = Date.now() + config.shutdownGraceMs;
+      await vehicles.drain(Math.min(config.shutdownSpreadMs, config.shutdownGraceMs), deadline);
+      const drained = await withinGrace(pool.whenIdle(), Math.max(0, deadline - Date.now()));
       if (!drained) logger.warn({ pendingFrames: pool.pending }, 'shutdown_grace_expired');
       vehicles.closeAll();
       // Let uWS flush the close frames before the app goes away.

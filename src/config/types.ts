@@ -192,4 +192,5 @@ export interface AppConfig {
   };
   selfCheck: boolean;
   shutdownGraceMs: number;
+  shutdownSpreadMs: number;
 }

@@ -23,6 +23,8 @@ export const CLOSE_UNSUPPORTED_DATA = 1003;
 export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_INTERNAL_ERROR = 1011;
 const EMPTY_TXID = new Uint8Array(0);
+/** A drain closes together the cars due within this many milliseconds of each other. */
+const DRAIN_TICK_MS = 10;
 
 export interface VehicleListenerOptions {
   host: string;
@@ -88,6 +90,12 @@ function flushQueuedReplies(): void {
 
 class UwsVehicleConnection implements VehicleConnection {
   isOpen = true;
+  /** Frames handed to the pipeline whose reply has not been queued yet. */
+  awaitingReply = 0;
+  /** Called once `awaitingReply` falls to 0 (a drain waiting to close this car). */
+  onSettled: (() => void) | null = null;
+  /** Draining: this car's new frames are no longer taken (unanswered, the car resends them elsewhere). */
+  closing = false;
   /** Set when the server closes it for a policy (socket cap, deadline): the disconnect metric's reason. */
   closedFor: string | null = null;
   readonly connectedAt = Date.now();
@@ -104,6 +112,7 @@ class UwsVehicleConnection implements VehicleConnection {
   ) {}
 
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
+    if (--this.awaitingReply === 0 && this.onSettled !== null) this.settled();
     // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
     // write (a tenth of the main thread under load). Queued, a socket's replies of one turn share a cork.
     if (this.queuedReplies.length === 0) {
@@ -116,6 +125,42 @@ class UwsVehicleConnection implements VehicleConnection {
     this.queuedReplies.push(reply);
     this.queuedKinds.push(kind);
     this.queuedArrivals.push(arrivedAt);
+  }
+
+  private settled(): void {
+    const onSettled = this.onSettled;
+    this.onSettled = null;
+    // After this turn's replies are written (flushQueuedReplies runs as a microtask queued before).
+    if (onSettled !== null) setImmediate(onSettled);
+  }
+
+  /**
+   * Stop taking this car's frames and close it with "going away" once every frame taken so far has its
+   * reply written, or at `deadline` (Date.now() ms) when some never gets one (a bus error leaves a frame
+   * unanswered: the car resends it). Resolves when the close was sent.
+   */
+  closeWhenAnswered(deadline: number, code: number, reason: string): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const close = (): void => {
+        if (timer !== null) clearTimeout(timer);
+        this.onSettled = null;
+        try {
+          this.close(code, reason);
+        } catch {
+          // closed meanwhile by the car
+        }
+        resolve();
+      };
+      if (this.awaitingReply <= 0 || !this.isOpen) {
+        // Replies queued in this turn are written by the microtask already queued; close after it.
+        setImmediate(close);
+        return;
+      }
+      this.onSettled = close;
+      timer = setTimeout(close, Math.max(0, deadline - Date.now()));
+    });
   }
 
   /** flushReplies threw: count it, drop the queued replies (the car resends them) and close the socket. */
@@ -223,14 +268,36 @@ export class VehicleListener {
     return this.connections.size;
   }
 
-  /** Stop taking new cars and new frames; frames already received still get their replies. */
+  /** Stop taking new cars; connected cars are served until drain() or closeAll() closes them. */
   stopAccepting(): void {
     this.tls.stopAccepting();
   }
 
-  /** Close every car socket with "going away": cars reconnect (to another instance) with backoff. */
+  /** Close every car socket with "going away" at once: cars reconnect (to another instance) with backoff. */
   closeAll(): void {
     for (const connection of [...this.connections]) connection.close(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+
+  /**
+   * After stopAccepting(): close the cars with "going away" one after another, evenly over `spreadMs`, so
+   * a large fleet does not reconnect to the next process all at once. Until its turn a car is served as
+   * before (frames taken, decoded, acked); at its turn its new frames are no longer taken and it is
+   * closed as soon as every frame taken has its reply, or at `deadline` (Date.now() ms) at the latest.
+   * Resolves once every car was closed.
+   */
+  async drain(spreadMs: number, deadline: number): Promise<void> {
+    const cars = [...this.connections];
+    const started = Date.now();
+    const closes: Array<Promise<void>> = [];
+    for (let i = 0; i < cars.length; i++) {
+      const due = started + (cars.length > 1 ? (spreadMs * i) / (cars.length - 1) : 0);
+      const wait = Math.min(due, deadline) - Date.now();
+      // One timer per batch of cars due within the same few milliseconds, not one per car.
+      if (wait > DRAIN_TICK_MS) await new Promise((resolve) => setTimeout(resolve, wait));
+      const car = cars[i];
+      if (car.isOpen) closes.push(car.closeWhenAnswered(deadline, CLOSE_GOING_AWAY, 'server shutting down'));
+    }
+    await Promise.all(closes);
   }
 
   close(): void {
@@ -420,7 +487,8 @@ export class VehicleListener {
       ws.end(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
       return;
     }
-    if (this.draining) return; // not acked: the car keeps it and resends after reconnecting
+    // Its turn in the drain came: not acked, the car keeps the frame and resends it after reconnecting.
+    if (connection.closing) return;
     const receivedAt = Date.now();
     metrics.framesCell.inc();
     metrics.frameBytesCell.inc(message.byteLength);
@@ -440,10 +508,12 @@ export class VehicleListener {
       metrics.framesOversize.inc();
       // Answered on the next turn, like every other reply: a send from inside the handler of a large
       // message, with more of the car's data already buffered, made uWS drop the connection (1006).
+      connection.awaitingReply++;
       setImmediate(this.boundary.wrap('deferred', () => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null)));
       return;
     }
     const ticket = actor.frameArrived(connection, receivedAt, performance.now());
+    connection.awaitingReply++;
     pool.submit(message, connection.vin, receivedAt, ticket);
   }
 }
