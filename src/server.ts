@@ -16,6 +16,7 @@ import { runSelfCheck } from './pki/self-check.js';
 import { startTeslaAutomation, type TeslaAutomation } from './tesla/auto-configure.js';
 import type { ClientHooks } from './tesla/tesla-clients.js';
 import { listenMetricsAcrossHandover } from './lifecycle/metrics-handover.js';
+import { checkListenerHandover } from './lifecycle/listener-handover.js';
 import { MetricsListener } from './metrics/metrics-listener.js';
 import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
@@ -181,6 +182,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
 
   const runningDashboard = dashboard;
   const certificates = new CertificateReloader({ config: certificateReloadConfig(config), vehicles, dashboard: dashboard.listener, metrics: metrics.tls, logger, trust });
+  checkListenerHandover(logger);
   if (config.tls.watchFiles) certificates.start();
   else certificates.checkExpiry();
   const watchdog = setInterval(() => {
@@ -207,7 +209,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       clearInterval(watchdog);
       tesla?.stop();
       await runningDashboard.stop();
-      const drained = await withinGrace(pool.whenIdle(), config.shutdownGraceMs);
+      // Cars are served until their turn, then closed once their frames are answered (vehicle-listener.ts).
+      const deadline = Date.now() + config.shutdownGraceMs;
+      await vehicles.drain(Math.min(config.shutdownSpreadMs, config.shutdownGraceMs), deadline);
+      const drained = await withinGrace(pool.whenIdle(), Math.max(0, deadline - Date.now()));
       if (!drained) logger.warn({ pendingFrames: pool.pending }, 'shutdown_grace_expired');
       vehicles.closeAll();
       // Let uWS flush the close frames before the app goes away.

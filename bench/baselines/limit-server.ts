@@ -1,6 +1,6 @@
 import { readEnvelope, writeAck, writeErrorReply } from '../../src/protocol/envelope.js';
-import uWS from '../../src/vehicle/uws.js';
-import { listenPort } from '../../src/vehicle/uws.js';
+import uWS from '../../src/uws/uws.js';
+import { listenPort } from '../../src/uws/uws.js';
 import { baselineEnv } from './baseline-env.js';
 
 // The ceiling: a uWS SSLApp with mutual TLS that acks every frame and does nothing else. Reading the

@@ -374,6 +374,7 @@ function toAppConfig(raw: AppConfig, cwd: string): AppConfig {
     },
     selfCheck: raw.selfCheck,
     shutdownGraceMs: raw.shutdownGraceMs,
+    shutdownSpreadMs: raw.shutdownSpreadMs,
   };
 }
 

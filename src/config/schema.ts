@@ -849,6 +849,14 @@ export const schema: convict.Schema<AppConfig> = {
     env: 'SHUTDOWN_GRACE_MS',
     doc: 'Milliseconds given to in-flight work and open sockets on shutdown before the process exits.',
   },
+  shutdownSpreadMs: {
+    format: FORMATS.integer.name,
+    min: 0,
+    max: 600000,
+    default: 5000,
+    env: 'SHUTDOWN_SPREAD_MS',
+    doc: "Milliseconds over which a stopping server closes its cars with 'going away', one after another, so a large fleet does not reconnect to the next process at once; at most SHUTDOWN_GRACE_MS is used. 0 closes them all together.",
+  },
 };
 
 /** One leaf of the schema, flattened: what validation, redaction and the docs work from. */

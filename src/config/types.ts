@@ -192,6 +192,7 @@ export interface AppConfig {
   };
   selfCheck: boolean;
   shutdownGraceMs: number;
+  shutdownSpreadMs: number;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { DashboardMetrics } from './dashboard-metrics.js';
-import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
-import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../vehicle/uws.js';
+import type { Generation } from '../uws/app-generations.js';
+import { SslListener } from '../uws/ssl-listener.js';
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from '../uws/uws.js';
 import type { DashboardGrant } from './dashboard-grant.js';
 import { CLOSE_TOO_SLOW, DashboardSession, type DashboardClient, type DashboardHub, type VinPublisher } from './dashboard-hub.js';
 import type { StaticAsset } from './static-assets.js';
@@ -74,6 +75,8 @@ interface SocketData {
   expiryTimer: (() => void) | null;
   /** Key of the per-subject socket count. */
   holder: string;
+  /** Upgraded after an asynchronous check, in a cork of our own: `open` then runs inside that cork. */
+  upgradedLater: boolean;
 }
 
 /** Whose sockets count together: the token's subject, or (no `sub`) the set of VINs it grants. */
@@ -158,12 +161,11 @@ class UwsDashboardClient implements DashboardClient {
  */
 export class DashboardListener implements VinPublisher {
   private readonly options: DashboardListenerOptions;
-  private readonly generations: AppGenerations;
+  private readonly tls: SslListener<DashboardTlsFiles>;
   private readonly clients = new Set<UwsDashboardClient>();
   private readonly verified: VerifiedGrants;
   private readonly clock: Clock;
   private readonly now: () => number;
-  private draining = false;
   private readonly boundary: HandlerBoundary;
   private readonly headers: Array<[string, string]>;
   private readonly socketsPerHolder = new Map<string, number>();
@@ -175,27 +177,25 @@ export class DashboardListener implements VinPublisher {
     this.boundary = new HandlerBoundary('dashboard', options.metrics, options.logger);
     this.headers = securityHeaders(options.headers);
     this.verified = new VerifiedGrants(VERIFIED_GRANT_TTL_MS, VERIFIED_GRANTS_MAX, this.now);
-    this.generations = new AppGenerations(options.host, options.port, 'dashboard listener');
-    const app = this.createApp(options);
-    this.routes(app, this.generations.add(app));
+    this.tls = new SslListener<DashboardTlsFiles>({
+      host: options.host,
+      port: options.port,
+      what: 'dashboard listener',
+      routes: (app, generation) => this.routes(app, generation),
+    }, options);
   }
 
-  private createApp(files: DashboardTlsFiles): TemplatedApp {
-    return uWS.SSLApp({
-      cert_file_name: files.certFile,
-      key_file_name: files.keyFile,
-      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
-    });
+  private get draining(): boolean {
+    return this.tls.draining;
   }
 
   async listen(): Promise<number> {
-    return this.generations.listen();
+    return this.tls.listen();
   }
 
   /** New certificate and key for new handshakes; open dashboards stay on their app (see VehicleListener.reload). */
   async reload(files: DashboardTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
-    if (this.draining) return ['the listener is shutting down'];
-    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) => this.routes(app, generation));
+    return this.tls.reload(files, probe);
   }
 
   get openConnections(): number {
@@ -206,7 +206,7 @@ export class DashboardListener implements VinPublisher {
     const topic = topicOf(vin);
     const limited = noLocationTopicOf(vin);
     // Topics belong to an app: dashboards that came in before a certificate reload are on an older one.
-    const generations = this.generations.live;
+    const generations = this.tls.live;
     for (let i = 0; i < generations.length; i++) {
       const app = generations[i].app;
       if (app.publish(topic, message, false)) this.options.metrics.dashboardMessagesSent.inc(app.numSubscribers(topic));
@@ -217,8 +217,7 @@ export class DashboardListener implements VinPublisher {
   }
 
   stopAccepting(): void {
-    this.draining = true;
-    this.generations.stopAccepting();
+    this.tls.stopAccepting();
   }
 
   /** Close every dashboard with "going away": the page reconnects with backoff. */
@@ -227,8 +226,7 @@ export class DashboardListener implements VinPublisher {
   }
 
   close(): void {
-    this.stopAccepting();
-    this.generations.closeAll();
+    this.tls.close();
   }
 
   private routes(app: TemplatedApp, generation: Generation): void {
@@ -283,7 +281,7 @@ export class DashboardListener implements VinPublisher {
               this.refuse(res, new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`), '429 Too Many Requests');
               return;
             }
-            const data: SocketData = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder };
+            const data: SocketData = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, upgradedLater: false };
             // Still inside uWS's call for this request, where the response is already corked: this cork only
             // tells uWS.js so, and the upgrade happens the way uWS expects (no warning, nothing re-read).
             res.cork(() => res.upgrade(data, key, protocol, extensions, context));
@@ -303,15 +301,10 @@ export class DashboardListener implements VinPublisher {
                   return;
                 }
                 this.verified.put(credential, grant, sessionId);
-                const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null, holder };
+                const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null, holder, upgradedLater: true };
                 // Credentials not checked moments ago (a client that skipped /api/session): upgraded after the
-                // check, outside uWS's call. Not inside res.cork: after a callback uWS's HttpResponse::cork
-                // tells an upgraded socket from the HTTP one by its address, and the upgrade reallocates the
-                // socket, sometimes in place. Then cork reads the new WebSocket's memory as HTTP state and,
-                // depending on what lies there, shuts the fresh socket (1006 right after `hello`). Uncorked,
-                // the 101 goes out in a few small writes and uWS.js prints a cork warning; the socket itself
-                // is sound. Browsers never take this path: the page checks first, which lands it in `verified`.
-                res.upgrade(data, key, protocol, extensions, context);
+                // check, in a cork of its own as uWS wants for every write outside its own call (no warning).
+                res.cork(() => res.upgrade(data, key, protocol, extensions, context));
               },
               (error: unknown) => {
                 if (aborted) return;
@@ -337,12 +330,22 @@ export class DashboardListener implements VinPublisher {
           data.client = client;
           data.session = new DashboardSession(client, data.grant);
           this.clients.add(client);
-          this.generations.opened(generation);
+          this.tls.opened(generation);
           this.socketsPerHolder.set(data.holder, (this.socketsPerHolder.get(data.holder) ?? 0) + 1);
           metrics.dashboardsConnected.set(this.clients.size);
           this.armExpiry(data);
           logger.info({ source: data.grant.source, subject: data.grant.subject, vins: data.grant.all ? '*' : data.grant.vins.size }, 'dashboard_connected');
-          hub.opened(data.session);
+          const session = data.session;
+          if (!data.upgradedLater) {
+            hub.opened(session);
+            return;
+          }
+          // `open` runs inside the cork of an asynchronous upgrade: a send from here can make uWS end the
+          // fresh socket when that cork is released (uNetworking/uWebSockets#1928), so the hello waits
+          // for it. Requests wait too (the message handler defers them), so none is answered before it.
+          setImmediate(this.boundary.wrap('deferred', () => {
+            if (client.isOpen) hub.opened(session);
+          }, () => client.close(CLOSE_INTERNAL_ERROR, 'internal error')));
         }, closeSocket(ws));
       },
 
@@ -388,7 +391,7 @@ export class DashboardListener implements VinPublisher {
           // error or inactivity, and says which in `message`; a peer that just vanished leaves it empty.
           if (client.dropReason === null && code === 1006 && message.byteLength > 0) client.dropReason = uwsDropReason(Buffer.from(message).toString('latin1'));
           this.clients.delete(client);
-          this.generations.closed(generation);
+          this.tls.closed(generation);
           const held = (this.socketsPerHolder.get(data.holder) ?? 1) - 1;
           if (held <= 0) this.socketsPerHolder.delete(data.holder);
           else this.socketsPerHolder.set(data.holder, held);

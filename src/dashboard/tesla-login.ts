@@ -5,7 +5,7 @@ import QRCode from 'qrcode';
 import type { Logger } from 'pino';
 import type { DashboardMetrics } from './dashboard-metrics.js';
 import { OAuthError, REQUIRED_SCOPE, type TeslaOAuth, type TokenSet } from '../tesla/tesla-oauth.js';
-import type { HttpResponse, TemplatedApp } from '../vehicle/uws.js';
+import type { HttpResponse, TemplatedApp } from '../uws/uws.js';
 import { DashboardGrant } from './dashboard-grant.js';
 import { TESLA_LOCATION_SCOPE } from './location-filter.js';
 import type { VehicleDirectory } from './dashboard-hub.js';

@@ -10,9 +10,10 @@ import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../pro
 import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
 import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
-import { AppGenerations, stageAndPromote, type Generation } from '../tls/app-generations.js';
+import type { Generation } from '../uws/app-generations.js';
+import { SslListener } from '../uws/ssl-listener.js';
 import { maxPayloadFor, SocketsPerVin } from './socket-caps.js';
-import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
+import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from '../uws/uws.js';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
 export const STATUS_PATH = '/status';
@@ -22,6 +23,8 @@ export const CLOSE_UNSUPPORTED_DATA = 1003;
 export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_INTERNAL_ERROR = 1011;
 const EMPTY_TXID = new Uint8Array(0);
+/** A drain closes together the cars due within this many milliseconds of each other. */
+const DRAIN_TICK_MS = 10;
 
 export interface VehicleListenerOptions {
   host: string;
@@ -87,6 +90,12 @@ function flushQueuedReplies(): void {
 
 class UwsVehicleConnection implements VehicleConnection {
   isOpen = true;
+  /** Frames handed to the pipeline whose reply has not been queued yet. */
+  awaitingReply = 0;
+  /** Called once `awaitingReply` falls to 0 (a drain waiting to close this car). */
+  onSettled: (() => void) | null = null;
+  /** Draining: this car's new frames are no longer taken (unanswered, the car resends them elsewhere). */
+  closing = false;
   /** Set when the server closes it for a policy (socket cap, deadline): the disconnect metric's reason. */
   closedFor: string | null = null;
   readonly connectedAt = Date.now();
@@ -103,6 +112,7 @@ class UwsVehicleConnection implements VehicleConnection {
   ) {}
 
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
+    if (--this.awaitingReply === 0 && this.onSettled !== null) this.settled();
     // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
     // write (a tenth of the main thread under load). Queued, a socket's replies of one turn share a cork.
     if (this.queuedReplies.length === 0) {
@@ -115,6 +125,42 @@ class UwsVehicleConnection implements VehicleConnection {
     this.queuedReplies.push(reply);
     this.queuedKinds.push(kind);
     this.queuedArrivals.push(arrivedAt);
+  }
+
+  private settled(): void {
+    const onSettled = this.onSettled;
+    this.onSettled = null;
+    // After this turn's replies are written (flushQueuedReplies runs as a microtask queued before).
+    if (onSettled !== null) setImmediate(onSettled);
+  }
+
+  /**
+   * Stop taking this car's frames and close it with "going away" once every frame taken so far has its
+   * reply written, or at `deadline` (Date.now() ms) when some never gets one (a bus error leaves a frame
+   * unanswered: the car resends it). Resolves when the close was sent.
+   */
+  closeWhenAnswered(deadline: number, code: number, reason: string): Promise<void> {
+    this.closing = true;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const close = (): void => {
+        if (timer !== null) clearTimeout(timer);
+        this.onSettled = null;
+        try {
+          this.close(code, reason);
+        } catch {
+          // closed meanwhile by the car
+        }
+        resolve();
+      };
+      if (this.awaitingReply <= 0 || !this.isOpen) {
+        // Replies queued in this turn are written by the microtask already queued; close after it.
+        setImmediate(close);
+        return;
+      }
+      this.onSettled = close;
+      timer = setTimeout(close, Math.max(0, deadline - Date.now()));
+    });
   }
 
   /** flushReplies threw: count it, drop the queued replies (the car resends them) and close the socket. */
@@ -181,69 +227,83 @@ class UwsVehicleConnection implements VehicleConnection {
  */
 export class VehicleListener {
   private readonly options: VehicleListenerOptions;
-  private readonly generations: AppGenerations;
+  private readonly tls: SslListener<VehicleTlsFiles>;
   private readonly connections = new Set<UwsVehicleConnection>();
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
-  private draining = false;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
-    this.generations = new AppGenerations(options.host, options.port, 'vehicle listener');
-    const app = this.createApp(options);
-    this.routes(app, this.generations.add(app), options.operatorCas);
+    this.tls = new SslListener<VehicleTlsFiles>({
+      host: options.host,
+      port: options.port,
+      what: 'vehicle listener',
+      clientCaFile: (files) => files.trustedCaFile,
+      // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
+      preferLowMemory: true,
+      routes: (app, generation, files) => this.routes(app, generation, files.operatorCas),
+    }, options);
   }
 
-  private createApp(files: VehicleTlsFiles): TemplatedApp {
-    return uWS.SSLApp({
-      cert_file_name: files.certFile,
-      key_file_name: files.keyFile,
-      ca_file_name: files.trustedCaFile,
-      // Cars sit idle between frames most of the time: release OpenSSL's per-connection buffers then.
-      ssl_prefer_low_memory_usage: true,
-      ...(files.keyPassphrase ? { passphrase: files.keyPassphrase } : {}),
-    });
+  private get draining(): boolean {
+    return this.tls.draining;
   }
 
   /** Binds and resolves with the bound port (useful with port 0). */
   async listen(): Promise<number> {
-    return this.generations.listen();
+    return this.tls.listen();
   }
 
   /**
    * New certificate, key or vehicle trust for new handshakes; connected cars stay on the app they came
-   * in on. The new app is first bound to a private port and handed to `probe` (which handshakes with it
-   * as a car would); only when that finds no problem does it take over the real port. Resolves with the
-   * problems, empty when the new files are in use.
+   * in on. `probe` handshakes with the staged app as a car would (SslListener.reload).
    */
   async reload(files: VehicleTlsFiles, probe: (port: number) => Promise<string[]>): Promise<string[]> {
-    if (this.draining) return ['the listener is shutting down'];
-    return stageAndPromote(this.generations, this.createApp(files), this.options.host, probe, (app, generation) =>
-      this.routes(app, generation, files.operatorCas),
-    );
+    return this.tls.reload(files, probe);
   }
 
   get openConnections(): number {
     return this.connections.size;
   }
 
-  /** Stop taking new cars and new frames; frames already received still get their replies. */
+  /** Stop taking new cars; connected cars are served until drain() or closeAll() closes them. */
   stopAccepting(): void {
-    this.draining = true;
-    this.generations.stopAccepting();
+    this.tls.stopAccepting();
   }
 
-  /** Close every car socket with "going away": cars reconnect (to another instance) with backoff. */
+  /** Close every car socket with "going away" at once: cars reconnect (to another instance) with backoff. */
   closeAll(): void {
     for (const connection of [...this.connections]) connection.close(CLOSE_GOING_AWAY, 'server shutting down');
+  }
+
+  /**
+   * After stopAccepting(): close the cars with "going away" one after another, evenly over `spreadMs`, so
+   * a large fleet does not reconnect to the next process all at once. Until its turn a car is served as
+   * before (frames taken, decoded, acked); at its turn its new frames are no longer taken and it is
+   * closed as soon as every frame taken has its reply, or at `deadline` (Date.now() ms) at the latest.
+   * Resolves once every car was closed.
+   */
+  async drain(spreadMs: number, deadline: number): Promise<void> {
+    const cars = [...this.connections];
+    const started = Date.now();
+    const closes: Array<Promise<void>> = [];
+    for (let i = 0; i < cars.length; i++) {
+      const due = started + (cars.length > 1 ? (spreadMs * i) / (cars.length - 1) : 0);
+      const wait = Math.min(due, deadline) - Date.now();
+      // One timer per batch of cars due within the same few milliseconds, not one per car.
+      if (wait > DRAIN_TICK_MS) await new Promise((resolve) => setTimeout(resolve, wait));
+      const car = cars[i];
+      if (car.isOpen) closes.push(car.closeWhenAnswered(deadline, CLOSE_GOING_AWAY, 'server shutting down'));
+    }
+    await Promise.all(closes);
   }
 
   close(): void {
     this.stopAccepting();
     this.closeAll();
-    this.generations.closeAll();
+    this.tls.close();
   }
 
   private identify(res: HttpResponse, operatorCas: readonly X509Certificate[]): IdentityResult {
@@ -349,7 +409,7 @@ export class VehicleListener {
         );
         data.connection = connection;
         this.connections.add(connection);
-        this.generations.opened(generation);
+        this.tls.opened(generation);
         // A car needs wifi + cellular + one reconnecting; past that the oldest socket is the stale one.
         const evicted = this.perVin.add(connection.vin, connection);
         if (evicted !== null) {
@@ -396,7 +456,7 @@ export class VehicleListener {
         if (connection === null) return;
         connection.isOpen = false;
         this.connections.delete(connection);
-        this.generations.closed(generation);
+        this.tls.closed(generation);
         this.perVin.remove(connection.vin, connection);
         metrics.disconnects.inc({ reason: connection.closedFor ?? closeReason(code) });
         registry.connectionClosed(connection);
@@ -427,7 +487,8 @@ export class VehicleListener {
       ws.end(CLOSE_UNSUPPORTED_DATA, 'binary frames only');
       return;
     }
-    if (this.draining) return; // not acked: the car keeps it and resends after reconnecting
+    // Its turn in the drain came: not acked, the car keeps the frame and resends it after reconnecting.
+    if (connection.closing) return;
     const receivedAt = Date.now();
     metrics.framesCell.inc();
     metrics.frameBytesCell.inc(message.byteLength);
@@ -447,10 +508,12 @@ export class VehicleListener {
       metrics.framesOversize.inc();
       // Answered on the next turn, like every other reply: a send from inside the handler of a large
       // message, with more of the car's data already buffered, made uWS drop the connection (1006).
+      connection.awaitingReply++;
       setImmediate(this.boundary.wrap('deferred', () => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null)));
       return;
     }
     const ticket = actor.frameArrived(connection, receivedAt, performance.now());
+    connection.awaitingReply++;
     pool.submit(message, connection.vin, receivedAt, ticket);
   }
 }

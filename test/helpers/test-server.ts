@@ -40,6 +40,8 @@ export async function testEnv(extra: Record<string, string> = {}): Promise<Recor
     LOG_LEVEL: 'silent',
     SELF_CHECK: 'false',
     DECODE_WORKERS: '1',
+    // A stop closes its cars at once; the spread over a window is tested where it is the subject.
+    SHUTDOWN_SPREAD_MS: '0',
     // No internet in tests: the page's map stays the grid unless a test names a tile server.
     MAP_TILE_URL: '',
     ...extra,

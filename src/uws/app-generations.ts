@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { connectHostFor } from '../pki/chain-check.js';
-import uWS, { listenOn, type TemplatedApp, type us_listen_socket } from '../vehicle/uws.js';
+import uWS, { listenOn, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 /**
  * A uWS SSLApp's certificate, key and CA are fixed when the app is made. To change them without
