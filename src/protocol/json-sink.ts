@@ -87,7 +87,7 @@ export class JsonSink {
     const b = this.bytes;
     let n = this.n;
     if (negative) b[n++] = 0x2d;
-    const scale = POW10[d];
+    const scale = POW10[d]!; // d <= 9: the only caller is double()
     const whole = Math.floor(m / scale);
     let fraction = m - whole * scale;
     // Whole part, most significant digit first.
