@@ -45,7 +45,7 @@ export async function spawnServer(options: { env?: Record<string, string>; stdou
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited at start (${child.exitCode}): ${stderr}`);
     try {
-      const probe = await CountingCar.connect(carOptions(TEST_VINS[0]!), 2_000);
+      const probe = await CountingCar.connect(carOptions(TEST_VINS[0]), 2_000);
       await probe.close();
       break;
     } catch {
