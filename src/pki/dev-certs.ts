@@ -253,7 +253,7 @@ function keyMatches(cert: X509Certificate, keyPem: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // The dev PKI on disk
 
-export const DEFAULT_DEV_VINS: string[] = ['5YJ3E1EA9PF000001', '7SAYGDEE5PA000002', 'LRW3E7FA8PC000003'];
+export const DEFAULT_DEV_VINS: [string, string, string] = ['5YJ3E1EA9PF000001', '7SAYGDEE5PA000002', 'LRW3E7FA8PC000003'];
 
 export const DEV_ROOT_CA_NAME = 'Fleet Telemetry Dev Root CA';
 export const DEV_SERVER_CA_NAME = 'Fleet Telemetry Dev Server CA';
