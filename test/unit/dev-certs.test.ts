@@ -154,7 +154,7 @@ describe('dev PKI', function () {
 
   it('completes mutual TLS: the car verifies the server with ca-chain, the server verifies the car with the vehicle CA', async () => {
     const pki = await ensureDevPki({ dir: join(root, 'certs'), domain: 'localhost', vins: [DEFAULT_DEV_VINS[0]] });
-    const result = await handshake(pki, DEFAULT_DEV_VINS[0]!, pki.caChain, 'localhost');
+    const result = await handshake(pki, DEFAULT_DEV_VINS[0], pki.caChain, 'localhost');
     expect(result.clientError).to.equal(undefined);
     expect(result.clientAuthorized).to.equal(true);
     expect(result.serverSawAuthorizedClient).to.equal(true);
@@ -163,20 +163,20 @@ describe('dev PKI', function () {
 
   it('serves the intermediate, so a car holding only the root verifies the server too', async () => {
     const pki = await ensureDevPki({ dir: join(root, 'certs'), domain: DOMAIN, vins: [DEFAULT_DEV_VINS[1]] });
-    const result = await handshake(pki, DEFAULT_DEV_VINS[1]!, pki.rootCaCert, DOMAIN);
+    const result = await handshake(pki, DEFAULT_DEV_VINS[1], pki.rootCaCert, DOMAIN);
     expect(result.clientAuthorized, result.clientError).to.equal(true);
   });
 
   it('is refused by a car that trusts another root', async () => {
     const pki = await ensureDevPki({ dir: join(root, 'certs'), domain: 'localhost', vins: [DEFAULT_DEV_VINS[0]] });
-    const result = await handshake(pki, DEFAULT_DEV_VINS[0]!, pki.vehicleCaCert, 'localhost');
+    const result = await handshake(pki, DEFAULT_DEV_VINS[0], pki.vehicleCaCert, 'localhost');
     expect(result.clientAuthorized).to.equal(false);
     expect(result.clientError).to.match(/ISSUER|CERT/);
   });
 
   it('is refused for a name the server certificate does not cover', async () => {
     const pki = await ensureDevPki({ dir: join(root, 'certs'), domain: DOMAIN, vins: [DEFAULT_DEV_VINS[0]] });
-    const result = await handshake(pki, DEFAULT_DEV_VINS[0]!, pki.caChain, 'not-covered.example.test');
+    const result = await handshake(pki, DEFAULT_DEV_VINS[0], pki.caChain, 'not-covered.example.test');
     expect(result.clientAuthorized).to.equal(false);
     expect(result.clientError).to.match(/ALTNAME|does not match/i);
   });
