@@ -132,7 +132,7 @@ function list<T extends string>(raw: unknown, allowed: readonly T[], fallback: r
 function openFilesLimit(): string {
   try {
     const match = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return match === null ? 'unknown' : match[1];
+    return match === null ? 'unknown' : match[1]!;
   } catch {
     return 'unknown';
   }

@@ -120,7 +120,7 @@ function postgresBinDir(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'postgres'))).sort((a, b) => Number(b) - Number(a)) : [];
   if (versions.length === 0) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: run scripts/install-test-deps.sh (Debian package postgresql)');
-  return join(root, versions[0], 'bin');
+  return join(root, versions[0]!, 'bin');
 }
 
 function postgresUser(): { uid: number; gid: number } {

@@ -223,7 +223,7 @@ export class BenchCar {
   private fillPipeline(): void {
     if (this.mode.kind !== 'pipelined' || this.socket === null || this.ring === null) return;
     while (this.inFlight.size < this.mode.window) {
-      const record = this.ring[this.ringAt];
+      const record = this.ring[this.ringAt]!;
       this.ringAt = (this.ringAt + 1) % this.ring.length;
       this.env.counters.sent++;
       this.transmit(record, record.payload);

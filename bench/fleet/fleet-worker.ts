@@ -38,7 +38,7 @@ function unacked(): number {
 async function connectAll(concurrency: number): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < cars.length) await cars[next++].connect();
+    while (next < cars.length) await cars[next++]!.connect();
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, cars.length) }, lane));
 }

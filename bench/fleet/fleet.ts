@@ -110,7 +110,7 @@ export class Fleet {
       addCounters(counters, r.counters);
       unacked += r.unacked;
       latency.addEncoded(r.ackLatency);
-      r.ackedPerCar.forEach((count, i) => ackedByVin.set(this.shares[t][i].vin, count));
+      r.ackedPerCar.forEach((count, i) => ackedByVin.set(this.shares[t]![i]!.vin, count));
       errors.push(...r.errors);
     });
     return { counters, unacked, ackLatency: latency.summary(), ackLatencyEncoded: latency.encode(), ackedByVin, errors };

@@ -29,12 +29,12 @@ export class CarTalk {
   }
 
   /** The records of one tick, V first. */
-  tick(now: Date = new Date()): CarRecord[] {
-    const records: CarRecord[] = [{ topic: 'V', payload: encodeVehicleData({ vin: this.vin, createdAt: now, data: this.story.next() }) }];
+  tick(now: Date = new Date()): [vehicleData: CarRecord, ...others: CarRecord[]] {
+    const records: [CarRecord, ...CarRecord[]] = [{ topic: 'V', payload: encodeVehicleData({ vin: this.vin, createdAt: now, data: this.story.next() }) }];
     const alert = this.story.maybeAlert();
     if (alert !== null) records.push({ topic: 'alerts', payload: encodeVehicleAlerts({ vin: this.vin, createdAt: now, alerts: [alert] }) });
     if (this.random() < 0.005) {
-      const name = ERROR_NAMES[Math.floor(this.random() * ERROR_NAMES.length)];
+      const name = ERROR_NAMES[Math.floor(this.random() * ERROR_NAMES.length)]!;
       records.push({
         topic: 'errors',
         payload: encodeVehicleErrors({ vin: this.vin, createdAt: now, errors: [{ name, body: 'simulated', tags: { source: 'bench' }, createdAt: now }] }),

@@ -47,7 +47,7 @@ async function viaPool(inlineMaxFrames: number): Promise<void> {
       const started = performance.now();
       const done = new Promise<void>((resolve) => (wake = resolve));
       for (let f = 0; f < perBatch; f++) {
-        const frame = frames[(b * perBatch + f) % frames.length];
+        const frame = frames[(b * perBatch + f) % frames.length]!;
         pool.submit(frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer, vin, Date.now(), f);
       }
       await done;
@@ -66,7 +66,7 @@ async function viaPool(inlineMaxFrames: number): Promise<void> {
   rtts.sort((a, b) => a - b);
   console.log(
     `pool${inlineMaxFrames > 0 ? ` with DECODE_INLINE_MAX_FRAMES=${inlineMaxFrames}` : ' (every batch to the worker)'}, ${perBatch} frame(s)/batch: process CPU ${(cpu / batches).toFixed(1)} us/batch, main thread busy ${(busy / batches).toFixed(1)} us/batch, ` +
-      `round trip p50 ${(rtts[Math.floor(batches / 2)] * 1000).toFixed(0)} us p99 ${(rtts[Math.floor(batches * 0.99)] * 1000).toFixed(0)} us (${(wall / batches * 1000).toFixed(0)} us wall/batch)`,
+      `round trip p50 ${(rtts[Math.floor(batches / 2)]! * 1000).toFixed(0)} us p99 ${(rtts[Math.floor(batches * 0.99)]! * 1000).toFixed(0)} us (${(wall / batches * 1000).toFixed(0)} us wall/batch)`,
   );
   await pool.close();
 }
@@ -78,7 +78,7 @@ function inline(): void {
       const offsets = new Uint32Array(perBatch + 1);
       const view = new Uint8Array(shared);
       for (let f = 0, at = 0; f < perBatch; f++) {
-        const frame = frames[(b * perBatch + f) % frames.length];
+        const frame = frames[(b * perBatch + f) % frames.length]!;
         view.set(frame, at);
         at += frame.length;
         offsets[f + 1] = at;

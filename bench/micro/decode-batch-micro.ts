@@ -25,7 +25,7 @@ function buildTask(): DecodeTask {
   const vins: string[] = [];
   let tick = 0;
   while (frames.length < frameCount) {
-    const { vin, talk } = talks[tick % cars];
+    const { vin, talk } = talks[tick % cars]!;
     for (const record of talk.tick(new Date(1_780_000_000_000 + tick * 1000))) {
       if (frames.length >= frameCount) break;
       frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, record.topic, record.payload, `m${tick}`));
@@ -38,8 +38,8 @@ function buildTask(): DecodeTask {
   const view = new Uint8Array(shared);
   const offsets = new Uint32Array(frames.length + 1);
   for (let i = 0, at = 0; i < frames.length; i++) {
-    view.set(frames[i], at);
-    at += frames[i].byteLength;
+    view.set(frames[i]!, at);
+    at += frames[i]!.byteLength;
     offsets[i + 1] = at;
   }
   return { frames: shared, offsets, vins, receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000) };
@@ -81,6 +81,6 @@ if (values.only !== 'worker') {
   measure('receiveOutcomes (main thread)', task, (() => {
     const results = Array.from({ length: 64 }, () => decodeBatch(task));
     let i = 0;
-    return () => receiveOutcomes(results[i++ % results.length], task.frames);
+    return () => receiveOutcomes(results[i++ % results.length]!, task.frames);
   })());
 }

@@ -24,7 +24,7 @@ function vPayloads(): { vin: string; payload: Uint8Array }[] {
   });
   const out: { vin: string; payload: Uint8Array }[] = [];
   for (let tick = 0; out.length < recordCount; tick++) {
-    const car = cars[tick % cars.length];
+    const car = cars[tick % cars.length]!;
     const v = car.talk.tick(new Date(1_780_000_000_000 + tick * 1000))[0];
     out.push({ vin: car.vin, payload: v.payload });
   }

@@ -172,5 +172,5 @@ function stringField(text: string, name: string): string | null {
 /** Dashboard d watches `perDashboard` consecutive cars starting at d * perDashboard (wrapping). */
 export function dashboardWatches(vins: string[], dashboards: number, perDashboard: number): string[][] {
   const k = Math.min(perDashboard, vins.length);
-  return Array.from({ length: dashboards }, (_, d) => Array.from({ length: k }, (_, i) => vins[(d * k + i) % vins.length]));
+  return Array.from({ length: dashboards }, (_, d) => Array.from({ length: k }, (_, i) => vins[(d * k + i) % vins.length]!));
 }

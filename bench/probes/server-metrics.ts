@@ -49,13 +49,13 @@ export function quantileBetween(before: Buckets, after: Buckets, q: number): num
   if (total <= 0) return null;
   const rank = q * total;
   for (let i = 0; i < bounds.length; i++) {
-    if (counts[i] < rank) continue;
+    if (counts[i]! < rank) continue;
     if (bounds[i] === Infinity) return (bounds[i - 1] ?? 0) * 1000;
-    const lower = i === 0 ? 0 : bounds[i - 1];
-    const below = i === 0 ? 0 : counts[i - 1];
-    const inBucket = counts[i] - below;
+    const lower = i === 0 ? 0 : bounds[i - 1]!;
+    const below = i === 0 ? 0 : counts[i - 1]!;
+    const inBucket = counts[i]! - below;
     const fraction = inBucket > 0 ? (rank - below) / inBucket : 1;
-    return Math.round((lower + (bounds[i] - lower) * fraction) * 1e6) / 1000;
+    return Math.round((lower + (bounds[i]! - lower) * fraction) * 1e6) / 1000;
   }
   return null;
 }

@@ -27,8 +27,8 @@ export function storedVersusAcked(subjects: Record<string, number>, subjectPrefi
   for (const [subject, count] of Object.entries(subjects)) {
     if (!subject.startsWith(`${subjectPrefix}.`)) continue;
     const tokens = subject.slice(subjectPrefix.length + 1).split('.');
-    if (tokens.length !== 2 || !CAR_TOPICS.has(fromSubjectToken(tokens[1]))) continue;
-    const vin = fromSubjectToken(tokens[0]);
+    if (tokens.length !== 2 || !CAR_TOPICS.has(fromSubjectToken(tokens[1]!))) continue;
+    const vin = fromSubjectToken(tokens[0]!);
     storedByVin.set(vin, (storedByVin.get(vin) ?? 0) + count);
     carRecords += count;
   }

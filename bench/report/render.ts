@@ -155,7 +155,7 @@ export function renderReport(report: BenchReport): string {
   lines.push(`Machine: ${m.nproc} cores, ${m.cpuModel}, Node ${m.node}, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB RAM, open files ${m.openFilesLimit}`);
   for (const scenario of [...new Set(report.results.map((r) => r.scenario))]) {
     const rows = report.results.filter((r) => r.scenario === scenario);
-    lines.push('', `== ${scenario} (${rows[0].cars} cars) ==`);
+    lines.push('', `== ${scenario} (${rows[0]!.cars} cars) ==`);
     const header = ['server', 'rec/s', 'rec/CPU-s', 'srv CPU', 'hns CPU', 'ack p50', 'p90', 'p99', 'p99.9', 'max', 'dash p50', 'dash p99', 'peak RSS', 'lost', 'dash lost'];
     const table: string[][] = [header];
     for (const r of rows) {
@@ -266,5 +266,5 @@ function fmtRatio(value: number | null): string {
 function formatTable(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd());
+  return rows.map((row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
 }

@@ -84,6 +84,6 @@ export function overlappingWatches(vins: string[], dashboards: number, watchersP
   }
   return Array.from({ length: dashboards }, (_, d) => {
     const base = Math.floor((d * n) / dashboards);
-    return offsets.map((offset) => vins[(base + offset) % n]);
+    return offsets.map((offset) => vins[(base + offset) % n]!);
   });
 }

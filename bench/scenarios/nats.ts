@@ -123,7 +123,7 @@ async function markGroup(fleets: FleetGroup, meters: Metered[]): Promise<GroupMa
 function between(a: GroupMark, b: GroupMark): GroupWindow {
   const seconds = (b.at - a.at) / 1000;
   const acked = b.acked - a.acked;
-  const processCpu = b.processes.map((s, i) => s.cpuSeconds - a.processes[i].cpuSeconds);
+  const processCpu = b.processes.map((s, i) => s.cpuSeconds - a.processes[i]!.cpuSeconds);
   const serverCpu = processCpu.reduce((x, y) => x + y, 0);
   return {
     seconds,
@@ -142,8 +142,8 @@ async function histogramWindow(instances: Array<{ name: string; server: ServerUn
   return async () => {
     const after = await Promise.all(instances.map((i) => scrape(i.server)));
     return instances.map((instance, n) => {
-      const a = before[n];
-      const b = after[n];
+      const a = before[n] ?? null;
+      const b = after[n] ?? null;
       if (a === null || b === null) return { name: instance.name, p50: null, p99: null };
       return { name: instance.name, p50: quantileBetween(a, b, 0.5), p99: quantileBetween(a, b, 0.99) };
     });
@@ -190,7 +190,7 @@ async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturatio
             url: `wss://127.0.0.1:${server.vehiclePort}/`,
             servername: 'localhost',
             caChainPem: ctx.pki.caChainPem,
-            cars: shares[i],
+            cars: shares[i]!,
             threads: Math.max(1, Math.floor(ctx.fleetThreads / count)),
             localAddresses: ctx.localAddresses,
           }),
@@ -210,8 +210,8 @@ async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturatio
     if (o.load.kind === 'steady' && o.dashboards > 0) {
       // Dashboards on the last instance, watching the first instance's cars: with NATS every record
       // they get was stored by instance A and read back from JetStream by instance B.
-      const watchedVins = shares[0].map((car) => car.vin);
-      probes = await openProbes({ ...ctx, kind: 'ours' }, instances[count - 1].server, result, watchedVins, o.dashboards, o.vinsPerDashboard);
+      const watchedVins = shares[0]!.map((car) => car.vin);
+      probes = await openProbes({ ...ctx, kind: 'ours' }, instances[count - 1]!.server, result, watchedVins, o.dashboards, o.vinsPerDashboard);
       result.details.dashboardsOn = withNats
         ? `${o.dashboards} dashboards on instance B watching cars connected to instance A`
         : `${o.dashboards} dashboards watching the same cars on the one instance`;
@@ -226,7 +226,7 @@ async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturatio
         const w = between(last, now);
         progress(
           `${what} ${((now.at - started) / 1000).toFixed(0)}/${seconds}s  cars ${now.connected}  acked/s ${w.throughput.toFixed(0)}  unacked ${now.unacked}  ` +
-            meters.map((m, i) => `${m.name} ${w.processCores[i].toFixed(2)}`).join(' '),
+            meters.map((m, i) => `${m.name} ${w.processCores[i]!.toFixed(2)}`).join(' '),
         );
         last = now;
       }
@@ -290,7 +290,7 @@ async function runDeployment(ctx: RunContext, scenario: 'nats' | 'nats-saturatio
       result.serverCpuCores = round(best.serverCpuCores, 3);
       result.recordsPerServerCpuSecond = round(best.recordsPerServerCpuSecond, 0);
       result.harnessCpuCores = round(best.harnessCpuCores, 3);
-      result.details.processes = meters.map((m, i) => ({ name: m.name, cpuCores: round(best!.processCores[i], 3), peakRssBytes: 0 }));
+      result.details.processes = meters.map((m, i) => ({ name: m.name, cpuCores: round(best!.processCores[i]!, 3), peakRssBytes: 0 }));
     }
     result.ack = bestAck ?? new LatencyRecorder().summary();
     result.details.ackPerInstance = instances.map((instance, i) => ({ name: instance.name, ...bestPerFleetAck[i] }));

@@ -22,8 +22,8 @@ export async function runPostgresComparison(ctx: RunContext, o: SteadyOptions): 
     const databaseCpuCores = (db.cpuSeconds() - cpuBefore) / ((performance.now() - began) / 1000);
     withSink.scenario = 'postgres';
     withSink.server = 'ours-postgres';
-    const [values] = await db.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_values').catch(() => [{ n: '0' }]);
-    const [span] = await db.query<{ cars: string }>('SELECT count(*) AS cars FROM vehicles').catch(() => [{ cars: '0' }]);
+    const [values = { n: '0' }] = await db.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_values').catch(() => [{ n: '0' }]);
+    const [span = { cars: '0' }] = await db.query<{ cars: string }>('SELECT count(*) AS cars FROM vehicles').catch(() => [{ cars: '0' }]);
     withSink.details = { ...withSink.details, valuesStored: Number(values.n), carsStored: Number(span.cars), databaseCpuCores: Math.round(databaseCpuCores * 100) / 100 };
     return [without, withSink];
   } finally {

@@ -72,7 +72,7 @@ export async function runRestart(ctx: RunContext, o: RestartOptions): Promise<Sc
     await first.stop();
     const oldGoneMs = performance.now() - drainStarted;
     firstMeter.stop();
-    const duringMeter = meters[1];
+    const duringMeter = meters[1]!;
     await watch('after handover', o.seconds, fleet, duringMeter, ctx);
     const during: LatencySummary = (await fleet.report()).ackLatency;
     const countersAfter = (await fleet.counters()).counters;

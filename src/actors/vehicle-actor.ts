@@ -166,7 +166,7 @@ export class VehicleActor implements LocalVehicleState {
       const start = state[i + 1];
       const end = state[i + 2];
       if (!isStateValue(text, start, end)) continue;
-      const field = stateFieldName(state[i]);
+      const field = stateFieldName(state[i]!);
       const known = this.state.get(field);
       if (known === undefined) {
         // A slice of the record's text: V8 keeps a view into it rather than copying the text.

@@ -19,7 +19,7 @@ export class InProcessBus implements RecordBus {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) {
       try {
-        listeners[i](record);
+        listeners[i]!(record);
       } catch (error) {
         // A broken consumer must not cost the car its ack or other consumers their records.
         this.onListenerError(error);

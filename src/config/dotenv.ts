@@ -31,7 +31,8 @@ function valueProblem(value: string): string | undefined {
   if (closed === null) {
     return `unterminated ${quote === '"' ? 'double' : 'single'} quote (multi-line values are not supported)`;
   }
-  const rest = closed[1].trim();
+  // The group `(.*)` always takes part in a match.
+  const rest = closed[1]!.trim();
   return rest === '' || rest.startsWith('#') ? undefined : 'unexpected text after the closing quote';
 }
 
@@ -47,7 +48,8 @@ export function parseDotenv(text: string): DotenvResult {
       problems.push(`line ${index + 1}: expected KEY=VALUE`);
       return;
     }
-    const [, key, rest] = match;
+    // Both groups always take part in a match of ASSIGNMENT.
+    const [, key = '', rest = ''] = match;
     const problem = valueProblem(rest);
     if (problem !== undefined) {
       problems.push(`line ${index + 1}: ${key}: ${problem}`);

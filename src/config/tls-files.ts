@@ -47,7 +47,10 @@ function readPem(file: FileRef, report: Reporter): string | undefined {
 }
 
 /** All certificates of a PEM file, in file order; undefined (and reported) when there are none. */
-export function readCertificates(file: FileRef, report: Reporter): X509Certificate[] | undefined {
+/** A certificate file's contents, leaf first: never empty, so the leaf needs no check at each use. */
+export type CertificateChain = [leaf: X509Certificate, ...intermediates: X509Certificate[]];
+
+export function readCertificates(file: FileRef, report: Reporter): CertificateChain | undefined {
   const text = readPem(file, report);
   if (text === undefined) return undefined;
   const blocks = certificateBlocks(text);
@@ -66,7 +69,8 @@ export function readCertificates(file: FileRef, report: Reporter): X509Certifica
       report.error(file.env, `certificate #${index + 1} in ${file.shown} cannot be parsed`);
     }
   });
-  return broken ? undefined : certificates;
+  const [leaf, ...intermediates] = certificates;
+  return broken || leaf === undefined ? undefined : [leaf, ...intermediates];
 }
 
 function subjectName(certificate: X509Certificate): string {
@@ -129,7 +133,7 @@ export interface KeyPairCheck {
  * the leaf, every certificate is inside its validity period. Returns the certificates when the leaf
  * is usable, for the domain and chain checks that follow.
  */
-export function checkKeyPair(check: KeyPairCheck, report: Reporter): X509Certificate[] | undefined {
+export function checkKeyPair(check: KeyPairCheck, report: Reporter): CertificateChain | undefined {
   const certificates = readCertificates(check.cert, report);
   const key = readPrivateKey(check.key, check.passphrase, report);
   if (certificates === undefined) return undefined;
@@ -161,7 +165,7 @@ function issuedBy(certificate: X509Certificate, issuer: X509Certificate): boolea
  * Whether the server's chain reaches one of the anchors: the check a car makes with the `ca` of its
  * telemetry config. Intermediates come from the server's own certificate file (uWS sends them).
  */
-export function chainReachesAnchor(chain: X509Certificate[], anchors: X509Certificate[]): boolean {
+export function chainReachesAnchor(chain: CertificateChain, anchors: X509Certificate[]): boolean {
   const [leaf, ...intermediates] = chain;
   let current = leaf;
   for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {

@@ -208,7 +208,7 @@ export class DashboardListener implements VinPublisher {
     // Topics belong to an app: dashboards that came in before a certificate reload are on an older one.
     const generations = this.tls.live;
     for (let i = 0; i < generations.length; i++) {
-      const app = generations[i].app;
+      const app = generations[i]!.app;
       if (app.publish(topic, message, false)) this.options.metrics.dashboardMessagesSent.inc(app.numSubscribers(topic));
       // Filtered once per message, and only while some location-less dashboard watches this VIN.
       const subscribers = app.numSubscribers(limited);
@@ -556,7 +556,7 @@ function uwsDropReason(message: string): string {
 function bearerToken(req: HttpRequest): string | null {
   const header = req.getHeader('authorization');
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match === null ? null : match[1];
+  return match === null ? null : match[1]!;
 }
 
 /**

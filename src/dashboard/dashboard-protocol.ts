@@ -42,7 +42,7 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})
 export function parseSince(value: unknown): number {
   const match = typeof value === 'string' ? RFC3339.exec(value) : null;
   if (match === null) throw new RequestError('invalid_since', '"since" is an RFC 3339 time such as "2026-11-28T10:00:00Z"');
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map(Number);
   const offsetHours = match[9] === undefined ? 0 : Number(match[9]);
   const offsetMinutes = match[10] === undefined ? 0 : Number(match[10]);
   // Date.parse rolls 2026-02-30 over to March; a date that does not exist is the client's mistake.

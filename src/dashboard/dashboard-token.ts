@@ -19,7 +19,7 @@ const MAX_TTL_SECONDS = 366 * 86_400;
 export function parseTtl(text: string): number {
   const match = /^(\d+)([smhd]?)$/.exec(text.trim());
   if (match === null) throw new Error(`--ttl must look like 90s, 15m, 1h or 7d, got "${text}"`);
-  const seconds = Number(match[1]) * TTL_UNITS[match[2] || 's'];
+  const seconds = Number(match[1]) * TTL_UNITS[match[2] || 's']!;
   if (seconds < 1 || seconds > MAX_TTL_SECONDS) throw new Error(`--ttl must be between 1s and 366d, got "${text}"`);
   return seconds;
 }

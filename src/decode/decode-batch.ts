@@ -93,7 +93,7 @@ const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
 const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0 };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
-const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin.id]));
+const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
 /** The frame just decoded went through the transcoder and it rewrote nothing but the VIN. */
 let onlyVinChanged = false;
 const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
@@ -124,9 +124,9 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
     try {
       withDashboardMessage = watched === undefined || watched[i] !== 0;
       table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
-      decodeFrame(frames, task.offsets[i], task.offsets[i + 1], task.vins[i], task.receivedAt[i], table, row);
+      decodeFrame(frames, task.offsets[i]!, task.offsets[i + 1]!, task.vins[i]!, task.receivedAt[i]!, table, row);
       table[row + SLOT.NORMALISED_START] = -1;
-      if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]);
+      if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]!);
     } catch (error) {
       // Every verdict on a frame's bytes is returned, not thrown: this is a bug of ours. The frame loses
       // what it wrote and gets the error reply, as a frame that killed its worker does: an ack would
@@ -395,16 +395,16 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
   let replyStart = 0;
   for (let i = 0; i < count; i++) {
     const row = i * FRAME_SLOTS;
-    const kind = OUTCOME_KINDS[table[row + SLOT.KIND]];
-    const replyEnd = table[row + SLOT.REPLY_END];
-    const txidStart = table[row + SLOT.TXID_START];
-    const topicStart = table[row + SLOT.TOPIC_START];
+    const kind = OUTCOME_KINDS[table[row + SLOT.KIND]!]!;
+    const replyEnd = table[row + SLOT.REPLY_END]!;
+    const txidStart = table[row + SLOT.TXID_START]!;
+    const topicStart = table[row + SLOT.TOPIC_START]!;
     const outcome: FrameOutcome = {
       kind,
       txid: txidStart < 0 ? '' : source.toString('latin1', txidStart, table[row + SLOT.TXID_END]),
       topic: topicStart < 0 ? '' : source.toString('latin1', topicStart, table[row + SLOT.TOPIC_END]),
       replyStart, replyEnd,
-      errorKind: kind === 'error' ? ERROR_KINDS[table[row + SLOT.ERROR_KIND]] : null,
+      errorKind: kind === 'error' ? ERROR_KINDS[table[row + SLOT.ERROR_KIND]!]! : null,
       dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
       signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
       payloadStart: 0, payloadEnd: 0,
@@ -412,7 +412,7 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
     replyStart = replyEnd;
     outcomes[i] = outcome;
     if (kind !== 'record') continue;
-    const messageStart = table[row + SLOT.MESSAGE_START];
+    const messageStart = table[row + SLOT.MESSAGE_START]!;
     const messageEnd = table[row + SLOT.MESSAGE_END];
     const nonAscii = table[row + SLOT.NON_ASCII] === 1;
     const message = nonAscii ? text.toString('utf8', messageStart, messageEnd) : text.toString('latin1', messageStart, messageEnd);
@@ -420,36 +420,36 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
     const at = nonAscii ? (position: number) => text.toString('utf8', messageStart, position).length : (position: number) => position - messageStart;
     // Without a dashboard the text is the record JSON alone (recordJson below is then all of it).
     outcome.dashboardMessage = table[row + SLOT.DASHBOARD] === 1 ? message : null;
-    outcome.payloadStart = table[row + SLOT.PAYLOAD_START];
-    outcome.payloadEnd = table[row + SLOT.PAYLOAD_END];
-    outcome.signals = table[row + SLOT.SIGNALS];
+    outcome.payloadStart = table[row + SLOT.PAYLOAD_START]!;
+    outcome.payloadEnd = table[row + SLOT.PAYLOAD_END]!;
+    outcome.signals = table[row + SLOT.SIGNALS]!;
     outcome.isResend = table[row + SLOT.IS_RESEND] === 1;
-    const normalisedStart = table[row + SLOT.NORMALISED_START];
+    const normalisedStart = table[row + SLOT.NORMALISED_START]!;
     if (normalisedStart >= 0) outcome.normalisedPayload = normalised.subarray(normalisedStart, table[row + SLOT.NORMALISED_END]);
-    const recordStart = table[row + SLOT.RECORD_START];
-    const recordEnd = table[row + SLOT.RECORD_END];
+    const recordStart = table[row + SLOT.RECORD_START]!;
+    const recordEnd = table[row + SLOT.RECORD_END]!;
     if (recordEnd > recordStart) {
       outcome.recordStart = at(recordStart);
       outcome.recordEnd = at(recordEnd);
       outcome.recordJson = message.slice(outcome.recordStart, outcome.recordEnd);
     }
-    const createdAtStart = table[row + SLOT.CREATED_AT_START];
-    if (createdAtStart >= 0) outcome.createdAt = message.slice(at(createdAtStart), at(table[row + SLOT.CREATED_AT_END]));
-    const stateStart = table[row + SLOT.STATE_START];
-    const stateEnd = table[row + SLOT.STATE_END];
+    const createdAtStart = table[row + SLOT.CREATED_AT_START]!;
+    if (createdAtStart >= 0) outcome.createdAt = message.slice(at(createdAtStart), at(table[row + SLOT.CREATED_AT_END]!));
+    const stateStart = table[row + SLOT.STATE_START]!;
+    const stateEnd = table[row + SLOT.STATE_END]!;
     if (stateEnd > stateStart) {
       outcome.stateStart = stateStart;
       outcome.stateEnd = stateEnd;
       const triples = state.subarray(stateStart * 3, stateEnd * 3);
       if (nonAscii) {
         for (let s = 0; s < triples.length; s += 3) {
-          triples[s + 1] = at(triples[s + 1]);
-          triples[s + 2] = at(triples[s + 2]);
+          triples[s + 1] = at(triples[s + 1]!);
+          triples[s + 2] = at(triples[s + 2]!);
         }
       } else {
         for (let s = 0; s < triples.length; s += 3) {
-          triples[s + 1] -= messageStart;
-          triples[s + 2] -= messageStart;
+          triples[s + 1]! -= messageStart;
+          triples[s + 2]! -= messageStart;
         }
       }
       outcome.state = triples;

@@ -340,8 +340,8 @@ export class DecodePool<T> {
     const frames = new Uint8Array(batch.frames);
     const outcomes = receiveOutcomes(result, batch.frames);
     for (let i = 0; i < outcomes.length; i++) {
-      const outcome = outcomes[i];
-      this.handOver(batch.tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
+      const outcome = outcomes[i]!;
+      this.handOver(batch.tickets[i]!, outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
     }
     this.settled(outcomes.length);
   }
@@ -354,15 +354,15 @@ export class DecodePool<T> {
   private recover(batch: Batch<T>, attempt: 1 | 2): void {
     if (attempt === 1 && !this.closed) {
       for (let i = 0; i < batch.tickets.length; i++) {
-        const start = batch.offsets[i];
-        const end = batch.offsets[i + 1];
+        const start = batch.offsets[i]!;
+        const end = batch.offsets[i + 1]!;
         const single = this.newBatch(Math.max(1, end - start));
         new Uint8Array(single.frames).set(new Uint8Array(batch.frames, start, end - start));
         single.offsets.push(end - start);
-        single.vins.push(batch.vins[i]);
-        single.receivedAt.push(batch.receivedAt[i]);
-        single.watched.push(batch.watched[i]);
-        single.tickets.push(batch.tickets[i]);
+        single.vins.push(batch.vins[i]!);
+        single.receivedAt.push(batch.receivedAt[i]!);
+        single.watched.push(batch.watched[i]!);
+        single.tickets.push(batch.tickets[i]!);
         this.retries.push(single);
       }
       this.dispatchRetries();
@@ -371,7 +371,7 @@ export class DecodePool<T> {
     const frames = new Uint8Array(batch.frames);
     for (let i = 0; i < batch.tickets.length; i++) {
       const frame = frames.subarray(batch.offsets[i], batch.offsets[i + 1]);
-      this.handOver(batch.tickets[i], failedFrameOutcome(frame), failedFrameReply(frame), frames);
+      this.handOver(batch.tickets[i]!, failedFrameOutcome(frame), failedFrameReply(frame), frames);
     }
     this.settled(batch.tickets.length);
   }

@@ -185,8 +185,8 @@ export class CarActivity {
   /** Drop finished trips and sessions that left the window. */
   expire(now: number): void {
     const cut = now - this.limits.windowMs;
-    while (this.trips.length > 0 && this.trips[0].endAt < cut) this.trips.shift();
-    while (this.charges.length > 0 && this.charges[0].endAt < cut) this.charges.shift();
+    while (this.trips.length > 0 && this.trips[0]!.endAt < cut) this.trips.shift();
+    while (this.charges.length > 0 && this.charges[0]!.endAt < cut) this.charges.shift();
   }
 
   get bytes(): number {
@@ -218,7 +218,7 @@ export class CarActivity {
 
   private addTrackPoint(trip: OpenTrip, at: number): void {
     const track = trip.track;
-    if (track.length >= 3 && at - track[track.length - 3] * 1000 < trip.trackSpacingMs) {
+    if (track.length >= 3 && at - track[track.length - 3]! * 1000 < trip.trackSpacingMs) {
       // Too close to the previous point at the current spacing: move that point here instead.
       track[track.length - 3] = at / 1000;
       track[track.length - 2] = this.latitude;
@@ -229,15 +229,15 @@ export class CarActivity {
       // Keep every other point (the first and the newest stay), and space new ones twice as far apart.
       let to = 3;
       for (let from = 6; from < track.length - 3; from += 6, to += 3) {
-        track[to] = track[from];
-        track[to + 1] = track[from + 1];
-        track[to + 2] = track[from + 2];
+        track[to] = track[from]!;
+        track[to + 1] = track[from + 1]!;
+        track[to + 2] = track[from + 2]!;
       }
-      track[to] = track[track.length - 3];
-      track[to + 1] = track[track.length - 2];
-      track[to + 2] = track[track.length - 1];
+      track[to] = track[track.length - 3]!;
+      track[to + 1] = track[track.length - 2]!;
+      track[to + 2] = track[track.length - 1]!;
       track.length = to + 3;
-      const span = (track[track.length - 3] - track[0]) * 1000;
+      const span = (track[track.length - 3]! - track[0]!) * 1000;
       trip.trackSpacingMs = Math.max(trip.trackSpacingMs * 2, span / this.limits.maxTrackPoints);
     }
     track.push(at / 1000, this.latitude, this.longitude);

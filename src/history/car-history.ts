@@ -57,7 +57,7 @@ export class CarHistory {
 
   /** Epoch ms of the newest row; -Infinity when empty. */
   get newestAt(): number {
-    return this.count > 0 ? this.times[this.count - 1] : Number.NEGATIVE_INFINITY;
+    return this.count > 0 ? this.times[this.count - 1]! : Number.NEGATIVE_INFINITY;
   }
 
   /** Bytes held by the typed arrays (what the memory budget counts). */
@@ -68,7 +68,7 @@ export class CarHistory {
   /** Fold the car's values at `sample.at` in; `power` and `chargerPower` are derived by the caller. */
   add(sample: SignalSample, power: number, chargerPower: number): void {
     const at = sample.at;
-    const lastAt = this.count > 0 ? this.times[this.count - 1] : Number.NEGATIVE_INFINITY;
+    const lastAt = this.count > 0 ? this.times[this.count - 1]! : Number.NEGATIVE_INFINITY;
     if (at < lastAt) {
       this.late++;
       return;
@@ -101,17 +101,17 @@ export class CarHistory {
     // Evenly spaced rows, first and last included, so the chart still reaches the present.
     for (let k = 0; k < points; k++) {
       const row = first + (points === rows ? k : Math.round((k * (rows - 1)) / (points - 1)));
-      t.push(Math.round(this.times[row]) / 1000);
-      for (let i = 0; i < COLUMN_COUNT; i++) lists[i].push(this.read(row, i));
+      t.push(Math.round(this.times[row]!) / 1000);
+      for (let i = 0; i < COLUMN_COUNT; i++) lists[i]!.push(this.read(row, i));
     }
     return { t, columns };
   }
 
   private read(row: number, column: number): number | null {
     let value: number;
-    if (column === LATITUDE) value = this.coordinates[row * 2];
-    else if (column === LONGITUDE) value = this.coordinates[row * 2 + 1];
-    else value = this.values[row * VALUE_COUNT + SLOT[column]];
+    if (column === LATITUDE) value = this.coordinates[row * 2]!;
+    else if (column === LONGITUDE) value = this.coordinates[row * 2 + 1]!;
+    else value = this.values[row * VALUE_COUNT + SLOT[column]!]!;
     if (Number.isNaN(value)) return null;
     return column === LATITUDE || column === LONGITUDE ? value : Math.round(value * 1000) / 1000;
   }
@@ -119,9 +119,9 @@ export class CarHistory {
   private writeRow(row: number, at: number): void {
     this.times[row] = at;
     const base = row * VALUE_COUNT;
-    for (let i = 0; i < COLUMN_COUNT; i++) if (SLOT[i] >= 0) this.values[base + SLOT[i]] = this.current[i];
-    this.coordinates[row * 2] = this.current[LATITUDE];
-    this.coordinates[row * 2 + 1] = this.current[LONGITUDE];
+    for (let i = 0; i < COLUMN_COUNT; i++) if (SLOT[i]! >= 0) this.values[base + SLOT[i]!] = this.current[i]!;
+    this.coordinates[row * 2] = this.current[LATITUDE]!;
+    this.coordinates[row * 2 + 1] = this.current[LONGITUDE]!;
   }
 
   /** Grow up to maxRows; then drop what left the window; then thin the older half. */
@@ -158,7 +158,7 @@ export class CarHistory {
   }
 
   private copyRow(from: number, to: number): void {
-    this.times[to] = this.times[from];
+    this.times[to] = this.times[from]!;
     this.values.copyWithin(to * VALUE_COUNT, from * VALUE_COUNT, (from + 1) * VALUE_COUNT);
     this.coordinates.copyWithin(to * 2, from * 2, from * 2 + 2);
   }
@@ -183,7 +183,7 @@ function lowerBound(times: Float64Array, count: number, value: number): number {
   let high = count;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (times[mid] < value) low = mid + 1;
+    if (times[mid]! < value) low = mid + 1;
     else high = mid;
   }
   return low;

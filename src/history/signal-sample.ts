@@ -164,8 +164,8 @@ const FIELDS_BY_NUMBER: Array<Setter | undefined> = fieldNames().map((name) => F
 export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample): SignalSample {
   sample.reset(receivedAt);
   for (let i = 0; i < datums.length; i += 3) {
-    const setter = FIELDS_BY_NUMBER[datums[i]];
-    if (setter !== undefined) setter(sample, text, datums[i + 1]);
+    const setter = FIELDS_BY_NUMBER[datums[i]!];
+    if (setter !== undefined) setter(sample, text, datums[i + 1]!);
   }
   if (createdAt !== null) {
     const at = Date.parse(createdAt);

@@ -54,8 +54,8 @@ export class HistogramCell {
   observe(value: number): void {
     const bounds = this.upperBounds;
     let i = 0;
-    while (i < bounds.length && value > bounds[i]) i++;
-    this.counts[i]++;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    this.counts[i]!++;
     this.sum += value;
     this.count++;
   }
@@ -94,7 +94,7 @@ export class CellHistogram<L extends string = string> {
   constructor(options: CellHistogramOptions<L>) {
     const bounds = [...options.buckets];
     for (let i = 1; i < bounds.length; i++) {
-      if (!(bounds[i] > bounds[i - 1])) throw new Error(`${options.name}: buckets must be strictly ascending`);
+      if (!(bounds[i]! > bounds[i - 1]!)) throw new Error(`${options.name}: buckets must be strictly ascending`);
     }
     this.name = options.name;
     this.help = options.help;
@@ -135,8 +135,8 @@ export class CellHistogram<L extends string = string> {
     for (const cell of this.children.values()) {
       let cumulative = 0;
       for (let i = 0; i < this.upperBounds.length; i++) {
-        cumulative += cell.counts[i];
-        values.push({ value: cumulative, labels: { le: this.upperBounds[i], ...cell.labels }, metricName: bucketName });
+        cumulative += cell.counts[i]!;
+        values.push({ value: cumulative, labels: { le: this.upperBounds[i]!, ...cell.labels }, metricName: bucketName });
       }
       values.push({ value: cell.count, labels: { le: '+Inf', ...cell.labels }, metricName: bucketName });
       values.push({ value: cell.sum, labels: { ...cell.labels }, metricName: `${this.name}_sum` });

@@ -198,7 +198,7 @@ export class MqttSink {
       car.fields.clear();
       car.locationPayload = null;
     }
-    car.session = connections[0];
+    car.session = connections[0]!;
   }
 
   private car(vin: string): CarState {

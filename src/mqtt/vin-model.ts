@@ -16,5 +16,5 @@ const MODELS: Readonly<Record<string, string>> = {
 
 export function modelFromVin(vin: string): string {
   if (!VIN_PATTERN.test(vin)) return 'Tesla vehicle';
-  return MODELS[vin[3]] ?? 'Tesla vehicle';
+  return MODELS[vin[3]!] ?? 'Tesla vehicle';
 }

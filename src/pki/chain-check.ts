@@ -73,11 +73,12 @@ function explainVerifyError(code: string, chain: DetailedPeerCertificate[], anch
   const top = chain[chain.length - 1];
   if (code === 'CERT_HAS_EXPIRED') {
     const expired = chain.find((c) => Date.parse(c.valid_to) < now) ?? chain[0];
-    return `certificate "${nameOf(expired.subject)}" expired ${daysBetween(now, Date.parse(expired.valid_to))} days ago (notAfter ${new Date(expired.valid_to).toISOString()})`;
+    // An empty chain (no certificate seen) falls through to the generic message below.
+    if (expired !== undefined) return `certificate "${nameOf(expired.subject)}" expired ${daysBetween(now, Date.parse(expired.valid_to))} days ago (notAfter ${new Date(expired.valid_to).toISOString()})`;
   }
   if (code === 'CERT_NOT_YET_VALID') {
     const early = chain.find((c) => Date.parse(c.valid_from) > now) ?? chain[0];
-    return `certificate "${nameOf(early.subject)}" is not valid until ${new Date(early.valid_from).toISOString()} (check the clock)`;
+    if (early !== undefined) return `certificate "${nameOf(early.subject)}" is not valid until ${new Date(early.valid_from).toISOString()} (check the clock)`;
   }
   if (PARTIAL_CHAIN_CODES.has(code) && top !== undefined) {
     if (!anchors.some(isSelfSigned)) {

@@ -213,7 +213,7 @@ function withFinalNewline(pem: string): string {
 /** A positive 128-bit serial (the top bit clear, so DER needs no sign byte; never zero). */
 function serialNumber(): string {
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] & 0x7f) | 0x01;
+  bytes[0] = (bytes[0]! & 0x7f) | 0x01;
   return bytes.toString('hex');
 }
 
@@ -253,7 +253,7 @@ function keyMatches(cert: X509Certificate, keyPem: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // The dev PKI on disk
 
-export const DEFAULT_DEV_VINS: string[] = ['5YJ3E1EA9PF000001', '7SAYGDEE5PA000002', 'LRW3E7FA8PC000003'];
+export const DEFAULT_DEV_VINS: [string, string, string] = ['5YJ3E1EA9PF000001', '7SAYGDEE5PA000002', 'LRW3E7FA8PC000003'];
 
 export const DEV_ROOT_CA_NAME = 'Fleet Telemetry Dev Root CA';
 export const DEV_SERVER_CA_NAME = 'Fleet Telemetry Dev Server CA';
@@ -366,7 +366,7 @@ async function serverChainUsable(files: DevPkiFiles, domain: string, now: number
     if ((await readFile(files.caChain, 'utf8')) !== intermediatePem + rootPem) return false;
     const chain = certificateBlocks(await readFile(files.serverCert, 'utf8'));
     if (chain.length !== 2 || chain[1] !== intermediatePem) return false;
-    const leaf = new X509Certificate(chain[0]);
+    const leaf = new X509Certificate(chain[0]!);
     const covers = isIP(domain) === 0 ? leaf.checkHost(domain) !== undefined : leaf.checkIP(domain) !== undefined;
     return (
       covers &&

@@ -160,7 +160,7 @@ export class PostgresSink {
     while (this.queued > this.options.queueMaxRows && this.chunks.length > 1) {
       // The head batch may be in flight: drop the oldest batch that is not.
       const index = this.writing ? 1 : 0;
-      const [chunk] = this.chunks.splice(index, 1);
+      const [chunk = []] = this.chunks.splice(index, 1);
       this.queued -= chunk.length;
       dropped += chunk.length;
     }
@@ -194,6 +194,7 @@ export class PostgresSink {
         }
         // The head may also be the chunk new records are appended to while this write is under way:
         // write and remove exactly the rows taken now, so rows that arrive meanwhile stay queued.
+        if (head === undefined) break;
         const taken = head.length;
         if (taken > 0) {
           const started = performance.now();

@@ -158,7 +158,7 @@ function enumWriter(e: Enum): (v: unknown) => string {
     // Dense enums (Field has 260 values): an array index beats a Map lookup.
     const table: string[] = new Array(max + 1);
     for (const [n, s] of byNumber) table[n] = s;
-    const zero = table[0];
+    const zero = table[0]!; // min === 0: byNumber has a name for 0
     return (v) => {
       if (v == null) return zero;
       const s = table[v as number];
@@ -210,7 +210,7 @@ export class CanonicalJson {
       const m = value as DecodedMessage;
       let s = '{';
       for (let i = 0; i < steps.length; i++) {
-        const step = steps[i];
+        const step = steps[i]!;
         let f: FieldPlan | undefined = step.field;
         let json: string;
         if (f !== undefined) {
@@ -222,8 +222,8 @@ export class CanonicalJson {
           const members = step.oneof!.members;
           const keys = Object.keys(m);
           for (let k = 0; k < keys.length; k++) {
-            const p = members.get(keys[k]);
-            if (p !== undefined && m[keys[k]] != null) f = p;
+            const p = members.get(keys[k]!);
+            if (p !== undefined && m[keys[k]!] != null) f = p;
           }
           if (f === undefined) continue;
           json = f.write(m[f.prop], ctx);
@@ -276,7 +276,7 @@ export class CanonicalJson {
         let s = '{';
         for (let i = 0; i < keys.length; i++) {
           if (i > 0) s += ',';
-          s += `${JSON.stringify(keys[i])}:${valueWrite(obj[keys[i]], ctx)}`;
+          s += `${JSON.stringify(keys[i])}:${valueWrite(obj[keys[i]!], ctx)}`;
         }
         return `${s}}`;
       };

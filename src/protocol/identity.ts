@@ -291,7 +291,7 @@ function firstValue(attributes: readonly NameAttribute[], key: string): string {
 
 /** Like Go's pkix.Name (the reference), a repeated CN resolves to the last one. */
 function lastValue(attributes: readonly NameAttribute[], key: string): string {
-  for (let i = attributes.length - 1; i >= 0; i--) if (attributes[i].key === key) return attributes[i].value;
+  for (let i = attributes.length - 1; i >= 0; i--) if (attributes[i]!.key === key) return attributes[i]!.value;
   return '';
 }
 
@@ -314,7 +314,8 @@ export function loadCaBundle(pem: string): X509Certificate[] {
   let blocks = 0;
   for (const match of pem.matchAll(PEM_BLOCK)) {
     blocks++;
-    const [block, label, , endLabel] = match;
+    // Both labels are non-optional groups of PEM_BLOCK.
+    const [block, label = '', , endLabel] = match;
     if (label !== endLabel) {
       throw new Error(`CA bundle: block #${blocks} begins as '${label}' but ends as '${endLabel}'`);
     }

@@ -37,7 +37,7 @@ export class JsonSink {
     if (this.n + length > this.bytes.length) this.reserve(length);
     const b = this.bytes;
     let n = this.n;
-    for (let i = 0; i < length; i++) b[n++] = src[i];
+    for (let i = 0; i < length; i++) b[n++] = src[i]!;
     this.n = n;
   }
 
@@ -64,7 +64,7 @@ export class JsonSink {
     const abs = v < 0 ? -v : v;
     if (abs >= 1e-6 && abs < 1e15) {
       for (let d = 0; d <= 9; d++) {
-        const scale = POW10[d];
+        const scale = POW10[d]!;
         const m = Math.round(abs * scale);
         // At most 14 significant digits: then only one decimal of d places reads back as v, so the
         // first d that reads back gives the shortest text, which is what String(v) writes.
@@ -87,7 +87,7 @@ export class JsonSink {
     const b = this.bytes;
     let n = this.n;
     if (negative) b[n++] = 0x2d;
-    const scale = POW10[d];
+    const scale = POW10[d]!; // d <= 9: the only caller is double()
     const whole = Math.floor(m / scale);
     let fraction = m - whole * scale;
     // Whole part, most significant digit first.
@@ -139,7 +139,7 @@ export class JsonSink {
     let n = this.n;
     b[n++] = 0x22;
     for (let i = start; i < end; i++) {
-      const c = src[i];
+      const c = src[i]!;
       if (c >= 0x20 && c !== 0x22 && c !== 0x5c) {
         if (c >= 0x80) this.nonAscii = true;
         b[n++] = c;
@@ -173,7 +173,7 @@ export class JsonSink {
  */
 export function validUtf8(src: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
-    if (src[i] >= 0x80) return isUtf8(src.subarray(i, end));
+    if (src[i]! >= 0x80) return isUtf8(src.subarray(i, end));
   }
   return true;
 }

@@ -77,7 +77,7 @@ export function normaliseVehicleData(payload: DecodedVehicleData, vin: string, m
   const data = payload.data;
   let locationDone = false;
   for (let i = 0; i < data.length; i++) {
-    const datum = data[i];
+    const datum = data[i]!;
     const value = datum.value;
     if (value == null) continue;
     const str = value.stringValue;
@@ -110,8 +110,8 @@ export function normaliseVehicleAlerts(payload: DecodedVehicleAlerts, vin: strin
   payload.vin = vin;
   const alerts = payload.alerts;
   for (let i = 0; i < alerts.length; i++) {
-    fixMillisecondTimestamp(alerts[i].startedAt);
-    fixMillisecondTimestamp(alerts[i].endedAt);
+    fixMillisecondTimestamp(alerts[i]!.startedAt);
+    fixMillisecondTimestamp(alerts[i]!.endedAt);
   }
 }
 

@@ -8,7 +8,7 @@ function presentOnlyOneofSetter(fieldNames: string[]): (this: Record<string, unk
   const members = new Set(fieldNames);
   return function setOneof(name) {
     const keys = Object.keys(this);
-    for (let i = 0; i < keys.length; i++) if (keys[i] !== name && members.has(keys[i])) delete this[keys[i]];
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== name && members.has(keys[i]!)) delete this[keys[i]!];
   };
 }
 

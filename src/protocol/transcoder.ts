@@ -181,7 +181,7 @@ return {
   runtime.heads = heads.map(({ en, open, close }) => {
     const table: Uint8Array[] = [];
     for (let n = 0; n < 4096; n++) {
-      const name = runtime.enums[en](n);
+      const name = runtime.enums[en]!(n);
       if (name.startsWith('"')) table[n] = new TextEncoder().encode(open + name + close);
     }
     return table;
@@ -515,7 +515,7 @@ function messageFunction(
   const oneofs = [...new Set(fields.filter((f) => f.partOf).map((f) => f.partOf!))];
   const onlyOneof = oneofs.length === 1 && fields.every((f) => f.partOf === oneofs[0]);
   if (onlyOneof) {
-    const cases = oneofs[0].fieldsArray.map((memberField) => {
+    const cases = oneofs[0]!.fieldsArray.map((memberField) => {
       const prefix = '{' + JSON.stringify(jsonNameOf(memberField)) + ':';
       return `case ${memberField.id}: O.ascii(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} O.byte(125); return;`;
     });
@@ -598,7 +598,7 @@ ${helpers.join('\n')}`;
 function valueStringHook(fields: Field[]): string {
   const i = fields.findIndex((f) => protoNameOf(f) === 'string_value');
   if (i < 0) throw new Error('transcoder: Value has no string_value');
-  return `if (oc === ${fields[i].id}) { vstr(os, oe); return; }`;
+  return `if (oc === ${fields[i]!.id}) { vstr(os, oe); return; }`;
 }
 
 /**

@@ -16,10 +16,10 @@ export function replaceVin(payload: Uint8Array, vinField: number, vin: Uint8Arra
   while (p < end) {
     const start = p;
     // tag: one or two bytes, as the transcoder reads it
-    let tag = payload[p++];
+    let tag = payload[p++]!;
     if (tag >= 0x80) {
-      if (p >= end || payload[p] >= 0x80) return null;
-      tag = (tag & 0x7f) | (payload[p++] << 7);
+      if (p >= end || payload[p]! >= 0x80) return null;
+      tag = (tag & 0x7f) | (payload[p++]! << 7);
     }
     const field = tag >>> 3;
     const wire = tag & 7;
@@ -28,7 +28,7 @@ export function replaceVin(payload: Uint8Array, vinField: number, vin: Uint8Arra
       case 0:
         for (;;) {
           if (p >= end) return null;
-          if (payload[p++] < 0x80) break;
+          if (payload[p++]! < 0x80) break;
         }
         break;
       case 1:
@@ -42,7 +42,7 @@ export function replaceVin(payload: Uint8Array, vinField: number, vin: Uint8Arra
         let shift = 0;
         for (let i = 0; ; i++) {
           if (i === 4 || p >= end) return null;
-          const b = payload[p++];
+          const b = payload[p++]!;
           length |= (b & 0x7f) << shift;
           if (b < 0x80) break;
           shift += 7;

@@ -129,5 +129,5 @@ function round(value: number, digits: number): number {
 }
 
 function pick<T>(random: () => number, items: T[]): T {
-  return items[Math.floor(random() * items.length)];
+  return items[Math.floor(random() * items.length)]!;
 }

@@ -165,7 +165,7 @@ export interface VerifiedJws {
 export function verifyTelemetryConfigJws(token: string, expectedSigner?: AffinePoint): VerifiedJws {
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error('not a compact JWS (three dot-separated parts)');
-  const [headerPart, claimsPart, signaturePart] = parts;
+  const [headerPart = '', claimsPart = '', signaturePart = ''] = parts;
   let header: Record<string, unknown>;
   let claims: Record<string, unknown>;
   try {

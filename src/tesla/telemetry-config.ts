@@ -68,7 +68,7 @@ const FULL: FieldMap = {
   ...every(3600, ['VehicleName', 'CarType', 'Trim', 'ExteriorColor', 'SoftwareUpdateVersion']),
 };
 
-export const PRESETS: Readonly<Record<string, FieldMap>> = Object.freeze({
+export const PRESETS: Readonly<{ minimal: FieldMap; driving: FieldMap; charging: FieldMap; full: FieldMap; [name: string]: FieldMap | undefined }> = Object.freeze({
   minimal: MINIMAL,
   driving: DRIVING,
   charging: CHARGING,

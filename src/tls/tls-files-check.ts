@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { isIP } from 'node:net';
 import { checkServerChain } from '../pki/chain-check.js';
-import { chainReachesAnchor, checkCaBundle, checkKeyPair, coversDomain, describeNames, type FileRef, type Reporter } from '../config/tls-files.js';
+import { chainReachesAnchor, checkCaBundle, checkKeyPair, coversDomain, describeNames, type CertificateChain, type FileRef, type Reporter } from '../config/tls-files.js';
 
 /**
  * The checks a renewed file gets before any handshake uses it: the same functions, the same rules and
@@ -34,7 +34,7 @@ export interface ServerFiles {
 }
 
 /** Key pair, validity, DOMAIN and chain, as at start-up. Returns the chain (leaf first) when usable. */
-export function checkServerFiles(files: ServerFiles, now: Date, findings: Findings): X509Certificate[] | undefined {
+export function checkServerFiles(files: ServerFiles, now: Date, findings: Findings): CertificateChain | undefined {
   const before = findings.problems.length;
   const chain = checkKeyPair({ cert: files.cert, key: files.key, passphrase: files.passphrase, now }, findings);
   const carFinding = (env: string, message: string): void => (files.strict ? findings.error(env, message) : findings.warn(env, message));

@@ -81,9 +81,9 @@ function flushQueuedReplies(): void {
   for (let i = 0; i < connections.length; i++) {
     // A microtask that throws ends the process; one socket's failed write must cost only its replies.
     try {
-      connections[i].flushReplies();
+      connections[i]!.flushReplies();
     } catch (error) {
-      connections[i].flushFailed(error);
+      connections[i]!.flushFailed(error);
     }
   }
 }
@@ -189,7 +189,7 @@ class UwsVehicleConnection implements VehicleConnection {
     const statuses: number[] = new Array(count).fill(-1);
     if (this.isOpen) {
       this.ws.cork(() => {
-        for (let i = 0; i < count; i++) statuses[i] = this.ws.send(replies[i], true);
+        for (let i = 0; i < count; i++) statuses[i] = this.ws.send(replies[i]!, true);
       });
     }
     const now = performance.now();
@@ -197,8 +197,8 @@ class UwsVehicleConnection implements VehicleConnection {
     for (let i = 0; i < count; i++) {
       const status = statuses[i];
       if (status === 0 || status === 1) {
-        metrics.replyCells[this.queuedKinds[i]].inc();
-        const arrivedAt = this.queuedArrivals[i];
+        metrics.replyCells[this.queuedKinds[i]!].inc();
+        const arrivedAt = this.queuedArrivals[i]!; // queued with its reply
         if (arrivedAt !== null) metrics.ackLatency.observe((now - arrivedAt) / 1000);
       } else {
         metrics.repliesDropped.inc({ reason: status === 2 ? 'backpressure' : 'connection_closed' });
@@ -294,7 +294,7 @@ export class VehicleListener {
       const wait = Math.min(due, deadline) - Date.now();
       // One timer per batch of cars due within the same few milliseconds, not one per car.
       if (wait > DRAIN_TICK_MS) await new Promise((resolve) => setTimeout(resolve, wait));
-      const car = cars[i];
+      const car = cars[i]!;
       if (car.isOpen) closes.push(car.closeWhenAnswered(deadline, CLOSE_GOING_AWAY, 'server shutting down'));
     }
     await Promise.all(closes);

@@ -10,8 +10,8 @@ export function packFrames(frames: readonly Uint8Array[], vin: string, receivedA
   const view = new Uint8Array(shared);
   const offsets = new Uint32Array(frames.length + 1);
   for (let i = 0, at = 0; i < frames.length; i++) {
-    view.set(frames[i], at);
-    at += frames[i].byteLength;
+    view.set(frames[i]!, at);
+    at += frames[i]!.byteLength;
     offsets[i + 1] = at;
   }
   return { frames: shared, offsets, vins: frames.map(() => vin), receivedAt: new Float64Array(frames.length).fill(receivedAt) };

@@ -30,7 +30,7 @@ export function call(url: string, ca: Buffer, options: { method?: string; cookie
 export function cookieFrom(reply: Reply, name: string): string {
   const line = reply.setCookies.find((c) => c.startsWith(`${name}=`));
   if (line === undefined) throw new Error(`no ${name} cookie set`);
-  return line.slice(name.length + 1).split(';')[0];
+  return line.slice(name.length + 1).split(';')[0]!;
 }
 
 /** The session cookie a sign-in's callback set, as a Cookie header. */

@@ -9,7 +9,7 @@ import { startServer, type RunningServer, type ServerOverrides } from '../../src
 import type { CarClientOptions } from '../../src/sim/car-client.js';
 import { mintDashboardToken } from '../../src/dashboard/dashboard-token.js';
 
-export const TEST_VINS = ['5YJ3E7EB0LF000001', '5YJ3E7EB0LF000002', '5YJ3E7EB0LF000003', '5YJYGDEE1MF000004'];
+export const TEST_VINS: [string, string, string, string] = ['5YJ3E7EB0LF000001', '5YJ3E7EB0LF000002', '5YJ3E7EB0LF000003', '5YJYGDEE1MF000004'];
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
 let sharedPki: Promise<DevPkiFiles> | null = null;

@@ -59,7 +59,7 @@ describe('bench harness (smoke)', function () {
       expect(result.throughput).to.be.greaterThan(0);
       expect(result.peakRssBytes).to.be.greaterThan(0);
     }
-    const ours = report.results[1];
+    const ours = report.results[1]!;
     expect(ours.dashboard, 'car -> dashboard latency measured').to.not.equal(null);
     expect(ours.counts.dashboardExpected).to.be.greaterThan(0);
     expect(ours.counts.dashboardReceived).to.be.at.least(ours.counts.dashboardExpected);
@@ -91,7 +91,7 @@ describe('bench harness (smoke)', function () {
       expect(result.counts.dashboardExpected).to.be.greaterThan(0);
       expect(result.counts.dashboardLost).to.equal(0);
     }
-    const nats = report.results[1];
+    const nats = report.results[1]!;
     const stream = nats.details.stream as { carRecords: number; acked: number; missing: number };
     expect(stream.acked).to.equal(nats.counts.acked);
     expect(stream.carRecords).to.equal(nats.counts.acked);

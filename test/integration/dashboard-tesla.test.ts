@@ -28,10 +28,10 @@ describe('dashboard with Tesla sign-in (local JWKS, local fake Fleet API)', func
     const token = await tesla.token({ vins: [VIN_A] });
     const dash = await DashboardTestClient.open({ url: t.dashboardUrl, caPem: readFileSync(t.pki.caChain), token, tokenInQuery: true });
     await dash.waitFor((m) => m.some((x) => x.type === 'hello'), 5000, 'hello');
-    expect(dash.ofType('hello')[0].vins).to.deep.equal([VIN_A]);
+    expect(dash.ofType('hello')[0]!.vins).to.deep.equal([VIN_A]);
     dash.send({ type: 'subscribe', vins: [VIN_A, VIN_B] });
     await dash.waitFor((m) => m.some((x) => x.type === 'snapshot') && m.some((x) => x.type === 'error'), 5000, 'snapshot and refusal');
-    expect(dash.ofType('snapshot')[0].state.Soc.value).to.deep.equal({ doubleValue: 64 });
+    expect(dash.ofType('snapshot')[0]!.state.Soc.value).to.deep.equal({ doubleValue: 64 });
     expect(dash.ofType('error')[0]).to.include({ code: 'forbidden_vin', vin: VIN_B });
     await dash.close();
     await car.close();

@@ -104,7 +104,7 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
     for (let speed = 1; speed <= 5; speed++) expect((await carA.sendRecord('V', speedPayload(VIN_A, speed))).kind).to.equal('ack');
 
     const dash = await dashboard([VIN_A]);
-    const hello = dash.ofType('hello')[0];
+    const hello = dash.ofType('hello')[0]!;
     expect(hello.vins).to.deep.equal([VIN_A]);
     expect(Date.parse(hello.expiresAt)).to.be.greaterThan(Date.now());
     expect(hello.vehicles[0]).to.include({ vin: VIN_A, connected: true });
@@ -122,8 +122,8 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
     await dash.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'alerts'), 5000, 'the alert');
 
     const mine = dash.messages.filter((m) => m.vin === VIN_A && m.type !== 'hello');
-    expect(mine[0].type).to.equal('snapshot');
-    const snapshot = mine[0];
+    expect(mine[0]!.type).to.equal('snapshot');
+    const snapshot = mine[0]!;
     expect(snapshot.connected).to.equal(true);
     const snapshotSpeed = snapshot.state.VehicleSpeed.value.doubleValue as number;
     expect(snapshotSpeed).to.be.within(5, 40);
@@ -132,7 +132,7 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
     const expected = [];
     for (let s = snapshotSpeed + 1; s <= 40; s++) expected.push(s);
     expect(speeds).to.deep.equal(expected);
-    const last = mine[mine.length - 1];
+    const last = mine[mine.length - 1]!;
     expect(last).to.include({ type: 'record', topic: 'alerts', vin: VIN_A });
     expect(Date.parse(last.receivedAt)).to.be.closeTo(Date.now(), 10_000);
     expect(last.record.alerts[0].name).to.equal('UI_a004_TPMS_Hard_Warning');
@@ -157,7 +157,7 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
     await dash.waitFor((m) => m.filter((x) => x.type === 'record' && x.topic === 'V').length >= 5, 5000, 'records of A');
     dash.send({ type: 'vehicles' });
     await dash.waitFor((m) => m.some((x) => x.type === 'vehicles'), 5000, 'vehicles');
-    expect(dash.ofType('vehicles')[0].vehicles.map((v: { vin: string }) => v.vin)).to.deep.equal([VIN_A]);
+    expect(dash.ofType('vehicles')[0]!.vehicles.map((v: { vin: string }) => v.vin)).to.deep.equal([VIN_A]);
     // Nothing names VIN B except the refusal itself.
     expect(dash.messages.filter((m) => JSON.stringify(m).includes(VIN_B)).map((m) => m.type)).to.deep.equal(['error']);
     expect(await metricValue(t, 'fleet_telemetry_dashboard_requests_total', { result: 'forbidden_vin' })).to.be.at.least(1);
@@ -184,7 +184,7 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
 
     dash.send({ type: 'subscribe', vins: [VIN_C] });
     await dash.waitFor((m) => m.filter((x) => x.type === 'snapshot').length === 2, 5000, 'second snapshot');
-    expect(dash.ofType('snapshot')[1].state.VehicleSpeed.value).to.deep.equal({ doubleValue: 6 });
+    expect(dash.ofType('snapshot')[1]!.state.VehicleSpeed.value).to.deep.equal({ doubleValue: 6 });
     await carC.sendRecord('V', speedPayload(VIN_C, 7));
     await dash.waitFor((m) => m.filter((x) => x.type === 'record' && x.topic === 'V').length === 4, 5000, 'the record after the second snapshot');
     expect(dash.messages.filter((m) => m.type === 'record' && m.topic === 'V').map(speedOf)).to.deep.equal([1, 2, 3, 7]);
@@ -197,12 +197,12 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
     const carC = await car(VIN_C);
     await carC.sendRecord('V', speedPayload(VIN_C, 33));
     const dash = await dashboard(['*']);
-    const hello = dash.ofType('hello')[0];
+    const hello = dash.ofType('hello')[0]!;
     expect(hello.vins).to.equal('*');
     expect(hello.vehicles.map((v: { vin: string }) => v.vin)).to.include(VIN_C);
     dash.send({ type: 'subscribe', vins: [VIN_C] });
     await dash.waitFor((m) => m.some((x) => x.type === 'snapshot'), 5000, 'snapshot');
-    expect(dash.ofType('snapshot')[0].state.VehicleSpeed.value).to.deep.equal({ doubleValue: 33 });
+    expect(dash.ofType('snapshot')[0]!.state.VehicleSpeed.value).to.deep.equal({ doubleValue: 33 });
   });
 
   it('refuses bad tokens at the upgrade with 401 and a reason code, and counts them', async () => {
@@ -291,7 +291,7 @@ for (const mode of ['in_process', 'nats'] as const) describe(`dashboard end to e
     expect(await metricValue(t, 'fleet_telemetry_dashboards_dropped_total', { reason: 'slow_consumer' })).to.equal(droppedBefore + 1);
 
     await fast.waitFor((m) => m.filter((x) => x.type === 'record').length >= sent, 15_000, 'all records at the fast dashboard');
-    const records = fast.messages.map((m, i) => ({ m, at: fast.arrivals[i] })).filter((x) => x.m.type === 'record');
+    const records = fast.messages.map((m, i) => ({ m, at: fast.arrivals[i]! })).filter((x) => x.m.type === 'record');
     expect(records.map((x) => speedOf(x.m))).to.deep.equal(Array.from({ length: sent }, (_, i) => i));
     // Generous bound: the point is that nothing waits for the stuck dashboard.
     const latencies = records.map((x) => x.at - (sentAt.get(speedOf(x.m) as number) as number)).sort((a, b) => a - b);

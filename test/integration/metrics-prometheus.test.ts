@@ -50,7 +50,7 @@ describe('a real Prometheus scraping a running server while a car streams', func
 
   const positive = (promql: string) => async (): Promise<number | null> => {
     const result = await prometheus!.query(promql);
-    const n = result.length > 0 ? Number(result[0].value[1]) : NaN;
+    const n = result.length > 0 ? Number(result[0]!.value[1]) : NaN;
     return Number.isFinite(n) && n > 0 ? n : null;
   };
 

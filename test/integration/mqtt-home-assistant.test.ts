@@ -102,7 +102,7 @@ describe('MQTT output with Home Assistant discovery (real mosquitto)', function 
   it("every entity's value_template renders the car's value as Home Assistant would", () => {
     const withTemplates = HA_ENTITIES.filter((e) => e.valueTemplate !== undefined);
     const cases = withTemplates.map((entity) => {
-      const config = JSON.parse(watcher.retained.get(`homeassistant/${entity.component}/${VIN}/${entity.objectId}/config`) as string) as Record<string, string>;
+      const config = JSON.parse(watcher.retained.get(`homeassistant/${entity.component}/${VIN}/${entity.objectId}/config`) as string) as { value_template: string; state_topic: string };
       return { template: config.value_template, payload: watcher.retained.get(config.state_topic) as string };
     });
     const rendered = renderTemplates(cases);
@@ -166,7 +166,7 @@ describe('MQTT output with Home Assistant discovery (real mosquitto)', function 
     await eventually(() => watcher.on(`tesla/${VIN}/alerts`).length === 2 && watcher.on(`tesla/${VIN}/errors`).length === 1, 10_000, 'events');
     const alerts = watcher.on(`tesla/${VIN}/alerts`).map((m) => JSON.parse(m.payload) as Record<string, unknown>);
     expect(alerts.map((a) => a.name)).to.deep.equal(['BMS_a066_SW_Low_Soc', 'UI_a004_TPMS_Hard_Warning']);
-    expect(alerts[0].vin).to.equal(VIN);
+    expect(alerts[0]!.vin).to.equal(VIN);
     expect(watcher.retained.has(`tesla/${VIN}/alerts`), 'alerts are not retained').to.equal(false);
     // A late subscriber sees retained state but no old events.
     const late = await Watcher.connect(broker.url);
@@ -179,7 +179,7 @@ describe('MQTT output with Home Assistant discovery (real mosquitto)', function 
     }
     const raw = watcher.on(`tesla/${VIN}/record/alerts`);
     expect(raw).to.have.length(1);
-    expect((JSON.parse(raw[0].payload) as { alerts: unknown[] }).alerts).to.have.length(2);
+    expect((JSON.parse(raw[0]!.payload) as { alerts: unknown[] }).alerts).to.have.length(2);
     expect(watcher.on(`tesla/${VIN}/record/V`).length).to.be.greaterThan(5);
   });
 

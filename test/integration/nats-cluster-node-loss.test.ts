@@ -105,7 +105,7 @@ describe('NATS cluster: a node killed under load (a follower, then the stream le
     // 2. The stream leader dies: JetStream answers nothing until a new leader is elected; cars are not
     // acked meanwhile, resend, and are acked again once it is.
     const leader = await leaderName();
-    const victim = cluster.nodes.find((node) => node.name === leader) ?? cluster.nodes[0];
+    const victim = cluster.nodes.find((node) => node.name === leader) ?? cluster.nodes[0]!;
     killedAt = Date.now();
     await victim.kill();
     await sleep(10_000);
@@ -131,7 +131,7 @@ describe('NATS cluster: a node killed under load (a follower, then the stream le
     // The dashboard watching through the killed node's outage is still open and has the last record.
     // Before followers restarted on a reconnect this took up to a minute when instance B's own
     // connection was on the killed node (docs/RELIABILITY.md); since then it is at once.
-    const last = cars[0].acked[cars[0].acked.length - 1].value;
+    const last = cars[0]!.acked[cars[0]!.acked.length - 1]!.value;
     const waitStarted = Date.now();
     await dash.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'V' && x.record.data[0].value.doubleValue === last), 30_000, 'the last record');
     console.log('      dashboard caught up after', Date.now() - waitStarted, 'ms');
@@ -141,7 +141,7 @@ describe('NATS cluster: a node killed under load (a follower, then the stream le
     await late.waitFor((m) => m.some((x) => x.type === 'hello'), 5000, 'hello');
     late.send({ type: 'subscribe', vins: [VIN_A] });
     await late.waitFor((m) => m.some((x) => x.type === 'snapshot'), 5000, 'the snapshot');
-    const snapshot = late.ofType('snapshot')[0];
+    const snapshot = late.ofType('snapshot')[0]!;
     expect(snapshot.state.VehicleSpeed.value.doubleValue).to.equal(last);
 
     const total = cars.reduce((sum, car) => sum + car.acked.length, 0);

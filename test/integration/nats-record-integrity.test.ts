@@ -56,7 +56,7 @@ describe('record integrity over NATS JetStream (real nats-server)', function () 
       const Payload = protoSchema().root.lookupType('telemetry.vehicle_data.Payload');
       const body = Payload.toObject(Payload.decode(message!.data)) as { vin: string; data: Array<{ value: Record<string, unknown> }> };
       expect(body.vin).to.equal(VIN_A);
-      expect(body.data[0].value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });
+      expect(body.data[0]!.value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });
       expect(Buffer.from(message!.data).includes(Buffer.from('SPOOFED'))).to.equal(false);
       expect(Buffer.from(message!.data).includes(Buffer.from(bytesField(9, varintField(1, 77))))).to.equal(true);
     } finally {

@@ -99,7 +99,7 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
     await eventually(() => seen.filter((r) => r.topic === 'V').length >= 20);
     const live = seen.filter((r) => r.topic === 'V');
     expect(live.map((r) => r.txid)).to.deep.equal(txids);
-    expect(dashboardMessageOf(live[5])).to.contain('"doubleValue":5');
+    expect(dashboardMessageOf(live[5]!)).to.contain('"doubleValue":5');
     b.server.bus.unwatch(VIN_A);
     await car.close();
   });
@@ -139,7 +139,7 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
       await history.waitFor((m) => speedsOf(m).includes(31), 10_000, 'the last record on the history dashboard');
 
       // Snapshot complete on B (everything acked before the subscribe), then every later record once.
-      const snapshot = live.ofType('snapshot')[0];
+      const snapshot = live.ofType('snapshot')[0]!;
       const snapshotSpeed = snapshot.state.VehicleSpeed.value.doubleValue as number;
       expect(snapshotSpeed).to.be.within(7, 31);
       expect(snapshot.connected).to.equal(true);
@@ -197,7 +197,7 @@ describe(`scale-out over NATS JetStream (${topology.name})`, function () {
     }
     const replayed = await stored(a, VIN_C, 'V', since);
     expect(replayed.map((r) => r.txid)).to.deep.equal(after);
-    expect(dashboardMessageOf(replayed[0])).to.contain('"doubleValue":3');
+    expect(dashboardMessageOf(replayed[0]!)).to.contain('"doubleValue":3');
     const all = await stored(a, VIN_C, 'V', 0);
     expect(all.map((r) => r.txid)).to.deep.equal([...before, ...after]);
     const replays = (await a.server.metrics.nats.replayRequests.get()).values.find((v) => v.labels.result === 'ok');

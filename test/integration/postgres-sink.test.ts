@@ -1,4 +1,4 @@
-import { expect } from 'chai';
+import { assert, expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -31,7 +31,7 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 }
 
 async function count(db: TestPostgres, table: string): Promise<number> {
-  return Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0].n);
+  return Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
 }
 
 async function value(counter: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}): Promise<number> {
@@ -93,17 +93,19 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
       const first = await db.query<{ num: number; at: Date }>(
         "SELECT num, at FROM telemetry_values v JOIN signals s ON s.id = v.signal_id WHERE s.name = 'Soc' ORDER BY at LIMIT 1",
       );
-      expect(first[0].at.getTime()).to.equal(start);
-      expect(first[0].num).to.be.within(55, 90);
+      expect(first[0]!.at.getTime()).to.equal(start);
+      expect(first[0]!.num).to.be.within(55, 90);
       const gears = await db.query<{ txt: string }>("SELECT DISTINCT txt FROM telemetry_values v JOIN signals s ON s.id = v.signal_id WHERE s.name = 'Gear' ORDER BY txt");
       expect(gears.map((g) => g.txt)).to.deep.equal(['ShiftStateD', 'ShiftStateP']);
       const [trip] = await db.query<{ distance_km: number; energy_used_kwh: number; points: number }>(
         'SELECT distance_km, energy_used_kwh, cardinality(track) / 3 AS points FROM trips',
       );
+      assert.exists(trip);
       expect(trip.distance_km).to.be.greaterThan(0.5);
       expect(trip.energy_used_kwh).to.be.greaterThan(0);
       expect(trip.points).to.be.greaterThan(10);
       const [charge] = await db.query<{ current: string; energy_added_kwh: number }>('SELECT current, energy_added_kwh FROM charges');
+      assert.exists(charge);
       expect(charge.current).to.equal('AC');
       expect(charge.energy_added_kwh).to.be.within(0.15, 0.22);
       const m = t.server.metrics.postgres;
@@ -116,7 +118,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
         panels: Array<{ title: string; type: string; targets?: Array<{ rawSql: string }> }>;
         templating: { list: Array<{ query: string }> };
       };
-      expect((await db.query<{ vin: string }>(dashboard.templating.list[0].query)).map((row) => row.vin)).to.deep.equal([VIN]);
+      expect((await db.query<{ vin: string }>(dashboard.templating.list[0]!.query)).map((row) => row.vin)).to.deep.equal([VIN]);
       let checked = 0;
       for (const panel of dashboard.panels.filter((p) => p.type !== 'row')) {
         for (const target of panel.targets ?? []) {
@@ -124,7 +126,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
             throw new Error(`${panel.title}: ${error.message}`);
           });
           expect(rows.length, panel.title).to.be.greaterThan(0);
-          expect(Object.values(rows[0]).some((v) => v !== null), `${panel.title} finds data`).to.equal(true);
+          expect(Object.values(rows[0]!).some((v) => v !== null), `${panel.title} finds data`).to.equal(true);
           checked++;
         }
       }
@@ -175,7 +177,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
     const client = new (await import('pg')).default.Client({ connectionString: url });
     await client.connect();
     try {
-      const stored = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_values')).rows[0].n);
+      const stored = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM telemetry_values')).rows[0]!.n);
       expect(stored).to.equal(total);
       expect(await value(metrics.postgres.rowsWritten, { table: 'telemetry_values' })).to.equal(total);
     } finally {
@@ -194,7 +196,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
     sink.start(bus);
     const records = storyRecords(VIN, 300, Date.now() - 300_000);
     // Schema in place first, then the database goes away.
-    bus.publish(records[0], () => {});
+    bus.publish(records[0]!, () => {});
     expect(await sink.flush()).to.equal(true);
     await db.down();
     for (const record of records.slice(1)) bus.publish(record, () => {});
@@ -213,7 +215,7 @@ describe('PostgreSQL sink (a real PostgreSQL on loopback)', function () {
       } finally {
         await client.end();
       }
-    }))[0].n);
+    }))[0]!.n);
     const written = await value(metrics.postgres.rowsWritten, { table: 'telemetry_values' });
     expect(stored).to.equal(written);
     // Every value is either in the database or counted as dropped.

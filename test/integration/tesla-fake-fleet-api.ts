@@ -128,7 +128,7 @@ export class FakeFleetApi extends LoopbackServer {
     if (partner && req.method === 'GET') return send(res, 200, { response: { fleet_telemetry_errors: this.partnerErrors } });
     let match = TELEMETRY_PATH.exec(path);
     if (match !== null) {
-      const vehicle = this.vehicles.get(match[1]);
+      const vehicle = this.vehicles.get(match[1]!);
       if (vehicle === undefined) return send(res, 404, teslaError('not_found', 'vehicle not found'));
       if (req.method === 'GET') {
         return send(res, 200, {
@@ -146,7 +146,7 @@ export class FakeFleetApi extends LoopbackServer {
     }
     match = ERRORS_PATH.exec(path);
     if (match !== null && req.method === 'GET') {
-      const vehicle = this.vehicles.get(match[1]);
+      const vehicle = this.vehicles.get(match[1]!);
       if (vehicle === undefined) return send(res, 404, teslaError('not_found', 'vehicle not found'));
       return send(res, 200, { response: { fleet_telemetry_errors: vehicle.errors ?? [] } });
     }

@@ -1,4 +1,4 @@
-import { expect } from 'chai';
+import { assert, expect } from 'chai';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,6 +85,7 @@ describe('Tesla Fleet API client against a local fake Fleet API and proxy', func
     expect(proxy.violations).to.deep.equal([]);
     expect(api.violations).to.deep.equal([]);
     const [sent] = proxy.requests;
+    assert.exists(sent);
     expect(sent.path).to.equal('/api/1/vehicles/fleet_telemetry_config');
     expect(sent.authorization).to.equal(`Bearer ${TOKEN}`);
     expect((sent.body as { config: { port: unknown } }).config.port).to.equal(4443);
@@ -98,6 +99,7 @@ describe('Tesla Fleet API client against a local fake Fleet API and proxy', func
     expect(result.updated_vehicles).to.equal(1);
     expect(api.violations).to.deep.equal([]);
     const [sent] = api.callsTo('fleet_telemetry_config_jws');
+    assert.exists(sent);
     expect(Object.keys(sent.body as object).sort()).to.deep.equal(['token', 'vins']);
     const stored = api.vehicles.get(VIN_PAIRED)?.config as Record<string, unknown>;
     expect(stored.ca).to.equal(readFileSync(pki.caChain, 'utf8'));
@@ -175,7 +177,7 @@ describe('Tesla Fleet API client against a local fake Fleet API and proxy', func
     expect(await clients.api.vehicleErrors(VIN_PAIRED)).to.deep.equal([{ name: 'client-id', error: 'x509: certificate signed by unknown authority', vin: VIN_PAIRED }]);
     const partnerErrors = await clients.telemetryErrors([]);
     expect(partnerErrors[0]).to.deep.include({ vin: VIN_UNPAIRED, created_at: '2026-01-01T00:00:00Z' });
-    expect(api.callsTo('partner_accounts')[0].authorization).to.equal(`Bearer ${PARTNER}`);
+    expect(api.callsTo('partner_accounts')[0]!.authorization).to.equal(`Bearer ${PARTNER}`);
     expect(await clients.api.deleteConfig(VIN_PAIRED)).to.deep.equal({ updated_vehicles: 1 });
     const missing = (await clients.api.configStatus('5YJ3E7EB0LF000009').catch((e: unknown) => e)) as FleetApiError;
     expect(missing.status).to.equal(404);

@@ -137,11 +137,11 @@ describe('Tesla setup, server side (real server on loopback)', function () {
       const car = await CarClient.connect(t.carOptions(VIN_A));
       expect((await car.sendRecord('V', speedPayload(VIN_A, 10))).kind).to.equal('ack');
       await eventually(() => events.length === 1, 6000, 'stale event');
-      expect(events[0].event).to.equal('stale');
+      expect(events[0]!.event).to.equal('stale');
       expect((await car.sendRecord('V', speedPayload(VIN_A, 11))).kind).to.equal('ack');
       await eventually(() => events.length === 2, 3000, 'fresh event');
-      expect(events[1].event).to.equal('fresh');
-      expect(events[1].lastSeenAt).to.be.greaterThan(events[0].lastSeenAt);
+      expect(events[1]!.event).to.equal('fresh');
+      expect(events[1]!.lastSeenAt).to.be.greaterThan(events[0]!.lastSeenAt);
       expect(await counterValue(t.server.metrics.actors.watchdogEvents, { event: 'stale' })).to.be.at.least(1);
       await car.close();
     });

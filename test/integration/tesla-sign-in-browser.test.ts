@@ -121,7 +121,7 @@ describe('Sign in with Tesla in headless Chromium (fake Tesla auth server)', fun
     expect(tesla.counts.refreshRefused).to.equal(0);
 
     // A restart: the session comes back from the encrypted file (0600, no token in clear).
-    const file = env.DASHBOARD_SESSION_FILE;
+    const file = env.DASHBOARD_SESSION_FILE!;
     expect(statSync(file).mode & 0o777).to.equal(0o600);
     const sealed = readFileSync(file, 'utf8');
     for (const secret of tesla.issuedSecrets) expect(sealed).not.to.include(secret);

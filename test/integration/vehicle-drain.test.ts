@@ -23,7 +23,7 @@ describe('drain: going-away closes spread over SHUTDOWN_SPREAD_MS, every frame t
   it('serves each car until its turn, closes it with 1001 once its frames are answered, and spreads the turns over the window', async () => {
     t = await startTestServer({ env: { SHUTDOWN_SPREAD_MS: String(SPREAD_MS), SHUTDOWN_GRACE_MS: '8000' } });
     const server = t;
-    const cars = await Promise.all(Array.from({ length: CARS }, (_, i) => CarClient.connect(server.carOptions(TEST_VINS[i % TEST_VINS.length]))));
+    const cars = await Promise.all(Array.from({ length: CARS }, (_, i) => CarClient.connect(server.carOptions(TEST_VINS[i % TEST_VINS.length]!))));
     const closedAt = new Array<number>(CARS).fill(0);
     const closes = cars.map((car, i) => car.closed.then((close) => {
       closedAt[i] = Date.now();
@@ -35,7 +35,7 @@ describe('drain: going-away closes spread over SHUTDOWN_SPREAD_MS, every frame t
     const pumps = cars.map(async (car, i) => {
       while (sending && closedAt[i] === 0) {
         const payload = encodeVehicleData({ vin: car.vin, createdAt: new Date(), data: [{ key: 'VehicleSpeed', value: { doubleValue: ++speed } }] });
-        sent[i].push({ at: Date.now(), reply: car.sendRecord('V', payload).catch(() => ({ kind: 'closed' }) as CarReply) });
+        sent[i]!.push({ at: Date.now(), reply: car.sendRecord('V', payload).catch(() => ({ kind: 'closed' }) as CarReply) });
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     });
@@ -57,11 +57,11 @@ describe('drain: going-away closes spread over SHUTDOWN_SPREAD_MS, every frame t
     expect(offsets[Math.floor(CARS / 2)]).to.be.within(SPREAD_MS * 0.25, SPREAD_MS * 0.75);
 
     for (let i = 0; i < CARS; i++) {
-      const replies = await Promise.all(sent[i].map((s) => s.reply));
+      const replies = await Promise.all(sent[i]!.map((s) => s.reply));
       const kinds = replies.map((r) => r.kind);
       expect(kinds.filter((k) => k !== 'ack' && k !== 'closed'), `car ${i}: no error replies`).to.deep.equal([]);
       // Every frame sent before the stop was received before it: each has its ack.
-      const before = sent[i].filter((s) => s.at < stopAt).length;
+      const before = sent[i]!.filter((s) => s.at < stopAt).length;
       expect(kinds.slice(0, before).every((k) => k === 'ack'), `car ${i}: frames sent before the stop all acked`).to.equal(true);
       // Once a car's turn came its frames are left to it (resent after reconnecting); none is answered late.
       const firstUnanswered = kinds.indexOf('closed');
@@ -69,7 +69,7 @@ describe('drain: going-away closes spread over SHUTDOWN_SPREAD_MS, every frame t
     }
     // Cars whose turn came late were still served after the stop began.
     const lastCar = closedAt.indexOf(Math.max(...closedAt));
-    const ackedAfterStop = (await Promise.all(sent[lastCar].filter((s) => s.at > stopAt + SPREAD_MS / 2).map((s) => s.reply))).filter((r) => r.kind === 'ack');
+    const ackedAfterStop = (await Promise.all(sent[lastCar]!.filter((s) => s.at > stopAt + SPREAD_MS / 2).map((s) => s.reply))).filter((r) => r.kind === 'ack');
     expect(ackedAfterStop.length).to.be.greaterThan(0);
   });
 });

@@ -85,19 +85,19 @@ describe('vehicle ingress end to end (real TLS, uWS, workers)', function () {
     const answered = await Promise.all(replies);
     expect(answered.map((r) => r.kind)).to.deep.equal(new Array(answered.length).fill('ack'));
     for (let i = 0; i < 20; i++) {
-      expect(answered[i].txid).to.equal(sent[i].txid);
-      expect(answered[i].topic).to.equal('V');
+      expect(answered[i]!.txid).to.equal(sent[i]!.txid);
+      expect(answered[i]!.topic).to.equal('V');
     }
     expect(answered[20]).to.include({ txid: alertTxid, topic: 'alerts' });
     expect(answered[21]).to.include({ txid: errorTxid, topic: 'errors' });
     expect(answered[22]).to.include({ txid: opaqueTxid, topic: 'custom-topic' });
 
     const mine = records.filter((r) => r.vin === VIN_A);
-    expect(mine[0].topic).to.equal('connectivity');
-    expect(JSON.parse(mine[0].recordJson!)).to.include({ status: 'CONNECTED', networkInterface: 'wifi' });
+    expect(mine[0]!.topic).to.equal('connectivity');
+    expect(JSON.parse(mine[0]!.recordJson!)).to.include({ status: 'CONNECTED', networkInterface: 'wifi' });
     const vRecords = mine.filter((r) => r.topic === 'V');
     expect(vRecords.map((r) => r.txid)).to.deep.equal(sent.map((s) => s.txid));
-    const first = JSON.parse(vRecords[0].recordJson!);
+    const first = JSON.parse(vRecords[0]!.recordJson!);
     expect(first.vin).to.equal(VIN_A, 'VIN comes from the certificate, not the payload');
     const location = first.data.find((d: { key: string }) => d.key === 'Location');
     expect(location.value).to.deep.equal({ locationValue: { latitude: 37.4, longitude: -122.1 } });

@@ -69,7 +69,7 @@ class Watcher {
     this.client.messages.forEach((m: DashboardMessage, i) => {
       if (m.type !== 'record' || m.topic !== 'V' || m.vin !== STEADY_VIN) return;
       const datum = (m.record.data as Array<{ key: string; value: { doubleValue?: number } }>).find((d) => d.key === 'VehicleSpeed');
-      const arrivedAt = performance.timeOrigin + this.client.arrivals[i];
+      const arrivedAt = performance.timeOrigin + this.client.arrivals[i]!;
       out.push({ speed: datum?.value.doubleValue ?? -1, latencyMs: arrivedAt - Date.parse(m.record.createdAt as string) });
     });
     return out;
@@ -229,8 +229,8 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
       unknown: await counterValue(metrics().dashboardRequests, { result: 'unknown_type' }),
     };
     for (let i = 0; i < n; i++) {
-      client.socket.send(malformed[i % malformed.length]);
-      client.socket.send(unknown[i % unknown.length]);
+      client.socket.send(malformed[i % malformed.length]!);
+      client.socket.send(unknown[i % unknown.length]!);
       client.socket.send(Buffer.from([0x82, i & 0xff, 0x00]), { binary: true });
     }
     // A request just under the 64 KiB frame limit that is still not JSON.
@@ -354,7 +354,7 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
       .waitFor(() => watcher.records().length >= car.acked - firstSpeed(), 10_000, 'every acked record at the watcher')
       .catch(() => {});
     const speeds = watcher.records().map((r) => r.speed);
-    const first = speeds[0];
+    const first = speeds[0]!;
     expect(first, 'the watcher subscribed within the car\'s first 200 records').to.be.below(200);
     expect(speeds).to.deep.equal(Array.from({ length: car.acked - first }, (_, i) => (first + i) % 200));
     const worstDashboard = watcher.worstLatencySince(0);

@@ -26,7 +26,7 @@ async function streamFrom(cars: CountingCar[], vins: string[], window: number, k
   await Promise.all(cars.map(async (car, c) => {
     let n = 0;
     while (keepGoing() && car.isOpen) {
-      while (car.unanswered < window && keepGoing() && car.isOpen) car.sendRecord('V', vRecord(vins[c], n++));
+      while (car.unanswered < window && keepGoing() && car.isOpen) car.sendRecord('V', vRecord(vins[c]!, n++));
       await car.waitForReplies(car.rawReplies.length + 1, 200);
     }
   }));

@@ -95,7 +95,7 @@ describe('robustness: frame fuzzing', function () {
       const window = 64;
       for (let i = 0; i < frames.length; i++) {
         if (i - car.rawReplies.length >= window) await car.waitForReplies(i - window + 1, 10_000);
-        car.sendFrame(frames[i], '');
+        car.sendFrame(frames[i]!, '');
       }
       expect(await car.waitForReplies(frames.length, 20_000), 'every frame replied').to.equal(true);
       // A good frame after them all is the barrier (its ack is the last reply), then a bounded settle.
@@ -108,7 +108,7 @@ describe('robustness: frame fuzzing', function () {
       expect(car.isOpen, 'fuzzed frames never cost the car its connection').to.equal(true);
       const got = car.rawReplies.slice(0, frames.length).map((r) => Buffer.from(r).toString('hex')).sort();
       expect(got).to.deep.equal([...expected].sort());
-      const frameCount = (await t.server.metrics.vehicle.frames.get()).values[0].value;
+      const frameCount = (await t.server.metrics.vehicle.frames.get()).values[0]!.value;
       expect(frameCount).to.equal(frames.length + 1);
       await car.close();
     } finally {

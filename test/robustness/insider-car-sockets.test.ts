@@ -94,7 +94,7 @@ describe('robustness: what one car certificate can do (spawned server)', functio
     for (let i = 0; i < SAME_CERT_SOCKETS; i++) {
       open.push(await raw(HOSTILE_VIN));
       // One frame each, so the first-frame deadline plays no part here.
-      open[open.length - 1].socket.write(Buffer.from([0x82, 0x80, 0, 0, 0, 0]));
+      open[open.length - 1]!.socket.write(Buffer.from([0x82, 0x80, 0, 0, 0, 0]));
     }
     const openIndexes = () => open.map((s, i) => (s.isOpen ? i : -1)).filter((i) => i >= 0);
     // The oldest closes are the event; then a settle in which no other socket goes.
@@ -112,7 +112,7 @@ describe('robustness: what one car certificate can do (spawned server)', functio
     let refused = 0;
     for (let i = 0; i < MAX_SOCKETS + 2; i++) {
       try {
-        open.push(await raw(vins[i % vins.length]));
+        open.push(await raw(vins[i % vins.length]!));
       } catch (error) {
         expect((error as Error).message).to.match(/^HTTP\/1\.1 503/);
         refused++;

@@ -67,8 +67,8 @@ describe('robustness: what one dashboard token can do (real server)', function (
       const other = await DashboardTestClient.open({ url: t.dashboardUrl, caPem, token: await token('alice') });
       await other.waitFor((m) => m.some((x) => x.type === 'hello'), 5_000, 'hello');
       // A closed socket frees its place.
-      opened[0].socket.close();
-      await opened[0].closed;
+      opened[0]!.socket.close();
+      await opened[0]!.closed;
       let again: DashboardTestClient | null = null;
       for (let i = 0; i < 20 && again === null; i++) {
         const result = await DashboardTestClient.attempt({ url: t.dashboardUrl, caPem, token: mine });

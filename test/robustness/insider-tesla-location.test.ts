@@ -53,10 +53,10 @@ describe('robustness: location held back from a Tesla token without vehicle_loca
       d.send({ type: 'subscribe', vins: [VIN] });
       await d.waitFor((m) => m.some((x) => x.type === 'snapshot'), 5_000, 'snapshot');
     }
-    expect(without.ofType('hello')[0].location).to.equal(false);
-    expect(withScope.ofType('hello')[0].location).to.equal(true);
-    expect(Object.keys(without.ofType('snapshot')[0].state)).to.include('VehicleSpeed').and.not.include('Location').and.not.include('GpsHeading').and.not.include('DestinationName');
-    expect(Object.keys(withScope.ofType('snapshot')[0].state)).to.include('Location');
+    expect(without.ofType('hello')[0]!.location).to.equal(false);
+    expect(withScope.ofType('hello')[0]!.location).to.equal(true);
+    expect(Object.keys(without.ofType('snapshot')[0]!.state)).to.include('VehicleSpeed').and.not.include('Location').and.not.include('GpsHeading').and.not.include('DestinationName');
+    expect(Object.keys(withScope.ofType('snapshot')[0]!.state)).to.include('Location');
 
     expect((await car.sendRecord('V', located(20))).kind).to.equal('ack');
     for (const d of [without, withScope]) await d.waitFor((m) => m.some((x) => x.type === 'record' && x.topic === 'V'), 5_000, 'live record');

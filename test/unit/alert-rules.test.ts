@@ -17,9 +17,9 @@ function rules(): Array<{ alert: string; expr: string }> {
   let alert = '';
   for (const line of text.split('\n')) {
     const name = /^\s*- alert: (\S+)/.exec(line);
-    if (name) alert = name[1];
+    if (name) alert = name[1]!;
     const expr = /^\s*expr: (.+)$/.exec(line);
-    if (expr) found.push({ alert, expr: expr[1] });
+    if (expr) found.push({ alert, expr: expr[1]! });
   }
   return found;
 }
@@ -35,7 +35,7 @@ describe('Prometheus alert rules (grafana/alerts)', () => {
     expect(result.status, result.output).to.equal(0);
     const tests = readFileSync(RULE_TESTS, 'utf8');
     for (const { alert } of rules()) {
-      const cases = tests.split(`alertname: ${alert}\n`).slice(1).map((rest) => rest.split('alertname:')[0]);
+      const cases = tests.split(`alertname: ${alert}\n`).slice(1).map((rest) => rest.split('alertname:')[0]!);
       expect(cases.some((c) => c.includes('exp_labels')), `${alert} is tested firing`).to.equal(true);
       expect(cases.some((c) => c.includes('exp_alerts: []')), `${alert} is tested silent`).to.equal(true);
     }

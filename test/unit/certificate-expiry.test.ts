@@ -58,7 +58,7 @@ describe('certificate expiry: days-left gauge and the warning from 14 days out',
     await new Promise((resolve) => setImmediate(resolve));
     const warnings = lines.filter((l) => l.event === 'certificate_expiring');
     expect(warnings.map((w) => w.listener)).to.deep.equal(['vehicle']);
-    expect(warnings[0].daysLeft).to.equal(9);
+    expect(warnings[0]!.daysLeft).to.equal(9);
 
     // Fifty days on, the dashboard one is inside the window too.
     lines.length = 0;

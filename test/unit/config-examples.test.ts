@@ -30,8 +30,8 @@ function folders(at: string): string[] {
   const names = tracked
     .filter((file) => file.startsWith(prefix))
     .map((file) => file.slice(prefix.length).split('/'))
-    .filter((parts) => parts.length > 1 && !parts[0].startsWith('.'))
-    .map((parts) => parts[0]);
+    .filter((parts) => parts.length > 1 && !parts[0]!.startsWith('.'))
+    .map((parts) => parts[0]!);
   return [...new Set(names)];
 }
 

@@ -90,7 +90,7 @@ class HistoryBus extends WatchCountingBus {
   async replay(vin: string, sinceMs: number, onRecord: (record: BusRecord) => boolean | void): Promise<number> {
     let count = 0;
     for (let i = 0; i < this.stored.length; i++) {
-      const r = this.stored[i];
+      const r = this.stored[i]!;
       if (r.vin !== vin || r.receivedAt < sinceMs) continue;
       await Promise.resolve();
       if (onRecord(r) === false) break;
@@ -102,7 +102,7 @@ class HistoryBus extends WatchCountingBus {
 
 function speeds(messages: Array<Record<string, unknown>>): Array<number | string> {
   return messages.map((m) =>
-    m.type === 'record' ? (m.record as { data: Array<{ value: { doubleValue: number } }> }).data[0].value.doubleValue : String(m.type),
+    m.type === 'record' ? (m.record as { data: Array<{ value: { doubleValue: number } }> }).data[0]!.value.doubleValue : String(m.type),
   );
 }
 
@@ -158,7 +158,7 @@ describe('dashboard hub', () => {
     publish(record(VIN_B, 99, 2));
     const types = client.parsed().map((m) => `${m.type}:${m.vin ?? ''}`);
     expect(types).to.deep.equal(['hello:', `snapshot:${VIN_A}`, `error:${VIN_B}`, `record:${VIN_A}`]);
-    const snap = client.parsed()[1];
+    const snap = client.parsed()[1]!;
     expect(snap).to.deep.include({ connected: true, stale: false });
     expect(snap.state).to.deep.equal({ VehicleSpeed: { value: { doubleValue: 3 }, at: '2026-11-28T10:00:00.000Z' } });
     expect(client.parsed()[2]).to.include({ code: 'forbidden_vin' });
@@ -179,7 +179,7 @@ describe('dashboard hub', () => {
     publish(record(VIN_A, 12, 3000));
     const sent = client.parsed().slice(1);
     expect(sent.map((m) => m.type)).to.deep.equal(['snapshot', 'record', 'record']);
-    expect(sent.slice(1).map((m) => (m.record as { data: Array<{ value: { doubleValue: number } }> }).data[0].value.doubleValue)).to.deep.equal([11, 12]);
+    expect(sent.slice(1).map((m) => (m.record as { data: Array<{ value: { doubleValue: number } }> }).data[0]!.value.doubleValue)).to.deep.equal([11, 12]);
   });
 
   it('reports a failed async snapshot and does not leave the VIN watched', async () => {

@@ -1,4 +1,4 @@
-import { expect } from 'chai';
+import { assert, expect } from 'chai';
 import pino from 'pino';
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -44,18 +44,18 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     const outcomes = receiveOutcomes(result, batch.frames);
     const expected = decodeRecord('V', vPayload, VIN);
     for (const index of [0, 2]) {
-      const outcome = outcomes[index];
+      const outcome = outcomes[index]!;
       expect(outcome.recordJson).to.equal(expected.json);
       expect(outcome.createdAt).to.equal(expected.createdAt);
       expect(outcome.signals).to.equal(7);
       expect(JSON.parse(outcome.dashboardMessage!).record).to.deep.equal(JSON.parse(expected.json!));
       const entries: Array<{ field: string; value: string }> = [];
       for (let i = 0; i < outcome.state!.length; i += 3) {
-        entries.push({ field: stateFieldName(outcome.state![i]), value: outcome.dashboardMessage!.slice(outcome.state![i + 1], outcome.state![i + 2]) });
+        entries.push({ field: stateFieldName(outcome.state![i]!), value: outcome.dashboardMessage!.slice(outcome.state![i + 1], outcome.state![i + 2]) });
       }
       expect(entries).to.deep.equal(expected.state);
     }
-    const alerts = outcomes[1];
+    const alerts = outcomes[1]!;
     expect(alerts.recordJson).to.equal(decodeRecord('alerts', alertsPayload, VIN).json);
     expect(alerts.state).to.equal(null);
   });
@@ -63,6 +63,7 @@ describe('decodeBatch: what crosses back to the main thread', () => {
   it('leaves records without JSON (unknown topics) with a null record and no state', () => {
     const batch = task([frame('energy', new Uint8Array([1, 2, 3]), 'd')]);
     const [outcome] = receiveOutcomes(decodeBatch(batch), batch.frames);
+    assert.exists(outcome);
     expect(outcome.kind).to.equal('record');
     expect(outcome.recordJson).to.equal(null);
     expect(outcome.state).to.equal(null);
@@ -81,10 +82,10 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     const outcomes = receiveOutcomes(result, batch.frames);
     const replies = new Uint8Array(result.replies);
     txids.forEach((txid, i) => {
-      const outcome = outcomes[i];
+      const outcome = outcomes[i]!;
       expect(Buffer.from(replies.subarray(outcome.replyStart, outcome.replyEnd))).to.deep.equal(Buffer.from(writeAck(enc.encode(txid), enc.encode('V'))));
     });
-    const bad = outcomes[4];
+    const bad = outcomes[4]!;
     expect(bad.kind).to.equal('error');
     expect(Buffer.from(replies.subarray(bad.replyStart, bad.replyEnd))).to.deep.equal(Buffer.from(writeErrorReply(enc.encode('bad'))));
     expect(bad.replyEnd).to.equal(replies.byteLength);
@@ -102,8 +103,8 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     expect(resultUnwatched.text.byteLength, 'the text is the record JSON only').to.equal(unwatched.reduce((n, o) => n + Buffer.byteLength(o.recordJson ?? ''), 0));
     expect(headBytes).to.be.greaterThan(0);
     for (let i = 0; i < frames.length; i++) {
-      const a = watched[i];
-      const b = unwatched[i];
+      const a = watched[i]!;
+      const b = unwatched[i]!;
       expect(b.kind).to.equal('record');
       expect(b.dashboardMessage, `frame ${i}`).to.equal(null);
       expect(b.recordJson).to.equal(a.recordJson);
@@ -116,9 +117,9 @@ describe('decodeBatch: what crosses back to the main thread', () => {
       expect(dashboardMessageOf(record), `message of frame ${i}`).to.equal(a.dashboardMessage);
       expect(record.dashboardMessage).to.equal(a.dashboardMessage);
     }
-    expect(watched[2].dashboardMessage).to.include('"resend":true');
+    expect(watched[2]!.dashboardMessage).to.include('"resend":true');
     expect(dashboardMessageOf({ vin: VIN, topic: 'V', txid: 'x', receivedAt: 0, recordJson: null, dashboardMessage: 'kept', payload: null })).to.equal('kept');
-    expect(dashboardRecordMessage(VIN, 'other-topic', RECEIVED_AT, null)).to.equal(watched[3].dashboardMessage);
+    expect(dashboardRecordMessage(VIN, 'other-topic', RECEIVED_AT, null)).to.equal(watched[3]!.dashboardMessage);
   });
 });
 
@@ -142,8 +143,8 @@ describe('decode: a bug of ours is not relabelled as an invalid payload', () => 
     expect(result.internalErrors).to.have.length(1);
     expect(result.internalErrors[0]).to.match(/RangeError/);
     const replies = new Uint8Array(result.replies);
-    expect([...replies.subarray(outcomes[1].replyStart, outcomes[1].replyEnd)]).to.deep.equal([...writeErrorReply(new TextEncoder().encode('b'))]);
-    expect(outcomes[2].recordJson).to.equal(decodeRecord('V', vPayload, VIN).json);
+    expect([...replies.subarray(outcomes[1]!.replyStart, outcomes[1]!.replyEnd)]).to.deep.equal([...writeErrorReply(new TextEncoder().encode('b'))]);
+    expect(outcomes[2]!.recordJson).to.equal(decodeRecord('V', vPayload, VIN).json);
   });
 
   it('counts it in decode_internal_errors_total and logs decode_internal_error, not decode_errors_total', async () => {
@@ -155,8 +156,8 @@ describe('decode: a bug of ours is not relabelled as an invalid payload', () => 
     try {
       const batch = batchWithBug();
       for (let i = 0; i < 3; i++) {
-        const bytes = new Uint8Array(batch.frames, batch.offsets[i], batch.offsets[i + 1] - batch.offsets[i]).slice();
-        pool.submit(bytes.buffer, VIN, batch.receivedAt[i], i);
+        const bytes = new Uint8Array(batch.frames, batch.offsets[i], batch.offsets[i + 1]! - batch.offsets[i]!).slice();
+        pool.submit(bytes.buffer, VIN, batch.receivedAt[i]!, i);
       }
       await pool.whenIdle();
     } finally {

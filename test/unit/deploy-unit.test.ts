@@ -49,7 +49,7 @@ describe('deploy/fleet-telemetry.service', () => {
       ['PrivateDevices', 'true'],
       ['ProtectKernelTunables', 'true'],
       ['RestrictSUIDSGID', 'true'],
-    ]) {
+    ] as const) {
       expect(value(key), key).to.equal(expected);
     }
   });

@@ -1,4 +1,4 @@
-import { expect } from 'chai';
+import { assert, expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -132,6 +132,8 @@ describe('dev PKI', function () {
     const chain = loadCaBundle(readFileSync(pki.serverCert, 'utf8'));
     expect(chain).to.have.length(2);
     const [leaf, intermediate] = chain;
+    assert.exists(leaf);
+    assert.exists(intermediate);
     const rootCa = new X509Certificate(readFileSync(pki.rootCaCert));
     expect(leaf.checkHost(DOMAIN)).to.equal(DOMAIN);
     expect(leaf.checkHost('localhost')).to.equal('localhost');

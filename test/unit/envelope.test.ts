@@ -410,7 +410,7 @@ describe('envelope', () => {
       ];
       let rejected = 0;
       for (let i = 0; i < 10_000; i++) {
-        const frame = seeds[i % seeds.length].slice();
+        const frame = seeds[i % seeds.length]!.slice();
         const flips = 1 + Math.floor(random() * 4);
         for (let k = 0; k < flips; k++) {
           const at = Math.floor(random() * frame.length);

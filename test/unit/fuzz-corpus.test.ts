@@ -29,7 +29,7 @@ describe('fuzz corpus regression replay', () => {
   it('gives every kept frame the outcome it was kept for, with one well-formed reply', () => {
     for (const frame of frames) {
       const verdict = checkBatch([frame.bytes]);
-      expect(outcomeLabel(verdict.outcomes[0]), frame.file).to.equal(frame.outcome);
+      expect(outcomeLabel(verdict.outcomes[0]!), frame.file).to.equal(frame.outcome);
     }
   });
 

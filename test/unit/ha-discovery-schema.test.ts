@@ -100,7 +100,7 @@ function problemsOf(topic: string, payload: string, discoveryPrefix: string): st
   const problems: string[] = [];
   const parts = topic.split('/');
   const prefixParts = discoveryPrefix.split('/').length;
-  const [component, ...ids] = parts.slice(prefixParts);
+  const [component = '', ...ids] = parts.slice(prefixParts);
   if (!topic.startsWith(`${discoveryPrefix}/`)) problems.push('topic not under the discovery prefix');
   if (ids.pop() !== 'config') problems.push('topic does not end in /config');
   if (ids.length < 1 || ids.length > 2 || !ids.every((id) => ID_PATTERN.test(id))) problems.push(`node/object ids ${ids.join('/')} are not [a-zA-Z0-9_-]+`);
@@ -196,7 +196,7 @@ describe('Home Assistant discovery payloads against the documented MQTT discover
   it('one device per car: the same identifiers, name, manufacturer and model in every config', () => {
     const devices = new Set(messages.map((m) => JSON.stringify((JSON.parse(m.payload) as { device: unknown }).device)));
     expect(devices.size).to.equal(1);
-    expect(JSON.parse([...devices][0])).to.deep.include({ identifiers: [`tesla_${vin}`], manufacturer: 'Tesla', model: 'Model 3' });
+    expect(JSON.parse([...devices][0]!)).to.deep.include({ identifiers: [`tesla_${vin}`], manufacturer: 'Tesla', model: 'Model 3' });
     const uniqueIds = messages.map((m) => (JSON.parse(m.payload) as { unique_id: string }).unique_id);
     expect(new Set(uniqueIds).size).to.equal(uniqueIds.length);
   });

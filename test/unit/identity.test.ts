@@ -137,7 +137,7 @@ describe('certificate identity', function () {
     for (const [number, kind] of EKU_TABLE) {
       for (const arc of [4, 5]) {
         const oid = `${TESLA_EKU}.${arc}.${number}`;
-        const issuer = PRODUCT_ISSUERS[n++ % PRODUCT_ISSUERS.length];
+        const issuer = PRODUCT_ISSUERS[n++ % PRODUCT_ISSUERS.length]!;
         it(`${oid} from '${issuer}' -> ${kind}`, async () => {
           const leaf = await issueCertificate({ issuer: await ca(issuer), commonName: 'device.serial.1', extendedKeyUsages: [oid], clientAuth: true });
           const identity = accepted(identifyDevice(leaf.certPem, []));
@@ -155,7 +155,7 @@ describe('certificate identity', function () {
 
     it('refuses a Wi-Fi EAP certificate even when a vehicle OID follows', async () => {
       const leaf = await issueCertificate({
-        issuer: await ca(PRODUCT_ISSUERS[0]),
+        issuer: await ca(PRODUCT_ISSUERS[0]!),
         commonName: VIN,
         extendedKeyUsages: [WIFI_EAP, `${TESLA_EKU}.5.1`, `${TESLA_EKU}.4.1`],
       });
@@ -164,7 +164,7 @@ describe('certificate identity', function () {
 
     it('takes the first recognised OID in certificate order, skipping unknown ones', async () => {
       const leaf = await issueCertificate({
-        issuer: await ca(PRODUCT_ISSUERS[1]),
+        issuer: await ca(PRODUCT_ISSUERS[1]!),
         commonName: VIN,
         extendedKeyUsages: [CLIENT_AUTH, `${TESLA_EKU}.5.99`, `${TESLA_EKU}.5.12`, WIFI_EAP, `${TESLA_EKU}.5.1`],
       });
@@ -172,7 +172,7 @@ describe('certificate identity', function () {
     });
 
     it('refuses a certificate with no recognised EKU', async () => {
-      const issuer = await ca(PRODUCT_ISSUERS[2]);
+      const issuer = await ca(PRODUCT_ISSUERS[2]!);
       const standardOnly = await issueCertificate({ issuer, commonName: VIN, clientAuth: true, extendedKeyUsages: [`${TESLA_EKU}.5.3`] });
       expect(refusedFor(identifyDevice(standardOnly.certPem, []))).to.equal('unrecognised_eku');
       const none = await issueCertificate({ issuer, commonName: VIN });
@@ -218,7 +218,7 @@ describe('certificate identity', function () {
         crypto,
       );
       const forgedPem = forged.toString('pem');
-      expect(new X509Certificate(forgedPem).checkIssued(operators()[0]), 'names alone match').to.equal(true);
+      expect(new X509Certificate(forgedPem).checkIssued(operators()[0]!), 'names alone match').to.equal(true);
       expect(refusedFor(identifyDevice(forgedPem, operators()))).to.equal('unknown_issuer');
     });
 
@@ -318,7 +318,7 @@ describe('certificate identity', function () {
       expect(() => loadCaBundle('just text')).to.throw(/no PEM certificate/);
       const key = operatorCa.keyPem;
       expect(() => loadCaBundle(operatorCa.certPem + key)).to.throw(/block #2 is a private key/).and.satisfy((e: Error) => {
-        return !e.message.includes(key.split('\n')[1]);
+        return !e.message.includes(key.split('\n')[1]!);
       });
       expect(() => loadCaBundle(operatorCa.certPem.replace(/-----END CERTIFICATE-----\n$/, ''))).to.throw(/no matching END/);
       expect(() => loadCaBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')).to.throw(/certificate #1 cannot be parsed/);

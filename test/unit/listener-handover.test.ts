@@ -27,7 +27,7 @@ describe('listener hand-over: queued connections of a closing SO_REUSEPORT socke
     };
     expect(checkListenerHandover(logger, read)).to.equal('resets');
     expect(lines.map((l) => l.event)).to.deep.equal(['listener_handover_resets_queued_connections']);
-    expect(lines[0].setting).to.equal('net.ipv4.tcp_migrate_req');
+    expect(lines[0]!.setting).to.equal('net.ipv4.tcp_migrate_req');
   });
 
   it('is silent when the kernel migrates them, and when the setting does not exist', () => {

@@ -91,7 +91,7 @@ describe('Grafana dashboards', () => {
 
   it('docs/GRAFANA.md explains every panel', () => {
     const doc = readFileSync(join(REPO_ROOT, 'docs/GRAFANA.md'), 'utf8');
-    const headings = new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1].trim()));
+    const headings = new Set([...doc.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!.trim()));
     const missing = [...new Set(queries.map((q) => q.panel))].filter((title) => !headings.has(title));
     expect(missing).to.deep.equal([]);
   });

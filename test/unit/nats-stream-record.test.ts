@@ -54,7 +54,7 @@ describe('stream records', () => {
     const Payload = protoSchema().root.lookupType('telemetry.vehicle_data.Payload');
     const read = Payload.toObject(Payload.decode(message.data), { longs: String }) as { vin: string; data: Array<{ value: Record<string, unknown> }> };
     expect(read.vin).to.equal(VIN);
-    expect(read.data[1].value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });
+    expect(read.data[1]!.value.locationValue).to.deep.equal({ latitude: 37.5, longitude: -122.25 });
     expect(Buffer.from(message.data).includes(Buffer.from(bytesField(9, varintField(1, 77))))).to.equal(true);
     expect(Buffer.from(message.data).includes(Buffer.from('SPOOFED'))).to.equal(false);
     expect(message.headers.get(HEADER.clientVersion)).to.equal('1.0.0');
@@ -119,11 +119,11 @@ describe('stored records decoded by the decode pool (as car frames are)', () => 
       try {
         const messages = [toStreamMessage(vRecord(), 'telemetry', 'protobuf', 'a'), toStreamMessage(vRecord(), 'telemetry', 'json', 'a')];
         const stored = messages.map((m) => readStoredMessage(m.data, m.headers));
-        const broken = { ...stored[0], body: { ...stored[0].body, body: new Uint8Array([0x0a, 0xff]) } };
-        const outcomes = await pool.decodeStored([stored[0].body, broken.body, stored[1].body]);
+        const broken = { ...stored[0], body: { ...stored[0]!.body, body: new Uint8Array([0x0a, 0xff]) } };
+        const outcomes = await pool.decodeStored([stored[0]!.body, broken.body, stored[1]!.body]);
         // Requests of one turn are decoded together and each gets its own outcomes, in order.
         const tasksBefore = pool['pool'].completed;
-        const [alone, pair] = await Promise.all([pool.decodeStored([stored[1].body]), pool.decodeStored([broken.body, stored[0].body])]);
+        const [alone, pair] = await Promise.all([pool.decodeStored([stored[1]!.body]), pool.decodeStored([broken.body, stored[0]!.body])]);
         expect(alone).to.have.length(1);
         expect(alone[0]).to.deep.equal(outcomes[2]);
         expect(pair).to.have.length(2);
@@ -133,8 +133,8 @@ describe('stored records decoded by the decode pool (as car frames are)', () => 
         expect(pool['pool'].completed - tasksBefore).to.equal(inlineMaxFrames === 0 ? 1 : 0);
         expect(outcomes).to.have.length(3);
         expect(outcomes[1]).to.have.property('error');
-        for (const [i, message] of [[0, messages[0]], [2, messages[1]]] as const) {
-          const outcome = outcomes[i];
+        for (const [i, message] of [[0, messages[0]!], [2, messages[1]!]] as const) {
+          const outcome = outcomes[i]!;
           if ('error' in outcome) throw new Error(outcome.error);
           const record = storedRecordOf(readStoredMessage(message.data, message.headers), outcome);
           expect(record).to.deep.equal(fromStreamMessage(message.data, message.headers));

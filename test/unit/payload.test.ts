@@ -113,7 +113,7 @@ describe('payload: schema (proto/ and fieldNames())', () => {
     expect(rows.length).to.be.greaterThan(100);
     for (const [pkg, message, num, name, type, label, oneof] of rows) {
       const t = root.lookupType(`${pkg}.${message}`);
-      const f = t.fieldsById[Number(num)];
+      const f = t.fieldsById[Number(num)]!;
       expect(f, `${pkg}.${message}.${name}`).to.not.equal(undefined);
       expect(f.protoName ?? f.name).to.equal(name);
       expect(f.repeated && !f.map).to.equal(label === 'repeated');
@@ -303,7 +303,7 @@ describe('payload: V records', () => {
     });
     expect(r.isResend).to.equal(true);
     expect(r.state?.map((s) => s.field)).to.deep.equal(['300', 'Gear', 'VehicleSpeed', 'VehicleSpeed', 'ScheduledChargingStartTime']);
-    expect(r.state?.[1].value).to.equal('{"shiftStateValue":42}');
+    expect(r.state?.[1]!.value).to.equal('{"shiftStateValue":42}');
   });
 
   it('encodes unknown Field numbers and enum numbers too (newer-firmware imitation)', () => {

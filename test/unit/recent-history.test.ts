@@ -105,7 +105,7 @@ describe('recent history', () => {
     history.stop();
 
     expect(answer.trips).to.have.length(1);
-    const trip = answer.trips[0];
+    const trip = answer.trips[0]!;
     expect(trip.durationSeconds).to.be.within(85, 95);
     expect(trip.distanceKm).to.be.within(0.5, 3);
     expect(trip.maxSpeedKmh).to.be.within(40, 110);
@@ -116,7 +116,7 @@ describe('recent history', () => {
     expect(trip.startPlace).to.not.equal(null);
 
     expect(answer.charges).to.have.length(1);
-    const charge = answer.charges[0];
+    const charge = answer.charges[0]!;
     expect(charge.current).to.equal('AC');
     expect(charge.durationSeconds).to.be.within(55, 65);
     // About 11 kW for a minute.
@@ -154,7 +154,7 @@ describe('recent history', () => {
     expect(car.bytes).to.be.at.most(256 * 64 + 12 * 8);
     const { t } = car.query(0, Number.MAX_SAFE_INTEGER, 10_000);
     expect(t[t.length - 1]).to.equal((START + 19_999_000) / 1000);
-    const gaps = t.slice(1).map((v, i) => v - t[i]);
+    const gaps = t.slice(1).map((v, i) => v - t[i]!);
     // Recent rows at full resolution, old ones coarser.
     expect(gaps[gaps.length - 1]).to.equal(1);
     expect(gaps[0]).to.be.greaterThan(8);

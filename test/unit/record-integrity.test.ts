@@ -42,7 +42,7 @@ function feed(actor: VehicleActor, conn: VehicleConnection, payloads: Uint8Array
   const shared = task.frames;
   const result = decodeBatch(task);
   const replies = new Uint8Array(result.replies);
-  receiveOutcomes(result, shared).forEach((outcome, i) => actor.decoded(tickets[i], outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), new Uint8Array(shared)));
+  receiveOutcomes(result, shared).forEach((outcome, i) => actor.decoded(tickets[i]!, outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), new Uint8Array(shared)));
 }
 
 const v = (createdAt: string, data: DatumInput[], isResend = false) => encodeVehicleData({ vin: VIN, createdAt: new Date(createdAt), isResend, data });
@@ -58,7 +58,7 @@ describe('last-known state: newest sample wins', () => {
       v('2026-01-02T03:04:05Z', [{ key: 'Soc', value: { doubleValue: 70 } }, { key: 'Gear', value: { shiftStateValue: 'ShiftStateD' } }], true),
     ]);
     expect(bus.records).to.have.length(2);
-    expect(bus.records[1].dashboardMessage).to.contain('"resend":true');
+    expect(bus.records[1]!.dashboardMessage).to.contain('"resend":true');
     expect(actor.state.get('Soc')).to.include({ value: '{"doubleValue":80}', at: '2026-01-02T03:04:10Z' });
     // Fields the newer record did not carry are still taken from the older one.
     expect(actor.state.get('Gear')).to.include({ value: '{"shiftStateValue":"ShiftStateD"}', at: '2026-01-02T03:04:05Z' });
@@ -86,10 +86,10 @@ describe('connection metadata on records', () => {
   it('the Version header of the car connection travels with its records', () => {
     const bus = new RecordingBus();
     feed(new VehicleActor(VIN, bus, metrics, 0), connection('1.0.0'), [v('2026-01-02T03:04:10Z', [])]);
-    expect(bus.records[0].clientVersion).to.equal('1.0.0');
+    expect(bus.records[0]!.clientVersion).to.equal('1.0.0');
     const none = new RecordingBus();
     feed(new VehicleActor(VIN, none, metrics, 0), connection(''), [v('2026-01-02T03:04:10Z', [])]);
-    expect(none.records[0].clientVersion).to.equal(undefined);
+    expect(none.records[0]!.clientVersion).to.equal(undefined);
   });
 
   it('X-TXID is the connection id only when it is a UUID; Version only when short printable text', () => {

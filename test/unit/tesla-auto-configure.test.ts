@@ -123,7 +123,7 @@ describe('auto-configure parts (fake Fleet API on loopback)', () => {
       await check.reasonToPush(VIN_A);
       const warning = events(h, 'tesla_key_not_paired');
       expect(warning).to.have.length(1);
-      expect(warning[0].advice).to.contain('https://tesla.com/_ak/cars.example.com');
+      expect(warning[0]!.advice).to.contain('https://tesla.com/_ak/cars.example.com');
       const error = await check.reasonToPush(VIN_B).catch((e: unknown) => e as Error);
       expect(error).to.be.instanceOf(Error);
     });

@@ -115,7 +115,7 @@ describe('Sign in with Tesla building blocks', function () {
       expect(unseal(key, sealed)).to.equal('hello');
       expect(() => unseal(deriveKey('b'.repeat(32), 'x'), sealed)).to.throw();
       const raw = Buffer.from(sealed, 'base64');
-      raw[raw.length - 1] ^= 1;
+      raw[raw.length - 1]! ^= 1;
       expect(() => unseal(key, raw.toString('base64'))).to.throw();
     });
 

@@ -61,7 +61,7 @@ describe('Tesla.SS256', () => {
     expect(ss256Verify(publicKey, Buffer.from('hello worle'), good)).to.equal(false);
     for (const index of [0, 40, 95]) {
       const bad = Buffer.from(good);
-      bad[index] ^= 0x01;
+      bad[index]! ^= 0x01;
       expect(ss256Verify(publicKey, Buffer.from('hello world'), bad), `byte ${index}`).to.equal(false);
     }
     expect(ss256Verify(publicPointOf(5n), Buffer.from('hello world'), good)).to.equal(false);

@@ -20,7 +20,7 @@ describe('fleet telemetry config', () => {
     expect(Object.keys(PRESETS)).to.deep.equal(['minimal', 'driving', 'charging', 'full']);
     for (const [name, fields] of Object.entries(PRESETS)) {
       expect(fieldProblems(fields), name).to.deep.equal([]);
-      for (const field of Object.keys(fields)) expect(fieldNames(), `${name}: ${field}`).to.include(field);
+      for (const field of Object.keys(fields!)) expect(fieldNames(), `${name}: ${field}`).to.include(field);
     }
   });
 

@@ -45,14 +45,14 @@ function viaBatch(topic: string, payload: Uint8Array, vin: string, normalise = f
   const task = { ...packFrames(frames, vin, 1_780_000_000_000), normalise };
   const shared = task.frames;
   const result = decodeBatch(task);
-  return receiveOutcomes(result, shared)[1];
+  return receiveOutcomes(result, shared)[1]!;
 }
 
 function stateOf(outcome: FrameOutcome): StateEntry[] | null {
   if (outcome.state === null) return null;
   const entries: StateEntry[] = [];
   for (let i = 0; i < outcome.state.length; i += 3) {
-    entries.push({ field: stateFieldName(outcome.state[i]), value: outcome.dashboardMessage!.slice(outcome.state[i + 1], outcome.state[i + 2]) });
+    entries.push({ field: stateFieldName(outcome.state[i]!), value: outcome.dashboardMessage!.slice(outcome.state[i + 1], outcome.state[i + 2]) });
   }
   return entries;
 }
@@ -191,7 +191,7 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
     const topLevelUnknowns = (topic: string, bytes: Uint8Array): string => {
       const reader = protobuf.Reader.create(bytes);
       (reader as unknown as { discardUnknown: boolean }).discardUnknown = false;
-      const m = PayloadTypes[topic].decode(reader) as unknown as { $unknowns?: Uint8Array[] };
+      const m = PayloadTypes[topic]!.decode(reader) as unknown as { $unknowns?: Uint8Array[] };
       return (m.$unknowns ?? []).map((u) => Buffer.from(u).toString('hex')).join(',');
     };
     fc.assert(
@@ -200,7 +200,7 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
         if (outcome.kind !== 'record' || outcome.recordJson === null) return;
         const stored = outcome.normalisedPayload!;
         const reference = encodeNormalised(topic, payload, VIN)!;
-        const raw = PayloadTypes[topic].decode(stored) as unknown as { vin: string };
+        const raw = PayloadTypes[topic]!.decode(stored) as unknown as { vin: string };
         expect(raw.vin).to.equal(VIN);
         // Read back as the stream reader does, the stored record is the one dashboards got.
         expect(decodeRecord(topic, stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);

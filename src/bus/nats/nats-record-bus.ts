@@ -218,7 +218,7 @@ export class NatsRecordBus implements RecordBus {
             break;
           }
         }
-        if (messages.length > 0 && messages[messages.length - 1].info.pending === 0) done = true;
+        if (messages.length > 0 && messages[messages.length - 1]!.info.pending === 0) done = true;
         if (done || got === 0) break;
       }
       return count;
@@ -272,7 +272,7 @@ export class NatsRecordBus implements RecordBus {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) {
       try {
-        listeners[i](record);
+        listeners[i]!(record);
       } catch (error) {
         this.options.logger.error({ err: error }, 'bus_listener_failed');
       }
@@ -296,8 +296,8 @@ export class NatsRecordBus implements RecordBus {
     const outcomes = await this.options.decoder.decodeStored(read.map((each) => each.stored.body));
     const records: StoredRecord[] = [];
     for (let i = 0; i < read.length; i++) {
-      const { message, stored } = read[i];
-      const outcome = outcomes[i];
+      const { message, stored } = read[i]!;
+      const outcome = outcomes[i]!; // decodeStored answers every body, in order
       if ('error' in outcome) {
         if (outcome.internal === true) {
           // A bug of ours, not a record someone else wrote: its own series and an error log.

@@ -59,13 +59,13 @@ export function checkBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): Batch
   const outcomes = receiveOutcomes(result, shared);
   const repliesBuffer = new Uint8Array(result.replies);
   if (outcomes.length !== frames.length) {
-    throw new OracleViolation(`${frames.length} frames gave ${outcomes.length} outcomes`, frames[0]);
+    throw new OracleViolation(`${frames.length} frames gave ${outcomes.length} outcomes`, frames[0]!);
   }
   const replies: Uint8Array[] = [];
   let expectedStart = 0;
   for (let i = 0; i < frames.length; i++) {
-    const frame = frames[i];
-    const outcome = outcomes[i];
+    const frame = frames[i]!;
+    const outcome = outcomes[i]!;
     const fail = (why: string): never => {
       throw new OracleViolation(`frame ${i} (${frame.length} bytes, outcome ${outcome.kind}/${outcome.errorKind}): ${why}`, frame);
     };
@@ -132,13 +132,13 @@ export function checkBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): Batch
       }
     }
   }
-  if (expectedStart !== repliesBuffer.length) throw new OracleViolation('reply buffer holds more than the replies', frames[0]);
+  if (expectedStart !== repliesBuffer.length) throw new OracleViolation('reply buffer holds more than the replies', frames[0]!);
   return { outcomes, replies, elapsedMs };
 }
 
 function offsetOf(frames: readonly Uint8Array[], index: number): number {
   let at = 0;
-  for (let i = 0; i < index; i++) at += frames[i].length;
+  for (let i = 0; i < index; i++) at += frames[i]!.length;
   return at;
 }
 

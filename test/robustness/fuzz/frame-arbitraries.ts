@@ -213,6 +213,7 @@ const hugeVectorLengthArb = fc
   .map(({ frame, pick, length }) => {
     const positions = vectorLengthPositions(frame);
     const at = positions[pick % positions.length];
+    if (at === undefined) throw new Error('a valid envelope always has a byte vector (its topic)');
     new DataView(frame.buffer, frame.byteOffset).setUint32(at, length, true);
     return frame;
   });
@@ -241,7 +242,7 @@ export function mutate(frame: Uint8Array, mutations: readonly Mutation[]): Uint8
     const at = m.at % bytes.length;
     switch (m.op) {
       case 'truncate': bytes = bytes.slice(0, at); break;
-      case 'flip': bytes[at] ^= 1 << m.bit; break;
+      case 'flip': bytes[at]! ^= 1 << m.bit; break;
       case 'set': bytes[at] = m.value; break;
       case 'insert': bytes = concat([bytes.subarray(0, at), m.bytes, bytes.subarray(at)]); break;
       case 'delete': bytes = concat([bytes.subarray(0, at), bytes.subarray(at + m.count)]); break;

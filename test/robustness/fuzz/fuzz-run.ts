@@ -47,13 +47,13 @@ export function runFuzz(target: number, seed: number): FuzzStats {
         stats.worstBatchFrames = batch.length;
       }
       for (let i = 0; i < batch.length; i++) {
-        const label = outcomeLabel(verdict.outcomes[i]);
-        const family = batch[i].family;
+        const label = outcomeLabel(verdict.outcomes[i]!);
+        const family = batch[i]!.family;
         stats.byOutcome[label] = (stats.byOutcome[label] ?? 0) + 1;
         stats.byFamily[family] = (stats.byFamily[family] ?? 0) + 1;
         const key = `${family}.${label}`;
         const kept = stats.interesting.get(key);
-        if (kept === undefined || batch[i].bytes.length < kept.bytes.length) stats.interesting.set(key, batch[i]);
+        if (kept === undefined || batch[i]!.bytes.length < kept.bytes.length) stats.interesting.set(key, batch[i]!);
       }
     });
     const meanBatch = stats.batches > 0 ? stats.frames / stats.batches : MEAN_BATCH;

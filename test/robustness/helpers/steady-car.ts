@@ -31,7 +31,7 @@ export class SteadyCar {
 
   worstSincePhaseStart(): number {
     let worst = 0;
-    for (let i = this.phaseStart; i < this.car.latencies.length; i++) worst = Math.max(worst, this.car.latencies[i]);
+    for (let i = this.phaseStart; i < this.car.latencies.length; i++) worst = Math.max(worst, this.car.latencies[i]!);
     return Math.round(worst * 10) / 10;
   }
 
