@@ -238,8 +238,9 @@ export class DecodePool<T> {
     // A task finishing flushes the batch.
     if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (this.tasksRunning >= this.options.workers * 2 || this.retries.length > 0)) return;
     this.current = null;
-    // A new shared buffer is zero-filled: 64 KB cost a lone frame ~20 µs. The next batch starts at the
-    // size this one needed, so lone frames get small buffers and busy turns grow without copying.
+    // A new shared buffer is zero-filled, which a lone frame would pay for in full (BENCHMARKS.md, "Why
+    // the code is shaped so"). The next batch starts at the size this one needed, so lone frames get
+    // small buffers and busy turns grow without copying.
     this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
     const bytes = this.currentBytes;
     this.currentBytes = 0;
@@ -252,8 +253,8 @@ export class DecodePool<T> {
 
   /**
    * A small batch while no task is running costs far less decoded here than its thread round trip
-   * (a lone frame: ~20 µs of decoding against ~250 µs of process CPU for the task, its timer, two
-   * messages, the wakeups and promises; BENCHMARKS.md, batch-hop-micro). No task running also means
+   * (the task, its timer, two messages, the wakeups and promises; figures in BENCHMARKS.md, "Why the
+   * code is shaped so" and batch-hop-micro). No task running also means
    * every earlier frame has had its outcome, so acks stay in order per car. It cannot hang the event
    * loop: decodeBatch is one forward pass over each frame's bytes (entries capped by PAYLOAD_LIMITS),
    * so its time is bounded by the batch's bytes, which inlineMaxBytes caps; bigger batches, and
@@ -396,8 +397,8 @@ export class DecodePool<T> {
 
   private updateQueueGauges(): void {
     this.options.metrics.decodeQueueDepth.set(this.pool.queueSize);
-    // Piscina computes utilisation from a full histogram summary (mean, stddev, percentiles): per batch
-    // that was a sixth of the main thread's time under load, so it is refreshed at most once a second.
+    // Piscina computes utilisation from a full histogram summary (mean, stddev, percentiles), too dear
+    // to read per batch (BENCHMARKS.md, "Why the code is shaped so"): refreshed at most once a second.
     const now = performance.now();
     if (now - this.utilisationAt >= UTILISATION_REFRESH_MS) {
       this.utilisationAt = now;

@@ -114,7 +114,8 @@ class UwsVehicleConnection implements VehicleConnection {
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
     if (--this.awaitingReply === 0 && this.onSettled !== null) this.settled();
     // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
-    // write (a tenth of the main thread under load). Queued, a socket's replies of one turn share a cork.
+    // write (the cost is in BENCHMARKS.md, "Why the code is shaped so"). Queued, a socket's replies of
+    // one turn share a cork.
     if (this.queuedReplies.length === 0) {
       connectionsToFlush.push(this);
       if (!flushQueued) {
