@@ -27,10 +27,13 @@ import { startHistory } from './history/start-history.js';
 import type { RecentHistory } from './history/recent-history.js';
 import type { PostgresSink } from './postgres/postgres-sink.js';
 import type { Clock } from './dashboard/clock.js';
+import { objectAt, parseJson, stringField } from './safety/json-reader.js';
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = stringField(
+  objectAt(parseJson(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')), 'package.json'),
+  'version',
+  'package.json',
+);
 
 export interface ServerOverrides {
   logger?: Logger;

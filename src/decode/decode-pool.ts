@@ -6,6 +6,7 @@ import { decodeBatch, receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
+import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
@@ -177,7 +178,8 @@ export class DecodePool<T> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
     this.tasksRunning++;
-    (this.pool.run(task, { signal: abort.signal }) as Promise<StoredOutcome[]>).then(
+    // A reply of the wrong shape takes the failure path below, as a worker error.
+    (this.pool.run(task, { signal: abort.signal }) as Promise<unknown>).then((value) => storedOutcomesOf(value, bodies.length)).then(
       (outcomes) => {
         clearTimeout(timer);
         this.taskEnded();
@@ -299,7 +301,7 @@ export class DecodePool<T> {
     const startedAt = performance.now();
     this.updateQueueGauges();
     this.tasksRunning++;
-    this.pool.run(task, { signal: abort.signal }).then(
+    (this.pool.run(task, { signal: abort.signal }) as Promise<unknown>).then(decodeResultOf).then(
       (result: DecodeResult) => {
         clearTimeout(timer);
         this.taskEnded();

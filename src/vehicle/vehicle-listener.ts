@@ -187,7 +187,7 @@ class UwsVehicleConnection implements VehicleConnection {
     const replies = this.queuedReplies;
     const count = replies.length;
     if (count === 0) return;
-    const statuses: number[] = new Array(count).fill(-1);
+    const statuses: number[] = new Array<number>(count).fill(-1);
     if (this.isOpen) {
       this.ws.cork(() => {
         for (let i = 0; i < count; i++) statuses[i] = this.ws.send(replies[i], true);
