@@ -47,6 +47,8 @@ export interface ServerOverrides {
   teslaClientHooks?: ClientHooks;
   /** The dashboard's clock for token expiry (tests move one by hand). */
   clock?: Clock;
+  /** The vehicle listener's clock for frame times and the per-car rate limit (tests move one by hand). */
+  frameClock?: () => number;
 }
 
 export interface RunningServer {
@@ -146,6 +148,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     pool,
     metrics: metrics.vehicle,
     logger,
+    ...(overrides.frameClock ? { now: overrides.frameClock } : {}),
   });
   const metricsListener = new MetricsListener(metrics.registry);
   // History and the database sink follow the bus as subscribers: the ack path does not wait for them.

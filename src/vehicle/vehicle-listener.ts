@@ -52,6 +52,8 @@ export interface VehicleListenerOptions {
   pool: DecodePool<FrameTicket>;
   metrics: VehicleMetrics;
   logger: Logger;
+  /** The time frames are stamped and rate-limited with; the wall clock unless a test moves one by hand. */
+  now?: () => number;
 }
 
 /** What a certificate reload replaces: the server's files and the vehicle trust. */
@@ -232,9 +234,11 @@ export class VehicleListener {
   private readonly connections = new Set<UwsVehicleConnection>();
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
+  private readonly now: () => number;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
+    this.now = options.now ?? Date.now;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
     this.tls = new SslListener<VehicleTlsFiles>({
@@ -388,7 +392,7 @@ export class VehicleListener {
           clientVersion: clientVersionFrom(req.getHeader('version')),
           connection: null,
           actor: null,
-          budget: frameBudgetFor(this.options.maxFramesPerSecond, Date.now()),
+          budget: frameBudgetFor(this.options.maxFramesPerSecond, this.now()),
           rateLimited: false,
           firstFrameTimer: null,
         };
@@ -490,7 +494,7 @@ export class VehicleListener {
     }
     // Its turn in the drain came: not acked, the car keeps the frame and resends it after reconnecting.
     if (connection.closing) return;
-    const receivedAt = Date.now();
+    const receivedAt = this.now();
     metrics.framesCell.inc();
     metrics.frameBytesCell.inc(message.byteLength);
     registry.heardFrom(actor, receivedAt);
