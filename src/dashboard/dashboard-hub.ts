@@ -249,6 +249,8 @@ export class DashboardHub {
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<'overran'>((resolve) => {
       timer = setTimeout(() => resolve('overran'), this.options.maxRequestStepMs);
+      // A step still running at shutdown must not hold the process open for its limit.
+      timer.unref();
     });
     const work = run(step);
     // A step that fails after it was given up on has no caller left: it is reported here.
