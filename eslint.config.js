@@ -34,6 +34,19 @@ export default tseslint.config(
     },
   },
   {
+    // Untrusted input (frames, NATS bodies, KV values, JSON from cars, browsers, Tesla, config files)
+    // enters as `unknown` and is checked before use; these rules keep an `any` from slipping it past
+    // the checks. Tests may poke at shapes they built themselves.
+    files: ['src/**/*.ts', 'workers/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'error',
+      '@typescript-eslint/no-unsafe-member-access': 'error',
+      '@typescript-eslint/no-unsafe-call': 'error',
+      '@typescript-eslint/no-unsafe-return': 'error',
+      '@typescript-eslint/no-unsafe-argument': 'error',
+    },
+  },
+  {
     // chai's property assertions (`expect(x).to.be.ok`, `.not.NaN`) are expressions by design.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },

@@ -27,10 +27,13 @@ import { startHistory } from './history/start-history.js';
 import type { RecentHistory } from './history/recent-history.js';
 import type { PostgresSink } from './postgres/postgres-sink.js';
 import type { Clock } from './dashboard/clock.js';
+import { objectAt, parseJson, stringField } from './safety/json-reader.js';
 
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const VERSION: string = stringField(
+  objectAt(parseJson(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')), 'package.json'),
+  'version',
+  'package.json',
+);
 
 export interface ServerOverrides {
   logger?: Logger;
@@ -44,6 +47,8 @@ export interface ServerOverrides {
   teslaClientHooks?: ClientHooks;
   /** The dashboard's clock for token expiry (tests move one by hand). */
   clock?: Clock;
+  /** The vehicle listener's clock for frame times and the per-car rate limit (tests move one by hand). */
+  frameClock?: () => number;
 }
 
 export interface RunningServer {
@@ -143,6 +148,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     pool,
     metrics: metrics.vehicle,
     logger,
+    ...(overrides.frameClock ? { now: overrides.frameClock } : {}),
   });
   const metricsListener = new MetricsListener(metrics.registry);
   // History and the database sink follow the bus as subscribers: the ack path does not wait for them.

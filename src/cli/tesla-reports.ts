@@ -2,6 +2,7 @@ import type { ConfigStatus, PushResult, TelemetryErrorEntry } from '../tesla/fle
 import { classifyTelemetryError, explainSkipReason, type TelemetryErrorKind } from '../tesla/explain.js';
 import { estimateSignals, type FieldMap } from '../tesla/telemetry-config.js';
 import { SIGNALS_PER_US_DOLLAR } from '../protocol/signal-price.js';
+import { isObject } from '../safety/json-reader.js';
 
 /** What the setup commands print: a config's signal cost, push results, a car's config status, reported errors. */
 
@@ -40,11 +41,11 @@ export function describeStatus(vin: string, status: ConfigStatus, domain: string
         : '  sync: NOT yet applied by the car: it picks configs up when it is awake and online; this can take minutes to a day',
     );
     const c = status.config;
-    const fields = typeof c.fields === 'object' && c.fields !== null ? Object.entries(c.fields as Record<string, { interval_seconds?: number }>) : [];
+    const fields = isObject(c.fields) ? Object.entries(c.fields) : [];
     lines.push(`  streams to: ${String(c.hostname)}:${String(c.port)}${typeof c.port === 'string' ? ' (port is a string: cars need an integer; push again)' : ''}`);
     lines.push(
       `  fields (${fields.length}): ${fields
-        .map(([name, spec]) => `${name} every ${spec?.interval_seconds ?? '?'} s`)
+        .map(([name, spec]) => `${name} every ${isObject(spec) && typeof spec.interval_seconds === 'number' ? spec.interval_seconds : '?'} s`)
         .join(', ') || 'none'}`,
     );
     if (Array.isArray(c.alert_types) && c.alert_types.length > 0) lines.push(`  alerts: ${c.alert_types.join(', ')}`);

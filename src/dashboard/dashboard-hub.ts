@@ -4,6 +4,7 @@ import type { WatchdogEvent } from '../actors/vehicle-registry.js';
 import type { DashboardMetrics } from './dashboard-metrics.js';
 import type { RecentHistory } from '../history/recent-history.js';
 import { answerHistory, answerTrip } from '../history/history-requests.js';
+import type { HistoryRequest, TripRequest } from '../history/history-protocol.js';
 import { dashboardMessageOf } from './dashboard-protocol.js';
 import { VIN_PATTERN, type DashboardGrant } from './dashboard-grant.js';
 import { RecordCoverage } from './record-coverage.js';
@@ -88,6 +89,20 @@ export interface DashboardHubOptions {
   now?: () => number;
   /** The recent history behind `history` and `trip` requests; null when the server keeps none. */
   history?: RecentHistory | null;
+  /**
+   * Longest one step of a request may take: one VIN of a subscribe (grant refresh, snapshot, replay),
+   * or one history / trip answer. Requests of a socket run one after another, so a step that never
+   * settles (a shared store that stopped answering) would otherwise hold that dashboard's queue for
+   * ever. Past it the dashboard gets `request_timeout`, the step's VIN is released, and the queue moves
+   * on. The default leaves room for the slowest honest step: Tesla's vehicle list on a token refresh
+   * (15 s timeout) followed by a snapshot read and a full replay.
+   */
+  maxRequestStepMs?: number;
+}
+
+/** One step of a request being handled; `overran` once it took longer than maxRequestStepMs. */
+interface RequestStep {
+  overran: boolean;
 }
 
 /** Most cars listed in a hello / vehicles message for a `*` token. */
@@ -125,6 +140,7 @@ export class DashboardHub {
       maxReplayRecords: 10_000,
       maxReplayBytes: 2 * 1024 * 1024,
       maxReplaysPerMinute: 30,
+      maxRequestStepMs: 30_000,
       now: Date.now,
       history: null,
       ...options,
@@ -211,35 +227,72 @@ export class DashboardHub {
         this.options.metrics.dashboardRequests.inc({ type: 'unsubscribe', result: 'ok' });
         return;
       case 'history':
-      case 'trip': {
-        if (!VIN_PATTERN.test(request.vin)) return this.refuse(session, 'invalid_vin', 'not a VIN', request.vin);
-        // The same grant check as subscribe: nothing of a car the token does not allow.
-        const allowed = session.grant.allows(request.vin) || (await session.grant.allowsAfterRefresh(request.vin));
-        if (session.closed) return;
-        if (!allowed) return this.refuse(session, 'forbidden_vin', 'this token does not allow that VIN', request.vin);
-        const history = this.options.history;
-        if (history === null) return this.refuse(session, 'history_unavailable', 'this server keeps no recent history (HISTORY_ENABLED=false)', request.vin);
-        const answer = request.type === 'history' ? await answerHistory(history, request, this.options.logger) : await answerTrip(history, request, this.options.logger);
-        if (session.closed) return;
-        if (typeof answer !== 'string') return this.refuse(session, answer.code, answer.message, request.vin);
-        session.client.send(answer);
-        this.options.metrics.dashboardRequests.inc({ type: request.type, result: 'ok' });
-        return;
-      }
+      case 'trip':
+        return this.bounded(session, request.type, request.vin, (step) => this.answer(session, request, step));
       case 'subscribe':
         for (const vin of request.vins) {
           if (session.closed) return;
-          await this.subscribe(session, vin, request.since);
+          await this.bounded(session, 'subscribe', vin, (step) => this.subscribe(session, vin, request.since, step));
         }
         return;
     }
   }
 
-  private async subscribe(session: DashboardSession, vin: string, since: number | null): Promise<void> {
+  /**
+   * Runs one step of a request within maxRequestStepMs. A step that overruns is answered with
+   * `request_timeout` and its VIN released (a subscription it was opening is let go; an answer it
+   * finds later is not sent); the step itself learns through `step.overran` and stops at its next
+   * check. A step that throws in time rejects as before (a bug, for the caller to report).
+   */
+  private async bounded(session: DashboardSession, type: string, vin: string, run: (step: RequestStep) => Promise<void>): Promise<void> {
+    const step: RequestStep = { overran: false };
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<'overran'>((resolve) => {
+      timer = setTimeout(() => resolve('overran'), this.options.maxRequestStepMs);
+      // A step still running at shutdown must not hold the process open for its limit.
+      timer.unref();
+    });
+    const work = run(step);
+    // A step that fails after it was given up on has no caller left: it is reported here.
+    work.catch((error: unknown) => {
+      if (step.overran) this.options.logger.error({ err: error, type }, 'dashboard_request_failed_after_timeout');
+    });
+    try {
+      if ((await Promise.race([work.then(() => 'done' as const), limit])) === 'done') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    step.overran = true;
+    this.options.logger.warn({ type, limitMs: this.options.maxRequestStepMs }, 'dashboard_request_timeout');
+    const subscription = session.subscriptions.get(vin);
+    if (type === 'subscribe' && subscription !== undefined && (subscription.state === 'awaiting_snapshot' || subscription.state === 'replaying')) {
+      this.release(session, vin);
+    }
+    if (!session.closed) {
+      this.refuse(session, 'request_timeout', `no answer within ${this.options.maxRequestStepMs} ms; ask again`, vin);
+    }
+  }
+
+  private async answer(session: DashboardSession, request: HistoryRequest | TripRequest, step: RequestStep): Promise<void> {
+    if (!VIN_PATTERN.test(request.vin)) return this.refuse(session, 'invalid_vin', 'not a VIN', request.vin);
+    // The same grant check as subscribe: nothing of a car the token does not allow.
+    const allowed = session.grant.allows(request.vin) || (await session.grant.allowsAfterRefresh(request.vin));
+    if (session.closed || step.overran) return;
+    if (!allowed) return this.refuse(session, 'forbidden_vin', 'this token does not allow that VIN', request.vin);
+    const history = this.options.history;
+    if (history === null) return this.refuse(session, 'history_unavailable', 'this server keeps no recent history (HISTORY_ENABLED=false)', request.vin);
+    const answer = request.type === 'history' ? await answerHistory(history, request, this.options.logger) : await answerTrip(history, request, this.options.logger);
+    if (session.closed || step.overran) return;
+    if (typeof answer !== 'string') return this.refuse(session, answer.code, answer.message, request.vin);
+    session.client.send(answer);
+    this.options.metrics.dashboardRequests.inc({ type: request.type, result: 'ok' });
+  }
+
+  private async subscribe(session: DashboardSession, vin: string, since: number | null, step: RequestStep): Promise<void> {
     if (!VIN_PATTERN.test(vin)) return this.refuse(session, 'invalid_vin', 'not a VIN', vin);
     if (session.subscriptions.has(vin)) return;
     const allowed = session.grant.allows(vin) || (await session.grant.allowsAfterRefresh(vin));
-    if (session.closed) return;
+    if (session.closed || step.overran) return;
     if (!allowed) return this.refuse(session, 'forbidden_vin', 'this token does not allow that VIN', vin);
     if (session.subscriptions.size >= this.options.maxSubscriptionsPerDashboard) {
       return this.refuse(session, 'too_many_subscriptions', `at most ${this.options.maxSubscriptionsPerDashboard} VINs per dashboard`, vin);

@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'history_failed'
   | 'too_many_replays'
   | 'invalid_range'
-  | 'unknown_trip';
+  | 'unknown_trip'
+  | 'request_timeout';
 
 export class RequestError extends Error {
   constructor(

@@ -1,6 +1,7 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import { deriveKey, seal, unseal, type SessionPersistence, type SessionRecord } from './session-store.js';
+import { deriveKey, readSessionRecord, seal, unseal, type SessionPersistence, type SessionRecord } from './session-store.js';
+import { parseJson, ShapeError } from '../safety/json-reader.js';
 
 /**
  * Sign in with Tesla sessions in NATS mode: one KV entry per session (key = the hashed session id,
@@ -59,9 +60,10 @@ export class KvSessionPersistence implements SessionPersistence {
 
   private open(sealed: string): SessionRecord | null {
     try {
-      return JSON.parse(unseal(this.key, sealed)) as SessionRecord;
-    } catch {
+      return readSessionRecord(parseJson(unseal(this.key, sealed)), 'session entry');
+    } catch (error) {
       // Sealed under another DASHBOARD_SESSION_SECRET: that session signs in again.
+      if (error instanceof ShapeError) this.logger.warn({ problem: error.message }, 'dashboard_session_entry_unreadable');
       return null;
     }
   }

@@ -1,3 +1,5 @@
+import { isObject, parseJson } from '../safety/json-reader.js';
+
 /**
  * Tesla puts a car's whereabouts behind the `vehicle_location` scope; a Tesla-token dashboard without it
  * gets every message with these fields taken out. Field names from telemetry.vehicle_data.Field.
@@ -30,21 +32,22 @@ const MENTION = new RegExp(`"(${[...LOCATION_FIELDS].join('|')})"`);
  */
 export function withoutLocation(message: string): string {
   if (!MENTION.test(message)) return message;
-  let parsed: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(message) as Record<string, unknown>;
+    parsed = parseJson(message);
   } catch {
     return message;
   }
+  if (!isObject(parsed)) return message;
   if (parsed.type === 'record') {
-    const record = parsed.record as { data?: unknown } | undefined;
-    if (record !== undefined && Array.isArray(record.data)) {
-      record.data = record.data.filter((datum: { key?: unknown }) => !LOCATION_FIELDS.has(String(datum?.key)));
+    const record = parsed.record;
+    if (isObject(record) && Array.isArray(record.data)) {
+      record.data = (record.data as unknown[]).filter((datum) => !(isObject(datum) && LOCATION_FIELDS.has(String(datum.key))));
     }
     return JSON.stringify(parsed);
   }
-  if (parsed.type === 'snapshot' && typeof parsed.state === 'object' && parsed.state !== null) {
-    const state = parsed.state as Record<string, unknown>;
+  if (parsed.type === 'snapshot' && isObject(parsed.state)) {
+    const state = parsed.state;
     for (const key of Object.keys(state)) if (LOCATION_FIELDS.has(key)) delete state[key];
     return JSON.stringify(parsed);
   }

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { writeAtomically } from '../pki/dev-certs.js';
 import { OAuthError, randomToken, type TeslaOAuth, type TokenSet } from '../tesla/tesla-oauth.js';
+import { arrayAt, numberField, objectAt, optionalString, parseJson, stringArrayField, stringField } from '../safety/json-reader.js';
 
 /**
  * Sign in with Tesla sessions, held on the server: the browser has only a random session id in an
@@ -29,6 +30,27 @@ export interface SessionRecord {
   createdAt: number;
   /** The session ends here at the latest (DASHBOARD_SESSION_MAX_AGE_SECONDS). */
   expiresAt: number;
+}
+
+/** A stored session as read back (file or KV), each field checked; a ShapeError names the first bad one. */
+export function readSessionRecord(value: unknown, where: string): SessionRecord {
+  const o = objectAt(value, where);
+  const apiBaseUrl = optionalString(o, 'apiBaseUrl', where);
+  const subject = optionalString(o, 'subject', where);
+  return {
+    id: stringField(o, 'id', where),
+    subject: subject ?? null,
+    accessToken: stringField(o, 'accessToken', where),
+    refreshToken: stringField(o, 'refreshToken', where),
+    accessExpiresAt: numberField(o, 'accessExpiresAt', where),
+    accessIssuedAt: numberField(o, 'accessIssuedAt', where),
+    scopes: stringArrayField(o, 'scopes', where),
+    vins: stringArrayField(o, 'vins', where),
+    vinsFetchedAt: numberField(o, 'vinsFetchedAt', where),
+    ...(apiBaseUrl === undefined ? {} : { apiBaseUrl }),
+    createdAt: numberField(o, 'createdAt', where),
+    expiresAt: numberField(o, 'expiresAt', where),
+  };
 }
 
 export type SessionEndReason = 'signed_out' | 'revoked' | 'expired' | 'ended_elsewhere';
@@ -366,8 +388,8 @@ export class EncryptedSessionFile implements SessionPersistence {
       throw new Error(`DASHBOARD_SESSION_FILE: cannot read ${this.path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
     try {
-      const parsed = JSON.parse(unseal(this.key, text.trim())) as { sessions?: SessionRecord[] };
-      return Array.isArray(parsed.sessions) ? parsed.sessions : [];
+      const parsed = objectAt(parseJson(unseal(this.key, text.trim())), 'session file');
+      return parsed.sessions === undefined ? [] : arrayAt(parsed.sessions, 'session file.sessions').map((record, i) => readSessionRecord(record, `session file.sessions[${i}]`));
     } catch {
       // Another DASHBOARD_SESSION_SECRET (or a damaged file): everyone signs in again; nothing else is lost.
       this.logger.warn({ sessionFile: this.path }, 'dashboard_session_file_unreadable');

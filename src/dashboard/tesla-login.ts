@@ -247,8 +247,10 @@ export class TeslaLogin {
     let login: { s: string; n: string; v: string; exp: number };
     try {
       const { payload } = await jwtDecrypt(sealed, this.loginKey, { currentDate: new Date(this.now()) });
-      if (typeof payload.s !== 'string' || typeof payload.n !== 'string' || typeof payload.v !== 'string') return refuse('no_login_cookie');
-      login = { s: payload.s, n: payload.n, v: payload.v, exp: payload.exp as number };
+      if (typeof payload.s !== 'string' || typeof payload.n !== 'string' || typeof payload.v !== 'string' || typeof payload.exp !== 'number') {
+        return refuse('no_login_cookie');
+      }
+      login = { s: payload.s, n: payload.n, v: payload.v, exp: payload.exp };
     } catch {
       return refuse('no_login_cookie');
     }

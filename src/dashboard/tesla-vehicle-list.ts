@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { VIN_PATTERN } from './dashboard-grant.js';
+import { isObject, parseJson } from '../safety/json-reader.js';
 
 /** Why Tesla's vehicle list could not be had; never carries the token. */
 export class VehicleListError extends Error {
@@ -122,11 +123,10 @@ export class TeslaVehicleList {
     for (let page = 1; page <= MAX_PAGES; page++) {
       const body = await this.fetchPage(token, page);
       for (const vehicle of body.response) {
-        const vin = typeof vehicle?.vin === 'string' ? vehicle.vin.toUpperCase() : '';
+        const vin = isObject(vehicle) && typeof vehicle.vin === 'string' ? vehicle.vin.toUpperCase() : '';
         if (VIN_PATTERN.test(vin)) vins.add(vin);
       }
-      const next = body.pagination?.next;
-      if (next === null || next === undefined || body.response.length === 0) break;
+      if (body.nextPage === null || body.response.length === 0) break;
     }
     return vins;
   }
@@ -156,20 +156,22 @@ export class TeslaVehicleList {
     }
     let body: unknown;
     try {
-      body = await response.json();
+      body = parseJson(await response.text());
     } catch {
       throw new VehicleListError('vehicle_list_unavailable', 'Fleet API vehicle list was not JSON');
     }
-    if (typeof body !== 'object' || body === null || !Array.isArray((body as VehiclesResponse).response)) {
+    if (!isObject(body) || !Array.isArray(body.response)) {
       throw new VehicleListError('vehicle_list_unavailable', 'Fleet API vehicle list has no `response` array');
     }
-    return body as VehiclesResponse;
+    const next = isObject(body.pagination) ? body.pagination.next : undefined;
+    return { response: body.response as unknown[], nextPage: next === null || next === undefined ? null : next };
   }
 }
 
+/** One page of GET /api/1/vehicles: its entries unread, and whether Tesla says another page follows. */
 interface VehiclesResponse {
-  response: Array<{ vin?: unknown } | null>;
-  pagination?: { next?: number | null } | null;
+  response: unknown[];
+  nextPage: unknown;
 }
 
 function cacheKey(token: string): string {

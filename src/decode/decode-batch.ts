@@ -391,7 +391,7 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
   const source = Buffer.from(frames);
   const normalised = new Uint8Array(result.normalised);
   const count = table.length / FRAME_SLOTS;
-  const outcomes: FrameOutcome[] = new Array(count);
+  const outcomes: FrameOutcome[] = new Array<FrameOutcome>(count);
   let replyStart = 0;
   for (let i = 0; i < count; i++) {
     const row = i * FRAME_SLOTS;

@@ -6,6 +6,7 @@ import { decodeBatch, receiveOutcomes } from './decode-batch.js';
 import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
+import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
@@ -177,7 +178,8 @@ export class DecodePool<T> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
     this.tasksRunning++;
-    (this.pool.run(task, { signal: abort.signal }) as Promise<StoredOutcome[]>).then(
+    // A reply of the wrong shape takes the failure path below, as a worker error.
+    (this.pool.run(task, { signal: abort.signal }) as Promise<unknown>).then((value) => storedOutcomesOf(value, bodies.length)).then(
       (outcomes) => {
         clearTimeout(timer);
         this.taskEnded();
@@ -238,8 +240,9 @@ export class DecodePool<T> {
     // A task finishing flushes the batch.
     if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (this.tasksRunning >= this.options.workers * 2 || this.retries.length > 0)) return;
     this.current = null;
-    // A new shared buffer is zero-filled: 64 KB cost a lone frame ~20 µs. The next batch starts at the
-    // size this one needed, so lone frames get small buffers and busy turns grow without copying.
+    // A new shared buffer is zero-filled, which a lone frame would pay for in full (BENCHMARKS.md, "Why
+    // the code is shaped so"). The next batch starts at the size this one needed, so lone frames get
+    // small buffers and busy turns grow without copying.
     this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
     const bytes = this.currentBytes;
     this.currentBytes = 0;
@@ -252,8 +255,8 @@ export class DecodePool<T> {
 
   /**
    * A small batch while no task is running costs far less decoded here than its thread round trip
-   * (a lone frame: ~20 µs of decoding against ~250 µs of process CPU for the task, its timer, two
-   * messages, the wakeups and promises; BENCHMARKS.md, batch-hop-micro). No task running also means
+   * (the task, its timer, two messages, the wakeups and promises; figures in BENCHMARKS.md, "Why the
+   * code is shaped so" and batch-hop-micro). No task running also means
    * every earlier frame has had its outcome, so acks stay in order per car. It cannot hang the event
    * loop: decodeBatch is one forward pass over each frame's bytes (entries capped by PAYLOAD_LIMITS),
    * so its time is bounded by the batch's bytes, which inlineMaxBytes caps; bigger batches, and
@@ -298,7 +301,7 @@ export class DecodePool<T> {
     const startedAt = performance.now();
     this.updateQueueGauges();
     this.tasksRunning++;
-    this.pool.run(task, { signal: abort.signal }).then(
+    (this.pool.run(task, { signal: abort.signal }) as Promise<unknown>).then(decodeResultOf).then(
       (result: DecodeResult) => {
         clearTimeout(timer);
         this.taskEnded();
@@ -396,8 +399,8 @@ export class DecodePool<T> {
 
   private updateQueueGauges(): void {
     this.options.metrics.decodeQueueDepth.set(this.pool.queueSize);
-    // Piscina computes utilisation from a full histogram summary (mean, stddev, percentiles): per batch
-    // that was a sixth of the main thread's time under load, so it is refreshed at most once a second.
+    // Piscina computes utilisation from a full histogram summary (mean, stddev, percentiles), too dear
+    // to read per batch (BENCHMARKS.md, "Why the code is shaped so"): refreshed at most once a second.
     const now = performance.now();
     if (now - this.utilisationAt >= UTILISATION_REFRESH_MS) {
       this.utilisationAt = now;

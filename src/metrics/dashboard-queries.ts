@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { arrayAt, objectAt, optionalString, parseJson, stringField } from '../safety/json-reader.js';
 
 /** One PromQL query of one dashboard panel. */
 export interface DashboardQuery {
@@ -9,31 +10,31 @@ export interface DashboardQuery {
   expr: string;
 }
 
-interface PanelJson {
-  title?: string;
-  panels?: PanelJson[];
-  targets?: Array<{ refId?: string; expr?: string; rawSql?: string }>;
-}
-
 /** Every query in the dashboards of a directory (grafana/dashboards), including panels nested in rows. */
 export function dashboardQueries(dir: string): DashboardQuery[] {
   const queries: DashboardQuery[] = [];
   for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort()) {
-    const dashboard = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { uid: string; panels?: PanelJson[] };
-    const visit = (panels: PanelJson[] | undefined): void => {
-      for (const panel of panels ?? []) {
-        for (const target of panel.targets ?? []) {
+    const dashboard = objectAt(parseJson(readFileSync(join(dir, file), 'utf8')), file);
+    const uid = stringField(dashboard, 'uid', file);
+    const visit = (panels: unknown, where: string): void => {
+      if (panels === undefined) return;
+      arrayAt(panels, where).forEach((item, i) => {
+        const panel = objectAt(item, `${where}[${i}]`);
+        const title = optionalString(panel, 'title', `${where}[${i}]`);
+        const targets = panel.targets === undefined ? [] : arrayAt(panel.targets, `${where}[${i}].targets`);
+        targets.forEach((entry, t) => {
+          const target = objectAt(entry, `${where}[${i}].targets[${t}]`);
           // SQL panels (the PostgreSQL "Car history" dashboard) are checked against a real database instead.
-          if (typeof target.rawSql === 'string') continue;
+          if (typeof target.rawSql === 'string') return;
           if (typeof target.expr !== 'string' || target.expr.trim() === '') {
-            throw new Error(`${file}: panel "${panel.title ?? '?'}" has a target without a PromQL expression`);
+            throw new Error(`${file}: panel "${title ?? '?'}" has a target without a PromQL expression`);
           }
-          queries.push({ dashboard: dashboard.uid, panel: panel.title ?? '', refId: target.refId ?? '', expr: target.expr });
-        }
-        visit(panel.panels);
-      }
+          queries.push({ dashboard: uid, panel: title ?? '', refId: typeof target.refId === 'string' ? target.refId : '', expr: target.expr });
+        });
+        visit(panel.panels, `${where}[${i}].panels`);
+      });
     };
-    visit(dashboard.panels);
+    visit(dashboard.panels, `${file}: panels`);
   }
   return queries;
 }

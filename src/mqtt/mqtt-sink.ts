@@ -5,6 +5,7 @@ import { discoveryMessage } from './ha-discovery.js';
 import { BATTERY_POWER_INPUTS, DERIVED_BATTERY_POWER, ENTITIES_BY_FIELD, HA_ENTITIES, type HaEntity } from './ha-entities.js';
 import type { MqttLink } from './mqtt-link.js';
 import { isTopicSafeVin, type MqttTopics } from './mqtt-topics.js';
+import { isObject, parseJson } from '../safety/json-reader.js';
 
 export interface MqttSinkOptions {
   bus: RecordBus;
@@ -175,7 +176,8 @@ export class MqttSink {
         break;
       case 'connectivity':
         if (record.recordJson !== null) {
-          const status = (JSON.parse(record.recordJson) as { status?: unknown }).status;
+          const parsed = parseJson(record.recordJson);
+          const status = isObject(parsed) ? parsed.status : undefined;
           if (status === 'CONNECTED') this.setAvailability(vin, car, true);
           else if (status === 'DISCONNECTED') this.setAvailability(vin, car, false);
         }
@@ -213,20 +215,21 @@ export class MqttSink {
   }
 
   private vehicleData(vin: string, car: CarState, recordJson: string): void {
-    const data = (JSON.parse(recordJson) as { data?: Array<{ key?: unknown; value?: unknown }> }).data ?? [];
+    const parsed = parseJson(recordJson);
+    const data: unknown[] = isObject(parsed) && Array.isArray(parsed.data) ? parsed.data : [];
     let powerInputChanged = false;
     let locationChanged = false;
     for (const datum of data) {
-      if (datum.value === null || typeof datum.value !== 'object') continue;
+      if (!isObject(datum) || !isObject(datum.value)) continue;
       const field = typeof datum.key === 'number' ? String(datum.key) : typeof datum.key === 'string' ? datum.key : null;
       if (field === null || !/^[A-Za-z0-9_]+$/.test(field)) continue;
-      const value = datum.value as ValueJson;
+      const value: ValueJson = datum.value;
       const changed = this.setField(vin, car, field, JSON.stringify(value));
       this.announceField(vin, car, field);
       if (field === 'PackVoltage' || field === 'PackCurrent') powerInputChanged ||= changed;
       if (field === 'Location') {
-        const location = value.locationValue as { latitude?: unknown; longitude?: unknown } | undefined;
-        if (location && typeof location.latitude === 'number' && typeof location.longitude === 'number') {
+        const location = value.locationValue;
+        if (isObject(location) && typeof location.latitude === 'number' && typeof location.longitude === 'number') {
           car.location = { latitude: location.latitude, longitude: location.longitude };
           locationChanged = true;
         }
@@ -291,12 +294,13 @@ export class MqttSink {
 
   /** One message per alert or error, so an automation can trigger on each. */
   private events(vin: string, topic: 'alerts' | 'errors', recordJson: string): void {
-    const record = JSON.parse(recordJson) as Record<string, unknown>;
+    const record = parseJson(recordJson);
+    if (!isObject(record)) return;
     const items = record[topic];
     const topicName = this.options.topics.event(vin, topic);
     if (!Array.isArray(items)) return;
-    for (const item of items) {
-      this.options.link.publishEvent(topicName, JSON.stringify({ vin, createdAt: record.createdAt ?? null, ...(item as object) }), 'event');
+    for (const item of items as unknown[]) {
+      this.options.link.publishEvent(topicName, JSON.stringify({ vin, createdAt: record.createdAt ?? null, ...(isObject(item) ? item : {}) }), 'event');
     }
   }
 
@@ -346,5 +350,6 @@ function numberOf(value: ValueJson): number | null {
 
 function numberFromPayload(payload: string | undefined): number | null {
   if (payload === undefined) return null;
-  return numberOf(JSON.parse(payload) as ValueJson);
+  const value = parseJson(payload);
+  return isObject(value) ? numberOf(value) : null;
 }

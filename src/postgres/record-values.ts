@@ -1,12 +1,8 @@
 import type { BusRecord } from '../bus/record-bus.js';
+import { isObject, parseJson } from '../safety/json-reader.js';
 
 /** One datum as a database row: [VIN, signal name, epoch ms, number or null, text or null]. */
 export type ValueRow = [string, string, number, number | null, string | null];
-
-interface Datum {
-  key: string | number;
-  value: Record<string, unknown> | null;
-}
 
 /**
  * Every datum of a vehicle-data record as value rows: numbers (booleans as 0/1) in `num`, enums and
@@ -15,12 +11,13 @@ interface Datum {
  */
 export function valueRows(record: BusRecord, into: ValueRow[]): number {
   if (record.topic !== 'V' || record.recordJson === null) return 0;
-  const parsed = JSON.parse(record.recordJson) as { data?: Datum[]; createdAt?: string | null };
-  const created = parsed.createdAt ? Date.parse(parsed.createdAt) : NaN;
+  const parsed = parseJson(record.recordJson);
+  if (!isObject(parsed)) return 0;
+  const created = typeof parsed.createdAt === 'string' ? Date.parse(parsed.createdAt) : NaN;
   const at = Number.isFinite(created) ? created : record.receivedAt;
   let added = 0;
-  for (const datum of parsed.data ?? []) {
-    if (datum.value === null || typeof datum.value !== 'object') continue;
+  for (const datum of Array.isArray(parsed.data) ? (parsed.data as unknown[]) : []) {
+    if (!isObject(datum) || !isObject(datum.value)) continue;
     const member = Object.keys(datum.value)[0];
     if (member === undefined || member === 'invalid') continue;
     const value = datum.value[member];

@@ -156,7 +156,7 @@ function enumWriter(e: Enum): (v: unknown) => string {
   const max = Math.max(...nums);
   if (min === 0 && max < 4096) {
     // Dense enums (Field has 260 values): an array index beats a Map lookup.
-    const table: string[] = new Array(max + 1);
+    const table: string[] = new Array<string>(max + 1);
     for (const [n, s] of byNumber) table[n] = s;
     const zero = table[0]!; // min === 0: byNumber has a name for 0
     return (v) => {

@@ -1,9 +1,9 @@
 import protobuf from 'protobufjs';
 
 // protobufjs's decoder records each oneof member it reads through the oneof's virtual setter, and the
-// stock setter deletes every other member of the oneof: 52 `delete`s per Value, most of the time a
-// V payload's decode takes (figures in BENCHMARKS.md). This setter deletes only the members that are
-// actually present, which leaves the message exactly as the stock one does.
+// stock setter deletes every other member of the oneof, one `delete` per absent member of every Value
+// (the cost is in BENCHMARKS.md, "Why the code is shaped so"). This setter deletes only the members
+// that are actually present, which leaves the message exactly as the stock one does.
 function presentOnlyOneofSetter(fieldNames: string[]): (this: Record<string, unknown>, name: string) => void {
   const members = new Set(fieldNames);
   return function setOneof(name) {

@@ -3,6 +3,7 @@
 import protobuf from 'protobufjs';
 import { connectivityJson } from './payload.js';
 import { protoSchema } from './proto-schema.js';
+import { isObject } from '../safety/json-reader.js';
 
 
 export type EnumInput = string | number;
@@ -166,9 +167,7 @@ function toSingle(field: protobuf.Field, type: string, v: unknown, path: string)
 
 /** Checks a plain object against a message type and gives protobufjs's property layout. */
 function toMessage(type: protobuf.Type, input: unknown, path: string): Record<string, unknown> {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
-    throw new TypeError(`${path}: object expected for ${type.name}`);
-  }
+  if (!isObject(input)) throw new TypeError(`${path}: object expected for ${type.name}`);
   const fields = fieldsOf(type);
   const out: Record<string, unknown> = {};
   const oneofs = new Map<string, string>();
@@ -188,7 +187,7 @@ function toMessage(type: protobuf.Type, input: unknown, path: string): Record<st
       continue;
     }
     if (field.map) {
-      if (typeof v !== 'object' || Array.isArray(v)) throw new TypeError(`${at}: object expected for map`);
+      if (!isObject(v)) throw new TypeError(`${at}: object expected for map`);
       const m: Record<string, unknown> = {};
       for (const [k, mv] of Object.entries(v)) m[k] = toSingle(field, field.type, mv, `${at}.${k}`);
       out[field.name] = m;

@@ -1,4 +1,5 @@
 import { decodeRecord, type StateEntry } from './payload.js';
+import { isObject, kindOf, parseJson } from '../safety/json-reader.js';
 
 /**
  * A record body read back from the NATS stream (stored by any instance), as the decode stage gets it:
@@ -29,12 +30,6 @@ export interface DecodedBody {
 /** A body this project did not write (unknown encoding, undecodable protobuf, JSON that does not parse). */
 export class StoredBodyError extends Error {}
 
-interface JsonVehicleData {
-  isResend?: unknown;
-  createdAt?: unknown;
-  data?: Array<{ key?: unknown; value?: unknown }>;
-}
-
 const fromUtf8 = new TextDecoder();
 
 /**
@@ -52,19 +47,21 @@ export function decodeStoredBody(stored: StoredBody): DecodedBody {
   if (stored.encoding === 'json') {
     const recordJson = fromUtf8.decode(body);
     if (topic !== 'V') return { recordJson, isResend: false, state: null, createdAt: null };
-    let parsed: JsonVehicleData;
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(recordJson) as JsonVehicleData;
+      parsed = parseJson(recordJson);
     } catch (error) {
       throw new StoredBodyError(`stream message with a JSON body that does not parse: ${(error as Error).message}`);
     }
+    if (!isObject(parsed)) throw new StoredBodyError(`stream message with a JSON body that is ${kindOf(parsed)}, not a V record object`);
+    const data: unknown[] = Array.isArray(parsed.data) ? parsed.data : [];
     // Values re-serialised by JSON.stringify match the canonical writer's text for every value but one:
     // a -0 (the canonical writer keeps "-0", JSON.parse reads it as 0 and JSON.stringify writes "0").
     // Only the state folded from a JSON body sees that; the record JSON itself is the stored text.
-    const state = (Array.isArray(parsed.data) ? parsed.data : []).map((datum) => ({
-      field: String(datum.key ?? 0),
-      value: datum.value === undefined ? 'null' : JSON.stringify(datum.value),
-    }));
+    const state = data.map((datum, i) => {
+      if (!isObject(datum)) throw new StoredBodyError(`stream message with a JSON body whose data[${i}] is ${kindOf(datum)}, not a datum object`);
+      return { field: String(datum.key ?? 0), value: datum.value === undefined ? 'null' : JSON.stringify(datum.value) };
+    });
     return { recordJson, isResend: parsed.isResend === true, state, createdAt: typeof parsed.createdAt === 'string' ? parsed.createdAt : null };
   }
   if (stored.encoding === 'opaque') return { recordJson: null, isResend: false, state: null, createdAt: null };

@@ -177,7 +177,8 @@ return {
     literals.push(literal);
     return `O.raw(LIT[${literals.length - 1}])`;
   });
-  runtime.literals = literals.map((literal) => new TextEncoder().encode(new Function(`return ${literal};`)() as string));
+  // `literal` is a string literal this module generated from the schema (matched above), not input.
+  runtime.literals = literals.map((literal) => new TextEncoder().encode((new Function(`return ${literal};`) as () => string)()));
   runtime.heads = heads.map(({ en, open, close }) => {
     const table: Uint8Array[] = [];
     for (let n = 0; n < 4096; n++) {
@@ -186,7 +187,7 @@ return {
     }
     return table;
   });
-  return new Function('R', source)(runtime) as Generated;
+  return (new Function('R', source) as (r: typeof runtime) => Generated)(runtime);
 }
 
 // Wire readers shared by the generated functions. They read B at P, never past `e` (the end of the

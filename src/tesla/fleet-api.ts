@@ -118,7 +118,7 @@ export class FleetApiClient {
 
   /** Through the vehicle-command proxy, which signs `config` and forwards the JWS. */
   pushConfig(vins: string[], config: Record<string, unknown>): Promise<PushResult> {
-    return this.call<unknown>({
+    return this.call({
       endpoint: 'fleet_telemetry_config_push',
       method: 'POST',
       path: 'api/1/vehicles/fleet_telemetry_config',
@@ -129,7 +129,7 @@ export class FleetApiClient {
 
   /** A config we signed ourselves (Tesla.SS256 JWS). */
   pushConfigJws(vins: string[], token: string): Promise<PushResult> {
-    return this.call<unknown>({
+    return this.call({
       endpoint: 'fleet_telemetry_config_jws',
       method: 'POST',
       path: 'api/1/vehicles/fleet_telemetry_config_jws',
@@ -139,7 +139,7 @@ export class FleetApiClient {
   }
 
   async configStatus(vin: string): Promise<ConfigStatus> {
-    const response = await this.call<unknown>({
+    const response = await this.call({
       endpoint: 'fleet_telemetry_config_get',
       method: 'GET',
       path: `api/1/vehicles/${encodeURIComponent(vin)}/fleet_telemetry_config`,
@@ -155,7 +155,7 @@ export class FleetApiClient {
   }
 
   async deleteConfig(vin: string): Promise<{ updated_vehicles: number }> {
-    const response = await this.call<unknown>({
+    const response = await this.call({
       endpoint: 'fleet_telemetry_config_delete',
       method: 'DELETE',
       path: `api/1/vehicles/${encodeURIComponent(vin)}/fleet_telemetry_config`,
@@ -167,7 +167,7 @@ export class FleetApiClient {
 
   /** Errors Tesla's side saw for every car of the partner account (needs a partner token). */
   async partnerErrors(): Promise<TelemetryErrorEntry[]> {
-    const response = await this.call<unknown>({
+    const response = await this.call({
       endpoint: 'partner_fleet_telemetry_errors',
       method: 'GET',
       path: 'api/1/partner_accounts/fleet_telemetry_errors',
@@ -176,7 +176,7 @@ export class FleetApiClient {
   }
 
   async vehicleErrors(vin: string): Promise<TelemetryErrorEntry[]> {
-    const response = await this.call<unknown>({
+    const response = await this.call({
       endpoint: 'vehicle_fleet_telemetry_errors',
       method: 'GET',
       path: `api/1/vehicles/${encodeURIComponent(vin)}/fleet_telemetry_errors`,
@@ -186,13 +186,13 @@ export class FleetApiClient {
 
   /** Registers DOMAIN for the partner account (partner token); Tesla fetches the public key meanwhile. */
   async registerPartner(domain: string): Promise<Record<string, unknown>> {
-    const response = await this.call<unknown>({ endpoint: 'partner_accounts_register', method: 'POST', path: 'api/1/partner_accounts', body: { domain } });
+    const response = await this.call({ endpoint: 'partner_accounts_register', method: 'POST', path: 'api/1/partner_accounts', body: { domain } });
     return isObject(response) ? response : {};
   }
 
   /** The public key Tesla holds for DOMAIN (hex of the uncompressed P-256 point). */
   async partnerPublicKey(domain: string): Promise<string> {
-    const response = await this.call<unknown>({
+    const response = await this.call({
       endpoint: 'partner_accounts_public_key',
       method: 'GET',
       path: `api/1/partner_accounts/public_key?domain=${encodeURIComponent(domain)}`,
@@ -203,20 +203,21 @@ export class FleetApiClient {
 
   /** The user token's region and its Fleet API base URL. */
   async userRegion(): Promise<{ region: string; fleetApiBaseUrl: string }> {
-    const response = await this.call<unknown>({ endpoint: 'users_region', method: 'GET', path: 'api/1/users/region' });
+    const response = await this.call({ endpoint: 'users_region', method: 'GET', path: 'api/1/users/region' });
     if (!isObject(response) || typeof response.fleet_api_base_url !== 'string') throw unexpected('users_region');
     return { region: String(response.region ?? ''), fleetApiBaseUrl: response.fleet_api_base_url };
   }
 
   /** Runs a call (serialised when exclusive) and returns the `response` member of Tesla's reply. */
-  private call<T>(call: Call): Promise<T> {
-    if (!call.exclusive) return this.withRetries<T>(call);
-    const run = this.exclusiveTail.then(() => this.withRetries<T>(call));
+  private call(call: Call): Promise<unknown> {
+    if (!call.exclusive) return this.withRetries(call);
+    const run = this.exclusiveTail.then(() => this.withRetries(call));
     this.exclusiveTail = run.catch(() => undefined);
     return run;
   }
 
-  private async withRetries<T>(call: Call): Promise<T> {
+  /** Tesla's `response` member, unread: each endpoint's method checks the shape it expects. */
+  private async withRetries(call: Call): Promise<unknown> {
     const maxAttempts = this.options.maxAttempts ?? 4;
     const baseDelay = this.options.baseDelayMs ?? 1000;
     const maxDelay = this.options.maxDelayMs ?? 60_000;
@@ -242,7 +243,7 @@ export class FleetApiClient {
       const parsed = parseJson(raw.text);
       if (raw.status >= 200 && raw.status < 300) {
         if (!isObject(parsed) || !('response' in parsed)) throw unexpected(call.endpoint, raw.status);
-        return parsed.response as T;
+        return parsed.response;
       }
       const teslaMessage = teslaMessageOf(parsed, raw.text);
       const retryable = raw.status === 429 || raw.status >= 500;
@@ -313,7 +314,7 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
 
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch {
     return undefined;
   }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AppConfig } from '../config/types.js';
 import { SETTING_BY_ENV } from '../config/schema.js';
+import { isObject, parseJson } from '../safety/json-reader.js';
 
 /**
  * Each Tesla region has its own Fleet API base URL. `auth login` asks GET /api/1/users/region and keeps
@@ -20,8 +21,8 @@ export function apiBaseUrlChosen(tesla: Pick<AppConfig['tesla'], 'apiBaseUrl'>):
 export function fleetApiBaseUrl(config: { tesla: Pick<AppConfig['tesla'], 'apiBaseUrl' | 'accessToken'>; signIn: Pick<AppConfig['signIn'], 'tokenFile'> }): string {
   if (apiBaseUrlChosen(config.tesla) || config.tesla.accessToken !== '' || config.signIn.tokenFile === '') return config.tesla.apiBaseUrl;
   try {
-    const stored = JSON.parse(readFileSync(config.signIn.tokenFile, 'utf8')) as { api_base_url?: unknown };
-    if (typeof stored.api_base_url === 'string' && trustedBaseUrl(stored.api_base_url) !== '') return stored.api_base_url;
+    const stored = parseJson(readFileSync(config.signIn.tokenFile, 'utf8'));
+    if (isObject(stored) && typeof stored.api_base_url === 'string' && trustedBaseUrl(stored.api_base_url) !== '') return stored.api_base_url;
   } catch {
     // no token file yet: the token source explains that when it is used
   }

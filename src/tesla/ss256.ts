@@ -12,6 +12,7 @@ import {
   multiplyAdd,
   type AffinePoint,
 } from './p256.js';
+import { objectAt, parseJson, ShapeError } from '../safety/json-reader.js';
 
 /**
  * Tesla.SS256: the Schnorr signature over P-256 with SHA-256 that Tesla's vehicle-command proxy puts on
@@ -169,9 +170,10 @@ export function verifyTelemetryConfigJws(token: string, expectedSigner?: AffineP
   let header: Record<string, unknown>;
   let claims: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(headerPart, 'base64url').toString('utf8')) as Record<string, unknown>;
-    claims = JSON.parse(Buffer.from(claimsPart, 'base64url').toString('utf8')) as Record<string, unknown>;
-  } catch {
+    header = objectAt(parseJson(Buffer.from(headerPart, 'base64url').toString('utf8')), 'JWS header');
+    claims = objectAt(parseJson(Buffer.from(claimsPart, 'base64url').toString('utf8')), 'JWS claims');
+  } catch (error) {
+    if (error instanceof ShapeError) throw error;
     throw new Error('JWS header or claims are not base64url JSON');
   }
   if (header.alg !== SS256_ALG) throw new Error(`JWS alg is ${JSON.stringify(header.alg)}, expected ${SS256_ALG}`);

@@ -3,6 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { SIGNALS_PER_US_DOLLAR } from '../protocol/signal-price.js';
 import { fieldNames } from '../protocol/proto-schema.js';
 import { certificateBlocks } from '../pki/pem.js';
+import { isObject, parseJson } from '../safety/json-reader.js';
 
 const FIELD_NAMES = fieldNames();
 
@@ -133,7 +134,7 @@ export function resolveFields(o: { preset?: string; fieldsFile?: string }): Fiel
       throw new TelemetryConfigError([`cannot read the fields file ${o.fieldsFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
     }
     try {
-      fields = JSON.parse(text);
+      fields = parseJson(text);
     } catch (error) {
       throw new TelemetryConfigError([`the fields file ${o.fieldsFile} is not valid JSON: ${(error as Error).message}`]);
     }
@@ -241,7 +242,8 @@ function normaliseFields(value: unknown): Record<string, Record<string, number>>
   if (typeof value !== 'object' || value === null) return {};
   const out: Record<string, Record<string, number>> = {};
   for (const name of Object.keys(value).sort()) {
-    const spec = (value as Record<string, Record<string, unknown>>)[name] ?? {};
+    const found: unknown = (value as Record<string, unknown>)[name];
+    const spec = isObject(found) ? found : {};
     const clean: Record<string, number> = {};
     for (const key of [...FIELD_SPEC_KEYS].sort()) {
       const item = spec[key];

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
+import { isObject, parseJson } from '../safety/json-reader.js';
 
 /**
  * Tesla's OAuth 2.0 endpoints (Fleet API > Authentication): the authorization-code flow with PKCE for
@@ -161,8 +162,8 @@ export class TeslaOAuth {
     const text = await response.text();
     let body: Record<string, unknown> = {};
     try {
-      const parsed: unknown = JSON.parse(text);
-      if (typeof parsed === 'object' && parsed !== null) body = parsed as Record<string, unknown>;
+      const parsed = parseJson(text);
+      if (isObject(parsed)) body = parsed;
     } catch {
       // not JSON: judged by status below
     }

@@ -3,6 +3,7 @@ import { setTimeout as delayFor } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { writeAtomically } from '../pki/dev-certs.js';
 import { OAuthError, type TeslaOAuth, type TokenSet } from './tesla-oauth.js';
+import { objectAt, parseJson } from '../safety/json-reader.js';
 
 /**
  * TESLA_TOKEN_FILE: the operator's Tesla tokens (from `fleet-telemetry auth login`), so the server and
@@ -56,9 +57,9 @@ export async function readTokenFile(path: string): Promise<StoredTokens> {
   }
   let parsed: Record<string, unknown>;
   try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
+    parsed = objectAt(parseJson(text), 'token file');
   } catch {
-    throw new TokenFileError(`TESLA_TOKEN_FILE: ${path} is not JSON; run \`fleet-telemetry auth login\` again`);
+    throw new TokenFileError(`TESLA_TOKEN_FILE: ${path} is not a JSON object; run \`fleet-telemetry auth login\` again`);
   }
   if (typeof parsed.refresh_token !== 'string' || parsed.refresh_token === '') {
     throw new TokenFileError(`TESLA_TOKEN_FILE: ${path} holds no refresh_token; run \`fleet-telemetry auth login\` again`);

@@ -14,7 +14,7 @@ const DAY_MS = 86_400_000;
 /** From this close to expiry, every check logs a warning. */
 export const EXPIRY_WARNING_DAYS = 14;
 /** Renewal tools write several files one after the other: wait for them to settle. */
-const SETTLE_MS = 500;
+export const SETTLE_MS = 500;
 const EXPIRY_CHECK_INTERVAL_MS = 6 * 3600 * 1000;
 
 export type ListenerName = 'vehicle' | 'dashboard';

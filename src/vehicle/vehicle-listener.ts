@@ -52,6 +52,8 @@ export interface VehicleListenerOptions {
   pool: DecodePool<FrameTicket>;
   metrics: VehicleMetrics;
   logger: Logger;
+  /** The time frames are stamped and rate-limited with; the wall clock unless a test moves one by hand. */
+  now?: () => number;
 }
 
 /** What a certificate reload replaces: the server's files and the vehicle trust. */
@@ -114,7 +116,8 @@ class UwsVehicleConnection implements VehicleConnection {
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
     if (--this.awaitingReply === 0 && this.onSettled !== null) this.settled();
     // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
-    // write (a tenth of the main thread under load). Queued, a socket's replies of one turn share a cork.
+    // write (the cost is in BENCHMARKS.md, "Why the code is shaped so"). Queued, a socket's replies of
+    // one turn share a cork.
     if (this.queuedReplies.length === 0) {
       connectionsToFlush.push(this);
       if (!flushQueued) {
@@ -186,7 +189,7 @@ class UwsVehicleConnection implements VehicleConnection {
     const replies = this.queuedReplies;
     const count = replies.length;
     if (count === 0) return;
-    const statuses: number[] = new Array(count).fill(-1);
+    const statuses: number[] = new Array<number>(count).fill(-1);
     if (this.isOpen) {
       this.ws.cork(() => {
         for (let i = 0; i < count; i++) statuses[i] = this.ws.send(replies[i]!, true);
@@ -231,9 +234,11 @@ export class VehicleListener {
   private readonly connections = new Set<UwsVehicleConnection>();
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
+  private readonly now: () => number;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
+    this.now = options.now ?? Date.now;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
     this.tls = new SslListener<VehicleTlsFiles>({
@@ -387,7 +392,7 @@ export class VehicleListener {
           clientVersion: clientVersionFrom(req.getHeader('version')),
           connection: null,
           actor: null,
-          budget: frameBudgetFor(this.options.maxFramesPerSecond, Date.now()),
+          budget: frameBudgetFor(this.options.maxFramesPerSecond, this.now()),
           rateLimited: false,
           firstFrameTimer: null,
         };
@@ -489,7 +494,7 @@ export class VehicleListener {
     }
     // Its turn in the drain came: not acked, the car keeps the frame and resends it after reconnecting.
     if (connection.closing) return;
-    const receivedAt = Date.now();
+    const receivedAt = this.now();
     metrics.framesCell.inc();
     metrics.frameBytesCell.inc(message.byteLength);
     registry.heardFrom(actor, receivedAt);

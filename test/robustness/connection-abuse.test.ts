@@ -16,6 +16,7 @@ import { recordFigures, type FigureRow } from './helpers/figures.js';
 import { capturedLogger, leakedSecrets, secretNeedles } from './helpers/log-capture.js';
 import { PeakMemory, retainedMemory } from './helpers/memory.js';
 import { SteadyCar } from './helpers/steady-car.js';
+import { SteppedWallClock } from '../helpers/test-clock.js';
 
 const [, STEADY_VIN, ABUSER_VIN, FLOOD_VIN] = TEST_VINS;
 const RATE_LIMIT = 100;
@@ -71,11 +72,14 @@ describe('robustness: connection abuse (real server, loopback)', function () {
     expect(steady.car.isOpen, 'the steady car keeps its connection').to.equal(true);
   }
 
+  const frameClock = new SteppedWallClock();
+
   before(async () => {
     logs = capturedLogger('debug');
     t = await startTestServer({
       env: { VEHICLE_MAX_FRAMES_PER_SECOND: String(RATE_LIMIT), DECODE_WORKERS: '1' },
-      overrides: { logger: logs.logger },
+      // Frames are stamped and budgeted on this clock, so the refill check moves it instead of waiting.
+      overrides: { logger: logs.logger, frameClock: frameClock.now },
     });
     memoryBefore = retainedMemory();
     peak = new PeakMemory();
@@ -242,12 +246,14 @@ describe('robustness: connection abuse (real server, loopback)', function () {
     expect(flood.acked).to.be.at.most(Math.ceil(RATE_LIMIT * (floodSeconds + 1)) + 1);
     expect(dropped).to.be.greaterThan(frames / 2);
 
-    // The budget refills: after a second the same connection is served again.
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // The budget refills: a second later (on the listener's clock) the same connection is served again,
+    // a full second's worth of frames.
+    frameClock.advance(1_000);
     const ackedBefore = flood.acked;
-    flood.sendRecord('V', vRecord(FLOOD_VIN, -1));
-    await flood.waitForReplies(flood.rawReplies.length + 1, 5_000);
-    expect(flood.acked).to.equal(ackedBefore + 1);
+    const repliesBefore = flood.rawReplies.length;
+    for (let i = 0; i < RATE_LIMIT; i++) flood.sendRecord('V', vRecord(FLOOD_VIN, -1 - i));
+    await flood.waitForReplies(repliesBefore + RATE_LIMIT, 5_000);
+    expect(flood.acked).to.equal(ackedBefore + RATE_LIMIT);
     await flood.close();
     endPhase({
       scenario: `frame flood from one car (limit ${RATE_LIMIT}/s)`,

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord, RecordBus, RecordListener, SafeCallback, SnapshotSource, VehicleSnapshot } from '../../src/bus/record-bus.js';
 import { DashboardGrant } from '../../src/dashboard/dashboard-grant.js';
-import { CLOSE_TOO_SLOW, DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
+import { CLOSE_TOO_SLOW, DashboardHub, DashboardSession, type DashboardClient, type DashboardHubOptions } from '../../src/dashboard/dashboard-hub.js';
 import { originAllowed } from '../../src/dashboard/dashboard-listener.js';
 import { parseRequest, snapshotMessage, RequestError } from '../../src/dashboard/dashboard-protocol.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -106,7 +106,7 @@ function speeds(messages: Array<Record<string, unknown>>): Array<number | string
   );
 }
 
-function setup(snapshots: SnapshotSource, bus: WatchCountingBus = new WatchCountingBus()) {
+function setup(snapshots: SnapshotSource, bus: WatchCountingBus = new WatchCountingBus(), extra: Partial<DashboardHubOptions> = {}) {
   const clients = new Map<DashboardSession, MemoryClient>();
   const hub = new DashboardHub({
     bus,
@@ -116,6 +116,7 @@ function setup(snapshots: SnapshotSource, bus: WatchCountingBus = new WatchCount
     directory: { summary: (vin) => ({ vin, connected: false, stale: false, lastSeenAt: null }), list: () => [] },
     metrics: new ServerMetrics({ collectDefaults: false }).dashboard,
     logger: silentLogger(),
+    ...extra,
   });
   hub.start();
   const open = (vins: string[] | '*') => {
@@ -297,6 +298,35 @@ describe('dashboard hub', () => {
     await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
     publish(record(VIN_A, 2, 2));
     expect(speeds(client.parsed().slice(1))).to.deep.equal(['vehicles', 'snapshot', 2]);
+  });
+
+  it('a step that never settles: request_timeout, its VIN released, the rest of the request and the next ones served', async () => {
+    // The limit is wall time (a real timer), so the test waits it out; 50 ms keeps that short.
+    let lateSnapshot: (snapshot: VehicleSnapshot) => void = () => {};
+    let storeStuck = true;
+    const source: SnapshotSource = {
+      snapshot: (vin) =>
+        vin === VIN_A && storeStuck ? new Promise<VehicleSnapshot>((resolve) => (lateSnapshot = resolve)) : Promise.resolve(snapshotOf(vin, 7, 7)),
+    };
+    const { bus, hub, open, publish } = setup(source, new WatchCountingBus(), { maxRequestStepMs: 50 });
+    const { client, session } = open([VIN_A, VIN_B]);
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A, VIN_B] }));
+    const [timeout, snapshotB] = client.parsed().slice(1);
+    expect(timeout).to.include({ type: 'error', code: 'request_timeout', vin: VIN_A });
+    expect(snapshotB).to.include({ type: 'snapshot', vin: VIN_B });
+    expect(hub.watchedVins).to.equal(1);
+    expect(bus.unwatches).to.deep.equal([VIN_A]);
+    // The snapshot that comes after the limit is not sent, and A's records do not reach the dashboard.
+    lateSnapshot(snapshotOf(VIN_A, 1, 1));
+    await hub.received(session, JSON.stringify({ type: 'vehicles' }));
+    publish(record(VIN_A, 2, 2));
+    publish(record(VIN_B, 8, 8));
+    expect(speeds(client.parsed().slice(3))).to.deep.equal(['vehicles', 8]);
+    // Asked again once the store answers, A is served.
+    storeStuck = false;
+    await hub.received(session, JSON.stringify({ type: 'subscribe', vins: [VIN_A] }));
+    expect(client.parsed()[5]).to.include({ type: 'snapshot', vin: VIN_A });
+    expect(hub.watchedVins).to.equal(2);
   });
 
   it('an async snapshot that breaks the snapshot message: nothing stays held for the dashboard, later requests are served', async () => {

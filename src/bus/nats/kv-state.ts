@@ -6,6 +6,7 @@ import type { LocalVehicleState, LocalVehicles } from '../vehicle-state.js';
 import { isStateValue, sampleTime } from '../../protocol/state-value.js';
 import { kvKey } from './nats-names.js';
 import { isWrongLastSequence } from './nats-errors.js';
+import { isObject, kindOf, objectAt, parseJson } from '../../safety/json-reader.js';
 
 export interface FieldValue {
   value: string;
@@ -26,11 +27,22 @@ export interface StoredState {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
-export function parseStoredState(bytes: Uint8Array): StoredState {
-  const parsed = JSON.parse(fromUtf8.decode(bytes)) as Partial<StoredState>;
+/**
+ * A KV entry as written by any instance. An entry that is not a JSON object throws; a field whose
+ * value is not {value, at} strings is left out and named to `onBadField`, the other fields kept.
+ */
+export function parseStoredState(bytes: Uint8Array, onBadField: (problem: string) => void = () => {}): StoredState {
+  const parsed = objectAt(parseJson(fromUtf8.decode(bytes)), 'stored state');
+  const state: Record<string, FieldValue> = {};
+  if (parsed.state !== undefined && parsed.state !== null) {
+    for (const [field, entry] of Object.entries(objectAt(parsed.state, 'stored state.state'))) {
+      if (isObject(entry) && typeof entry.value === 'string' && typeof entry.at === 'string') state[field] = { value: entry.value, at: entry.at };
+      else onBadField(`stored state.state.${field}: {value, at} strings expected, got ${kindOf(entry)}`);
+    }
+  }
   return {
     lastSeenAt: typeof parsed.lastSeenAt === 'number' ? parsed.lastSeenAt : null,
-    state: typeof parsed.state === 'object' && parsed.state !== null ? parsed.state : {},
+    state,
     ...(typeof parsed.foldLagMs === 'number' ? { foldLagMs: parsed.foldLagMs } : {}),
   };
 }
@@ -122,7 +134,7 @@ export class KvStateWriter {
           known =
             entry === null || entry.operation !== 'PUT'
               ? { revision: entry?.revision ?? 0, stored: { lastSeenAt: null, state: {} } }
-              : { revision: entry.revision, stored: parseStoredState(entry.value) };
+              : { revision: entry.revision, stored: parseStoredState(entry.value, (problem) => this.options.logger.warn({ vin, problem }, 'nats_state_field_unreadable')) };
         }
         const next = mergeState(known.stored, local);
         const bytes = utf8.encode(JSON.stringify({ ...next, foldLagMs: Math.ceil(performance.now() - readAt) }));
@@ -195,7 +207,8 @@ export class KvSnapshotSource implements SnapshotSource {
     // Live records stored from here on reach this instance; everything before is in KV or read below.
     await watchReady(vin);
     const [entry, connectedAnywhere] = await Promise.all([kv.get(kvKey(vin)), connectivity.connectedAnywhere(vin)]);
-    const stored = entry === null || entry.operation !== 'PUT' ? null : parseStoredState(entry.value);
+    const stored =
+      entry === null || entry.operation !== 'PUT' ? null : parseStoredState(entry.value, (problem) => this.options.logger.warn({ vin, problem }, 'nats_state_field_unreadable'));
     const catchUpFrom =
       entry !== null && stored !== null
         ? entry.created.getTime() - (stored.foldLagMs ?? flushMs) - CATCH_UP_MARGIN_MS

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ConnectivityArbiter } from '../vehicle-state.js';
 import { kvKey } from './nats-names.js';
 import { isWrongLastSequence } from './nats-errors.js';
+import { objectAt, parseJson } from '../../safety/json-reader.js';
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -10,9 +11,18 @@ const fromUtf8 = new TextDecoder();
 /** One VIN's sockets across all instances: "<instance>/<connection id>" -> epoch ms opened. */
 type SocketSet = Record<string, number>;
 
+/**
+ * A VIN's entry as written by any instance. A socket whose opening time is not a number still counts
+ * as open (at time 0: it is the oldest), so a bad entry can never hide a connected car.
+ */
 function parseSockets(bytes: Uint8Array): SocketSet {
-  const parsed = JSON.parse(fromUtf8.decode(bytes)) as { sockets?: SocketSet };
-  return typeof parsed.sockets === 'object' && parsed.sockets !== null ? parsed.sockets : {};
+  const parsed = objectAt(parseJson(fromUtf8.decode(bytes)), 'connectivity entry');
+  const sockets: SocketSet = {};
+  if (parsed.sockets === undefined || parsed.sockets === null) return sockets;
+  for (const [socket, openedAt] of Object.entries(objectAt(parsed.sockets, 'connectivity entry.sockets'))) {
+    sockets[socket] = typeof openedAt === 'number' ? openedAt : 0;
+  }
+  return sockets;
 }
 
 export interface SharedConnectivityOptions {

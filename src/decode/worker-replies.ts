@@ -1,0 +1,47 @@
+import type { DecodeResult } from './decode-task.js';
+import type { StoredOutcome } from './stored-batch.js';
+import { isObject, kindOf } from '../safety/json-reader.js';
+
+/**
+ * What a decode worker sends back, checked on the main thread before use. Piscina hands a task's
+ * result over as `any`; a worker of another build, or a bug in one, would otherwise be read as if its
+ * reply had the right shape. A reply of the wrong shape fails the task (the pool's worker_error path,
+ * which retries the frames and logs), it is never read as records. The check is a handful of
+ * property tests per batch, not per frame.
+ */
+export function decodeResultOf(value: unknown): DecodeResult {
+  if (
+    isObject(value) &&
+    value.replies instanceof ArrayBuffer &&
+    value.text instanceof ArrayBuffer &&
+    value.table instanceof ArrayBuffer &&
+    value.state instanceof ArrayBuffer &&
+    value.normalised instanceof ArrayBuffer &&
+    Array.isArray(value.internalErrors)
+  ) {
+    const internalErrors = (value.internalErrors as unknown[]).map((error) => (typeof error === 'string' ? error : String(error)));
+    return { replies: value.replies, text: value.text, table: value.table, state: value.state, normalised: value.normalised, internalErrors };
+  }
+  throw new TypeError(`decode worker replied ${kindOf(value)} without the DecodeResult buffers`);
+}
+
+/** A stored-record task's reply: one outcome per body, each a decoded body or an error. */
+export function storedOutcomesOf(value: unknown, count: number): StoredOutcome[] {
+  if (!Array.isArray(value) || value.length !== count) {
+    throw new TypeError(`decode worker replied ${kindOf(value)} instead of ${count} stored-record outcomes`);
+  }
+  return (value as unknown[]).map((outcome, i) => {
+    if (!isObject(outcome)) throw new TypeError(`decode worker's stored-record outcome ${i} is ${kindOf(outcome)}`);
+    if (typeof outcome.error === 'string') return { error: outcome.error, ...(outcome.internal === true ? { internal: true } : {}) };
+    const { recordJson, isResend, state, createdAt } = outcome;
+    if ((typeof recordJson !== 'string' && recordJson !== null) || typeof isResend !== 'boolean' || (typeof createdAt !== 'string' && createdAt !== null)) {
+      throw new TypeError(`decode worker's stored-record outcome ${i} lacks recordJson/isResend/createdAt`);
+    }
+    if (state !== null && !(Array.isArray(state) && (state as unknown[]).every((e) => isObject(e) && typeof e.field === 'string' && typeof e.value === 'string'))) {
+      throw new TypeError(`decode worker's stored-record outcome ${i} has a malformed state`);
+    }
+    return { recordJson, isResend, state: state as StoredOutcomeState, createdAt };
+  });
+}
+
+type StoredOutcomeState = Extract<StoredOutcome, { isResend: boolean }>['state'];
