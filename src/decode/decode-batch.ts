@@ -11,7 +11,7 @@ import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '..
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
-import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../dashboard/dashboard-protocol.js';
+import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
