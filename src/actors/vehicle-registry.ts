@@ -35,6 +35,9 @@ export interface RegistryOptions {
   connectivity?: ConnectivityArbiter;
 }
 
+/** A busy car's state is compacted on one sweep in this many (spreads the copying over the sweeps). */
+const COMPACT_ROTATION = 8;
+
 /**
  * The per-VIN actors. Connectivity is decided here, per VIN rather than per socket: a car that holds a
  * wifi and a cellular socket is CONNECTED once, when the first opens, and DISCONNECTED once, when the
@@ -48,6 +51,8 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
   private openConnections = 0;
   private staleCount = 0;
   private readonly watched: ReadonlySet<string>;
+  private sweeps = 0;
+  private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: RegistryOptions) {
     super();
@@ -120,7 +125,16 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
     const deadline = now - this.options.staleAfterMs;
     const forgetAfterMs = this.options.forgetAfterMs ?? 0;
     const forgetBefore = forgetAfterMs > 0 ? now - forgetAfterMs : Number.NEGATIVE_INFINITY;
+    // Last-known state is compacted (VehicleActor.compactState) off the hot path: at once for a car
+    // quiet since the previous sweep (an idle car keeps no record text), and every COMPACT_ROTATION
+    // sweeps for a busy one (a field that rarely changes must not pin an old record for ever).
+    const turn = this.sweeps++ % COMPACT_ROTATION;
+    const quietBefore = this.lastSweepAt;
+    this.lastSweepAt = now;
+    let index = 0;
     for (const actor of this.actors.values()) {
+      const rotated = index++ % COMPACT_ROTATION === turn;
+      if (rotated || actor.lastSeenAt <= quietBefore) actor.compactState();
       if (actor.connections.length === 0 && actor.lastSeenAt <= forgetBefore && !this.watched.has(actor.vin)) {
         // Deleting the entry being visited is safe for a Map iterator.
         this.actors.delete(actor.vin);
