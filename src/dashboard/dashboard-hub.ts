@@ -37,9 +37,9 @@ export interface VinPublisher {
   /**
    * The same for a message already in UTF-8 (a record's message as the decode stage wrote it): uWS
    * sends bytes as they are, where a string is copied to UTF-8 again on every publish. Absent: the
-   * hub sends the text.
+   * hub sends the text. `text` is the same message as a string, for what must read it (location filter).
    */
-  publishBytes?(vin: string, message: Uint8Array): void;
+  publishBytes?(vin: string, message: Uint8Array, text: string): void;
 }
 
 /** Which cars the server knows and their connection state, for the hello and vehicles messages. */
@@ -195,7 +195,7 @@ export class DashboardHub {
     const pending = this.pending.get(record.vin);
     if (pending !== undefined) this.offerPending(pending, record);
     const publisher = this.options.publisher;
-    if (record.dashboardBytes !== undefined && publisher.publishBytes !== undefined) publisher.publishBytes(record.vin, record.dashboardBytes);
+    if (record.dashboardBytes !== undefined && publisher.publishBytes !== undefined) publisher.publishBytes(record.vin, record.dashboardBytes, dashboardMessageOf(record));
     else publisher.publish(record.vin, dashboardMessageOf(record));
   }
 
