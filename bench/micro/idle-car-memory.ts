@@ -4,7 +4,7 @@
 // watches), published on the in-process bus into the recent history, then idle. Heap and external
 // memory after a full GC, per car, before and after the watchdog sweep's state compaction. Sockets,
 // TLS and uWS are not in it (the storm scenario measures the whole process).
-//   node --expose-gc dist/bench/micro/idle-car-memory.js [cars=3000] [recordsPerCar=3]
+//   node --expose-gc dist/bench/micro/idle-car-memory.js [cars=3000] [recordsPerCar=3] [history|no-history]
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
@@ -17,13 +17,14 @@ import { CarTalk } from '../fleet/frames.js';
 
 const cars = Number(process.argv[2] ?? 3000);
 const recordsPerCar = Number(process.argv[3] ?? 3);
+const withHistory = (process.argv[4] ?? 'history') === 'history';
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc');
 
 const metrics = new ServerMetrics({ collectDefaults: false });
 const bus = new InProcessBus();
 const history = new RecentHistory({ windowMs: 3_600_000, resolutionMs: 1000, maxRowsPerCar: 1024, metrics: metrics.history, logger: silentLogger() });
-history.start(bus);
+if (withHistory) history.start(bus);
 
 function measure(): { heap: number; external: number } {
   gc!();
@@ -59,6 +60,6 @@ for (const actor of actors) actor.compactState();
 const compacted = measure();
 
 const kb = (bytes: number) => (bytes / cars / 1024).toFixed(2);
-console.log(`${cars} idle cars, ${recordsPerCar} V records each (${actors[0]!.state.size} state fields per car)`);
+console.log(`${cars} idle cars, ${recordsPerCar} V records each (${actors[0]!.state.size} state fields per car), recent history ${withHistory ? 'on' : 'off'}`);
 console.log(`  per car, state as slices of the record texts: heap ${kb(loose.heap - before.heap)} KB, external ${kb(loose.external - before.external)} KB`);
 console.log(`  per car, after compactState:                 heap ${kb(compacted.heap - before.heap)} KB, external ${kb(compacted.external - before.external)} KB`);
