@@ -191,10 +191,11 @@ export class VehicleActor implements LocalVehicleState {
    * sliced from into one new string holding only the current values, so a car's state no longer keeps
    * whole records alive (a 1-2 KB record per field source, for as long as the field is not updated; the
    * main cost of an idle car's state). Called by the registry's watchdog sweep, off the hot path; the
-   * values' text and the "newest created_at wins" order are unchanged.
+   * values' text and the "newest created_at wins" order are unchanged. Returns whether there was work
+   * (a few µs per car of 20 fields).
    */
-  compactState(): void {
-    if (!this.stateLoose) return;
+  compactState(): boolean {
+    if (!this.stateLoose) return false;
     this.stateLoose = false;
     const parts: string[] = [];
     const times = new Map<string, string>();
@@ -219,6 +220,7 @@ export class VehicleActor implements LocalVehicleState {
         known.at = time;
       }
     }
+    return true;
   }
 
   private reply(ticket: FrameTicket, reply: Uint8Array, kind: 'ack' | 'error'): void {
