@@ -63,6 +63,8 @@ PostgreSQL (needs Debian's postgresql; scripts/install-test-deps.sh installs it)
                           (DATABASE_URL to a PostgreSQL the harness starts on loopback): the sink's cost
 Connect storm
   --storm-timeout S       give up after (default 90; the target is 60)
+  --storm-settle S        idle time before memory per car is read (default 3; past one watchdog sweep,
+                          WATCHDOG_SWEEP_INTERVAL_SECONDS, idle cars' state is compacted)
 Harness
   --fleet-threads N       threads running the cars (default 2)
   --cache-dir DIR         certificates cache (default ~/.cache/fleet-telemetry-bench)
@@ -98,6 +100,7 @@ const OPTIONS = {
   'sat-windows': { type: 'string' },
   'stage-seconds': { type: 'string' },
   'storm-timeout': { type: 'string' },
+  'storm-settle': { type: 'string' },
   'fleet-threads': { type: 'string' },
   'nats-nodes': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -176,6 +179,7 @@ async function main(argv: string[]): Promise<number> {
       }),
       stageSeconds: number(values, 'stage-seconds', quick ? 3 : 5, 1),
       stormTimeout: number(values, 'storm-timeout', 90, 1),
+      stormSettle: number(values, 'storm-settle', 3, 1),
       fleetThreads: number(values, 'fleet-threads', 2, 1),
       natsNodes: number(values, 'nats-nodes', 1, 1),
       cacheDir: resolve(String(values['cache-dir'] ?? defaultCacheDir())),
@@ -321,7 +325,7 @@ async function main(argv: string[]): Promise<number> {
           result = await runFanout(ctx, { cars: o.fanoutCars, dashboards: o.fanoutDashboards, watchersPerCar: o.watchersPerCar, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds });
           break;
         case 'storm':
-          result = await runStorm(ctx, { cars: o.cars, timeoutSeconds: o.stormTimeout, settleSeconds: 3 });
+          result = await runStorm(ctx, { cars: o.cars, timeoutSeconds: o.stormTimeout, settleSeconds: o.stormSettle });
           break;
       }
       results.push(result);

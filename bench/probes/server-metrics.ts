@@ -14,9 +14,20 @@ export function scrapeAckLatency(metricsPort: number): Promise<Buckets> {
   return scrapeHistogram(metricsPort, ACK_LATENCY);
 }
 
-/** The cumulative buckets of one histogram (its `_bucket` series name), summed over its labels. */
-export async function scrapeHistogram(metricsPort: number, bucketSeries: string): Promise<Buckets> {
-  const text = await new Promise<string>((resolve, reject) => {
+/** The summed value of one gauge or counter series (all its labels) on our server's /metrics; null when absent. */
+export async function scrapeValue(metricsPort: number, series: string): Promise<number | null> {
+  const text = await scrapeText(metricsPort);
+  let total: number | null = null;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(series) || (line[series.length] !== ' ' && line[series.length] !== '{')) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) total = (total ?? 0) + value;
+  }
+  return total;
+}
+
+function scrapeText(metricsPort: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     const req = get({ host: '127.0.0.1', port: metricsPort, path: '/metrics', timeout: 5000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -26,6 +37,11 @@ export async function scrapeHistogram(metricsPort: number, bucketSeries: string)
     req.on('timeout', () => req.destroy(new Error('metrics scrape timed out')));
     req.on('error', reject);
   });
+}
+
+/** The cumulative buckets of one histogram (its `_bucket` series name), summed over its labels. */
+export async function scrapeHistogram(metricsPort: number, bucketSeries: string): Promise<Buckets> {
+  const text = await scrapeText(metricsPort);
   const buckets: Buckets = new Map();
   for (const line of text.split('\n')) {
     if (!line.startsWith(bucketSeries)) continue;

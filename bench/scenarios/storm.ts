@@ -1,6 +1,7 @@
 import type { ScenarioResult } from '../report/result.js';
 import { sleep } from '../servers/server-under-test.js';
 import { harnessCpuSeconds } from '../../tools/proc-stats.js';
+import { scrapeValue } from '../probes/server-metrics.js';
 import { applyFleetReport, round, session, waitConnected, type RunContext } from './session.js';
 
 export interface StormOptions {
@@ -17,9 +18,10 @@ export interface StormOptions {
  * server's memory per connected car.
  */
 export function runStorm(ctx: RunContext, o: StormOptions): Promise<ScenarioResult> {
-  return session('storm', ctx, o.cars, async ({ meter, fleet, result }) => {
+  return session('storm', ctx, o.cars, async ({ server, meter, fleet, result }) => {
     await sleep(1000);
     const before = meter.take();
+    const heapBefore = await heapOf(server.metricsPort);
     const started = Date.now();
     const startedCpu = before.cpuSeconds;
     const harnessStartedCpu = harnessCpuSeconds();
@@ -32,6 +34,7 @@ export function runStorm(ctx: RunContext, o: StormOptions): Promise<ScenarioResu
     const harnessCpu = harnessCpuSeconds() - harnessStartedCpu;
     await sleep(o.settleSeconds * 1000);
     const idle = meter.take();
+    const heapIdle = await heapOf(server.metricsPort);
     await fleet.drain(10_000);
     const report = await fleet.report();
     applyFleetReport(result, report);
@@ -51,6 +54,22 @@ export function runStorm(ctx: RunContext, o: StormOptions): Promise<ScenarioResu
       rssIdleAfterBytes: idle.rssBytes,
       rssPerIdleCarBytes: Math.round(perCar),
     };
+    // Ours only (the baselines have no /metrics): what of the RSS is V8's heap and its external buffers.
+    if (heapBefore !== null && heapIdle !== null) {
+      result.details.heapUsedPerIdleCarBytes = Math.round((heapIdle.used - heapBefore.used) / o.cars);
+      result.details.externalPerIdleCarBytes = Math.round((heapIdle.external - heapBefore.external) / o.cars);
+      result.details.heapUsedIdleAfterBytes = heapIdle.used;
+    }
     if (!allReady) result.notes.push(`only ${counters.readyCars}/${o.cars} cars connected and acked within ${o.timeoutSeconds} s`);
   });
+}
+
+/** Our server's V8 heap in use and its external memory (ArrayBuffers), from its /metrics; null for the baselines. */
+async function heapOf(metricsPort: number | null): Promise<{ used: number; external: number } | null> {
+  if (metricsPort === null) return null;
+  const [used, external] = await Promise.all([
+    scrapeValue(metricsPort, 'fleet_telemetry_nodejs_heap_size_used_bytes').catch(() => null),
+    scrapeValue(metricsPort, 'fleet_telemetry_nodejs_external_memory_bytes').catch(() => null),
+  ]);
+  return used === null || external === null ? null : { used, external };
 }

@@ -16,6 +16,11 @@ export interface BusRecord {
   recordJson: string | null;
   /** The dashboard `record` message, serialised once for every dashboard that watches this VIN. */
   dashboardMessage: string;
+  /**
+   * The same dashboard message as UTF-8 bytes (a view into the decode stage's output buffer), when the
+   * decode stage wrote one: what the hub hands uWS, which sends bytes without another copy to UTF-8.
+   */
+  dashboardBytes?: Uint8Array;
   /** The record's protobuf bytes as the car sent them (unknown fields preserved); null when server-made without bytes. */
   payload: Uint8Array | null;
   /**

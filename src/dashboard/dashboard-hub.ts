@@ -35,6 +35,12 @@ export interface DashboardClient {
 /** Fan-out: one call delivers a message, serialised once, to every client that joined the VIN. */
 export interface VinPublisher {
   publish(vin: string, message: string): void;
+  /**
+   * The same for a message already in UTF-8 (a record's message as the decode stage wrote it): uWS
+   * sends bytes as they are, where a string is copied to UTF-8 again on every publish. Absent: the
+   * hub sends the text. `text` is the same message as a string, for what must read it (location filter).
+   */
+  publishBytes?(vin: string, message: Uint8Array, text: string): void;
 }
 
 /** Which cars the server knows and their connection state, for the hello and vehicles messages. */
@@ -204,7 +210,9 @@ export class DashboardHub {
     if (!this.watchers.has(record.vin)) return;
     const pending = this.pending.get(record.vin);
     if (pending !== undefined) this.offerPending(pending, record);
-    this.options.publisher.publish(record.vin, dashboardMessageOf(record));
+    const publisher = this.options.publisher;
+    if (record.dashboardBytes !== undefined && publisher.publishBytes !== undefined) publisher.publishBytes(record.vin, record.dashboardBytes, dashboardMessageOf(record));
+    else publisher.publish(record.vin, dashboardMessageOf(record));
   }
 
   private async handle(session: DashboardSession, text: string): Promise<void> {

@@ -202,7 +202,11 @@ export class DashboardListener implements VinPublisher {
     return this.clients.size;
   }
 
-  publish(vin: string, message: string): void {
+  /**
+   * `message` as text, or as UTF-8 bytes (sent as they are: no copy to UTF-8 per publish) with `text`
+   * the same message as a string, which the location filter reads.
+   */
+  publish(vin: string, message: string | Uint8Array, text: string = message as string): void {
     const topic = topicOf(vin);
     const limited = noLocationTopicOf(vin);
     // Topics belong to an app: dashboards that came in before a certificate reload are on an older one.
@@ -212,7 +216,9 @@ export class DashboardListener implements VinPublisher {
       if (app.publish(topic, message, false)) this.options.metrics.dashboardMessagesSent.inc(app.numSubscribers(topic));
       // Filtered once per message, and only while some location-less dashboard watches this VIN.
       const subscribers = app.numSubscribers(limited);
-      if (subscribers > 0 && app.publish(limited, withoutLocation(message), false)) this.options.metrics.dashboardMessagesSent.inc(subscribers);
+      if (subscribers === 0) continue;
+      const filtered = withoutLocation(text);
+      if (app.publish(limited, filtered === text ? message : filtered, false)) this.options.metrics.dashboardMessagesSent.inc(subscribers);
     }
   }
 

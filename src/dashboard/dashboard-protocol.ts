@@ -1,5 +1,5 @@
 import type { BusRecord, VehicleSnapshot } from '../bus/record-bus.js';
-import type { JsonSink } from '../protocol/json-sink.js';
+import { dashboardRecordMessage } from '../protocol/record-message.js';
 import type { DashboardGrant } from './dashboard-grant.js';
 import { HistoryRequestProblem, parseHistoryRequest, parseTripRequest, type HistoryRequest, type TripRequest } from '../history/history-protocol.js';
 
@@ -177,26 +177,8 @@ function summaryJson(v: VehicleSummary): Record<string, unknown> {
   };
 }
 
-/**
- * The dashboard `record` message, written by the decode stage straight into its output buffer so that
- * a record's message is one contiguous run of bytes with its record JSON inside:
- * `{"type":"record","vin":V,"topic":T,"receivedAt":"R"[,"resend":true],"record":` + record JSON + `}`.
- * This function writes everything before the record JSON; RECORD_MESSAGE_TAIL closes it. `vinJson` is
- * the VIN as JSON text in UTF-8, `receivedAtText` the ISO 8601 time (ASCII).
- */
-export function writeRecordMessageHead(sink: JsonSink, vinJson: Uint8Array, topic: string, receivedAtText: string, isResend: boolean): void {
-  sink.ascii('{"type":"record","vin":');
-  sink.raw(vinJson);
-  sink.ascii(',"topic":');
-  if (topic === 'V') sink.ascii('"V"');
-  else sink.text(JSON.stringify(topic));
-  sink.ascii(',"receivedAt":"');
-  sink.ascii(receivedAtText);
-  sink.ascii(isResend ? '","resend":true,"record":' : '","record":');
-}
-
-/** The byte that closes a `record` message after its record JSON (`}`). */
-export const RECORD_MESSAGE_TAIL = 0x7d;
+// The framing itself is protocol-neutral bytes in src/protocol/record-message.ts (the decode stage writes it).
+export { dashboardRecordMessage };
 
 /**
  * The record's dashboard message: the one the decode stage wrote, or, for a record decoded while no
@@ -211,24 +193,4 @@ export function dashboardMessageOf(record: BusRecord): string {
     record.dashboardMessage = dashboardRecordMessage(record.vin, record.topic, record.receivedAt, record.recordJson, isResend);
   }
   return record.dashboardMessage;
-}
-
-/**
- * The dashboard `record` message as text, for records made outside the decode stage (connectivity,
- * records read back from NATS). VIN and topic are JSON-escaped; the record is already canonical JSON.
- */
-export function dashboardRecordMessage(
-  vin: string,
-  topic: string,
-  receivedAt: number,
-  recordJson: string | null,
-  isResend = false,
-): string {
-  return (
-    '{"type":"record","vin":' + JSON.stringify(vin) +
-    ',"topic":' + JSON.stringify(topic) +
-    ',"receivedAt":"' + new Date(receivedAt).toISOString() +
-    '"' + (isResend ? ',"resend":true' : '') +
-    ',"record":' + (recordJson ?? 'null') + '}'
-  );
 }

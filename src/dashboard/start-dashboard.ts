@@ -69,7 +69,7 @@ export async function startDashboard(config: DashboardStageConfig, deps: Dashboa
   const hub = new DashboardHub({
     bus: deps.bus,
     snapshots: deps.snapshots ?? new LocalSnapshotSource(deps.registry),
-    publisher: { publish: (vin, message) => listener?.publish(vin, message) },
+    publisher: { publish: (vin, message) => listener?.publish(vin, message), publishBytes: (vin, message, text) => listener?.publish(vin, message, text) },
     directory,
     metrics: deps.metrics,
     logger: deps.logger,

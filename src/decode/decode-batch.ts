@@ -11,7 +11,7 @@ import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '..
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
-import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../dashboard/dashboard-protocol.js';
+import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
@@ -420,6 +420,7 @@ export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer 
     const at = nonAscii ? (position: number) => text.toString('utf8', messageStart, position).length : (position: number) => position - messageStart;
     // Without a dashboard the text is the record JSON alone (recordJson below is then all of it).
     outcome.dashboardMessage = table[row + SLOT.DASHBOARD] === 1 ? message : null;
+    if (outcome.dashboardMessage !== null) outcome.dashboardBytes = text.subarray(messageStart, messageEnd);
     outcome.payloadStart = table[row + SLOT.PAYLOAD_START]!;
     outcome.payloadEnd = table[row + SLOT.PAYLOAD_END]!;
     outcome.signals = table[row + SLOT.SIGNALS]!;

@@ -49,6 +49,8 @@ export interface FrameOutcome {
    * JSON is the whole text and the state offsets are positions in recordJson):
    */
   dashboardMessage: string | null;
+  /** Set on the main thread with dashboardMessage: the same message as the UTF-8 bytes the worker wrote. */
+  dashboardBytes?: Uint8Array;
   /** The record's canonical JSON is dashboardMessage[recordStart, recordEnd). */
   recordStart: number;
   recordEnd: number;

@@ -24,7 +24,8 @@ const LONGITUDE = HISTORY_COLUMNS.indexOf('longitude');
 const VALUE_COUNT = COLUMN_COUNT - 2;
 /** Column -> its float32 slot (-1 for the coordinates). */
 const SLOT = HISTORY_COLUMNS.map((_, i) => (i === LATITUDE || i === LONGITUDE ? -1 : i - (i > LONGITUDE ? 2 : i > LATITUDE ? 1 : 0)));
-const INITIAL_ROWS = 32;
+// Small: most of an idle car's memory otherwise (64 bytes a row); a car that keeps sending doubles it.
+const INITIAL_ROWS = 4;
 
 /**
  * One car's recent history of the followed signals, kept as typed-array columns: one row per
