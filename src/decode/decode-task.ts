@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 /**
  * What crosses the thread boundary between the vehicle listener and a decode worker. Frames of one
  * event-loop turn sit in one SharedArrayBuffer that both threads read (no copy, no transfer); what
@@ -25,6 +26,16 @@ export interface DecodeTask {
    */
   watched?: Uint8Array;
 }
+
+/** The one piscina task a decode worker runs (workers/decode-channel.ts): it serves `port` until it closes. */
+export interface DecodeChannelTask {
+  port: MessagePort;
+  /** The decode module (what a piscina task would name): its default export decodes each message. */
+  workerFile: string;
+}
+
+/** What a decode worker posts back per message, in the order the messages came ('ready' first, once). */
+export type ChannelAnswer = { result: unknown } | { failed: string } | 'ready';
 
 export type OutcomeKind =
   /** Decoded record: publish it, ack when the bus says it is safe. */
