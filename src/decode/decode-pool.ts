@@ -79,6 +79,8 @@ export class DecodePool<T> {
   private utilisationAt = -Infinity;
   /** Messages posted to the workers and not yet answered. */
   private tasksRunning = 0;
+  /** Messages (batches, stored-record requests) posted to the workers since the start. */
+  workerMessages = 0;
   private readonly channels: WorkerChannel[] = [];
   /** The decode module the channels' workers run (a URL string). */
   private readonly workerFile: string;
@@ -269,6 +271,7 @@ export class DecodePool<T> {
     };
     const task: StoredDecodeTask = { stored: bodies };
     this.tasksRunning++;
+    this.workerMessages++;
     channel.post(task, [], {
       answered: (answer) => {
         this.taskEnded();
@@ -406,6 +409,7 @@ export class DecodePool<T> {
       },
       lost: (kind, error) => this.failed(batch, attempt, kind, error),
     };
+    this.workerMessages++;
     channel.post(task, transfer, job);
     this.updateQueueGauges();
   }
