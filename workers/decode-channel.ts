@@ -1,5 +1,5 @@
 import { transferableSymbol, valueSymbol } from 'piscina';
-import type { ChannelAnswer, DecodeChannelTask } from '../src/decode/decode-task.js';
+import { taskOfChannelBatch, type ChannelAnswer, type ChannelBatch, type DecodeChannelTask } from '../src/decode/decode-task.js';
 
 type Decode = (task: unknown) => unknown;
 
@@ -18,7 +18,8 @@ export default async function serveDecodeChannel(task: DecodeChannelTask): Promi
     port.on('message', (message: unknown) => {
       let result: unknown;
       try {
-        result = decode(message);
+        // A car-frame batch arrives compact (ChannelBatch); stored-record tasks as they are.
+        result = decode(message !== null && typeof message === 'object' && 'columnsAt' in message ? taskOfChannelBatch(message as ChannelBatch) : message);
       } catch (error) {
         // The decoder threw for the whole batch: the main thread retries its frames one by one.
         port.postMessage({ failed: error instanceof Error ? error.message : String(error) } satisfies ChannelAnswer);

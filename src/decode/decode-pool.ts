@@ -1,11 +1,10 @@
 import { pathToFileURL } from 'node:url';
-import type { Transferable } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { DecodeMetrics } from './decode-metrics.js';
 import { decodeBatch, receiveOutcomes } from './decode-batch.js';
-import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
+import { align8, columnBytes, taskOfChannelBatch, type ChannelBatch, type DecodeResult, type DecodeTask, type FrameOutcome } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { WorkerChannel, type ChannelJob } from './worker-channel.js';
@@ -47,7 +46,8 @@ interface Batch<T> {
   /** 1 per frame whose VIN a dashboard watches (DecodeTask.watched). */
   watched: number[];
   tickets: T[];
-  startedAt: number;
+  /** Bytes of frames at the start of `frames`; the columns follow (ChannelBatch). */
+  bytes: number;
 }
 
 const MIN_BATCH_BYTES = 4 * 1024;
@@ -305,7 +305,7 @@ export class DecodePool<T> {
       receivedAt: [],
       watched: [],
       tickets: [],
-      startedAt: 0,
+      bytes: 0,
     };
   }
 
@@ -331,8 +331,9 @@ export class DecodePool<T> {
     this.current = null;
     // A new shared buffer is zero-filled: 64 KB cost a lone frame ~20 µs. The next batch starts at the
     // size this one needed, so lone frames get small buffers and busy turns grow without copying.
-    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
     const bytes = this.currentBytes;
+    batch.bytes = bytes;
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, align8(bytes) + columnBytes(batch.tickets.length))))));
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
     this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
@@ -375,28 +376,41 @@ export class DecodePool<T> {
     return true;
   }
 
-  /** The same task whether it is decoded here or in a worker. */
+  /** The same task whether it is decoded here or in a worker: its columns written into the shared buffer. */
   private taskOf(batch: Batch<T>): DecodeTask {
-    return {
-      frames: batch.frames,
-      offsets: Uint32Array.from(batch.offsets),
-      vins: batch.vins,
-      receivedAt: Float64Array.from(batch.receivedAt),
-      normalise: this.options.normalisedPayloads === true,
-      watched: Uint8Array.from(batch.watched),
-    };
+    return taskOfChannelBatch(this.channelBatchOf(batch));
+  }
+
+  private channelBatchOf(batch: Batch<T>): ChannelBatch {
+    const count = batch.tickets.length;
+    const columnsAt = align8(batch.bytes);
+    const needed = columnsAt + columnBytes(count);
+    if (batch.frames.byteLength < needed) {
+      const frames = new SharedArrayBuffer(needed);
+      new Uint8Array(frames).set(new Uint8Array(batch.frames, 0, batch.bytes));
+      batch.frames = frames;
+    }
+    const channelBatch: ChannelBatch = { frames: batch.frames, count, columnsAt, vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
+    const offsets = new Uint32Array(batch.frames, columnsAt, count + 1);
+    const receivedAtAt = columnsAt + align8(4 * (count + 1));
+    const receivedAt = new Float64Array(batch.frames, receivedAtAt, count);
+    const watched = new Uint8Array(batch.frames, receivedAtAt + 8 * count, count);
+    for (let i = 0; i <= count; i++) offsets[i] = batch.offsets[i]!;
+    for (let i = 0; i < count; i++) {
+      receivedAt[i] = batch.receivedAt[i]!;
+      watched[i] = batch.watched[i]!;
+    }
+    return channelBatch;
   }
 
   /**
-   * Posts a batch to one worker's port. The typed columns are fresh copies and are transferred; the
-   * frames stay in the shared buffer. The answer comes back on the same port, in posting order.
+   * Posts a batch to one worker's port: frames and columns stay in the shared buffer, the message holds
+   * only it, the counts and the VINs as one string. The answer comes back on the same port, in order.
    */
   private post(channel: WorkerChannel, batch: Batch<T>, attempt: 1 | 2): void {
-    const task = this.taskOf(batch);
+    const message = this.channelBatchOf(batch);
     const startedAt = performance.now();
     this.tasksRunning++;
-    const transfer: Transferable[] = [task.offsets.buffer as ArrayBuffer, task.receivedAt.buffer as ArrayBuffer];
-    if (task.watched !== undefined) transfer.push(task.watched.buffer as ArrayBuffer);
     const job: ChannelJob = {
       answered: (answer) => {
         this.taskEnded();
@@ -410,7 +424,7 @@ export class DecodePool<T> {
       lost: (kind, error) => this.failed(batch, attempt, kind, error),
     };
     this.workerMessages++;
-    channel.post(task, transfer, job);
+    channel.post(message, [], job);
     this.updateQueueGauges();
   }
 
@@ -467,6 +481,7 @@ export class DecodePool<T> {
         const single = this.newBatch(Math.max(1, end - start));
         new Uint8Array(single.frames).set(new Uint8Array(batch.frames, start, end - start));
         single.offsets.push(end - start);
+        single.bytes = end - start;
         single.vins.push(batch.vins[i]);
         single.receivedAt.push(batch.receivedAt[i]);
         single.watched.push(batch.watched[i]);

@@ -1,4 +1,4 @@
-import { MessageChannel, type MessagePort, type Transferable } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Transferable } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import type { ChannelAnswer, DecodeChannelTask } from './decode-task.js';
 
@@ -35,21 +35,26 @@ export class WorkerChannel {
   constructor(pool: Piscina, workerFile: string, onReady: (channel: WorkerChannel) => void, onEnded: (channel: WorkerChannel, jobs: ChannelJob[], kind: 'timeout' | 'worker_error', error: unknown) => void) {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    port1.on('message', (answer: ChannelAnswer) => {
-      if (answer === 'ready') {
-        this.ready = true;
-        onReady(this);
-        return;
-      }
-      const job = this.jobs.shift();
-      this.headSince = performance.now();
-      job?.answered(answer);
-    });
+    this.onReady = onReady;
+    port1.on('message', (answer: ChannelAnswer) => this.received(answer));
     const task: DecodeChannelTask = { port: port2, workerFile };
     pool.run(task, { filename: CHANNEL_WORKER_FILE.href, transferList: [port2] as unknown as Transferable[], signal: this.abort.signal }).then(
       () => this.end(onEnded, 'worker_error', new Error('decode worker ended its channel')),
       (error: unknown) => this.end(onEnded, this.timedOut ? 'timeout' : 'worker_error', error),
     );
+  }
+
+  private readonly onReady: (channel: WorkerChannel) => void;
+
+  private received(answer: ChannelAnswer): void {
+    if (answer === 'ready') {
+      this.ready = true;
+      this.onReady(this);
+      return;
+    }
+    const job = this.jobs.shift();
+    this.headSince = performance.now();
+    job?.answered(answer);
   }
 
   /** Messages posted and not yet answered. */
@@ -80,6 +85,12 @@ export class WorkerChannel {
     const closing = this.ended;
     this.ended = true;
     this.ready = false;
+    // Answers the worker posted before it died may still sit in the port, behind piscina's news of the
+    // death: they are answers, not losses (a good frame's retry must not become an error reply).
+    if (!closing) {
+      let queued: { message: unknown } | undefined;
+      while (this.jobs.length > 0 && (queued = receiveMessageOnPort(this.port)) !== undefined) this.received(queued.message as ChannelAnswer);
+    }
     this.port.close();
     const jobs = this.jobs.splice(0);
     if (!closing) onEnded(this, jobs, kind, error);
