@@ -74,7 +74,7 @@ Harness
   --decode-inline-frames N  ours: largest batch decoded on the main thread (DECODE_INLINE_MAX_FRAMES)
   --server-cpus LIST      pin every server process to these CPUs (taskset -c LIST, e.g. 2-15), so
                           the harness (pin it with taskset too) and the server do not share cores
-  --cpu-prof              run our server with --cpu-prof (profiles in artifacts/bench/profiles)
+  --cpu-prof              run our server (and the limit server) with --cpu-prof (profiles in artifacts/bench/profiles)
   --strict-targets        also exit 3 when one of the issue's targets is missed
   --quick                 small sizes for a quick look (200 cars, 10 s, 10 dashboards x 20)
   -h, --help`;
@@ -303,7 +303,7 @@ async function main(argv: string[]): Promise<number> {
         localAddresses: loopbackSources(carsOf(scenario)),
         serverEnv: o.serverEnv,
         serverCpus: o.serverCpus,
-        serverNodeFlags: o.cpuProf && kind === 'ours' ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        serverNodeFlags: o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
         progress,
       };
       log(`bench: ${scenario} against ${kind}`);

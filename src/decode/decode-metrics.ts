@@ -22,8 +22,8 @@ export class DecodeMetrics {
     this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: [...LATENCY_BUCKETS], registers: r });
     this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
     this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r });
-    this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches waiting for a worker.', registers: r });
-    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Decode worker pool utilisation (0-1), as piscina reports it: averaged since the pool started.', registers: r });
+    this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room.', registers: r });
+    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Share of decode workers with a batch posted (0-1), sampled at most once a second.', registers: r });
     this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });
     this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
   }

@@ -1,12 +1,14 @@
+import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { DecodeMetrics } from './decode-metrics.js';
 import { decodeBatch, receiveOutcomes } from './decode-batch.js';
-import type { DecodeResult, DecodeTask, FrameOutcome } from './decode-task.js';
+import { align8, columnBytes, taskOfChannelBatch, type ChannelBatch, type DecodeResult, type DecodeTask, type FrameOutcome } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
+import { WorkerChannel, type ChannelJob } from './worker-channel.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
@@ -45,12 +47,15 @@ interface Batch<T> {
   /** 1 per frame whose VIN a dashboard watches (DecodeTask.watched). */
   watched: number[];
   tickets: T[];
-  startedAt: number;
+  /** Bytes of frames at the start of `frames`; the columns follow (ChannelBatch). */
+  bytes: number;
 }
 
 const MIN_BATCH_BYTES = 4 * 1024;
 const MAX_START_BATCH_BYTES = 1024 * 1024;
 const UTILISATION_REFRESH_MS = 1000;
+/** Messages a worker may hold at once: one running, one waiting in its port (no idle gap between them). */
+const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 
 /**
@@ -58,6 +63,8 @@ export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
  * once into a SharedArrayBuffer and sent as one task, so per-frame cost is a memcpy, not a message.
  * The shared buffer stays readable here, which lets a failed batch be retried frame by frame (to find
  * the frame that killed a worker) and lets payload bytes travel on to the bus without another copy.
+ * Batches travel on one persistent MessagePort per worker (WorkerChannel), not as a piscina task each:
+ * piscina owns the threads (start, replacement, termination of a hung one), the port carries the work.
  */
 export class DecodePool<T> {
   private readonly pool: Piscina;
@@ -71,8 +78,18 @@ export class DecodePool<T> {
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   private utilisationAt = -Infinity;
-  /** Tasks handed to piscina and not yet answered. */
+  /** Messages posted to the workers and not yet answered. */
   private tasksRunning = 0;
+  /** Messages (batches, stored-record requests) posted to the workers since the start. */
+  workerMessages = 0;
+  private readonly channels: WorkerChannel[] = [];
+  /** The decode module the channels' workers run (a URL string). */
+  private readonly workerFile: string;
+  /** Checks the channels' deadlines (a hung worker is terminated and its frames retried). */
+  private readonly watchdog: NodeJS.Timeout;
+  /** Full batches and stored-record requests that found no worker with room: posted as one frees up. */
+  private readonly batchQueue: Array<{ batch: Batch<T>; attempt: 1 | 2 }> = [];
+  private readonly storedQueue: Array<{ bodies: StoredBody[]; hand: (outcomes: StoredOutcome[]) => void }> = [];
   /**
    * Single-frame retries after a failed batch. They go to piscina only when a worker is free, so their
    * timeout measures their own run and not time spent queued behind a hung worker (which would turn
@@ -90,8 +107,10 @@ export class DecodePool<T> {
     this.onOutcome = onOutcome;
     this.inlineMaxFrames = options.workerFile === undefined || String(options.workerFile) === String(DEFAULT_WORKER_FILE) ? (options.inlineMaxFrames ?? 0) : 0;
     this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
+    const workerFile = options.workerFile ?? DEFAULT_WORKER_FILE;
+    this.workerFile = workerFile instanceof URL ? workerFile.href : workerFile.startsWith('file:') ? workerFile : pathToFileURL(workerFile).href;
     this.pool = new Piscina({
-      filename: String(options.workerFile ?? DEFAULT_WORKER_FILE),
+      filename: this.workerFile,
       minThreads: options.workers,
       maxThreads: options.workers,
       idleTimeout: Number.MAX_SAFE_INTEGER,
@@ -101,6 +120,71 @@ export class DecodePool<T> {
       options.metrics.decodeWorkerFailures.inc({ kind: 'pool_error' });
       options.logger.error({ err: error }, 'decode_pool_error');
     });
+    for (let i = 0; i < options.workers; i++) this.openChannel();
+    // A hang is found within an eighth of the timeout: one timer for the pool, none per batch.
+    const period = Math.min(1000, Math.max(5, Math.floor(options.taskTimeoutMs / 8)));
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const channel of this.channels) channel.checkDeadline(now, this.options.taskTimeoutMs);
+    }, period);
+    this.watchdog.unref();
+  }
+
+  private openChannel(): void {
+    const channel = new WorkerChannel(
+      this.pool,
+      this.workerFile,
+      () => this.dispatch(),
+      (ended, jobs, kind, error) => {
+        this.channels.splice(this.channels.indexOf(ended), 1);
+        if (jobs.length === 0) {
+          // Died with nothing posted (cannot be a frame of ours): still a failure, still replaced.
+          this.options.metrics.decodeWorkerFailures.inc({ kind });
+          this.options.logger.warn({ err: error, kind }, 'decode_worker_ended');
+        }
+        for (const job of jobs) {
+          this.tasksRunning--;
+          job.lost(kind, error);
+        }
+        if (!this.closed) this.openChannel();
+        else if (this.channels.length === 0) {
+          // Closing with no worker left: what still waits gets its error replies instead of waiting forever.
+          for (const waiting of this.batchQueue.splice(0)) this.recover(waiting.batch, 2);
+          for (const request of this.storedQueue.splice(0)) request.hand(request.bodies.map(() => ({ error: 'decode pool closed' })));
+        }
+        this.dispatch();
+      },
+    );
+    this.channels.push(channel);
+  }
+
+  /** The ready channel with the fewest messages, when it can take one more (`limit` in flight). */
+  private freeChannel(limit: number): WorkerChannel | null {
+    let best: WorkerChannel | null = null;
+    for (const channel of this.channels) {
+      if (channel.ready && !channel.ended && channel.inFlight < limit && (best === null || channel.inFlight < best.inFlight)) best = channel;
+    }
+    return best;
+  }
+
+  /** Whatever waits for a worker goes now: retries first (each to an idle worker), then the open batch. */
+  private dispatch(): void {
+    this.dispatchRetries();
+    while (this.storedQueue.length > 0) {
+      const channel = this.freeChannel(JOBS_PER_WORKER);
+      if (channel === null) break;
+      this.postStored(channel, this.storedQueue.shift()!);
+    }
+    while (this.batchQueue.length > 0 && this.retries.length === 0) {
+      const channel = this.freeChannel(JOBS_PER_WORKER);
+      if (channel === null) break;
+      const waiting = this.batchQueue.shift()!;
+      this.post(channel, waiting.batch, waiting.attempt);
+    }
+    if (this.current !== null && !this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
   }
 
   /** Frames submitted and not yet answered. */
@@ -168,32 +252,46 @@ export class DecodePool<T> {
         at += request.bodies.length;
       }
     };
-    const inline = bodies.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0;
+    const inline = bodies.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0 && this.batchQueue.length === 0;
     // A closed pool has no workers left; the last records of a shutdown are decoded here.
     if (inline || this.closed) {
       hand(decodeStoredBatch({ stored: bodies }));
       return;
     }
+    const channel = this.freeChannel(JOBS_PER_WORKER);
+    if (channel === null) this.storedQueue.push({ bodies, hand });
+    else this.postStored(channel, { bodies, hand });
+  }
+
+  private postStored(channel: WorkerChannel, request: { bodies: StoredBody[]; hand: (outcomes: StoredOutcome[]) => void }): void {
+    const { bodies, hand } = request;
+    const failed = (kind: string, error: unknown): void => {
+      this.options.metrics.decodeWorkerFailures.inc({ kind });
+      this.options.logger.warn({ err: error, kind, records: bodies.length }, 'decode_stored_failed');
+      hand(bodies.map(() => ({ error: `decode task failed (${kind})` })));
+    };
     const task: StoredDecodeTask = { stored: bodies };
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
     this.tasksRunning++;
-    // A reply of the wrong shape takes the failure path below, as a worker error.
-    (this.pool.run(task, { signal: abort.signal }) as Promise<unknown>).then((value) => storedOutcomesOf(value, bodies.length)).then(
-      (outcomes) => {
-        clearTimeout(timer);
+    this.workerMessages++;
+    channel.post(task, [], {
+      answered: (answer) => {
         this.taskEnded();
+        if ('failed' in answer) {
+          failed('worker_error', answer.failed);
+          return;
+        }
+        // A reply of the wrong shape takes the failure path, as a worker error.
+        let outcomes: StoredOutcome[];
+        try {
+          outcomes = storedOutcomesOf(answer.result, bodies.length);
+        } catch (error) {
+          failed('worker_error', error);
+          return;
+        }
         hand(outcomes);
       },
-      (error: unknown) => {
-        clearTimeout(timer);
-        this.taskEnded();
-        const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
-        this.options.metrics.decodeWorkerFailures.inc({ kind });
-        this.options.logger.warn({ err: error, kind, records: bodies.length }, 'decode_stored_failed');
-        hand(bodies.map(() => ({ error: `decode task failed (${kind})` })));
-      },
-    );
+      lost: (kind, error) => failed(kind, error),
+    });
   }
 
   /** Resolves when every submitted frame has had its outcome delivered. */
@@ -206,6 +304,8 @@ export class DecodePool<T> {
     this.closed = true;
     this.flush();
     await this.whenIdle();
+    clearInterval(this.watchdog);
+    for (const channel of this.channels.splice(0)) channel.close();
     await this.pool.destroy();
   }
 
@@ -217,7 +317,7 @@ export class DecodePool<T> {
       receivedAt: [],
       watched: [],
       tickets: [],
-      startedAt: 0,
+      bytes: 0,
     };
   }
 
@@ -238,19 +338,26 @@ export class DecodePool<T> {
     // of queueing as many small tasks: under load batches grow and the per-task cost is shared, rather
     // than tasks piling up in piscina's queue (where they also used up their timeout waiting).
     // A task finishing flushes the batch.
-    if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (this.tasksRunning >= this.options.workers * 2 || this.retries.length > 0)) return;
+    const channel = this.freeChannel(JOBS_PER_WORKER);
+    if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
     this.current = null;
     // A new shared buffer is zero-filled, which a lone frame would pay for in full (BENCHMARKS.md, "Why
     // the code is shaped so"). The next batch starts at the size this one needed, so lone frames get
     // small buffers and busy turns grow without copying.
-    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, this.currentBytes)))));
     const bytes = this.currentBytes;
+    batch.bytes = bytes;
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, align8(bytes) + columnBytes(batch.tickets.length))))));
     this.currentBytes = 0;
     this.inFlight += batch.tickets.length;
     this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
     if (this.mayDecodeInline(batch, bytes) && this.decodeInline(batch)) return;
     this.options.metrics.decodeBatches.inc({ path: 'worker' });
-    this.run(batch, 1);
+    if (channel === null || this.retries.length > 0 || this.batchQueue.length > 0) {
+      this.batchQueue.push({ batch, attempt: 1 });
+      this.dispatch();
+    } else {
+      this.post(channel, batch, 1);
+    }
   }
 
   /**
@@ -263,7 +370,7 @@ export class DecodePool<T> {
    * batches while the workers are busy (the main thread is then busy too), go to the pool.
    */
   private mayDecodeInline(batch: Batch<T>, bytes: number): boolean {
-    return batch.tickets.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0 && !this.closed;
+    return batch.tickets.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0 && this.batchQueue.length === 0 && !this.closed;
   }
 
   /** False when decodeBatch threw (a decoder bug): the batch then takes the worker path and its recovery. */
@@ -282,55 +389,88 @@ export class DecodePool<T> {
     return true;
   }
 
-  /** The same task whether it is decoded here or in a worker. */
+  /** The same task whether it is decoded here or in a worker: its columns written into the shared buffer. */
   private taskOf(batch: Batch<T>): DecodeTask {
-    return {
-      frames: batch.frames,
-      offsets: Uint32Array.from(batch.offsets),
-      vins: batch.vins,
-      receivedAt: Float64Array.from(batch.receivedAt),
-      normalise: this.options.normalisedPayloads === true,
-      watched: Uint8Array.from(batch.watched),
-    };
+    return taskOfChannelBatch(this.channelBatchOf(batch));
   }
 
-  private run(batch: Batch<T>, attempt: 1 | 2): void {
-    const task = this.taskOf(batch);
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new Error('decode task timed out')), this.options.taskTimeoutMs);
+  private channelBatchOf(batch: Batch<T>): ChannelBatch {
+    const count = batch.tickets.length;
+    const columnsAt = align8(batch.bytes);
+    const needed = columnsAt + columnBytes(count);
+    if (batch.frames.byteLength < needed) {
+      const frames = new SharedArrayBuffer(needed);
+      new Uint8Array(frames).set(new Uint8Array(batch.frames, 0, batch.bytes));
+      batch.frames = frames;
+    }
+    const channelBatch: ChannelBatch = { frames: batch.frames, count, columnsAt, vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
+    const offsets = new Uint32Array(batch.frames, columnsAt, count + 1);
+    const receivedAtAt = columnsAt + align8(4 * (count + 1));
+    const receivedAt = new Float64Array(batch.frames, receivedAtAt, count);
+    const watched = new Uint8Array(batch.frames, receivedAtAt + 8 * count, count);
+    for (let i = 0; i <= count; i++) offsets[i] = batch.offsets[i]!;
+    for (let i = 0; i < count; i++) {
+      receivedAt[i] = batch.receivedAt[i]!;
+      watched[i] = batch.watched[i]!;
+    }
+    return channelBatch;
+  }
+
+  /**
+   * Posts a batch to one worker's port: frames and columns stay in the shared buffer, the message holds
+   * only it, the counts and the VINs as one string. The answer comes back on the same port, in order.
+   */
+  private post(channel: WorkerChannel, batch: Batch<T>, attempt: 1 | 2): void {
+    const message = this.channelBatchOf(batch);
     const startedAt = performance.now();
-    this.updateQueueGauges();
     this.tasksRunning++;
-    (this.pool.run(task, { signal: abort.signal }) as Promise<unknown>).then(decodeResultOf).then(
-      (result: DecodeResult) => {
-        clearTimeout(timer);
+    const job: ChannelJob = {
+      answered: (answer) => {
         this.taskEnded();
+        if ('failed' in answer) {
+          this.failed(batch, attempt, 'worker_error', answer.failed);
+          return;
+        }
         this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+        // A reply of the wrong shape takes the failure path, as a worker error.
+        let result: DecodeResult;
+        try {
+          result = decodeResultOf(answer.result);
+        } catch (error) {
+          this.failed(batch, attempt, 'worker_error', error);
+          return;
+        }
         this.deliver(batch, result);
       },
-      (error: unknown) => {
-        clearTimeout(timer);
-        this.taskEnded();
-        const kind = abort.signal.aborted ? 'timeout' : 'worker_error';
-        this.options.metrics.decodeWorkerFailures.inc({ kind });
-        this.options.logger.warn({ err: error, kind, frames: batch.tickets.length, attempt }, 'decode_task_failed');
-        this.recover(batch, attempt);
-      },
-    );
+      lost: (kind, error) => this.failed(batch, attempt, kind, error),
+    };
+    this.workerMessages++;
+    channel.post(message, [], job);
+    this.updateQueueGauges();
   }
 
-  /** A task's slot is free: the batch that waited for it goes now. */
+  private failed(batch: Batch<T>, attempt: 1 | 2, kind: 'timeout' | 'worker_error', error: unknown): void {
+    this.options.metrics.decodeWorkerFailures.inc({ kind });
+    this.options.logger.warn({ err: error, kind, frames: batch.tickets.length, attempt }, 'decode_task_failed');
+    this.recover(batch, attempt);
+  }
+
+  /** A worker answered: whatever waited for room goes now. */
   private taskEnded(): void {
     this.tasksRunning--;
-    this.dispatchRetries();
-    if (this.current !== null && !this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
-    }
+    this.dispatch();
   }
 
+  /**
+   * Single-frame retries go only to a worker with nothing posted, so their timeout measures their own
+   * run and not time queued behind a hung batch (which would turn good frames into error replies).
+   */
   private dispatchRetries(): void {
-    while (this.retries.length > 0 && this.tasksRunning < this.options.workers) this.run(this.retries.shift()!, 2);
+    while (this.retries.length > 0) {
+      const channel = this.freeChannel(1);
+      if (channel === null) return;
+      this.post(channel, this.retries.shift()!, 2);
+    }
   }
 
   private deliver(batch: Batch<T>, result: DecodeResult): void {
@@ -362,6 +502,7 @@ export class DecodePool<T> {
         const single = this.newBatch(Math.max(1, end - start));
         new Uint8Array(single.frames).set(new Uint8Array(batch.frames, start, end - start));
         single.offsets.push(end - start);
+        single.bytes = end - start;
         single.vins.push(batch.vins[i]!);
         single.receivedAt.push(batch.receivedAt[i]!);
         single.watched.push(batch.watched[i]!);
@@ -398,13 +539,15 @@ export class DecodePool<T> {
   }
 
   private updateQueueGauges(): void {
-    this.options.metrics.decodeQueueDepth.set(this.pool.queueSize);
-    // Piscina computes utilisation from a full histogram summary (mean, stddev, percentiles), too dear
-    // to read per batch (BENCHMARKS.md, "Why the code is shaped so"): refreshed at most once a second.
     const now = performance.now();
     if (now - this.utilisationAt >= UTILISATION_REFRESH_MS) {
       this.utilisationAt = now;
-      this.options.metrics.decodeUtilisation.set(this.pool.utilization);
+      this.options.metrics.decodeQueueDepth.set(this.batchQueue.length + this.storedQueue.length + this.retries.length);
+      // Piscina sees each worker's channel as one endless task, so its own utilisation says 1: the share
+      // of workers with a batch posted, sampled at most once a second, is what is reported instead.
+      let busy = 0;
+      for (const channel of this.channels) if (channel.inFlight > 0) busy++;
+      this.options.metrics.decodeUtilisation.set(this.options.workers > 0 ? busy / this.options.workers : 0);
     }
   }
 }

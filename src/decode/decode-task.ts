@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 /**
  * What crosses the thread boundary between the vehicle listener and a decode worker. Frames of one
  * event-loop turn sit in one SharedArrayBuffer that both threads read (no copy, no transfer); what
@@ -25,6 +26,54 @@ export interface DecodeTask {
    */
   watched?: Uint8Array;
 }
+
+/** The one piscina task a decode worker runs (workers/decode-channel.ts): it serves `port` until it closes. */
+export interface DecodeChannelTask {
+  port: MessagePort;
+  /** The decode module (what a piscina task would name): its default export decodes each message. */
+  workerFile: string;
+}
+
+/**
+ * A car-frame batch as it travels on a worker's port: the columns of the DecodeTask sit in the shared
+ * buffer after the frames (columnsAt, 8-byte aligned: offsets Uint32 x count+1, then receivedAt Float64
+ * x count, then watched Uint8 x count), and the VINs are one string joined by '\n'. A message of a few
+ * fields instead of three typed arrays and a string per frame: each costs the post its own serialiser
+ * step (BENCHMARKS.md). taskOfChannelBatch turns it back into the DecodeTask the decode module takes.
+ */
+export interface ChannelBatch {
+  frames: SharedArrayBuffer;
+  count: number;
+  columnsAt: number;
+  vins: string;
+  normalise: boolean;
+}
+
+/** Bytes the columns of `count` frames take after the frames (see ChannelBatch). */
+export function columnBytes(count: number): number {
+  return align8(4 * (count + 1)) + 8 * count + count;
+}
+
+export function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** The DecodeTask whose columns are views into the batch's shared buffer (no copy). */
+export function taskOfChannelBatch(batch: ChannelBatch): DecodeTask {
+  const { frames, count, columnsAt } = batch;
+  const receivedAtAt = columnsAt + align8(4 * (count + 1));
+  return {
+    frames,
+    offsets: new Uint32Array(frames, columnsAt, count + 1),
+    receivedAt: new Float64Array(frames, receivedAtAt, count),
+    watched: new Uint8Array(frames, receivedAtAt + 8 * count, count),
+    vins: count === 0 ? [] : batch.vins.split('\n'),
+    normalise: batch.normalise,
+  };
+}
+
+/** What a decode worker posts back per message, in the order the messages came ('ready' first, once). */
+export type ChannelAnswer = { result: unknown } | { failed: string } | 'ready';
 
 export type OutcomeKind =
   /** Decoded record: publish it, ack when the bus says it is safe. */

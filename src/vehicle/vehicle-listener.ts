@@ -72,6 +72,17 @@ interface SocketData {
   firstFrameTimer: NodeJS.Timeout | null;
 }
 
+/**
+ * What uWS's send returned for each reply of the flush in progress (0 buffered, 1 sent, 2 dropped for
+ * backpressure; -1 not sent): one array for every socket and turn, and one cork callback reading the
+ * socket being flushed, so writing a socket's replies allocates nothing.
+ */
+let sendStatuses = new Int8Array(64);
+let corkedConnection: UwsVehicleConnection | null = null;
+function sendCorked(): void {
+  corkedConnection!.sendQueued();
+}
+
 /** Connections with replies queued this turn; one microtask writes them all. */
 const connectionsToFlush: UwsVehicleConnection[] = [];
 let flushQueued = false;
@@ -189,11 +200,16 @@ class UwsVehicleConnection implements VehicleConnection {
     const replies = this.queuedReplies;
     const count = replies.length;
     if (count === 0) return;
-    const statuses: number[] = new Array<number>(count).fill(-1);
+    if (sendStatuses.length < count) sendStatuses = new Int8Array(2 ** Math.ceil(Math.log2(count)));
+    const statuses = sendStatuses;
+    statuses.fill(-1, 0, count);
     if (this.isOpen) {
-      this.ws.cork(() => {
-        for (let i = 0; i < count; i++) statuses[i] = this.ws.send(replies[i]!, true);
-      });
+      corkedConnection = this;
+      try {
+        this.ws.cork(sendCorked);
+      } finally {
+        corkedConnection = null;
+      }
     }
     const now = performance.now();
     const metrics = this.metrics;
@@ -210,6 +226,12 @@ class UwsVehicleConnection implements VehicleConnection {
     replies.length = 0;
     this.queuedKinds.length = 0;
     this.queuedArrivals.length = 0;
+  }
+
+  /** Inside this socket's cork (sendCorked): every queued reply, its status into sendStatuses. */
+  sendQueued(): void {
+    const replies = this.queuedReplies;
+    for (let i = 0; i < replies.length; i++) sendStatuses[i] = this.ws.send(replies[i]!, true);
   }
 
   close(code: number, reason: string): void {

@@ -122,15 +122,15 @@ describe('stored records decoded by the decode pool (as car frames are)', () => 
         const broken = { ...stored[0], body: { ...stored[0]!.body, body: new Uint8Array([0x0a, 0xff]) } };
         const outcomes = await pool.decodeStored([stored[0]!.body, broken.body, stored[1]!.body]);
         // Requests of one turn are decoded together and each gets its own outcomes, in order.
-        const tasksBefore = pool['pool'].completed;
+        const messagesBefore = pool.workerMessages;
         const [alone, pair] = await Promise.all([pool.decodeStored([stored[1]!.body]), pool.decodeStored([broken.body, stored[0]!.body])]);
         expect(alone).to.have.length(1);
         expect(alone[0]).to.deep.equal(outcomes[2]);
         expect(pair).to.have.length(2);
         expect(pair[0]).to.have.property('error');
         expect(pair[1]).to.deep.equal(outcomes[0]);
-        // One worker task for both requests (none when decoded inline).
-        expect(pool['pool'].completed - tasksBefore).to.equal(inlineMaxFrames === 0 ? 1 : 0);
+        // One worker message for both requests (none when decoded inline).
+        expect(pool.workerMessages - messagesBefore).to.equal(inlineMaxFrames === 0 ? 1 : 0);
         expect(outcomes).to.have.length(3);
         expect(outcomes[1]).to.have.property('error');
         for (const [i, message] of [[0, messages[0]!], [2, messages[1]!]] as const) {
