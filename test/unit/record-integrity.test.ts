@@ -4,31 +4,17 @@
 import { expect } from 'chai';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
-import type { BusRecord, RecordBus } from '../../src/bus/record-bus.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload-encoder.js';
 import { clientVersionFrom, connectionIdFrom } from '../../src/vehicle/connection-headers.js';
 import { packFrames } from '../helpers/decode-task.js';
+import { RecordingBus } from '../helpers/recording-bus.js';
 import { bytesField, concat, varintField } from '../robustness/fuzz/protobuf-wire.js';
 
 const VIN = '5YJ3E7EB0LF000001';
 
-class RecordingBus implements RecordBus {
-  readonly name = 'in_process';
-  readonly records: BusRecord[] = [];
-  publish(record: BusRecord, onSafe: (error: Error | null) => void): void {
-    this.records.push(record);
-    onSafe(null);
-  }
-  subscribe(): () => void {
-    return () => {};
-  }
-  watch(): void {}
-  unwatch(): void {}
-  async close(): Promise<void> {}
-}
 
 function connection(clientVersion = '2024.44.25'): VehicleConnection {
   return { connectionId: 'c', vin: VIN, networkInterface: 'wifi', clientVersion, connectedAt: 0, isOpen: true, sendReply: () => {} };

@@ -7,31 +7,18 @@ import { runInNewContext } from 'node:vm';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
 import { VehicleRegistry } from '../../src/actors/vehicle-registry.js';
-import type { BusRecord, RecordBus } from '../../src/bus/record-bus.js';
+import type { BusRecord } from '../../src/bus/record-bus.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
 import type { FrameOutcome } from '../../src/decode/decode-task.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload-encoder.js';
 import { packFrames } from '../helpers/decode-task.js';
+import { RecordingBus } from '../helpers/recording-bus.js';
 import pino from 'pino';
 
 const VIN = '5YJ3E7EB0LF000001';
 
-class RecordingBus implements RecordBus {
-  readonly name = 'in_process';
-  readonly records: BusRecord[] = [];
-  publish(record: BusRecord, onSafe: (error: Error | null) => void): void {
-    this.records.push(record);
-    onSafe(null);
-  }
-  subscribe(): () => void {
-    return () => {};
-  }
-  watch(): void {}
-  unwatch(): void {}
-  async close(): Promise<void> {}
-}
 
 /** Keeps nothing: what stays alive is the actors' doing. */
 class ForgetfulBus extends RecordingBus {
