@@ -149,7 +149,6 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     metrics: metrics.vehicle,
     logger,
     ...(overrides.frameClock ? { now: overrides.frameClock } : {}),
-    acksInHandler: 'publishNow' in bus && typeof bus.publishNow === 'function',
   });
   const metricsListener = new MetricsListener(metrics.registry);
   // History and the database sink follow the bus as subscribers: the ack path does not wait for them.

@@ -99,9 +99,6 @@ export class DecodePool<T> {
   /** 0 when batches always go to a worker (a custom worker module, or turned off). */
   private readonly inlineMaxFrames: number;
   private readonly inlineMaxBytes: number;
-  /** Frames and bytes decodeNow took in this event-loop turn (reset by a setImmediate). */
-  private turnFrames = 0;
-  private turnBytes = 0;
   /** decodeStored requests of this event-loop turn, decoded together (flushStored). */
   private storedWaiting: Array<{ bodies: StoredBody[]; resolve: (outcomes: StoredOutcome[]) => void }> = [];
 
@@ -222,45 +219,6 @@ export class DecodePool<T> {
       setImmediate(() => this.flush());
     }
   }
-
-  /**
-   * Decode one frame now, on the main thread, and hand its outcome over before returning, when the pool
-   * is idle (the inline rule: no batch open or posted, nothing retried or queued) and this turn's inline
-   * budget (inlineMaxFrames frames, inlineMaxBytes bytes) has room. The vehicle listener calls it from
-   * inside the message handler, so a lone frame's reply is written in uWS's cork of that handler instead
-   * of a cork of its own later (BENCHMARKS.md, "A lone frame acked inside the message handler"). False:
-   * not taken (use submit). The budget is what bounds the main thread's decoding per turn when many
-   * sockets are read in one turn: past it, frames batch as before and the batch may go to a worker.
-   */
-  decodeNow(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T): boolean {
-    const length = frame.byteLength;
-    if (this.current !== null || this.tasksRunning !== 0 || this.retries.length !== 0 || this.batchQueue.length !== 0 || this.closed) return false;
-    if (this.turnFrames >= this.inlineMaxFrames || this.turnBytes + length > this.inlineMaxBytes) return false;
-    if (this.turnFrames === 0 && this.turnBytes === 0) setImmediate(this.resetTurnBudget);
-    this.turnFrames++;
-    this.turnBytes += length;
-    const batch = this.newBatch(align8(length) + columnBytes(1));
-    new Uint8Array(batch.frames, 0, length).set(new Uint8Array(frame));
-    batch.offsets.push(length);
-    batch.bytes = length;
-    batch.vins.push(vin);
-    batch.receivedAt.push(receivedAt);
-    batch.watched.push(this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0);
-    batch.tickets.push(ticket);
-    this.inFlight++;
-    this.options.metrics.decodeBatchFrames.observe(1);
-    if (this.decodeInline(batch)) return true;
-    // decodeBatch threw (a decoder bug): the frame takes the worker path and its recovery, as in flush.
-    this.options.metrics.decodeBatches.inc({ path: 'worker' });
-    this.batchQueue.push({ batch, attempt: 1 });
-    this.dispatch();
-    return true;
-  }
-
-  private readonly resetTurnBudget = (): void => {
-    this.turnFrames = 0;
-    this.turnBytes = 0;
-  };
 
   /**
    * Stored records read back from NATS (another instance's records of a watched VIN, replays), decoded

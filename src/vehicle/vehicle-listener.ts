@@ -54,11 +54,6 @@ export interface VehicleListenerOptions {
   logger: Logger;
   /** The time frames are stamped and rate-limited with; the wall clock unless a test moves one by hand. */
   now?: () => number;
-  /**
-   * The bus stores a record once publishNow returns (the in-process bus; never NATS, whose ack waits
-   * for the store): a lone frame may then be decoded, published and acked inside its message handler.
-   */
-  acksInHandler?: boolean;
 }
 
 /** What a certificate reload replaces: the server's files and the vehicle trust. */
@@ -120,11 +115,6 @@ class UwsVehicleConnection implements VehicleConnection {
   private readonly queuedReplies: Uint8Array[] = [];
   private readonly queuedKinds: Array<'ack' | 'error'> = [];
   private readonly queuedArrivals: Array<number | null> = [];
-  /**
-   * Set while this socket's message handler decodes its frame at once (VehicleListener.onMessage): a
-   * reply then is written straight away, inside the handler's cork, when nothing is queued before it.
-   */
-  inHandler = false;
   constructor(
     private readonly ws: WebSocket<SocketData>,
     readonly connectionId: string,
@@ -136,10 +126,6 @@ class UwsVehicleConnection implements VehicleConnection {
 
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
     if (--this.awaitingReply === 0 && this.onSettled !== null) this.settled();
-    if (this.inHandler && this.queuedReplies.length === 0) {
-      this.writeInHandler(reply, kind, arrivedAt);
-      return;
-    }
     // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
     // write (the cost is in BENCHMARKS.md, "Why the code is shaped so"). Queued, a socket's replies of
     // one turn share a cork.
@@ -206,10 +192,6 @@ class UwsVehicleConnection implements VehicleConnection {
     }
   }
 
-  get repliesQueued(): number {
-    return this.queuedReplies.length;
-  }
-
   /** The last exception of a reply flush, for the log line of the close. */
   failure: unknown = null;
 
@@ -246,35 +228,6 @@ class UwsVehicleConnection implements VehicleConnection {
     this.queuedArrivals.length = 0;
   }
 
-  /**
-   * Inside uWS's message handler, which corks the socket around it: the reply leaves with whatever else
-   * the handler's turn writes, in one TLS write, as the do-nothing server's ack does (no cork of its own
-   * after the handler, the largest per-record cost of a lone frame before).
-   */
-  private writeInHandler(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
-    const metrics = this.metrics;
-    if (!this.isOpen) {
-      metrics.repliesDropped.inc({ reason: 'connection_closed' });
-      return;
-    }
-    let status: number;
-    try {
-      status = this.ws.send(reply, true);
-    } catch (error) {
-      // As a failed flush: the reply is dropped (the car resends) and the socket closed.
-      this.flushFailed(error);
-      metrics.repliesDropped.inc({ reason: 'connection_closed' });
-      return;
-    }
-    if (status === 0 || status === 1) {
-      metrics.replyCells[kind].inc();
-      metrics.repliesInHandlerCell.inc();
-      if (arrivedAt !== null) metrics.ackLatency.observe((performance.now() - arrivedAt) / 1000);
-    } else {
-      metrics.repliesDropped.inc({ reason: 'backpressure' });
-    }
-  }
-
   /** Inside this socket's cork (sendCorked): every queued reply, its status into sendStatuses. */
   sendQueued(): void {
     const replies = this.queuedReplies;
@@ -304,11 +257,9 @@ export class VehicleListener {
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
   private readonly now: () => number;
-  private readonly acksInHandler: boolean;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
-    this.acksInHandler = options.acksInHandler === true;
     this.now = options.now ?? Date.now;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
@@ -590,19 +541,6 @@ export class VehicleListener {
     }
     const ticket = actor.frameArrived(connection, receivedAt, performance.now());
     connection.awaitingReply++;
-    // The car's only frame in flight: decoded and answered before the handler returns when the pool
-    // takes it at once (idle, within the inline bounds), so the reply rides this handler's cork. Acks
-    // stay in order: no earlier frame of the VIN is unanswered and no earlier reply is queued.
-    if (this.acksInHandler && actor.inFlight === 1 && connection.repliesQueued === 0) {
-      let taken = false;
-      connection.inHandler = true;
-      try {
-        taken = pool.decodeNow(message, connection.vin, receivedAt, ticket);
-      } finally {
-        connection.inHandler = false;
-      }
-      if (taken) return;
-    }
     pool.submit(message, connection.vin, receivedAt, ticket);
   }
 }

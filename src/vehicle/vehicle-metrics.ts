@@ -20,7 +20,6 @@ export class VehicleMetrics {
   readonly framesOversize: client.Counter;
   readonly framesRateLimited: client.Counter;
   readonly replies: client.Counter<'kind'>;
-  readonly repliesInHandler: client.Counter;
   /** Also counted by the actors (a record the bus failed to store). */
   readonly repliesDropped: client.Counter<'reason'>;
   readonly ackLatency: CellHistogram<never>;
@@ -30,7 +29,6 @@ export class VehicleMetrics {
   /** Per-frame cells (hot-path.ts), folded into the series above at every scrape. */
   readonly framesCell = new CounterCell();
   readonly frameBytesCell = new CounterCell();
-  readonly repliesInHandlerCell = new CounterCell();
   readonly replyCells: Readonly<Record<'ack' | 'error', CounterCell>> = { ack: new CounterCell(), error: new CounterCell() };
 
   constructor(registry: client.Registry, borrowed: VehicleBorrowedSeries) {
@@ -45,7 +43,6 @@ export class VehicleMetrics {
     this.framesOversize = new client.Counter({ name: `${PREFIX}frames_oversize_total`, help: 'Frames refused for exceeding the size limit.', registers: r });
     this.framesRateLimited = new client.Counter({ name: `${PREFIX}vehicle_frames_rate_limited_total`, help: 'Frames dropped unacked because their car connection was over VEHICLE_MAX_FRAMES_PER_SECOND.', registers: r });
     this.replies = new client.Counter({ name: `${PREFIX}replies_total`, help: 'Replies written to vehicles, by kind (ack, error).', labelNames: ['kind'], registers: r, collect: foldCounterCells([[{ kind: 'ack' }, this.replyCells.ack], [{ kind: 'error' }, this.replyCells.error]]) });
-    this.repliesInHandler = new client.Counter({ name: `${PREFIX}replies_in_handler_total`, help: 'Replies written inside the message handler of their frame (a lone frame decoded and acked at once, in uWS\'s cork of that handler); also counted in replies_total.', registers: r, collect: foldCounterCells([[{}, this.repliesInHandlerCell]]) });
     this.repliesDropped = new client.Counter({ name: `${PREFIX}replies_dropped_total`, help: 'Replies not sent, by reason (connection_closed, bus_error, backpressure).', labelNames: ['reason'], registers: r });
     this.ackLatency = new CellHistogram({ name: `${PREFIX}ack_latency_seconds`, help: 'Frame received to reply written.', buckets: LATENCY_BUCKETS, registers: r });
     // Known label values exist from the first scrape, at 0: rate() then sees the first event.
