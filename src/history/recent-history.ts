@@ -44,6 +44,8 @@ export interface ActivityListener {
 
 /** Records folded in per event-loop turn (a few microseconds each). */
 const RECORDS_PER_TURN = 1000;
+/** How often cars are swept; a car with no new row for this long is idle (its spare rows go back). */
+const SWEEP_MS = 60_000;
 
 class CarState {
   readonly history: CarHistory;
@@ -126,7 +128,7 @@ export class RecentHistory {
         setImmediate(() => this.drain(false));
       }
     });
-    this.sweeper ??= setInterval(() => this.sweep(Date.now()), 60_000);
+    this.sweeper ??= setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
 
@@ -281,13 +283,15 @@ export class RecentHistory {
     return loading;
   }
 
-  /** Forget cars that left the window, and stream copies nobody asked for lately. */
+  /** Forget cars that left the window and stream copies nobody asked for lately; idle cars give spare rows back. */
   sweep(now: number): void {
     this.drain();
     for (const [vin, car] of this.cars) {
       car.activity.expire(now);
       if (car.history.rows === 0 || (car.history.newestAt < now - this.options.windowMs && !car.activity.openTrip && !car.activity.openCharge)) {
         this.cars.delete(vin);
+      } else if (car.history.newestAt < now - SWEEP_MS) {
+        car.history.trim();
       }
     }
     for (const [vin, car] of this.streamCars) {
