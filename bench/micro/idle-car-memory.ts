@@ -30,7 +30,8 @@ function measure(): { heap: number; external: number } {
   gc!();
   gc!();
   const usage = process.memoryUsage();
-  return { heap: usage.heapUsed, external: usage.external + usage.arrayBuffers };
+  // external already includes arrayBuffers (typed-array stores): adding them would count those twice.
+  return { heap: usage.heapUsed, external: usage.external };
 }
 
 const before = measure();
