@@ -39,7 +39,15 @@ interface Parked {
 export class VehicleActor implements LocalVehicleState {
   readonly vin: string;
   readonly connections: VehicleConnection[] = [];
-  readonly state = new Map<string, TimedValue>();
+  /**
+   * Last-known state as [field, value, at] triples, with each field's time in epoch ms at the same
+   * index / 3 in `times` (a double array: unboxed). No Map and no object per field: an idle car's state
+   * was mostly the Map's table, the objects and their boxed times (micro bench/micro/idle-car-memory).
+   */
+  private entries: string[] = [];
+  private times: number[] = [];
+  /** Where the next field is looked for: records list their fields in the same order each time. */
+  private cursor = 0;
   lastSeenAt: number;
   stale = false;
   private nextSeq = 0;
@@ -166,60 +174,97 @@ export class VehicleActor implements LocalVehicleState {
    * replaces a known one.
    */
   private remember(state: Int32Array, text: string, at: string, atMs: number): void {
+    const entries = this.entries;
     for (let i = 0; i < state.length; i += 3) {
       const start = state[i + 1]!;
       const end = state[i + 2]!;
       if (!isStateValue(text, start, end)) continue;
       const field = stateFieldName(state[i]!);
-      const known = this.state.get(field);
-      if (known === undefined) {
+      const k = this.indexOf(field);
+      if (k < 0) {
         // A slice of the record's text (cheap on the hot path; V8 keeps a view into the whole text, so
         // the registry's sweep compacts it later: compactState).
-        this.state.set(field, { value: text.slice(start, end), at, atMs });
+        entries.push(field, text.slice(start, end), at);
+        this.times.push(atMs);
         this.stateLoose = true;
-      } else if (atMs >= known.atMs) {
-        known.value = text.slice(start, end);
-        known.at = at;
-        known.atMs = atMs;
+      } else if (atMs >= this.times[k / 3]!) {
+        entries[k + 1] = text.slice(start, end);
+        entries[k + 2] = at;
+        this.times[k / 3] = atMs;
         this.stateLoose = true;
       }
     }
+  }
+
+  /** Index in `entries` of the field's triple, -1 when unknown. */
+  private indexOf(field: string): number {
+    const entries = this.entries;
+    const count = entries.length;
+    const from = this.cursor < count ? this.cursor : 0;
+    for (let k = from; k < count; k += 3) {
+      if (entries[k] === field) {
+        this.cursor = k + 3;
+        return k;
+      }
+    }
+    for (let k = 0; k < from; k += 3) {
+      if (entries[k] === field) {
+        this.cursor = k + 3;
+        return k;
+      }
+    }
+    return -1;
+  }
+
+  /** The last-known state, a new Map (snapshots, the NATS KV writer): its values do not change after. */
+  get state(): Map<string, TimedValue> {
+    const entries = this.entries;
+    const state = new Map<string, TimedValue>();
+    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!, at: entries[k + 2]!, atMs: this.times[k / 3]! });
+    return state;
   }
 
   /**
    * Last-known state as compact text: every value (and time) copied out of the record texts it was
    * sliced from into one new string holding only the current values, so a car's state no longer keeps
    * whole records alive (a 1-2 KB record per field source, for as long as the field is not updated; the
-   * main cost of an idle car's state). Called by the registry's watchdog sweep, off the hot path; the
-   * values' text and the "newest created_at wins" order are unchanged. Returns whether there was work
-   * (a few µs per car of 20 fields).
+   * main cost of an idle car's state). The arrays are copied at their exact length too (a growing array
+   * keeps up to half again as many slots). Called by the registry's watchdog sweep, off the hot path;
+   * the values' text and the "newest created_at wins" order are unchanged. Returns whether there was
+   * work (a few µs per car of 20 fields).
    */
   compactState(): boolean {
     if (!this.stateLoose) return false;
     this.stateLoose = false;
+    const entries = this.entries;
     const parts: string[] = [];
-    const times = new Map<string, string>();
-    for (const known of this.state.values()) {
-      parts.push(known.value);
-      if (!times.has(known.at)) {
-        times.set(known.at, '');
-        parts.push(known.at);
+    const copies = new Map<string, string>();
+    for (let k = 0; k < entries.length; k += 3) {
+      parts.push(entries[k + 1]!);
+      const at = entries[k + 2]!;
+      if (!copies.has(at)) {
+        copies.set(at, '');
+        parts.push(at);
       }
     }
     // Array.prototype.join writes one flat (sequential) string; slices of it pin only it.
     const flat = parts.join('');
+    const compact = new Array<string>(entries.length);
     let position = 0;
-    for (const known of this.state.values()) {
-      known.value = flat.slice(position, (position += known.value.length));
-      const time = times.get(known.at);
-      if (time === '') {
-        const copied = flat.slice(position, (position += known.at.length));
-        times.set(known.at, copied);
-        known.at = copied;
-      } else if (time !== undefined) {
-        known.at = time;
+    for (let k = 0; k < entries.length; k += 3) {
+      compact[k] = entries[k]!;
+      const value = entries[k + 1]!;
+      compact[k + 1] = flat.slice(position, (position += value.length));
+      const at = entries[k + 2]!;
+      let copy = copies.get(at);
+      if (copy === '') {
+        copy = flat.slice(position, (position += at.length));
+        copies.set(at, copy);
       }
+      compact[k + 2] = copy ?? at;
     }
+    this.entries = compact;
+    this.times = this.times.slice();
     return true;
   }
 

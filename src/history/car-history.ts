@@ -26,6 +26,9 @@ const VALUE_COUNT = COLUMN_COUNT - 2;
 const SLOT = HISTORY_COLUMNS.map((_, i) => (i === LATITUDE || i === LONGITUDE ? -1 : i - (i > LONGITUDE ? 2 : i > LATITUDE ? 1 : 0)));
 // Small: most of an idle car's memory otherwise (64 bytes a row); a car that keeps sending doubles it.
 const INITIAL_ROWS = 4;
+/** Float64 slots before the rows: the open row (`current`), one per column. */
+const CURRENT = COLUMN_COUNT;
+const EMPTY_F32 = new Float32Array(0);
 
 /**
  * One car's recent history of the followed signals, kept as typed-array columns: one row per
@@ -35,22 +38,23 @@ const INITIAL_ROWS = 4;
  * window go first, then the older half is thinned to every other row, so density falls with age and the
  * last minutes stay at full resolution. Coordinates are float64 (float32 would move a car by metres);
  * everything else float32: 64 bytes a row.
+ *
+ * Every column lives in one buffer (the open row, then times, coordinates and values), allocated at the
+ * first followed signal: a typed array costs a few hundred bytes of its own (buffer, view, backing
+ * store) on top of its rows, more than an idle car's rows. `trim` gives an idle car's spare rows back.
  */
 export class CarHistory {
-  private times: Float64Array;
-  private values: Float32Array;
-  private coordinates: Float64Array;
+  /** [open row: COLUMN_COUNT][times: capacity][coordinates: 2 x capacity][values as float32]; null until the first signal. */
+  private f64: Float64Array | null = null;
+  private f32: Float32Array = EMPTY_F32;
+  private capacity = 0;
+  /** Float32 index of the first value slot. */
+  private valuesAt = 0;
   private count = 0;
-  /** The newest row is still open: later samples in its resolution step overwrite it. */
-  private readonly current = new Float64Array(COLUMN_COUNT).fill(NaN);
   /** Samples older than the newest row (a resend after an outage): not charted. */
   late = 0;
 
-  constructor(private readonly limits: CarHistoryLimits) {
-    this.times = new Float64Array(INITIAL_ROWS);
-    this.values = new Float32Array(INITIAL_ROWS * VALUE_COUNT);
-    this.coordinates = new Float64Array(INITIAL_ROWS * 2);
-  }
+  constructor(private readonly limits: CarHistoryLimits) {}
 
   get rows(): number {
     return this.count;
@@ -58,23 +62,23 @@ export class CarHistory {
 
   /** Epoch ms of the newest row; -Infinity when empty. */
   get newestAt(): number {
-    return this.count > 0 ? this.times[this.count - 1]! : Number.NEGATIVE_INFINITY;
+    return this.count > 0 ? this.f64![CURRENT + this.count - 1]! : Number.NEGATIVE_INFINITY;
   }
 
   /** Bytes held by the typed arrays (what the memory budget counts). */
   get bytes(): number {
-    return this.times.byteLength + this.values.byteLength + this.coordinates.byteLength + this.current.byteLength;
+    return this.f64 === null ? 0 : this.f64.buffer.byteLength;
   }
 
   /** Fold the car's values at `sample.at` in; `power` and `chargerPower` are derived by the caller. */
   add(sample: SignalSample, power: number, chargerPower: number): void {
     const at = sample.at;
-    const lastAt = this.count > 0 ? this.times[this.count - 1]! : Number.NEGATIVE_INFINITY;
+    const lastAt = this.newestAt;
     if (at < lastAt) {
       this.late++;
       return;
     }
-    const c = this.current;
+    const c = this.f64 ?? this.allocate(INITIAL_ROWS);
     // Bitwise or, not ||: every column must be stored.
     const changed =
       put(c, 0, sample.soc) | put(c, 1, sample.range) | put(c, 2, sample.speed) | put(c, 3, power) | put(c, 4, chargerPower) |
@@ -86,15 +90,20 @@ export class CarHistory {
       return;
     }
     if (!changed && this.count > 0 && at - lastAt < this.limits.heartbeatMs) return;
-    if (this.count === this.times.length) this.makeRoom(at);
+    if (this.count === this.capacity) this.makeRoom(at);
     this.writeRow(this.count, at);
     this.count++;
   }
 
+  /** An idle car keeps only the rows it has (it grows again, doubling, when it sends). */
+  trim(): void {
+    if (this.f64 !== null && this.count > 0 && this.capacity > this.count) this.resize(this.count);
+  }
+
   /** Rows with from <= t <= to, thinned evenly to at most `maxPoints`. */
   query(from: number, to: number, maxPoints: number): HistorySeries {
-    const first = lowerBound(this.times, this.count, from);
-    const rows = Math.max(0, lowerBound(this.times, this.count, to + 1) - first);
+    const first = this.lowerBound(from);
+    const rows = Math.max(0, this.lowerBound(to + 1) - first);
     const points = Math.min(rows, Math.max(2, maxPoints));
     const t: number[] = [];
     const columns = Object.fromEntries(HISTORY_COLUMNS.map((name) => [name, [] as Array<number | null>])) as HistorySeries['columns'];
@@ -102,36 +111,53 @@ export class CarHistory {
     // Evenly spaced rows, first and last included, so the chart still reaches the present.
     for (let k = 0; k < points; k++) {
       const row = first + (points === rows ? k : Math.round((k * (rows - 1)) / (points - 1)));
-      t.push(Math.round(this.times[row]!) / 1000);
+      t.push(Math.round(this.f64![CURRENT + row]!) / 1000);
       for (let i = 0; i < COLUMN_COUNT; i++) lists[i]!.push(this.read(row, i));
     }
     return { t, columns };
   }
 
+  private allocate(rows: number): Float64Array {
+    const f64 = new Float64Array(CURRENT + rows * 3 + Math.ceil((rows * VALUE_COUNT) / 2));
+    // The open row starts unknown (a resize copies it over).
+    f64.fill(NaN, 0, CURRENT);
+    this.f64 = f64;
+    this.f32 = new Float32Array(f64.buffer);
+    this.capacity = rows;
+    this.valuesAt = (CURRENT + rows * 3) * 2;
+    return f64;
+  }
+
+  private get coordinatesAt(): number {
+    return CURRENT + this.capacity;
+  }
+
   private read(row: number, column: number): number | null {
     let value: number;
-    if (column === LATITUDE) value = this.coordinates[row * 2]!;
-    else if (column === LONGITUDE) value = this.coordinates[row * 2 + 1]!;
-    else value = this.values[row * VALUE_COUNT + SLOT[column]!]!;
+    if (column === LATITUDE) value = this.f64![this.coordinatesAt + row * 2]!;
+    else if (column === LONGITUDE) value = this.f64![this.coordinatesAt + row * 2 + 1]!;
+    else value = this.f32[this.valuesAt + row * VALUE_COUNT + SLOT[column]!]!;
     if (Number.isNaN(value)) return null;
     return column === LATITUDE || column === LONGITUDE ? value : Math.round(value * 1000) / 1000;
   }
 
   private writeRow(row: number, at: number): void {
-    this.times[row] = at;
-    const base = row * VALUE_COUNT;
-    for (let i = 0; i < COLUMN_COUNT; i++) if (SLOT[i]! >= 0) this.values[base + SLOT[i]!] = this.current[i]!;
-    this.coordinates[row * 2] = this.current[LATITUDE]!;
-    this.coordinates[row * 2 + 1] = this.current[LONGITUDE]!;
+    const f64 = this.f64!;
+    f64[CURRENT + row] = at;
+    const base = this.valuesAt + row * VALUE_COUNT;
+    for (let i = 0; i < COLUMN_COUNT; i++) if (SLOT[i]! >= 0) this.f32[base + SLOT[i]!] = f64[i]!;
+    const coordinates = this.coordinatesAt + row * 2;
+    f64[coordinates] = f64[LATITUDE]!;
+    f64[coordinates + 1] = f64[LONGITUDE]!;
   }
 
   /** Grow up to maxRows; then drop what left the window; then thin the older half. */
   private makeRoom(now: number): void {
-    if (this.times.length < this.limits.maxRows) {
-      this.resize(Math.min(this.limits.maxRows, this.times.length * 2));
+    if (this.capacity < this.limits.maxRows) {
+      this.resize(Math.min(this.limits.maxRows, Math.max(INITIAL_ROWS, this.capacity * 2)));
       return;
     }
-    const expired = lowerBound(this.times, this.count, now - this.limits.windowMs);
+    const expired = this.lowerBound(now - this.limits.windowMs);
     if (expired > 0) {
       this.moveRows(expired, 0, this.count - expired);
       this.count -= expired;
@@ -140,34 +166,44 @@ export class CarHistory {
     const half = Math.floor(this.count / 2);
     // Keep the later row of each pair: it carries the values the earlier one led to.
     let to = 0;
-    for (let from = 1; from < half; from += 2) this.copyRow(from, to++);
+    for (let from = 1; from < half; from += 2) this.moveRows(from, to++, 1);
     const kept = this.count - half;
     this.moveRows(half, to, kept);
     this.count = to + kept;
   }
 
   private resize(rows: number): void {
-    const times = new Float64Array(rows);
-    const values = new Float32Array(rows * VALUE_COUNT);
-    const coordinates = new Float64Array(rows * 2);
-    times.set(this.times.subarray(0, this.count));
-    values.set(this.values.subarray(0, this.count * VALUE_COUNT));
-    coordinates.set(this.coordinates.subarray(0, this.count * 2));
-    this.times = times;
-    this.values = values;
-    this.coordinates = coordinates;
-  }
-
-  private copyRow(from: number, to: number): void {
-    this.times[to] = this.times[from]!;
-    this.values.copyWithin(to * VALUE_COUNT, from * VALUE_COUNT, (from + 1) * VALUE_COUNT);
-    this.coordinates.copyWithin(to * 2, from * 2, from * 2 + 2);
+    const oldF64 = this.f64!;
+    const oldF32 = this.f32;
+    const oldCoordinates = this.coordinatesAt;
+    const oldValues = this.valuesAt;
+    const count = this.count;
+    const f64 = this.allocate(rows);
+    f64.set(oldF64.subarray(0, CURRENT + count));
+    f64.set(oldF64.subarray(oldCoordinates, oldCoordinates + count * 2), this.coordinatesAt);
+    this.f32.set(oldF32.subarray(oldValues, oldValues + count * VALUE_COUNT), this.valuesAt);
   }
 
   private moveRows(from: number, to: number, rows: number): void {
-    this.times.copyWithin(to, from, from + rows);
-    this.values.copyWithin(to * VALUE_COUNT, from * VALUE_COUNT, (from + rows) * VALUE_COUNT);
-    this.coordinates.copyWithin(to * 2, from * 2, (from + rows) * 2);
+    const f64 = this.f64!;
+    f64.copyWithin(CURRENT + to, CURRENT + from, CURRENT + from + rows);
+    const values = this.valuesAt;
+    this.f32.copyWithin(values + to * VALUE_COUNT, values + from * VALUE_COUNT, values + (from + rows) * VALUE_COUNT);
+    const coordinates = this.coordinatesAt;
+    f64.copyWithin(coordinates + to * 2, coordinates + from * 2, coordinates + (from + rows) * 2);
+  }
+
+  /** First row with time >= value (the times are sorted). */
+  private lowerBound(value: number): number {
+    const f64 = this.f64;
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (f64![CURRENT + mid]! < value) low = mid + 1;
+      else high = mid;
+    }
+    return low;
   }
 }
 
@@ -176,16 +212,4 @@ function put(row: Float64Array, index: number, value: number): number {
   if (Number.isNaN(value) || row[index] === value) return 0;
   row[index] = value;
   return 1;
-}
-
-/** First index in the sorted `times[0..count)` with times[i] >= value. */
-function lowerBound(times: Float64Array, count: number, value: number): number {
-  let low = 0;
-  let high = count;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (times[mid]! < value) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }

@@ -44,21 +44,42 @@ export interface ActivityListener {
 
 /** Records folded in per event-loop turn (a few microseconds each). */
 const RECORDS_PER_TURN = 1000;
+/** How often cars are swept; a car with no new row for this long is idle (its spare rows go back). */
+const SWEEP_MS = 60_000;
 
-class CarState {
+/** Where a car's finished trips and charges go (counted in metrics and told to listeners when `counted`). */
+interface ActivitySink {
+  activityEnded(vin: string, counted: boolean, trip: Trip | null, session: ChargingSession | null): void;
+}
+
+/** One car's history and activity; it is its activity's events itself, so a car costs no closures. */
+class CarState implements ActivityEvents {
   readonly history: CarHistory;
   readonly activity: CarActivity;
   lastSeq = 0;
   lastUsedAt = 0;
 
-  constructor(options: Required<Omit<RecentHistoryOptions, 'isLocal'>>, events: ActivityEvents) {
+  constructor(
+    options: Required<Omit<RecentHistoryOptions, 'isLocal'>>,
+    private readonly vin: string,
+    private readonly counted: boolean,
+    private readonly sink: ActivitySink,
+  ) {
     this.history = new CarHistory({
       windowMs: options.windowMs,
       resolutionMs: options.resolutionMs,
       maxRows: options.maxRowsPerCar,
       heartbeatMs: options.heartbeatMs,
     });
-    this.activity = new CarActivity({ windowMs: options.windowMs, maxKept: options.maxTripsPerCar, maxTrackPoints: options.maxTrackPoints }, events);
+    this.activity = new CarActivity({ windowMs: options.windowMs, maxKept: options.maxTripsPerCar, maxTrackPoints: options.maxTrackPoints }, this);
+  }
+
+  tripEnded(trip: Trip): void {
+    this.sink.activityEnded(this.vin, this.counted, trip, null);
+  }
+
+  chargeEnded(session: ChargingSession): void {
+    this.sink.activityEnded(this.vin, this.counted, null, session);
   }
 
   add(record: BusRecord, sample: SignalSample): void {
@@ -90,7 +111,7 @@ class CarState {
  * for a car reads its window back from the stream (then keeps it current by watching the VIN) and every
  * instance answers the same; the locally fed state only counts this instance's trips and charges.
  */
-export class RecentHistory {
+export class RecentHistory implements ActivitySink {
   private readonly options: Required<Omit<RecentHistoryOptions, 'isLocal'>> & Pick<RecentHistoryOptions, 'isLocal'>;
   private readonly cars = new Map<string, CarState>();
   private readonly streamCars = new Map<string, CarState>();
@@ -126,7 +147,7 @@ export class RecentHistory {
         setImmediate(() => this.drain(false));
       }
     });
-    this.sweeper ??= setInterval(() => this.sweep(Date.now()), 60_000);
+    this.sweeper ??= setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
 
@@ -225,20 +246,21 @@ export class RecentHistory {
   }
 
   private newCar(vin: string, counted: boolean): CarState {
+    return new CarState(this.options, vin, counted, this);
+  }
+
+  /** A car's trip or charge ended (CarState calls it); only this instance's own cars are counted. */
+  activityEnded(vin: string, counted: boolean, trip: Trip | null, session: ChargingSession | null): void {
+    if (!counted) return;
     const metrics = this.options.metrics;
-    const listeners = this.listeners;
-    return new CarState(this.options, {
-      tripEnded: (trip) => {
-        if (!counted) return;
-        metrics.tripEnded(trip);
-        for (const listener of listeners) listener.tripEnded?.(vin, trip);
-      },
-      chargeEnded: (session) => {
-        if (!counted) return;
-        metrics.chargeEnded(session);
-        for (const listener of listeners) listener.chargeEnded?.(vin, session);
-      },
-    });
+    if (trip !== null) {
+      metrics.tripEnded(trip);
+      for (const listener of this.listeners) listener.tripEnded?.(vin, trip);
+    }
+    if (session !== null) {
+      metrics.chargeEnded(session);
+      for (const listener of this.listeners) listener.chargeEnded?.(vin, session);
+    }
   }
 
   /**
@@ -281,13 +303,15 @@ export class RecentHistory {
     return loading;
   }
 
-  /** Forget cars that left the window, and stream copies nobody asked for lately. */
+  /** Forget cars that left the window and stream copies nobody asked for lately; idle cars give spare rows back. */
   sweep(now: number): void {
     this.drain();
     for (const [vin, car] of this.cars) {
       car.activity.expire(now);
       if (car.history.rows === 0 || (car.history.newestAt < now - this.options.windowMs && !car.activity.openTrip && !car.activity.openCharge)) {
         this.cars.delete(vin);
+      } else if (car.history.newestAt < now - SWEEP_MS) {
+        car.history.trim();
       }
     }
     for (const [vin, car] of this.streamCars) {

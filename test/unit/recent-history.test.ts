@@ -165,6 +165,44 @@ describe('recent history', () => {
     expect(thin.t[9]).to.equal(t[t.length - 1]);
   });
 
+  it('allocates no rows before the first signal, and an idle car gives its spare rows back without losing one', () => {
+    const car = new CarHistory({ windowMs: 86_400_000, resolutionMs: 1000, maxRows: 1024, heartbeatMs: 600_000 });
+    expect(car.bytes).to.equal(0);
+    expect(car.query(0, Number.MAX_SAFE_INTEGER, 100).t).to.deep.equal([]);
+    const sample = new SignalSample();
+    const feed = (from: number, to: number): void => {
+      for (let i = from; i < to; i++) {
+        sample.reset(START + i * 1000);
+        sample.speed = i;
+        sample.latitude = 37 + i / 1000;
+        sample.longitude = -122 - i / 1000;
+        car.add(sample, NaN, NaN);
+      }
+    };
+    feed(0, 5);
+    const grown = car.bytes;
+    expect(grown).to.be.greaterThan(0);
+    const before = car.query(0, Number.MAX_SAFE_INTEGER, 100);
+    car.trim();
+    // Exactly the 5 rows: the open row (12 float64), then 64 bytes a row.
+    expect(car.bytes).to.equal(12 * 8 + 5 * 64);
+    expect(car.bytes).to.be.lessThan(grown);
+    expect(car.query(0, Number.MAX_SAFE_INTEGER, 100)).to.deep.equal(before);
+    // It grows again when the car sends; rows and the carried-forward values survive.
+    sample.reset(START + 5000);
+    sample.soc = 50;
+    car.add(sample, NaN, NaN);
+    feed(6, 40);
+    const { t, columns } = car.query(0, Number.MAX_SAFE_INTEGER, 100);
+    expect(t).to.have.length(40);
+    // The soc-only row at 5 s carries the speed forward.
+    expect(columns.speed).to.deep.equal([0, 1, 2, 3, 4, 4, ...Array.from({ length: 34 }, (_, i) => i + 6)]);
+    expect(columns.soc.slice(0, 5)).to.deep.equal([null, null, null, null, null]);
+    expect(columns.soc.slice(5).every((v) => v === 50)).to.equal(true);
+    expect(columns.latitude[39]).to.equal(37.039);
+    expect(columns.longitude[0]).to.equal(-122);
+  });
+
   it('skips unchanged records except for a heartbeat, and late (resent) ones', () => {
     const car = new CarHistory({ windowMs: 86_400_000, resolutionMs: 1000, maxRows: 1024, heartbeatMs: 60_000 });
     const sample = new SignalSample();
