@@ -35,7 +35,8 @@ describe('the server keeps its Tesla token fresh from TESLA_TOKEN_FILE (auto-con
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function serverWith(tokenFile: string, logs: PassThrough): Promise<TestServer> {
+  /** Auto-configure from the token file; without `apiBaseUrl` TESLA_API_BASE_URL is left at its default. */
+  async function serverWith(tokenFile: string, options: { logs?: PassThrough; apiBaseUrl?: string } = {}): Promise<TestServer> {
     api.vehicle(VIN_A, { synced: false, config: null });
     return startTestServer({
       env: {
@@ -44,11 +45,11 @@ describe('the server keeps its Tesla token fresh from TESLA_TOKEN_FILE (auto-con
         TESLA_TOKEN_FILE: tokenFile,
         TESLA_CLIENT_ID: tesla.clientId,
         TESLA_TOKEN_URL: tesla.tokenUrl,
-        TESLA_API_BASE_URL: api.url,
+        ...(options.apiBaseUrl === undefined ? {} : { TESLA_API_BASE_URL: options.apiBaseUrl }),
         TESLA_PRIVATE_KEY_FILE: privateKeyFile,
         TESLA_ERRORS_POLL_INTERVAL_SECONDS: '0',
       },
-      overrides: { teslaClientHooks: { baseDelayMs: 10 }, logger: createLogger('info', logs) },
+      overrides: { teslaClientHooks: { baseDelayMs: 10 }, ...(options.logs === undefined ? {} : { logger: createLogger('info', options.logs) }) },
     });
   }
 
@@ -59,7 +60,7 @@ describe('the server keeps its Tesla token fresh from TESLA_TOKEN_FILE (auto-con
     const logs = new PassThrough();
     let logText = '';
     logs.on('data', (c: Buffer) => (logText += c.toString('utf8')));
-    const t = await serverWith(tokenFile, logs);
+    const t = await serverWith(tokenFile, { logs, apiBaseUrl: api.url });
     try {
       await t.server.tesla!.ready;
       expect(api.violations).to.deep.equal([]);
@@ -79,19 +80,7 @@ describe('the server keeps its Tesla token fresh from TESLA_TOKEN_FILE (auto-con
     const tokenFile = join(dir, 'region-token.json');
     const refreshToken = await tesla.issueRefreshToken({ sub: 'operator-3', vins: [VIN_A] });
     await writeTokenFile(tokenFile, { refreshToken, accessToken: '', expiresAt: 0, scopes: ['vehicle_device_data'], subject: null, apiBaseUrl: api.url });
-    api.vehicle(VIN_A, { synced: false, config: null });
-    const t = await startTestServer({
-      env: {
-        TESLA_AUTO_CONFIGURE: 'true',
-        TESLA_VIN: VIN_A,
-        TESLA_TOKEN_FILE: tokenFile,
-        TESLA_CLIENT_ID: tesla.clientId,
-        TESLA_TOKEN_URL: tesla.tokenUrl,
-        TESLA_PRIVATE_KEY_FILE: privateKeyFile,
-        TESLA_ERRORS_POLL_INTERVAL_SECONDS: '0',
-      },
-      overrides: { teslaClientHooks: { baseDelayMs: 10 } },
-    });
+    const t = await serverWith(tokenFile);
     try {
       await t.server.tesla!.ready;
       expect(api.vehicles.get(VIN_A)!.config).not.to.equal(null);
@@ -109,7 +98,7 @@ describe('the server keeps its Tesla token fresh from TESLA_TOKEN_FILE (auto-con
     const logs = new PassThrough();
     let logText = '';
     logs.on('data', (c: Buffer) => (logText += c.toString('utf8')));
-    const t = await serverWith(tokenFile, logs);
+    const t = await serverWith(tokenFile, { logs, apiBaseUrl: api.url });
     try {
       await t.server.tesla!.ready;
       expect(logText).to.include('tesla_token_refresh_failed');
