@@ -38,7 +38,8 @@ interface Parked {
  */
 export class VehicleActor implements LocalVehicleState {
   readonly vin: string;
-  readonly connections: VehicleConnection[] = [];
+  /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
+  connections: VehicleConnection[] = [];
   /**
    * Last-known state as [field, value, at] triples, with each field's time in epoch ms at the same
    * index / 3 in `times` (a double array: unboxed). No Map and no object per field: an idle car's state
