@@ -231,7 +231,7 @@ function scenarioLine(r: ScenarioResult): string {
     case 'idle-memory': {
       const rounds = (d.rounds as Array<{ rssPerCarBytes: number; heapPerCarBytes?: number; externalPerCarBytes?: number }> | undefined) ?? [];
       const kib = (bytes: number | null | undefined): string => (bytes == null ? '-' : (bytes / 1024).toFixed(2));
-      return `RSS per idle car (slope over ${d.waves} waves, after GC), median ${kib(d.rssPerIdleCarBytes as number | null)} KiB over ${rounds.length} rounds (${rounds.map((f) => kib(f.rssPerCarBytes)).join(', ')})` +
+      return `RSS per idle car (slope over ${d.waves} waves, after GC), median ${kib(d.rssPerIdleCarBytes as number | null)} KiB over ${rounds.length} rounds (${rounds.map((f) => kib(f.rssPerCarBytes)).join(', ')}); before the GC ${kib(d.rssBeforeGcPerIdleCarBytes as number | null)} KiB` +
         (d.heapUsedPerIdleCarBytes != null ? `; heap ${kib(d.heapUsedPerIdleCarBytes as number)} KiB, external ${kib(d.externalPerIdleCarBytes as number | null)} KiB` : '');
     }
     case 'storm':

@@ -22,6 +22,8 @@ export interface IdleMemoryOptions {
 interface MemoryPoint {
   cars: number;
   rssBytes: number;
+  /** RSS before the GC was asked for: with whatever garbage the process had not yet collected by itself. */
+  rssBeforeGcBytes: number;
   /** Ours only (its /metrics): V8 heap in use and external memory. */
   heapUsedBytes?: number;
   externalBytes?: number;
@@ -31,6 +33,8 @@ interface RoundFigures {
   points: MemoryPoint[];
   /** Least-squares slope of RSS over connected cars, every wave after the first: bytes a further idle car costs. */
   rssPerCarBytes: number;
+  /** The same slope of the readings before the GC (what an idle server left to itself holds). */
+  rssBeforeGcPerCarBytes: number;
   heapPerCarBytes?: number;
   externalPerCarBytes?: number;
 }
@@ -81,9 +85,10 @@ async function oneRound(ctx: RunContext, o: IdleMemoryOptions): Promise<{ result
       }
       const { counters } = await fleet.counters();
       await sleep(o.settleSeconds * 1000);
+      const rssBeforeGcBytes = meter.take().rssBytes;
       await collectGarbage(inspectorPort);
       await sleep(1000);
-      const point: MemoryPoint = { cars: counters.readyCars, rssBytes: meter.take().rssBytes };
+      const point: MemoryPoint = { cars: counters.readyCars, rssBytes: meter.take().rssBytes, rssBeforeGcBytes };
       if (server.metricsPort !== null) {
         const [used, external] = await Promise.all([
           scrapeValue(server.metricsPort, 'fleet_telemetry_nodejs_heap_size_used_bytes').catch(() => null),
@@ -105,7 +110,7 @@ async function oneRound(ctx: RunContext, o: IdleMemoryOptions): Promise<{ result
       });
       return xy.length >= 2 ? Math.round(slope(xy)) : undefined;
     };
-    figures = { points, rssPerCarBytes: slopeOf((p) => p.rssBytes)! };
+    figures = { points, rssPerCarBytes: slopeOf((p) => p.rssBytes)!, rssBeforeGcPerCarBytes: slopeOf((p) => p.rssBeforeGcBytes)! };
     const heap = slopeOf((p) => p.heapUsedBytes);
     const external = slopeOf((p) => p.externalBytes);
     if (heap !== undefined) figures.heapPerCarBytes = heap;
@@ -135,6 +140,7 @@ function summarise(ctx: RunContext, o: IdleMemoryOptions, results: ScenarioResul
     settleSeconds: o.settleSeconds,
     rounds: figures,
     rssPerIdleCarBytes: median(figures.map((f) => f.rssPerCarBytes)),
+    rssBeforeGcPerIdleCarBytes: median(figures.map((f) => f.rssBeforeGcPerCarBytes)),
     heapUsedPerIdleCarBytes: median(figures.map((f) => f.heapPerCarBytes)),
     externalPerIdleCarBytes: median(figures.map((f) => f.externalPerCarBytes)),
     rssPerIdleCarSpreadBytes: figures.length > 0 ? round(Math.max(...figures.map((f) => f.rssPerCarBytes)) - Math.min(...figures.map((f) => f.rssPerCarBytes)), 0) : null,
