@@ -29,29 +29,42 @@ function debuggerUrl(port: number): Promise<string> {
   });
 }
 
-/** Asks the process to collect garbage `times` times (a second pass frees what the first only unlinked). */
-export async function collectGarbage(inspectorPort: number, times = 2): Promise<void> {
+/** The main thread's V8 heap: bytes in use and bytes the heap holds (its pages). */
+export interface HeapUsage {
+  usedBytes: number;
+  totalBytes: number;
+}
+
+/**
+ * Asks the process to collect garbage `times` times (a second pass frees what the first only
+ * unlinked), then reads its main thread's heap usage.
+ */
+export async function collectGarbage(inspectorPort: number, times = 2): Promise<HeapUsage> {
   const socket = new WebSocket(await debuggerUrl(inspectorPort));
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
     });
-    for (let id = 1; id <= times; id++) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('HeapProfiler.collectGarbage timed out')), 30_000);
+    let id = 0;
+    const call = (method: string): Promise<Record<string, unknown>> =>
+      new Promise((resolve, reject) => {
+        const sent = ++id;
+        const timer = setTimeout(() => reject(new Error(`${method} timed out`)), 30_000);
         const onMessage = (data: WebSocket.RawData): void => {
-          const reply = JSON.parse(data.toString()) as { id?: number; error?: { message?: string } };
-          if (reply.id !== id) return;
+          const reply = JSON.parse(data.toString()) as { id?: number; result?: Record<string, unknown>; error?: { message?: string } };
+          if (reply.id !== sent) return;
           clearTimeout(timer);
           socket.off('message', onMessage);
-          if (reply.error !== undefined) reject(new Error(`HeapProfiler.collectGarbage: ${reply.error.message ?? 'failed'}`));
-          else resolve();
+          if (reply.error !== undefined) reject(new Error(`${method}: ${reply.error.message ?? 'failed'}`));
+          else resolve(reply.result ?? {});
         };
         socket.on('message', onMessage);
-        socket.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
+        socket.send(JSON.stringify({ id: sent, method }));
       });
-    }
+    for (let i = 0; i < times; i++) await call('HeapProfiler.collectGarbage');
+    const usage = await call('Runtime.getHeapUsage');
+    return { usedBytes: Number(usage.usedSize), totalBytes: Number(usage.totalSize) };
   } finally {
     socket.close();
   }

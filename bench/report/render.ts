@@ -232,7 +232,8 @@ function scenarioLine(r: ScenarioResult): string {
       const rounds = (d.rounds as Array<{ rssPerCarBytes: number; heapPerCarBytes?: number; externalPerCarBytes?: number }> | undefined) ?? [];
       const kib = (bytes: number | null | undefined): string => (bytes == null ? '-' : (bytes / 1024).toFixed(2));
       return `RSS per idle car (slope over ${d.waves} waves, after GC), median ${kib(d.rssPerIdleCarBytes as number | null)} KiB over ${rounds.length} rounds (${rounds.map((f) => kib(f.rssPerCarBytes)).join(', ')}); before the GC ${kib(d.rssBeforeGcPerIdleCarBytes as number | null)} KiB` +
-        (d.heapUsedPerIdleCarBytes != null ? `; heap ${kib(d.heapUsedPerIdleCarBytes as number)} KiB, external ${kib(d.externalPerIdleCarBytes as number | null)} KiB` : '');
+        `; V8 heap in use ${kib(d.heapUsedPerIdleCarBytes as number | null)} KiB (its pages ${kib(d.heapTotalPerIdleCarBytes as number | null)} KiB)` +
+        (d.externalPerIdleCarBytes != null ? `, external ${kib(d.externalPerIdleCarBytes as number)} KiB` : '');
     }
     case 'storm':
       return `all connected+acked: ${d.allConnectedAndAcked ? `${d.readySeconds} s` : 'NO'}; connect failures ${r.counts.connectFailures}; RSS per idle car ${((d.rssPerIdleCarBytes as number) / 1000).toFixed(1)} KB`;

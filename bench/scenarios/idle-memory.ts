@@ -24,8 +24,10 @@ interface MemoryPoint {
   rssBytes: number;
   /** RSS before the GC was asked for: with whatever garbage the process had not yet collected by itself. */
   rssBeforeGcBytes: number;
-  /** Ours only (its /metrics): V8 heap in use and external memory. */
-  heapUsedBytes?: number;
+  /** Every server (the inspector): the main thread's V8 heap in use and the pages it holds. */
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  /** Ours only (its /metrics): external memory (ArrayBuffers and other memory V8 is told about). */
   externalBytes?: number;
 }
 
@@ -35,7 +37,8 @@ interface RoundFigures {
   rssPerCarBytes: number;
   /** The same slope of the readings before the GC (what an idle server left to itself holds). */
   rssBeforeGcPerCarBytes: number;
-  heapPerCarBytes?: number;
+  heapPerCarBytes: number;
+  heapTotalPerCarBytes: number;
   externalPerCarBytes?: number;
 }
 
@@ -86,15 +89,11 @@ async function oneRound(ctx: RunContext, o: IdleMemoryOptions): Promise<{ result
       const { counters } = await fleet.counters();
       await sleep(o.settleSeconds * 1000);
       const rssBeforeGcBytes = meter.take().rssBytes;
-      await collectGarbage(inspectorPort);
+      const heap = await collectGarbage(inspectorPort);
       await sleep(1000);
-      const point: MemoryPoint = { cars: counters.readyCars, rssBytes: meter.take().rssBytes, rssBeforeGcBytes };
+      const point: MemoryPoint = { cars: counters.readyCars, rssBytes: meter.take().rssBytes, rssBeforeGcBytes, heapUsedBytes: heap.usedBytes, heapTotalBytes: heap.totalBytes };
       if (server.metricsPort !== null) {
-        const [used, external] = await Promise.all([
-          scrapeValue(server.metricsPort, 'fleet_telemetry_nodejs_heap_size_used_bytes').catch(() => null),
-          scrapeValue(server.metricsPort, 'fleet_telemetry_nodejs_external_memory_bytes').catch(() => null),
-        ]);
-        if (used !== null) point.heapUsedBytes = used;
+        const external = await scrapeValue(server.metricsPort, 'fleet_telemetry_nodejs_external_memory_bytes').catch(() => null);
         if (external !== null) point.externalBytes = external;
       }
       points.push(point);
@@ -110,10 +109,14 @@ async function oneRound(ctx: RunContext, o: IdleMemoryOptions): Promise<{ result
       });
       return xy.length >= 2 ? Math.round(slope(xy)) : undefined;
     };
-    figures = { points, rssPerCarBytes: slopeOf((p) => p.rssBytes)!, rssBeforeGcPerCarBytes: slopeOf((p) => p.rssBeforeGcBytes)! };
-    const heap = slopeOf((p) => p.heapUsedBytes);
+    figures = {
+      points,
+      rssPerCarBytes: slopeOf((p) => p.rssBytes)!,
+      rssBeforeGcPerCarBytes: slopeOf((p) => p.rssBeforeGcBytes)!,
+      heapPerCarBytes: slopeOf((p) => p.heapUsedBytes)!,
+      heapTotalPerCarBytes: slopeOf((p) => p.heapTotalBytes)!,
+    };
     const external = slopeOf((p) => p.externalBytes);
-    if (heap !== undefined) figures.heapPerCarBytes = heap;
     if (external !== undefined) figures.externalPerCarBytes = external;
     result.details = { ...figures };
   });
@@ -142,6 +145,7 @@ function summarise(ctx: RunContext, o: IdleMemoryOptions, results: ScenarioResul
     rssPerIdleCarBytes: median(figures.map((f) => f.rssPerCarBytes)),
     rssBeforeGcPerIdleCarBytes: median(figures.map((f) => f.rssBeforeGcPerCarBytes)),
     heapUsedPerIdleCarBytes: median(figures.map((f) => f.heapPerCarBytes)),
+    heapTotalPerIdleCarBytes: median(figures.map((f) => f.heapTotalPerCarBytes)),
     externalPerIdleCarBytes: median(figures.map((f) => f.externalPerCarBytes)),
     rssPerIdleCarSpreadBytes: figures.length > 0 ? round(Math.max(...figures.map((f) => f.rssPerCarBytes)) - Math.min(...figures.map((f) => f.rssPerCarBytes)), 0) : null,
   };
