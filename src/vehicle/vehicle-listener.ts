@@ -134,7 +134,8 @@ function flushQueuedReplies(): void {
   queuedCount = 0;
 }
 
-class UwsVehicleConnection implements VehicleConnection {
+/** Exported for its unit test (the reply queue); the listener makes them. */
+export class UwsVehicleConnection implements VehicleConnection {
   isOpen = true;
   /** Frames handed to the pipeline whose reply has not been queued yet. */
   awaitingReply = 0;
