@@ -57,10 +57,12 @@ interface Runtime {
   ALERT_MS: number;
   MAX: number;
   enums: Array<(v: number) => string>;
-  /** Merged message heads by enum number (see messageFunction). */
-  heads: Uint8Array[][];
-  /** The generated code's literal texts, as bytes. */
-  literals: Uint8Array[];
+  /** Merged message heads by enum number (see messageFunction), as words (see toWords). */
+  heads: Int32Array[][];
+  /** The generated code's literal texts, as words. */
+  literals: Int32Array[];
+  /** Each enum's JSON text by number (0..4095), as words; undefined where EN gives a bare number. */
+  enumBytes: Int32Array[][];
 }
 
 interface Generated {
@@ -108,7 +110,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const enums = new Map<string, number>();
   const runtime: Runtime = {
     sink, BAIL, validUtf8, floatToJson, formatTimestamp, parseLocationString, rewriteScientific,
-    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [],
+    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumBytes: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
     let i = enums.get(e.fullName);
@@ -138,14 +140,19 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   }
   let source = `
 'use strict';
-var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, HD = R.heads, LIT = R.literals;
+var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, ENB = R.enumBytes, HD = R.heads, LIT = R.literals;
 var B = null, P = 0, LO = 0, HI = 0;
+// The sink's bytes and write position while a record is written (O.n is brought up to date at the
+// end, and around the sink's own writers): the writers below are plain stores into a local array.
+var OB = null, ON = 0, OD = null;
 var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
   run: function (topic, buf, s, e, vinJson, state, info) {
     B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false;
+    ON = O.n;
+    if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
     info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
@@ -154,6 +161,7 @@ return {
       if (err === BAIL) return false;
       throw err;
     } finally {
+      O.n = ON;
       B = null; ST = null; INFO = null;
     }
   },
@@ -173,21 +181,45 @@ return {
 };`;
   // Literal text goes out as prebuilt bytes: copying a Uint8Array beats reading a string's characters.
   const literals: string[] = [];
-  source = source.replace(/O\.ascii\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\)/g, (_call, literal: string) => {
+  source = source.replace(/\bwa\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\)/g, (_call, literal: string) => {
     literals.push(literal);
-    return `O.raw(LIT[${literals.length - 1}])`;
+    return `wl(LIT[${literals.length - 1}])`;
   });
   // `literal` is a string literal this module generated from the schema (matched above), not input.
-  runtime.literals = literals.map((literal) => new TextEncoder().encode((new Function(`return ${literal};`) as () => string)()));
+  runtime.literals = literals.map((literal) => toWords((new Function(`return ${literal};`) as () => string)()));
   runtime.heads = heads.map(({ en, open, close }) => {
-    const table: Uint8Array[] = [];
+    const table: Int32Array[] = [];
     for (let n = 0; n < 4096; n++) {
       const name = runtime.enums[en]!(n);
-      if (name.startsWith('"')) table[n] = new TextEncoder().encode(open + name + close);
+      if (name.startsWith('"')) table[n] = toWords(open + name + close);
+    }
+    return table;
+  });
+  runtime.enumBytes = runtime.enums.map((en) => {
+    const table: Int32Array[] = [];
+    for (let n = 0; n < 4096; n++) {
+      const name = en(n);
+      if (name.startsWith('"')) table[n] = toWords(name);
     }
     return table;
   });
   return (new Function('R', source) as (r: typeof runtime) => Generated)(runtime);
+}
+
+/**
+ * ASCII text as the generated code copies it: [byte length, then the bytes as little-endian 32-bit
+ * words, the last one padded]. Four bytes per store instead of one; the padding lands past the write
+ * position, where the next write goes anyway.
+ */
+function toWords(text: string): Int32Array {
+  const words = new Int32Array(1 + Math.ceil(text.length / 4));
+  words[0] = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) throw new Error('transcoder: literal text must be ASCII');
+    words[1 + (i >> 2)]! |= c << (8 * (i & 3));
+  }
+  return words;
 }
 
 // Wire readers shared by the generated functions. They read B at P, never past `e` (the end of the
@@ -290,6 +322,101 @@ function sk(u, fn, e) {
 function str(s, e) {
   if (!R.validUtf8(B, s, e)) throw BAIL;
 }
+// ---- writers: into OB at ON, growing the sink when needed --------------------------------------
+function gr(k) {
+  O.n = ON;
+  O.reserve(k);
+  if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
+}
+function wb(c) {
+  if (ON >= OB.length) gr(1);
+  OB[ON++] = c;
+}
+// Prebuilt text as words (literals, enum names, heads: see toWords).
+function wl(w) {
+  var l = w[0], n = ON, k = (l + 3) >> 2;
+  if (n + 4 * k > OB.length) gr(4 * k);
+  var d = OD;
+  for (var i = 0; i < k; i++) d.setInt32(n + 4 * i, w[i + 1], true);
+  ON = n + l;
+}
+// Prebuilt bytes (the VIN).
+function wv(src) {
+  var l = src.length, n = ON, b = OB;
+  if (n + l > b.length) { gr(l); b = OB; }
+  for (var i = 0; i < l; i++) b[n + i] = src[i];
+  ON = n + l;
+}
+// Text known to be ASCII.
+function wa(s) {
+  var l = s.length, n = ON, b = OB;
+  if (n + l > b.length) { gr(l); b = OB; }
+  for (var i = 0; i < l; i++) b[n + i] = s.charCodeAt(i);
+  ON = n + l;
+}
+// Any text, and JSON strings from the payload: the sink's own writers (they keep O.nonAscii).
+function wt(s) {
+  O.n = ON; O.text(s); ON = O.n; gr(0);
+}
+function js(s, e) {
+  O.n = ON; O.jsonString(B, s, e); ON = O.n; gr(0);
+}
+function we(k, v) {
+  var b = v >= 0 && v < 4096 ? ENB[k][v] : undefined;
+  if (b !== undefined) wl(b); else wa(EN[k](v));
+}
+var P10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+// A non-negative integer below 2^53 as decimal digits; with d > 0, a decimal point d digits from the
+// right (and a leading 0 when the number has no more than d digits).
+function wdig(m, d) {
+  var len = 1;
+  while (len < 16 && m >= P10[len]) len++;
+  var end = ON + (len <= d ? d + 2 : d > 0 ? len + 1 : len), i = end - 1, k, q;
+  var b = OB;
+  if (m < 4294967296) {
+    var x = m >>> 0;
+    for (k = 0; k < d; k++) { q = (x / 10) >>> 0; b[i--] = 48 + x - q * 10; x = q; }
+    if (d > 0) b[i--] = 46;
+    do { q = (x / 10) >>> 0; b[i--] = 48 + x - q * 10; x = q; } while (x > 0);
+  } else {
+    for (k = 0; k < d; k++) { q = Math.floor(m / 10); b[i--] = 48 + m - q * 10; m = q; }
+    if (d > 0) b[i--] = 46;
+    do { q = Math.floor(m / 10); b[i--] = 48 + m - q * 10; m = q; } while (m > 0);
+  }
+  ON = end;
+}
+// An int32 or uint32 as JSON (String(v)).
+function wi(v) {
+  if (ON + 11 > OB.length) gr(11);
+  if (v < 0) { OB[ON++] = 45; v = -v; }
+  wdig(v, 0);
+}
+// A double as JSON, the same text as the canonical writer's (String(v), non-finite as strings).
+// Telemetry doubles mostly have a few decimals: those are written from integer digits, a fraction of
+// the cost of String(v). At most 14 significant digits: then only one decimal of d places reads back
+// as v (m / 10^d is the correctly rounded value of that decimal, as parsing it would give), so the
+// first d that reads back gives the shortest text, which is what String(v) writes.
+function wd(v) {
+  if (ON + 32 > OB.length) gr(32);
+  if (v === 0) {
+    if (1 / v < 0) OB[ON++] = 45;
+    OB[ON++] = 48;
+    return;
+  }
+  var a = v < 0 ? -v : v;
+  if (a >= 1e-6 && a < 1e15) {
+    for (var d = 0; d <= 9; d++) {
+      var sc = P10[d], m = Math.round(a * sc);
+      if (m > 99999999999999) break;
+      if (m / sc === a) {
+        if (v < 0) OB[ON++] = 45;
+        wdig(m, d);
+        return;
+      }
+    }
+  }
+  wa(dbl(v));
+}
 // A signed 64-bit integer as protobufjs's Long.toString() writes it.
 function i64(lo, hi) {
   hi = hi | 0;
@@ -320,11 +447,11 @@ function ts(s, e, ms) {
   }
   var text;
   try { text = R.formatTimestamp(seconds, nanos); } catch (err) { throw BAIL; }
-  O.byte(34);
-  var at = O.n;
-  O.ascii(text);
-  var end = O.n;
-  O.byte(34);
+  wb(34);
+  var at = ON;
+  wa(text);
+  var end = ON;
+  wb(34);
   return at * 4294967296 + end;
 }
 // A Value whose oneof ended on string_value: Location strings and scientific notation, as
@@ -337,7 +464,11 @@ function vstr(s, e) {
     var loc = R.parseLocationString(text);
     if (loc !== null) {
       INFO.rewrites++;
-      O.ascii('{"locationValue":{"latitude":' + dbl(loc.latitude) + ',"longitude":' + dbl(loc.longitude) + '}}');
+      wa('{"locationValue":{"latitude":');
+      wd(loc.latitude);
+      wa(',"longitude":');
+      wd(loc.longitude);
+      wa('}}');
       return;
     }
   }
@@ -353,15 +484,15 @@ function vstr(s, e) {
     var rewritten = R.rewriteScientific(text);
     if (rewritten !== text) {
       INFO.rewrites++;
-      O.ascii('{"stringValue":');
-      O.ascii(JSON.stringify(rewritten));
-      O.byte(125);
+      wa('{"stringValue":');
+      wa(JSON.stringify(rewritten));
+      wb(125);
       return;
     }
   }
-  O.ascii('{"stringValue":');
-  O.jsonString(B, s, e);
-  O.byte(125);
+  wa('{"stringValue":');
+  js(s, e);
+  wb(125);
 }
 var UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
 function utf8text(s, e) {
@@ -475,37 +606,37 @@ function messageFunction(
     if (field.repeated) {
       if (rt instanceof protobuf.Type) {
         const m = visit(rt);
-        return `O.byte(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) O.byte(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } O.byte(93);`;
+        return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) wb(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
       }
       const en = enumIndex(rt as protobuf.Enum);
-      return `O.byte(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) O.byte(44); first = false; O.ascii(EN[${en}](rv(q) | 0)); } } else { if (!first) O.byte(44); first = false; O.ascii(EN[${en}](rv(e) | 0)); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } O.byte(93);`;
+      return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) wb(44); first = false; we(${en}, rv(q) | 0); } } else { if (!first) wb(44); first = false; we(${en}, rv(e) | 0); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
     }
     if (rt instanceof protobuf.Type) {
       if (rt.fullName.slice(1) === TIMESTAMP) {
         const ms = MS_TIMESTAMPS.has(full);
         const capture = VIN_FIELDS.has(`${typeName}.vin`) && protoNameOf(field) === 'created_at';
-        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else O.ascii('null');`;
+        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else wa('null');`;
       }
       const m = visit(rt);
-      return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else O.ascii('null');`;
+      return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else wa('null');`;
     }
-    if (rt instanceof protobuf.Enum) return `O.ascii(EN[${enumIndex(rt)}](${nm(field, i, 'v')}));`;
+    if (rt instanceof protobuf.Enum) return `we(${enumIndex(rt)}, ${nm(field, i, 'v')});`;
     switch (field.type) {
       case 'string':
-        if (VIN_FIELDS.has(full)) return 'O.raw(VIN);';
-        return `O.jsonString(B, ${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
+        if (VIN_FIELDS.has(full)) return 'wv(VIN);';
+        return `js(${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
       case 'int32':
-        return `O.ascii(String(${nm(field, i, 'v')} | 0));`;
+        return `wi(${nm(field, i, 'v')} | 0);`;
       case 'uint32':
-        return `O.ascii(String(${nm(field, i, 'v')} >>> 0));`;
+        return `wi(${nm(field, i, 'v')} >>> 0);`;
       case 'bool':
-        return `O.ascii(${nm(field, i, 'v')} !== 0 ? 'true' : 'false');`;
+        return `if (${nm(field, i, 'v')} !== 0) wa('true'); else wa('false');`;
       case 'int64':
-        return `O.byte(34); O.ascii(i64(${nm(field, i, 'lo')}, ${nm(field, i, 'hi')})); O.byte(34);`;
+        return `wb(34); wa(i64(${nm(field, i, 'lo')}, ${nm(field, i, 'hi')})); wb(34);`;
       case 'double':
-        return `O.double(${nm(field, i, 'v')});`;
+        return `wd(${nm(field, i, 'v')});`;
       default: // float
-        return `O.ascii(R.floatToJson(${nm(field, i, 'v')}));`;
+        return `wa(R.floatToJson(${nm(field, i, 'v')}));`;
     }
   };
 
@@ -518,9 +649,9 @@ function messageFunction(
   if (onlyOneof) {
     const cases = oneofs[0]!.fieldsArray.map((memberField) => {
       const prefix = '{' + JSON.stringify(jsonNameOf(memberField)) + ':';
-      return `case ${memberField.id}: O.ascii(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} O.byte(125); return;`;
+      return `case ${memberField.id}: wa(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} wb(125); return;`;
     });
-    write.push(`switch (oc) { ${cases.join(' ')} } O.ascii('{}');`);
+    write.push(`switch (oc) { ${cases.join(' ')} } wa('{}');`);
   } else {
     let alwaysWritten = false;
     const seenOneofs = new Set<string>();
@@ -534,7 +665,7 @@ function messageFunction(
       const open = '{' + JSON.stringify(jsonNameOf(first)) + ':';
       const close = ',' + JSON.stringify(jsonNameOf(second)) + ':';
       runtimeHeads.push({ en, open, close });
-      write.push(`if (HD[${head}][v0] !== undefined) O.raw(HD[${head}][v0]); else O.ascii(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
+      write.push(`if (HD[${head}][v0] !== undefined) wl(HD[${head}][v0]); else wa(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
       mergedHead = true;
       alwaysWritten = true;
     }
@@ -545,11 +676,11 @@ function messageFunction(
       if (oneof) {
         if (seenOneofs.has(oneof.name)) return;
         seenOneofs.add(oneof.name);
-        if (open) write.push('O.byte(123);');
+        if (open) write.push('wb(123);');
         const cases: string[] = [];
         for (const memberField of oneof.fieldsArray) {
           const prefix = JSON.stringify(jsonNameOf(memberField)) + ':';
-          const comma = alwaysWritten ? `O.ascii(${JSON.stringify(',' + prefix)});` : `O.ascii(w ? ${JSON.stringify(',' + prefix)} : ${JSON.stringify(prefix)}); w = true;`;
+          const comma = alwaysWritten ? `wa(${JSON.stringify(',' + prefix)});` : `if (w) wa(${JSON.stringify(',' + prefix)}); else wa(${JSON.stringify(prefix)}); w = true;`;
           cases.push(`case ${memberField.id}: ${comma} ${valueOf(memberField, fields.indexOf(memberField))} break;`);
         }
         write.push(`switch (oc) { ${cases.join(' ')} }`);
@@ -559,21 +690,21 @@ function messageFunction(
       const comma = mergedHead && i === 1
         ? ''
         : alwaysWritten
-        ? `O.ascii(${JSON.stringify(',' + prefix)});`
+        ? `wa(${JSON.stringify(',' + prefix)});`
         : seenOneofs.size > 0
-          ? `O.ascii(w ? ${JSON.stringify(',' + prefix)} : ${JSON.stringify(prefix)}); w = true;`
-          : `O.ascii(${JSON.stringify(open + prefix)});`;
+          ? `if (w) wa(${JSON.stringify(',' + prefix)}); else wa(${JSON.stringify(prefix)}); w = true;`
+          : `wa(${JSON.stringify(open + prefix)});`;
       let value = valueOf(field, i);
       if (isDatum && protoNameOf(field) === 'value') {
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
-        value = `DK = v${keyIndex}; var vs = O.n; ${value} if (ST !== null) ST.push(v${keyIndex}, vs, O.n);`;
+        value = `DK = v${keyIndex}; var vs = ON; ${value} if (ST !== null) ST.push(v${keyIndex}, vs, ON);`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);
       alwaysWritten = true;
     });
-    if (write.length === 0) write.push("O.ascii('{');");
-    write.push('O.byte(125);');
+    if (write.length === 0) write.push("wa('{');");
+    write.push('wb(125);');
   }
   const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
@@ -627,13 +758,13 @@ function wmap${name}(s, e) {
   }
   if (entries.size > MAX) throw BAIL;
   var keys = Array.from(entries.keys()).sort();
-  O.byte(123);
+  wb(123);
   for (var k = 0; k < keys.length; k++) {
-    if (k > 0) O.byte(44);
-    O.text(JSON.stringify(keys[k]));
-    O.byte(58);
-    O.text(JSON.stringify(entries.get(keys[k])));
+    if (k > 0) wb(44);
+    wt(JSON.stringify(keys[k]));
+    wb(58);
+    wt(JSON.stringify(entries.get(keys[k])));
   }
-  O.byte(125);
+  wb(125);
 }`;
 }
