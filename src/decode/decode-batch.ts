@@ -9,7 +9,7 @@ import {
 import { JsonSink } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
-import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
+import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVin } from '../protocol/vin-patch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
@@ -91,7 +91,7 @@ const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0 };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1 };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
 /** The frame just decoded went through the transcoder and it rewrote nothing but the VIN. */
@@ -255,29 +255,35 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
 
 /** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
 function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
-  const bytes = new Uint8Array(payload.buffer);
+  // One view of the batch's frames serves all its payloads.
+  if (wireView.buffer !== payload.buffer) wireView = new Uint8Array(payload.buffer);
   const start = payload.byteOffset;
-  const end = start + payload.byteLength;
-  let resend = false;
-  if (topic === 'V') {
-    try {
-      resend = TRANSCODER.resend(bytes, start, end);
-    } catch (error) {
-      if (error === BAIL) return false;
-      throw error;
-    }
-  }
-  writeHead(vin, topic, receivedAt, resend);
-  const recordStart = SINK.n;
-  if (!TRANSCODER.run(topic, bytes, start, end, vinJsonOf(vin).bytes, STATE, INFO)) return false;
-  table[row + SLOT.RECORD_START] = recordStart;
+  headVin = vin;
+  headTopic = topic;
+  headReceivedAt = receivedAt;
+  headResend = false;
+  if (!TRANSCODER.run(topic, wireView, start, start + payload.byteLength, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead)) return false;
+  table[row + SLOT.RECORD_START] = INFO.recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;
   table[row + SLOT.CREATED_AT_START] = INFO.createdAtStart;
   table[row + SLOT.CREATED_AT_END] = INFO.createdAtEnd;
-  table[row + SLOT.IS_RESEND] = resend ? 1 : 0;
+  table[row + SLOT.IS_RESEND] = headResend ? 1 : 0;
   writeTail();
   return true;
+}
+
+let wireView: Uint8Array = new Uint8Array(0);
+// The frame transcode() is writing, for writeRecordHead (a module function: no closure per frame).
+let headVin = '';
+let headTopic = '';
+let headReceivedAt = 0;
+let headResend = false;
+
+/** The transcoder's RecordHead: the dashboard message head, now that the record's resend flag is known. */
+function writeRecordHead(isResend: boolean): void {
+  headResend = isResend;
+  writeHead(headVin, headTopic, headReceivedAt, isResend);
 }
 
 /**

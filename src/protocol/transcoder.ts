@@ -14,7 +14,7 @@
 // (decodeRecord) for that frame, which gives the exact verdict and JSON. Real cars never hit it.
 import protobuf from 'protobufjs';
 import { JsonSink, validUtf8 } from './json-sink.js';
-import { floatToJson, formatTimestamp } from './canonical-json.js';
+import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
 import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific } from './normalise.js';
 
 type Type = protobuf.Type;
@@ -32,7 +32,16 @@ export interface TranscodeInfo {
   createdAtEnd: number;
   /** Values the normalisation rewrote besides the VIN (Location, scientific notation, alert times). */
   rewrites: number;
+  /** Sink position where the record JSON starts (after what `head` wrote); -1 before it is known. */
+  recordStart: number;
 }
+
+/**
+ * Called once per record, after the payload was read and before its JSON is written, with the
+ * record's is_resend (false for types without one): the caller writes what goes before the record
+ * (the dashboard message head, which names the resend flag first) without a second pass over the wire.
+ */
+export type RecordHead = (isResend: boolean) => void;
 
 /** Where each datum's Value JSON went: triples [Field number, start, end] of sink positions. */
 export interface StateIndex {
@@ -50,7 +59,10 @@ interface Runtime {
   BAIL: typeof BAIL;
   validUtf8: typeof validUtf8;
   floatToJson: typeof floatToJson;
-  formatTimestamp: typeof formatTimestamp;
+  /** `"YYYY-MM-DDT` of a day since the epoch, as words (see toWords). */
+  dayWords: (days: number) => Int32Array;
+  MIN_SECONDS: number;
+  MAX_SECONDS: number;
   parseLocationString: typeof parseLocationString;
   rewriteScientific: typeof rewriteScientific;
   LOCATION_FIELD: number;
@@ -68,7 +80,8 @@ interface Runtime {
 interface Generated {
   /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
   /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo): boolean;
+  /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null): boolean;
   /** The V payload's is_resend, read ahead of the record (the dashboard message names it first). */
   resend(buf: Uint8Array, start: number, end: number): boolean;
 }
@@ -109,7 +122,8 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const types = new Map<string, { index: number; type: Type }>();
   const enums = new Map<string, number>();
   const runtime: Runtime = {
-    sink, BAIL, validUtf8, floatToJson, formatTimestamp, parseLocationString, rewriteScientific,
+    sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
+    dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS,
     LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumBytes: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
@@ -145,15 +159,15 @@ var B = null, P = 0, LO = 0, HI = 0;
 // The sink's bytes and write position while a record is written (O.n is brought up to date at the
 // end, and around the sink's own writers): the writers below are plain stores into a local array.
 var OB = null, ON = 0, OD = null;
-var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false;
+var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false, HK = null;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
-  run: function (topic, buf, s, e, vinJson, state, info) {
-    B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false;
+  run: function (topic, buf, s, e, vinJson, state, info, head) {
+    B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -162,7 +176,7 @@ return {
       throw err;
     } finally {
       O.n = ON;
-      B = null; ST = null; INFO = null;
+      B = null; ST = null; INFO = null; HK = null;
     }
   },
   resend: function (buf, s, e) {
@@ -445,15 +459,33 @@ function ts(s, e, ms) {
     nanos = (seconds - whole * 1000) * 1000000;
     seconds = whole;
   }
-  var text;
-  try { text = R.formatTimestamp(seconds, nanos); } catch (err) { throw BAIL; }
-  wb(34);
-  var at = ON;
-  wa(text);
-  var end = ON;
-  wb(34);
+  // No RFC 3339 form (formatTimestamp refuses the same): protobufjs's path gives the verdict.
+  if (seconds < R.MIN_SECONDS || seconds > R.MAX_SECONDS || nanos < 0 || nanos > 999999999) throw BAIL;
+  var days = Math.floor(seconds / 86400), sod = seconds - days * 86400;
+  if (days !== TSDAY) { TSDAY = days; TSDW = R.dayWords(days); }
+  var at = ON + 1;
+  wl(TSDW);
+  if (ON + 24 > OB.length) gr(24);
+  var b = OB, n = ON, h = Math.floor(sod / 3600), mi = Math.floor((sod - h * 3600) / 60), se = sod - h * 3600 - mi * 60;
+  b[n] = 48 + Math.floor(h / 10); b[n + 1] = 48 + h % 10; b[n + 2] = 58;
+  b[n + 3] = 48 + Math.floor(mi / 10); b[n + 4] = 48 + mi % 10; b[n + 5] = 58;
+  b[n + 6] = 48 + Math.floor(se / 10); b[n + 7] = 48 + se % 10;
+  n += 8;
+  if (nanos !== 0) {
+    // 3, 6 or 9 digits: the fewest that show the nanos exactly.
+    var f = nanos, digits = 9;
+    if (f % 1000000 === 0) { f = f / 1000000; digits = 3; } else if (f % 1000 === 0) { f = f / 1000; digits = 6; }
+    b[n++] = 46;
+    for (var k = n + digits - 1; k >= n; k--) { var q = Math.floor(f / 10); b[k] = 48 + f - q * 10; f = q; }
+    n += digits;
+  }
+  b[n++] = 90;
+  var end = n;
+  b[n++] = 34;
+  ON = n;
   return at * 4294967296 + end;
 }
+var TSDAY = NaN, TSDW = null;
 // A Value whose oneof ended on string_value: Location strings and scientific notation, as
 // normaliseVehicleData rewrites them.
 function vstr(s, e) {
@@ -720,10 +752,18 @@ function m${index}(s, e) {
   }
   ${after.join(' ')}
   ${isTop && topCount >= 0 ? `INFO.signals = c${topCount};` : ''}
+  ${isTop ? recordHead(fields) : ''}
   ${isValue ? valueStringHook(fields) : ''}
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
+}
+
+/** A record type's call of the caller's RecordHead, between reading the payload and writing it. */
+function recordHead(fields: Field[]): string {
+  const i = fields.findIndex((f) => protoNameOf(f) === 'is_resend' && f.type === 'bool' && !f.partOf && !f.repeated);
+  const resend = i < 0 ? 'false' : `v${i} !== 0`;
+  return `if (HK !== null) { var hk = HK; HK = null; O.n = ON; hk(${resend}); ON = O.n; gr(0); } INFO.recordStart = ON;`;
 }
 
 /** A Value whose oneof ended on string_value is written whole by vstr (it may become a locationValue). */
