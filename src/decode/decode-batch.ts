@@ -45,14 +45,16 @@ class StateBuffer implements StateIndex {
   length = 0;
 
   push(field: number, start: number, end: number): void {
-    if (this.length + 3 > this.values.length) {
-      const values = new Int32Array(this.values.length * 2);
-      values.set(this.values);
-      this.values = values;
-    }
+    if (this.length + 3 > this.values.length) this.room();
     this.values[this.length++] = field;
     this.values[this.length++] = start;
     this.values[this.length++] = end;
+  }
+
+  room(): void {
+    const values = new Int32Array(this.values.length * 2);
+    values.set(this.values);
+    this.values = values;
   }
 }
 

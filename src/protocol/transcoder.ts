@@ -43,9 +43,14 @@ export interface TranscodeInfo {
  */
 export type RecordHead = (isResend: boolean) => void;
 
-/** Where each datum's Value JSON went: triples [Field number, start, end] of sink positions. */
+/**
+ * Where each datum's Value JSON went: triples [Field number, start, end] of sink positions, written by
+ * the transcoder at `length` (which it advances by 3) after `room()` made space for one more.
+ */
 export interface StateIndex {
-  push(field: number, start: number, end: number): void;
+  values: Int32Array;
+  length: number;
+  room(): void;
 }
 
 export interface TranscoderOptions {
@@ -155,7 +160,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   let source = `
 'use strict';
 var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, ENB = R.enumBytes, HD = R.heads, LIT = R.literals;
-var B = null, P = 0, LO = 0, HI = 0;
+var B = null, BD = null, P = 0, LO = 0, HI = 0;
 // The sink's bytes and write position while a record is written (O.n is brought up to date at the
 // end, and around the sink's own writers): the writers below are plain stores into a local array.
 var OB = null, ON = 0, OD = null;
@@ -164,7 +169,7 @@ ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
   run: function (topic, buf, s, e, vinJson, state, info, head) {
-    B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
+    wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
     info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1;
@@ -176,31 +181,37 @@ return {
       throw err;
     } finally {
       O.n = ON;
-      B = null; ST = null; INFO = null; HK = null;
+      ST = null; INFO = null; HK = null;
     }
   },
   resend: function (buf, s, e) {
-    B = buf;
-    try {
-      var r = false;
-      P = s;
-      while (P < e) {
-        var t = tg(e), u = t & 7;
-        if (t >>> 3 === 4 && u === 0) { r = rb(e) !== 0; continue; }
-        sk(u, t >>> 3, e);
-      }
-      return r;
-    } finally { B = null; }
+    wire(buf);
+    var r = false;
+    P = s;
+    while (P < e) {
+      var t = tg(e), u = t & 7;
+      if (t >>> 3 === 4 && u === 0) { r = rb(e) !== 0; continue; }
+      sk(u, t >>> 3, e);
+    }
+    return r;
   },
 };`;
   // Literal text goes out as prebuilt bytes: copying a Uint8Array beats reading a string's characters.
-  const literals: string[] = [];
-  source = source.replace(/\bwa\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\)/g, (_call, literal: string) => {
-    literals.push(literal);
-    return `wl(LIT[${literals.length - 1}])`;
+  // Short ones become straight-line stores of their words (no loads, one capacity check).
+  const literals: Int32Array[] = [];
+  source = source.replace(/\bwa\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\);/g, (_call, literal: string) => {
+    // `literal` is a string literal this module generated from the schema (matched here), not input.
+    const words = toWords((new Function(`return ${literal};`) as () => string)());
+    if (words.length > 17) {
+      literals.push(words);
+      return `wl(LIT[${literals.length - 1}]);`;
+    }
+    const stores: string[] = [];
+    for (let i = 1; i < words.length; i++) stores.push(`d_.setInt32(n_${i > 1 ? ` + ${4 * (i - 1)}` : ''}, ${words[i]!}, true);`);
+    const room = 4 * (words.length - 1);
+    return `{ if (ON + ${room} > OB.length) gr(${room}); var n_ = ON, d_ = OD; ${stores.join(' ')} ON = n_ + ${words[0]!}; }`;
   });
-  // `literal` is a string literal this module generated from the schema (matched above), not input.
-  runtime.literals = literals.map((literal) => toWords((new Function(`return ${literal};`) as () => string)()));
+  runtime.literals = literals;
   runtime.heads = heads.map(({ en, open, close }) => {
     const table: Int32Array[] = [];
     for (let n = 0; n < 4096; n++) {
@@ -308,18 +319,21 @@ function rv64(e) {
   }
   throw BAIL;
 }
-var F64 = new Float64Array(1), F64B = new Uint8Array(F64.buffer), F32 = new Float32Array(1), F32B = new Uint8Array(F32.buffer);
 function rd(e) {
   if (P + 8 > e) throw BAIL;
-  for (var i = 0; i < 8; i++) F64B[i] = B[P + i];
+  var v = BD.getFloat64(P, true);
   P += 8;
-  return F64[0];
+  return v;
 }
 function rf(e) {
   if (P + 4 > e) throw BAIL;
-  for (var i = 0; i < 4; i++) F32B[i] = B[P + i];
+  var v = BD.getFloat32(P, true);
   P += 4;
-  return F32[0];
+  return v;
+}
+// The wire buffer and a DataView of it, kept while the caller passes the same buffer (a batch's frames).
+function wire(buf) {
+  if (B !== buf) { B = buf; BD = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
 }
 // An unknown field, or a known one with another wire type: protobufjs skips both.
 function sk(u, fn, e) {
@@ -729,7 +743,7 @@ function messageFunction(
       let value = valueOf(field, i);
       if (isDatum && protoNameOf(field) === 'value') {
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
-        value = `DK = v${keyIndex}; var vs = ON; ${value} if (ST !== null) ST.push(v${keyIndex}, vs, ON);`;
+        value = `DK = v${keyIndex}; var vs = ON; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);
