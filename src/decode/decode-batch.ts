@@ -6,7 +6,7 @@ import {
   writeAckInto,
   writeErrorReply,
 } from '../protocol/envelope.js';
-import { JsonSink } from '../protocol/json-sink.js';
+import { JsonSink, toWords } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
@@ -347,17 +347,49 @@ function topicText(bytes: Uint8Array): string {
   return bytes.length === 1 && bytes[0] === 0x56 ? 'V' : latin1.decode(bytes);
 }
 
+interface VinJson {
+  /** The VIN as JSON text, UTF-8. */
+  bytes: Uint8Array;
+  nonAscii: boolean;
+  /**
+   * The dashboard head of its V records around the receivedAt text, as words (see vHeadOf); null until
+   * the first one, or for a VIN that is not ASCII.
+   */
+  vHead: { before: Int32Array; plain: Int32Array; resend: Int32Array } | null;
+}
+
 // Batches are grouped by nothing, but a car's frames often arrive together; VINs are short.
-const vinJsonCache = new Map<string, { bytes: Uint8Array; nonAscii: boolean }>();
-function vinJsonOf(vin: string): { bytes: Uint8Array; nonAscii: boolean } {
+const vinJsonCache = new Map<string, VinJson>();
+function vinJsonOf(vin: string): VinJson {
   let cached = vinJsonCache.get(vin);
   if (cached === undefined) {
     if (vinJsonCache.size >= 4096) vinJsonCache.clear();
     const json = JSON.stringify(vin);
-    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json) };
+    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), vHead: null };
     vinJsonCache.set(vin, cached);
   }
   return cached;
+}
+
+const RECEIVED_AT_MARK = '\u0001'.repeat(24);
+const HEAD_SCRATCH = new JsonSink(1024);
+
+/**
+ * writeRecordMessageHead's bytes for this VIN's V records, cut around the receivedAt text (rendered
+ * once with a mark in its place): per record only the time changes. The framing stays defined there.
+ */
+function vHeadOf(vinJson: VinJson): NonNullable<VinJson['vHead']> {
+  const render = (isResend: boolean): [string, string] => {
+    HEAD_SCRATCH.n = 0;
+    writeRecordMessageHead(HEAD_SCRATCH, vinJson.bytes, 'V', RECEIVED_AT_MARK, isResend);
+    const text = latin1.decode(HEAD_SCRATCH.bytes.subarray(0, HEAD_SCRATCH.n));
+    const at = text.lastIndexOf(RECEIVED_AT_MARK);
+    return [text.slice(0, at), text.slice(at + RECEIVED_AT_MARK.length)];
+  };
+  const [before, plain] = render(false);
+  const [beforeResend, resend] = render(true);
+  if (before !== beforeResend) throw new Error('record message head: the resend flag changed what comes before receivedAt');
+  return { before: toWords(before), plain: toWords(plain), resend: toWords(resend) };
 }
 
 /** The frame being decoded has a dashboard watching its VIN: write the message around its record. */
@@ -370,6 +402,7 @@ function writeTail(): void {
 
 let lastReceivedAt = Number.NaN;
 let lastReceivedAtText = '';
+let lastReceivedAtWords = toWords('');
 
 /** The dashboard `record` message up to its record: `...,"record":`. */
 function writeHead(vin: string, topic: string, receivedAt: number, isResend: boolean): void {
@@ -380,9 +413,18 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
   if (receivedAt !== lastReceivedAt) {
     lastReceivedAt = receivedAt;
     lastReceivedAtText = new Date(receivedAt).toISOString();
+    lastReceivedAtWords = toWords(lastReceivedAtText);
   }
   const vinJson = vinJsonOf(vin);
-  if (vinJson.nonAscii) SINK.nonAscii = true;
+  if (vinJson.nonAscii) {
+    SINK.nonAscii = true;
+  } else if (topic === 'V') {
+    const head = vinJson.vHead ?? (vinJson.vHead = vHeadOf(vinJson));
+    SINK.words(head.before);
+    SINK.words(lastReceivedAtWords);
+    SINK.words(isResend ? head.resend : head.plain);
+    return;
+  }
   writeRecordMessageHead(SINK, vinJson.bytes, topic, lastReceivedAtText, isResend);
 }
 

@@ -13,7 +13,7 @@
 // Timestamp without an RFC 3339 form, or malformed bytes. The caller then runs the protobufjs path
 // (decodeRecord) for that frame, which gives the exact verdict and JSON. Real cars never hit it.
 import protobuf from 'protobufjs';
-import { JsonSink, validUtf8 } from './json-sink.js';
+import { JsonSink, toWords, validUtf8 } from './json-sink.js';
 import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
 import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific } from './normalise.js';
 
@@ -229,22 +229,6 @@ return {
     return table;
   });
   return (new Function('R', source) as (r: typeof runtime) => Generated)(runtime);
-}
-
-/**
- * ASCII text as the generated code copies it: [byte length, then the bytes as little-endian 32-bit
- * words, the last one padded]. Four bytes per store instead of one; the padding lands past the write
- * position, where the next write goes anyway.
- */
-function toWords(text: string): Int32Array {
-  const words = new Int32Array(1 + Math.ceil(text.length / 4));
-  words[0] = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0x80) throw new Error('transcoder: literal text must be ASCII');
-    words[1 + (i >> 2)]! |= c << (8 * (i & 3));
-  }
-  return words;
 }
 
 // Wire readers shared by the generated functions. They read B at P, never past `e` (the end of the
