@@ -1,8 +1,12 @@
 import {
+  ENVELOPE_SPAN,
+  ENVELOPE_SPAN_COUNT,
   EnvelopeError,
   MESSAGE_TYPE_STREAM,
   ackByteLength,
   readEnvelope,
+  readEnvelopeSpans,
+  writeAckFromSpans,
   writeAckInto,
   writeErrorReply,
 } from '../protocol/envelope.js';
@@ -69,6 +73,17 @@ class ReplyBuffer {
   ack(txid: Uint8Array, topic: Uint8Array): void {
     this.reserve(ackByteLength(txid, topic));
     this.length = writeAckInto(this.bytes, this.length, txid, topic);
+  }
+
+  /** The ack of the envelope whose spans (in src) readEnvelopeSpans put in `spans`. */
+  ackSpans(src: Uint8Array, spans: Int32Array): void {
+    const txidStart = spans[ENVELOPE_SPAN.TXID]!;
+    const txidEnd = spans[ENVELOPE_SPAN.TXID + 1]!;
+    const topicStart = spans[ENVELOPE_SPAN.TOPIC]!;
+    const topicEnd = spans[ENVELOPE_SPAN.TOPIC + 1]!;
+    // ackByteLength of views of these lengths: the head, then two NUL-terminated padded vectors.
+    this.reserve(128 + txidEnd - txidStart + topicEnd - topicStart);
+    this.length = writeAckFromSpans(this.bytes, this.length, src, txidStart, txidEnd, topicStart, topicEnd);
   }
 
   error(txid: Uint8Array): void {
@@ -191,15 +206,16 @@ function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin
   table[row + SLOT.NORMALISED_END] = NORMALISED.n;
 }
 
+/** The envelope spans of the frame being decoded (see readEnvelopeSpans). */
+const SPANS = new Int32Array(ENVELOPE_SPAN_COUNT);
+
 function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): void {
-  const frame = frames.subarray(start, end);
   table[row + SLOT.TXID_START] = -1;
   table[row + SLOT.TOPIC_START] = -1;
   table[row + SLOT.CREATED_AT_START] = -1;
   table[row + SLOT.CREATED_AT_END] = -1;
-  let envelope;
   try {
-    envelope = readEnvelope(frame);
+    readEnvelopeSpans(frames, start, end, SPANS);
   } catch (error) {
     if (!(error instanceof EnvelopeError)) throw error;
     // Address the error reply to the txid when it was readable before the damage; otherwise empty.
@@ -208,17 +224,23 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     if (txid !== null) setSpan(table, row + SLOT.TXID_START, txid);
     return finish(table, row, KIND_ERROR, `envelope_${error.kind}`);
   }
-  setSpan(table, row + SLOT.TXID_START, envelope.txid);
-  setSpan(table, row + SLOT.TOPIC_START, envelope.topic);
+  table[row + SLOT.TXID_START] = SPANS[ENVELOPE_SPAN.TXID]!;
+  table[row + SLOT.TXID_END] = SPANS[ENVELOPE_SPAN.TXID + 1]!;
+  const topicStart = SPANS[ENVELOPE_SPAN.TOPIC]!;
+  const topicEnd = SPANS[ENVELOPE_SPAN.TOPIC + 1]!;
+  table[row + SLOT.TOPIC_START] = topicStart;
+  table[row + SLOT.TOPIC_END] = topicEnd;
 
-  if (envelope.messageType !== MESSAGE_TYPE_STREAM || envelope.stream === null) {
-    REPLIES.ack(envelope.txid, envelope.topic);
+  if (SPANS[ENVELOPE_SPAN.MESSAGE_TYPE] !== MESSAGE_TYPE_STREAM || SPANS[ENVELOPE_SPAN.STREAM] !== 1) {
+    REPLIES.ackSpans(frames, SPANS);
     return finish(table, row, KIND_ACK_ONLY, '');
   }
 
-  const payload = envelope.stream.payload;
-  setSpan(table, row + SLOT.PAYLOAD_START, payload);
-  const topic = topicText(envelope.topic);
+  const payloadStart = SPANS[ENVELOPE_SPAN.PAYLOAD]!;
+  const payloadEnd = SPANS[ENVELOPE_SPAN.PAYLOAD + 1]!;
+  table[row + SLOT.PAYLOAD_START] = payloadStart;
+  table[row + SLOT.PAYLOAD_END] = payloadEnd;
+  const topic = topicEnd - topicStart === 1 && frames[topicStart] === 0x56 ? 'V' : latin1.decode(frames.subarray(topicStart, topicEnd));
   const messageStart = SINK.n;
   const stateMark = STATE.length;
   SINK.nonAscii = false;
@@ -230,7 +252,7 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     writeHead(vin, topic, receivedAt, false);
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
     if (withDashboardMessage) SINK.ascii('null}');
-  } else if (transcode(topic, payload, vin, receivedAt, table, row)) {
+  } else if (transcode(topic, frames, payloadStart, payloadEnd, vin, receivedAt, table, row)) {
     onlyVinChanged = INFO.rewrites === 0;
   } else {
     onlyVinChanged = false;
@@ -238,33 +260,30 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     STATE.length = stateMark;
     SINK.nonAscii = false;
     transcoderStats.fallbacks++;
-    const kind = viaProtobufjs(topic, payload, vin, receivedAt, table, row);
+    const kind = viaProtobufjs(topic, frames.subarray(payloadStart, payloadEnd), vin, receivedAt, table, row);
     if (kind !== null) {
       SINK.n = messageStart;
       STATE.length = stateMark;
       table[row + SLOT.MESSAGE_START] = 0;
       table[row + SLOT.STATE_START] = 0;
-      REPLIES.error(envelope.txid);
+      REPLIES.error(frames.subarray(SPANS[ENVELOPE_SPAN.TXID], SPANS[ENVELOPE_SPAN.TXID + 1]));
       return finish(table, row, KIND_ERROR, kind);
     }
   }
   table[row + SLOT.MESSAGE_END] = SINK.n;
   table[row + SLOT.STATE_END] = STATE.length / 3;
   table[row + SLOT.NON_ASCII] = SINK.nonAscii ? 1 : 0;
-  REPLIES.ack(envelope.txid, envelope.topic);
+  REPLIES.ackSpans(frames, SPANS);
   finish(table, row, KIND_RECORD, '');
 }
 
 /** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
-function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
-  // One view of the batch's frames serves all its payloads.
-  if (wireView.buffer !== payload.buffer) wireView = new Uint8Array(payload.buffer);
-  const start = payload.byteOffset;
+function transcode(topic: string, frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
   headVin = vin;
   headTopic = topic;
   headReceivedAt = receivedAt;
   headResend = false;
-  if (!TRANSCODER.run(topic, wireView, start, start + payload.byteLength, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead)) return false;
+  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead)) return false;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;
@@ -275,7 +294,6 @@ function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: 
   return true;
 }
 
-let wireView: Uint8Array = new Uint8Array(0);
 // The frame transcode() is writing, for writeRecordHead (a module function: no closure per frame).
 let headVin = '';
 let headTopic = '';
