@@ -405,9 +405,9 @@ function wi(v) {
 }
 // A double as JSON, the same text as the canonical writer's (String(v), non-finite as strings).
 // Telemetry doubles mostly have a few decimals: those are written from integer digits, a fraction of
-// the cost of String(v). At most 14 significant digits: then only one decimal of d places reads back
-// as v (m / 10^d is the correctly rounded value of that decimal, as parsing it would give), so the
-// first d that reads back gives the shortest text, which is what String(v) writes.
+// the cost of String(v). The shortest decimal that reads back as v is String(v)'s digits as long as
+// it has at most 14 significant digits (then no other decimal of as many places reads back as v).
+// m / 10^d is the correctly rounded value of the decimal m·10^-d (both exact), as parsing it gives.
 function wd(v) {
   if (ON + 32 > OB.length) gr(32);
   if (v === 0) {
@@ -416,8 +416,29 @@ function wd(v) {
     return;
   }
   var a = v < 0 ? -v : v;
-  if (a >= 1e-6 && a < 1e15) {
-    for (var d = 0; d <= 9; d++) {
+  if (a >= 1e-6 && a < 2e6) {
+    // Below 2e6, a·1e9 < 2^51: if some decimal of at most 9 places reads back as a, m9 is that decimal
+    // scaled to 9 places exactly, and it reads back too; its trailing zeros give the shortest one.
+    var m9 = Math.round(a * 1e9);
+    if (m9 / 1e9 !== a) { wa(dbl(v)); return; }
+    var whole = Math.floor(m9 / 1e9), fraction = m9 - whole * 1e9;
+    if (fraction < 0) { whole--; fraction += 1e9; }
+    var f = fraction | 0, d = 9;
+    if (f === 0) d = 0;
+    else for (;;) { var q = (f / 10) | 0; if (f !== q * 10) break; f = q; d--; }
+    if (whole * P10[d] + f > 99999999999999) { wa(dbl(v)); return; }
+    if (v < 0) OB[ON++] = 45;
+    wdig(whole, 0);
+    if (d > 0) {
+      var b = OB, n = ON;
+      b[n] = 46;
+      for (var k = n + d; k > n; k--) { q = (f / 10) | 0; b[k] = 48 + f - q * 10; f = q; }
+      ON = n + d + 1;
+    }
+    return;
+  }
+  if (a >= 2e6 && a < 1e15) {
+    for (d = 0; d <= 9; d++) {
       var sc = P10[d], m = Math.round(a * sc);
       if (m > 99999999999999) break;
       if (m / sc === a) {
