@@ -14,7 +14,7 @@ import { JsonSink, toWords } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
-import { replaceVin } from '../protocol/vin-patch.js';
+import { replaceVinInto } from '../protocol/vin-patch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
   ERROR_KINDS,
@@ -192,17 +192,19 @@ function internalFailure(frame: Uint8Array, table: Int32Array, row: number): voi
 function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin: string): void {
   const topic = topicText(frames.subarray(table[row + SLOT.TOPIC_START], table[row + SLOT.TOPIC_END]));
   if (!KNOWN_TOPICS.has(topic)) return;
-  const payload = frames.subarray(table[row + SLOT.PAYLOAD_START], table[row + SLOT.PAYLOAD_END]);
+  const payloadStart = table[row + SLOT.PAYLOAD_START]!;
+  const payloadEnd = table[row + SLOT.PAYLOAD_END]!;
+  const start = NORMALISED.n;
   // The common case costs a copy; a record with rewritten values is decoded and encoded again.
   const vinJson = vinJsonOf(vin);
-  const bytes =
-    (onlyVinChanged && !vinJson.nonAscii ? replaceVin(payload, VIN_FIELD.get(topic)!, Buffer.from(vin, 'latin1')) : null) ??
-    encodeNormalised(topic, payload, vin);
-  if (bytes === null) return;
-  NORMALISED.reserve(bytes.length);
-  NORMALISED.bytes.set(bytes, NORMALISED.n);
-  table[row + SLOT.NORMALISED_START] = NORMALISED.n;
-  NORMALISED.n += bytes.length;
+  if (!onlyVinChanged || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw)) {
+    const bytes = encodeNormalised(topic, frames.subarray(payloadStart, payloadEnd), vin);
+    if (bytes === null) return;
+    NORMALISED.reserve(bytes.length);
+    NORMALISED.bytes.set(bytes, NORMALISED.n);
+    NORMALISED.n += bytes.length;
+  }
+  table[row + SLOT.NORMALISED_START] = start;
   table[row + SLOT.NORMALISED_END] = NORMALISED.n;
 }
 
@@ -369,6 +371,8 @@ interface VinJson {
   /** The VIN as JSON text, UTF-8. */
   bytes: Uint8Array;
   nonAscii: boolean;
+  /** The VIN's own bytes (latin1: used only when the VIN is ASCII), for the normalised protobuf. */
+  raw: Uint8Array;
   /**
    * The dashboard head of its V records around the receivedAt text, as words (see vHeadOf); null until
    * the first one, or for a VIN that is not ASCII.
@@ -383,7 +387,7 @@ function vinJsonOf(vin: string): VinJson {
   if (cached === undefined) {
     if (vinJsonCache.size >= 4096) vinJsonCache.clear();
     const json = JSON.stringify(vin);
-    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), vHead: null };
+    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), raw: Buffer.from(vin, 'latin1'), vHead: null };
     vinJsonCache.set(vin, cached);
   }
   return cached;
