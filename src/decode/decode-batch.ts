@@ -14,7 +14,7 @@ import { JsonSink, toWords } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
-import { replaceVinInto } from '../protocol/vin-patch.js';
+import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
   ERROR_KINDS,
@@ -108,11 +108,26 @@ const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1 };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
-/** The frame just decoded went through the transcoder and it rewrote nothing but the VIN. */
-let onlyVinChanged = false;
+/**
+ * The frame just decoded went through the transcoder, and what it rewrote besides the VIN are datum
+ * Values (INFO.valueRewrites): its normalised protobuf is the car's bytes patched (see replaceVinInto).
+ */
+let patchable = false;
+const DATUM_FIELDS: DatumFields = (() => {
+  const field = (type: string, name: string): number => SCHEMA_ROOT.lookupType(type).fields[name]!.id;
+  return {
+    data: field(RECORD_TYPES.V!, 'data'),
+    key: field('telemetry.vehicle_data.Datum', 'key'),
+    value: field('telemetry.vehicle_data.Datum', 'value'),
+    stringValue: field('telemetry.vehicle_data.Value', 'stringValue'),
+    locationValue: field('telemetry.vehicle_data.Value', 'locationValue'),
+    latitude: field('telemetry.vehicle_data.LocationValue', 'latitude'),
+    longitude: field('telemetry.vehicle_data.LocationValue', 'longitude'),
+  };
+})();
 const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
 
 /** Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts). */
@@ -197,7 +212,7 @@ function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin
   const start = NORMALISED.n;
   // The common case costs a copy; a record with rewritten values is decoded and encoded again.
   const vinJson = vinJsonOf(vin);
-  if (!onlyVinChanged || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw)) {
+  if (!patchable || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw, INFO.valueRewrites, DATUM_FIELDS)) {
     const bytes = encodeNormalised(topic, frames.subarray(payloadStart, payloadEnd), vin);
     if (bytes === null) return;
     NORMALISED.reserve(bytes.length);
@@ -255,9 +270,9 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
     if (withDashboardMessage) SINK.ascii('null}');
   } else if (transcode(topic, frames, payloadStart, payloadEnd, vin, receivedAt, table, row)) {
-    onlyVinChanged = INFO.rewrites === 0;
+    patchable = INFO.rewrites === INFO.valueRewrites.length;
   } else {
-    onlyVinChanged = false;
+    patchable = false;
     SINK.n = messageStart;
     STATE.length = stateMark;
     SINK.nonAscii = false;

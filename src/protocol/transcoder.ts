@@ -15,7 +15,7 @@
 import protobuf from 'protobufjs';
 import { JsonSink, toWords, validUtf8 } from './json-sink.js';
 import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
-import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific } from './normalise.js';
+import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
 
 type Type = protobuf.Type;
 type Field = protobuf.Field;
@@ -27,6 +27,11 @@ export const BAIL = { bail: true } as const;
 export interface TranscodeInfo {
   /** Datums, alerts or errors in the record; 1 for connectivity. */
   signals: number;
+  /**
+   * The datums whose Value the normalisation rewrote (a Location string, a scientific-notation
+   * string), so the normalised protobuf can be patched instead of re-encoded; emptied by each run.
+   */
+  valueRewrites: ValueRewrite[];
   /** Sink positions of the top-level created_at text (without quotes); -1 when it was unset. */
   createdAtStart: number;
   createdAtEnd: number;
@@ -42,6 +47,17 @@ export interface TranscodeInfo {
  * (the dashboard message head, which names the resend flag first) without a second pass over the wire.
  */
 export type RecordHead = (isResend: boolean) => void;
+
+/** A datum whose Value was rewritten: its message bytes [datumStart, datumEnd) in the wire buffer. */
+export interface ValueRewrite {
+  datumStart: number;
+  datumEnd: number;
+  /** The datum's key (Field number) as the transcoder read it. */
+  key: number;
+  /** The LocationValue a Location string became, or null: then `text` replaces the string. */
+  location: LatLon | null;
+  text: string;
+}
 
 /**
  * Where each datum's Value JSON went: triples [Field number, start, end] of sink positions, written by
@@ -164,7 +180,7 @@ var B = null, BD = null, P = 0, LO = 0, HI = 0;
 // The sink's bytes and write position while a record is written (O.n is brought up to date at the
 // end, and around the sink's own writers): the writers below are plain stores into a local array.
 var OB = null, ON = 0, OD = null;
-var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false, HK = null;
+var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, LOCDONE = false, HK = null;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
@@ -172,7 +188,7 @@ return {
     wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -515,6 +531,7 @@ function vstr(s, e) {
     var loc = R.parseLocationString(text);
     if (loc !== null) {
       INFO.rewrites++;
+      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, key: DK, location: loc, text: '' });
       wa('{"locationValue":{"latitude":');
       wd(loc.latitude);
       wa(',"longitude":');
@@ -535,6 +552,7 @@ function vstr(s, e) {
     var rewritten = R.rewriteScientific(text);
     if (rewritten !== text) {
       INFO.rewrites++;
+      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, key: DK, location: null, text: rewritten });
       wa('{"stringValue":');
       wa(JSON.stringify(rewritten));
       wb(125);
@@ -748,7 +766,7 @@ function messageFunction(
       let value = valueOf(field, i);
       if (isDatum && protoNameOf(field) === 'value') {
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
-        value = `DK = v${keyIndex}; var vs = ON; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }`;
+        value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);

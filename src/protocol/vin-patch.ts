@@ -1,22 +1,56 @@
-// The normalised record as protobuf without decoding it: when the transcoder changed nothing but the
-// VIN (no Location string, no scientific-notation string, no millisecond alert time), the normalised
-// record is the car's bytes with the top-level VIN field replaced. Decoders read the same message
-// (field order does not matter in protobuf; the unknown fields stay where the car put them).
+// The normalised record as protobuf without decoding it: the car's bytes with the top-level VIN field
+// replaced and, where the transcoder rewrote a datum's Value (a Location string, a scientific-notation
+// string), that datum written anew. Decoders read the same message as protobufjs's re-encoding of the
+// normalised record (field order does not matter in protobuf; unknown fields stay where the car put
+// them, except inside a rewritten datum). Millisecond alert times are left to the re-encoding.
 import type { JsonSink } from './json-sink.js';
+import type { ValueRewrite } from './transcoder.js';
+
+/** Field numbers of the V payload a rewritten datum is written with (from the schema). */
+export interface DatumFields {
+  /** Payload.data */
+  data: number;
+  /** Datum.key, Datum.value */
+  key: number;
+  value: number;
+  /** Value.string_value, Value.location_value */
+  stringValue: number;
+  locationValue: number;
+  /** LocationValue.latitude, LocationValue.longitude */
+  latitude: number;
+  longitude: number;
+}
+
+const NO_REWRITES: readonly ValueRewrite[] = [];
 
 /**
  * Writes src[start, end) without its top-level length-delimited fields numbered `vinField`, followed by
- * that field holding `vin` (UTF-8), at out.n: the runs between VIN fields are copied whole. False (and
- * out.n as it was) when the top level is not plain (groups, tags or lengths longer than the transcoder
- * accepts, truncation): the caller then re-encodes through protobufjs.
+ * that field holding `vin` (UTF-8), at out.n: the runs between VIN fields are copied whole; the datums
+ * of `rewrites` (in wire order) are written with their new Value. False (and out.n as it was) when the
+ * top level is not plain (groups, tags or lengths longer than the transcoder accepts, truncation) or a
+ * rewrite does not match a top-level datum: the caller then re-encodes through protobufjs.
  */
-export function replaceVinInto(out: JsonSink, src: Uint8Array, start: number, end: number, vinField: number, vin: Uint8Array): boolean {
+export function replaceVinInto(
+  out: JsonSink,
+  src: Uint8Array,
+  start: number,
+  end: number,
+  vinField: number,
+  vin: Uint8Array,
+  rewrites: readonly ValueRewrite[] = NO_REWRITES,
+  fields: DatumFields | null = null,
+): boolean {
   // tag (one or two bytes), length (at most two bytes for any VIN we accept), the VIN
   if (vin.length >= 1 << 14) return false;
+  if (rewrites.length > 0 && fields === null) return false;
   const mark = out.n;
-  out.reserve(end - start + vin.length + 8);
+  // A rewritten datum grows by at most its new Value (a LocationValue: 20 bytes, or the text) plus heads.
+  let room = end - start + vin.length + 8;
+  for (let i = 0; i < rewrites.length; i++) room += 64 + 3 * rewrites[i]!.text.length;
+  out.reserve(room);
   const bytes = out.bytes;
   let n = mark;
+  let next = 0;
   let run = start;
   let p = start;
   while (p < end) {
@@ -53,7 +87,15 @@ export function replaceVinInto(out: JsonSink, src: Uint8Array, start: number, en
           if (b < 0x80) break;
           shift += 7;
         }
+        const contentStart = p;
         p += length;
+        if (next < rewrites.length && field === fields!.data && contentStart === rewrites[next]!.datumStart) {
+          if (p !== rewrites[next]!.datumEnd) return false;
+          bytes.set(src.subarray(run, fieldStart), n);
+          n = writeDatum(bytes, n + fieldStart - run, rewrites[next]!, fields!);
+          run = p;
+          next++;
+        }
         break;
       }
       default:
@@ -66,6 +108,7 @@ export function replaceVinInto(out: JsonSink, src: Uint8Array, start: number, en
       run = p;
     }
   }
+  if (next !== rewrites.length) return false;
   bytes.set(src.subarray(run, end), n);
   n += end - run;
   const tag = (vinField << 3) | 2;
@@ -82,4 +125,72 @@ export function replaceVinInto(out: JsonSink, src: Uint8Array, start: number, en
   bytes.set(vin, n);
   out.n = n + vin.length;
   return true;
+}
+
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+const TEXT = new TextEncoder();
+
+/** A varint; negative int32 values as protobufjs writes them (ten bytes, sign-extended to 64 bits). */
+function putVarint(bytes: Uint8Array, n: number, v: number): number {
+  if (v < 0) {
+    let lo = v >>> 0;
+    for (let i = 0; i < 4; i++) {
+      bytes[n++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    // bits 28..31 of the low word and the first three of the all-ones high word, then ones to bit 63
+    bytes[n++] = (lo & 0x0f) | 0x70 | 0x80;
+    for (let i = 0; i < 4; i++) bytes[n++] = 0xff;
+    bytes[n++] = 0x01;
+    return n;
+  }
+  while (v >= 0x80) {
+    bytes[n++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  bytes[n++] = v;
+  return n;
+}
+
+function varintLength(v: number): number {
+  if (v < 0) return 10;
+  let length = 1;
+  while (v >= 0x80) {
+    v >>>= 7;
+    length++;
+  }
+  return length;
+}
+
+function putDouble(bytes: Uint8Array, n: number, v: number): number {
+  F64[0] = v;
+  for (let i = 0; i < 8; i++) bytes[n + i] = F64_BYTES[i]!;
+  return n + 8;
+}
+
+/** The datum field (Payload.data) with the rewrite's key and new Value, at n; returns the end. */
+function writeDatum(bytes: Uint8Array, n: number, rewrite: ValueRewrite, f: DatumFields): number {
+  const text = rewrite.location === null ? TEXT.encode(rewrite.text) : null;
+  // Value: location_value { latitude, longitude } (two doubles), or string_value.
+  const inner = text === null ? varintLength((f.latitude << 3) | 1) + 8 + varintLength((f.longitude << 3) | 1) + 8 : text.length;
+  const valueField = text === null ? f.locationValue : f.stringValue;
+  const value = varintLength((valueField << 3) | 2) + varintLength(inner) + inner;
+  const datum = varintLength(f.key << 3) + varintLength(rewrite.key) + varintLength((f.value << 3) | 2) + varintLength(value) + value;
+  n = putVarint(bytes, n, (f.data << 3) | 2);
+  n = putVarint(bytes, n, datum);
+  n = putVarint(bytes, n, f.key << 3);
+  n = putVarint(bytes, n, rewrite.key);
+  n = putVarint(bytes, n, (f.value << 3) | 2);
+  n = putVarint(bytes, n, value);
+  n = putVarint(bytes, n, (valueField << 3) | 2);
+  n = putVarint(bytes, n, inner);
+  if (text !== null) {
+    bytes.set(text, n);
+    return n + text.length;
+  }
+  n = putVarint(bytes, n, (f.latitude << 3) | 1);
+  n = putDouble(bytes, n, rewrite.location!.latitude);
+  n = putVarint(bytes, n, (f.longitude << 3) | 1);
+  return putDouble(bytes, n, rewrite.location!.longitude);
 }

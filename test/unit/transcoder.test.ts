@@ -234,6 +234,26 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
     );
   });
 
+  it('patches rewritten datums into the normalised protobuf: Location and scientific strings, any key, unknown fields around them', () => {
+    const datum = (key: number, value: Uint8Array, extra: Uint8Array = new Uint8Array(0)) => bytesField(1, concat([extra, varintField(1, key), bytesField(2, value)]));
+    const text = (s: string) => bytesField(1, Buffer.from(s));
+    const cases: Uint8Array[] = [
+      concat([bytesField(3, Buffer.from('SPOOFED')), datum(21, text('(37.412374 N, 122.145867 W)')), datum(4, varintField(6, 1))]),
+      concat([datum(-5, text('1.1920928955078125e-05')), bytesField(3, Buffer.from('A')), datum(400, text('-2.5E+3')), bytesField(3, Buffer.from('B'))]),
+      // only the first Location is converted; a datum's unknown field and key given twice
+      concat([datum(21, text('( 1.5 S ,2 E )'), varintField(9, 7)), datum(21, text('(1 N, 2 E)')), varintField(99, 5)]),
+      concat([bytesField(1, concat([varintField(1, 3), varintField(1, 21), bytesField(2, text('(90.0 N, 180.0 E)'))])), datum(2_000_000, text('6.02e+23'))]),
+    ];
+    for (const payload of cases) {
+      const outcome = viaBatch('V', payload, VIN, true);
+      expect(outcome.kind).to.equal('record');
+      const stored = outcome.normalisedPayload!;
+      expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
+      expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(decodeRecord('V', encodeNormalised('V', payload, VIN)!, VIN, { normalised: true }).json);
+      expect(Buffer.from(stored).includes(Buffer.from('SPOOFED'))).to.equal(false);
+    }
+  });
+
   it('agrees on the edge cases the wire allows', () => {
     const datum = (key: number, value: Uint8Array) => bytesField(1, concat([varintField(1, key), bytesField(2, value)]));
     const cases: Array<[string, Uint8Array]> = [
