@@ -103,8 +103,6 @@ interface Generated {
   /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
   /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
   run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null): boolean;
-  /** The V payload's is_resend, read ahead of the record (the dashboard message names it first). */
-  resend(buf: Uint8Array, start: number, end: number): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -199,17 +197,6 @@ return {
       O.n = ON;
       ST = null; INFO = null; HK = null;
     }
-  },
-  resend: function (buf, s, e) {
-    wire(buf);
-    var r = false;
-    P = s;
-    while (P < e) {
-      var t = tg(e), u = t & 7;
-      if (t >>> 3 === 4 && u === 0) { r = rb(e) !== 0; continue; }
-      sk(u, t >>> 3, e);
-    }
-    return r;
   },
 };`;
   // Literal text goes out as prebuilt bytes: copying a Uint8Array beats reading a string's characters.
