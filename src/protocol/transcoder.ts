@@ -424,11 +424,19 @@ function wd(v) {
     // scaled to 9 places exactly, and it reads back too; its trailing zeros give the shortest one.
     var m9 = Math.round(a * 1e9);
     if (m9 / 1e9 !== a) { wa(dbl(v)); return; }
-    var whole = Math.floor(m9 / 1e9), fraction = m9 - whole * 1e9;
+    // a is within half a unit of its last place of m9 / 1e9, which is never within 1e-9 below an
+    // integer it does not reach: a's whole part is the decimal's.
+    var whole = Math.floor(a), fraction = m9 - whole * 1e9;
     if (fraction < 0) { whole--; fraction += 1e9; }
-    var f = fraction | 0, d = 9;
+    var f = fraction | 0, d = 9, q = 0;
+    // Strip up to 8 trailing zeros in at most four steps (5, 3, 2, 1) rather than one by one.
     if (f === 0) d = 0;
-    else for (;;) { var q = (f / 10) | 0; if (f !== q * 10) break; f = q; d--; }
+    else {
+      if (f % 100000 === 0) { f = (f / 100000) | 0; d -= 5; }
+      if (f % 1000 === 0) { f = (f / 1000) | 0; d -= 3; }
+      if (f % 100 === 0) { f = (f / 100) | 0; d -= 2; }
+      if (f % 10 === 0) { f = (f / 10) | 0; d -= 1; }
+    }
     if (whole * P10[d] + f > 99999999999999) { wa(dbl(v)); return; }
     if (v < 0) OB[ON++] = 45;
     wdig(whole, 0);
