@@ -397,7 +397,11 @@ interface VinJson {
 
 // Batches are grouped by nothing, but a car's frames often arrive together; VINs are short.
 const vinJsonCache = new Map<string, VinJson>();
+let lastVin = '';
+let lastVinJson: VinJson | null = null;
 function vinJsonOf(vin: string): VinJson {
+  // A frame asks twice (its record's VIN, its dashboard head), and a car's frames often come in a row.
+  if (vin === lastVin && lastVinJson !== null) return lastVinJson;
   let cached = vinJsonCache.get(vin);
   if (cached === undefined) {
     if (vinJsonCache.size >= 4096) vinJsonCache.clear();
@@ -405,6 +409,8 @@ function vinJsonOf(vin: string): VinJson {
     cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), raw: Buffer.from(vin, 'latin1'), vHead: null };
     vinJsonCache.set(vin, cached);
   }
+  lastVin = vin;
+  lastVinJson = cached;
   return cached;
 }
 
