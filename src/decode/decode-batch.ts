@@ -3,11 +3,9 @@ import {
   ENVELOPE_SPAN_COUNT,
   EnvelopeError,
   MESSAGE_TYPE_STREAM,
-  ackByteLength,
   readEnvelope,
   readEnvelopeSpans,
   writeAckFromSpans,
-  writeAckInto,
   writeErrorReply,
 } from '../protocol/envelope.js';
 import { JsonSink, toWords } from '../protocol/json-sink.js';
@@ -70,18 +68,13 @@ class ReplyBuffer {
   bytes = new Uint8Array(64 * 1024);
   length = 0;
 
-  ack(txid: Uint8Array, topic: Uint8Array): void {
-    this.reserve(ackByteLength(txid, topic));
-    this.length = writeAckInto(this.bytes, this.length, txid, topic);
-  }
-
   /** The ack of the envelope whose spans (in src) readEnvelopeSpans put in `spans`. */
   ackSpans(src: Uint8Array, spans: Int32Array): void {
     const txidStart = spans[ENVELOPE_SPAN.TXID]!;
     const txidEnd = spans[ENVELOPE_SPAN.TXID + 1]!;
     const topicStart = spans[ENVELOPE_SPAN.TOPIC]!;
     const topicEnd = spans[ENVELOPE_SPAN.TOPIC + 1]!;
-    // ackByteLength of views of these lengths: the head, then two NUL-terminated padded vectors.
+    // At least ackByteLength of these lengths: the head, then two NUL-terminated padded vectors.
     this.reserve(128 + txidEnd - txidStart + topicEnd - topicStart);
     this.length = writeAckFromSpans(this.bytes, this.length, src, txidStart, txidEnd, topicStart, topicEnd);
   }
@@ -210,7 +203,8 @@ function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin
   const payloadStart = table[row + SLOT.PAYLOAD_START]!;
   const payloadEnd = table[row + SLOT.PAYLOAD_END]!;
   const start = NORMALISED.n;
-  // The common case costs a copy; a record with rewritten values is decoded and encoded again.
+  // The common case is the car's bytes patched (the VIN, rewritten datums); anything else rewritten
+  // (alert millisecond times) or an unusual top level is decoded and encoded again.
   const vinJson = vinJsonOf(vin);
   if (!patchable || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw, INFO.valueRewrites, DATUM_FIELDS)) {
     const bytes = encodeNormalised(topic, frames.subarray(payloadStart, payloadEnd), vin);
