@@ -95,7 +95,7 @@ interface Runtime {
   /** The generated code's literal texts, as words. */
   literals: Int32Array[];
   /** Each enum's JSON text by number (0..4095), as words; undefined where EN gives a bare number. */
-  enumBytes: Int32Array[][];
+  enumWords: Int32Array[][];
 }
 
 interface Generated {
@@ -143,7 +143,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const runtime: Runtime = {
     sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
     dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS,
-    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumBytes: [],
+    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
     let i = enums.get(e.fullName);
@@ -173,7 +173,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   }
   let source = `
 'use strict';
-var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, ENB = R.enumBytes, HD = R.heads, LIT = R.literals;
+var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, ENW = R.enumWords, HD = R.heads, LIT = R.literals;
 var B = null, BD = null, P = 0, LO = 0, HI = 0;
 // The sink's bytes and write position while a record is written (O.n is brought up to date at the
 // end, and around the sink's own writers): the writers below are plain stores into a local array.
@@ -223,7 +223,7 @@ return {
     }
     return table;
   });
-  runtime.enumBytes = runtime.enums.map((en) => {
+  runtime.enumWords = runtime.enums.map((en) => {
     const table: Int32Array[] = [];
     for (let n = 0; n < 4096; n++) {
       const name = en(n);
@@ -377,7 +377,7 @@ function js(s, e) {
   O.n = ON; O.jsonString(B, s, e); ON = O.n; gr(0);
 }
 function we(k, v) {
-  var b = v >= 0 && v < 4096 ? ENB[k][v] : undefined;
+  var b = v >= 0 && v < 4096 ? ENW[k][v] : undefined;
   if (b !== undefined) wl(b); else wa(EN[k](v));
 }
 var P10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
