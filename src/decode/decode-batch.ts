@@ -113,7 +113,6 @@ const DATUM_FIELDS: DatumFields = (() => {
   const field = (type: string, name: string): number => SCHEMA_ROOT.lookupType(type).fields[name]!.id;
   return {
     data: field(RECORD_TYPES.V!, 'data'),
-    key: field('telemetry.vehicle_data.Datum', 'key'),
     value: field('telemetry.vehicle_data.Datum', 'value'),
     stringValue: field('telemetry.vehicle_data.Value', 'stringValue'),
     locationValue: field('telemetry.vehicle_data.Value', 'locationValue'),

@@ -48,12 +48,15 @@ export interface TranscodeInfo {
  */
 export type RecordHead = (isResend: boolean) => void;
 
-/** A datum whose Value was rewritten: its message bytes [datumStart, datumEnd) in the wire buffer. */
+/**
+ * A datum whose Value was rewritten: the datum's and its Value's message bytes, [datumStart, datumEnd)
+ * and [valueStart, valueEnd), in the wire buffer.
+ */
 export interface ValueRewrite {
   datumStart: number;
   datumEnd: number;
-  /** The datum's key (Field number) as the transcoder read it. */
-  key: number;
+  valueStart: number;
+  valueEnd: number;
   /** The LocationValue a Location string became, or null: then `text` replaces the string. */
   location: LatLon | null;
   text: string;
@@ -178,7 +181,7 @@ var B = null, BD = null, P = 0, LO = 0, HI = 0;
 // The sink's bytes and write position while a record is written (O.n is brought up to date at the
 // end, and around the sink's own writers): the writers below are plain stores into a local array.
 var OB = null, ON = 0, OD = null;
-var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, LOCDONE = false, HK = null;
+var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, VS = 0, VE = 0, LOCDONE = false, HK = null;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
@@ -526,7 +529,7 @@ function vstr(s, e) {
     var loc = R.parseLocationString(text);
     if (loc !== null) {
       INFO.rewrites++;
-      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, key: DK, location: loc, text: '' });
+      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, valueStart: VS, valueEnd: VE, location: loc, text: '' });
       wa('{"locationValue":{"latitude":');
       wd(loc.latitude);
       wa(',"longitude":');
@@ -547,7 +550,7 @@ function vstr(s, e) {
     var rewritten = R.rewriteScientific(text);
     if (rewritten !== text) {
       INFO.rewrites++;
-      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, key: DK, location: null, text: rewritten });
+      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, valueStart: VS, valueEnd: VE, location: null, text: rewritten });
       wa('{"stringValue":');
       wa(JSON.stringify(rewritten));
       wb(125);
@@ -802,7 +805,7 @@ function recordHead(fields: Field[]): string {
 function valueStringHook(fields: Field[]): string {
   const i = fields.findIndex((f) => protoNameOf(f) === 'string_value');
   if (i < 0) throw new Error('transcoder: Value has no string_value');
-  return `if (oc === ${fields[i]!.id}) { vstr(os, oe); return; }`;
+  return `if (oc === ${fields[i]!.id}) { VS = s; VE = e; vstr(os, oe); return; }`;
 }
 
 /**

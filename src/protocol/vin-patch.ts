@@ -1,8 +1,8 @@
 // The normalised record as protobuf without decoding it: the car's bytes with the top-level VIN field
 // replaced and, where the transcoder rewrote a datum's Value (a Location string, a scientific-notation
 // string), that datum written anew. Decoders read the same message as protobufjs's re-encoding of the
-// normalised record (field order does not matter in protobuf; unknown fields stay where the car put
-// them, except inside a rewritten datum). Millisecond alert times are left to the re-encoding.
+// normalised record (field order does not matter in protobuf; unknown fields stay, a rewritten datum's
+// and a rewritten string's Value's included). Millisecond alert times are left to the re-encoding.
 import type { JsonSink } from './json-sink.js';
 import type { ValueRewrite } from './transcoder.js';
 
@@ -10,8 +10,7 @@ import type { ValueRewrite } from './transcoder.js';
 export interface DatumFields {
   /** Payload.data */
   data: number;
-  /** Datum.key, Datum.value */
-  key: number;
+  /** Datum.value */
   value: number;
   /** Value.string_value, Value.location_value */
   stringValue: number;
@@ -46,7 +45,7 @@ export function replaceVinInto(
   const mark = out.n;
   // A rewritten datum grows by at most its new Value (a LocationValue: 20 bytes, or the text) plus heads.
   let room = end - start + vin.length + 8;
-  for (let i = 0; i < rewrites.length; i++) room += 64 + 3 * rewrites[i]!.text.length;
+  for (let i = 0; i < rewrites.length; i++) room += 64 + 3 * rewrites[i]!.text.length + rewrites[i]!.datumEnd - rewrites[i]!.datumStart;
   out.reserve(room);
   const bytes = out.bytes;
   let n = mark;
@@ -92,7 +91,8 @@ export function replaceVinInto(
         if (next < rewrites.length && field === fields!.data && contentStart === rewrites[next]!.datumStart) {
           if (p !== rewrites[next]!.datumEnd) return false;
           bytes.set(src.subarray(run, fieldStart), n);
-          n = writeDatum(bytes, n + fieldStart - run, rewrites[next]!, fields!);
+          n = writeDatum(bytes, n + fieldStart - run, src, rewrites[next]!, fields!);
+          if (n < 0) return false;
           run = p;
           next++;
         }
@@ -131,20 +131,8 @@ const F64 = new Float64Array(1);
 const F64_BYTES = new Uint8Array(F64.buffer);
 const TEXT = new TextEncoder();
 
-/** A varint; negative int32 values as protobufjs writes them (ten bytes, sign-extended to 64 bits). */
+/** A varint of a non-negative number below 2^31 (tags and lengths). */
 function putVarint(bytes: Uint8Array, n: number, v: number): number {
-  if (v < 0) {
-    let lo = v >>> 0;
-    for (let i = 0; i < 4; i++) {
-      bytes[n++] = (lo & 0x7f) | 0x80;
-      lo >>>= 7;
-    }
-    // bits 28..31 of the low word and the first three of the all-ones high word, then ones to bit 63
-    bytes[n++] = (lo & 0x0f) | 0x70 | 0x80;
-    for (let i = 0; i < 4; i++) bytes[n++] = 0xff;
-    bytes[n++] = 0x01;
-    return n;
-  }
   while (v >= 0x80) {
     bytes[n++] = (v & 0x7f) | 0x80;
     v >>>= 7;
@@ -154,7 +142,6 @@ function putVarint(bytes: Uint8Array, n: number, v: number): number {
 }
 
 function varintLength(v: number): number {
-  if (v < 0) return 10;
   let length = 1;
   while (v >= 0x80) {
     v >>>= 7;
@@ -169,20 +156,92 @@ function putDouble(bytes: Uint8Array, n: number, v: number): number {
   return n + 8;
 }
 
-/** The datum field (Payload.data) with the rewrite's key and new Value, at n; returns the end. */
-function writeDatum(bytes: Uint8Array, n: number, rewrite: ValueRewrite, f: DatumFields): number {
+/**
+ * The end of the field at src[p] (tags of up to two bytes and lengths of up to four, as the transcoder
+ * reads them), or -1 when it is not plain or runs past `end`. FIELD gets its number, WIRE its type.
+ */
+let FIELD = 0;
+let WIRE = 0;
+function fieldEnd(src: Uint8Array, p: number, end: number): number {
+  let tag = src[p++]!;
+  if (tag >= 0x80) {
+    if (p >= end || src[p]! >= 0x80) return -1;
+    tag = (tag & 0x7f) | (src[p++]! << 7);
+  }
+  FIELD = tag >>> 3;
+  WIRE = tag & 7;
+  if (FIELD === 0) return -1;
+  switch (WIRE) {
+    case 0:
+      for (;;) {
+        if (p >= end) return -1;
+        if (src[p++]! < 0x80) break;
+      }
+      break;
+    case 1:
+      p += 8;
+      break;
+    case 5:
+      p += 4;
+      break;
+    case 2: {
+      let length = 0;
+      let shift = 0;
+      for (let i = 0; ; i++) {
+        if (i === 4 || p >= end) return -1;
+        const b = src[p++]!;
+        length |= (b & 0x7f) << shift;
+        if (b < 0x80) break;
+        shift += 7;
+      }
+      p += length;
+      break;
+    }
+    default:
+      return -1;
+  }
+  return p > end ? -1 : p;
+}
+
+/**
+ * Copies the fields of the message src[start, end) except the length-delimited ones numbered
+ * `skip` to bytes[n] (bytes null: only counts); returns how many bytes that is, or -1.
+ */
+function copyExcept(bytes: Uint8Array | null, n: number, src: Uint8Array, start: number, end: number, skip: number): number {
+  let count = 0;
+  for (let p = start; p < end; ) {
+    const next = fieldEnd(src, p, end);
+    if (next < 0) return -1;
+    if (FIELD !== skip || WIRE !== 2) {
+      if (bytes !== null) bytes.set(src.subarray(p, next), n + count);
+      count += next - p;
+    }
+    p = next;
+  }
+  return count;
+}
+
+/**
+ * The datum field (Payload.data) with its new Value at n; returns the end, or -1. The datum keeps its
+ * other fields as the car sent them (its key, unknown fields); a rewritten string keeps its Value's
+ * unknown fields too, and a LocationValue is a new Value (as the reference's normalisation makes them).
+ */
+function writeDatum(bytes: Uint8Array, n: number, src: Uint8Array, rewrite: ValueRewrite, f: DatumFields): number {
   const text = rewrite.location === null ? TEXT.encode(rewrite.text) : null;
-  // Value: location_value { latitude, longitude } (two doubles), or string_value.
+  const datumRest = copyExcept(null, 0, src, rewrite.datumStart, rewrite.datumEnd, f.value);
+  const valueRest = text === null ? 0 : copyExcept(null, 0, src, rewrite.valueStart, rewrite.valueEnd, f.stringValue);
+  if (datumRest < 0 || valueRest < 0) return -1;
+  // Value: location_value { latitude, longitude } (two doubles), or its other fields and string_value.
   const inner = text === null ? varintLength((f.latitude << 3) | 1) + 8 + varintLength((f.longitude << 3) | 1) + 8 : text.length;
   const valueField = text === null ? f.locationValue : f.stringValue;
-  const value = varintLength((valueField << 3) | 2) + varintLength(inner) + inner;
-  const datum = varintLength(f.key << 3) + varintLength(rewrite.key) + varintLength((f.value << 3) | 2) + varintLength(value) + value;
+  const value = valueRest + varintLength((valueField << 3) | 2) + varintLength(inner) + inner;
+  const datum = datumRest + varintLength((f.value << 3) | 2) + varintLength(value) + value;
   n = putVarint(bytes, n, (f.data << 3) | 2);
   n = putVarint(bytes, n, datum);
-  n = putVarint(bytes, n, f.key << 3);
-  n = putVarint(bytes, n, rewrite.key);
+  n += copyExcept(bytes, n, src, rewrite.datumStart, rewrite.datumEnd, f.value);
   n = putVarint(bytes, n, (f.value << 3) | 2);
   n = putVarint(bytes, n, value);
+  if (text !== null) n += copyExcept(bytes, n, src, rewrite.valueStart, rewrite.valueEnd, f.stringValue);
   n = putVarint(bytes, n, (valueField << 3) | 2);
   n = putVarint(bytes, n, inner);
   if (text !== null) {

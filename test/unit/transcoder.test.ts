@@ -234,7 +234,7 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
     );
   });
 
-  it('patches rewritten datums into the normalised protobuf: Location and scientific strings, any key, unknown fields around them', () => {
+  it('patches rewritten datums into the normalised protobuf: Location and scientific strings, any key, unknown fields kept as the reference keeps them', () => {
     const datum = (key: number, value: Uint8Array, extra: Uint8Array = new Uint8Array(0)) => bytesField(1, concat([extra, varintField(1, key), bytesField(2, value)]));
     const text = (s: string) => bytesField(1, Buffer.from(s));
     const cases: Uint8Array[] = [
@@ -243,13 +243,26 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
       // only the first Location is converted; a datum's unknown field and key given twice
       concat([datum(21, text('( 1.5 S ,2 E )'), varintField(9, 7)), datum(21, text('(1 N, 2 E)')), varintField(99, 5)]),
       concat([bytesField(1, concat([varintField(1, 3), varintField(1, 21), bytesField(2, text('(90.0 N, 180.0 E)'))])), datum(2_000_000, text('6.02e+23'))]),
+      // unknown fields inside the Value of a rewritten string (kept) and of a converted Location (dropped)
+      concat([datum(7, concat([varintField(120, 1), text('1.5e-7'), bytesField(121, Buffer.from('x'))]), bytesField(60, Buffer.from('d'))), datum(21, concat([text('(1 N, 2 E)'), varintField(120, 2)]))]),
     ];
+    const V = protoSchema().root.lookupType(RECORD_TYPES.V);
+    type Unknowing = { $unknowns?: Uint8Array[]; value?: Unknowing | null };
+    const unknownsOf = (bytes: Uint8Array): string => {
+      const reader = protobuf.Reader.create(bytes);
+      (reader as unknown as { discardUnknown: boolean }).discardUnknown = false;
+      const m = V.decode(reader) as unknown as { data: Unknowing[] } & Unknowing;
+      const hex = (u: Unknowing | null | undefined) => (u?.$unknowns ?? []).map((x) => Buffer.from(x).toString('hex')).join('+');
+      return [hex(m), ...m.data.map((d) => `${hex(d)}/${hex(d.value)}`)].join(',');
+    };
     for (const payload of cases) {
       const outcome = viaBatch('V', payload, VIN, true);
       expect(outcome.kind).to.equal('record');
       const stored = outcome.normalisedPayload!;
       expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
-      expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(decodeRecord('V', encodeNormalised('V', payload, VIN)!, VIN, { normalised: true }).json);
+      const reference = encodeNormalised('V', payload, VIN)!;
+      expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(decodeRecord('V', reference, VIN, { normalised: true }).json);
+      expect(unknownsOf(stored)).to.equal(unknownsOf(reference));
       expect(Buffer.from(stored).includes(Buffer.from('SPOOFED'))).to.equal(false);
     }
   });
