@@ -431,29 +431,36 @@ export function rfc3339Ms(text: string): number {
   if (
     (length === 20 || length === 24 || length === 27 || length === 30) &&
     text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(10) === 84 /* T */ &&
-    text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && text.charCodeAt(length - 1) === 90 /* Z */ &&
-    (length === 20 || text.charCodeAt(19) === 46 /* . */)
+    text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && text.charCodeAt(length - 1) === 90 /* Z */
   ) {
-    let ok = true;
-    for (let p = 0; p < length - 1; p++) {
-      if (p === 4 || p === 7 || p === 10 || p === 13 || p === 16 || p === 19) continue;
-      const d = digit(text, p);
-      if (d < 0 || d > 9) {
-        ok = false;
-        break;
+    const y0 = digit(text, 0), y1 = digit(text, 1), y2 = digit(text, 2), y3 = digit(text, 3);
+    const mo0 = digit(text, 5), mo1 = digit(text, 6), d0 = digit(text, 8), d1 = digit(text, 9);
+    const h0 = digit(text, 11), h1 = digit(text, 12), mi0 = digit(text, 14), mi1 = digit(text, 15);
+    const s0 = digit(text, 17), s1 = digit(text, 18);
+    let ms = 0;
+    // d | (9 - d) is negative exactly when d is not a digit.
+    let digits =
+      (y0 | (9 - y0) | y1 | (9 - y1) | y2 | (9 - y2) | y3 | (9 - y3) | mo0 | (9 - mo0) | mo1 | (9 - mo1) | d0 | (9 - d0) | d1 | (9 - d1) |
+        h0 | (9 - h0) | h1 | (9 - h1) | mi0 | (9 - mi0) | mi1 | (9 - mi1) | s0 | (9 - s0) | s1 | (9 - s1)) >= 0;
+    if (length > 20) {
+      const f0 = digit(text, 20), f1 = digit(text, 21), f2 = digit(text, 22);
+      ms = f0 * 100 + f1 * 10 + f2;
+      // Sub-millisecond digits are dropped, as Date.parse does, but must be digits.
+      let rest = 0;
+      for (let p = 23; p < length - 1; p++) {
+        const d = digit(text, p);
+        rest |= d | (9 - d);
       }
+      digits &&= text.charCodeAt(19) === 46 /* . */ && (f0 | (9 - f0) | f1 | (9 - f1) | f2 | (9 - f2) | rest) >= 0;
     }
-    if (ok) {
-      const year = digit(text, 0) * 1000 + digit(text, 1) * 100 + digit(text, 2) * 10 + digit(text, 3);
-      const month = digit(text, 5) * 10 + digit(text, 6);
-      const day = digit(text, 8) * 10 + digit(text, 9);
-      const hour = digit(text, 11) * 10 + digit(text, 12);
-      const minute = digit(text, 14) * 10 + digit(text, 15);
-      const second = digit(text, 17) * 10 + digit(text, 18);
-      const ms = length === 20 ? 0 : digit(text, 20) * 100 + digit(text, 21) * 10 + digit(text, 22);
-      if (year >= 1970 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour <= 23 && minute <= 59 && second <= 59) {
-        return Date.UTC(year, month - 1, day, hour, minute, second, ms);
-      }
+    const year = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
+    const month = mo0 * 10 + mo1;
+    const day = d0 * 10 + d1;
+    const hour = h0 * 10 + h1;
+    const minute = mi0 * 10 + mi1;
+    const second = s0 * 10 + s1;
+    if (digits && year >= 1970 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour <= 23 && minute <= 59 && second <= 59) {
+      return Date.UTC(year, month - 1, day, hour, minute, second, ms);
     }
   }
   return Date.parse(text);
