@@ -120,10 +120,6 @@ const SIGNAL_BY_NAME = new Map<string, number>([
 const SIGNAL_BY_NUMBER = Uint8Array.from(fieldNames(), (name) => SIGNAL_BY_NAME.get(name) ?? 0);
 
 /** Enum names after their common prefix, in code order (GEAR_CODES, CHARGING_CODES). */
-const GEAR_PREFIX = 'ShiftState';
-const GEAR_SUFFIXES = suffixes(GEAR_CODES, GEAR_PREFIX);
-const CHARGING_PREFIX = 'DetailedChargeState';
-const CHARGING_SUFFIXES = suffixes(CHARGING_CODES, CHARGING_PREFIX);
 
 function suffixes(codes: Record<string, number>, prefix: string): string[] {
   const out: string[] = [];
@@ -174,12 +170,12 @@ function readSignal(sample: SignalSample, signal: number, json: string, at: numb
       sample.fastCharger = keep(sample.fastCharger, numericValue(json, at));
       return;
     case GEAR: {
-      const code = enumCode(json, at, GEAR_PREFIX, GEAR_SUFFIXES);
+      const code = enumCode(json, at, GEAR_ENUM);
       if (code >= 0) sample.gear = code;
       return;
     }
     case CHARGE_STATE: {
-      const code = enumCode(json, at, CHARGING_PREFIX, CHARGING_SUFFIXES);
+      const code = enumCode(json, at, CHARGING_ENUM);
       if (code >= 0) sample.charging = code;
       return;
     }
@@ -331,6 +327,24 @@ const LONG = member('longValue');
 const BOOLEAN = member('booleanValue');
 const LOCATION_MEMBER = member('locationValue');
 
+/** An enum signal: its codes' names after their common prefix (in code order), and the Value member of its enum. */
+interface EnumSignal {
+  prefix: string;
+  names: string[];
+  member: Member;
+}
+
+/** Every name of the member's enum starts with `prefix` (checked here), so its value's prefix need not be compared. */
+function enumSignal(memberName: string, codes: Record<string, number>, prefix: string): EnumSignal {
+  const values = (protoSchema().value.fields[memberName]?.resolvedType as { values?: Record<string, number> } | null | undefined)?.values;
+  if (values === undefined) throw new Error(`Value member ${memberName} is not an enum`);
+  for (const name of Object.keys(values)) if (!name.startsWith(prefix)) throw new Error(`${name} of ${memberName} does not start with ${prefix}`);
+  return { prefix, names: suffixes(codes, prefix), member: member(memberName) };
+}
+
+const GEAR_ENUM = enumSignal('shiftStateValue', GEAR_CODES, 'ShiftState');
+const CHARGING_ENUM = enumSignal('detailedChargeStateValue', CHARGING_CODES, 'DetailedChargeState');
+
 /** Is the Value JSON at `at` `{"<member>":`? */
 function isMember(json: string, at: number, m: Member): boolean {
   return json.charCodeAt(at + 2) === m.first && json.charCodeAt(at + m.quote) === 34 /* " */ && json.charCodeAt(at + m.quote + 1) === 58 /* : */;
@@ -377,10 +391,17 @@ function holds(json: string, p: number, text: string): boolean {
  * `{"shiftStateValue":"ShiftStateD"}` -> index of `D` in `names`; -1 when the value is none of them. Any
  * member holding the name counts (a car may send an enum as a string).
  */
-function enumCode(json: string, at: number, prefix: string, names: readonly string[]): number {
-  const colon = json.indexOf(':', at);
-  if (colon < 0 || json.charCodeAt(colon + 1) !== 34 /* " */ || !holds(json, colon + 2, prefix)) return -1;
-  const from = colon + 2 + prefix.length;
+function enumCode(json: string, at: number, signal: EnumSignal): number {
+  const { prefix, names, member } = signal;
+  let from: number;
+  if (json.charCodeAt(at) === 123 && json.charCodeAt(at + 1) === 34 && isMember(json, at, member) && json.charCodeAt(at + member.quote + 2) === 34) {
+    // The enum's own member: its value is one of the enum's names, all of which start with the prefix.
+    from = at + member.quote + 3 + prefix.length;
+  } else {
+    const colon = json.indexOf(':', at);
+    if (colon < 0 || json.charCodeAt(colon + 1) !== 34 /* " */ || !holds(json, colon + 2, prefix)) return -1;
+    from = colon + 2 + prefix.length;
+  }
   for (let code = 0; code < names.length; code++) {
     const name = names[code]!;
     if (json.charCodeAt(from + name.length) === 34 && holds(json, from, name)) return code;
