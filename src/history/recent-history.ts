@@ -113,7 +113,7 @@ class CarState implements ActivityEvents {
 
 /**
  * The recent history of every car, fed from the record bus as a subscriber (never on the ack path: the
- * bus hands records over synchronously, so they are queued and folded in on the next turn).
+ * bus hands records over synchronously, so they are queued and folded in within FOLLOW_WINDOW_MS).
  *
  * In one process every record passes here. With NATS the stream is the source of truth, so a request
  * for a car reads its window back from the stream (then keeps it current by watching the VIN) and every
@@ -204,7 +204,7 @@ export class RecentHistory implements ActivitySink {
     return this.bus?.replay !== undefined;
   }
 
-  /** Fold queued records in now (tests and shutdown; otherwise it runs on the next turn). */
+  /** Fold queued records in now (requests, the sweep, tests and shutdown; otherwise within the window). */
   drain(all = true): void {
     this.scheduled = false;
     this.soon = false;
