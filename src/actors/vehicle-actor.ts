@@ -1,11 +1,12 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import type { LastKnownValue, LocalVehicleState } from '../bus/vehicle-state.js';
 import { stateFieldName } from '../decode/decode-batch.js';
-import type { FrameOutcome } from '../decode/decode-task.js';
+import type { DecodedBatch } from '../decode/decoded-batch.js';
+import { KIND_ERROR, KIND_RECORD } from '../decode/decode-task.js';
 import type { HistogramCell } from '../metrics/hot-path.js';
 import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
-import { isStateValue, sampleTime } from '../protocol/state-value.js';
+import { isStateValue } from '../protocol/state-value.js';
 
 /** What the vehicle listener hands the decode pool with each frame, and gets back with its outcome. */
 export interface FrameTicket {
@@ -24,11 +25,11 @@ export interface TimedValue extends LastKnownValue {
   atMs: number;
 }
 
+/** A frame decoded before an earlier one of its VIN: its batch and index, kept until its turn. */
 interface Parked {
   ticket: FrameTicket;
-  outcome: FrameOutcome;
-  reply: Uint8Array;
-  frames: Uint8Array;
+  batch: DecodedBatch;
+  index: number;
 }
 
 /**
@@ -82,19 +83,19 @@ export class VehicleActor implements LocalVehicleState {
     return { actor: this, connection, seq: this.nextSeq++, arrivedAt, receivedAt };
   }
 
-  /** The decode pool's answer for one of this VIN's frames; released strictly in arrival order. */
-  decoded(ticket: FrameTicket, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+  /** The decode pool's answer for one of this VIN's frames (row `index` of `batch`); released strictly in arrival order. */
+  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): void {
     if (ticket.seq !== this.nextToRelease) {
-      (this.parked ??= new Map()).set(ticket.seq, { ticket, outcome, reply, frames });
+      (this.parked ??= new Map()).set(ticket.seq, { ticket, batch, index });
       return;
     }
-    this.release(ticket, outcome, reply, frames);
+    this.release(ticket, batch, index);
     const parked = this.parked;
     if (parked !== null) {
       let next: Parked | undefined;
       while ((next = parked.get(this.nextToRelease)) !== undefined) {
         parked.delete(next.ticket.seq);
-        this.release(next.ticket, next.outcome, next.reply, next.frames);
+        this.release(next.ticket, next.batch, next.index);
       }
       if (parked.size === 0) this.parked = null;
     }
@@ -109,44 +110,52 @@ export class VehicleActor implements LocalVehicleState {
     });
   }
 
-  private release(ticket: FrameTicket, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+  private release(ticket: FrameTicket, batch: DecodedBatch, i: number): void {
     this.nextToRelease++;
-    if (outcome.kind !== 'record') {
-      // `internal` is a bug of ours, counted by the decode pool in decode_internal_errors_total.
-      if (outcome.kind === 'error' && outcome.errorKind !== 'internal') this.metrics.decodeErrors.inc({ kind: outcome.errorKind ?? 'unknown' });
-      this.reply(ticket, reply, outcome.kind === 'error' ? 'error' : 'ack');
+    const kind = batch.kind(i);
+    if (kind !== KIND_RECORD) {
+      if (kind === KIND_ERROR) {
+        // `internal` is a bug of ours, counted by the decode pool in decode_internal_errors_total.
+        const errorKind = batch.errorKind(i);
+        if (errorKind !== 'internal') this.metrics.decodeErrors.inc({ kind: errorKind ?? 'unknown' });
+      }
+      this.reply(ticket, batch.reply(i), kind === KIND_ERROR ? 'error' : 'ack');
       return;
     }
-    const topic = outcome.topic;
-    const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
-    this.metrics.topic(topic).recordReceived(outcome.signals, payload.byteLength);
-    // The state offsets point into the dashboard message, or into the record JSON when there is none.
-    const stateText = outcome.dashboardMessage ?? outcome.recordJson;
+    const topic = batch.topic(i);
+    const payload = batch.payload(i);
+    this.metrics.topic(topic).recordReceived(batch.signals(i), payload.byteLength);
+    // The record's text: its dashboard message, or the record JSON alone when no dashboard watched the
+    // VIN. The state offsets, the record JSON and createdAt are positions in it.
+    const text = batch.text(i);
+    const state = batch.state(i);
+    const createdAt = batch.createdAt(i);
     // createdAt, when set, is a slice of the same text: kept as state time, it is compacted with the values.
-    if (outcome.state !== null && stateText !== null) {
-      const at = outcome.createdAt ?? new Date(ticket.receivedAt).toISOString();
-      this.remember(outcome.state, stateText, at, outcome.createdAt === null ? ticket.receivedAt : sampleTime(at));
+    if (state !== null) {
+      if (createdAt !== null) this.remember(state, text, createdAt, batch.createdAtMs(i));
+      else this.remember(state, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
     }
-
+    const clientVersion = ticket.connection.clientVersion;
+    // Every field present, in one order, on every record: one shape for the bus's subscribers.
     const record: BusRecord = {
       vin: this.vin,
       topic,
-      txid: outcome.txid,
+      txid: batch.txid(i),
       receivedAt: ticket.receivedAt,
-      recordJson: outcome.recordJson,
+      recordJson: batch.recordJson(i),
       // '' when no dashboard watched the VIN at submit time: the hub builds it if one does by now.
-      dashboardMessage: outcome.dashboardMessage ?? '',
+      dashboardMessage: batch.hasDashboardMessage(i) ? text : '',
+      dashboardBytes: batch.dashboardBytes(i),
       payload,
+      normalisedPayload: batch.normalisedPayload(i),
+      datums: state ?? undefined,
+      datumText: state !== null ? text : undefined,
+      createdAt,
+      clientVersion: clientVersion !== '' ? clientVersion : undefined,
+      streamSeq: undefined,
       origin: this,
-      createdAt: outcome.createdAt,
     };
-    if (outcome.state !== null && stateText !== null) {
-      record.datums = outcome.state;
-      record.datumText = stateText;
-    }
-    if (outcome.normalisedPayload !== undefined) record.normalisedPayload = outcome.normalisedPayload;
-    if (outcome.dashboardBytes !== undefined) record.dashboardBytes = outcome.dashboardBytes;
-    if (ticket.connection.clientVersion !== '') record.clientVersion = ticket.connection.clientVersion;
+    const reply = batch.reply(i);
     const started = performance.now();
     if (this.bus.publishNow !== undefined) {
       // Safe once it returns: no callback to allocate, the ack follows at once.
@@ -167,7 +176,7 @@ export class VehicleActor implements LocalVehicleState {
   }
 
   /**
-   * state: triples [Field number, valueStart, valueEnd] into `text` (see FrameOutcome.state). Per field
+   * state: triples [Field number, valueStart, valueEnd] into `text` (see DecodedBatch.state). Per field
    * the newest sample wins, not the last arrival: a resent older record (is_resend, delivery policy
    * "latest") still reaches dashboards as a record but does not roll state back. A value the schema
    * cannot say anything about (`{}`: a Value member newer than our proto; `null`: no value) never

@@ -25,8 +25,8 @@ describe('decode pool: batches on a port per worker', function () {
     // Inline decoding off: every batch takes a worker's port.
     const pool = new DecodePool<number>(
       { workers: 2, batchMaxFrames: 8, taskTimeoutMs: 5_000, inlineMaxFrames: 0, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
-      (ticket, outcome) => {
-        seen.set(ticket, outcome);
+      (ticket, batch, index) => {
+        seen.set(ticket, batch.outcome(index));
         if (seen.size === count) done();
       },
     );
