@@ -33,10 +33,13 @@ export class DecodedBatch {
   private readonly replies: Uint8Array;
   private readonly bytes: Buffer;
   private readonly stateIndex: Int32Array;
-  private readonly normalised: Uint8Array;
+  private readonly normalisedBuffer: ArrayBuffer;
   private readonly source: Buffer;
-  /** Each record row's text once made (see the class comment); undefined until then. */
-  private readonly texts: Array<string | undefined>;
+  /**
+   * Each record row's text once made (see the class comment); null until a text is made, which a
+   * batch of acks and errors never does. A lone record's batch keeps its one text without an array.
+   */
+  private texts: Array<string | undefined> | string | null = null;
 
   constructor(result: Pick<DecodeResult, 'replies' | 'text' | 'table' | 'state' | 'normalised'>, frames: SharedArrayBuffer | ArrayBuffer) {
     this.table = new Int32Array(result.table);
@@ -44,10 +47,9 @@ export class DecodedBatch {
     this.replies = new Uint8Array(result.replies);
     this.bytes = Buffer.from(result.text);
     this.stateIndex = new Int32Array(result.state);
-    this.normalised = new Uint8Array(result.normalised);
+    this.normalisedBuffer = result.normalised;
     this.frames = new Uint8Array(frames);
     this.source = Buffer.from(frames);
-    this.texts = new Array<string | undefined>(this.count);
   }
 
   /**
@@ -160,7 +162,7 @@ export class DecodedBatch {
   normalisedPayload(i: number): Uint8Array | undefined {
     const row = i * FRAME_SLOTS;
     const start = this.table[row + SLOT.NORMALISED_START]!;
-    return start < 0 ? undefined : this.normalised.subarray(start, this.table[row + SLOT.NORMALISED_END]);
+    return start < 0 ? undefined : new Uint8Array(this.normalisedBuffer, start, this.table[row + SLOT.NORMALISED_END]! - start);
   }
 
   /**
@@ -168,8 +170,11 @@ export class DecodedBatch {
    * once; the row's positions are character positions in it from then on.
    */
   text(i: number): string {
-    const made = this.texts[i];
-    if (made !== undefined) return made;
+    const texts = this.texts;
+    if (texts !== null) {
+      const made = typeof texts === 'string' ? texts : texts[i];
+      if (made !== undefined) return made;
+    }
     const table = this.table;
     const row = i * FRAME_SLOTS;
     const start = table[row + SLOT.MESSAGE_START]!;
@@ -204,7 +209,13 @@ export class DecodedBatch {
         state[s + 2]! -= start;
       }
     }
-    this.texts[i] = text;
+    if (this.count === 1) {
+      this.texts = text;
+    } else {
+      let made = this.texts as Array<string | undefined> | null;
+      if (made === null) this.texts = made = new Array<string | undefined>(this.count);
+      made[i] = text;
+    }
     return text;
   }
 
