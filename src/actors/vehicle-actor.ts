@@ -130,9 +130,10 @@ export class VehicleActor implements LocalVehicleState {
     const text = batch.text(i);
     const state = batch.state(i);
     const createdAt = batch.createdAt(i);
+    const createdAtMs = createdAt !== null ? batch.createdAtMs(i) : undefined;
     // createdAt, when set, is a slice of the same text: kept as state time, it is compacted with the values.
     if (state !== null) {
-      if (createdAt !== null) this.remember(state, text, createdAt, batch.createdAtMs(i));
+      if (createdAtMs !== undefined) this.remember(state, text, createdAt!, createdAtMs);
       else this.remember(state, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
     }
     const clientVersion = ticket.connection.clientVersion;
@@ -151,6 +152,7 @@ export class VehicleActor implements LocalVehicleState {
       datums: state ?? undefined,
       datumText: state !== null ? text : undefined,
       createdAt,
+      createdAtMs,
       clientVersion: clientVersion !== '' ? clientVersion : undefined,
       streamSeq: undefined,
       origin: this,

@@ -80,6 +80,7 @@ describe('decoded batch on the main thread', () => {
     expect(bus.records.map((r) => r.txid)).to.deep.equal(['first', 'second', 'third']);
     expect(bus.records.map((r) => (JSON.parse(r.recordJson!) as { data: Array<{ value: { doubleValue: number } }> }).data[0]!.value.doubleValue)).to.deep.equal([1, 2, 3]);
     expect(replies.map((r) => [...r])).to.deep.equal([[...first.reply(0)], [...later.reply(0)], [...later.reply(1)]]);
+    expect(bus.records.map((r) => r.createdAtMs)).to.deep.equal(['2026-01-02T03:04:10Z', '2026-01-02T03:04:11Z', '2026-01-02T03:04:12Z'].map((at) => Date.parse(at)));
     expect(actor.state.get('VehicleSpeed')).to.include({ value: '{"doubleValue":3}', at: '2026-01-02T03:04:12Z' });
     expect(actor.inFlight).to.equal(0);
   });
