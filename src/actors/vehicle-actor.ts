@@ -41,12 +41,15 @@ export class VehicleActor implements LocalVehicleState {
   readonly vin: string;
   readonly connections: VehicleConnection[] = [];
   /**
-   * Last-known state as [field, value, at] triples, with each field's time in epoch ms at the same
-   * index / 3 in `times` (a double array: unboxed). No Map and no object per field: an idle car's state
-   * was mostly the Map's table, the objects and their boxed times (micro bench/micro/idle-car-memory).
+   * Last-known state as [field, source, at] triples: the field's value is source[start, end), with
+   * [atMs, start, end] at the same index in `spans` (a double array: unboxed). The source is the text
+   * of the record the value came from (compactState swaps it for one small string per car), so folding
+   * a record into state makes no string per value, only a reference and two numbers. No Map and no
+   * object per field: an idle car's state was mostly the Map's table, the objects and their boxed times
+   * (micro bench/micro/idle-car-memory).
    */
   private entries: string[] = [];
-  private times: number[] = [];
+  private spans: number[] = [];
   /** Where the next field is looked for: records list their fields in the same order each time. */
   private cursor = 0;
   lastSeenAt: number;
@@ -192,16 +195,19 @@ export class VehicleActor implements LocalVehicleState {
       if (!isStateValue(text, start, end)) continue;
       const field = stateFieldName(state[i]!);
       const k = this.indexOf(field);
+      // The record's text itself is kept as the value's source (it stays alive until the registry's
+      // sweep compacts the state: compactState).
       if (k < 0) {
-        // A slice of the record's text (cheap on the hot path; V8 keeps a view into the whole text, so
-        // the registry's sweep compacts it later: compactState).
-        entries.push(field, text.slice(start, end), at);
-        this.times.push(atMs);
+        entries.push(field, text, at);
+        this.spans.push(atMs, start, end);
         this.stateLoose = true;
-      } else if (atMs >= this.times[k / 3]!) {
-        entries[k + 1] = text.slice(start, end);
+      } else if (atMs >= this.spans[k]!) {
+        entries[k + 1] = text;
         entries[k + 2] = at;
-        this.times[k / 3] = atMs;
+        const spans = this.spans;
+        spans[k] = atMs;
+        spans[k + 1] = start;
+        spans[k + 2] = end;
         this.stateLoose = true;
       }
     }
@@ -230,8 +236,9 @@ export class VehicleActor implements LocalVehicleState {
   /** The last-known state, a new Map (snapshots, the NATS KV writer): its values do not change after. */
   get state(): Map<string, TimedValue> {
     const entries = this.entries;
+    const spans = this.spans;
     const state = new Map<string, TimedValue>();
-    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!, at: entries[k + 2]!, atMs: this.times[k / 3]! });
+    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!.slice(spans[k + 1], spans[k + 2]), at: entries[k + 2]!, atMs: spans[k]! });
     return state;
   }
 
@@ -248,10 +255,11 @@ export class VehicleActor implements LocalVehicleState {
     if (!this.stateLoose) return false;
     this.stateLoose = false;
     const entries = this.entries;
+    const spans = this.spans;
     const parts: string[] = [];
     const copies = new Map<string, string>();
     for (let k = 0; k < entries.length; k += 3) {
-      parts.push(entries[k + 1]!);
+      parts.push(entries[k + 1]!.slice(spans[k + 1], spans[k + 2]));
       const at = entries[k + 2]!;
       if (!copies.has(at)) {
         copies.set(at, '');
@@ -261,11 +269,14 @@ export class VehicleActor implements LocalVehicleState {
     // Array.prototype.join writes one flat (sequential) string; slices of it pin only it.
     const flat = parts.join('');
     const compact = new Array<string>(entries.length);
+    const compactSpans: number[] = [];
     let position = 0;
     for (let k = 0; k < entries.length; k += 3) {
       compact[k] = entries[k]!;
-      const value = entries[k + 1]!;
-      compact[k + 1] = flat.slice(position, (position += value.length));
+      compact[k + 1] = flat;
+      const length = spans[k + 2]! - spans[k + 1]!;
+      compactSpans.push(spans[k]!, position, position + length);
+      position += length;
       const at = entries[k + 2]!;
       let copy = copies.get(at);
       if (copy === '') {
@@ -275,7 +286,8 @@ export class VehicleActor implements LocalVehicleState {
       compact[k + 2] = copy ?? at;
     }
     this.entries = compact;
-    this.times = this.times.slice();
+    // At its exact length (a grown array keeps spare slots).
+    this.spans = compactSpans.slice();
     return true;
   }
 
