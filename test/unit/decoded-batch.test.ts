@@ -1,9 +1,11 @@
 // The main thread's result side: a decoded batch read by index (no object per frame), a frame parked
 // for an earlier one keeping its batch, and the outcome of frames whose worker failed.
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
-import { decodeBatch } from '../../src/decode/decode-batch.js';
+import { createdAtMsOf, decodeBatch } from '../../src/decode/decode-batch.js';
+import { sampleTime } from '../../src/protocol/state-value.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { KIND_ERROR, KIND_RECORD } from '../../src/decode/decode-task.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -101,5 +103,24 @@ describe('decoded batch on the main thread', () => {
     expect([...failed.reply(0)]).to.deep.equal([...writeErrorReply(new TextEncoder().encode('tx-1'))]);
     expect(failed.txid(1)).to.equal('');
     expect([...failed.reply(1)]).to.deep.equal([...writeErrorReply(new Uint8Array(0))]);
+  });
+
+  it('reads created_at to the same epoch ms as sampleTime, for any text', () => {
+    const bytesOf = (text: string) => new TextEncoder().encode(`xx${text}yy`);
+    const check = (text: string) => {
+      const bytes = bytesOf(text);
+      expect(createdAtMsOf(bytes, 2, bytes.length - 2), text).to.equal(sampleTime(text));
+    };
+    const MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+    fc.assert(
+      fc.property(fc.integer({ min: new Date('0001-01-01T00:00:00Z').getTime(), max: MAX }), fc.constantFrom('ms', 'seconds', 'micros', 'nanos'), (ms, form) => {
+        const iso = new Date(ms).toISOString();
+        const text = form === 'ms' ? iso : form === 'seconds' ? `${iso.slice(0, 19)}Z` : form === 'micros' ? `${iso.slice(0, 23)}456Z` : `${iso.slice(0, 23)}456789Z`;
+        check(text);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(fc.property(fc.string({ maxLength: 30 }), (text) => check(text)), { numRuns: 2000 });
+    for (const text of ['2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T23:60:00Z', '0099-12-31T23:59:59.999Z', '2026-01-01T00:00:00.12aZ', '2026-01-01 00:00:00Z', '+02026-01-01T00:00:00Z', '2026-01-01T00:00:00+01:00']) check(text);
   });
 });
