@@ -10,7 +10,6 @@ import {
   type FrameOutcome,
 } from './decode-task.js';
 
-const EMPTY_ERROR_KIND = 0;
 const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
 
 /**
@@ -101,7 +100,7 @@ export class DecodedBatch {
   /** Why an error row got the error reply (a bounded set: a metric label); null for other rows. */
   errorKind(i: number): string | null {
     const row = i * FRAME_SLOTS;
-    return this.table[row + SLOT.KIND] === KIND_ERROR ? (ERROR_KINDS[this.table[row + SLOT.ERROR_KIND]!] ?? ERROR_KINDS[EMPTY_ERROR_KIND]!) : null;
+    return this.table[row + SLOT.KIND] === KIND_ERROR ? (ERROR_KINDS[this.table[row + SLOT.ERROR_KIND]!] ?? 'unknown') : null;
   }
 
   /** The reply to send for frame i (a view into the batch's replies). */
