@@ -104,7 +104,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       metrics: metrics.decode,
       logger,
     },
-    (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
+    (ticket, batch, index) => ticket.actor.decoded(ticket, batch, index),
   );
   let scaleOut: NatsScaleOut | null = null;
   try {

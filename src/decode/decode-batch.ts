@@ -13,11 +13,15 @@ import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '..
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
+import { sampleTime } from '../protocol/state-value.js';
+import { DecodedBatch } from './decoded-batch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
-  OUTCOME_KINDS,
+  KIND_ACK_ONLY,
+  KIND_ERROR,
+  KIND_RECORD,
   SLOT,
   type DecodeResult,
   type DecodeTask,
@@ -31,9 +35,6 @@ const EMPTY = new Uint8Array(0);
 const latin1 = new TextDecoder('latin1');
 const FIELD_NUMBERS = new Map(FIELD_NAMES.map((name, number) => [name, number]));
 const ERROR_CODES = new Map(ERROR_KINDS.map((kind, code) => [kind, code]));
-const KIND_RECORD = 0;
-const KIND_ACK_ONLY = 1;
-const KIND_ERROR = 2;
 const KNOWN_TOPICS = new Set(Object.keys(RECORD_TYPES));
 const RECORD_DATA_HEAD = '{"data":[';
 const DATUM_KEY_HEAD = '{"key":';
@@ -149,6 +150,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       withDashboardMessage = watched === undefined || watched[i] !== 0;
       table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
       decodeFrame(frames, task.offsets[i]!, task.offsets[i + 1]!, task.vins[i]!, task.receivedAt[i]!, table, row);
+      if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
       table[row + SLOT.NORMALISED_START] = -1;
       if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]!);
     } catch (error) {
@@ -172,6 +174,51 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
     normalised: NORMALISED.bytes.slice(0, NORMALISED.n).buffer,
     internalErrors,
   };
+}
+
+/** The record's created_at as epoch ms, parsed here rather than on the main thread (SLOT.CREATED_AT_MS_HI). */
+function writeCreatedAtMs(table: Int32Array, row: number): void {
+  const ms = createdAtMsOf(SINK.bytes, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!);
+  const hi = Math.floor(ms / 4294967296);
+  table[row + SLOT.CREATED_AT_MS_HI] = hi;
+  table[row + SLOT.CREATED_AT_MS_LO] = ms - hi * 4294967296;
+}
+
+/**
+ * sampleTime of the RFC 3339 text bytes[start, end), read from the bytes for the form the canonical
+ * writer gives nearly every record (`YYYY-MM-DDTHH:MM:SSZ` or with milliseconds, year 100 or later, day
+ * 28 or earlier, where Date.UTC and Date.parse agree); anything else goes through sampleTime itself.
+ */
+export function createdAtMsOf(bytes: Uint8Array, start: number, end: number): number {
+  const length = end - start;
+  if (
+    (length === 20 || (length === 24 && bytes[start + 19] === 0x2e)) &&
+    bytes[start + 4] === 0x2d && bytes[start + 7] === 0x2d && bytes[start + 10] === 0x54 &&
+    bytes[start + 13] === 0x3a && bytes[start + 16] === 0x3a && bytes[end - 1] === 0x5a
+  ) {
+    const year = digitsAt(bytes, start, 4);
+    const month = digitsAt(bytes, start + 5, 2);
+    const day = digitsAt(bytes, start + 8, 2);
+    const hour = digitsAt(bytes, start + 11, 2);
+    const minute = digitsAt(bytes, start + 14, 2);
+    const second = digitsAt(bytes, start + 17, 2);
+    const ms = length === 24 ? digitsAt(bytes, start + 20, 3) : 0;
+    if (year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= 28 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0) {
+      return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+    }
+  }
+  return sampleTime(latin1.decode(bytes.subarray(start, end)));
+}
+
+/** The decimal number of `count` ASCII digits at bytes[at]; -1 when one is not a digit. */
+function digitsAt(bytes: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = bytes[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The row and reply of a frame whose decoding threw something that is not a verdict (see decodeBatch). */
@@ -465,83 +512,15 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
 }
 
 /**
- * The main thread's half: one FrameOutcome per row. The dashboard message is the one string made from
- * the transferred text (a plain copy when it is ASCII); the record JSON and each state value are
- * slices of it, and txid and topic are read from the frames the main thread already holds. Call it
- * once per result: the state offsets are rebased in place (the buffer was transferred to this thread).
+ * The main thread's half as one FrameOutcome per row (tests, the fuzz oracle, tools). The hot path
+ * reads the rows by index from a DecodedBatch instead (DecodePool.deliver), making no object per frame.
+ * Call it once per result: the state offsets are rebased in place (the buffer was transferred to this
+ * thread).
  */
 export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer | ArrayBuffer): FrameOutcome[] {
-  const table = new Int32Array(result.table);
-  const text = Buffer.from(result.text);
-  const state = new Int32Array(result.state);
-  const source = Buffer.from(frames);
-  const normalised = new Uint8Array(result.normalised);
-  const count = table.length / FRAME_SLOTS;
-  const outcomes: FrameOutcome[] = new Array<FrameOutcome>(count);
-  let replyStart = 0;
-  for (let i = 0; i < count; i++) {
-    const row = i * FRAME_SLOTS;
-    const kind = OUTCOME_KINDS[table[row + SLOT.KIND]!]!;
-    const replyEnd = table[row + SLOT.REPLY_END]!;
-    const txidStart = table[row + SLOT.TXID_START]!;
-    const topicStart = table[row + SLOT.TOPIC_START]!;
-    const outcome: FrameOutcome = {
-      kind,
-      txid: txidStart < 0 ? '' : source.toString('latin1', txidStart, table[row + SLOT.TXID_END]),
-      topic: topicStart < 0 ? '' : source.toString('latin1', topicStart, table[row + SLOT.TOPIC_END]),
-      replyStart, replyEnd,
-      errorKind: kind === 'error' ? ERROR_KINDS[table[row + SLOT.ERROR_KIND]!]! : null,
-      dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
-      signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
-      payloadStart: 0, payloadEnd: 0,
-    };
-    replyStart = replyEnd;
-    outcomes[i] = outcome;
-    if (kind !== 'record') continue;
-    const messageStart = table[row + SLOT.MESSAGE_START]!;
-    const messageEnd = table[row + SLOT.MESSAGE_END];
-    const nonAscii = table[row + SLOT.NON_ASCII] === 1;
-    const message = nonAscii ? text.toString('utf8', messageStart, messageEnd) : text.toString('latin1', messageStart, messageEnd);
-    // Byte positions become character positions; they differ only after a non-ASCII character.
-    const at = nonAscii ? (position: number) => text.toString('utf8', messageStart, position).length : (position: number) => position - messageStart;
-    // Without a dashboard the text is the record JSON alone (recordJson below is then all of it).
-    outcome.dashboardMessage = table[row + SLOT.DASHBOARD] === 1 ? message : null;
-    if (outcome.dashboardMessage !== null) outcome.dashboardBytes = text.subarray(messageStart, messageEnd);
-    outcome.payloadStart = table[row + SLOT.PAYLOAD_START]!;
-    outcome.payloadEnd = table[row + SLOT.PAYLOAD_END]!;
-    outcome.signals = table[row + SLOT.SIGNALS]!;
-    outcome.isResend = table[row + SLOT.IS_RESEND] === 1;
-    const normalisedStart = table[row + SLOT.NORMALISED_START]!;
-    if (normalisedStart >= 0) outcome.normalisedPayload = normalised.subarray(normalisedStart, table[row + SLOT.NORMALISED_END]);
-    const recordStart = table[row + SLOT.RECORD_START]!;
-    const recordEnd = table[row + SLOT.RECORD_END]!;
-    if (recordEnd > recordStart) {
-      outcome.recordStart = at(recordStart);
-      outcome.recordEnd = at(recordEnd);
-      outcome.recordJson = message.slice(outcome.recordStart, outcome.recordEnd);
-    }
-    const createdAtStart = table[row + SLOT.CREATED_AT_START]!;
-    if (createdAtStart >= 0) outcome.createdAt = message.slice(at(createdAtStart), at(table[row + SLOT.CREATED_AT_END]!));
-    const stateStart = table[row + SLOT.STATE_START]!;
-    const stateEnd = table[row + SLOT.STATE_END]!;
-    if (stateEnd > stateStart) {
-      outcome.stateStart = stateStart;
-      outcome.stateEnd = stateEnd;
-      const triples = state.subarray(stateStart * 3, stateEnd * 3);
-      if (nonAscii) {
-        for (let s = 0; s < triples.length; s += 3) {
-          triples[s + 1] = at(triples[s + 1]!);
-          triples[s + 2] = at(triples[s + 2]!);
-        }
-      } else {
-        for (let s = 0; s < triples.length; s += 3) {
-          triples[s + 1]! -= messageStart;
-          triples[s + 2]! -= messageStart;
-        }
-      }
-      outcome.state = triples;
-    }
-  }
+  const batch = new DecodedBatch(result, frames);
+  const outcomes = new Array<FrameOutcome>(batch.count);
+  for (let i = 0; i < batch.count; i++) outcomes[i] = batch.outcome(i);
   return outcomes;
 }
 

@@ -1,10 +1,10 @@
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { DecodeMetrics } from './decode-metrics.js';
-import { decodeBatch, receiveOutcomes } from './decode-batch.js';
-import { align8, columnBytes, type ChannelBatch, type DecodeResult, type FrameOutcome } from './decode-task.js';
+import { decodeBatch } from './decode-batch.js';
+import { DecodedBatch } from './decoded-batch.js';
+import { align8, columnBytes, type ChannelBatch, type DecodeResult } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
@@ -12,8 +12,11 @@ import { WorkerChannel, type ChannelJob } from './worker-channel.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
-/** Called once per submitted frame, in submission order within a batch. */
-export type OutcomeHandler<T> = (ticket: T, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array) => void;
+/**
+ * Called once per submitted frame, in submission order within a batch: frame `index` of `batch` is the
+ * ticket's (read by index, no object per frame; a handler that keeps it for later keeps the batch).
+ */
+export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number) => void;
 
 export interface DecodePoolOptions {
   workers: number;
@@ -583,14 +586,10 @@ export class DecodePool<T> {
       this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
       for (const error of result.internalErrors) this.options.logger.error({ error, frames: batch.tickets.length }, 'decode_internal_error');
     }
-    const replies = new Uint8Array(result.replies);
-    const frames = new Uint8Array(batch.frames);
-    const outcomes = receiveOutcomes(result, batch.frames);
-    for (let i = 0; i < outcomes.length; i++) {
-      const outcome = outcomes[i]!;
-      this.handOver(batch.tickets[i]!, outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
-    }
-    this.settled(outcomes.length);
+    const decoded = new DecodedBatch(result, batch.frames);
+    const tickets = batch.tickets;
+    for (let i = 0; i < tickets.length; i++) this.handOver(tickets[i]!, decoded, i);
+    this.settled(tickets.length);
   }
 
   /**
@@ -604,17 +603,14 @@ export class DecodePool<T> {
       this.dispatchRetries();
       return;
     }
-    const frames = new Uint8Array(batch.frames);
-    for (let i = 0; i < batch.tickets.length; i++) {
-      const frame = frames.subarray(batch.offsets[i], batch.offsets[i + 1]);
-      this.handOver(batch.tickets[i]!, failedFrameOutcome(frame), failedFrameReply(frame), frames);
-    }
+    const failed = DecodedBatch.failed(batch.frames, batch.offsets.subarray(0, batch.tickets.length + 1));
+    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch.tickets[i]!, failed, i);
     this.settled(batch.tickets.length);
   }
 
-  private handOver(ticket: T, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+  private handOver(ticket: T, batch: DecodedBatch, index: number): void {
     try {
-      this.onOutcome(ticket, outcome, reply, frames);
+      this.onOutcome(ticket, batch, index);
     } catch (error) {
       this.options.logger.error({ err: error }, 'decode_outcome_handler_failed');
     }
@@ -641,31 +637,5 @@ export class DecodePool<T> {
       for (const channel of this.channels) if (channel.inFlight > 0) busy++;
       this.options.metrics.decodeUtilisation.set(this.options.workers > 0 ? busy / this.options.workers : 0);
     }
-  }
-}
-
-function failedFrameOutcome(frame: Uint8Array): FrameOutcome {
-  let txid = '';
-  let topic = '';
-  try {
-    const envelope = readEnvelope(frame);
-    txid = Buffer.from(envelope.txid).toString('latin1');
-    topic = Buffer.from(envelope.topic).toString('latin1');
-  } catch {
-    // Unreadable envelope: the error reply goes out with an empty txid.
-  }
-  return {
-    kind: 'error', txid, topic, replyStart: 0, replyEnd: 0, errorKind: 'worker_failed',
-    dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
-    signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
-    payloadStart: 0, payloadEnd: 0,
-  };
-}
-
-function failedFrameReply(frame: Uint8Array): Uint8Array {
-  try {
-    return writeErrorReply(readEnvelope(frame).txid);
-  } catch {
-    return writeErrorReply(new Uint8Array(0));
   }
 }

@@ -25,8 +25,8 @@ describe('decode pool: batches on a port per worker', function () {
     // Inline decoding off: every batch takes a worker's port.
     const pool = new DecodePool<number>(
       { workers: 2, batchMaxFrames: 8, taskTimeoutMs: 5_000, inlineMaxFrames: 0, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
-      (ticket, outcome) => {
-        seen.set(ticket, outcome);
+      (ticket, batch, index) => {
+        seen.set(ticket, batch.outcome(index));
         if (seen.size === count) done();
       },
     );
@@ -61,7 +61,9 @@ describe('decode pool: batches on a port per worker', function () {
       let delivered: () => void = () => {};
       const pool = new DecodePool<number>(
         { workers: 1, batchMaxFrames: 8, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames, metrics: new DecodeMetrics(registry), logger: pino({ level: 'silent' }) },
-        (_ticket, outcome, _reply, frames) => {
+        (_ticket, batch, index) => {
+          const outcome = batch.outcome(index);
+          const frames = batch.frames;
           buffers.push(frames.buffer);
           // What a subscriber reads while the outcome is handed over: the record and the payload bytes.
           records.push({ odometer: JSON.stringify((JSON.parse(outcome.recordJson!) as { data: unknown[] }).data), payload: [...frames.subarray(outcome.payloadStart, outcome.payloadEnd)] });
@@ -97,8 +99,8 @@ describe('decode pool: batches on a port per worker', function () {
     const registry = new client.Registry();
     const pool = new DecodePool<number>(
       { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames: true, metrics: new DecodeMetrics(registry), logger: pino({ level: 'silent' }) },
-      (ticket, outcome, _reply, frames) => {
-        outcomes.set(ticket, { outcome, buffer: frames.buffer });
+      (ticket, batch, index) => {
+        outcomes.set(ticket, { outcome: batch.outcome(index), buffer: batch.frames.buffer });
         if (outcomes.size === wanted) done();
       },
     );
