@@ -93,7 +93,7 @@ class CarState implements ActivityEvents {
   add(record: BusRecord, sample: SignalSample): void {
     if (record.recordJson === null) return;
     // A car's record on this instance comes with its datums located; others (NATS, server-made) are read from the JSON.
-    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample);
+    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
     else readSample(record.recordJson, record.receivedAt, sample);
     if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
     if (!sample.any) return;

@@ -220,10 +220,10 @@ export function readSample(recordJson: string, receivedAt: number, sample: Signa
 /**
  * readSample for a record whose datums the decode stage already located: `datums` are triples
  * [Field number, valueStart, valueEnd] into `text` (BusRecord.datums), `createdAt` the record's
- * created_at (RFC 3339) or null. The same sample as readSample of its JSON, without scanning the text:
+ * created_at (RFC 3339) or null, `createdAtMs` its epoch ms when already parsed. The same sample as readSample of its JSON, without scanning the text:
  * followed Fields are picked by number and their values parsed in place (no string made per datum).
  */
-export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample): SignalSample {
+export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample, createdAtMs = 0): SignalSample {
   sample.reset(receivedAt);
   const count = datums.length;
   for (let i = 0; i < count; i += 3) {
@@ -231,7 +231,8 @@ export function readSampleFromDatums(datums: Int32Array, text: string, createdAt
     if (signal !== undefined && signal !== 0) readSignal(sample, signal, text, datums[i + 1]!);
   }
   if (createdAt !== null) {
-    const at = rfc3339Ms(createdAt);
+    // The decode stage's parse (BusRecord.createdAtMs) when it had one: 0 means it did not parse there.
+    const at = createdAtMs > 0 ? createdAtMs : rfc3339Ms(createdAt);
     if (Number.isFinite(at) && at <= receivedAt + 300_000) sample.at = at;
   }
   return sample;

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { CHARGING_CODES, GEAR_CODES, SignalSample, readSample, readSampleFromDatums, rfc3339Ms } from '../../src/history/signal-sample.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
@@ -113,11 +114,15 @@ describe('signal sample: followed signals read in place', () => {
           const expected = oracle(json, NOW);
           expect(sampleOf(readSample(json, NOW, new SignalSample()))).to.deep.equal(expected);
           const task = { ...packFrames([writeStreamEnvelope({ txid: 't', topic: 'V', payload })], VIN, NOW), watched: Uint8Array.of(watched ? 1 : 0) };
-          const [outcome] = receiveOutcomes(decodeBatch(task), task.frames);
+          const result = decodeBatch(task);
+          const [outcome] = receiveOutcomes(result, task.frames);
           expect(outcome!.recordJson).to.equal(json);
           const text = outcome!.dashboardMessage ?? outcome!.recordJson!;
           const fromDatums = readSampleFromDatums(outcome!.state ?? new Int32Array(0), text, outcome!.createdAt, NOW, new SignalSample());
           expect(sampleOf(fromDatums)).to.deep.equal(expected);
+          // With the decode stage's created_at ms, as the history reads a record of this instance.
+          const createdAtMs = new DecodedBatch(result, task.frames).createdAtMs(0);
+          expect(sampleOf(readSampleFromDatums(outcome!.state ?? new Int32Array(0), text, outcome!.createdAt, NOW, new SignalSample(), createdAtMs))).to.deep.equal(expected);
         },
       ),
       { numRuns: 400 },
