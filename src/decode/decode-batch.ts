@@ -185,14 +185,15 @@ function writeCreatedAtMs(table: Int32Array, row: number): void {
 }
 
 /**
- * sampleTime of the RFC 3339 text bytes[start, end), read from the bytes for the form the canonical
- * writer gives nearly every record (`YYYY-MM-DDTHH:MM:SSZ` or with milliseconds, year 100 or later, day
- * 28 or earlier, where Date.UTC and Date.parse agree); anything else goes through sampleTime itself.
+ * sampleTime of the RFC 3339 text bytes[start, end), read from the bytes for the forms the canonical
+ * writer gives every record (`YYYY-MM-DDTHH:MM:SSZ`, or with 3, 6 or 9 fraction digits, of which
+ * Date.parse keeps milliseconds; year 100 or later, day 1-31: V8's Date.parse rolls a day past the
+ * month's end over exactly as Date.UTC does); anything else goes through sampleTime itself.
  */
 export function createdAtMsOf(bytes: Uint8Array, start: number, end: number): number {
   const length = end - start;
   if (
-    (length === 20 || (length === 24 && bytes[start + 19] === 0x2e)) &&
+    (length === 20 || ((length === 24 || length === 27 || length === 30) && bytes[start + 19] === 0x2e)) &&
     bytes[start + 4] === 0x2d && bytes[start + 7] === 0x2d && bytes[start + 10] === 0x54 &&
     bytes[start + 13] === 0x3a && bytes[start + 16] === 0x3a && bytes[end - 1] === 0x5a
   ) {
@@ -202,8 +203,8 @@ export function createdAtMsOf(bytes: Uint8Array, start: number, end: number): nu
     const hour = digitsAt(bytes, start + 11, 2);
     const minute = digitsAt(bytes, start + 14, 2);
     const second = digitsAt(bytes, start + 17, 2);
-    const ms = length === 24 ? digitsAt(bytes, start + 20, 3) : 0;
-    if (year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= 28 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0) {
+    const ms = length === 20 ? 0 : length === 24 || digitsAt(bytes, start + 23, length - 24) >= 0 ? digitsAt(bytes, start + 20, 3) : -1;
+    if (year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0) {
       return Date.UTC(year, month - 1, day, hour, minute, second, ms);
     }
   }
