@@ -97,11 +97,14 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       isWatched: (vin) => dashboard?.hub.isWatching(vin) ?? false,
       // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
       normalisedPayloads: natsMode && config.nats.recordEncoding === 'protobuf',
+      // Only the in-process bus made here: its subscribers are done with a record's payload view when
+      // publish returns (NATS reads it later; a bus handed in may keep it).
+      reuseInlineFrames: !natsMode && overrides.bus === undefined,
       workerFile: overrides.workerFile,
       metrics: metrics.decode,
       logger,
     },
-    (ticket, outcome, reply, frames) => ticket.actor.decoded(ticket, outcome, reply, frames),
+    (ticket, batch, index) => ticket.actor.decoded(ticket, batch, index),
   );
   let scaleOut: NatsScaleOut | null = null;
   try {

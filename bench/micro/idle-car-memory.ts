@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The JavaScript heap an idle car costs the main thread: N cars, each one actor fed a few bench records
-// through the real decode path (decodeBatch + receiveOutcomes, dashboard message written as when one
+// through the real decode path (decodeBatch + DecodedBatch, dashboard message written as when one
 // watches), published on the in-process bus into the recent history, then idle. Heap and external
 // memory after a full GC, per car, before and after the watchdog sweep's state compaction. Sockets,
 // TLS and uWS are not in it (the storm scenario measures the whole process).
@@ -8,7 +8,8 @@
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
-import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
+import { decodeBatch } from '../../src/decode/decode-batch.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -49,8 +50,7 @@ for (let c = 0; c < cars; c++) {
     new Uint8Array(shared).set(frame);
     const ticket: FrameTicket = actor.frameArrived(connection, receivedAt, performance.now());
     const result = decodeBatch({ frames: shared, offsets: Uint32Array.of(0, frame.byteLength), vins: [vin], receivedAt: Float64Array.of(receivedAt), watched: Uint8Array.of(1) });
-    const outcome = receiveOutcomes(result, shared)[0]!;
-    actor.decoded(ticket, outcome, new Uint8Array(result.replies), new Uint8Array(shared));
+    actor.decoded(ticket, new DecodedBatch(result, shared), 0);
   }
   actors.push(actor);
 }

@@ -1,11 +1,12 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import type { LastKnownValue, LocalVehicleState } from '../bus/vehicle-state.js';
 import { stateFieldName } from '../decode/decode-batch.js';
-import type { FrameOutcome } from '../decode/decode-task.js';
+import type { DecodedBatch } from '../decode/decoded-batch.js';
+import { KIND_ERROR, KIND_RECORD } from '../decode/decode-task.js';
 import type { HistogramCell } from '../metrics/hot-path.js';
 import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
-import { isStateValue, sampleTime } from '../protocol/state-value.js';
+import { isStateValue } from '../protocol/state-value.js';
 
 /** What the vehicle listener hands the decode pool with each frame, and gets back with its outcome. */
 export interface FrameTicket {
@@ -24,11 +25,11 @@ export interface TimedValue extends LastKnownValue {
   atMs: number;
 }
 
+/** A frame decoded before an earlier one of its VIN: its batch and index, kept until its turn. */
 interface Parked {
   ticket: FrameTicket;
-  outcome: FrameOutcome;
-  reply: Uint8Array;
-  frames: Uint8Array;
+  batch: DecodedBatch;
+  index: number;
 }
 
 /**
@@ -41,12 +42,15 @@ export class VehicleActor implements LocalVehicleState {
   /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
   connections: VehicleConnection[] = [];
   /**
-   * Last-known state as [field, value, at] triples, with each field's time in epoch ms at the same
-   * index / 3 in `times` (a double array: unboxed). No Map and no object per field: an idle car's state
-   * was mostly the Map's table, the objects and their boxed times (micro bench/micro/idle-car-memory).
+   * Last-known state as [field, source, at] triples: the field's value is source[start, end), with
+   * [atMs, start, end] at the same index in `spans` (a double array: unboxed). The source is the text
+   * of the record the value came from (compactState swaps it for one small string per car), so folding
+   * a record into state makes no string per value, only a reference and two numbers. No Map and no
+   * object per field: an idle car's state was mostly the Map's table, the objects and their boxed times
+   * (micro bench/micro/idle-car-memory).
    */
   private entries: string[] = [];
-  private times: number[] = [];
+  private spans: number[] = [];
   /** Where the next field is looked for: records list their fields in the same order each time. */
   private cursor = 0;
   lastSeenAt: number;
@@ -83,19 +87,19 @@ export class VehicleActor implements LocalVehicleState {
     return { actor: this, connection, seq: this.nextSeq++, arrivedAt, receivedAt };
   }
 
-  /** The decode pool's answer for one of this VIN's frames; released strictly in arrival order. */
-  decoded(ticket: FrameTicket, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+  /** The decode pool's answer for one of this VIN's frames (row `index` of `batch`); released strictly in arrival order. */
+  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): void {
     if (ticket.seq !== this.nextToRelease) {
-      (this.parked ??= new Map()).set(ticket.seq, { ticket, outcome, reply, frames });
+      (this.parked ??= new Map()).set(ticket.seq, { ticket, batch, index });
       return;
     }
-    this.release(ticket, outcome, reply, frames);
+    this.release(ticket, batch, index);
     const parked = this.parked;
     if (parked !== null) {
       let next: Parked | undefined;
       while ((next = parked.get(this.nextToRelease)) !== undefined) {
         parked.delete(next.ticket.seq);
-        this.release(next.ticket, next.outcome, next.reply, next.frames);
+        this.release(next.ticket, next.batch, next.index);
       }
       if (parked.size === 0) this.parked = null;
     }
@@ -110,44 +114,54 @@ export class VehicleActor implements LocalVehicleState {
     });
   }
 
-  private release(ticket: FrameTicket, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+  private release(ticket: FrameTicket, batch: DecodedBatch, i: number): void {
     this.nextToRelease++;
-    if (outcome.kind !== 'record') {
-      // `internal` is a bug of ours, counted by the decode pool in decode_internal_errors_total.
-      if (outcome.kind === 'error' && outcome.errorKind !== 'internal') this.metrics.decodeErrors.inc({ kind: outcome.errorKind ?? 'unknown' });
-      this.reply(ticket, reply, outcome.kind === 'error' ? 'error' : 'ack');
+    const kind = batch.kind(i);
+    if (kind !== KIND_RECORD) {
+      if (kind === KIND_ERROR) {
+        // `internal` is a bug of ours, counted by the decode pool in decode_internal_errors_total.
+        const errorKind = batch.errorKind(i);
+        if (errorKind !== 'internal') this.metrics.decodeErrors.inc({ kind: errorKind ?? 'unknown' });
+      }
+      this.reply(ticket, batch.reply(i), kind === KIND_ERROR ? 'error' : 'ack');
       return;
     }
-    const topic = outcome.topic;
-    const payload = frames.subarray(outcome.payloadStart, outcome.payloadEnd);
-    this.metrics.topic(topic).recordReceived(outcome.signals, payload.byteLength);
-    // The state offsets point into the dashboard message, or into the record JSON when there is none.
-    const stateText = outcome.dashboardMessage ?? outcome.recordJson;
+    const topic = batch.topic(i);
+    const payload = batch.payload(i);
+    this.metrics.topic(topic).recordReceived(batch.signals(i), payload.byteLength);
+    // The record's text: its dashboard message, or the record JSON alone when no dashboard watched the
+    // VIN. The state offsets, the record JSON and createdAt are positions in it.
+    const text = batch.text(i);
+    const state = batch.state(i);
+    const createdAt = batch.createdAt(i);
+    const createdAtMs = createdAt !== null ? batch.createdAtMs(i) : undefined;
     // createdAt, when set, is a slice of the same text: kept as state time, it is compacted with the values.
-    if (outcome.state !== null && stateText !== null) {
-      const at = outcome.createdAt ?? new Date(ticket.receivedAt).toISOString();
-      this.remember(outcome.state, stateText, at, outcome.createdAt === null ? ticket.receivedAt : sampleTime(at));
+    if (state !== null) {
+      if (createdAtMs !== undefined) this.remember(state, text, createdAt!, createdAtMs);
+      else this.remember(state, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
     }
-
+    const clientVersion = ticket.connection.clientVersion;
+    // Every field present, in one order, on every record: one shape for the bus's subscribers.
     const record: BusRecord = {
       vin: this.vin,
       topic,
-      txid: outcome.txid,
+      txid: batch.txid(i),
       receivedAt: ticket.receivedAt,
-      recordJson: outcome.recordJson,
+      recordJson: batch.recordJson(i),
       // '' when no dashboard watched the VIN at submit time: the hub builds it if one does by now.
-      dashboardMessage: outcome.dashboardMessage ?? '',
+      dashboardMessage: batch.hasDashboardMessage(i) ? text : '',
+      dashboardBytes: batch.dashboardBytes(i),
       payload,
+      normalisedPayload: batch.normalisedPayload(i),
+      datums: state ?? undefined,
+      datumText: state !== null ? text : undefined,
+      createdAt,
+      createdAtMs,
+      clientVersion: clientVersion !== '' ? clientVersion : undefined,
+      streamSeq: undefined,
       origin: this,
-      createdAt: outcome.createdAt,
     };
-    if (outcome.state !== null && stateText !== null) {
-      record.datums = outcome.state;
-      record.datumText = stateText;
-    }
-    if (outcome.normalisedPayload !== undefined) record.normalisedPayload = outcome.normalisedPayload;
-    if (outcome.dashboardBytes !== undefined) record.dashboardBytes = outcome.dashboardBytes;
-    if (ticket.connection.clientVersion !== '') record.clientVersion = ticket.connection.clientVersion;
+    const reply = batch.reply(i);
     const started = performance.now();
     if (this.bus.publishNow !== undefined) {
       // Safe once it returns: no callback to allocate, the ack follows at once.
@@ -168,7 +182,7 @@ export class VehicleActor implements LocalVehicleState {
   }
 
   /**
-   * state: triples [Field number, valueStart, valueEnd] into `text` (see FrameOutcome.state). Per field
+   * state: triples [Field number, valueStart, valueEnd] into `text` (see DecodedBatch.state). Per field
    * the newest sample wins, not the last arrival: a resent older record (is_resend, delivery policy
    * "latest") still reaches dashboards as a record but does not roll state back. A value the schema
    * cannot say anything about (`{}`: a Value member newer than our proto; `null`: no value) never
@@ -182,16 +196,19 @@ export class VehicleActor implements LocalVehicleState {
       if (!isStateValue(text, start, end)) continue;
       const field = stateFieldName(state[i]!);
       const k = this.indexOf(field);
+      // The record's text itself is kept as the value's source (it stays alive until the registry's
+      // sweep compacts the state: compactState).
       if (k < 0) {
-        // A slice of the record's text (cheap on the hot path; V8 keeps a view into the whole text, so
-        // the registry's sweep compacts it later: compactState).
-        entries.push(field, text.slice(start, end), at);
-        this.times.push(atMs);
+        entries.push(field, text, at);
+        this.spans.push(atMs, start, end);
         this.stateLoose = true;
-      } else if (atMs >= this.times[k / 3]!) {
-        entries[k + 1] = text.slice(start, end);
+      } else if (atMs >= this.spans[k]!) {
+        entries[k + 1] = text;
         entries[k + 2] = at;
-        this.times[k / 3] = atMs;
+        const spans = this.spans;
+        spans[k] = atMs;
+        spans[k + 1] = start;
+        spans[k + 2] = end;
         this.stateLoose = true;
       }
     }
@@ -220,8 +237,9 @@ export class VehicleActor implements LocalVehicleState {
   /** The last-known state, a new Map (snapshots, the NATS KV writer): its values do not change after. */
   get state(): Map<string, TimedValue> {
     const entries = this.entries;
+    const spans = this.spans;
     const state = new Map<string, TimedValue>();
-    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!, at: entries[k + 2]!, atMs: this.times[k / 3]! });
+    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!.slice(spans[k + 1], spans[k + 2]), at: entries[k + 2]!, atMs: spans[k]! });
     return state;
   }
 
@@ -238,10 +256,11 @@ export class VehicleActor implements LocalVehicleState {
     if (!this.stateLoose) return false;
     this.stateLoose = false;
     const entries = this.entries;
+    const spans = this.spans;
     const parts: string[] = [];
     const copies = new Map<string, string>();
     for (let k = 0; k < entries.length; k += 3) {
-      parts.push(entries[k + 1]!);
+      parts.push(entries[k + 1]!.slice(spans[k + 1], spans[k + 2]));
       const at = entries[k + 2]!;
       if (!copies.has(at)) {
         copies.set(at, '');
@@ -251,11 +270,14 @@ export class VehicleActor implements LocalVehicleState {
     // Array.prototype.join writes one flat (sequential) string; slices of it pin only it.
     const flat = parts.join('');
     const compact = new Array<string>(entries.length);
+    const compactSpans: number[] = [];
     let position = 0;
     for (let k = 0; k < entries.length; k += 3) {
       compact[k] = entries[k]!;
-      const value = entries[k + 1]!;
-      compact[k + 1] = flat.slice(position, (position += value.length));
+      compact[k + 1] = flat;
+      const length = spans[k + 2]! - spans[k + 1]!;
+      compactSpans.push(spans[k]!, position, position + length);
+      position += length;
       const at = entries[k + 2]!;
       let copy = copies.get(at);
       if (copy === '') {
@@ -265,7 +287,8 @@ export class VehicleActor implements LocalVehicleState {
       compact[k + 2] = copy ?? at;
     }
     this.entries = compact;
-    this.times = this.times.slice();
+    // At its exact length (a grown array keeps spare slots).
+    this.spans = compactSpans.slice();
     return true;
   }
 

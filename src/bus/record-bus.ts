@@ -37,6 +37,12 @@ export interface BusRecord {
   datumText?: string;
   /** RFC 3339 of the record's own created_at (null: none), when the decode stage gave it. */
   createdAt?: string | null;
+  /**
+   * The same created_at as epoch ms, parsed by the decode worker (sampleTime: 0 when it does not
+   * parse), when `createdAt` is a string and the record was decoded on this instance: consumers need
+   * not parse the text again.
+   */
+  createdAtMs?: number;
   /** The `Version` header of the car's connection, when it sent one (the reference adds it to record metadata). */
   clientVersion?: string;
   /**

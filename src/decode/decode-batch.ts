@@ -1,21 +1,27 @@
 import {
+  ENVELOPE_SPAN,
+  ENVELOPE_SPAN_COUNT,
   EnvelopeError,
   MESSAGE_TYPE_STREAM,
-  ackByteLength,
   readEnvelope,
-  writeAckInto,
+  readEnvelopeSpans,
+  writeAckFromSpans,
   writeErrorReply,
 } from '../protocol/envelope.js';
-import { JsonSink } from '../protocol/json-sink.js';
+import { JsonSink, toWords } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
-import { BAIL, buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
-import { replaceVin } from '../protocol/vin-patch.js';
+import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
+import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
+import { sampleTime } from '../protocol/state-value.js';
+import { DecodedBatch } from './decoded-batch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
   ERROR_KINDS,
   FRAME_SLOTS,
-  OUTCOME_KINDS,
+  KIND_ACK_ONLY,
+  KIND_ERROR,
+  KIND_RECORD,
   SLOT,
   type DecodeResult,
   type DecodeTask,
@@ -29,9 +35,6 @@ const EMPTY = new Uint8Array(0);
 const latin1 = new TextDecoder('latin1');
 const FIELD_NUMBERS = new Map(FIELD_NAMES.map((name, number) => [name, number]));
 const ERROR_CODES = new Map(ERROR_KINDS.map((kind, code) => [kind, code]));
-const KIND_RECORD = 0;
-const KIND_ACK_ONLY = 1;
-const KIND_ERROR = 2;
 const KNOWN_TOPICS = new Set(Object.keys(RECORD_TYPES));
 const RECORD_DATA_HEAD = '{"data":[';
 const DATUM_KEY_HEAD = '{"key":';
@@ -45,14 +48,16 @@ class StateBuffer implements StateIndex {
   length = 0;
 
   push(field: number, start: number, end: number): void {
-    if (this.length + 3 > this.values.length) {
-      const values = new Int32Array(this.values.length * 2);
-      values.set(this.values);
-      this.values = values;
-    }
+    if (this.length + 3 > this.values.length) this.room();
     this.values[this.length++] = field;
     this.values[this.length++] = start;
     this.values[this.length++] = end;
+  }
+
+  room(): void {
+    const values = new Int32Array(this.values.length * 2);
+    values.set(this.values);
+    this.values = values;
   }
 }
 
@@ -64,9 +69,15 @@ class ReplyBuffer {
   bytes = new Uint8Array(64 * 1024);
   length = 0;
 
-  ack(txid: Uint8Array, topic: Uint8Array): void {
-    this.reserve(ackByteLength(txid, topic));
-    this.length = writeAckInto(this.bytes, this.length, txid, topic);
+  /** The ack of the envelope whose spans (in src) readEnvelopeSpans put in `spans`. */
+  ackSpans(src: Uint8Array, spans: Int32Array): void {
+    const txidStart = spans[ENVELOPE_SPAN.TXID]!;
+    const txidEnd = spans[ENVELOPE_SPAN.TXID + 1]!;
+    const topicStart = spans[ENVELOPE_SPAN.TOPIC]!;
+    const topicEnd = spans[ENVELOPE_SPAN.TOPIC + 1]!;
+    // At least ackByteLength of these lengths: the head, then two NUL-terminated padded vectors.
+    this.reserve(128 + txidEnd - txidStart + topicEnd - topicStart);
+    this.length = writeAckFromSpans(this.bytes, this.length, src, txidStart, txidEnd, topicStart, topicEnd);
   }
 
   error(txid: Uint8Array): void {
@@ -91,11 +102,25 @@ const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0 };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
-/** The frame just decoded went through the transcoder and it rewrote nothing but the VIN. */
-let onlyVinChanged = false;
+/**
+ * The frame just decoded went through the transcoder, and what it rewrote besides the VIN are datum
+ * Values (INFO.valueRewrites): its normalised protobuf is the car's bytes patched (see replaceVinInto).
+ */
+let patchable = false;
+const DATUM_FIELDS: DatumFields = (() => {
+  const field = (type: string, name: string): number => SCHEMA_ROOT.lookupType(type).fields[name]!.id;
+  return {
+    data: field(RECORD_TYPES.V!, 'data'),
+    value: field('telemetry.vehicle_data.Datum', 'value'),
+    stringValue: field('telemetry.vehicle_data.Value', 'stringValue'),
+    locationValue: field('telemetry.vehicle_data.Value', 'locationValue'),
+    latitude: field('telemetry.vehicle_data.LocationValue', 'latitude'),
+    longitude: field('telemetry.vehicle_data.LocationValue', 'longitude'),
+  };
+})();
 const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
 
 /** Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts). */
@@ -125,6 +150,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       withDashboardMessage = watched === undefined || watched[i] !== 0;
       table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
       decodeFrame(frames, task.offsets[i]!, task.offsets[i + 1]!, task.vins[i]!, task.receivedAt[i]!, table, row);
+      if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
       table[row + SLOT.NORMALISED_START] = -1;
       if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]!);
     } catch (error) {
@@ -148,6 +174,52 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
     normalised: NORMALISED.bytes.slice(0, NORMALISED.n).buffer,
     internalErrors,
   };
+}
+
+/** The record's created_at as epoch ms, parsed here rather than on the main thread (SLOT.CREATED_AT_MS_HI). */
+function writeCreatedAtMs(table: Int32Array, row: number): void {
+  const ms = createdAtMsOf(SINK.bytes, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!);
+  const hi = Math.floor(ms / 4294967296);
+  table[row + SLOT.CREATED_AT_MS_HI] = hi;
+  table[row + SLOT.CREATED_AT_MS_LO] = ms - hi * 4294967296;
+}
+
+/**
+ * sampleTime of the RFC 3339 text bytes[start, end), read from the bytes for the forms the canonical
+ * writer gives every record (`YYYY-MM-DDTHH:MM:SSZ`, or with 3, 6 or 9 fraction digits, of which
+ * Date.parse keeps milliseconds; year 100 or later, day 1-31: V8's Date.parse rolls a day past the
+ * month's end over exactly as Date.UTC does); anything else goes through sampleTime itself.
+ */
+export function createdAtMsOf(bytes: Uint8Array, start: number, end: number): number {
+  const length = end - start;
+  if (
+    (length === 20 || ((length === 24 || length === 27 || length === 30) && bytes[start + 19] === 0x2e)) &&
+    bytes[start + 4] === 0x2d && bytes[start + 7] === 0x2d && bytes[start + 10] === 0x54 &&
+    bytes[start + 13] === 0x3a && bytes[start + 16] === 0x3a && bytes[end - 1] === 0x5a
+  ) {
+    const year = digitsAt(bytes, start, 4);
+    const month = digitsAt(bytes, start + 5, 2);
+    const day = digitsAt(bytes, start + 8, 2);
+    const hour = digitsAt(bytes, start + 11, 2);
+    const minute = digitsAt(bytes, start + 14, 2);
+    const second = digitsAt(bytes, start + 17, 2);
+    const ms = length === 20 ? 0 : length === 24 || digitsAt(bytes, start + 23, length - 24) >= 0 ? digitsAt(bytes, start + 20, 3) : -1;
+    if (year >= 100 && month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0) {
+      return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+    }
+  }
+  return sampleTime(latin1.decode(bytes.subarray(start, end)));
+}
+
+/** The decimal number of `count` ASCII digits at bytes[at]; -1 when one is not a digit. */
+function digitsAt(bytes: Uint8Array, at: number, count: number): number {
+  let n = 0;
+  for (let i = at; i < at + count; i++) {
+    const d = bytes[i]! - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** The row and reply of a frame whose decoding threw something that is not a verdict (see decodeBatch). */
@@ -175,29 +247,33 @@ function internalFailure(frame: Uint8Array, table: Int32Array, row: number): voi
 function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin: string): void {
   const topic = topicText(frames.subarray(table[row + SLOT.TOPIC_START], table[row + SLOT.TOPIC_END]));
   if (!KNOWN_TOPICS.has(topic)) return;
-  const payload = frames.subarray(table[row + SLOT.PAYLOAD_START], table[row + SLOT.PAYLOAD_END]);
-  // The common case costs a copy; a record with rewritten values is decoded and encoded again.
+  const payloadStart = table[row + SLOT.PAYLOAD_START]!;
+  const payloadEnd = table[row + SLOT.PAYLOAD_END]!;
+  const start = NORMALISED.n;
+  // The common case is the car's bytes patched (the VIN, rewritten datums); anything else rewritten
+  // (alert millisecond times) or an unusual top level is decoded and encoded again.
   const vinJson = vinJsonOf(vin);
-  const bytes =
-    (onlyVinChanged && !vinJson.nonAscii ? replaceVin(payload, VIN_FIELD.get(topic)!, Buffer.from(vin, 'latin1')) : null) ??
-    encodeNormalised(topic, payload, vin);
-  if (bytes === null) return;
-  NORMALISED.reserve(bytes.length);
-  NORMALISED.bytes.set(bytes, NORMALISED.n);
-  table[row + SLOT.NORMALISED_START] = NORMALISED.n;
-  NORMALISED.n += bytes.length;
+  if (!patchable || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw, INFO.valueRewrites, DATUM_FIELDS)) {
+    const bytes = encodeNormalised(topic, frames.subarray(payloadStart, payloadEnd), vin);
+    if (bytes === null) return;
+    NORMALISED.reserve(bytes.length);
+    NORMALISED.bytes.set(bytes, NORMALISED.n);
+    NORMALISED.n += bytes.length;
+  }
+  table[row + SLOT.NORMALISED_START] = start;
   table[row + SLOT.NORMALISED_END] = NORMALISED.n;
 }
 
+/** The envelope spans of the frame being decoded (see readEnvelopeSpans). */
+const SPANS = new Int32Array(ENVELOPE_SPAN_COUNT);
+
 function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): void {
-  const frame = frames.subarray(start, end);
   table[row + SLOT.TXID_START] = -1;
   table[row + SLOT.TOPIC_START] = -1;
   table[row + SLOT.CREATED_AT_START] = -1;
   table[row + SLOT.CREATED_AT_END] = -1;
-  let envelope;
   try {
-    envelope = readEnvelope(frame);
+    readEnvelopeSpans(frames, start, end, SPANS);
   } catch (error) {
     if (!(error instanceof EnvelopeError)) throw error;
     // Address the error reply to the txid when it was readable before the damage; otherwise empty.
@@ -206,17 +282,23 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     if (txid !== null) setSpan(table, row + SLOT.TXID_START, txid);
     return finish(table, row, KIND_ERROR, `envelope_${error.kind}`);
   }
-  setSpan(table, row + SLOT.TXID_START, envelope.txid);
-  setSpan(table, row + SLOT.TOPIC_START, envelope.topic);
+  table[row + SLOT.TXID_START] = SPANS[ENVELOPE_SPAN.TXID]!;
+  table[row + SLOT.TXID_END] = SPANS[ENVELOPE_SPAN.TXID + 1]!;
+  const topicStart = SPANS[ENVELOPE_SPAN.TOPIC]!;
+  const topicEnd = SPANS[ENVELOPE_SPAN.TOPIC + 1]!;
+  table[row + SLOT.TOPIC_START] = topicStart;
+  table[row + SLOT.TOPIC_END] = topicEnd;
 
-  if (envelope.messageType !== MESSAGE_TYPE_STREAM || envelope.stream === null) {
-    REPLIES.ack(envelope.txid, envelope.topic);
+  if (SPANS[ENVELOPE_SPAN.MESSAGE_TYPE] !== MESSAGE_TYPE_STREAM || SPANS[ENVELOPE_SPAN.STREAM] !== 1) {
+    REPLIES.ackSpans(frames, SPANS);
     return finish(table, row, KIND_ACK_ONLY, '');
   }
 
-  const payload = envelope.stream.payload;
-  setSpan(table, row + SLOT.PAYLOAD_START, payload);
-  const topic = topicText(envelope.topic);
+  const payloadStart = SPANS[ENVELOPE_SPAN.PAYLOAD]!;
+  const payloadEnd = SPANS[ENVELOPE_SPAN.PAYLOAD + 1]!;
+  table[row + SLOT.PAYLOAD_START] = payloadStart;
+  table[row + SLOT.PAYLOAD_END] = payloadEnd;
+  const topic = topicEnd - topicStart === 1 && frames[topicStart] === 0x56 ? 'V' : latin1.decode(frames.subarray(topicStart, topicEnd));
   const messageStart = SINK.n;
   const stateMark = STATE.length;
   SINK.nonAscii = false;
@@ -228,56 +310,58 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     writeHead(vin, topic, receivedAt, false);
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
     if (withDashboardMessage) SINK.ascii('null}');
-  } else if (transcode(topic, payload, vin, receivedAt, table, row)) {
-    onlyVinChanged = INFO.rewrites === 0;
+  } else if (transcode(topic, frames, payloadStart, payloadEnd, vin, receivedAt, table, row)) {
+    patchable = INFO.rewrites === INFO.valueRewrites.length;
   } else {
-    onlyVinChanged = false;
+    patchable = false;
     SINK.n = messageStart;
     STATE.length = stateMark;
     SINK.nonAscii = false;
     transcoderStats.fallbacks++;
-    const kind = viaProtobufjs(topic, payload, vin, receivedAt, table, row);
+    const kind = viaProtobufjs(topic, frames.subarray(payloadStart, payloadEnd), vin, receivedAt, table, row);
     if (kind !== null) {
       SINK.n = messageStart;
       STATE.length = stateMark;
       table[row + SLOT.MESSAGE_START] = 0;
       table[row + SLOT.STATE_START] = 0;
-      REPLIES.error(envelope.txid);
+      REPLIES.error(frames.subarray(SPANS[ENVELOPE_SPAN.TXID], SPANS[ENVELOPE_SPAN.TXID + 1]));
       return finish(table, row, KIND_ERROR, kind);
     }
   }
   table[row + SLOT.MESSAGE_END] = SINK.n;
   table[row + SLOT.STATE_END] = STATE.length / 3;
   table[row + SLOT.NON_ASCII] = SINK.nonAscii ? 1 : 0;
-  REPLIES.ack(envelope.txid, envelope.topic);
+  REPLIES.ackSpans(frames, SPANS);
   finish(table, row, KIND_RECORD, '');
 }
 
 /** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
-function transcode(topic: string, payload: Uint8Array, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
-  const bytes = new Uint8Array(payload.buffer);
-  const start = payload.byteOffset;
-  const end = start + payload.byteLength;
-  let resend = false;
-  if (topic === 'V') {
-    try {
-      resend = TRANSCODER.resend(bytes, start, end);
-    } catch (error) {
-      if (error === BAIL) return false;
-      throw error;
-    }
-  }
-  writeHead(vin, topic, receivedAt, resend);
-  const recordStart = SINK.n;
-  if (!TRANSCODER.run(topic, bytes, start, end, vinJsonOf(vin).bytes, STATE, INFO)) return false;
-  table[row + SLOT.RECORD_START] = recordStart;
+function transcode(topic: string, frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
+  headVin = vin;
+  headTopic = topic;
+  headReceivedAt = receivedAt;
+  headResend = false;
+  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead)) return false;
+  table[row + SLOT.RECORD_START] = INFO.recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;
   table[row + SLOT.CREATED_AT_START] = INFO.createdAtStart;
   table[row + SLOT.CREATED_AT_END] = INFO.createdAtEnd;
-  table[row + SLOT.IS_RESEND] = resend ? 1 : 0;
+  table[row + SLOT.IS_RESEND] = headResend ? 1 : 0;
   writeTail();
   return true;
+}
+
+// The frame transcode() is writing, for writeRecordHead (a module function: no closure per frame).
+let headVin = '';
+let headTopic = '';
+let headReceivedAt = 0;
+let headResend = false;
+
+/** The transcoder's RecordHead: the dashboard message head, now that the record's resend flag is known. */
+function writeRecordHead(isResend: boolean): void {
+  headResend = isResend;
+  writeHead(headVin, headTopic, headReceivedAt, isResend);
 }
 
 /**
@@ -339,17 +423,57 @@ function topicText(bytes: Uint8Array): string {
   return bytes.length === 1 && bytes[0] === 0x56 ? 'V' : latin1.decode(bytes);
 }
 
+interface VinJson {
+  /** The VIN as JSON text, UTF-8. */
+  bytes: Uint8Array;
+  nonAscii: boolean;
+  /** The VIN's own bytes (latin1: used only when the VIN is ASCII), for the normalised protobuf. */
+  raw: Uint8Array;
+  /**
+   * The dashboard head of its V records around the receivedAt text, as words (see vHeadOf); null until
+   * the first one, or for a VIN that is not ASCII.
+   */
+  vHead: { before: Int32Array; plain: Int32Array; resend: Int32Array } | null;
+}
+
 // Batches are grouped by nothing, but a car's frames often arrive together; VINs are short.
-const vinJsonCache = new Map<string, { bytes: Uint8Array; nonAscii: boolean }>();
-function vinJsonOf(vin: string): { bytes: Uint8Array; nonAscii: boolean } {
+const vinJsonCache = new Map<string, VinJson>();
+let lastVin = '';
+let lastVinJson: VinJson | null = null;
+function vinJsonOf(vin: string): VinJson {
+  // A frame asks twice (its record's VIN, its dashboard head), and a car's frames often come in a row.
+  if (vin === lastVin && lastVinJson !== null) return lastVinJson;
   let cached = vinJsonCache.get(vin);
   if (cached === undefined) {
     if (vinJsonCache.size >= 4096) vinJsonCache.clear();
     const json = JSON.stringify(vin);
-    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json) };
+    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), raw: Buffer.from(vin, 'latin1'), vHead: null };
     vinJsonCache.set(vin, cached);
   }
+  lastVin = vin;
+  lastVinJson = cached;
   return cached;
+}
+
+const RECEIVED_AT_MARK = '\u0001'.repeat(24);
+const HEAD_SCRATCH = new JsonSink(1024);
+
+/**
+ * writeRecordMessageHead's bytes for this VIN's V records, cut around the receivedAt text (rendered
+ * once with a mark in its place): per record only the time changes. The framing stays defined there.
+ */
+function vHeadOf(vinJson: VinJson): NonNullable<VinJson['vHead']> {
+  const render = (isResend: boolean): [string, string] => {
+    HEAD_SCRATCH.n = 0;
+    writeRecordMessageHead(HEAD_SCRATCH, vinJson.bytes, 'V', RECEIVED_AT_MARK, isResend);
+    const text = latin1.decode(HEAD_SCRATCH.bytes.subarray(0, HEAD_SCRATCH.n));
+    const at = text.lastIndexOf(RECEIVED_AT_MARK);
+    return [text.slice(0, at), text.slice(at + RECEIVED_AT_MARK.length)];
+  };
+  const [before, plain] = render(false);
+  const [beforeResend, resend] = render(true);
+  if (before !== beforeResend) throw new Error('record message head: the resend flag changed what comes before receivedAt');
+  return { before: toWords(before), plain: toWords(plain), resend: toWords(resend) };
 }
 
 /** The frame being decoded has a dashboard watching its VIN: write the message around its record. */
@@ -362,6 +486,7 @@ function writeTail(): void {
 
 let lastReceivedAt = Number.NaN;
 let lastReceivedAtText = '';
+let lastReceivedAtWords = toWords('');
 
 /** The dashboard `record` message up to its record: `...,"record":`. */
 function writeHead(vin: string, topic: string, receivedAt: number, isResend: boolean): void {
@@ -372,90 +497,31 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
   if (receivedAt !== lastReceivedAt) {
     lastReceivedAt = receivedAt;
     lastReceivedAtText = new Date(receivedAt).toISOString();
+    lastReceivedAtWords = toWords(lastReceivedAtText);
   }
   const vinJson = vinJsonOf(vin);
-  if (vinJson.nonAscii) SINK.nonAscii = true;
+  if (vinJson.nonAscii) {
+    SINK.nonAscii = true;
+  } else if (topic === 'V') {
+    const head = vinJson.vHead ?? (vinJson.vHead = vHeadOf(vinJson));
+    SINK.words(head.before);
+    SINK.words(lastReceivedAtWords);
+    SINK.words(isResend ? head.resend : head.plain);
+    return;
+  }
   writeRecordMessageHead(SINK, vinJson.bytes, topic, lastReceivedAtText, isResend);
 }
 
 /**
- * The main thread's half: one FrameOutcome per row. The dashboard message is the one string made from
- * the transferred text (a plain copy when it is ASCII); the record JSON and each state value are
- * slices of it, and txid and topic are read from the frames the main thread already holds. Call it
- * once per result: the state offsets are rebased in place (the buffer was transferred to this thread).
+ * The main thread's half as one FrameOutcome per row (tests, the fuzz oracle, tools). The hot path
+ * reads the rows by index from a DecodedBatch instead (DecodePool.deliver), making no object per frame.
+ * Call it once per result: the state offsets are rebased in place (the buffer was transferred to this
+ * thread).
  */
 export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer | ArrayBuffer): FrameOutcome[] {
-  const table = new Int32Array(result.table);
-  const text = Buffer.from(result.text);
-  const state = new Int32Array(result.state);
-  const source = Buffer.from(frames);
-  const normalised = new Uint8Array(result.normalised);
-  const count = table.length / FRAME_SLOTS;
-  const outcomes: FrameOutcome[] = new Array<FrameOutcome>(count);
-  let replyStart = 0;
-  for (let i = 0; i < count; i++) {
-    const row = i * FRAME_SLOTS;
-    const kind = OUTCOME_KINDS[table[row + SLOT.KIND]!]!;
-    const replyEnd = table[row + SLOT.REPLY_END]!;
-    const txidStart = table[row + SLOT.TXID_START]!;
-    const topicStart = table[row + SLOT.TOPIC_START]!;
-    const outcome: FrameOutcome = {
-      kind,
-      txid: txidStart < 0 ? '' : source.toString('latin1', txidStart, table[row + SLOT.TXID_END]),
-      topic: topicStart < 0 ? '' : source.toString('latin1', topicStart, table[row + SLOT.TOPIC_END]),
-      replyStart, replyEnd,
-      errorKind: kind === 'error' ? ERROR_KINDS[table[row + SLOT.ERROR_KIND]!]! : null,
-      dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
-      signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
-      payloadStart: 0, payloadEnd: 0,
-    };
-    replyStart = replyEnd;
-    outcomes[i] = outcome;
-    if (kind !== 'record') continue;
-    const messageStart = table[row + SLOT.MESSAGE_START]!;
-    const messageEnd = table[row + SLOT.MESSAGE_END];
-    const nonAscii = table[row + SLOT.NON_ASCII] === 1;
-    const message = nonAscii ? text.toString('utf8', messageStart, messageEnd) : text.toString('latin1', messageStart, messageEnd);
-    // Byte positions become character positions; they differ only after a non-ASCII character.
-    const at = nonAscii ? (position: number) => text.toString('utf8', messageStart, position).length : (position: number) => position - messageStart;
-    // Without a dashboard the text is the record JSON alone (recordJson below is then all of it).
-    outcome.dashboardMessage = table[row + SLOT.DASHBOARD] === 1 ? message : null;
-    if (outcome.dashboardMessage !== null) outcome.dashboardBytes = text.subarray(messageStart, messageEnd);
-    outcome.payloadStart = table[row + SLOT.PAYLOAD_START]!;
-    outcome.payloadEnd = table[row + SLOT.PAYLOAD_END]!;
-    outcome.signals = table[row + SLOT.SIGNALS]!;
-    outcome.isResend = table[row + SLOT.IS_RESEND] === 1;
-    const normalisedStart = table[row + SLOT.NORMALISED_START]!;
-    if (normalisedStart >= 0) outcome.normalisedPayload = normalised.subarray(normalisedStart, table[row + SLOT.NORMALISED_END]);
-    const recordStart = table[row + SLOT.RECORD_START]!;
-    const recordEnd = table[row + SLOT.RECORD_END]!;
-    if (recordEnd > recordStart) {
-      outcome.recordStart = at(recordStart);
-      outcome.recordEnd = at(recordEnd);
-      outcome.recordJson = message.slice(outcome.recordStart, outcome.recordEnd);
-    }
-    const createdAtStart = table[row + SLOT.CREATED_AT_START]!;
-    if (createdAtStart >= 0) outcome.createdAt = message.slice(at(createdAtStart), at(table[row + SLOT.CREATED_AT_END]!));
-    const stateStart = table[row + SLOT.STATE_START]!;
-    const stateEnd = table[row + SLOT.STATE_END]!;
-    if (stateEnd > stateStart) {
-      outcome.stateStart = stateStart;
-      outcome.stateEnd = stateEnd;
-      const triples = state.subarray(stateStart * 3, stateEnd * 3);
-      if (nonAscii) {
-        for (let s = 0; s < triples.length; s += 3) {
-          triples[s + 1] = at(triples[s + 1]!);
-          triples[s + 2] = at(triples[s + 2]!);
-        }
-      } else {
-        for (let s = 0; s < triples.length; s += 3) {
-          triples[s + 1]! -= messageStart;
-          triples[s + 2]! -= messageStart;
-        }
-      }
-      outcome.state = triples;
-    }
-  }
+  const batch = new DecodedBatch(result, frames);
+  const outcomes = new Array<FrameOutcome>(batch.count);
+  for (let i = 0; i < batch.count; i++) outcomes[i] = batch.outcome(i);
   return outcomes;
 }
 

@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { CellHistogram, CounterCell, foldCounterCells } from '../metrics/hot-path.js';
 import { LATENCY_BUCKETS, PREFIX } from '../metrics/series.js';
 
 /** The decode stage: batches, the worker pool, and frames that could not be decoded. */
@@ -7,9 +8,12 @@ export class DecodeMetrics {
   readonly decodeErrors: client.Counter<'kind'>;
   /** Also counted by the NATS bus for a stored record whose decode threw (stage `stored`). */
   readonly decodeInternalErrors: client.Counter<'stage'>;
-  readonly decodeLatency: client.Histogram;
-  readonly decodeBatchFrames: client.Histogram;
+  /** Per batch, so hot-path cells (hot-path.ts): a lone frame is a batch, and prom-client's observe() cost more than its flush. */
+  readonly decodeLatency: CellHistogram<never>;
+  readonly decodeBatchFrames: CellHistogram<never>;
   readonly decodeBatches: client.Counter<'path'>;
+  /** Batches by path, folded into decodeBatches at every scrape. */
+  readonly batchCells: Readonly<Record<'inline' | 'worker', CounterCell>> = { inline: new CounterCell(), worker: new CounterCell() };
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
   readonly decodeWorkers: client.Gauge;
@@ -19,9 +23,9 @@ export class DecodeMetrics {
     const r = [registry];
     this.decodeErrors = new client.Counter({ name: `${PREFIX}decode_errors_total`, help: 'Frames that could not be decoded, by kind.', labelNames: ['kind'], registers: r });
     this.decodeInternalErrors = new client.Counter({ name: `${PREFIX}decode_internal_errors_total`, help: 'Decodes that threw something other than a verdict on the bytes: a bug of ours, each logged as decode_internal_error with its stack, never counted in decode_errors_total. By stage: frame (a car frame; it got the error reply, as a frame that kills its worker does) or stored (a record read back from NATS; skipped).', labelNames: ['stage'], registers: r });
-    this.decodeLatency = new client.Histogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: [...LATENCY_BUCKETS], registers: r });
-    this.decodeBatchFrames = new client.Histogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
-    this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r });
+    this.decodeLatency = new CellHistogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
+    this.decodeBatchFrames = new CellHistogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
+    this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r, collect: foldCounterCells([[{ path: 'inline' }, this.batchCells.inline], [{ path: 'worker' }, this.batchCells.worker]]) });
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room.', registers: r });
     this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Share of decode workers with a batch posted (0-1), sampled at most once a second.', registers: r });
     this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });

@@ -1,10 +1,10 @@
 import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import type { DecodeMetrics } from './decode-metrics.js';
-import { decodeBatch, receiveOutcomes } from './decode-batch.js';
-import { align8, columnBytes, taskOfChannelBatch, type ChannelBatch, type DecodeResult, type DecodeTask, type FrameOutcome } from './decode-task.js';
+import { decodeBatch } from './decode-batch.js';
+import { DecodedBatch } from './decoded-batch.js';
+import { align8, columnBytes, type ChannelBatch, type DecodeResult } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
@@ -12,8 +12,11 @@ import { WorkerChannel, type ChannelJob } from './worker-channel.js';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
-/** Called once per submitted frame, in submission order within a batch. */
-export type OutcomeHandler<T> = (ticket: T, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array) => void;
+/**
+ * Called once per submitted frame, in submission order within a batch: frame `index` of `batch` is the
+ * ticket's (read by index, no object per frame; a handler that keeps it for later keeps the batch).
+ */
+export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number) => void;
 
 export interface DecodePoolOptions {
   workers: number;
@@ -35,21 +38,45 @@ export interface DecodePoolOptions {
    * decoded without a dashboard message. Absent: every frame gets one.
    */
   isWatched?: (vin: string) => boolean;
+  /**
+   * The outcome handler, and whatever it hands `frames` (or views of it) to, is done with them when it
+   * returns: inline batches then reuse one buffer instead of a new shared buffer each. True only for a
+   * bus whose subscribers run at once and keep no view of a record's payload (the in-process bus); a
+   * durable bus reads record.payload after publish returns, and a parked outcome keeps its frames.
+   */
+  reuseInlineFrames?: boolean;
   metrics: DecodeMetrics;
   logger: Logger;
 }
 
+/**
+ * A batch's frames and their columns. The open batch (OpenBatch) keeps its columns in main-thread typed
+ * arrays written at submit and reused batch after batch; a batch handed to a worker has them in its
+ * shared buffer after the frames (ChannelBatch's layout), these fields being views of them.
+ */
 interface Batch<T> {
   frames: SharedArrayBuffer;
-  offsets: number[];
-  vins: string[];
-  receivedAt: number[];
-  /** 1 per frame whose VIN a dashboard watches (DecodeTask.watched). */
-  watched: number[];
-  tickets: T[];
-  /** Bytes of frames at the start of `frames`; the columns follow (ChannelBatch). */
+  /** Bytes of frames at the start of `frames`. */
   bytes: number;
+  /** Frame i is frames[offsets[i], offsets[i+1]); offsets[0] is 0. */
+  offsets: Uint32Array;
+  receivedAt: Float64Array;
+  /** 1 per frame whose VIN a dashboard watches (DecodeTask.watched). */
+  watched: Uint8Array;
+  vins: string[];
+  /** One per frame: its count is the batch's. */
+  tickets: T[];
 }
+
+/** The batch frames are submitted to: a view of its buffer kept, and column arrays with room to grow. */
+interface OpenBatch<T> extends Batch<T> {
+  view: Uint8Array;
+}
+
+/** The frames buffer of a spare batch whose buffer went to a worker or must not be reused. */
+const NO_FRAMES = new SharedArrayBuffer(0);
+const NO_VIEW = new Uint8Array(NO_FRAMES);
+const MIN_COLUMN_FRAMES = 16;
 
 const MIN_BATCH_BYTES = 4 * 1024;
 const MAX_START_BATCH_BYTES = 1024 * 1024;
@@ -70,8 +97,13 @@ export class DecodePool<T> {
   private readonly pool: Piscina;
   private readonly options: DecodePoolOptions;
   private readonly onOutcome: OutcomeHandler<T>;
-  private current: Batch<T> | null = null;
-  private currentBytes = 0;
+  private current: OpenBatch<T> | null = null;
+  /**
+   * The last batch decoded inline (or whose frames went to a worker), kept for the next one: its column
+   * arrays, and its buffer when reuseInlineFrames allows. A lone frame then allocates nothing here.
+   */
+  private spare: OpenBatch<T> | null = null;
+  private readonly flushLater = (): void => this.flush();
   private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
   private inFlight = 0;
@@ -197,26 +229,26 @@ export class DecodePool<T> {
    * the callback), so it is copied here, once.
    */
   submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T): void {
-    let batch = this.current;
     const length = frame.byteLength;
-    if (batch === null) {
-      batch = this.current = this.newBatch(Math.max(this.startBatchBytes, length));
-    } else if (this.currentBytes + length > batch.frames.byteLength) {
-      batch = this.growBatch(batch, this.currentBytes + length);
-    }
-    new Uint8Array(batch.frames, this.currentBytes, length).set(new Uint8Array(frame));
-    this.currentBytes += length;
-    batch.offsets.push(this.currentBytes);
+    let batch = this.current;
+    if (batch === null) batch = this.current = this.openBatch(length);
+    else if (batch.bytes + length > batch.frames.byteLength) this.growFrames(batch, batch.bytes + length);
+    const i = batch.tickets.length;
+    if (i + 1 >= batch.offsets.length) this.growColumns(batch);
+    batch.view.set(new Uint8Array(frame), batch.bytes);
+    batch.bytes += length;
+    // The columns are written here, so a flush has nothing to gather (and an inline batch nothing to copy).
+    batch.offsets[i + 1] = batch.bytes;
+    batch.receivedAt[i] = receivedAt;
+    batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0;
     batch.vins.push(vin);
-    batch.receivedAt.push(receivedAt);
-    batch.watched.push(this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0);
     batch.tickets.push(ticket);
 
-    if (batch.tickets.length >= this.options.batchMaxFrames) {
+    if (i + 1 >= this.options.batchMaxFrames) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushLater);
     }
   }
 
@@ -309,25 +341,66 @@ export class DecodePool<T> {
     await this.pool.destroy();
   }
 
-  private newBatch(capacity: number): Batch<T> {
+  /**
+   * The batch for the first frame of a turn: the spare one when there is one. A new shared buffer is
+   * zero-filled, which a lone frame would pay for in full (BENCHMARKS.md, "Why the code is shaped so"):
+   * it starts at the size the previous batch needed, so lone frames get small buffers and busy turns
+   * grow without copying.
+   */
+  private openBatch(firstFrameBytes: number): OpenBatch<T> {
+    const spare = this.spare;
+    if (spare !== null) {
+      this.spare = null;
+      if (spare.frames.byteLength < firstFrameBytes) this.setFrames(spare, new SharedArrayBuffer(Math.max(this.startBatchBytes, firstFrameBytes)));
+      return spare;
+    }
+    const frames = new SharedArrayBuffer(Math.max(this.startBatchBytes, firstFrameBytes));
+    const columns = Math.min(MIN_COLUMN_FRAMES, this.options.batchMaxFrames);
     return {
-      frames: new SharedArrayBuffer(capacity),
-      offsets: [0],
-      vins: [],
-      receivedAt: [],
-      watched: [],
-      tickets: [],
+      frames,
+      view: new Uint8Array(frames),
       bytes: 0,
+      offsets: new Uint32Array(columns + 1),
+      receivedAt: new Float64Array(columns),
+      watched: new Uint8Array(columns),
+      vins: [],
+      tickets: [],
     };
   }
 
-  private growBatch(batch: Batch<T>, needed: number): Batch<T> {
-    let capacity = batch.frames.byteLength * 2;
+  private setFrames(batch: OpenBatch<T>, frames: SharedArrayBuffer): void {
+    batch.frames = frames;
+    batch.view = frames.byteLength === 0 ? NO_VIEW : new Uint8Array(frames);
+  }
+
+  private growFrames(batch: OpenBatch<T>, needed: number): void {
+    let capacity = Math.max(MIN_BATCH_BYTES, batch.frames.byteLength * 2);
     while (capacity < needed) capacity *= 2;
     const frames = new SharedArrayBuffer(capacity);
-    new Uint8Array(frames).set(new Uint8Array(batch.frames, 0, this.currentBytes));
-    batch.frames = frames;
-    return batch;
+    new Uint8Array(frames).set(batch.view.subarray(0, batch.bytes));
+    this.setFrames(batch, frames);
+  }
+
+  private growColumns(batch: OpenBatch<T>): void {
+    const columns = batch.receivedAt.length * 2;
+    const offsets = new Uint32Array(columns + 1);
+    offsets.set(batch.offsets);
+    const receivedAt = new Float64Array(columns);
+    receivedAt.set(batch.receivedAt);
+    const watched = new Uint8Array(columns);
+    watched.set(batch.watched);
+    batch.offsets = offsets;
+    batch.receivedAt = receivedAt;
+    batch.watched = watched;
+  }
+
+  /** A batch decoded inline is delivered: it becomes the spare, with its buffer when that may be reused. */
+  private recycle(batch: OpenBatch<T>): void {
+    batch.bytes = 0;
+    batch.vins.length = 0;
+    batch.tickets.length = 0;
+    if (this.options.reuseInlineFrames !== true) this.setFrames(batch, NO_FRAMES);
+    this.spare ??= batch;
   }
 
   private flush(): void {
@@ -339,24 +412,21 @@ export class DecodePool<T> {
     // than tasks piling up in piscina's queue (where they also used up their timeout waiting).
     // A task finishing flushes the batch.
     const channel = this.freeChannel(JOBS_PER_WORKER);
-    if (!this.closed && batch.tickets.length < this.options.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
+    const count = batch.tickets.length;
+    if (!this.closed && count < this.options.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
     this.current = null;
-    // A new shared buffer is zero-filled, which a lone frame would pay for in full (BENCHMARKS.md, "Why
-    // the code is shaped so"). The next batch starts at the size this one needed, so lone frames get
-    // small buffers and busy turns grow without copying.
-    const bytes = this.currentBytes;
-    batch.bytes = bytes;
-    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, align8(bytes) + columnBytes(batch.tickets.length))))));
-    this.currentBytes = 0;
-    this.inFlight += batch.tickets.length;
-    this.options.metrics.decodeBatchFrames.observe(batch.tickets.length);
-    if (this.mayDecodeInline(batch, bytes) && this.decodeInline(batch)) return;
-    this.options.metrics.decodeBatches.inc({ path: 'worker' });
+    // A new buffer starts at the size this batch needed (with its columns).
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(align8(batch.bytes) + columnBytes(count)))));
+    this.inFlight += count;
+    this.options.metrics.decodeBatchFrames.observe(count);
+    if (this.mayDecodeInline(count, batch.bytes) && this.decodeInline(batch)) return;
+    const posted = this.postable(batch);
+    this.options.metrics.batchCells.worker.inc();
     if (channel === null || this.retries.length > 0 || this.batchQueue.length > 0) {
-      this.batchQueue.push({ batch, attempt: 1 });
+      this.batchQueue.push({ batch: posted, attempt: 1 });
       this.dispatch();
     } else {
-      this.post(channel, batch, 1);
+      this.post(channel, posted, 1);
     }
   }
 
@@ -364,56 +434,93 @@ export class DecodePool<T> {
    * A small batch while no task is running costs far less decoded here than its thread round trip
    * (the task, its timer, two messages, the wakeups and promises; figures in BENCHMARKS.md, "Why the
    * code is shaped so" and batch-hop-micro). No task running also means
-   * every earlier frame has had its outcome, so acks stay in order per car. It cannot hang the event
+   * every earlier frame has had its outcome, so acks stay in order per car (and no outcome of an inline
+   * batch is parked: recycle may reuse its buffer). It cannot hang the event
    * loop: decodeBatch is one forward pass over each frame's bytes (entries capped by PAYLOAD_LIMITS),
    * so its time is bounded by the batch's bytes, which inlineMaxBytes caps; bigger batches, and
    * batches while the workers are busy (the main thread is then busy too), go to the pool.
    */
-  private mayDecodeInline(batch: Batch<T>, bytes: number): boolean {
-    return batch.tickets.length <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0 && this.batchQueue.length === 0 && !this.closed;
+  private mayDecodeInline(count: number, bytes: number): boolean {
+    return count <= this.inlineMaxFrames && bytes <= this.inlineMaxBytes && this.tasksRunning === 0 && this.retries.length === 0 && this.batchQueue.length === 0 && !this.closed;
   }
 
-  /** False when decodeBatch threw (a decoder bug): the batch then takes the worker path and its recovery. */
-  private decodeInline(batch: Batch<T>): boolean {
+  /**
+   * Decodes the open batch from its own columns (no copy, no views made). False when decodeBatch threw
+   * (a decoder bug): the batch then takes the worker path and its recovery.
+   */
+  private decodeInline(batch: OpenBatch<T>): boolean {
     const startedAt = performance.now();
     let result: DecodeResult;
     try {
-      result = decodeBatch(this.taskOf(batch));
+      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true });
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
     }
-    this.options.metrics.decodeBatches.inc({ path: 'inline' });
+    this.options.metrics.batchCells.inline.inc();
     this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
     this.deliver(batch, result);
+    this.recycle(batch);
     return true;
   }
 
-  /** The same task whether it is decoded here or in a worker: its columns written into the shared buffer. */
-  private taskOf(batch: Batch<T>): DecodeTask {
-    return taskOfChannelBatch(this.channelBatchOf(batch));
+  /**
+   * The open batch as a worker reads it: its columns copied into the shared buffer after the frames
+   * (ChannelBatch's layout; a bigger buffer when they do not fit). The buffer goes with the batch; the
+   * open batch's column arrays stay here as the spare.
+   */
+  private postable(batch: OpenBatch<T>): Batch<T> {
+    const count = batch.tickets.length;
+    const bytes = batch.bytes;
+    const columnsAt = align8(bytes);
+    const needed = columnsAt + columnBytes(count);
+    let frames = batch.frames;
+    if (frames.byteLength < needed) {
+      frames = new SharedArrayBuffer(needed);
+      new Uint8Array(frames).set(batch.view.subarray(0, bytes));
+    }
+    const receivedAtAt = columnsAt + align8(4 * (count + 1));
+    const posted: Batch<T> = {
+      frames,
+      bytes,
+      offsets: new Uint32Array(frames, columnsAt, count + 1),
+      receivedAt: new Float64Array(frames, receivedAtAt, count),
+      watched: new Uint8Array(frames, receivedAtAt + 8 * count, count),
+      vins: batch.vins,
+      tickets: batch.tickets,
+    };
+    posted.offsets.set(batch.offsets.subarray(0, count + 1));
+    posted.receivedAt.set(batch.receivedAt.subarray(0, count));
+    posted.watched.set(batch.watched.subarray(0, count));
+    batch.vins = [];
+    batch.tickets = [];
+    batch.bytes = 0;
+    this.setFrames(batch, NO_FRAMES);
+    this.spare ??= batch;
+    return posted;
   }
 
-  private channelBatchOf(batch: Batch<T>): ChannelBatch {
-    const count = batch.tickets.length;
-    const columnsAt = align8(batch.bytes);
-    const needed = columnsAt + columnBytes(count);
-    if (batch.frames.byteLength < needed) {
-      const frames = new SharedArrayBuffer(needed);
-      new Uint8Array(frames).set(new Uint8Array(batch.frames, 0, batch.bytes));
-      batch.frames = frames;
-    }
-    const channelBatch: ChannelBatch = { frames: batch.frames, count, columnsAt, vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
-    const offsets = new Uint32Array(batch.frames, columnsAt, count + 1);
-    const receivedAtAt = columnsAt + align8(4 * (count + 1));
-    const receivedAt = new Float64Array(batch.frames, receivedAtAt, count);
-    const watched = new Uint8Array(batch.frames, receivedAtAt + 8 * count, count);
-    for (let i = 0; i <= count; i++) offsets[i] = batch.offsets[i]!;
-    for (let i = 0; i < count; i++) {
-      receivedAt[i] = batch.receivedAt[i]!;
-      watched[i] = batch.watched[i]!;
-    }
-    return channelBatch;
+  /** Frame i of a batch alone, for its retry: its own buffer in ChannelBatch's layout. */
+  private singleFrameBatch(batch: Batch<T>, i: number): Batch<T> {
+    const start = batch.offsets[i]!;
+    const length = batch.offsets[i + 1]! - start;
+    const columnsAt = align8(length);
+    const frames = new SharedArrayBuffer(columnsAt + columnBytes(1));
+    new Uint8Array(frames).set(new Uint8Array(batch.frames, start, length));
+    const receivedAtAt = columnsAt + align8(4 * 2);
+    const single: Batch<T> = {
+      frames,
+      bytes: length,
+      offsets: new Uint32Array(frames, columnsAt, 2),
+      receivedAt: new Float64Array(frames, receivedAtAt, 1),
+      watched: new Uint8Array(frames, receivedAtAt + 8, 1),
+      vins: [batch.vins[i]!],
+      tickets: [batch.tickets[i]!],
+    };
+    single.offsets[1] = length;
+    single.receivedAt[0] = batch.receivedAt[i]!;
+    single.watched[0] = batch.watched[i]!;
+    return single;
   }
 
   /**
@@ -421,7 +528,7 @@ export class DecodePool<T> {
    * only it, the counts and the VINs as one string. The answer comes back on the same port, in order.
    */
   private post(channel: WorkerChannel, batch: Batch<T>, attempt: 1 | 2): void {
-    const message = this.channelBatchOf(batch);
+    const message: ChannelBatch = { frames: batch.frames, count: batch.tickets.length, columnsAt: align8(batch.bytes), vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
     const startedAt = performance.now();
     this.tasksRunning++;
     const job: ChannelJob = {
@@ -479,14 +586,10 @@ export class DecodePool<T> {
       this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
       for (const error of result.internalErrors) this.options.logger.error({ error, frames: batch.tickets.length }, 'decode_internal_error');
     }
-    const replies = new Uint8Array(result.replies);
-    const frames = new Uint8Array(batch.frames);
-    const outcomes = receiveOutcomes(result, batch.frames);
-    for (let i = 0; i < outcomes.length; i++) {
-      const outcome = outcomes[i]!;
-      this.handOver(batch.tickets[i]!, outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames);
-    }
-    this.settled(outcomes.length);
+    const decoded = new DecodedBatch(result, batch.frames);
+    const tickets = batch.tickets;
+    for (let i = 0; i < tickets.length; i++) this.handOver(tickets[i]!, decoded, i);
+    this.settled(tickets.length);
   }
 
   /**
@@ -496,33 +599,18 @@ export class DecodePool<T> {
    */
   private recover(batch: Batch<T>, attempt: 1 | 2): void {
     if (attempt === 1 && !this.closed) {
-      for (let i = 0; i < batch.tickets.length; i++) {
-        const start = batch.offsets[i]!;
-        const end = batch.offsets[i + 1]!;
-        const single = this.newBatch(Math.max(1, end - start));
-        new Uint8Array(single.frames).set(new Uint8Array(batch.frames, start, end - start));
-        single.offsets.push(end - start);
-        single.bytes = end - start;
-        single.vins.push(batch.vins[i]!);
-        single.receivedAt.push(batch.receivedAt[i]!);
-        single.watched.push(batch.watched[i]!);
-        single.tickets.push(batch.tickets[i]!);
-        this.retries.push(single);
-      }
+      for (let i = 0; i < batch.tickets.length; i++) this.retries.push(this.singleFrameBatch(batch, i));
       this.dispatchRetries();
       return;
     }
-    const frames = new Uint8Array(batch.frames);
-    for (let i = 0; i < batch.tickets.length; i++) {
-      const frame = frames.subarray(batch.offsets[i], batch.offsets[i + 1]);
-      this.handOver(batch.tickets[i]!, failedFrameOutcome(frame), failedFrameReply(frame), frames);
-    }
+    const failed = DecodedBatch.failed(batch.frames, batch.offsets.subarray(0, batch.tickets.length + 1));
+    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch.tickets[i]!, failed, i);
     this.settled(batch.tickets.length);
   }
 
-  private handOver(ticket: T, outcome: FrameOutcome, reply: Uint8Array, frames: Uint8Array): void {
+  private handOver(ticket: T, batch: DecodedBatch, index: number): void {
     try {
-      this.onOutcome(ticket, outcome, reply, frames);
+      this.onOutcome(ticket, batch, index);
     } catch (error) {
       this.options.logger.error({ err: error }, 'decode_outcome_handler_failed');
     }
@@ -549,31 +637,5 @@ export class DecodePool<T> {
       for (const channel of this.channels) if (channel.inFlight > 0) busy++;
       this.options.metrics.decodeUtilisation.set(this.options.workers > 0 ? busy / this.options.workers : 0);
     }
-  }
-}
-
-function failedFrameOutcome(frame: Uint8Array): FrameOutcome {
-  let txid = '';
-  let topic = '';
-  try {
-    const envelope = readEnvelope(frame);
-    txid = Buffer.from(envelope.txid).toString('latin1');
-    topic = Buffer.from(envelope.topic).toString('latin1');
-  } catch {
-    // Unreadable envelope: the error reply goes out with an empty txid.
-  }
-  return {
-    kind: 'error', txid, topic, replyStart: 0, replyEnd: 0, errorKind: 'worker_failed',
-    dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
-    signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
-    payloadStart: 0, payloadEnd: 0,
-  };
-}
-
-function failedFrameReply(frame: Uint8Array): Uint8Array {
-  try {
-    return writeErrorReply(readEnvelope(frame).txid);
-  } catch {
-    return writeErrorReply(new Uint8Array(0));
   }
 }

@@ -177,8 +177,19 @@ export const SLOT = {
   NORMALISED_END: 21,
   /** 1 when the text of the record is its dashboard message, 0 when it is the record JSON alone. */
   DASHBOARD: 22,
+  /**
+   * The created_at as epoch ms (sampleTime of its text; 0 when it has none), in two slots: ms = HI *
+   * 2^32 + (LO >>> 0). Parsed in the worker, so the main thread's state fold compares numbers.
+   */
+  CREATED_AT_MS_HI: 23,
+  CREATED_AT_MS_LO: 24,
 } as const;
-export const FRAME_SLOTS = 23;
+export const FRAME_SLOTS = 25;
+
+/** SLOT.KIND values: indexes of OUTCOME_KINDS. */
+export const KIND_RECORD = 0;
+export const KIND_ACK_ONLY = 1;
+export const KIND_ERROR = 2;
 
 export const OUTCOME_KINDS: readonly OutcomeKind[] = ['record', 'ack_only', 'error'];
 
@@ -192,4 +203,6 @@ export const ERROR_KINDS: readonly string[] = [
   'payload_invalid',
   /** Not a verdict on the frame: our decode code threw (a bug), counted in decode_internal_errors_total. */
   'internal',
+  /** The frame's worker failed twice (threw, died or hung): set on the main thread (DecodedBatch.failed). */
+  'worker_failed',
 ];

@@ -44,6 +44,14 @@ export interface ActivityListener {
 
 /** Records folded in per event-loop turn (a few microseconds each). */
 const RECORDS_PER_TURN = 1000;
+/**
+ * How long a record may wait before it is folded in. Nothing reads the history without folding the
+ * queue in first (requests, the sweep), so the wait is seen only by trips and charges ending up to this
+ * much later. It spares a lone record (a fleet of cars at a frame a second: one record per event-loop
+ * turn) a turn of its own: a setImmediate per record costs the loop an extra turn, the wait a timer per
+ * window. A burst reaching RECORDS_PER_TURN is folded in on the next turn, so the queue stays short.
+ */
+const FOLLOW_WINDOW_MS = 20;
 /** How often cars are swept; a car with no new row for this long is idle (its spare rows go back). */
 const SWEEP_MS = 60_000;
 
@@ -85,7 +93,7 @@ class CarState implements ActivityEvents {
   add(record: BusRecord, sample: SignalSample): void {
     if (record.recordJson === null) return;
     // A car's record on this instance comes with its datums located; others (NATS, server-made) are read from the JSON.
-    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample);
+    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
     else readSample(record.recordJson, record.receivedAt, sample);
     if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
     if (!sample.any) return;
@@ -105,7 +113,7 @@ class CarState implements ActivityEvents {
 
 /**
  * The recent history of every car, fed from the record bus as a subscriber (never on the ack path: the
- * bus hands records over synchronously, so they are queued and folded in on the next turn).
+ * bus hands records over synchronously, so they are queued and folded in within FOLLOW_WINDOW_MS).
  *
  * In one process every record passes here. With NATS the stream is the source of truth, so a request
  * for a car reads its window back from the stream (then keeps it current by watching the VIN) and every
@@ -120,7 +128,12 @@ export class RecentHistory implements ActivitySink {
   private readonly listeners: ActivityListener[] = [];
   private readonly sample = new SignalSample();
   private queue: BusRecord[] = [];
+  /** A drain is due: on the window's timer, or on the next turn (`soon`). */
   private scheduled = false;
+  private soon = false;
+  /** One timer, re-armed for each window (refresh): no timer object per window. */
+  private window: NodeJS.Timeout | null = null;
+  private readonly drainLater = (): void => this.drain(false);
   private bus: RecordBus | null = null;
   private unsubscribe: (() => void) | null = null;
   private sweeper: NodeJS.Timeout | null = null;
@@ -141,10 +154,15 @@ export class RecentHistory implements ActivitySink {
     this.bus = bus;
     this.unsubscribe ??= bus.subscribe((record) => {
       if (record.topic !== 'V' || record.recordJson === null) return;
-      this.queue.push(record);
+      const queued = this.queue.push(record);
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(() => this.drain(false));
+        if (this.window === null) this.window = setTimeout(this.drainLater, FOLLOW_WINDOW_MS);
+        else this.window.refresh();
+      }
+      if (queued >= RECORDS_PER_TURN && !this.soon) {
+        this.soon = true;
+        setImmediate(this.drainLater);
       }
     });
     this.sweeper ??= setInterval(() => this.sweep(Date.now()), SWEEP_MS);
@@ -156,6 +174,8 @@ export class RecentHistory implements ActivitySink {
     this.unsubscribe = null;
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
+    if (this.window !== null) clearTimeout(this.window);
+    this.window = null;
     this.drain();
     for (const vin of this.streamCars.keys()) this.bus?.unwatch(vin);
     this.streamCars.clear();
@@ -184,29 +204,35 @@ export class RecentHistory implements ActivitySink {
     return this.bus?.replay !== undefined;
   }
 
-  /** Fold queued records in now (tests and shutdown; otherwise it runs on the next turn). */
+  /** Fold queued records in now (requests, the sweep, tests and shutdown; otherwise within the window). */
   drain(all = true): void {
     this.scheduled = false;
+    this.soon = false;
     if (this.queue.length === 0) return;
     let records = this.queue;
     if (!all && records.length > RECORDS_PER_TURN) {
       // A bounded slice per turn: folding records in never holds the event loop (and acks) for long.
       records = this.queue.slice(0, RECORDS_PER_TURN);
       this.queue = this.queue.slice(RECORDS_PER_TURN);
-      this.scheduled = true;
-      setImmediate(() => this.drain(false));
+      this.scheduled = this.soon = true;
+      setImmediate(this.drainLater);
     } else {
       this.queue = [];
     }
-    const isLocal = this.options.isLocal;
-    for (const record of records) {
-      const held = this.held.get(record.vin);
-      if (held !== undefined) held.push(record);
-      const streamCar = this.streamCars.get(record.vin);
-      if (streamCar !== undefined && (record.streamSeq === undefined || record.streamSeq > streamCar.lastSeq)) {
-        streamCar.add(record, this.sample);
+    const isLocal = this.streamBacked ? this.options.isLocal : undefined;
+    // In one process nothing is held or read back from a stream: two map lookups a record saved.
+    const followsStream = this.held.size > 0 || this.streamCars.size > 0;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      if (followsStream) {
+        const held = this.held.get(record.vin);
+        if (held !== undefined) held.push(record);
+        const streamCar = this.streamCars.get(record.vin);
+        if (streamCar !== undefined && (record.streamSeq === undefined || record.streamSeq > streamCar.lastSeq)) {
+          streamCar.add(record, this.sample);
+        }
       }
-      if (this.streamBacked && isLocal !== undefined && !isLocal(record.vin)) continue;
+      if (isLocal !== undefined && !isLocal(record.vin)) continue;
       let car = this.cars.get(record.vin);
       if (car === undefined) {
         car = this.newCar(record.vin, true);

@@ -6,7 +6,7 @@
  * `{"key":"<Field>","value":{"<member>":<json>}}`. So one pass over the datums' keys picks out the
  * dozen that matter and reads only their values.
  */
-import { fieldNames } from '../protocol/proto-schema.js';
+import { fieldNames, protoSchema } from '../protocol/proto-schema.js';
 
 /** Columns of the recent history, in the order they are stored and sent. */
 export const HISTORY_COLUMNS = [
@@ -79,52 +79,116 @@ export class SignalSample {
   }
 }
 
-type Setter = (sample: SignalSample, json: string, at: number) => void;
+// The followed signals, as small codes: a datum is routed by its Field number (or, in readSample, its
+// name) to one switch, with no closure or object per signal.
+const SOC = 1;
+const BATTERY_LEVEL = 2;
+const RANGE = 3;
+const SPEED = 4;
+const PACK_VOLTAGE = 5;
+const PACK_CURRENT = 6;
+const AC_CHARGING_POWER = 7;
+const DC_CHARGING_POWER = 8;
+const INSIDE_TEMP = 9;
+const OUTSIDE_TEMP = 10;
+const ODOMETER = 11;
+const FAST_CHARGER = 12;
+const GEAR = 13;
+const CHARGE_STATE = 14;
+const LOCATION = 15;
 
-const numberInto =
-  (apply: (sample: SignalSample, value: number) => void): Setter =>
-  (sample, json, at) => {
-    const value = numericValue(json, at);
-    if (!Number.isNaN(value)) apply(sample, value);
-  };
-
-const FIELDS = new Map<string, Setter>([
-  ['Soc', numberInto((s, v) => (s.soc = v))],
+const SIGNAL_BY_NAME = new Map<string, number>([
+  ['Soc', SOC],
   // BatteryLevel is the displayed charge; cars configured without Soc still send it.
-  ['BatteryLevel', numberInto((s, v) => (Number.isNaN(s.soc) ? (s.soc = v) : undefined))],
-  ['EstBatteryRange', numberInto((s, v) => (s.range = v))],
-  ['VehicleSpeed', numberInto((s, v) => (s.speed = v))],
-  ['PackVoltage', numberInto((s, v) => (s.packVoltage = v))],
-  ['PackCurrent', numberInto((s, v) => (s.packCurrent = v))],
-  ['ACChargingPower', numberInto((s, v) => (s.acChargingPower = v))],
-  ['DCChargingPower', numberInto((s, v) => (s.dcChargingPower = v))],
-  ['InsideTemp', numberInto((s, v) => (s.insideTemp = v))],
-  ['OutsideTemp', numberInto((s, v) => (s.outsideTemp = v))],
-  ['Odometer', numberInto((s, v) => (s.odometer = v))],
-  ['FastChargerPresent', numberInto((s, v) => (s.fastCharger = v))],
-  ['Gear', (s, json, at) => {
-    const code = GEAR_CODES[enumValue(json, at)];
-    if (code !== undefined) s.gear = code;
-  }],
-  ['DetailedChargeState', (s, json, at) => {
-    const code = CHARGING_CODES[enumValue(json, at)];
-    if (code !== undefined) s.charging = code;
-  }],
-  ['Location', (s, json, at) => {
-    // {"locationValue":{"latitude":37.39,"longitude":-122.15}}
-    if (!json.startsWith('{"locationValue":{"latitude":', at)) return;
-    const latStart = at + 29;
-    const comma = json.indexOf(',"longitude":', latStart);
-    if (comma < 0) return;
-    const end = json.indexOf('}', comma);
-    const latitude = Number(json.slice(latStart, comma));
-    const longitude = Number(json.slice(comma + 13, end));
-    if (Number.isFinite(latitude) && Number.isFinite(longitude) && Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180) {
-      s.latitude = latitude;
-      s.longitude = longitude;
-    }
-  }],
+  ['BatteryLevel', BATTERY_LEVEL],
+  ['EstBatteryRange', RANGE],
+  ['VehicleSpeed', SPEED],
+  ['PackVoltage', PACK_VOLTAGE],
+  ['PackCurrent', PACK_CURRENT],
+  ['ACChargingPower', AC_CHARGING_POWER],
+  ['DCChargingPower', DC_CHARGING_POWER],
+  ['InsideTemp', INSIDE_TEMP],
+  ['OutsideTemp', OUTSIDE_TEMP],
+  ['Odometer', ODOMETER],
+  ['FastChargerPresent', FAST_CHARGER],
+  ['Gear', GEAR],
+  ['DetailedChargeState', CHARGE_STATE],
+  ['Location', LOCATION],
 ]);
+
+/** Signal code by Field number (fieldNames()); 0 for a Field nobody follows. */
+const SIGNAL_BY_NUMBER = Uint8Array.from(fieldNames(), (name) => SIGNAL_BY_NAME.get(name) ?? 0);
+
+/** Enum names after their common prefix, in code order (GEAR_CODES, CHARGING_CODES). */
+
+function suffixes(codes: Record<string, number>, prefix: string): string[] {
+  const out: string[] = [];
+  for (const [name, code] of Object.entries(codes)) {
+    if (!name.startsWith(prefix)) throw new Error(`${name} does not start with ${prefix}`);
+    out[code] = name.slice(prefix.length);
+  }
+  return out;
+}
+
+/** Put what the datum's Value JSON (starting at `at` in `json`) says about `signal` into the sample. */
+function readSignal(sample: SignalSample, signal: number, json: string, at: number): void {
+  switch (signal) {
+    case SOC:
+      sample.soc = keep(sample.soc, numericValue(json, at));
+      return;
+    case BATTERY_LEVEL:
+      if (Number.isNaN(sample.soc)) sample.soc = numericValue(json, at);
+      return;
+    case RANGE:
+      sample.range = keep(sample.range, numericValue(json, at));
+      return;
+    case SPEED:
+      sample.speed = keep(sample.speed, numericValue(json, at));
+      return;
+    case PACK_VOLTAGE:
+      sample.packVoltage = keep(sample.packVoltage, numericValue(json, at));
+      return;
+    case PACK_CURRENT:
+      sample.packCurrent = keep(sample.packCurrent, numericValue(json, at));
+      return;
+    case AC_CHARGING_POWER:
+      sample.acChargingPower = keep(sample.acChargingPower, numericValue(json, at));
+      return;
+    case DC_CHARGING_POWER:
+      sample.dcChargingPower = keep(sample.dcChargingPower, numericValue(json, at));
+      return;
+    case INSIDE_TEMP:
+      sample.insideTemp = keep(sample.insideTemp, numericValue(json, at));
+      return;
+    case OUTSIDE_TEMP:
+      sample.outsideTemp = keep(sample.outsideTemp, numericValue(json, at));
+      return;
+    case ODOMETER:
+      sample.odometer = keep(sample.odometer, numericValue(json, at));
+      return;
+    case FAST_CHARGER:
+      sample.fastCharger = keep(sample.fastCharger, numericValue(json, at));
+      return;
+    case GEAR: {
+      const code = enumCode(json, at, GEAR_ENUM);
+      if (code >= 0) sample.gear = code;
+      return;
+    }
+    case CHARGE_STATE: {
+      const code = enumCode(json, at, CHARGING_ENUM);
+      if (code >= 0) sample.charging = code;
+      return;
+    }
+    case LOCATION:
+      readLocation(sample, json, at);
+      return;
+  }
+}
+
+/** A value that says nothing (NaN) leaves what an earlier datum of the record said. */
+function keep(previous: number, value: number): number {
+  return Number.isNaN(value) ? previous : value;
+}
 
 const KEY = '{"key":"';
 const VALUE = '","value":';
@@ -140,8 +204,8 @@ export function readSample(recordJson: string, receivedAt: number, sample: Signa
     const nameStart = position + KEY.length;
     const nameEnd = recordJson.indexOf('"', nameStart);
     if (nameEnd < 0) break;
-    const setter = FIELDS.get(recordJson.slice(nameStart, nameEnd));
-    if (setter !== undefined && recordJson.startsWith(VALUE, nameEnd)) setter(sample, recordJson, nameEnd + VALUE.length);
+    const signal = SIGNAL_BY_NAME.get(recordJson.slice(nameStart, nameEnd));
+    if (signal !== undefined && recordJson.startsWith(VALUE, nameEnd)) readSignal(sample, signal, recordJson, nameEnd + VALUE.length);
     position = recordJson.indexOf(KEY, nameEnd);
   }
   const created = recordJson.lastIndexOf('"createdAt":"');
@@ -153,29 +217,279 @@ export function readSample(recordJson: string, receivedAt: number, sample: Signa
   return sample;
 }
 
-/** The setters by Field number (fieldNames()), for records that come with their datums' positions. */
-const FIELDS_BY_NUMBER: Array<Setter | undefined> = fieldNames().map((name) => FIELDS.get(name));
-
 /**
  * readSample for a record whose datums the decode stage already located: `datums` are triples
  * [Field number, valueStart, valueEnd] into `text` (BusRecord.datums), `createdAt` the record's
- * created_at (RFC 3339) or null. The same sample as readSample of its JSON, without scanning the text.
+ * created_at (RFC 3339) or null, `createdAtMs` its epoch ms when already parsed. The same sample as readSample of its JSON, without scanning the text:
+ * followed Fields are picked by number and their values parsed in place (no string made per datum).
  */
-export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample): SignalSample {
+export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample, createdAtMs = 0): SignalSample {
   sample.reset(receivedAt);
-  for (let i = 0; i < datums.length; i += 3) {
-    const setter = FIELDS_BY_NUMBER[datums[i]!];
-    if (setter !== undefined) setter(sample, text, datums[i + 1]!);
+  const count = datums.length;
+  for (let i = 0; i < count; i += 3) {
+    const signal = SIGNAL_BY_NUMBER[datums[i]!];
+    if (signal !== undefined && signal !== 0) readSignal(sample, signal, text, datums[i + 1]!);
   }
   if (createdAt !== null) {
-    const at = Date.parse(createdAt);
+    // The decode stage's parse (BusRecord.createdAtMs) when it had one: 0 means it did not parse there.
+    const at = createdAtMs > 0 ? createdAtMs : rfc3339Ms(createdAt);
     if (Number.isFinite(at) && at <= receivedAt + 300_000) sample.at = at;
   }
   return sample;
 }
 
-/** `{"doubleValue":42.5}` and friends -> 42.5; `{"longValue":"12"}` -> 12; booleans -> 0/1; else NaN. */
+/** Exact powers of ten as doubles (10^22 is the largest one). */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+const TWO_TO_53 = 2 ** 53;
+/** Where the last parseNumber stopped; -1 when the text there is not a JSON number. */
+let parsedEnd = -1;
+
+/**
+ * The JSON number at `p`, exactly as Number() of its text would give it, read without making a string:
+ * a mantissa below 2^53 with a power of ten up to 22 is one correctly rounded IEEE operation (Clinger's
+ * fast path); any other number is handed to Number(). NaN with parsedEnd -1 when it is not a number.
+ */
+function parseNumber(text: string, p: number): number {
+  const start = p;
+  let c = text.charCodeAt(p);
+  const negative = c === 45; /* - */
+  if (negative) c = text.charCodeAt(++p);
+  let mantissa = 0;
+  let exponent = 0;
+  if (c === 48 /* 0 */) {
+    c = text.charCodeAt(++p);
+  } else if (c >= 49 && c <= 57) {
+    do {
+      mantissa = mantissa * 10 + (c - 48);
+      c = text.charCodeAt(++p);
+    } while (c >= 48 && c <= 57);
+  } else {
+    parsedEnd = -1;
+    return NaN;
+  }
+  if (c === 46 /* . */) {
+    c = text.charCodeAt(++p);
+    if (!(c >= 48 && c <= 57)) {
+      parsedEnd = -1;
+      return NaN;
+    }
+    do {
+      mantissa = mantissa * 10 + (c - 48);
+      exponent--;
+      c = text.charCodeAt(++p);
+    } while (c >= 48 && c <= 57);
+  }
+  if (c === 101 || c === 69 /* e E */) {
+    c = text.charCodeAt(++p);
+    const negativeExponent = c === 45;
+    if (c === 45 || c === 43) c = text.charCodeAt(++p);
+    if (!(c >= 48 && c <= 57)) {
+      parsedEnd = -1;
+      return NaN;
+    }
+    let e = 0;
+    do {
+      // Capped: such a number takes Number()'s path below anyway.
+      if (e < 100_000) e = e * 10 + (c - 48);
+      c = text.charCodeAt(++p);
+    } while (c >= 48 && c <= 57);
+    exponent += negativeExponent ? -e : e;
+  }
+  parsedEnd = p;
+  // A growing mantissa that stayed below 2^53 was exact at every step.
+  if (mantissa < TWO_TO_53 && exponent >= -22 && exponent <= 22) {
+    const value = exponent >= 0 ? mantissa * POW10[exponent]! : mantissa / POW10[-exponent]!;
+    return negative ? -value : value;
+  }
+  return Number(text.slice(start, p));
+}
+
+/**
+ * A Value member of canonical JSON told by its first letter and its length alone (no string compare: a
+ * startsWith costs more than the rest of reading the value). The writer writes only the schema's member
+ * names, so this holds as long as no other member shares both; checked here when the module loads.
+ */
+interface Member {
+  first: number;
+  /** Position of the closing quote of the member name, from the `{` of the Value. */
+  quote: number;
+}
+
+function member(name: string): Member {
+  const clash = protoSchema().value.fieldsArray.find((f) => f.name !== name && f.name[0] === name[0] && f.name.length === name.length);
+  if (clash !== undefined) throw new Error(`Value members ${name} and ${clash.name} share their first letter and length: signal-sample.ts must compare them in full`);
+  return { first: name.charCodeAt(0), quote: 2 + name.length };
+}
+
+const DOUBLE = member('doubleValue');
+const FLOAT = member('floatValue');
+const INT = member('intValue');
+const LONG = member('longValue');
+const BOOLEAN = member('booleanValue');
+const LOCATION_MEMBER = member('locationValue');
+
+/** An enum signal: its codes' names after their common prefix (in code order), and the Value member of its enum. */
+interface EnumSignal {
+  prefix: string;
+  names: string[];
+  member: Member;
+}
+
+/** Every name of the member's enum starts with `prefix` (checked here), so its value's prefix need not be compared. */
+function enumSignal(memberName: string, codes: Record<string, number>, prefix: string): EnumSignal {
+  const values = (protoSchema().value.fields[memberName]?.resolvedType as { values?: Record<string, number> } | null | undefined)?.values;
+  if (values === undefined) throw new Error(`Value member ${memberName} is not an enum`);
+  for (const name of Object.keys(values)) if (!name.startsWith(prefix)) throw new Error(`${name} of ${memberName} does not start with ${prefix}`);
+  return { prefix, names: suffixes(codes, prefix), member: member(memberName) };
+}
+
+const GEAR_ENUM = enumSignal('shiftStateValue', GEAR_CODES, 'ShiftState');
+const CHARGING_ENUM = enumSignal('detailedChargeStateValue', CHARGING_CODES, 'DetailedChargeState');
+
+/** Is the Value JSON at `at` `{"<member>":`? */
+function isMember(json: string, at: number, m: Member): boolean {
+  return json.charCodeAt(at + 2) === m.first && json.charCodeAt(at + m.quote) === 34 /* " */ && json.charCodeAt(at + m.quote + 1) === 58 /* : */;
+}
+
+/**
+ * `{"doubleValue":42.5}` and friends -> 42.5; `{"longValue":"12"}` -> 12; booleans -> 0/1; else NaN.
+ * Canonical JSON is read in place; anything else takes the general reader (the same answer, slower).
+ */
 function numericValue(json: string, at: number): number {
+  if (json.charCodeAt(at) !== 123 /* { */ || json.charCodeAt(at + 1) !== 34 /* " */) return numericValueOfText(json, at);
+  let p: number;
+  if (isMember(json, at, DOUBLE)) p = at + DOUBLE.quote + 2;
+  else if (isMember(json, at, FLOAT)) p = at + FLOAT.quote + 2;
+  else if (isMember(json, at, INT)) p = at + INT.quote + 2;
+  else if (isMember(json, at, LONG)) {
+    p = at + LONG.quote + 2;
+    if (json.charCodeAt(p) !== 34) return numericValueOfText(json, at);
+    const value = parseNumber(json, p + 1);
+    if (parsedEnd < 0 || json.charCodeAt(parsedEnd) !== 34 || json.charCodeAt(parsedEnd + 1) !== 125) return numericValueOfText(json, at);
+    return Number.isFinite(value) ? value : NaN;
+  } else if (isMember(json, at, BOOLEAN)) {
+    p = at + BOOLEAN.quote + 2;
+    const c = json.charCodeAt(p);
+    if (c === 116 /* t */ && json.charCodeAt(p + 4) === 125) return 1;
+    if (c === 102 /* f */ && json.charCodeAt(p + 5) === 125) return 0;
+    return numericValueOfText(json, at);
+  } else {
+    return numericValueOfText(json, at);
+  }
+  const value = parseNumber(json, p);
+  if (parsedEnd < 0 || json.charCodeAt(parsedEnd) !== 125 /* } */) return numericValueOfText(json, at);
+  // NaN and the infinities are written as strings (not numbers here), and are no use on a chart.
+  return Number.isFinite(value) ? value : NaN;
+}
+
+/** Does `json` hold `text` at `p`? (A loop of charCodeAt: cheaper than startsWith for these short names.) */
+function holds(json: string, p: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (json.charCodeAt(p + i) !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * `{"shiftStateValue":"ShiftStateD"}` -> index of `D` in `names`; -1 when the value is none of them. Any
+ * member holding the name counts (a car may send an enum as a string).
+ */
+function enumCode(json: string, at: number, signal: EnumSignal): number {
+  const { prefix, names, member } = signal;
+  let from: number;
+  if (json.charCodeAt(at) === 123 && json.charCodeAt(at + 1) === 34 && isMember(json, at, member) && json.charCodeAt(at + member.quote + 2) === 34) {
+    // The enum's own member: its value is one of the enum's names, all of which start with the prefix.
+    from = at + member.quote + 3 + prefix.length;
+  } else {
+    const colon = json.indexOf(':', at);
+    if (colon < 0 || json.charCodeAt(colon + 1) !== 34 /* " */ || !holds(json, colon + 2, prefix)) return -1;
+    from = colon + 2 + prefix.length;
+  }
+  for (let code = 0; code < names.length; code++) {
+    const name = names[code]!;
+    if (json.charCodeAt(from + name.length) === 34 && holds(json, from, name)) return code;
+  }
+  return -1;
+}
+
+const LATITUDE = '{"latitude":';
+const LONGITUDE = ',"longitude":';
+
+/** `{"locationValue":{"latitude":37.39,"longitude":-122.15}}`: both coordinates, when both are valid. */
+function readLocation(sample: SignalSample, json: string, at: number): void {
+  if (json.charCodeAt(at) !== 123 || json.charCodeAt(at + 1) !== 34 || !isMember(json, at, LOCATION_MEMBER)) return;
+  const head = at + LOCATION_MEMBER.quote + 2;
+  if (!holds(json, head, LATITUDE)) return;
+  const latStart = head + LATITUDE.length;
+  let latitude = parseNumber(json, latStart);
+  let longitude = NaN;
+  if (parsedEnd >= 0 && holds(json, parsedEnd, LONGITUDE)) longitude = parseNumber(json, parsedEnd + LONGITUDE.length);
+  if (parsedEnd < 0 || json.charCodeAt(parsedEnd) !== 125 /* } */) {
+    // Not canonical: read it as text, as far as it goes.
+    const comma = json.indexOf(LONGITUDE, latStart);
+    if (comma < 0) return;
+    const end = json.indexOf('}', comma);
+    latitude = Number(json.slice(latStart, comma));
+    longitude = Number(json.slice(comma + LONGITUDE.length, end));
+  }
+  if (Number.isFinite(latitude) && Number.isFinite(longitude) && Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180) {
+    sample.latitude = latitude;
+    sample.longitude = longitude;
+  }
+}
+
+const digit = (text: string, p: number): number => text.charCodeAt(p) - 48;
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * Epoch ms of an RFC 3339 UTC time as the canonical writer makes it (`YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z`),
+ * as Date.parse gives it (sub-millisecond digits dropped), without Date.parse's general parser; any
+ * other text (offsets, years before 1970, out-of-range parts) is Date.parse's.
+ */
+export function rfc3339Ms(text: string): number {
+  const length = text.length;
+  if (
+    (length === 20 || length === 24 || length === 27 || length === 30) &&
+    text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(10) === 84 /* T */ &&
+    text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58 && text.charCodeAt(length - 1) === 90 /* Z */
+  ) {
+    const y0 = digit(text, 0), y1 = digit(text, 1), y2 = digit(text, 2), y3 = digit(text, 3);
+    const mo0 = digit(text, 5), mo1 = digit(text, 6), d0 = digit(text, 8), d1 = digit(text, 9);
+    const h0 = digit(text, 11), h1 = digit(text, 12), mi0 = digit(text, 14), mi1 = digit(text, 15);
+    const s0 = digit(text, 17), s1 = digit(text, 18);
+    let ms = 0;
+    // d | (9 - d) is negative exactly when d is not a digit.
+    let digits =
+      (y0 | (9 - y0) | y1 | (9 - y1) | y2 | (9 - y2) | y3 | (9 - y3) | mo0 | (9 - mo0) | mo1 | (9 - mo1) | d0 | (9 - d0) | d1 | (9 - d1) |
+        h0 | (9 - h0) | h1 | (9 - h1) | mi0 | (9 - mi0) | mi1 | (9 - mi1) | s0 | (9 - s0) | s1 | (9 - s1)) >= 0;
+    if (length > 20) {
+      const f0 = digit(text, 20), f1 = digit(text, 21), f2 = digit(text, 22);
+      ms = f0 * 100 + f1 * 10 + f2;
+      // Sub-millisecond digits are dropped, as Date.parse does, but must be digits.
+      let rest = 0;
+      for (let p = 23; p < length - 1; p++) {
+        const d = digit(text, p);
+        rest |= d | (9 - d);
+      }
+      digits &&= text.charCodeAt(19) === 46 /* . */ && (f0 | (9 - f0) | f1 | (9 - f1) | f2 | (9 - f2) | rest) >= 0;
+    }
+    const year = y0 * 1000 + y1 * 100 + y2 * 10 + y3;
+    const month = mo0 * 10 + mo1;
+    const day = d0 * 10 + d1;
+    const hour = h0 * 10 + h1;
+    const minute = mi0 * 10 + mi1;
+    const second = s0 * 10 + s1;
+    if (digits && year >= 1970 && month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour <= 23 && minute <= 59 && second <= 59) {
+      return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+    }
+  }
+  return Date.parse(text);
+}
+
+/** numericValue's general reader: the member and its value as text. */
+function numericValueOfText(json: string, at: number): number {
   if (json.charCodeAt(at) !== 123 /* { */) return NaN;
   const colon = json.indexOf(':', at);
   const end = json.indexOf('}', colon);
@@ -198,12 +512,4 @@ function numericValue(json: string, at: number): number {
   // NaN and the infinities are written as strings, and are no use on a chart.
   const value = Number(text);
   return Number.isFinite(value) ? value : NaN;
-}
-
-/** `{"shiftStateValue":"ShiftStateD"}` -> ShiftStateD; '' when the value is not an enum. */
-function enumValue(json: string, at: number): string {
-  const colon = json.indexOf(':', at);
-  if (colon < 0 || json.charCodeAt(colon + 1) !== 34 /* " */) return '';
-  const end = json.indexOf('"', colon + 2);
-  return end < 0 ? '' : json.slice(colon + 2, end);
 }

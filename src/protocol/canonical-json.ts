@@ -46,8 +46,8 @@ export interface CanonicalJsonOptions {
 }
 
 const TIMESTAMP = '.google.protobuf.Timestamp';
-const MIN_SECONDS = -62_135_596_800; // 0001-01-01T00:00:00Z
-const MAX_SECONDS = 253_402_300_799; // 9999-12-31T23:59:59Z
+export const MIN_SECONDS = -62_135_596_800; // 0001-01-01T00:00:00Z
+export const MAX_SECONDS = 253_402_300_799; // 9999-12-31T23:59:59Z
 const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
 const INT_TYPES = new Set(['int32', 'uint32', 'sint32', 'fixed32', 'sfixed32']);
 
@@ -118,12 +118,22 @@ const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
 
 /**
  * `YYYY-MM-DDTHH:MM:SS` of epoch seconds in 0001..9999, as Date.toISOString would start, without a
- * Date (formatting one was a large share of a record's decode; BENCHMARKS.md). Days to civil date: H. Hinnant's
- * proleptic Gregorian algorithm.
+ * Date (formatting one was a large share of a record's decode; BENCHMARKS.md).
  */
 function civilSeconds(seconds: number): string {
   const days = Math.floor(seconds / 86400);
   const secondOfDay = seconds - days * 86400;
+  const hour = Math.floor(secondOfDay / 3600);
+  const minute = Math.floor((secondOfDay - hour * 3600) / 60);
+  const second = secondOfDay - hour * 3600 - minute * 60;
+  return `${civilDate(days)}T${pad2(hour)}:${pad2(minute)}:${pad2(second)}`;
+}
+
+/**
+ * `YYYY-MM-DD` of a day counted from 1970-01-01 (years 0001..9999). Days to civil date: H. Hinnant's
+ * proleptic Gregorian algorithm.
+ */
+export function civilDate(days: number): string {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -133,10 +143,7 @@ function civilSeconds(seconds: number): string {
   const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const month = mp < 10 ? mp + 3 : mp - 9;
   const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  const hour = Math.floor(secondOfDay / 3600);
-  const minute = Math.floor((secondOfDay - hour * 3600) / 60);
-  const second = secondOfDay - hour * 3600 - minute * 60;
-  return `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}T${pad2(hour)}:${pad2(minute)}:${pad2(second)}`;
+  return `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}`;
 }
 
 function timestampToJson(value: unknown): string {

@@ -5,7 +5,7 @@
 // runtime reads whatever index it is given, so each table, vtable, field and vector is checked
 // against the frame before it is touched. Byte fields are returned as views into the frame.
 
-import { Builder, ByteBuffer } from 'flatbuffers';
+import { Builder } from 'flatbuffers';
 
 export const MESSAGE_TYPE_NONE = 0;
 export const MESSAGE_TYPE_STREAM = 4;
@@ -79,58 +79,181 @@ const MIN_FRAME_BYTES = 8;
 
 const EMPTY = new Uint8Array(0);
 
-// The vtable of the table most recently opened by openTable. Module-level rather than a returned
-// object so reading a frame allocates nothing beyond the ByteBuffer and the result.
+/**
+ * Where readEnvelopeSpans puts what it read, in the Int32Array it is given: [start, end) of each byte
+ * field as positions in the bytes it was given ([0, 0) when absent), the message type, whether the
+ * stream table is there, the stream's created_at (as int32: read it back with `>>> 0`) and the
+ * position of its delivered_at_epoch_ms (-1 when absent). The stream's fields are set only when STREAM is 1.
+ */
+export const ENVELOPE_SPAN = {
+  TXID: 0,
+  TOPIC: 2,
+  MESSAGE_ID: 4,
+  SENDER_ID: 6,
+  PAYLOAD: 8,
+  DEVICE_TYPE: 10,
+  DEVICE_ID: 12,
+  MESSAGE_TYPE: 14,
+  STREAM: 15,
+  CREATED_AT: 16,
+  DELIVERED_AT: 17,
+} as const;
+export const ENVELOPE_SPAN_COUNT = 18;
+
+// The frame being read (bytes[base, base + len)) and the vtable of the table most recently opened by
+// openTable. Module-level rather than passed around or returned, so reading a frame allocates nothing.
+let bytes: Uint8Array = EMPTY;
+let base = 0;
+let len = 0;
 let vtablePos = 0;
 let vtableSize = 0;
+/** The txid span once read (for the error of a later field); txidRead false before. */
+let txidRead = false;
+let txidStart = 0;
+let txidEnd = 0;
 
-function openTable(bb: ByteBuffer, tablePos: number, what: string, txid: Uint8Array | null): void {
-  const len = bb.capacity();
+// Little-endian reads at frame positions the callers have checked to lie inside the frame.
+function u8(p: number): number {
+  return bytes[base + p]!;
+}
+function u16(p: number): number {
+  return bytes[base + p]! | (bytes[base + p + 1]! << 8);
+}
+function i32(p: number): number {
+  const at = base + p;
+  return bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24);
+}
+function u32(p: number): number {
+  return i32(p) >>> 0;
+}
+
+/** The txid as the error of a later field reports it: null before it was read, empty when absent. */
+function errorTxid(): Uint8Array | null {
+  if (!txidRead) return null;
+  return txidEnd === 0 ? EMPTY : bytes.subarray(txidStart, txidEnd);
+}
+
+function openTable(tablePos: number, what: string): void {
   if (tablePos + 4 > len) {
-    throw new EnvelopeError('out_of_bounds', `${what} table at ${tablePos} lies outside the ${len}-byte frame`, txid);
+    throw new EnvelopeError('out_of_bounds', `${what} table at ${tablePos} lies outside the ${len}-byte frame`, errorTxid());
   }
-  const vt = tablePos - bb.readInt32(tablePos);
+  const vt = tablePos - i32(tablePos);
   if (vt < 0 || vt + 4 > len) {
-    throw new EnvelopeError('bad_vtable', `${what} vtable at ${vt} lies outside the ${len}-byte frame`, txid);
+    throw new EnvelopeError('bad_vtable', `${what} vtable at ${vt} lies outside the ${len}-byte frame`, errorTxid());
   }
-  const size = bb.readUint16(vt);
+  const size = u16(vt);
   if (size < 4 || (size & 1) !== 0 || vt + size > len) {
-    throw new EnvelopeError('bad_vtable', `${what} vtable at ${vt} has impossible size ${size}`, txid);
+    throw new EnvelopeError('bad_vtable', `${what} vtable at ${vt} has impossible size ${size}`, errorTxid());
   }
-  const objectSize = bb.readUint16(vt + 2);
+  const objectSize = u16(vt + 2);
   if (tablePos + objectSize > len) {
-    throw new EnvelopeError('out_of_bounds', `${what} table at ${tablePos} of ${objectSize} bytes runs past the frame`, txid);
+    throw new EnvelopeError('out_of_bounds', `${what} table at ${tablePos} of ${objectSize} bytes runs past the frame`, errorTxid());
   }
   vtablePos = vt;
   vtableSize = size;
 }
 
-/** Absolute position of a field of the table last opened, or -1 when the field is absent. */
-function fieldPos(bb: ByteBuffer, tablePos: number, slot: number, width: number, what: string, txid: Uint8Array | null): number {
+/** Position of a field of the table last opened, or -1 when the field is absent. */
+function fieldPos(tablePos: number, slot: number, width: number, what: string): number {
   // A vtable too short to have the slot was written by an older schema: the field is absent.
   if (slot + 2 > vtableSize) return -1;
-  const rel = bb.readUint16(vtablePos + slot);
+  const rel = u16(vtablePos + slot);
   if (rel === 0) return -1;
   const pos = tablePos + rel;
-  if (pos + width > bb.capacity()) {
-    throw new EnvelopeError('out_of_bounds', `${what} at ${pos} runs past the ${bb.capacity()}-byte frame`, txid);
+  if (pos + width > len) {
+    throw new EnvelopeError('out_of_bounds', `${what} at ${pos} runs past the ${len}-byte frame`, errorTxid());
   }
   return pos;
 }
 
-/** Follows a uoffset to a [ubyte] vector and returns it as a view; the length is checked before any use. */
-function bytesAt(bb: ByteBuffer, frame: Uint8Array, pos: number, what: string, txid: Uint8Array | null): Uint8Array {
-  if (pos < 0) return EMPTY;
-  const len = frame.length;
-  const vec = pos + bb.readUint32(pos);
+/**
+ * Follows a uoffset to a [ubyte] vector and puts its [start, end) in bytes' positions at spans[at]
+ * ([0, 0) when absent); the length is checked before any use.
+ */
+function vectorAt(pos: number, what: string, spans: Int32Array, at: number): void {
+  if (pos < 0) {
+    spans[at] = 0;
+    spans[at + 1] = 0;
+    return;
+  }
+  const vec = pos + u32(pos);
   if (vec + 4 > len) {
-    throw new EnvelopeError('out_of_bounds', `${what} vector at ${vec} lies outside the ${len}-byte frame`, txid);
+    throw new EnvelopeError('out_of_bounds', `${what} vector at ${vec} lies outside the ${len}-byte frame`, errorTxid());
   }
-  const count = bb.readUint32(vec);
+  const count = u32(vec);
   if (count > len - vec - 4) {
-    throw new EnvelopeError('out_of_bounds', `${what} vector at ${vec} declares ${count} bytes, more than the ${len}-byte frame holds`, txid);
+    throw new EnvelopeError('out_of_bounds', `${what} vector at ${vec} declares ${count} bytes, more than the ${len}-byte frame holds`, errorTxid());
   }
-  return frame.subarray(vec + 4, vec + 4 + count);
+  spans[at] = base + vec + 4;
+  spans[at + 1] = base + vec + 4 + count;
+}
+
+/**
+ * Reads the envelope in frameBytes[start, end) without making any object: positions go to `spans`
+ * (see ENVELOPE_SPAN). Throws EnvelopeError, and nothing else, on any malformed input: the same
+ * verdicts as readEnvelope, which is built on it.
+ */
+export function readEnvelopeSpans(frameBytes: Uint8Array, start: number, end: number, spans: Int32Array): void {
+  bytes = frameBytes;
+  base = start;
+  len = end - start;
+  txidRead = false;
+  try {
+    readSpans(spans);
+  } finally {
+    bytes = EMPTY;
+  }
+}
+
+function readSpans(spans: Int32Array): void {
+  if (len < MIN_FRAME_BYTES) {
+    throw new EnvelopeError('too_short', `frame of ${len} bytes is shorter than the smallest envelope`);
+  }
+  const root = u32(0);
+  openTable(root, 'envelope');
+  vectorAt(fieldPos(root, ENVELOPE_TXID, 4, 'txid'), 'txid', spans, ENVELOPE_SPAN.TXID);
+  txidStart = spans[ENVELOPE_SPAN.TXID]!;
+  txidEnd = spans[ENVELOPE_SPAN.TXID + 1]!;
+  txidRead = true;
+  // The root's vtable is still the one open until the stream table is opened, last.
+  vectorAt(fieldPos(root, ENVELOPE_TOPIC, 4, 'topic'), 'topic', spans, ENVELOPE_SPAN.TOPIC);
+  const typePos = fieldPos(root, ENVELOPE_MESSAGE_TYPE, 1, 'message_type');
+  const messageType = typePos < 0 ? MESSAGE_TYPE_NONE : u8(typePos);
+  spans[ENVELOPE_SPAN.MESSAGE_TYPE] = messageType;
+  vectorAt(fieldPos(root, ENVELOPE_MESSAGE_ID, 4, 'message_id'), 'message_id', spans, ENVELOPE_SPAN.MESSAGE_ID);
+  spans[ENVELOPE_SPAN.STREAM] = 0;
+  if (messageType === MESSAGE_TYPE_STREAM) {
+    const unionPos = fieldPos(root, ENVELOPE_MESSAGE, 4, 'message');
+    if (unionPos >= 0) {
+      readStreamSpans(unionPos + u32(unionPos), spans);
+      spans[ENVELOPE_SPAN.STREAM] = 1;
+    }
+  }
+}
+
+function readStreamSpans(table: number, spans: Int32Array): void {
+  openTable(table, 'stream');
+  const createdAtPos = fieldPos(table, STREAM_CREATED_AT, 4, 'created_at');
+  const deliveredPos = fieldPos(table, STREAM_DELIVERED_AT, 8, 'delivered_at_epoch_ms');
+  spans[ENVELOPE_SPAN.CREATED_AT] = createdAtPos < 0 ? 0 : i32(createdAtPos);
+  spans[ENVELOPE_SPAN.DELIVERED_AT] = deliveredPos < 0 ? -1 : base + deliveredPos;
+  vectorAt(fieldPos(table, STREAM_SENDER_ID, 4, 'sender_id'), 'sender_id', spans, ENVELOPE_SPAN.SENDER_ID);
+  vectorAt(fieldPos(table, STREAM_PAYLOAD, 4, 'payload'), 'payload', spans, ENVELOPE_SPAN.PAYLOAD);
+  vectorAt(fieldPos(table, STREAM_DEVICE_TYPE, 4, 'device_type'), 'device_type', spans, ENVELOPE_SPAN.DEVICE_TYPE);
+  vectorAt(fieldPos(table, STREAM_DEVICE_ID, 4, 'device_id'), 'device_id', spans, ENVELOPE_SPAN.DEVICE_ID);
+}
+
+const SPANS = new Int32Array(ENVELOPE_SPAN_COUNT);
+
+/** The view of a byte field readEnvelopeSpans put in SPANS at `at` (EMPTY when absent). */
+function view(frame: Uint8Array, at: number): Uint8Array {
+  return SPANS[at + 1] === 0 ? EMPTY : frame.subarray(SPANS[at], SPANS[at + 1]);
+}
+
+function uint64At(frame: Uint8Array, p: number): bigint {
+  const lo = (frame[p]! | (frame[p + 1]! << 8) | (frame[p + 2]! << 16) | (frame[p + 3]! << 24)) >>> 0;
+  const hi = (frame[p + 4]! | (frame[p + 5]! << 8) | (frame[p + 6]! << 16) | (frame[p + 7]! << 24)) >>> 0;
+  return BigInt(lo) + (BigInt(hi) << 32n);
 }
 
 /**
@@ -139,38 +262,23 @@ function bytesAt(bb: ByteBuffer, frame: Uint8Array, pos: number, what: string, t
  * Throws EnvelopeError, and nothing else, on any malformed input.
  */
 export function readEnvelope(frame: Uint8Array): Envelope {
-  if (frame.length < MIN_FRAME_BYTES) {
-    throw new EnvelopeError('too_short', `frame of ${frame.length} bytes is shorter than the smallest envelope`);
-  }
-  const bb = new ByteBuffer(frame);
-  const root = bb.readUint32(0);
-  openTable(bb, root, 'envelope', null);
-  const txid = bytesAt(bb, frame, fieldPos(bb, root, ENVELOPE_TXID, 4, 'txid', null), 'txid', null);
-  // The root's vtable is still the one open until the stream table is opened, last.
-  const topic = bytesAt(bb, frame, fieldPos(bb, root, ENVELOPE_TOPIC, 4, 'topic', txid), 'topic', txid);
-  const typePos = fieldPos(bb, root, ENVELOPE_MESSAGE_TYPE, 1, 'message_type', txid);
-  const messageType = typePos < 0 ? MESSAGE_TYPE_NONE : bb.readUint8(typePos);
-  const messageId = bytesAt(bb, frame, fieldPos(bb, root, ENVELOPE_MESSAGE_ID, 4, 'message_id', txid), 'message_id', txid);
+  readEnvelopeSpans(frame, 0, frame.length, SPANS);
+  const txid = view(frame, ENVELOPE_SPAN.TXID);
+  const topic = view(frame, ENVELOPE_SPAN.TOPIC);
+  const messageId = view(frame, ENVELOPE_SPAN.MESSAGE_ID);
   let stream: StreamMessage | null = null;
-  if (messageType === MESSAGE_TYPE_STREAM) {
-    const unionPos = fieldPos(bb, root, ENVELOPE_MESSAGE, 4, 'message', txid);
-    if (unionPos >= 0) stream = readStream(bb, frame, unionPos + bb.readUint32(unionPos), txid);
+  if (SPANS[ENVELOPE_SPAN.STREAM] === 1) {
+    const delivered = SPANS[ENVELOPE_SPAN.DELIVERED_AT]!;
+    stream = {
+      createdAt: SPANS[ENVELOPE_SPAN.CREATED_AT]! >>> 0,
+      senderId: view(frame, ENVELOPE_SPAN.SENDER_ID),
+      payload: view(frame, ENVELOPE_SPAN.PAYLOAD),
+      deviceType: view(frame, ENVELOPE_SPAN.DEVICE_TYPE),
+      deviceId: view(frame, ENVELOPE_SPAN.DEVICE_ID),
+      deliveredAtEpochMs: delivered < 0 ? 0n : uint64At(frame, delivered),
+    };
   }
-  return { txid, topic, messageType, messageId, stream };
-}
-
-function readStream(bb: ByteBuffer, frame: Uint8Array, table: number, txid: Uint8Array): StreamMessage {
-  openTable(bb, table, 'stream', txid);
-  const createdAtPos = fieldPos(bb, table, STREAM_CREATED_AT, 4, 'created_at', txid);
-  const deliveredPos = fieldPos(bb, table, STREAM_DELIVERED_AT, 8, 'delivered_at_epoch_ms', txid);
-  return {
-    createdAt: createdAtPos < 0 ? 0 : bb.readUint32(createdAtPos),
-    senderId: bytesAt(bb, frame, fieldPos(bb, table, STREAM_SENDER_ID, 4, 'sender_id', txid), 'sender_id', txid),
-    payload: bytesAt(bb, frame, fieldPos(bb, table, STREAM_PAYLOAD, 4, 'payload', txid), 'payload', txid),
-    deviceType: bytesAt(bb, frame, fieldPos(bb, table, STREAM_DEVICE_TYPE, 4, 'device_type', txid), 'device_type', txid),
-    deviceId: bytesAt(bb, frame, fieldPos(bb, table, STREAM_DEVICE_ID, 4, 'device_id', txid), 'device_id', txid),
-    deliveredAtEpochMs: deliveredPos < 0 ? 0n : bb.readUint64(deliveredPos),
-  };
+  return { txid, topic, messageType: SPANS[ENVELOPE_SPAN.MESSAGE_TYPE]!, messageId, stream };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +389,24 @@ export function writeAckInto(out: Uint8Array, at: number, txid: Uint8Array, topi
   putU32(out, at + ROOT_TOPIC, topicAt - ROOT_TOPIC);
   putVector(out, at + ACK_TXID, txid);
   putVector(out, at + topicAt, topic);
+  return end;
+}
+
+/**
+ * writeAckInto with txid and topic given as [start, end) spans of `src` (as readEnvelopeSpans gives
+ * them), so the caller makes no views.
+ */
+export function writeAckFromSpans(out: Uint8Array, at: number, src: Uint8Array, txidStart: number, txidEnd: number, topicStart: number, topicEnd: number): number {
+  const txidLength = txidEnd - txidStart;
+  const topicAt = ACK_TXID + vectorSpace(txidLength);
+  const end = at + topicAt + vectorSpace(topicEnd - topicStart);
+  out.fill(0, at + ACK_TXID, end);
+  out.set(ACK_HEAD, at);
+  putU32(out, at + ROOT_TOPIC, topicAt - ROOT_TOPIC);
+  putU32(out, at + ACK_TXID, txidLength);
+  for (let i = 0, to = at + ACK_TXID + 4; i < txidLength; i++) out[to + i] = src[txidStart + i]!;
+  putU32(out, at + topicAt, topicEnd - topicStart);
+  for (let i = 0, to = at + topicAt + 4, n = topicEnd - topicStart; i < n; i++) out[to + i] = src[topicStart + i]!;
   return end;
 }
 

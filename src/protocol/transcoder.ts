@@ -13,9 +13,9 @@
 // Timestamp without an RFC 3339 form, or malformed bytes. The caller then runs the protobufjs path
 // (decodeRecord) for that frame, which gives the exact verdict and JSON. Real cars never hit it.
 import protobuf from 'protobufjs';
-import { JsonSink, validUtf8 } from './json-sink.js';
-import { floatToJson, formatTimestamp } from './canonical-json.js';
-import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific } from './normalise.js';
+import { JsonSink, toWords, validUtf8 } from './json-sink.js';
+import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
+import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
 
 type Type = protobuf.Type;
 type Field = protobuf.Field;
@@ -27,16 +27,49 @@ export const BAIL = { bail: true } as const;
 export interface TranscodeInfo {
   /** Datums, alerts or errors in the record; 1 for connectivity. */
   signals: number;
+  /**
+   * The datums whose Value the normalisation rewrote (a Location string, a scientific-notation
+   * string), so the normalised protobuf can be patched instead of re-encoded; emptied by each run.
+   */
+  valueRewrites: ValueRewrite[];
   /** Sink positions of the top-level created_at text (without quotes); -1 when it was unset. */
   createdAtStart: number;
   createdAtEnd: number;
   /** Values the normalisation rewrote besides the VIN (Location, scientific notation, alert times). */
   rewrites: number;
+  /** Sink position where the record JSON starts (after what `head` wrote); -1 before it is known. */
+  recordStart: number;
 }
 
-/** Where each datum's Value JSON went: triples [Field number, start, end] of sink positions. */
+/**
+ * Called once per record, after the payload was read and before its JSON is written, with the
+ * record's is_resend (false for types without one): the caller writes what goes before the record
+ * (the dashboard message head, which names the resend flag first) without a second pass over the wire.
+ */
+export type RecordHead = (isResend: boolean) => void;
+
+/**
+ * A datum whose Value was rewritten: the datum's and its Value's message bytes, [datumStart, datumEnd)
+ * and [valueStart, valueEnd), in the wire buffer.
+ */
+export interface ValueRewrite {
+  datumStart: number;
+  datumEnd: number;
+  valueStart: number;
+  valueEnd: number;
+  /** The LocationValue a Location string became, or null: then `text` replaces the string. */
+  location: LatLon | null;
+  text: string;
+}
+
+/**
+ * Where each datum's Value JSON went: triples [Field number, start, end] of sink positions, written by
+ * the transcoder at `length` (which it advances by 3) after `room()` made space for one more.
+ */
 export interface StateIndex {
-  push(field: number, start: number, end: number): void;
+  values: Int32Array;
+  length: number;
+  room(): void;
 }
 
 export interface TranscoderOptions {
@@ -50,25 +83,29 @@ interface Runtime {
   BAIL: typeof BAIL;
   validUtf8: typeof validUtf8;
   floatToJson: typeof floatToJson;
-  formatTimestamp: typeof formatTimestamp;
+  /** `"YYYY-MM-DDT` of a day since the epoch, as words (see toWords). */
+  dayWords: (days: number) => Int32Array;
+  MIN_SECONDS: number;
+  MAX_SECONDS: number;
   parseLocationString: typeof parseLocationString;
   rewriteScientific: typeof rewriteScientific;
   LOCATION_FIELD: number;
   ALERT_MS: number;
   MAX: number;
   enums: Array<(v: number) => string>;
-  /** Merged message heads by enum number (see messageFunction). */
-  heads: Uint8Array[][];
-  /** The generated code's literal texts, as bytes. */
-  literals: Uint8Array[];
+  /** Merged message heads by enum number (see messageFunction), as words (see toWords). */
+  heads: Int32Array[][];
+  /** The generated code's literal texts, as words. */
+  literals: Int32Array[];
+  /** Each enum's JSON text by number (0..4095), as words; undefined where EN gives a bare number. */
+  enumWords: Int32Array[][];
 }
 
 interface Generated {
   /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
   /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo): boolean;
-  /** The V payload's is_resend, read ahead of the record (the dashboard message names it first). */
-  resend(buf: Uint8Array, start: number, end: number): boolean;
+  /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -107,8 +144,9 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const types = new Map<string, { index: number; type: Type }>();
   const enums = new Map<string, number>();
   const runtime: Runtime = {
-    sink, BAIL, validUtf8, floatToJson, formatTimestamp, parseLocationString, rewriteScientific,
-    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [],
+    sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
+    dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS,
+    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
     let i = enums.get(e.fullName);
@@ -138,15 +176,20 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   }
   let source = `
 'use strict';
-var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, HD = R.heads, LIT = R.literals;
-var B = null, P = 0, LO = 0, HI = 0;
-var VIN = null, ST = null, INFO = null, DK = 0, LOCDONE = false;
+var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, ENW = R.enumWords, HD = R.heads, LIT = R.literals;
+var B = null, BD = null, P = 0, LO = 0, HI = 0;
+// The sink's bytes and write position while a record is written (O.n is brought up to date at the
+// end, and around the sink's own writers): the writers below are plain stores into a local array.
+var OB = null, ON = 0, OD = null;
+var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, VS = 0, VE = 0, LOCDONE = false, HK = null;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
-  run: function (topic, buf, s, e, vinJson, state, info) {
-    B = buf; VIN = vinJson; ST = state; INFO = info; LOCDONE = false;
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0;
+  run: function (topic, buf, s, e, vinJson, state, info, head) {
+    wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
+    ON = O.n;
+    if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -154,36 +197,40 @@ return {
       if (err === BAIL) return false;
       throw err;
     } finally {
-      B = null; ST = null; INFO = null;
+      O.n = ON;
+      ST = null; INFO = null; HK = null;
     }
-  },
-  resend: function (buf, s, e) {
-    B = buf;
-    try {
-      var r = false;
-      P = s;
-      while (P < e) {
-        var t = tg(e), u = t & 7;
-        if (t >>> 3 === 4 && u === 0) { r = rb(e) !== 0; continue; }
-        sk(u, t >>> 3, e);
-      }
-      return r;
-    } finally { B = null; }
   },
 };`;
   // Literal text goes out as prebuilt bytes: copying a Uint8Array beats reading a string's characters.
-  const literals: string[] = [];
-  source = source.replace(/O\.ascii\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\)/g, (_call, literal: string) => {
-    literals.push(literal);
-    return `O.raw(LIT[${literals.length - 1}])`;
+  // Short ones become straight-line stores of their words (no loads, one capacity check).
+  const literals: Int32Array[] = [];
+  source = source.replace(/\bwa\(("(?:[^"\\]|\\.)*"|'[^'\\]*')\);/g, (_call, literal: string) => {
+    // `literal` is a string literal this module generated from the schema (matched here), not input.
+    const words = toWords((new Function(`return ${literal};`) as () => string)());
+    if (words.length > 17) {
+      literals.push(words);
+      return `wl(LIT[${literals.length - 1}]);`;
+    }
+    const stores: string[] = [];
+    for (let i = 1; i < words.length; i++) stores.push(`d_.setInt32(n_${i > 1 ? ` + ${4 * (i - 1)}` : ''}, ${words[i]!}, true);`);
+    const room = 4 * (words.length - 1);
+    return `{ if (ON + ${room} > OB.length) gr(${room}); var n_ = ON, d_ = OD; ${stores.join(' ')} ON = n_ + ${words[0]!}; }`;
   });
-  // `literal` is a string literal this module generated from the schema (matched above), not input.
-  runtime.literals = literals.map((literal) => new TextEncoder().encode((new Function(`return ${literal};`) as () => string)()));
+  runtime.literals = literals;
   runtime.heads = heads.map(({ en, open, close }) => {
-    const table: Uint8Array[] = [];
+    const table: Int32Array[] = [];
     for (let n = 0; n < 4096; n++) {
       const name = runtime.enums[en]!(n);
-      if (name.startsWith('"')) table[n] = new TextEncoder().encode(open + name + close);
+      if (name.startsWith('"')) table[n] = toWords(open + name + close);
+    }
+    return table;
+  });
+  runtime.enumWords = runtime.enums.map((en) => {
+    const table: Int32Array[] = [];
+    for (let n = 0; n < 4096; n++) {
+      const name = en(n);
+      if (name.startsWith('"')) table[n] = toWords(name);
     }
     return table;
   });
@@ -262,18 +309,21 @@ function rv64(e) {
   }
   throw BAIL;
 }
-var F64 = new Float64Array(1), F64B = new Uint8Array(F64.buffer), F32 = new Float32Array(1), F32B = new Uint8Array(F32.buffer);
 function rd(e) {
   if (P + 8 > e) throw BAIL;
-  for (var i = 0; i < 8; i++) F64B[i] = B[P + i];
+  var v = BD.getFloat64(P, true);
   P += 8;
-  return F64[0];
+  return v;
 }
 function rf(e) {
   if (P + 4 > e) throw BAIL;
-  for (var i = 0; i < 4; i++) F32B[i] = B[P + i];
+  var v = BD.getFloat32(P, true);
   P += 4;
-  return F32[0];
+  return v;
+}
+// The wire buffer and a DataView of it, kept while the caller passes the same buffer (a batch's frames).
+function wire(buf) {
+  if (B !== buf) { B = buf; BD = new DataView(buf.buffer, buf.byteOffset, buf.byteLength); }
 }
 // An unknown field, or a known one with another wire type: protobufjs skips both.
 function sk(u, fn, e) {
@@ -289,6 +339,130 @@ function sk(u, fn, e) {
 }
 function str(s, e) {
   if (!R.validUtf8(B, s, e)) throw BAIL;
+}
+// ---- writers: into OB at ON, growing the sink when needed --------------------------------------
+function gr(k) {
+  O.n = ON;
+  O.reserve(k);
+  if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
+}
+function wb(c) {
+  if (ON >= OB.length) gr(1);
+  OB[ON++] = c;
+}
+// Prebuilt text as words (literals, enum names, heads: see toWords).
+function wl(w) {
+  var l = w[0], n = ON, k = (l + 3) >> 2;
+  if (n + 4 * k > OB.length) gr(4 * k);
+  var d = OD;
+  for (var i = 0; i < k; i++) d.setInt32(n + 4 * i, w[i + 1], true);
+  ON = n + l;
+}
+// Prebuilt bytes (the VIN).
+function wv(src) {
+  var l = src.length, n = ON, b = OB;
+  if (n + l > b.length) { gr(l); b = OB; }
+  for (var i = 0; i < l; i++) b[n + i] = src[i];
+  ON = n + l;
+}
+// Text known to be ASCII.
+function wa(s) {
+  var l = s.length, n = ON, b = OB;
+  if (n + l > b.length) { gr(l); b = OB; }
+  for (var i = 0; i < l; i++) b[n + i] = s.charCodeAt(i);
+  ON = n + l;
+}
+// Any text, and JSON strings from the payload: the sink's own writers (they keep O.nonAscii).
+function wt(s) {
+  O.n = ON; O.text(s); ON = O.n; gr(0);
+}
+function js(s, e) {
+  O.n = ON; O.jsonString(B, s, e); ON = O.n; gr(0);
+}
+function we(k, v) {
+  var b = v >= 0 && v < 4096 ? ENW[k][v] : undefined;
+  if (b !== undefined) wl(b); else wa(EN[k](v));
+}
+var P10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+// A non-negative integer below 2^53 as decimal digits; with d > 0, a decimal point d digits from the
+// right (and a leading 0 when the number has no more than d digits).
+function wdig(m, d) {
+  var len = 1;
+  while (len < 16 && m >= P10[len]) len++;
+  var end = ON + (len <= d ? d + 2 : d > 0 ? len + 1 : len), i = end - 1, k, q;
+  var b = OB;
+  if (m < 4294967296) {
+    var x = m >>> 0;
+    for (k = 0; k < d; k++) { q = (x / 10) >>> 0; b[i--] = 48 + x - q * 10; x = q; }
+    if (d > 0) b[i--] = 46;
+    do { q = (x / 10) >>> 0; b[i--] = 48 + x - q * 10; x = q; } while (x > 0);
+  } else {
+    for (k = 0; k < d; k++) { q = Math.floor(m / 10); b[i--] = 48 + m - q * 10; m = q; }
+    if (d > 0) b[i--] = 46;
+    do { q = Math.floor(m / 10); b[i--] = 48 + m - q * 10; m = q; } while (m > 0);
+  }
+  ON = end;
+}
+// An int32 or uint32 as JSON (String(v)).
+function wi(v) {
+  if (ON + 11 > OB.length) gr(11);
+  if (v < 0) { OB[ON++] = 45; v = -v; }
+  wdig(v, 0);
+}
+// A double as JSON, the same text as the canonical writer's (String(v), non-finite as strings).
+// Telemetry doubles mostly have a few decimals: those are written from integer digits, a fraction of
+// the cost of String(v). The shortest decimal that reads back as v is String(v)'s digits as long as
+// it has at most 14 significant digits (then no other decimal of as many places reads back as v).
+// m / 10^d is the correctly rounded value of the decimal m·10^-d (both exact), as parsing it gives.
+function wd(v) {
+  if (ON + 32 > OB.length) gr(32);
+  if (v === 0) {
+    if (1 / v < 0) OB[ON++] = 45;
+    OB[ON++] = 48;
+    return;
+  }
+  var a = v < 0 ? -v : v;
+  if (a >= 1e-6 && a < 2e6) {
+    // Below 2e6, a·1e9 < 2^51: if some decimal of at most 9 places reads back as a, m9 is that decimal
+    // scaled to 9 places exactly, and it reads back too; its trailing zeros give the shortest one.
+    var m9 = Math.round(a * 1e9);
+    if (m9 / 1e9 !== a) { wa(dbl(v)); return; }
+    // a is within half a unit of its last place of m9 / 1e9, which is never within 1e-9 below an
+    // integer it does not reach: a's whole part is the decimal's.
+    var whole = Math.floor(a), fraction = m9 - whole * 1e9;
+    if (fraction < 0) { whole--; fraction += 1e9; }
+    var f = fraction | 0, d = 9, q = 0;
+    // Strip up to 8 trailing zeros in at most four steps (5, 3, 2, 1) rather than one by one.
+    if (f === 0) d = 0;
+    else {
+      if (f % 100000 === 0) { f = (f / 100000) | 0; d -= 5; }
+      if (f % 1000 === 0) { f = (f / 1000) | 0; d -= 3; }
+      if (f % 100 === 0) { f = (f / 100) | 0; d -= 2; }
+      if (f % 10 === 0) { f = (f / 10) | 0; d -= 1; }
+    }
+    if (whole * P10[d] + f > 99999999999999) { wa(dbl(v)); return; }
+    if (v < 0) OB[ON++] = 45;
+    wdig(whole, 0);
+    if (d > 0) {
+      var b = OB, n = ON;
+      b[n] = 46;
+      for (var k = n + d; k > n; k--) { q = (f / 10) | 0; b[k] = 48 + f - q * 10; f = q; }
+      ON = n + d + 1;
+    }
+    return;
+  }
+  if (a >= 2e6 && a < 1e15) {
+    for (d = 0; d <= 9; d++) {
+      var sc = P10[d], m = Math.round(a * sc);
+      if (m > 99999999999999) break;
+      if (m / sc === a) {
+        if (v < 0) OB[ON++] = 45;
+        wdig(m, d);
+        return;
+      }
+    }
+  }
+  wa(dbl(v));
 }
 // A signed 64-bit integer as protobufjs's Long.toString() writes it.
 function i64(lo, hi) {
@@ -318,15 +492,33 @@ function ts(s, e, ms) {
     nanos = (seconds - whole * 1000) * 1000000;
     seconds = whole;
   }
-  var text;
-  try { text = R.formatTimestamp(seconds, nanos); } catch (err) { throw BAIL; }
-  O.byte(34);
-  var at = O.n;
-  O.ascii(text);
-  var end = O.n;
-  O.byte(34);
+  // No RFC 3339 form (formatTimestamp refuses the same): protobufjs's path gives the verdict.
+  if (seconds < R.MIN_SECONDS || seconds > R.MAX_SECONDS || nanos < 0 || nanos > 999999999) throw BAIL;
+  var days = Math.floor(seconds / 86400), sod = seconds - days * 86400;
+  if (days !== TSDAY) { TSDAY = days; TSDW = R.dayWords(days); }
+  var at = ON + 1;
+  wl(TSDW);
+  if (ON + 24 > OB.length) gr(24);
+  var b = OB, n = ON, h = Math.floor(sod / 3600), mi = Math.floor((sod - h * 3600) / 60), se = sod - h * 3600 - mi * 60;
+  b[n] = 48 + Math.floor(h / 10); b[n + 1] = 48 + h % 10; b[n + 2] = 58;
+  b[n + 3] = 48 + Math.floor(mi / 10); b[n + 4] = 48 + mi % 10; b[n + 5] = 58;
+  b[n + 6] = 48 + Math.floor(se / 10); b[n + 7] = 48 + se % 10;
+  n += 8;
+  if (nanos !== 0) {
+    // 3, 6 or 9 digits: the fewest that show the nanos exactly.
+    var f = nanos, digits = 9;
+    if (f % 1000000 === 0) { f = f / 1000000; digits = 3; } else if (f % 1000 === 0) { f = f / 1000; digits = 6; }
+    b[n++] = 46;
+    for (var k = n + digits - 1; k >= n; k--) { var q = Math.floor(f / 10); b[k] = 48 + f - q * 10; f = q; }
+    n += digits;
+  }
+  b[n++] = 90;
+  var end = n;
+  b[n++] = 34;
+  ON = n;
   return at * 4294967296 + end;
 }
+var TSDAY = NaN, TSDW = null;
 // A Value whose oneof ended on string_value: Location strings and scientific notation, as
 // normaliseVehicleData rewrites them.
 function vstr(s, e) {
@@ -337,7 +529,12 @@ function vstr(s, e) {
     var loc = R.parseLocationString(text);
     if (loc !== null) {
       INFO.rewrites++;
-      O.ascii('{"locationValue":{"latitude":' + dbl(loc.latitude) + ',"longitude":' + dbl(loc.longitude) + '}}');
+      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, valueStart: VS, valueEnd: VE, location: loc, text: '' });
+      wa('{"locationValue":{"latitude":');
+      wd(loc.latitude);
+      wa(',"longitude":');
+      wd(loc.longitude);
+      wa('}}');
       return;
     }
   }
@@ -353,15 +550,16 @@ function vstr(s, e) {
     var rewritten = R.rewriteScientific(text);
     if (rewritten !== text) {
       INFO.rewrites++;
-      O.ascii('{"stringValue":');
-      O.ascii(JSON.stringify(rewritten));
-      O.byte(125);
+      INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, valueStart: VS, valueEnd: VE, location: null, text: rewritten });
+      wa('{"stringValue":');
+      wa(JSON.stringify(rewritten));
+      wb(125);
       return;
     }
   }
-  O.ascii('{"stringValue":');
-  O.jsonString(B, s, e);
-  O.byte(125);
+  wa('{"stringValue":');
+  js(s, e);
+  wb(125);
 }
 var UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
 function utf8text(s, e) {
@@ -475,37 +673,37 @@ function messageFunction(
     if (field.repeated) {
       if (rt instanceof protobuf.Type) {
         const m = visit(rt);
-        return `O.byte(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) O.byte(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } O.byte(93);`;
+        return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) wb(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
       }
       const en = enumIndex(rt as protobuf.Enum);
-      return `O.byte(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) O.byte(44); first = false; O.ascii(EN[${en}](rv(q) | 0)); } } else { if (!first) O.byte(44); first = false; O.ascii(EN[${en}](rv(e) | 0)); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } O.byte(93);`;
+      return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) wb(44); first = false; we(${en}, rv(q) | 0); } } else { if (!first) wb(44); first = false; we(${en}, rv(e) | 0); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
     }
     if (rt instanceof protobuf.Type) {
       if (rt.fullName.slice(1) === TIMESTAMP) {
         const ms = MS_TIMESTAMPS.has(full);
         const capture = VIN_FIELDS.has(`${typeName}.vin`) && protoNameOf(field) === 'created_at';
-        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else O.ascii('null');`;
+        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else wa('null');`;
       }
       const m = visit(rt);
-      return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else O.ascii('null');`;
+      return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else wa('null');`;
     }
-    if (rt instanceof protobuf.Enum) return `O.ascii(EN[${enumIndex(rt)}](${nm(field, i, 'v')}));`;
+    if (rt instanceof protobuf.Enum) return `we(${enumIndex(rt)}, ${nm(field, i, 'v')});`;
     switch (field.type) {
       case 'string':
-        if (VIN_FIELDS.has(full)) return 'O.raw(VIN);';
-        return `O.jsonString(B, ${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
+        if (VIN_FIELDS.has(full)) return 'wv(VIN);';
+        return `js(${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
       case 'int32':
-        return `O.ascii(String(${nm(field, i, 'v')} | 0));`;
+        return `wi(${nm(field, i, 'v')} | 0);`;
       case 'uint32':
-        return `O.ascii(String(${nm(field, i, 'v')} >>> 0));`;
+        return `wi(${nm(field, i, 'v')} >>> 0);`;
       case 'bool':
-        return `O.ascii(${nm(field, i, 'v')} !== 0 ? 'true' : 'false');`;
+        return `if (${nm(field, i, 'v')} !== 0) wa('true'); else wa('false');`;
       case 'int64':
-        return `O.byte(34); O.ascii(i64(${nm(field, i, 'lo')}, ${nm(field, i, 'hi')})); O.byte(34);`;
+        return `wb(34); wa(i64(${nm(field, i, 'lo')}, ${nm(field, i, 'hi')})); wb(34);`;
       case 'double':
-        return `O.double(${nm(field, i, 'v')});`;
+        return `wd(${nm(field, i, 'v')});`;
       default: // float
-        return `O.ascii(R.floatToJson(${nm(field, i, 'v')}));`;
+        return `wa(R.floatToJson(${nm(field, i, 'v')}));`;
     }
   };
 
@@ -518,9 +716,9 @@ function messageFunction(
   if (onlyOneof) {
     const cases = oneofs[0]!.fieldsArray.map((memberField) => {
       const prefix = '{' + JSON.stringify(jsonNameOf(memberField)) + ':';
-      return `case ${memberField.id}: O.ascii(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} O.byte(125); return;`;
+      return `case ${memberField.id}: wa(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} wb(125); return;`;
     });
-    write.push(`switch (oc) { ${cases.join(' ')} } O.ascii('{}');`);
+    write.push(`switch (oc) { ${cases.join(' ')} } wa('{}');`);
   } else {
     let alwaysWritten = false;
     const seenOneofs = new Set<string>();
@@ -534,7 +732,7 @@ function messageFunction(
       const open = '{' + JSON.stringify(jsonNameOf(first)) + ':';
       const close = ',' + JSON.stringify(jsonNameOf(second)) + ':';
       runtimeHeads.push({ en, open, close });
-      write.push(`if (HD[${head}][v0] !== undefined) O.raw(HD[${head}][v0]); else O.ascii(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
+      write.push(`if (HD[${head}][v0] !== undefined) wl(HD[${head}][v0]); else wa(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
       mergedHead = true;
       alwaysWritten = true;
     }
@@ -545,11 +743,11 @@ function messageFunction(
       if (oneof) {
         if (seenOneofs.has(oneof.name)) return;
         seenOneofs.add(oneof.name);
-        if (open) write.push('O.byte(123);');
+        if (open) write.push('wb(123);');
         const cases: string[] = [];
         for (const memberField of oneof.fieldsArray) {
           const prefix = JSON.stringify(jsonNameOf(memberField)) + ':';
-          const comma = alwaysWritten ? `O.ascii(${JSON.stringify(',' + prefix)});` : `O.ascii(w ? ${JSON.stringify(',' + prefix)} : ${JSON.stringify(prefix)}); w = true;`;
+          const comma = alwaysWritten ? `wa(${JSON.stringify(',' + prefix)});` : `if (w) wa(${JSON.stringify(',' + prefix)}); else wa(${JSON.stringify(prefix)}); w = true;`;
           cases.push(`case ${memberField.id}: ${comma} ${valueOf(memberField, fields.indexOf(memberField))} break;`);
         }
         write.push(`switch (oc) { ${cases.join(' ')} }`);
@@ -559,21 +757,21 @@ function messageFunction(
       const comma = mergedHead && i === 1
         ? ''
         : alwaysWritten
-        ? `O.ascii(${JSON.stringify(',' + prefix)});`
+        ? `wa(${JSON.stringify(',' + prefix)});`
         : seenOneofs.size > 0
-          ? `O.ascii(w ? ${JSON.stringify(',' + prefix)} : ${JSON.stringify(prefix)}); w = true;`
-          : `O.ascii(${JSON.stringify(open + prefix)});`;
+          ? `if (w) wa(${JSON.stringify(',' + prefix)}); else wa(${JSON.stringify(prefix)}); w = true;`
+          : `wa(${JSON.stringify(open + prefix)});`;
       let value = valueOf(field, i);
       if (isDatum && protoNameOf(field) === 'value') {
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
-        value = `DK = v${keyIndex}; var vs = O.n; ${value} if (ST !== null) ST.push(v${keyIndex}, vs, O.n);`;
+        value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);
       alwaysWritten = true;
     });
-    if (write.length === 0) write.push("O.ascii('{');");
-    write.push('O.byte(125);');
+    if (write.length === 0) write.push("wa('{');");
+    write.push('wb(125);');
   }
   const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
@@ -589,17 +787,25 @@ function m${index}(s, e) {
   }
   ${after.join(' ')}
   ${isTop && topCount >= 0 ? `INFO.signals = c${topCount};` : ''}
+  ${isTop ? recordHead(fields) : ''}
   ${isValue ? valueStringHook(fields) : ''}
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
 }
 
+/** A record type's call of the caller's RecordHead, between reading the payload and writing it. */
+function recordHead(fields: Field[]): string {
+  const i = fields.findIndex((f) => protoNameOf(f) === 'is_resend' && f.type === 'bool' && !f.partOf && !f.repeated);
+  const resend = i < 0 ? 'false' : `v${i} !== 0`;
+  return `if (HK !== null) { var hk = HK; HK = null; O.n = ON; hk(${resend}); ON = O.n; gr(0); } INFO.recordStart = ON;`;
+}
+
 /** A Value whose oneof ended on string_value is written whole by vstr (it may become a locationValue). */
 function valueStringHook(fields: Field[]): string {
   const i = fields.findIndex((f) => protoNameOf(f) === 'string_value');
   if (i < 0) throw new Error('transcoder: Value has no string_value');
-  return `if (oc === ${fields[i]!.id}) { vstr(os, oe); return; }`;
+  return `if (oc === ${fields[i]!.id}) { VS = s; VE = e; vstr(os, oe); return; }`;
 }
 
 /**
@@ -627,13 +833,13 @@ function wmap${name}(s, e) {
   }
   if (entries.size > MAX) throw BAIL;
   var keys = Array.from(entries.keys()).sort();
-  O.byte(123);
+  wb(123);
   for (var k = 0; k < keys.length; k++) {
-    if (k > 0) O.byte(44);
-    O.text(JSON.stringify(keys[k]));
-    O.byte(58);
-    O.text(JSON.stringify(entries.get(keys[k])));
+    if (k > 0) wb(44);
+    wt(JSON.stringify(keys[k]));
+    wb(58);
+    wt(JSON.stringify(entries.get(keys[k])));
   }
-  O.byte(125);
+  wb(125);
 }`;
 }

@@ -152,7 +152,7 @@ describe('decode: a bug of ours is not relabelled as an invalid payload', () => 
     const logged: unknown[] = [];
     const logger = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
     const kinds: Array<string | null> = [];
-    const pool = new DecodePool<number>({ workers: 1, batchMaxFrames: 64, taskTimeoutMs: 10_000, inlineMaxFrames: 64, metrics, logger }, (_ticket, outcome) => kinds.push(outcome.errorKind));
+    const pool = new DecodePool<number>({ workers: 1, batchMaxFrames: 64, taskTimeoutMs: 10_000, inlineMaxFrames: 64, metrics, logger }, (_ticket, decoded, index) => kinds.push(decoded.errorKind(index)));
     try {
       const batch = batchWithBug();
       for (let i = 0; i < 3; i++) {

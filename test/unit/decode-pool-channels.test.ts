@@ -4,7 +4,7 @@ import client from 'prom-client';
 import { DecodeMetrics } from '../../src/decode/decode-metrics.js';
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import type { FrameOutcome } from '../../src/decode/decode-task.js';
-import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
+import { readEnvelope, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 
 const VIN = '5YJ3E1EA7KF000001';
@@ -25,8 +25,8 @@ describe('decode pool: batches on a port per worker', function () {
     // Inline decoding off: every batch takes a worker's port.
     const pool = new DecodePool<number>(
       { workers: 2, batchMaxFrames: 8, taskTimeoutMs: 5_000, inlineMaxFrames: 0, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
-      (ticket, outcome) => {
-        seen.set(ticket, outcome);
+      (ticket, batch, index) => {
+        seen.set(ticket, batch.outcome(index));
         if (seen.size === count) done();
       },
     );
@@ -51,4 +51,92 @@ describe('decode pool: batches on a port per worker', function () {
       await pool.close();
     }
   });
+
+  it('decodes lone frames inline on one reused buffer when reuseInlineFrames is set, each with its own outcome; without it each batch has its own', async () => {
+    for (const reuseInlineFrames of [true, false]) {
+      const registry = new client.Registry();
+      const sent = [0, 1, 2, 3, 4].map((i) => frame(`tx-${i}`, 1000 + i));
+      const buffers: ArrayBufferLike[] = [];
+      const records: Array<{ odometer: string; payload: number[] }> = [];
+      let delivered: () => void = () => {};
+      const pool = new DecodePool<number>(
+        { workers: 1, batchMaxFrames: 8, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames, metrics: new DecodeMetrics(registry), logger: pino({ level: 'silent' }) },
+        (_ticket, batch, index) => {
+          const outcome = batch.outcome(index);
+          const frames = batch.frames;
+          buffers.push(frames.buffer);
+          // What a subscriber reads while the outcome is handed over: the record and the payload bytes.
+          records.push({ odometer: JSON.stringify((JSON.parse(outcome.recordJson!) as { data: unknown[] }).data), payload: [...frames.subarray(outcome.payloadStart, outcome.payloadEnd)] });
+          delivered();
+        },
+      );
+      try {
+        for (let i = 0; i < 5; i++) {
+          const bytes = sent[i]!;
+          await new Promise<void>((resolve) => {
+            delivered = resolve;
+            pool.submit(bytes, VIN, Date.now(), i);
+          });
+        }
+      } finally {
+        await pool.close();
+      }
+      expect(pool.workerMessages, 'every lone frame decoded inline').to.equal(0);
+      expect(records.map((r) => r.odometer)).to.deep.equal([0, 1, 2, 3, 4].map((i) => JSON.stringify([{ key: 'Odometer', value: { doubleValue: 1000 + i } }])));
+      for (let i = 0; i < 5; i++) expect(records[i]!.payload, `frame ${i}'s payload`).to.deep.equal([...decodePayloadOf(sent[i]!)]);
+      expect(new Set(buffers).size, reuseInlineFrames ? 'one buffer for every inline batch' : 'a buffer per batch').to.equal(reuseInlineFrames ? 1 : 5);
+      const text = await registry.metrics();
+      expect(text).to.contain('fleet_telemetry_decode_batches_total{path="inline"} 5');
+      expect(text).to.contain('fleet_telemetry_decode_batch_frames_count 5');
+      expect(text).to.contain('fleet_telemetry_decode_batch_latency_seconds_count 5');
+    }
+  });
+
+  it('hands a turn too big for inline decoding to a worker with its own buffer, columns grown past their first size, and decodes the next lone frame inline on another', async () => {
+    const outcomes = new Map<number, { outcome: FrameOutcome; buffer: ArrayBufferLike }>();
+    let wanted = 0;
+    let done: () => void = () => {};
+    const registry = new client.Registry();
+    const pool = new DecodePool<number>(
+      { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames: true, metrics: new DecodeMetrics(registry), logger: pino({ level: 'silent' }) },
+      (ticket, batch, index) => {
+        outcomes.set(ticket, { outcome: batch.outcome(index), buffer: batch.frames.buffer });
+        if (outcomes.size === wanted) done();
+      },
+    );
+    const receivedAt = Date.UTC(2026, 10, 30, 8, 0, 0);
+    const submitTurn = (from: number, count: number) =>
+      new Promise<void>((resolve) => {
+        wanted = from + count;
+        done = resolve;
+        for (let i = from; i < from + count; i++) pool.submit(frame(`tx-${i}`, i), VIN, receivedAt + i * 1000, i);
+      });
+    try {
+      await submitTurn(0, 1);
+      await submitTurn(1, 40);
+      await submitTurn(41, 1);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.workerMessages, 'the 40 frames of one turn in one worker message').to.equal(1);
+    for (let i = 0; i < 42; i++) {
+      const { outcome } = outcomes.get(i)!;
+      expect(outcome.txid).to.equal(`tx-${i}`);
+      expect(JSON.stringify((JSON.parse(outcome.recordJson!) as { data: unknown[] }).data)).to.equal(JSON.stringify([{ key: 'Odometer', value: { doubleValue: i } }]));
+      expect(outcome.dashboardMessage).to.contain(`"receivedAt":"${new Date(receivedAt + i * 1000).toISOString()}"`);
+    }
+    const workerBuffer = outcomes.get(1)!.buffer;
+    expect(outcomes.get(40)!.buffer).to.equal(workerBuffer);
+    expect(outcomes.get(0)!.buffer, 'the inline buffer did not go to the worker').to.not.equal(workerBuffer);
+    expect(outcomes.get(41)!.buffer, 'nor is the worker batch\'s buffer reused').to.not.equal(workerBuffer);
+    const text = await registry.metrics();
+    expect(text).to.contain('fleet_telemetry_decode_batches_total{path="inline"} 2');
+    expect(text).to.contain('fleet_telemetry_decode_batches_total{path="worker"} 1');
+  });
 });
+
+/** The protobuf payload inside an envelope built by frame(). */
+function decodePayloadOf(bytes: ArrayBuffer): Uint8Array {
+  return readEnvelope(new Uint8Array(bytes)).stream!.payload;
+}
+

@@ -1,12 +1,16 @@
 import { expect } from 'chai';
 import {
+  ENVELOPE_SPAN,
+  ENVELOPE_SPAN_COUNT,
   EnvelopeError,
   INCORRECT_MESSAGE_FORMAT,
   MESSAGE_TYPE_NONE,
   MESSAGE_TYPE_STREAM,
   MESSAGE_TYPE_STREAM_ACK,
   readEnvelope,
+  readEnvelopeSpans,
   writeAck,
+  writeAckFromSpans,
   writeErrorReply,
   writeStreamEnvelope,
   type Envelope,
@@ -385,6 +389,62 @@ describe('envelope', () => {
         // what follows the last field read (the golden ack's unread union vector) may be cut freely
         expect(rejected).to.be.greaterThan(full.length / 2);
       }
+    });
+
+    it('reads spans inside a larger buffer with the same verdicts and bytes as readEnvelope, over 10,000 mutations', () => {
+      const random = mulberry32(7);
+      const seeds = [
+        writeStreamEnvelope({
+          txid: 'abc-000000001', topic: 'V', payload: bytes('hello world'), messageId: 'm', createdAt: 4_000_000_000,
+          senderId: 's', deviceType: 'vehicle_device', deviceId: 'd', deliveredAtEpochMs: 1_700_000_000_123n,
+        }),
+        writeAck(bytes('abc-000000001'), bytes('V')),
+        GOLDEN_ACK,
+      ];
+      const spans = new Int32Array(ENVELOPE_SPAN_COUNT);
+      const span = (buffer: Uint8Array, at: number): string => text(buffer.subarray(spans[at], spans[at + 1]));
+      let rejected = 0;
+      for (let i = 0; i < 10_000; i++) {
+        const frame = seeds[i % seeds.length]!.slice(0, i % 7 === 0 ? Math.floor(random() * 80) : undefined);
+        for (let k = i % 5; k > 0; k--) frame[Math.floor(random() * frame.length)] = Math.floor(random() * 256);
+        // Garbage on both sides: nothing outside the frame may be read.
+        const buffer = new Uint8Array(frame.length + 64).fill(0xff);
+        buffer.set(frame, 32);
+        let expected: Envelope | EnvelopeError;
+        try {
+          expected = readEnvelope(frame);
+        } catch (error) {
+          expected = error as EnvelopeError;
+        }
+        try {
+          readEnvelopeSpans(buffer, 32, 32 + frame.length, spans);
+        } catch (error) {
+          rejected++;
+          expect(error, `frame ${i}`).to.be.instanceOf(EnvelopeError);
+          expect(expected).to.be.instanceOf(EnvelopeError);
+          const actual = error as EnvelopeError;
+          const wanted = expected as EnvelopeError;
+          expect([actual.kind, actual.message]).to.deep.equal([wanted.kind, wanted.message]);
+          expect(actual.txid === null ? null : text(actual.txid)).to.equal(wanted.txid === null ? null : text(wanted.txid));
+          continue;
+        }
+        expect(expected, `frame ${i}`).not.to.be.instanceOf(EnvelopeError);
+        const envelope = expected as Envelope;
+        expect(span(buffer, ENVELOPE_SPAN.TXID)).to.equal(text(envelope.txid));
+        expect(span(buffer, ENVELOPE_SPAN.TOPIC)).to.equal(text(envelope.topic));
+        expect(span(buffer, ENVELOPE_SPAN.MESSAGE_ID)).to.equal(text(envelope.messageId));
+        expect(spans[ENVELOPE_SPAN.MESSAGE_TYPE]).to.equal(envelope.messageType);
+        expect(spans[ENVELOPE_SPAN.STREAM]).to.equal(envelope.stream === null ? 0 : 1);
+        if (envelope.stream !== null) {
+          expect(span(buffer, ENVELOPE_SPAN.PAYLOAD)).to.equal(text(envelope.stream.payload));
+          expect(span(buffer, ENVELOPE_SPAN.DEVICE_ID)).to.equal(text(envelope.stream.deviceId));
+          expect(spans[ENVELOPE_SPAN.CREATED_AT]! >>> 0).to.equal(envelope.stream.createdAt);
+        }
+        const ack = new Uint8Array(256).fill(0xee);
+        const end = writeAckFromSpans(ack, 8, buffer, spans[ENVELOPE_SPAN.TXID]!, spans[ENVELOPE_SPAN.TXID + 1]!, spans[ENVELOPE_SPAN.TOPIC]!, spans[ENVELOPE_SPAN.TOPIC + 1]!);
+        expect(ack.slice(8, end)).to.deep.equal(writeAck(envelope.txid, envelope.topic));
+      }
+      expect(rejected).to.be.within(100, 9_900);
     });
 
     it('throws only EnvelopeError on 10,000 random frames', () => {

@@ -203,6 +203,31 @@ describe('recent history', () => {
     expect(columns.longitude[0]).to.equal(-122);
   });
 
+  it('folds a lone record in on its own within the window, a burst of 1,000 on the next turn, and requests see both at once', async () => {
+    const metrics = new ServerMetrics({ collectDefaults: false });
+    const history = newHistory(metrics);
+    const bus = new InProcessBus();
+    history.start(bus);
+    try {
+      const records = storyRecords(VIN_A, 1001, START);
+      // A lone record: no drain() call, no request; the window's timer folds it in.
+      bus.publish(records[0]!, () => {});
+      for (let waited = 0; (await counter(metrics, 'fleet_telemetry_history_records_total')) < 1; waited++) {
+        if (waited > 200) throw new Error('the lone record was never folded in');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // A burst: folded in on the next turn, without waiting for the window.
+      for (const record of records.slice(1)) bus.publish(record, () => {});
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await counter(metrics, 'fleet_telemetry_history_records_total')).to.equal(1001);
+      // A request folds in what is queued before it answers.
+      for (const record of storyRecords(VIN_B, 10, START)) bus.publish(record, () => {});
+      expect((await history.query(VIN_B, START, START + 3_600_000, 100)).series.t).to.not.be.empty;
+    } finally {
+      history.stop();
+    }
+  });
+
   it('skips unchanged records except for a heartbeat, and late (resent) ones', () => {
     const car = new CarHistory({ windowMs: 86_400_000, resolutionMs: 1000, maxRows: 1024, heartbeatMs: 60_000 });
     const sample = new SignalSample();

@@ -4,7 +4,8 @@
 import { expect } from 'chai';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
-import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
+import { decodeBatch } from '../../src/decode/decode-batch.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload-encoder.js';
@@ -26,9 +27,8 @@ function feed(actor: VehicleActor, conn: VehicleConnection, payloads: Uint8Array
   const tickets: FrameTicket[] = frames.map(() => actor.frameArrived(conn, 1_780_000_000_000, performance.now()));
   const task = packFrames(frames, VIN, 1_780_000_000_000);
   const shared = task.frames;
-  const result = decodeBatch(task);
-  const replies = new Uint8Array(result.replies);
-  receiveOutcomes(result, shared).forEach((outcome, i) => actor.decoded(tickets[i]!, outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), new Uint8Array(shared)));
+  const batch = new DecodedBatch(decodeBatch(task), shared);
+  tickets.forEach((ticket, i) => actor.decoded(ticket, batch, i));
 }
 
 const v = (createdAt: string, data: DatumInput[], isResend = false) => encodeVehicleData({ vin: VIN, createdAt: new Date(createdAt), isResend, data });

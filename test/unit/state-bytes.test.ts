@@ -8,8 +8,8 @@ import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.j
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
 import { VehicleRegistry } from '../../src/actors/vehicle-registry.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
-import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
-import type { FrameOutcome } from '../../src/decode/decode-task.js';
+import { decodeBatch } from '../../src/decode/decode-batch.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData, type DatumInput } from '../../src/protocol/payload-encoder.js';
@@ -30,18 +30,17 @@ class ForgetfulBus extends RecordingBus {
 const conn: VehicleConnection = { connectionId: 'c', vin: VIN, networkInterface: 'wifi', clientVersion: '', connectedAt: 0, isOpen: true, sendReply: () => {} };
 
 /** Through the real decode path, every frame watched (so each gets its dashboard message). */
-function decode(payloads: Uint8Array[], vin = VIN): { outcomes: FrameOutcome[]; replies: Uint8Array; frames: Uint8Array } {
+function decode(payloads: Uint8Array[], vin = VIN): DecodedBatch {
   const frames = payloads.map((payload, i) => writeStreamEnvelope({ txid: `t${i}`, topic: 'V', payload }));
   const task = packFrames(frames, vin, 1_780_000_000_000);
   task.watched = new Uint8Array(frames.length).fill(1);
-  const result = decodeBatch(task);
-  return { outcomes: receiveOutcomes(result, task.frames), replies: new Uint8Array(result.replies), frames: new Uint8Array(task.frames) };
+  return new DecodedBatch(decodeBatch(task), task.frames);
 }
 
 function feed(actor: VehicleActor, payloads: Uint8Array[]): void {
   const tickets: FrameTicket[] = payloads.map(() => actor.frameArrived(conn, 1_780_000_000_000, performance.now()));
-  const { outcomes, replies, frames } = decode(payloads, actor.vin);
-  outcomes.forEach((outcome, i) => actor.decoded(tickets[i]!, outcome, replies.subarray(outcome.replyStart, outcome.replyEnd), frames));
+  const batch = decode(payloads, actor.vin);
+  tickets.forEach((ticket, i) => actor.decoded(ticket, batch, i));
 }
 
 const v = (vin: string, createdAt: string, data: DatumInput[]) => encodeVehicleData({ vin, createdAt: new Date(createdAt), isResend: false, data });

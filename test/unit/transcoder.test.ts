@@ -211,6 +211,62 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
     );
   });
 
+  it('writes doubles, floats, integers and timestamps with the canonical writer\'s text', () => {
+    // The transcoder writes numbers from integer digits; the canonical writer uses String(v).
+    const decimal = fc
+      .record({ units: fc.integer({ min: 0, max: 2 ** 53 - 1 }), places: fc.integer({ min: 0, max: 16 }), negative: fc.boolean() })
+      .map(({ units, places, negative }) => (negative ? -1 : 1) * (units % 10 ** Math.min(places + 8, 15)) / 10 ** places);
+    const edges = fc.constantFrom(1e-6, 9.99999e-7, 1.000001e-6, 2e6, 1999999.999999999, 1999999.99999999, 2000000.000000001, 99999999999999, 999999999999999,
+      1e15, 0.1 + 0.2, 123456.789012345, 5e-324, Number.MAX_VALUE, -0, 1 / 3, 37.418853, -122.126881);
+    const valueArb = fc.oneof(
+      decimal.map((v) => ({ doubleValue: v })),
+      edges.map((v) => ({ doubleValue: v })),
+      fc.double().map((v) => ({ doubleValue: v })),
+      fc.float().map((v) => ({ floatValue: v })),
+      fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }).map((v) => ({ intValue: v })),
+    );
+    fc.assert(
+      fc.property(fc.array(valueArb, { minLength: 1, maxLength: 20 }), fc.integer({ min: -62_135_596_800, max: 253_402_300_799 }), fc.integer({ min: 0, max: 999_999_999 }), (values, seconds, nanos) => {
+        const payload = encodeVehicleData({ vin: VIN, createdAt: { seconds, nanos }, data: values.map((value) => ({ key: 'Soc', value })) });
+        agree('V', payload);
+      }),
+      { numRuns: RUNS, seed: SEED + 4 },
+    );
+  });
+
+  it('patches rewritten datums into the normalised protobuf: Location and scientific strings, any key, unknown fields kept as the reference keeps them', () => {
+    const datum = (key: number, value: Uint8Array, extra: Uint8Array = new Uint8Array(0)) => bytesField(1, concat([extra, varintField(1, key), bytesField(2, value)]));
+    const text = (s: string) => bytesField(1, Buffer.from(s));
+    const cases: Uint8Array[] = [
+      concat([bytesField(3, Buffer.from('SPOOFED')), datum(21, text('(37.412374 N, 122.145867 W)')), datum(4, varintField(6, 1))]),
+      concat([datum(-5, text('1.1920928955078125e-05')), bytesField(3, Buffer.from('A')), datum(400, text('-2.5E+3')), bytesField(3, Buffer.from('B'))]),
+      // only the first Location is converted; a datum's unknown field and key given twice
+      concat([datum(21, text('( 1.5 S ,2 E )'), varintField(9, 7)), datum(21, text('(1 N, 2 E)')), varintField(99, 5)]),
+      concat([bytesField(1, concat([varintField(1, 3), varintField(1, 21), bytesField(2, text('(90.0 N, 180.0 E)'))])), datum(2_000_000, text('6.02e+23'))]),
+      // unknown fields inside the Value of a rewritten string (kept) and of a converted Location (dropped)
+      concat([datum(7, concat([varintField(120, 1), text('1.5e-7'), bytesField(121, Buffer.from('x'))]), bytesField(60, Buffer.from('d'))), datum(21, concat([text('(1 N, 2 E)'), varintField(120, 2)]))]),
+    ];
+    const V = protoSchema().root.lookupType(RECORD_TYPES.V);
+    type Unknowing = { $unknowns?: Uint8Array[]; value?: Unknowing | null };
+    const unknownsOf = (bytes: Uint8Array): string => {
+      const reader = protobuf.Reader.create(bytes);
+      (reader as unknown as { discardUnknown: boolean }).discardUnknown = false;
+      const m = V.decode(reader) as unknown as { data: Unknowing[] } & Unknowing;
+      const hex = (u: Unknowing | null | undefined) => (u?.$unknowns ?? []).map((x) => Buffer.from(x).toString('hex')).join('+');
+      return [hex(m), ...m.data.map((d) => `${hex(d)}/${hex(d.value)}`)].join(',');
+    };
+    for (const payload of cases) {
+      const outcome = viaBatch('V', payload, VIN, true);
+      expect(outcome.kind).to.equal('record');
+      const stored = outcome.normalisedPayload!;
+      expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
+      const reference = encodeNormalised('V', payload, VIN)!;
+      expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(decodeRecord('V', reference, VIN, { normalised: true }).json);
+      expect(unknownsOf(stored)).to.equal(unknownsOf(reference));
+      expect(Buffer.from(stored).includes(Buffer.from('SPOOFED'))).to.equal(false);
+    }
+  });
+
   it('agrees on the edge cases the wire allows', () => {
     const datum = (key: number, value: Uint8Array) => bytesField(1, concat([varintField(1, key), bytesField(2, value)]));
     const cases: Array<[string, Uint8Array]> = [

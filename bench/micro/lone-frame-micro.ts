@@ -1,0 +1,124 @@
+// What the decode pool costs a lone frame on the main thread beyond decoding it: the sparse regime
+// (1,000 cars at one frame a second each), where every frame is alone in its event-loop turn and is
+// decoded inline. Per frame, process CPU of: the turn alone (a port message and a setImmediate, the
+// harness's own cost), decodeBatch + receiveOutcomes called directly on a task built once, and the same frames
+// through DecodePool.submit (copy, columns, the flush on the next turn, inline decode, delivery, metrics)
+// with a fresh buffer per batch and with the inline buffer reused (DecodePoolOptions.reuseInlineFrames).
+// "pool overhead" is the pool's figure minus the other two: the submit side's fixed cost per frame.
+//   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3]
+import { parseArgs } from 'node:util';
+import { MessageChannel } from 'node:worker_threads';
+import pino from 'pino';
+import { DecodePool } from '../../src/decode/decode-pool.js';
+import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { CarTalk, envelopeOf } from '../fleet/frames.js';
+
+const { values } = parseArgs({ options: { frames: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
+const count = Number(values.frames);
+const rounds = Number(values.rounds);
+const vin = '5YJBENCH000000001';
+const talk = new CarTalk(vin, 1);
+// Each frame in its own ArrayBuffer, as uWS hands the message handler one.
+const frames: ArrayBuffer[] = [];
+for (let tick = 0; frames.length < 512; tick++) {
+  for (const record of talk.tick(new Date(1_780_000_000_000 + tick * 1000))) {
+    const bytes = envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, record.topic, record.payload, `m${tick}`);
+    frames.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  }
+}
+
+function cpuMicros(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
+/**
+ * Runs `step` once per event-loop turn, `n` times; resolves with the process CPU per turn in µs. Each
+ * step starts from a port message, in the loop's poll phase as uWS's message handler does, so the
+ * pool's setImmediate flush runs in the same loop iteration, as in the server.
+ */
+function perTurn(n: number, step: (i: number, next: () => void) => void): Promise<number> {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    let i = 0;
+    const cpu0 = cpuMicros();
+    const next = (): void => port2.postMessage(null);
+    port1.on('message', () => {
+      if (i === n) {
+        port1.close();
+        resolve((cpuMicros() - cpu0) / n);
+        return;
+      }
+      step(i++, next);
+    });
+    next();
+  });
+}
+
+// Each variant answers from the loop's check phase (setImmediate), where the pool's flush runs: the
+// harness's port wakeup then costs the same in all three.
+const turnAlone = (n: number): Promise<number> => perTurn(n, (_i, next) => setImmediate(next));
+
+function direct(n: number): Promise<number> {
+  const shared = new SharedArrayBuffer(64 * 1024);
+  const view = new Uint8Array(shared);
+  const task = { frames: shared, offsets: new Uint32Array(2), vins: [vin], receivedAt: new Float64Array(1), watched: new Uint8Array(1) };
+  return perTurn(n, (i, next) => {
+    const frame = new Uint8Array(frames[i % frames.length]!);
+    view.set(frame);
+    task.offsets[1] = frame.byteLength;
+    task.receivedAt[0] = Date.now();
+    setImmediate(() => {
+      receiveOutcomes(decodeBatch(task), shared);
+      next();
+    });
+  });
+}
+
+async function viaPool(n: number, reuseInlineFrames: boolean): Promise<number> {
+  let after: () => void = () => {};
+  const pool = new DecodePool<number>(
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, metrics: new ServerMetrics({ version: 'bench' }).decode, logger: pino({ level: 'silent' }) },
+    () => after(),
+  );
+  try {
+    // The worker's start (module loading, the transcoders) is process CPU too: done before measuring,
+    // by one batch too big to decode inline.
+    await new Promise<void>((resolve) => {
+      let left = 5;
+      after = () => {
+        if (--left === 0) resolve();
+      };
+      for (let i = 0; i < 5; i++) pool.submit(frames[i]!, vin, Date.now(), i);
+    });
+    return await perTurn(n, (i, next) => {
+      after = next;
+      pool.submit(frames[i % frames.length]!, vin, Date.now(), i);
+    });
+  } finally {
+    await pool.close();
+  }
+}
+
+const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [] };
+await turnAlone(2000);
+await direct(2000);
+await viaPool(2000, false);
+await viaPool(2000, true);
+for (let r = 0; r < rounds; r++) {
+  rows.turn!.push(await turnAlone(count));
+  rows.direct!.push(await direct(count));
+  rows.fresh!.push(await viaPool(count, false));
+  rows.reused!.push(await viaPool(count, true));
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const turn = median(rows.turn!);
+const decode = median(rows.direct!) - turn;
+console.log(`lone frames, ${count} per run, median of ${rounds} runs (process CPU µs per frame):`);
+console.log(`  the turn alone (a port message, setImmediate) ${turn.toFixed(2)}`);
+console.log(`  decodeBatch + receiveOutcomes, direct        ${decode.toFixed(2)}  (beyond the turn)`);
+for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused']] as const) {
+  const total = median(rows[name]!);
+  console.log(`  ${label.padEnd(44)} ${(total - turn).toFixed(2)}  (beyond the turn; pool overhead ${(total - turn - decode).toFixed(2)})`);
+}

@@ -1,0 +1,112 @@
+// Micro-benchmark of the main thread's result side, per record: a decoded batch (bench cars' frames, as
+// a decode worker returns it) delivered the way DecodePool.deliver delivers it, to per-VIN actors that
+// fold last-known state, build the bus record and publish it on the in-process bus (one subscriber
+// reading what the dashboard hub and the recent history read), and queue each reply. Decoding is not
+// timed (it is the worker's); only the CPU time of the delivery is.
+//   node dist/bench/micro/result-side-micro.js [--frames 256] [--seconds 5] [--watched 0|1]
+import { parseArgs } from 'node:util';
+import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
+import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
+import { InProcessBus } from '../../src/bus/in-process-bus.js';
+import type { BusRecord } from '../../src/bus/record-bus.js';
+import { dashboardMessageOf } from '../../src/dashboard/dashboard-protocol.js';
+import { decodeBatch } from '../../src/decode/decode-batch.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
+import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { CarTalk, envelopeOf } from '../fleet/frames.js';
+
+const { values } = parseArgs({
+  options: {
+    frames: { type: 'string', default: '256' },
+    seconds: { type: 'string', default: '5' },
+    watched: { type: 'string', default: '1' },
+  },
+});
+const frameCount = Number(values.frames);
+const seconds = Number(values.seconds);
+const watched = values.watched === '1';
+const CARS = 16;
+const START = 1_780_000_000_000;
+
+const talks = Array.from({ length: CARS }, (_, i) => ({ vin: `5YJBENCH${String(i).padStart(9, '0')}`, talk: new CarTalk(`5YJBENCH${String(i).padStart(9, '0')}`, i + 1) }));
+let tick = 0;
+
+/** The next batch of the cars' story (each batch new records, so state keeps being replaced). */
+function nextTask(): DecodeTask {
+  const frames: Uint8Array[] = [];
+  const vins: string[] = [];
+  while (frames.length < frameCount) {
+    const { vin, talk } = talks[tick % CARS]!;
+    for (const record of talk.tick(new Date(START + tick * 1000))) {
+      if (frames.length >= frameCount) break;
+      frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, record.topic, record.payload, `m${tick}`));
+      vins.push(vin);
+    }
+    tick++;
+  }
+  const total = frames.reduce((n, f) => n + f.byteLength, 0);
+  const shared = new SharedArrayBuffer(total);
+  const view = new Uint8Array(shared);
+  const offsets = new Uint32Array(frames.length + 1);
+  for (let i = 0, at = 0; i < frames.length; i++) {
+    view.set(frames[i]!, at);
+    at += frames[i]!.byteLength;
+    offsets[i + 1] = at;
+  }
+  return { frames: shared, offsets, vins, receivedAt: new Float64Array(frames.length).fill(START + tick * 1000), watched: new Uint8Array(frames.length).fill(watched ? 1 : 0) };
+}
+
+const metrics = new ServerMetrics({ collectDefaults: false });
+const bus = new InProcessBus();
+let sink = 0;
+// What the hub (vin, bytes and text of a watched VIN) and the history (V records' datums) read.
+bus.subscribe((record: BusRecord) => {
+  if (record.topic === 'V' && record.recordJson !== null && record.datums !== undefined && record.datumText !== undefined) sink += record.datums.length + record.datumText.length + (record.createdAt?.length ?? 0) + record.receivedAt;
+  if (watched && record.dashboardBytes !== undefined) sink += record.dashboardBytes.byteLength + dashboardMessageOf(record).length;
+  sink += record.vin.length;
+});
+let replies = 0;
+const actors = new Map<string, { actor: VehicleActor; connection: VehicleConnection }>();
+for (const { vin } of talks) {
+  const connection: VehicleConnection = { connectionId: vin, vin, networkInterface: 'wifi', clientVersion: '2024.44.25', connectedAt: START, isOpen: true, sendReply: () => { replies++; } };
+  actors.set(vin, { actor: new VehicleActor(vin, bus, metrics.actors, START), connection });
+}
+
+/** What DecodePool.deliver does with a worker's result: every frame to its actor, in order. */
+function deliver(result: DecodeResult, task: DecodeTask, tickets: FrameTicket[]): void {
+  const batch = new DecodedBatch(result, task.frames);
+  for (let i = 0; i < tickets.length; i++) tickets[i]!.actor.decoded(tickets[i]!, batch, i);
+}
+
+// Batches are decoded ahead in rounds of ~4,096 frames, and a round is delivered in one timed stretch:
+// the process's CPU clock is too coarse to time one batch.
+const perRound = Math.max(1, Math.ceil(4096 / frameCount));
+// The cars' frames are made once (eight rounds, replayed in turn): making them is most of the garbage.
+const rounds = Array.from({ length: 8 }, () => Array.from({ length: perRound }, () => nextTask()));
+let records = 0;
+let cpu = 0;
+let batches = 0;
+let until = Infinity;
+let warm = 3;
+for (let r = 0; performance.now() < until; r++) {
+  const round = rounds[r % rounds.length]!.map((task) => {
+    const tickets = task.vins.map((vin, i) => {
+      const { actor, connection } = actors.get(vin)!;
+      return actor.frameArrived(connection, task.receivedAt[i]!, performance.now());
+    });
+    return { task, tickets, result: decodeBatch(task) };
+  });
+  const started = process.cpuUsage();
+  for (const { task, tickets, result } of round) deliver(result, task, tickets);
+  const used = process.cpuUsage(started);
+  if (warm > 0) {
+    // Warm-up: JIT, the actors' state filled. The measured window starts after it.
+    if (--warm === 0) until = performance.now() + seconds * 1000;
+    continue;
+  }
+  cpu += used.user + used.system;
+  records += perRound * frameCount;
+  batches += perRound;
+}
+console.log(`result side (deliver -> actor -> in-process bus), ${frameCount}-frame batches, dashboards ${watched ? 'watching' : 'not watching'}: ${(cpu / records).toFixed(3)} us CPU/record (${batches} batches; ${replies} replies, ${sink > 0 ? 'read' : 'none'})`);

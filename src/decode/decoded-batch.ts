@@ -1,0 +1,296 @@
+import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
+import {
+  ERROR_KINDS,
+  FRAME_SLOTS,
+  KIND_ERROR,
+  KIND_RECORD,
+  OUTCOME_KINDS,
+  SLOT,
+  type DecodeResult,
+  type FrameOutcome,
+} from './decode-task.js';
+
+const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
+
+/**
+ * A decoded batch on the main thread: the worker's buffers and its table, read per frame by index. One
+ * object per batch, none per frame: the actor that releases frame i asks for what it uses (its reply,
+ * txid, topic, text, state triples) and nothing else is made. A frame parked for an earlier one keeps
+ * the batch and its index.
+ *
+ * Text: a record row's text (its dashboard message, or the record JSON alone when no dashboard watched
+ * the VIN) becomes one string the first time it is asked for (`text`), and its positions in the table
+ * and its state triples are rebased then, in place, from byte positions in the batch's text to
+ * character positions in that string. The record JSON, created_at and every state value are slices of
+ * it (V8 makes sliced strings, no copy). Ask for a row's positions only after `text(i)`.
+ */
+export class DecodedBatch {
+  readonly count: number;
+  /** The frames the batch was decoded from (payloads and txids are read from here). */
+  readonly frames: Uint8Array;
+  private readonly table: Int32Array;
+  private readonly replies: Uint8Array;
+  private readonly bytes: Buffer;
+  private readonly stateIndex: Int32Array;
+  private readonly normalisedBuffer: ArrayBuffer;
+  private readonly source: Buffer;
+  /**
+   * Each record row's text once made (see the class comment); null until a text is made, which a
+   * batch of acks and errors never does. A lone record's batch keeps its one text without an array.
+   */
+  private texts: Array<string | undefined> | string | null = null;
+
+  constructor(result: Pick<DecodeResult, 'replies' | 'text' | 'table' | 'state' | 'normalised'>, frames: SharedArrayBuffer | ArrayBuffer) {
+    this.table = new Int32Array(result.table);
+    this.count = this.table.length / FRAME_SLOTS;
+    this.replies = new Uint8Array(result.replies);
+    this.bytes = Buffer.from(result.text);
+    this.stateIndex = new Int32Array(result.state);
+    this.normalisedBuffer = result.normalised;
+    this.frames = new Uint8Array(frames);
+    this.source = Buffer.from(frames);
+  }
+
+  /**
+   * The outcome of frames whose worker failed twice (threw, died or hung): each gets the error reply,
+   * addressed to its txid when its envelope reads. `offsets`: n + 1 positions of the frames in `frames`.
+   */
+  static failed(frames: SharedArrayBuffer | ArrayBuffer, offsets: ArrayLike<number>): DecodedBatch {
+    const count = offsets.length - 1;
+    const view = new Uint8Array(frames);
+    const table = new Int32Array(count * FRAME_SLOTS);
+    const replies: Uint8Array[] = [];
+    let replyEnd = 0;
+    for (let i = 0; i < count; i++) {
+      const row = i * FRAME_SLOTS;
+      table[row + SLOT.TXID_START] = -1;
+      table[row + SLOT.TOPIC_START] = -1;
+      table[row + SLOT.CREATED_AT_START] = -1;
+      table[row + SLOT.NORMALISED_START] = -1;
+      let txid: Uint8Array = new Uint8Array(0);
+      try {
+        const envelope = readEnvelope(view.subarray(offsets[i], offsets[i + 1]));
+        txid = envelope.txid;
+        table[row + SLOT.TXID_START] = envelope.txid.byteOffset;
+        table[row + SLOT.TXID_END] = envelope.txid.byteOffset + envelope.txid.byteLength;
+        table[row + SLOT.TOPIC_START] = envelope.topic.byteOffset;
+        table[row + SLOT.TOPIC_END] = envelope.topic.byteOffset + envelope.topic.byteLength;
+      } catch {
+        // Unreadable envelope: the error reply goes out with an empty txid.
+      }
+      const reply = writeErrorReply(txid);
+      replies.push(reply);
+      replyEnd += reply.byteLength;
+      table[row + SLOT.KIND] = KIND_ERROR;
+      table[row + SLOT.ERROR_KIND] = WORKER_FAILED;
+      table[row + SLOT.REPLY_END] = replyEnd;
+    }
+    const replyBytes = Buffer.concat(replies);
+    return new DecodedBatch(
+      { replies: replyBytes.buffer.slice(replyBytes.byteOffset, replyBytes.byteOffset + replyBytes.byteLength), text: new ArrayBuffer(0), table: table.buffer, state: new ArrayBuffer(0), normalised: new ArrayBuffer(0) },
+      frames,
+    );
+  }
+
+  /** KIND_RECORD, KIND_ACK_ONLY or KIND_ERROR (decode-task.ts). */
+  kind(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.KIND]!;
+  }
+
+  /** Why an error row got the error reply (a bounded set: a metric label); null for other rows. */
+  errorKind(i: number): string | null {
+    const row = i * FRAME_SLOTS;
+    return this.table[row + SLOT.KIND] === KIND_ERROR ? (ERROR_KINDS[this.table[row + SLOT.ERROR_KIND]!] ?? 'unknown') : null;
+  }
+
+  /** The reply to send for frame i (a view into the batch's replies). */
+  reply(i: number): Uint8Array {
+    return this.replies.subarray(i === 0 ? 0 : this.table[(i - 1) * FRAME_SLOTS + SLOT.REPLY_END], this.table[i * FRAME_SLOTS + SLOT.REPLY_END]);
+  }
+
+  /** The txid as text; '' when the envelope was unreadable. */
+  txid(i: number): string {
+    const row = i * FRAME_SLOTS;
+    const start = this.table[row + SLOT.TXID_START]!;
+    return start < 0 ? '' : this.source.toString('latin1', start, this.table[row + SLOT.TXID_END]);
+  }
+
+  /** The topic as text; '' when the envelope was unreadable. */
+  topic(i: number): string {
+    const row = i * FRAME_SLOTS;
+    const start = this.table[row + SLOT.TOPIC_START]!;
+    if (start < 0) return '';
+    const end = this.table[row + SLOT.TOPIC_END]!;
+    // Nearly every record is a V record: no string made for it.
+    if (end === start + 1 && this.frames[start] === 0x56) return 'V';
+    return this.source.toString('latin1', start, end);
+  }
+
+  /** The record's protobuf payload as the car sent it (a view into the frames). */
+  payload(i: number): Uint8Array {
+    const row = i * FRAME_SLOTS;
+    return this.frames.subarray(this.table[row + SLOT.PAYLOAD_START], this.table[row + SLOT.PAYLOAD_END]);
+  }
+
+  payloadBytes(i: number): number {
+    const row = i * FRAME_SLOTS;
+    return this.table[row + SLOT.PAYLOAD_END]! - this.table[row + SLOT.PAYLOAD_START]!;
+  }
+
+  signals(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.SIGNALS]!;
+  }
+
+  isResend(i: number): boolean {
+    return this.table[i * FRAME_SLOTS + SLOT.IS_RESEND] === 1;
+  }
+
+  /** Whether the row's text is its dashboard message (a dashboard watched the VIN at submit time). */
+  hasDashboardMessage(i: number): boolean {
+    return this.table[i * FRAME_SLOTS + SLOT.DASHBOARD] === 1;
+  }
+
+  /** The dashboard message as the UTF-8 bytes the worker wrote; undefined when it wrote none. */
+  dashboardBytes(i: number): Uint8Array | undefined {
+    const row = i * FRAME_SLOTS;
+    if (this.table[row + SLOT.DASHBOARD] !== 1) return undefined;
+    return this.bytes.subarray(this.table[row + SLOT.MESSAGE_START], this.table[row + SLOT.MESSAGE_END]);
+  }
+
+  /** The normalised record as protobuf, when the task asked for it. */
+  normalisedPayload(i: number): Uint8Array | undefined {
+    const row = i * FRAME_SLOTS;
+    const start = this.table[row + SLOT.NORMALISED_START]!;
+    return start < 0 ? undefined : new Uint8Array(this.normalisedBuffer, start, this.table[row + SLOT.NORMALISED_END]! - start);
+  }
+
+  /**
+   * A record row's text: its dashboard message, or the record JSON alone (see the class comment). Made
+   * once; the row's positions are character positions in it from then on.
+   */
+  text(i: number): string {
+    const texts = this.texts;
+    if (texts !== null) {
+      const made = typeof texts === 'string' ? texts : texts[i];
+      if (made !== undefined) return made;
+    }
+    const table = this.table;
+    const row = i * FRAME_SLOTS;
+    const start = table[row + SLOT.MESSAGE_START]!;
+    const end = table[row + SLOT.MESSAGE_END]!;
+    const stateStart = table[row + SLOT.STATE_START]! * 3;
+    const stateEnd = table[row + SLOT.STATE_END]! * 3;
+    const state = this.stateIndex;
+    let text: string;
+    if (table[row + SLOT.NON_ASCII] === 1) {
+      text = this.bytes.toString('utf8', start, end);
+      // Byte positions become character positions; they differ only after a non-ASCII character.
+      const at = (position: number): number => this.bytes.toString('utf8', start, position).length;
+      for (const slot of [SLOT.RECORD_START, SLOT.RECORD_END]) table[row + slot] = at(table[row + slot]!);
+      if (table[row + SLOT.CREATED_AT_START]! >= 0) {
+        table[row + SLOT.CREATED_AT_START] = at(table[row + SLOT.CREATED_AT_START]!);
+        table[row + SLOT.CREATED_AT_END] = at(table[row + SLOT.CREATED_AT_END]!);
+      }
+      for (let s = stateStart; s < stateEnd; s += 3) {
+        state[s + 1] = at(state[s + 1]!);
+        state[s + 2] = at(state[s + 2]!);
+      }
+    } else {
+      text = this.bytes.toString('latin1', start, end);
+      table[row + SLOT.RECORD_START]! -= start;
+      table[row + SLOT.RECORD_END]! -= start;
+      if (table[row + SLOT.CREATED_AT_START]! >= 0) {
+        table[row + SLOT.CREATED_AT_START]! -= start;
+        table[row + SLOT.CREATED_AT_END]! -= start;
+      }
+      for (let s = stateStart; s < stateEnd; s += 3) {
+        state[s + 1]! -= start;
+        state[s + 2]! -= start;
+      }
+    }
+    if (this.count === 1) {
+      this.texts = text;
+    } else {
+      let made = this.texts as Array<string | undefined> | null;
+      if (made === null) this.texts = made = new Array<string | undefined>(this.count);
+      made[i] = text;
+    }
+    return text;
+  }
+
+  /** The record's canonical JSON, a slice of text(i); null for an opaque (unknown-topic) record. */
+  recordJson(i: number): string | null {
+    const text = this.text(i);
+    const row = i * FRAME_SLOTS;
+    const start = this.table[row + SLOT.RECORD_START]!;
+    const end = this.table[row + SLOT.RECORD_END]!;
+    return end > start ? text.slice(start, end) : null;
+  }
+
+  /** RFC 3339 of the record's own created_at (a slice of text(i)); null when it has none. */
+  createdAt(i: number): string | null {
+    const text = this.text(i);
+    const row = i * FRAME_SLOTS;
+    const start = this.table[row + SLOT.CREATED_AT_START]!;
+    return start < 0 ? null : text.slice(start, this.table[row + SLOT.CREATED_AT_END]);
+  }
+
+  /** The created_at as epoch ms (0 when it did not parse); only meaningful when createdAt(i) is not null. */
+  createdAtMs(i: number): number {
+    const row = i * FRAME_SLOTS;
+    return this.table[row + SLOT.CREATED_AT_MS_HI]! * 4294967296 + (this.table[row + SLOT.CREATED_AT_MS_LO]! >>> 0);
+  }
+
+  /**
+   * A V record's last-known state as triples [Field number, valueStart, valueEnd], the datum's Value
+   * JSON being text(i)[valueStart, valueEnd) (a view into the batch's state index); null when none.
+   */
+  state(i: number): Int32Array | null {
+    this.text(i);
+    const row = i * FRAME_SLOTS;
+    const start = this.table[row + SLOT.STATE_START]!;
+    const end = this.table[row + SLOT.STATE_END]!;
+    return end > start ? this.stateIndex.subarray(start * 3, end * 3) : null;
+  }
+
+  /** Frame i as one object with every field (tests, tools; the hot path reads fields by index instead). */
+  outcome(i: number): FrameOutcome {
+    const row = i * FRAME_SLOTS;
+    const kindCode = this.table[row + SLOT.KIND]!;
+    const replyStart = i === 0 ? 0 : this.table[(i - 1) * FRAME_SLOTS + SLOT.REPLY_END]!;
+    const outcome: FrameOutcome = {
+      kind: OUTCOME_KINDS[kindCode]!,
+      txid: this.txid(i),
+      topic: this.topic(i),
+      replyStart,
+      replyEnd: this.table[row + SLOT.REPLY_END]!,
+      errorKind: this.errorKind(i),
+      dashboardMessage: null, recordStart: 0, recordEnd: 0, recordJson: null,
+      signals: 0, stateStart: 0, stateEnd: 0, state: null, createdAt: null, isResend: false,
+      payloadStart: 0, payloadEnd: 0,
+    };
+    if (kindCode !== KIND_RECORD) return outcome;
+    const text = this.text(i);
+    outcome.dashboardMessage = this.hasDashboardMessage(i) ? text : null;
+    const dashboardBytes = this.dashboardBytes(i);
+    if (dashboardBytes !== undefined) outcome.dashboardBytes = dashboardBytes;
+    outcome.payloadStart = this.table[row + SLOT.PAYLOAD_START]!;
+    outcome.payloadEnd = this.table[row + SLOT.PAYLOAD_END]!;
+    outcome.signals = this.signals(i);
+    outcome.isResend = this.isResend(i);
+    const normalisedPayload = this.normalisedPayload(i);
+    if (normalisedPayload !== undefined) outcome.normalisedPayload = normalisedPayload;
+    outcome.recordJson = this.recordJson(i);
+    if (outcome.recordJson !== null) {
+      outcome.recordStart = this.table[row + SLOT.RECORD_START]!;
+      outcome.recordEnd = this.table[row + SLOT.RECORD_END]!;
+    }
+    outcome.createdAt = this.createdAt(i);
+    outcome.state = this.state(i);
+    if (outcome.state !== null) {
+      outcome.stateStart = this.table[row + SLOT.STATE_START]!;
+      outcome.stateEnd = this.table[row + SLOT.STATE_END]!;
+    }
+    return outcome;
+  }
+}

@@ -1,0 +1,126 @@
+// The main thread's result side: a decoded batch read by index (no object per frame), a frame parked
+// for an earlier one keeping its batch, and the outcome of frames whose worker failed.
+import { expect } from 'chai';
+import fc from 'fast-check';
+import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
+import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
+import { createdAtMsOf, decodeBatch } from '../../src/decode/decode-batch.js';
+import { sampleTime } from '../../src/protocol/state-value.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
+import { KIND_ERROR, KIND_RECORD } from '../../src/decode/decode-task.js';
+import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
+import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
+import { packFrames } from '../helpers/decode-task.js';
+import { RecordingBus } from '../helpers/recording-bus.js';
+
+const VIN = '5YJ3E7EB0LF000001';
+const RECEIVED_AT = 1_780_000_000_000;
+const metrics = new ServerMetrics({ version: 'test' }).actors;
+
+const speed = (createdAt: string, value: number) =>
+  encodeVehicleData({ vin: 'SPOOFED0000000000', createdAt: new Date(createdAt), data: [{ key: 'VehicleSpeed', value: { doubleValue: value } }] });
+
+function batchOf(payloads: Uint8Array[], txids: string[], vin = VIN, watched = true): DecodedBatch {
+  const frames = payloads.map((payload, i) => writeStreamEnvelope({ txid: txids[i]!, topic: 'V', payload }));
+  const task = packFrames(frames, vin, RECEIVED_AT);
+  task.watched = new Uint8Array(frames.length).fill(watched ? 1 : 0);
+  return new DecodedBatch(decodeBatch(task), task.frames);
+}
+
+describe('decoded batch on the main thread', () => {
+  it('reads each row by index: kind, txid, topic, reply, record JSON, created_at as text and ms, state slices', () => {
+    const batch = batchOf([speed('2026-01-02T03:04:10.250Z', 42), speed('2026-01-02T03:04:11Z', 43)], ['t-a', 't-b']);
+    expect(batch.count).to.equal(2);
+    for (let i = 0; i < 2; i++) {
+      expect(batch.kind(i)).to.equal(KIND_RECORD);
+      expect(batch.errorKind(i)).to.equal(null);
+      expect(batch.topic(i)).to.equal('V');
+      const record = JSON.parse(batch.recordJson(i)!) as { vin: string; createdAt: string };
+      expect(record.vin, 'the certificate VIN').to.equal(VIN);
+      expect(batch.createdAt(i)).to.equal(record.createdAt);
+      expect(batch.createdAtMs(i)).to.equal(Date.parse(record.createdAt));
+      const text = batch.text(i);
+      expect(batch.dashboardBytes(i)).to.not.equal(undefined);
+      expect(Buffer.from(batch.dashboardBytes(i)!).toString('utf8')).to.equal(text);
+      const state = batch.state(i)!;
+      expect(state).to.have.length(3);
+      expect(text.slice(state[1], state[2])).to.equal(`{"doubleValue":${42 + i}}`);
+    }
+    expect(batch.txid(0)).to.equal('t-a');
+    expect(batch.txid(1)).to.equal('t-b');
+    // Asking again gives the same text and positions (rebased once).
+    expect(batch.recordJson(1)).to.equal(batch.outcome(1).recordJson);
+    expect(batch.reply(0).byteLength).to.be.greaterThan(0);
+    expect(batch.reply(0).byteOffset + batch.reply(0).byteLength).to.equal(batch.reply(1).byteOffset);
+  });
+
+  it('gives character positions for a record whose text is not ASCII', () => {
+    const vin = '5YJ3E7EB0LF00000é';
+    const batch = batchOf([speed('2026-01-02T03:04:10Z', 7)], ['t'], vin);
+    const text = batch.text(0);
+    const state = batch.state(0)!;
+    expect(text.slice(state[1], state[2])).to.equal('{"doubleValue":7}');
+    expect((JSON.parse(batch.recordJson(0)!) as { vin: string }).vin).to.equal(vin);
+    expect(batch.createdAt(0)).to.equal('2026-01-02T03:04:10Z');
+  });
+
+  it('a frame decoded before an earlier one of its VIN waits with its batch, and records leave in arrival order', () => {
+    const bus = new RecordingBus();
+    const actor = new VehicleActor(VIN, bus, metrics, 0);
+    const replies: Uint8Array[] = [];
+    const conn: VehicleConnection = { connectionId: 'c', vin: VIN, networkInterface: 'wifi', clientVersion: '', connectedAt: 0, isOpen: true, sendReply: (reply) => replies.push(reply.slice()) };
+    const tickets: FrameTicket[] = [0, 1, 2].map(() => actor.frameArrived(conn, RECEIVED_AT, performance.now()));
+    const first = batchOf([speed('2026-01-02T03:04:10Z', 1)], ['first']);
+    const later = batchOf([speed('2026-01-02T03:04:11Z', 2), speed('2026-01-02T03:04:12Z', 3)], ['second', 'third']);
+    // The later batch answers first (two workers): nothing leaves until the first frame's outcome.
+    actor.decoded(tickets[1]!, later, 0);
+    actor.decoded(tickets[2]!, later, 1);
+    expect(bus.records).to.have.length(0);
+    expect(replies).to.have.length(0);
+    actor.decoded(tickets[0]!, first, 0);
+    expect(bus.records.map((r) => r.txid)).to.deep.equal(['first', 'second', 'third']);
+    expect(bus.records.map((r) => (JSON.parse(r.recordJson!) as { data: Array<{ value: { doubleValue: number } }> }).data[0]!.value.doubleValue)).to.deep.equal([1, 2, 3]);
+    expect(replies.map((r) => [...r])).to.deep.equal([[...first.reply(0)], [...later.reply(0)], [...later.reply(1)]]);
+    expect(bus.records.map((r) => r.createdAtMs)).to.deep.equal(['2026-01-02T03:04:10Z', '2026-01-02T03:04:11Z', '2026-01-02T03:04:12Z'].map((at) => Date.parse(at)));
+    expect(actor.state.get('VehicleSpeed')).to.include({ value: '{"doubleValue":3}', at: '2026-01-02T03:04:12Z' });
+    expect(actor.inFlight).to.equal(0);
+  });
+
+  it('frames whose worker failed each get the error reply to their txid (empty when the envelope is unreadable)', () => {
+    const good = writeStreamEnvelope({ txid: 'tx-1', topic: 'V', payload: speed('2026-01-02T03:04:10Z', 1) });
+    const garbage = Uint8Array.of(1, 2, 3);
+    const task = packFrames([good, garbage], VIN, RECEIVED_AT);
+    const offsets = [...task.offsets];
+    const failed = DecodedBatch.failed(task.frames, offsets);
+    expect(failed.count).to.equal(2);
+    for (let i = 0; i < 2; i++) {
+      expect(failed.kind(i)).to.equal(KIND_ERROR);
+      expect(failed.errorKind(i)).to.equal('worker_failed');
+    }
+    expect(failed.txid(0)).to.equal('tx-1');
+    expect(failed.topic(0)).to.equal('V');
+    expect([...failed.reply(0)]).to.deep.equal([...writeErrorReply(new TextEncoder().encode('tx-1'))]);
+    expect(failed.txid(1)).to.equal('');
+    expect([...failed.reply(1)]).to.deep.equal([...writeErrorReply(new Uint8Array(0))]);
+  });
+
+  it('reads created_at to the same epoch ms as sampleTime, for any text', () => {
+    const bytesOf = (text: string) => new TextEncoder().encode(`xx${text}yy`);
+    const check = (text: string) => {
+      const bytes = bytesOf(text);
+      expect(createdAtMsOf(bytes, 2, bytes.length - 2), text).to.equal(sampleTime(text));
+    };
+    const MAX = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+    fc.assert(
+      fc.property(fc.integer({ min: new Date('0001-01-01T00:00:00Z').getTime(), max: MAX }), fc.constantFrom('ms', 'seconds', 'micros', 'nanos'), (ms, form) => {
+        const iso = new Date(ms).toISOString();
+        const text = form === 'ms' ? iso : form === 'seconds' ? `${iso.slice(0, 19)}Z` : form === 'micros' ? `${iso.slice(0, 23)}456Z` : `${iso.slice(0, 23)}456789Z`;
+        check(text);
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(fc.property(fc.string({ maxLength: 30 }), (text) => check(text)), { numRuns: 2000 });
+    for (const text of ['2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T23:60:00Z', '0099-12-31T23:59:59.999Z', '2026-01-01T00:00:00.12aZ', '2026-01-01 00:00:00Z', '+02026-01-01T00:00:00Z', '2026-01-01T00:00:00+01:00', '2026-11-30T09:00:00.123456Z', '2026-04-31T23:59:59.999999999Z', '2026-11-32T00:00:00Z', '2026-01-01T00:00:00.123x56Z', '2026-01-01T00:00:00.12345Z', '2026-01-01T00:00:00.1234567890Z']) check(text);
+  });
+});
