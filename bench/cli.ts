@@ -16,6 +16,7 @@ import { runSteady } from './scenarios/steady.js';
 import { runStorm } from './scenarios/storm.js';
 import { runSparse } from './scenarios/sparse.js';
 import { runFanout } from './scenarios/fanout.js';
+import { runIdleMemory } from './scenarios/idle-memory.js';
 import { SERVER_KINDS, type ServerKind } from './servers/server-under-test.js';
 
 const USAGE = `Usage: node dist/bench/cli.js [options]     (npm run bench -- [options])
@@ -24,7 +25,7 @@ Runs each scenario against each server (a fresh server process per run) and prin
 JSON report. Exits 1 when any record was lost or a run failed.
 
 Scenarios and servers
-  --scenario LIST         saturation,steady,storm,soak,sparse,fanout,nats,nats-saturation,postgres,restart
+  --scenario LIST         saturation,steady,storm,soak,sparse,fanout,idle-memory,nats,nats-saturation,postgres,restart
                           (default: saturation,steady,storm)
   --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
 Steady / soak
@@ -65,6 +66,13 @@ Connect storm
   --storm-timeout S       give up after (default 90; the target is 60)
   --storm-settle S        idle time before memory per car is read (default 3; past one watchdog sweep,
                           WATCHDOG_SWEEP_INTERVAL_SECONDS, idle cars' state is compacted)
+Memory per idle car (idle-memory: rounds alternate the servers; per round one process, its cars
+connecting in waves, RSS read after each wave's settle and two GCs asked for through the V8
+inspector; per car = slope of RSS over the cars; the median of the rounds is reported)
+  --memory-cars N         cars by the last wave (default 5000)
+  --memory-waves K        waves (default 5; the first warms the process up and is not in the slope)
+  --memory-rounds R       fresh server processes per server (default 3)
+  --memory-settle S       idle seconds after a wave before the GC and the reading (default 4)
 Harness
   --fleet-threads N       threads running the cars (default 2)
   --cache-dir DIR         certificates cache (default ~/.cache/fleet-telemetry-bench)
@@ -101,6 +109,10 @@ const OPTIONS = {
   'stage-seconds': { type: 'string' },
   'storm-timeout': { type: 'string' },
   'storm-settle': { type: 'string' },
+  'memory-cars': { type: 'string' },
+  'memory-waves': { type: 'string' },
+  'memory-rounds': { type: 'string' },
+  'memory-settle': { type: 'string' },
   'fleet-threads': { type: 'string' },
   'nats-nodes': { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -112,7 +124,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'sparse', 'fanout', 'nats', 'nats-saturation', 'postgres', 'restart'];
+const SCENARIOS: readonly ScenarioName[] = ['saturation', 'steady', 'storm', 'soak', 'sparse', 'fanout', 'idle-memory', 'nats', 'nats-saturation', 'postgres', 'restart'];
 const PIPELINED: readonly ScenarioName[] = ['saturation', 'nats-saturation'];
 
 class UsageError extends Error {}
@@ -180,6 +192,10 @@ async function main(argv: string[]): Promise<number> {
       stageSeconds: number(values, 'stage-seconds', quick ? 3 : 5, 1),
       stormTimeout: number(values, 'storm-timeout', 90, 1),
       stormSettle: number(values, 'storm-settle', 3, 1),
+      memoryCars: number(values, 'memory-cars', quick ? 500 : 5000, 3),
+      memoryWaves: number(values, 'memory-waves', 5, 3),
+      memoryRounds: number(values, 'memory-rounds', quick ? 1 : 3, 1),
+      memorySettle: number(values, 'memory-settle', 4, 0),
       fleetThreads: number(values, 'fleet-threads', 2, 1),
       natsNodes: number(values, 'nats-nodes', 1, 1),
       cacheDir: resolve(String(values['cache-dir'] ?? defaultCacheDir())),
@@ -210,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`bench: --server-cpus wants a CPU list such as 0-3 or 2,3, got "${o.serverCpus}"\n`);
     return 2;
   }
-  const carsOf = (s: ScenarioName): number => (PIPELINED.includes(s) ? o.satCars : s === 'sparse' ? o.sparseCars : s === 'fanout' ? o.fanoutCars : o.cars);
+  const carsOf = (s: ScenarioName): number => (PIPELINED.includes(s) ? o.satCars : s === 'sparse' ? o.sparseCars : s === 'fanout' ? o.fanoutCars : s === 'idle-memory' ? o.memoryCars : o.cars);
   const fleetCars = Math.max(0, ...o.scenarios.filter((s) => !PIPELINED.includes(s)).map(carsOf));
   const neededCars = Math.max(fleetCars, o.scenarios.some((s) => PIPELINED.includes(s)) ? o.satCars : 0);
   const limit = openFilesLimit();
@@ -295,6 +311,19 @@ async function main(argv: string[]): Promise<number> {
       }
       continue;
     }
+    if (scenario === 'idle-memory') {
+      log(`bench: idle-memory: ${o.servers.join(', ')} alternating, ${o.memoryRounds} rounds of ${o.memoryCars} cars in ${o.memoryWaves} waves`);
+      const contexts = o.servers.map((kind): RunContext => ({
+        kind: kind as ServerKind, pki, fleetThreads: o.fleetThreads, localAddresses: loopbackSources(o.memoryCars), serverEnv: o.serverEnv, serverCpus: o.serverCpus, serverNodeFlags: [], progress,
+      }));
+      const memory = await runIdleMemory(contexts, { cars: o.memoryCars, waves: o.memoryWaves, rounds: o.memoryRounds, settleSeconds: o.memorySettle, timeoutSeconds: o.stormTimeout });
+      for (const result of memory) {
+        results.push(result);
+        const d = result.details as { rssPerIdleCarBytes?: number | null; rounds?: Array<{ rssPerCarBytes: number }> };
+        log(`bench: idle-memory ${result.server}: ${result.completed ? `RSS per idle car, median ${((d.rssPerIdleCarBytes ?? 0) / 1024).toFixed(2)} KiB (rounds ${(d.rounds ?? []).map((f) => (f.rssPerCarBytes / 1024).toFixed(2)).join(', ')} KiB)` : `FAILED: ${result.failure}`}`);
+      }
+      continue;
+    }
     for (const kind of o.servers) {
       const ctx: RunContext = {
         kind: kind as ServerKind,
@@ -327,6 +356,8 @@ async function main(argv: string[]): Promise<number> {
         case 'storm':
           result = await runStorm(ctx, { cars: o.cars, timeoutSeconds: o.stormTimeout, settleSeconds: o.stormSettle });
           break;
+        default:
+          throw new Error(`scenario ${scenario} has no runner`);
       }
       results.push(result);
       log(`bench: ${scenario} against ${kind}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}` : `FAILED: ${result.failure}`}`);

@@ -14,7 +14,7 @@ export interface FleetWorkerData {
 }
 
 export type FleetCommand =
-  | { id: number; type: 'connect'; concurrency: number; mode: CarMode }
+  | { id: number; type: 'connect'; concurrency: number; mode: CarMode; /** Connect this thread's cars up to this index (exclusive) only; absent: all. */ upTo?: number }
   | { id: number; type: 'mode'; mode: CarMode }
   | { id: number; type: 'counters' }
   | { id: number; type: 'resetLatency' }

@@ -35,12 +35,17 @@ function unacked(): number {
   return total;
 }
 
-async function connectAll(concurrency: number): Promise<void> {
-  let next = 0;
+/** Cars before this index were connected by an earlier connect command (a fleet connected in waves). */
+let connectedUpTo = 0;
+
+async function connectAll(concurrency: number, upTo: number): Promise<void> {
+  const end = Math.min(upTo, cars.length);
+  let next = connectedUpTo;
+  connectedUpTo = Math.max(connectedUpTo, end);
   const lane = async (): Promise<void> => {
-    while (next < cars.length) await cars[next++]!.connect();
+    while (next < end) await cars[next++]!.connect();
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, cars.length) }, lane));
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(0, end - next)) }, lane));
 }
 
 async function drain(timeoutMs: number): Promise<number> {
@@ -53,7 +58,7 @@ async function handle(command: FleetCommand): Promise<FleetReply> {
   switch (command.type) {
     case 'connect':
       for (const car of cars) car.setMode(command.mode);
-      await connectAll(command.concurrency);
+      await connectAll(command.concurrency, command.upTo ?? cars.length);
       return { id: command.id, type: 'done' };
     case 'mode':
       for (const car of cars) car.setMode(command.mode);

@@ -71,6 +71,19 @@ export class Fleet {
     await this.all({ type: 'connect', concurrency, mode });
   }
 
+  /**
+   * Connect more of the fleet: afterwards about `cars` cars in all are connected, each thread its own
+   * share (earlier waves stay connected; every car enters `mode`).
+   */
+  async connectUpTo(cars: number, concurrency: number, mode: CarMode): Promise<void> {
+    const total = this.size;
+    await Promise.all(
+      this.workers.map((worker, t) =>
+        this.call(worker, { type: 'connect', concurrency, mode, upTo: Math.round((this.shares[t]!.length * Math.min(cars, total)) / total) }),
+      ),
+    );
+  }
+
   async setMode(mode: CarMode): Promise<void> {
     await this.all({ type: 'mode', mode });
   }

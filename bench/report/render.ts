@@ -132,6 +132,12 @@ export function checkTargets(results: ScenarioResult[], ratios: BenchReport['rat
   if (sparseAck?.oursOverLimit != null) {
     checks.push({ name: `sparse (${ours('sparse')?.cars} cars at 1 frame/s): ack p99 vs limit`, target: '<= 3x', actual: `${sparseAck.oursOverLimit}x`, met: sparseAck.oursOverLimit <= 3 });
   }
+  const idle = ours('idle-memory');
+  if (idle !== undefined && !idle.completed) failed('memory per idle car (idle-memory)', '<= 16 KB');
+  if (idle !== undefined && idle.completed) {
+    const perCar = idle.details.rssPerIdleCarBytes as number;
+    checks.push({ name: 'memory per idle car (idle-memory, RSS slope after GC, median of rounds)', target: '<= 16 KB', actual: `${(perCar / 1000).toFixed(1)} KB (${(perCar / 1024).toFixed(1)} KiB)`, met: perCar <= 16_000 });
+  }
   const storm = ours('storm');
   if (storm !== undefined && !storm.completed) failed(`connect storm (${storm.cars} cars)`, '<= 60 s, no errors; < 50 KB per idle car');
   if (storm !== undefined && storm.completed) {
@@ -221,6 +227,13 @@ function scenarioLine(r: ScenarioResult): string {
     case 'sparse': {
       const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
       return `server CPU per record ${d.serverCpuMicrosPerRecord ?? '-'} µs` + (serverAck ? `; ack inside the server p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms` : '');
+    }
+    case 'idle-memory': {
+      const rounds = (d.rounds as Array<{ rssPerCarBytes: number; heapPerCarBytes?: number; externalPerCarBytes?: number }> | undefined) ?? [];
+      const kib = (bytes: number | null | undefined): string => (bytes == null ? '-' : (bytes / 1024).toFixed(2));
+      return `RSS per idle car (slope over ${d.waves} waves, after GC), median ${kib(d.rssPerIdleCarBytes as number | null)} KiB over ${rounds.length} rounds (${rounds.map((f) => kib(f.rssPerCarBytes)).join(', ')}); before the GC ${kib(d.rssBeforeGcPerIdleCarBytes as number | null)} KiB` +
+        `; V8 heap in use ${kib(d.heapUsedPerIdleCarBytes as number | null)} KiB (its pages ${kib(d.heapTotalPerIdleCarBytes as number | null)} KiB)` +
+        (d.externalPerIdleCarBytes != null ? `, external ${kib(d.externalPerIdleCarBytes as number)} KiB` : '');
     }
     case 'storm':
       return `all connected+acked: ${d.allConnectedAndAcked ? `${d.readySeconds} s` : 'NO'}; connect failures ${r.counts.connectFailures}; RSS per idle car ${((d.rssPerIdleCarBytes as number) / 1000).toFixed(1)} KB`;

@@ -1,7 +1,7 @@
 import type { ServerKind } from '../servers/server-under-test.js';
 import type { LatencySummary } from '../stats/latency.js';
 
-export type ScenarioName = 'saturation' | 'steady' | 'storm' | 'soak' | 'nats' | 'nats-saturation' | 'sparse' | 'fanout' | 'postgres' | 'restart';
+export type ScenarioName = 'saturation' | 'steady' | 'storm' | 'soak' | 'nats' | 'nats-saturation' | 'sparse' | 'fanout' | 'postgres' | 'restart' | 'idle-memory';
 
 /**
  * Which server a result is about: the three of `--servers`, or `ours-nats`, two instances of ours

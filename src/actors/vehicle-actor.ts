@@ -39,7 +39,8 @@ interface Parked {
  */
 export class VehicleActor implements LocalVehicleState {
   readonly vin: string;
-  readonly connections: VehicleConnection[] = [];
+  /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
+  connections: VehicleConnection[] = [];
   /**
    * Last-known state as [field, source, at] triples: the field's value is source[start, end), with
    * [atMs, start, end] at the same index in `spans` (a double array: unboxed). The source is the text

@@ -83,7 +83,8 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
 
   connectionOpened(connection: VehicleConnection): VehicleActor {
     const actor = this.actorFor(connection.vin);
-    actor.connections.push(connection);
+    // A new array of the exact length: nearly every car has one socket, for hours.
+    actor.connections = actor.connections.concat(connection);
     this.openConnections++;
     this.options.metrics.vehicleConnections.set(this.openConnections);
     this.heardFrom(actor, this.now());

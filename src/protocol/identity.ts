@@ -186,8 +186,17 @@ export function identifyCertificate(leaf: X509Certificate, operatorCas: readonly
   }
   return {
     ok: true,
-    identity: { deviceId, kind, issuerCommonName, fromOperatorCa },
+    identity: { deviceId: flatCopy(deviceId), kind, issuerCommonName, fromOperatorCa },
   };
+}
+
+/**
+ * The id parsed out of a certificate's name is a slice of Node's whole rendering of that name: V8 keeps
+ * the whole text alive for as long as the slice lives, and the id lives as long as the car's actor and
+ * registry entry. A copy of its own holds only its characters.
+ */
+function flatCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
 }
 
 function refuse(reason: RefusalReason, detail: string): IdentityResult {

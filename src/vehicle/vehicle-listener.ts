@@ -6,8 +6,8 @@ import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import type { DecodePool } from '../decode/decode-pool.js';
 import type { VehicleMetrics } from './vehicle-metrics.js';
 import { writeErrorReply } from '../protocol/envelope.js';
-import { identifyDevice, type DeviceIdentity, type IdentityResult } from '../protocol/identity.js';
-import { clientVersionFrom, connectionIdFrom } from './connection-headers.js';
+import { identifyDevice, type DeviceKind, type IdentityResult } from '../protocol/identity.js';
+import { clientVersionFrom, connectionIdFrom, networkInterfaceFrom } from './connection-headers.js';
 import { HandlerBoundary } from '../safety/handler-boundary.js';
 import { frameBudgetFor, type FrameBudget } from './rate-limit.js';
 import type { Generation } from '../uws/app-generations.js';
@@ -59,11 +59,11 @@ export interface VehicleListenerOptions {
 /** What a certificate reload replaces: the server's files and the vehicle trust. */
 export type VehicleTlsFiles = Pick<VehicleListenerOptions, 'certFile' | 'keyFile' | 'keyPassphrase' | 'trustedCaFile' | 'operatorCas'>;
 
+/**
+ * uWS copies these onto the socket's own object, a slot each, for the socket's life: what the upgrade
+ * learnt about the car (identity, headers) lives in the connection, made at the upgrade.
+ */
 interface SocketData {
-  identity: DeviceIdentity;
-  connectionId: string;
-  networkInterface: string;
-  clientVersion: string;
   connection: UwsVehicleConnection | null;
   actor: VehicleActor | null;
   budget: FrameBudget | null;
@@ -87,21 +87,55 @@ function sendCorked(): void {
 const connectionsToFlush: UwsVehicleConnection[] = [];
 let flushQueued = false;
 
-function flushQueuedReplies(): void {
-  flushQueued = false;
-  // A reply counted while flushing cannot queue another, but take the list first to be safe.
-  const connections = connectionsToFlush.splice(0);
-  for (let i = 0; i < connections.length; i++) {
-    // A microtask that throws ends the process; one socket's failed write must cost only its replies.
-    try {
-      connections[i]!.flushReplies();
-    } catch (error) {
-      connections[i]!.flushFailed(error);
-    }
-  }
+/**
+ * The replies queued this turn, of every connection, in the order queued: the reply, its kind, its
+ * frame's arrival (NaN: none) and the next entry of the same connection (-1: its last). A connection
+ * keeps only where its chain starts and ends, so an idle car holds no queue of its own, and queuing
+ * and writing allocate nothing but the rare growth of these arrays.
+ */
+const REPLY_KINDS = ['ack', 'error'] as const;
+let queuedReplies: Array<Uint8Array | null> = new Array<Uint8Array | null>(256).fill(null);
+let queuedKinds = new Uint8Array(256);
+let queuedArrivals = new Float64Array(256);
+let queuedNext = new Int32Array(256);
+let queuedCount = 0;
+
+function growReplyQueue(): void {
+  const capacity = queuedKinds.length * 2;
+  queuedReplies.length = capacity;
+  queuedReplies.fill(null, queuedKinds.length);
+  const kinds = new Uint8Array(capacity);
+  kinds.set(queuedKinds);
+  queuedKinds = kinds;
+  const arrivals = new Float64Array(capacity);
+  arrivals.set(queuedArrivals);
+  queuedArrivals = arrivals;
+  const next = new Int32Array(capacity);
+  next.set(queuedNext);
+  queuedNext = next;
 }
 
-class UwsVehicleConnection implements VehicleConnection {
+function flushQueuedReplies(): void {
+  flushQueued = false;
+  // By index, not a copy of the list: a connection queued while flushing (none should be) is written in
+  // this pass too.
+  for (let i = 0; i < connectionsToFlush.length; i++) {
+    const connection = connectionsToFlush[i]!;
+    // A microtask that throws ends the process; one socket's failed write must cost only its replies.
+    try {
+      connection.flushReplies();
+    } catch (error) {
+      connection.flushFailed(error);
+    }
+  }
+  connectionsToFlush.length = 0;
+  // Written replies are views into decode buffers: do not keep them alive until the next busy turn.
+  queuedReplies.fill(null, 0, queuedCount);
+  queuedCount = 0;
+}
+
+/** Exported for its unit test (the reply queue); the listener makes them. */
+export class UwsVehicleConnection implements VehicleConnection {
   isOpen = true;
   /** Frames handed to the pipeline whose reply has not been queued yet. */
   awaitingReply = 0;
@@ -111,34 +145,63 @@ class UwsVehicleConnection implements VehicleConnection {
   closing = false;
   /** Set when the server closes it for a policy (socket cap, deadline): the disconnect metric's reason. */
   closedFor: string | null = null;
-  readonly connectedAt = Date.now();
-  private readonly queuedReplies: Uint8Array[] = [];
-  private readonly queuedKinds: Array<'ack' | 'error'> = [];
-  private readonly queuedArrivals: Array<number | null> = [];
+  /** Set when the socket opens (the connection is made at the upgrade, before it has one). */
+  connectedAt = 0;
+  private ws: WebSocket<SocketData> | null = null;
+  /** This connection's replies in the turn's queue: first and last entry (-1: none) and how many. */
+  private firstQueued = -1;
+  private lastQueued = -1;
+  private queued = 0;
   constructor(
-    private readonly ws: WebSocket<SocketData>,
     readonly connectionId: string,
     readonly vin: string,
+    /** What the certificate says it is (logged at open). */
+    readonly kind: DeviceKind,
     readonly networkInterface: string,
     readonly clientVersion: string,
     private readonly metrics: VehicleMetrics,
   ) {}
+
+  /** Whether the socket's open handler took it (a close before that has nothing to undo). */
+  get attached(): boolean {
+    return this.ws !== null;
+  }
+
+  /** The socket opened: from now on replies and closes go to it. */
+  attach(ws: WebSocket<SocketData>): void {
+    this.ws = ws;
+    this.connectedAt = Date.now();
+  }
 
   sendReply(reply: Uint8Array, kind: 'ack' | 'error', arrivedAt: number | null): void {
     if (--this.awaitingReply === 0 && this.onSettled !== null) this.settled();
     // Replies leave from promise callbacks, outside uWS handlers, where each send would be its own TLS
     // write (the cost is in BENCHMARKS.md, "Why the code is shaped so"). Queued, a socket's replies of
     // one turn share a cork.
-    if (this.queuedReplies.length === 0) {
+    if (queuedCount === queuedKinds.length) growReplyQueue();
+    const at = queuedCount++;
+    queuedReplies[at] = reply;
+    queuedKinds[at] = kind === 'ack' ? 0 : 1;
+    queuedArrivals[at] = arrivedAt ?? Number.NaN;
+    queuedNext[at] = -1;
+    if (this.queued === 0) {
+      this.firstQueued = at;
       connectionsToFlush.push(this);
       if (!flushQueued) {
         flushQueued = true;
         queueMicrotask(flushQueuedReplies);
       }
+    } else {
+      queuedNext[this.lastQueued] = at;
     }
-    this.queuedReplies.push(reply);
-    this.queuedKinds.push(kind);
-    this.queuedArrivals.push(arrivedAt);
+    this.lastQueued = at;
+    this.queued++;
+  }
+
+  private forgetQueued(): void {
+    this.firstQueued = -1;
+    this.lastQueued = -1;
+    this.queued = 0;
   }
 
   private settled(): void {
@@ -180,13 +243,11 @@ class UwsVehicleConnection implements VehicleConnection {
   /** flushReplies threw: count it, drop the queued replies (the car resends them) and close the socket. */
   flushFailed(error: unknown): void {
     this.metrics.handlerErrors.inc({ listener: 'vehicle', handler: 'deferred' });
-    this.metrics.repliesDropped.inc({ reason: 'connection_closed' }, this.queuedReplies.length);
-    this.queuedReplies.length = 0;
-    this.queuedKinds.length = 0;
-    this.queuedArrivals.length = 0;
+    this.metrics.repliesDropped.inc({ reason: 'connection_closed' }, this.queued);
+    this.forgetQueued();
     this.failure = error;
     try {
-      if (this.isOpen) this.ws.end(1011, 'internal error');
+      if (this.isOpen) this.ws!.end(1011, 'internal error');
     } catch {
       // already gone
     }
@@ -197,8 +258,7 @@ class UwsVehicleConnection implements VehicleConnection {
 
   /** Write every queued reply in order, in one cork, and count each. */
   flushReplies(): void {
-    const replies = this.queuedReplies;
-    const count = replies.length;
+    const count = this.queued;
     if (count === 0) return;
     if (sendStatuses.length < count) sendStatuses = new Int8Array(2 ** Math.ceil(Math.log2(count)));
     const statuses = sendStatuses;
@@ -206,36 +266,40 @@ class UwsVehicleConnection implements VehicleConnection {
     if (this.isOpen) {
       corkedConnection = this;
       try {
-        this.ws.cork(sendCorked);
+        this.ws!.cork(sendCorked);
       } finally {
         corkedConnection = null;
       }
     }
     const now = performance.now();
     const metrics = this.metrics;
+    let at = this.firstQueued;
     for (let i = 0; i < count; i++) {
       const status = statuses[i];
       if (status === 0 || status === 1) {
-        metrics.replyCells[this.queuedKinds[i]!].inc();
-        const arrivedAt = this.queuedArrivals[i]!; // queued with its reply
-        if (arrivedAt !== null) metrics.ackLatency.observe((now - arrivedAt) / 1000);
+        metrics.replyCells[REPLY_KINDS[queuedKinds[at]!]!].inc();
+        const arrivedAt = queuedArrivals[at]!; // queued with its reply
+        if (arrivedAt === arrivedAt) metrics.ackLatency.observe((now - arrivedAt) / 1000);
       } else {
         metrics.repliesDropped.inc({ reason: status === 2 ? 'backpressure' : 'connection_closed' });
       }
+      at = queuedNext[at]!;
     }
-    replies.length = 0;
-    this.queuedKinds.length = 0;
-    this.queuedArrivals.length = 0;
+    this.forgetQueued();
   }
 
   /** Inside this socket's cork (sendCorked): every queued reply, its status into sendStatuses. */
   sendQueued(): void {
-    const replies = this.queuedReplies;
-    for (let i = 0; i < replies.length; i++) sendStatuses[i] = this.ws.send(replies[i]!, true);
+    const ws = this.ws!;
+    let at = this.firstQueued;
+    for (let i = 0; i < this.queued; i++) {
+      sendStatuses[i] = ws.send(queuedReplies[at]!, true);
+      at = queuedNext[at]!;
+    }
   }
 
   close(code: number, reason: string): void {
-    if (this.isOpen) this.ws.end(code, reason);
+    if (this.isOpen) this.ws!.end(code, reason);
   }
 
   /** Closed by policy; `why` is a fixed label value of vehicle_disconnects_total. */
@@ -407,12 +471,16 @@ export class VehicleListener {
           res.cork(() => res.writeStatus('503 Service Unavailable').writeHeader('Retry-After', '30').end('too many vehicle connections (VEHICLE_MAX_SOCKETS)\n'));
           return;
         }
+        const connection = new UwsVehicleConnection(
+          connectionIdFrom(req.getHeader('x-txid')),
+          result.identity.deviceId,
+          result.identity.kind,
+          networkInterfaceFrom(req.getHeader('x-network-interface')),
+          clientVersionFrom(req.getHeader('version')),
+          metrics,
+        );
         const data: SocketData = {
-          identity: result.identity,
-          connectionId: connectionIdFrom(req.getHeader('x-txid')),
-          networkInterface: req.getHeader('x-network-interface'),
-          clientVersion: clientVersionFrom(req.getHeader('version')),
-          connection: null,
+          connection,
           actor: null,
           budget: frameBudgetFor(this.options.maxFramesPerSecond, this.now()),
           rateLimited: false,
@@ -431,10 +499,8 @@ export class VehicleListener {
 
       open: (ws) => boundary.run('open', () => {
         const data = ws.getUserData();
-        const connection = new UwsVehicleConnection(
-          ws, data.connectionId, data.identity.deviceId, data.networkInterface, data.clientVersion, metrics,
-        );
-        data.connection = connection;
+        const connection = data.connection!; // made at the upgrade
+        connection.attach(ws);
         this.connections.add(connection);
         this.tls.opened(generation);
         // A car needs wifi + cellular + one reconnecting; past that the oldest socket is the stale one.
@@ -454,7 +520,7 @@ export class VehicleListener {
           data.firstFrameTimer.unref();
         }
         logger.info(
-          { vin: connection.vin, kind: data.identity.kind, connectionId: connection.connectionId, networkInterface: connection.networkInterface, clientVersion: connection.clientVersion },
+          { vin: connection.vin, kind: connection.kind, connectionId: connection.connectionId, networkInterface: connection.networkInterface, clientVersion: connection.clientVersion },
           'vehicle_connected',
         );
       }, () => ws.end(CLOSE_INTERNAL_ERROR, 'internal error')),
@@ -480,7 +546,7 @@ export class VehicleListener {
           data.firstFrameTimer = null;
         }
         const connection = data.connection;
-        if (connection === null) return;
+        if (connection === null || !connection.attached) return;
         connection.isOpen = false;
         this.connections.delete(connection);
         this.tls.closed(generation);

@@ -68,6 +68,31 @@ describe('bench harness (smoke)', function () {
     expect(ratio?.oursOverLimit).to.be.a('number');
   });
 
+  it('measures memory per idle car in waves, after a GC asked for through the inspector, for the limit server and ours', async () => {
+    const reportFile = join(dir, 'idle-memory.json');
+    const { code, stdout, stderr } = await runBench([
+      '--scenario', 'idle-memory', '--servers', 'limit,ours', '--memory-cars', '60', '--memory-waves', '3', '--memory-rounds', '1',
+      '--memory-settle', '0', '--fleet-threads', '1', '--cache-dir', join(dir, 'cache'), '--report', reportFile,
+    ]);
+    expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(0);
+    expect(stdout).to.match(/== idle-memory \(60 cars\) ==/);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as BenchReport;
+    expect(report.results.map((r) => r.server)).to.deep.equal(['limit', 'ours']);
+    for (const result of report.results) {
+      expect(result.completed, result.failure).to.equal(true);
+      expect(result.counts.acked).to.equal(60);
+      const rounds = result.details.rounds as Array<{ points: Array<{ cars: number; rssBytes: number; heapUsedBytes: number }> }>;
+      expect(rounds).to.have.length(1);
+      expect(rounds[0]!.points.map((p) => p.cars)).to.deep.equal([20, 40, 60]);
+      for (const point of rounds[0]!.points) {
+        expect(point.rssBytes).to.be.greaterThan(0);
+        expect(point.heapUsedBytes, 'heap read through the inspector').to.be.greaterThan(0);
+      }
+      expect(result.details.rssPerIdleCarBytes).to.be.a('number');
+    }
+    expect(report.results[1]!.details.externalPerIdleCarBytes, 'ours: external memory from /metrics').to.be.a('number');
+  });
+
   // A real nats-server (scripts/install-test-deps.sh) and three server processes: the in-process
   // baseline, then two instances sharing JetStream with dashboards on B watching A's cars.
   it('runs the NATS scenario: 10 cars over two instances on JetStream next to the in-process bus, stream counted', async () => {
