@@ -429,52 +429,66 @@ interface VinJson {
   nonAscii: boolean;
   /** The VIN's own bytes (latin1: used only when the VIN is ASCII), for the normalised protobuf. */
   raw: Uint8Array;
-  /**
-   * The dashboard head of its V records around the receivedAt text, as words (see vHeadOf); null until
-   * the first one, or for a VIN that is not ASCII.
-   */
-  vHead: { before: Int32Array; plain: Int32Array; resend: Int32Array } | null;
 }
 
-// Batches are grouped by nothing, but a car's frames often arrive together; VINs are short.
-const vinJsonCache = new Map<string, VinJson>();
+/**
+ * The VIN of the frame being decoded, as JSON bytes. No cache per VIN: a car's entry outlived its
+ * frames in every thread that decoded one (external memory per idle car), and a bounded cache cleared
+ * itself over and over once a fleet had more cars than its bound. A plain VIN (printable ASCII, no
+ * quote or backslash, as certificates give) is copied into one scratch buffer, a few dozen ns; the
+ * views are read only while the frame is decoded. A car's frames in a row reuse it.
+ */
+const VIN_SCRATCH = new Uint8Array(258);
 let lastVin = '';
 let lastVinJson: VinJson | null = null;
 function vinJsonOf(vin: string): VinJson {
-  // A frame asks twice (its record's VIN, its dashboard head), and a car's frames often come in a row.
   if (vin === lastVin && lastVinJson !== null) return lastVinJson;
-  let cached = vinJsonCache.get(vin);
-  if (cached === undefined) {
-    if (vinJsonCache.size >= 4096) vinJsonCache.clear();
-    const json = JSON.stringify(vin);
-    cached = { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), raw: Buffer.from(vin, 'latin1'), vHead: null };
-    vinJsonCache.set(vin, cached);
-  }
   lastVin = vin;
-  lastVinJson = cached;
-  return cached;
+  lastVinJson = plainVinJson(vin) ?? escapedVinJson(vin);
+  return lastVinJson;
 }
 
-const RECEIVED_AT_MARK = '\u0001'.repeat(24);
-const HEAD_SCRATCH = new JsonSink(1024);
+function plainVinJson(vin: string): VinJson | null {
+  const length = vin.length;
+  if (length > VIN_SCRATCH.length - 2) return null;
+  const bytes = VIN_SCRATCH;
+  bytes[0] = 0x22;
+  for (let i = 0; i < length; i++) {
+    const c = vin.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return null;
+    bytes[i + 1] = c;
+  }
+  bytes[length + 1] = 0x22;
+  return { bytes: bytes.subarray(0, length + 2), nonAscii: false, raw: bytes.subarray(1, length + 1) };
+}
+
+function escapedVinJson(vin: string): VinJson {
+  const json = JSON.stringify(vin);
+  return { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), raw: Buffer.from(vin, 'latin1') };
+}
 
 /**
- * writeRecordMessageHead's bytes for this VIN's V records, cut around the receivedAt text (rendered
- * once with a mark in its place): per record only the time changes. The framing stays defined there.
+ * writeRecordMessageHead's bytes for V records around the VIN and the receivedAt text (rendered once
+ * with marks in their places): per record only those two change. The framing stays defined there.
  */
-function vHeadOf(vinJson: VinJson): NonNullable<VinJson['vHead']> {
-  const render = (isResend: boolean): [string, string] => {
-    HEAD_SCRATCH.n = 0;
-    writeRecordMessageHead(HEAD_SCRATCH, vinJson.bytes, 'V', RECEIVED_AT_MARK, isResend);
-    const text = latin1.decode(HEAD_SCRATCH.bytes.subarray(0, HEAD_SCRATCH.n));
-    const at = text.lastIndexOf(RECEIVED_AT_MARK);
-    return [text.slice(0, at), text.slice(at + RECEIVED_AT_MARK.length)];
+const V_HEAD = ((): { beforeVin: Int32Array; beforeReceivedAt: Int32Array; plain: Int32Array; resend: Int32Array } => {
+  const vinMark = '\u0002';
+  const receivedAtMark = '\u0001'.repeat(24);
+  const scratch = new JsonSink(1024);
+  const render = (isResend: boolean): string[] => {
+    scratch.n = 0;
+    writeRecordMessageHead(scratch, Uint8Array.of(vinMark.charCodeAt(0)), 'V', receivedAtMark, isResend);
+    const text = latin1.decode(scratch.bytes.subarray(0, scratch.n));
+    const vinAt = text.indexOf(vinMark);
+    const at = text.lastIndexOf(receivedAtMark);
+    if (vinAt < 0 || at < vinAt) throw new Error('record message head: the VIN must come before receivedAt');
+    return [text.slice(0, vinAt), text.slice(vinAt + 1, at), text.slice(at + receivedAtMark.length)];
   };
-  const [before, plain] = render(false);
-  const [beforeResend, resend] = render(true);
-  if (before !== beforeResend) throw new Error('record message head: the resend flag changed what comes before receivedAt');
-  return { before: toWords(before), plain: toWords(plain), resend: toWords(resend) };
-}
+  const [beforeVin, beforeReceivedAt, plain] = render(false) as [string, string, string];
+  const resendParts = render(true);
+  if (resendParts[0] !== beforeVin || resendParts[1] !== beforeReceivedAt) throw new Error('record message head: the resend flag changed what comes before receivedAt');
+  return { beforeVin: toWords(beforeVin), beforeReceivedAt: toWords(beforeReceivedAt), plain: toWords(plain), resend: toWords(resendParts[2]!) };
+})();
 
 /** The frame being decoded has a dashboard watching its VIN: write the message around its record. */
 let withDashboardMessage = true;
@@ -486,7 +500,8 @@ function writeTail(): void {
 
 let lastReceivedAt = Number.NaN;
 let lastReceivedAtText = '';
-let lastReceivedAtWords = toWords('');
+/** lastReceivedAtText as words (toWords' layout), rewritten in place: an ISO time is 24 ASCII characters. */
+const RECEIVED_AT_WORDS = new Int32Array(1 + 7);
 
 /** The dashboard `record` message up to its record: `...,"record":`. */
 function writeHead(vin: string, topic: string, receivedAt: number, isResend: boolean): void {
@@ -497,19 +512,28 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
   if (receivedAt !== lastReceivedAt) {
     lastReceivedAt = receivedAt;
     lastReceivedAtText = new Date(receivedAt).toISOString();
-    lastReceivedAtWords = toWords(lastReceivedAtText);
+    wordsInto(RECEIVED_AT_WORDS, lastReceivedAtText);
   }
   const vinJson = vinJsonOf(vin);
   if (vinJson.nonAscii) {
     SINK.nonAscii = true;
-  } else if (topic === 'V') {
-    const head = vinJson.vHead ?? (vinJson.vHead = vHeadOf(vinJson));
-    SINK.words(head.before);
-    SINK.words(lastReceivedAtWords);
-    SINK.words(isResend ? head.resend : head.plain);
+  } else if (topic === 'V' && lastReceivedAtText.length <= 28) {
+    SINK.words(V_HEAD.beforeVin);
+    SINK.raw(vinJson.bytes);
+    SINK.words(V_HEAD.beforeReceivedAt);
+    SINK.words(RECEIVED_AT_WORDS);
+    SINK.words(isResend ? V_HEAD.resend : V_HEAD.plain);
     return;
   }
   writeRecordMessageHead(SINK, vinJson.bytes, topic, lastReceivedAtText, isResend);
+}
+
+/** toWords(text) written into `words` (room for 4 * (words.length - 1) characters), no allocation. */
+function wordsInto(words: Int32Array, text: string): void {
+  const length = Math.min(text.length, 4 * (words.length - 1));
+  words.fill(0);
+  words[0] = length;
+  for (let i = 0; i < length; i++) words[1 + (i >> 2)]! |= (text.charCodeAt(i) & 0x7f) << (8 * (i & 3));
 }
 
 /**

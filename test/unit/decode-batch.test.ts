@@ -60,6 +60,20 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     expect(alerts.state).to.equal(null);
   });
 
+  it('writes each frame\'s certificate VIN into its record and dashboard message as JSON.stringify does, plain or needing escapes, frame after frame', () => {
+    const vins = [VIN, 'A"B', VIN, 'C\\D', 'Ünïcode-VIN', 'tab\tx', 'x'.repeat(300), VIN, 'DEL\u007f', VIN];
+    const batch = { ...task(vins.map((_, i) => frame(i % 3 === 2 ? 'alerts' : 'V', i % 3 === 2 ? alertsPayload : vPayload, `t${i}`))), vins, normalise: true };
+    const outcomes = receiveOutcomes(decodeBatch(batch), batch.frames);
+    vins.forEach((vin, i) => {
+      const topic = i % 3 === 2 ? 'alerts' : 'V';
+      const expected = decodeRecord(topic, i % 3 === 2 ? alertsPayload : vPayload, vin);
+      const outcome = outcomes[i]!;
+      expect(outcome.kind, vin).to.equal('record');
+      expect(outcome.recordJson, vin).to.equal(expected.json);
+      expect(outcome.dashboardMessage, vin).to.equal(dashboardRecordMessage(vin, topic, RECEIVED_AT, expected.json));
+    });
+  });
+
   it('leaves records without JSON (unknown topics) with a null record and no state', () => {
     const batch = task([frame('energy', new Uint8Array([1, 2, 3]), 'd')]);
     const [outcome] = receiveOutcomes(decodeBatch(batch), batch.frames);
