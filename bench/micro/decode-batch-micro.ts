@@ -64,9 +64,9 @@ function measure(label: string, task: DecodeTask, run: () => void): void {
   console.log(`${label.padEnd(44)} ${cpuPerRecord.toFixed(2).padStart(7)} us CPU/record  ${wallPerRecord.toFixed(2).padStart(7)} us wall/record  (${batches} batches of ${task.vins.length})`);
 }
 
-/** What the worker posts: the result object with its four buffers in the transfer list. */
+/** What the worker posts: the result object with its one buffer in the transfer list. */
 function crossBack(result: DecodeResult): DecodeResult {
-  return structuredClone(result, { transfer: [result.replies, result.text, result.table, result.state, result.normalised] });
+  return structuredClone(result, { transfer: [result.buffer] });
 }
 
 const task = buildTask();

@@ -102,6 +102,9 @@ const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
+/** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
+let TABLE = new Int32Array(FRAME_SLOTS * 256);
+const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
 const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
@@ -135,17 +138,24 @@ export const transcoderStats = { fallbacks: 0 };
 export function decodeBatch(task: DecodeTask): DecodeResult {
   const frames = new Uint8Array(task.frames);
   const count = task.vins.length;
-  const table = new Int32Array(count * FRAME_SLOTS);
+  const slots = count * FRAME_SLOTS;
+  if (TABLE.length < slots) TABLE = new Int32Array(Math.max(slots, 2 * TABLE.length));
+  const table = TABLE;
+  table.fill(0, 0, slots);
   REPLIES.length = 0;
   SINK.n = 0;
   STATE.length = 0;
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
   const watched = task.watched;
-  const internalErrors: string[] = [];
+  let internalErrors: string[] | null = null;
   for (let i = 0; i < count; i++) {
     const row = i * FRAME_SLOTS;
-    const marks = { sink: SINK.n, state: STATE.length, replies: REPLIES.length, normalised: NORMALISED.n };
+    // Where the buffers stood before the frame, as plain numbers: a frame that throws loses what it wrote.
+    const sinkMark = SINK.n;
+    const stateMark = STATE.length;
+    const repliesMark = REPLIES.length;
+    const normalisedMark = NORMALISED.n;
     try {
       withDashboardMessage = watched === undefined || watched[i] !== 0;
       table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
@@ -158,22 +168,29 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       // what it wrote and gets the error reply, as a frame that killed its worker does: an ack would
       // claim a record nobody stored, and no reply would have the car resend the same bytes into the
       // same bug until its buffer gives up. The rest of the batch is decoded as usual.
-      SINK.n = marks.sink;
-      STATE.length = marks.state;
-      REPLIES.length = marks.replies;
-      NORMALISED.n = marks.normalised;
-      internalErrors.push(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      SINK.n = sinkMark;
+      STATE.length = stateMark;
+      REPLIES.length = repliesMark;
+      NORMALISED.n = normalisedMark;
+      (internalErrors ??= []).push(error instanceof Error ? (error.stack ?? error.message) : String(error));
       internalFailure(frames.subarray(task.offsets[i], task.offsets[i + 1]), table, row);
     }
   }
-  return {
-    replies: REPLIES.bytes.slice(0, REPLIES.length).buffer,
-    text: SINK.bytes.slice(0, SINK.n).buffer,
-    table: table.buffer,
-    state: STATE.values.slice(0, STATE.length).buffer,
-    normalised: NORMALISED.bytes.slice(0, NORMALISED.n).buffer,
-    internalErrors,
-  };
+  // The batch's one allocation: its sections copied back to back into a buffer of their total size
+  // (see DecodeResult). It is new each batch, never reused: the main thread's consumers may keep views
+  // of it past the turn (a parked frame, the recent history, queued dashboard bytes).
+  const tableBytes = slots * 4;
+  const stateAt = tableBytes;
+  const repliesAt = stateAt + STATE.length * 4;
+  const textAt = repliesAt + REPLIES.length;
+  const normalisedAt = textAt + SINK.n;
+  const bytes = new Uint8Array(normalisedAt + NORMALISED.n);
+  bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
+  if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
+  if (REPLIES.length > 0) bytes.set(REPLIES.bytes.subarray(0, REPLIES.length), repliesAt);
+  if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
+  if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
+  return { buffer: bytes.buffer, count, stateAt, repliesAt, textAt, normalisedAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
 }
 
 /** The record's created_at as epoch ms, parsed here rather than on the main thread (SLOT.CREATED_AT_MS_HI). */

@@ -2,9 +2,9 @@ import type { MessagePort } from 'node:worker_threads';
 /**
  * What crosses the thread boundary between the vehicle listener and a decode worker. Frames of one
  * event-loop turn sit in one SharedArrayBuffer that both threads read (no copy, no transfer); what
- * comes back is four transferred ArrayBuffers: replies, the dashboard messages as UTF-8, a numeric row
- * per frame and the last-known state index. Each record's text crosses once, inside its dashboard
- * message: the record JSON and every state value are slices of it (V8 makes sliced strings, no copy).
+ * comes back is one transferred ArrayBuffer: a numeric row per frame, the last-known state index, the
+ * replies and the dashboard messages as UTF-8 (DecodeResult). Each record's text crosses once, inside
+ * its dashboard message: the record JSON and every state value are slices of it (V8 makes sliced strings, no copy).
  */
 export interface DecodeTask {
   /** The frames of the batch, back to back (a SharedArrayBuffer: the main thread keeps reading it). */
@@ -88,7 +88,7 @@ export interface FrameOutcome {
   /** txid and topic as text, for logs and the bus; '' when the envelope was unreadable. */
   txid: string;
   topic: string;
-  /** The reply for this frame: [replyStart, replyEnd) of DecodeResult.replies. */
+  /** The reply for this frame: [replyStart, replyEnd) of the DecodeResult's replies. */
   replyStart: number;
   replyEnd: number;
   /** Why a frame got the error reply (bounded set, used as a metric label). */
@@ -106,7 +106,7 @@ export interface FrameOutcome {
   /** Set on the main thread (receiveOutcomes): the slice [recordStart, recordEnd); null from the worker. */
   recordJson: string | null;
   signals: number;
-  /** V records: entries [stateStart, stateEnd) of DecodeResult.state. */
+  /** V records: entries [stateStart, stateEnd) of the DecodeResult's state index. */
   stateStart: number;
   stateEnd: number;
   /**
@@ -126,25 +126,41 @@ export interface FrameOutcome {
 }
 
 /**
- * What a decode worker sends back for a batch: four transferred buffers, no per-frame objects.
- * The main thread turns slot rows into FrameOutcomes (receiveOutcomes in decode-batch.ts).
+ * What a decode worker sends back for a batch: ONE transferred ArrayBuffer holding its sections back to
+ * back, their starts as a few numbers, no per-frame objects. An ArrayBuffer costs V8 far more than its
+ * bytes (a backing store, external-memory accounting that drives GC), so a batch makes one, not five.
+ * The sections, in this order (each ends where the next starts; an empty one takes no bytes):
+ * - the table: FRAME_SLOTS Int32 per frame, indexed by SLOT, at 0;
+ * - the state index: Int32 triples [Field number, valueStart, valueEnd] (positions in the text) of
+ *   every V record's datums, at stateAt;
+ * - the replies, back to back: frame i's is [row(i-1).REPLY_END, row(i).REPLY_END), at repliesAt;
+ * - the dashboard messages (or record JSON alone) of the batch's records, UTF-8, at textAt;
+ * - the normalised records as protobuf, back to back (only when the task asked for them), at
+ *   normalisedAt, up to the buffer's end.
+ * The main thread reads it through a DecodedBatch (or receiveOutcomes).
  */
 export interface DecodeResult {
-  /** The replies, back to back: frame i's is [row(i-1).REPLY_END, row(i).REPLY_END). */
-  replies: ArrayBuffer;
-  /** The dashboard messages of the batch's records, UTF-8, back to back. */
-  text: ArrayBuffer;
-  /** FRAME_SLOTS Int32 per frame, indexed by SLOT. */
-  table: ArrayBuffer;
-  /** Int32 triples [Field number, valueStart, valueEnd] (positions in `text`) of every V record's datums. */
-  state: ArrayBuffer;
-  /** The normalised records as protobuf, back to back (only when the task asked for them). */
-  normalised: ArrayBuffer;
+  buffer: ArrayBuffer;
+  /** Frames of the batch: rows of the table. */
+  count: number;
+  /** Byte offsets of the sections in `buffer` (see above); stateAt is count * FRAME_SLOTS * 4. */
+  stateAt: number;
+  repliesAt: number;
+  textAt: number;
+  normalisedAt: number;
   /** What each frame with the error kind `internal` threw (a bug of ours), for the main thread's log. Usually empty. */
-  internalErrors: string[];
+  internalErrors: readonly string[];
 }
 
-/** The columns of a frame's row in DecodeResult.table. Positions in `frames` or `text` are absolute. */
+/** A DecodeResult's replies, back to back (a view of its buffer; tests and tools). */
+export function resultReplies(result: DecodeResult): Uint8Array {
+  return new Uint8Array(result.buffer, result.repliesAt, result.textAt - result.repliesAt);
+}
+
+/**
+ * The columns of a frame's row in the DecodeResult's table. Positions in `frames` are absolute, those in
+ * the text and normalised sections relative to the section's start.
+ */
 export const SLOT = {
   KIND: 0,
   ERROR_KIND: 1,
@@ -162,7 +178,7 @@ export const SLOT = {
   /** The record JSON in `text`; equal when the record has none (opaque topic). */
   RECORD_START: 11,
   RECORD_END: 12,
-  /** Triples [STATE_START, STATE_END) of DecodeResult.state. */
+  /** Triples [STATE_START, STATE_END) of the DecodeResult's state index. */
   STATE_START: 13,
   STATE_END: 14,
   SIGNALS: 15,

@@ -13,7 +13,7 @@ import {
 const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
 
 /**
- * A decoded batch on the main thread: the worker's buffers and its table, read per frame by index. One
+ * A decoded batch on the main thread: the worker's one buffer (DecodeResult), read per frame by index. One
  * object per batch, none per frame: the actor that releases frame i asks for what it uses (its reply,
  * txid, topic, text, state triples) and nothing else is made. A frame parked for an earlier one keeps
  * the batch and its index.
@@ -26,29 +26,54 @@ const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
  */
 export class DecodedBatch {
   readonly count: number;
-  /** The frames the batch was decoded from (payloads and txids are read from here). */
-  readonly frames: Uint8Array;
+  /** The worker's one buffer (DecodeResult): table, state index, replies, text, normalised records. */
+  private readonly buffer: ArrayBuffer;
   private readonly table: Int32Array;
-  private readonly replies: Uint8Array;
-  private readonly bytes: Buffer;
-  private readonly stateIndex: Int32Array;
-  private readonly normalisedBuffer: ArrayBuffer;
-  private readonly source: Buffer;
+  private readonly stateAt: number;
+  private readonly repliesAt: number;
+  private readonly textAt: number;
+  private readonly normalisedAt: number;
+  /** The frames the batch was decoded from (payloads and txids are read from here). */
+  private readonly framesBuffer: SharedArrayBuffer | ArrayBuffer;
+  /** Views made when first needed: a batch of acks reads neither text nor state nor txids. */
+  private bytesView: Buffer | null = null;
+  private stateView: Int32Array | null = null;
+  private sourceView: Buffer | null = null;
   /**
    * Each record row's text once made (see the class comment); null until a text is made, which a
    * batch of acks and errors never does. A lone record's batch keeps its one text without an array.
    */
   private texts: Array<string | undefined> | string | null = null;
 
-  constructor(result: Pick<DecodeResult, 'replies' | 'text' | 'table' | 'state' | 'normalised'>, frames: SharedArrayBuffer | ArrayBuffer) {
-    this.table = new Int32Array(result.table);
-    this.count = this.table.length / FRAME_SLOTS;
-    this.replies = new Uint8Array(result.replies);
-    this.bytes = Buffer.from(result.text);
-    this.stateIndex = new Int32Array(result.state);
-    this.normalisedBuffer = result.normalised;
-    this.frames = new Uint8Array(frames);
-    this.source = Buffer.from(frames);
+  constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt'>, frames: SharedArrayBuffer | ArrayBuffer) {
+    this.buffer = result.buffer;
+    this.count = result.count;
+    this.stateAt = result.stateAt;
+    this.repliesAt = result.repliesAt;
+    this.textAt = result.textAt;
+    this.normalisedAt = result.normalisedAt;
+    this.table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
+    this.framesBuffer = frames;
+  }
+
+  /** The whole result buffer as a Buffer (text is decoded from it at textAt). */
+  private get bytes(): Buffer {
+    return (this.bytesView ??= Buffer.from(this.buffer));
+  }
+
+  /** The state index: Int32 triples (see DecodeResult). */
+  private get stateIndex(): Int32Array {
+    return (this.stateView ??= new Int32Array(this.buffer, this.stateAt, (this.repliesAt - this.stateAt) >> 2));
+  }
+
+  /** The frames the batch was decoded from (tests, tools; the hot path reads them through the methods). */
+  get frames(): Uint8Array {
+    return this.source;
+  }
+
+  /** The frames as a Buffer (txids and topics are read from it as latin1). */
+  private get source(): Buffer {
+    return (this.sourceView ??= Buffer.from(this.framesBuffer));
   }
 
   /**
@@ -85,11 +110,16 @@ export class DecodedBatch {
       table[row + SLOT.ERROR_KIND] = WORKER_FAILED;
       table[row + SLOT.REPLY_END] = replyEnd;
     }
-    const replyBytes = Buffer.concat(replies);
-    return new DecodedBatch(
-      { replies: replyBytes.buffer.slice(replyBytes.byteOffset, replyBytes.byteOffset + replyBytes.byteLength), text: new ArrayBuffer(0), table: table.buffer, state: new ArrayBuffer(0), normalised: new ArrayBuffer(0) },
-      frames,
-    );
+    // The layout a worker's result has (DecodeResult): the table, then the replies; no state, text or normalised.
+    const repliesAt = table.byteLength;
+    const buffer = new Uint8Array(repliesAt + replyEnd);
+    buffer.set(new Uint8Array(table.buffer));
+    let at = repliesAt;
+    for (const reply of replies) {
+      buffer.set(reply, at);
+      at += reply.byteLength;
+    }
+    return new DecodedBatch({ buffer: buffer.buffer, count, stateAt: repliesAt, repliesAt, textAt: at, normalisedAt: at }, frames);
   }
 
   /** KIND_RECORD, KIND_ACK_ONLY or KIND_ERROR (decode-task.ts). */
@@ -105,7 +135,8 @@ export class DecodedBatch {
 
   /** The reply to send for frame i (a view into the batch's replies). */
   reply(i: number): Uint8Array {
-    return this.replies.subarray(i === 0 ? 0 : this.table[(i - 1) * FRAME_SLOTS + SLOT.REPLY_END], this.table[i * FRAME_SLOTS + SLOT.REPLY_END]);
+    const start = i === 0 ? 0 : this.table[(i - 1) * FRAME_SLOTS + SLOT.REPLY_END]!;
+    return new Uint8Array(this.buffer, this.repliesAt + start, this.table[i * FRAME_SLOTS + SLOT.REPLY_END]! - start);
   }
 
   /** The txid as text; '' when the envelope was unreadable. */
@@ -122,14 +153,15 @@ export class DecodedBatch {
     if (start < 0) return '';
     const end = this.table[row + SLOT.TOPIC_END]!;
     // Nearly every record is a V record: no string made for it.
-    if (end === start + 1 && this.frames[start] === 0x56) return 'V';
+    if (end === start + 1 && this.source[start] === 0x56) return 'V';
     return this.source.toString('latin1', start, end);
   }
 
   /** The record's protobuf payload as the car sent it (a view into the frames). */
   payload(i: number): Uint8Array {
     const row = i * FRAME_SLOTS;
-    return this.frames.subarray(this.table[row + SLOT.PAYLOAD_START], this.table[row + SLOT.PAYLOAD_END]);
+    const start = this.table[row + SLOT.PAYLOAD_START]!;
+    return new Uint8Array(this.framesBuffer, start, this.table[row + SLOT.PAYLOAD_END]! - start);
   }
 
   payloadBytes(i: number): number {
@@ -154,14 +186,15 @@ export class DecodedBatch {
   dashboardBytes(i: number): Uint8Array | undefined {
     const row = i * FRAME_SLOTS;
     if (this.table[row + SLOT.DASHBOARD] !== 1) return undefined;
-    return this.bytes.subarray(this.table[row + SLOT.MESSAGE_START], this.table[row + SLOT.MESSAGE_END]);
+    const start = this.table[row + SLOT.MESSAGE_START]!;
+    return new Uint8Array(this.buffer, this.textAt + start, this.table[row + SLOT.MESSAGE_END]! - start);
   }
 
   /** The normalised record as protobuf, when the task asked for it. */
   normalisedPayload(i: number): Uint8Array | undefined {
     const row = i * FRAME_SLOTS;
     const start = this.table[row + SLOT.NORMALISED_START]!;
-    return start < 0 ? undefined : new Uint8Array(this.normalisedBuffer, start, this.table[row + SLOT.NORMALISED_END]! - start);
+    return start < 0 ? undefined : new Uint8Array(this.buffer, this.normalisedAt + start, this.table[row + SLOT.NORMALISED_END]! - start);
   }
 
   /**
@@ -180,23 +213,25 @@ export class DecodedBatch {
     const end = table[row + SLOT.MESSAGE_END]!;
     const stateStart = table[row + SLOT.STATE_START]! * 3;
     const stateEnd = table[row + SLOT.STATE_END]! * 3;
-    const state = this.stateIndex;
+    const state = stateEnd > stateStart ? this.stateIndex : null;
+    const bytes = this.bytes;
+    const textAt = this.textAt;
     let text: string;
     if (table[row + SLOT.NON_ASCII] === 1) {
-      text = this.bytes.toString('utf8', start, end);
+      text = bytes.toString('utf8', textAt + start, textAt + end);
       // Byte positions become character positions; they differ only after a non-ASCII character.
-      const at = (position: number): number => this.bytes.toString('utf8', start, position).length;
+      const at = (position: number): number => bytes.toString('utf8', textAt + start, textAt + position).length;
       for (const slot of [SLOT.RECORD_START, SLOT.RECORD_END]) table[row + slot] = at(table[row + slot]!);
       if (table[row + SLOT.CREATED_AT_START]! >= 0) {
         table[row + SLOT.CREATED_AT_START] = at(table[row + SLOT.CREATED_AT_START]!);
         table[row + SLOT.CREATED_AT_END] = at(table[row + SLOT.CREATED_AT_END]!);
       }
       for (let s = stateStart; s < stateEnd; s += 3) {
-        state[s + 1] = at(state[s + 1]!);
-        state[s + 2] = at(state[s + 2]!);
+        state![s + 1] = at(state![s + 1]!);
+        state![s + 2] = at(state![s + 2]!);
       }
     } else {
-      text = this.bytes.toString('latin1', start, end);
+      text = bytes.toString('latin1', textAt + start, textAt + end);
       table[row + SLOT.RECORD_START]! -= start;
       table[row + SLOT.RECORD_END]! -= start;
       if (table[row + SLOT.CREATED_AT_START]! >= 0) {
@@ -204,8 +239,8 @@ export class DecodedBatch {
         table[row + SLOT.CREATED_AT_END]! -= start;
       }
       for (let s = stateStart; s < stateEnd; s += 3) {
-        state[s + 1]! -= start;
-        state[s + 2]! -= start;
+        state![s + 1]! -= start;
+        state![s + 2]! -= start;
       }
     }
     if (this.count === 1) {

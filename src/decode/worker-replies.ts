@@ -1,4 +1,4 @@
-import type { DecodeResult } from './decode-task.js';
+import { FRAME_SLOTS, type DecodeResult } from './decode-task.js';
 import type { StoredOutcome } from './stored-batch.js';
 import { isObject, kindOf } from '../safety/json-reader.js';
 
@@ -10,19 +10,24 @@ import { isObject, kindOf } from '../safety/json-reader.js';
  * property tests per batch, not per frame.
  */
 export function decodeResultOf(value: unknown): DecodeResult {
-  if (
-    isObject(value) &&
-    value.replies instanceof ArrayBuffer &&
-    value.text instanceof ArrayBuffer &&
-    value.table instanceof ArrayBuffer &&
-    value.state instanceof ArrayBuffer &&
-    value.normalised instanceof ArrayBuffer &&
-    Array.isArray(value.internalErrors)
-  ) {
-    const internalErrors = (value.internalErrors as unknown[]).map((error) => (typeof error === 'string' ? error : String(error)));
-    return { replies: value.replies, text: value.text, table: value.table, state: value.state, normalised: value.normalised, internalErrors };
+  if (isObject(value) && value.buffer instanceof ArrayBuffer && Array.isArray(value.internalErrors)) {
+    const { buffer, count, stateAt, repliesAt, textAt, normalisedAt } = value;
+    // The sections must lie in order inside the buffer: a DecodedBatch makes views of them.
+    if (
+      isCount(count) && isCount(stateAt) && isCount(repliesAt) && isCount(textAt) && isCount(normalisedAt) &&
+      stateAt === count * FRAME_SLOTS * 4 && stateAt <= repliesAt && (repliesAt - stateAt) % 4 === 0 &&
+      repliesAt <= textAt && textAt <= normalisedAt && normalisedAt <= buffer.byteLength
+    ) {
+      const errors = value.internalErrors as unknown[];
+      const internalErrors = errors.length === 0 ? errors as string[] : errors.map((error) => (typeof error === 'string' ? error : String(error)));
+      return { buffer, count, stateAt, repliesAt, textAt, normalisedAt, internalErrors };
+    }
   }
-  throw new TypeError(`decode worker replied ${kindOf(value)} without the DecodeResult buffers`);
+  throw new TypeError(`decode worker replied ${kindOf(value)} without the DecodeResult buffer and its sections`);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
 /** A stored-record task's reply: one outcome per body, each a decoded body or an error. */

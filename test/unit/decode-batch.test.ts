@@ -4,7 +4,7 @@ import { DecodePool } from '../../src/decode/decode-pool.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
 import { decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
-import type { DecodeTask } from '../../src/decode/decode-task.js';
+import { FRAME_SLOTS, resultReplies, type DecodeTask } from '../../src/decode/decode-task.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
 import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload-encoder.js';
@@ -74,6 +74,31 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     });
   });
 
+  it('returns one buffer per batch, its sections back to back (empty ones taking no bytes), new each batch', () => {
+    const errors = task([new Uint8Array([1, 2, 3])]);
+    const errorResult = decodeBatch(errors);
+    expect(receiveOutcomes(errorResult, errors.frames)[0]!.errorKind).to.equal('envelope_too_short');
+    expect(errorResult.count).to.equal(1);
+    expect(errorResult.stateAt).to.equal(FRAME_SLOTS * 4);
+    expect(errorResult.repliesAt, 'no state').to.equal(errorResult.stateAt);
+    expect(errorResult.normalisedAt, 'no text').to.equal(errorResult.textAt);
+    expect(errorResult.buffer.byteLength, 'no normalised records').to.equal(errorResult.normalisedAt);
+    expect(Buffer.from(resultReplies(errorResult))).to.deep.equal(Buffer.from(writeErrorReply(new Uint8Array(0))));
+
+    const batch = { ...task([frame('V', vPayload, 'a'), frame('alerts', alertsPayload, 'b')]), normalise: true };
+    const first = decodeBatch(batch);
+    const second = decodeBatch(batch);
+    expect(second.buffer, 'a new buffer each batch: consumers keep views of the last one').to.not.equal(first.buffer);
+    expect(first.repliesAt - first.stateAt, 'the V record\'s 7 state triples').to.equal(7 * 3 * 4);
+    expect(first.textAt).to.be.greaterThan(first.repliesAt);
+    expect(first.normalisedAt).to.be.greaterThan(first.textAt);
+    expect(first.buffer.byteLength).to.be.greaterThan(first.normalisedAt);
+    const outcomes = receiveOutcomes(first, batch.frames);
+    expect(outcomes[0]!.recordJson).to.equal(decodeRecord('V', vPayload, VIN).json);
+    expect(outcomes[0]!.normalisedPayload!.buffer).to.equal(first.buffer);
+    expect(outcomes[0]!.dashboardBytes!.buffer).to.equal(first.buffer);
+  });
+
   it('leaves records without JSON (unknown topics) with a null record and no state', () => {
     const batch = task([frame('energy', new Uint8Array([1, 2, 3]), 'd')]);
     const [outcome] = receiveOutcomes(decodeBatch(batch), batch.frames);
@@ -94,7 +119,7 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     const batch = task(frames);
     const result = decodeBatch(batch);
     const outcomes = receiveOutcomes(result, batch.frames);
-    const replies = new Uint8Array(result.replies);
+    const replies = resultReplies(result);
     txids.forEach((txid, i) => {
       const outcome = outcomes[i]!;
       expect(Buffer.from(replies.subarray(outcome.replyStart, outcome.replyEnd))).to.deep.equal(Buffer.from(writeAck(enc.encode(txid), enc.encode('V'))));
@@ -114,7 +139,7 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     const resultUnwatched = decodeBatch(unwatchedBatch);
     const unwatched = receiveOutcomes(resultUnwatched, unwatchedBatch.frames);
     const headBytes = watched.reduce((n, o) => n + Buffer.byteLength(o.dashboardMessage ?? '') - Buffer.byteLength(o.recordJson ?? ''), 0);
-    expect(resultUnwatched.text.byteLength, 'the text is the record JSON only').to.equal(unwatched.reduce((n, o) => n + Buffer.byteLength(o.recordJson ?? ''), 0));
+    expect(resultUnwatched.normalisedAt - resultUnwatched.textAt, 'the text is the record JSON only').to.equal(unwatched.reduce((n, o) => n + Buffer.byteLength(o.recordJson ?? ''), 0));
     expect(headBytes).to.be.greaterThan(0);
     for (let i = 0; i < frames.length; i++) {
       const a = watched[i]!;
@@ -156,7 +181,7 @@ describe('decode: a bug of ours is not relabelled as an invalid payload', () => 
     expect(outcomes[1]).to.include({ errorKind: 'internal', txid: 'b', topic: 'V' });
     expect(result.internalErrors).to.have.length(1);
     expect(result.internalErrors[0]).to.match(/RangeError/);
-    const replies = new Uint8Array(result.replies);
+    const replies = resultReplies(result);
     expect([...replies.subarray(outcomes[1]!.replyStart, outcomes[1]!.replyEnd)]).to.deep.equal([...writeErrorReply(new TextEncoder().encode('b'))]);
     expect(outcomes[2]!.recordJson).to.equal(decodeRecord('V', vPayload, VIN).json);
   });

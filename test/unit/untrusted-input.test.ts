@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { parseStoredState } from '../../src/bus/nats/kv-state.js';
 import { decodeResultOf, storedOutcomesOf } from '../../src/decode/worker-replies.js';
+import { FRAME_SLOTS } from '../../src/decode/decode-task.js';
 import { withoutLocation } from '../../src/dashboard/location-filter.js';
 import { readSessionRecord } from '../../src/dashboard/session-store.js';
 import { decodeStoredBody, StoredBodyError } from '../../src/protocol/stored-body.js';
@@ -61,9 +62,14 @@ describe('untrusted input is read as unknown and checked field by field', () => 
   });
 
   it('a decode worker reply of the wrong shape is an error, not records', () => {
-    const buffers = { replies: new ArrayBuffer(0), text: new ArrayBuffer(0), table: new ArrayBuffer(0), state: new ArrayBuffer(0), normalised: new ArrayBuffer(0) };
-    expect(decodeResultOf({ ...buffers, internalErrors: [] }).internalErrors).to.deep.equal([]);
-    expect(() => decodeResultOf({ ...buffers, table: [1, 2], internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffers');
+    const rowBytes = FRAME_SLOTS * 4;
+    const result = { buffer: new ArrayBuffer(rowBytes + 10), count: 1, stateAt: rowBytes, repliesAt: rowBytes, textAt: rowBytes + 10, normalisedAt: rowBytes + 10 };
+    expect(decodeResultOf({ ...result, internalErrors: [] }).internalErrors).to.deep.equal([]);
+    expect(() => decodeResultOf({ ...result, buffer: [1, 2], internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
+    // Sections that do not lie in order inside the buffer would be read out of bounds.
+    expect(() => decodeResultOf({ ...result, normalisedAt: rowBytes + 11, internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
+    expect(() => decodeResultOf({ ...result, count: 2, internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
+    expect(() => decodeResultOf({ ...result, repliesAt: rowBytes + 2, internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
     expect(() => decodeResultOf(undefined)).to.throw(TypeError);
     const good = { recordJson: '{}', isResend: false, state: null, createdAt: null };
     expect(storedOutcomesOf([good, { error: 'bad body' }], 2)).to.deep.equal([good, { error: 'bad body' }]);

@@ -3,7 +3,7 @@
 // is a readable envelope, its kind matches the outcome, it is addressed to the frame's txid and topic,
 // and a record really is what the frame carried.
 import { decodeBatch, receiveOutcomes } from '../../../src/decode/decode-batch.js';
-import type { DecodeResult, FrameOutcome } from '../../../src/decode/decode-task.js';
+import { resultReplies, type DecodeResult, type FrameOutcome } from '../../../src/decode/decode-task.js';
 import {
   INCORRECT_MESSAGE_FORMAT,
   MESSAGE_TYPE_STREAM,
@@ -57,7 +57,7 @@ export function checkBatch(frames: readonly Uint8Array[], vin = FUZZ_VIN): Batch
   const { result, shared, elapsedMs } = runBatch(frames, vin);
   // What the main thread makes of what crossed (record JSON and state as views of the dashboard message).
   const outcomes = receiveOutcomes(result, shared);
-  const repliesBuffer = new Uint8Array(result.replies);
+  const repliesBuffer = resultReplies(result);
   if (outcomes.length !== frames.length) {
     throw new OracleViolation(`${frames.length} frames gave ${outcomes.length} outcomes`, frames[0]!);
   }
