@@ -136,7 +136,7 @@ export const transcoderStats = { fallbacks: 0 };
  * reply, whatever its bytes.
  */
 export function decodeBatch(task: DecodeTask): DecodeResult {
-  const frames = new Uint8Array(task.frames);
+  const frames = framesView(task.frames);
   const count = task.vins.length;
   const slots = count * FRAME_SLOTS;
   if (TABLE.length < slots) TABLE = new Int32Array(Math.max(slots, 2 * TABLE.length));
@@ -191,6 +191,18 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
   return { buffer: bytes.buffer, count, stateAt, repliesAt, textAt, normalisedAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+}
+
+// Inline batches reuse one frames buffer (DecodePool's reuseInlineFrames): the same view of it then
+// keeps the transcoder's DataView of the wire bytes too, instead of two new objects per lone frame.
+let lastFramesBuffer: SharedArrayBuffer | null = null;
+let lastFramesView: Uint8Array = new Uint8Array(0);
+function framesView(buffer: SharedArrayBuffer): Uint8Array {
+  if (buffer !== lastFramesBuffer || lastFramesView.byteLength !== buffer.byteLength) {
+    lastFramesBuffer = buffer;
+    lastFramesView = new Uint8Array(buffer);
+  }
+  return lastFramesView;
 }
 
 /** The record's created_at as epoch ms, parsed here rather than on the main thread (SLOT.CREATED_AT_MS_HI). */
