@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util';
 import { decodeBatch, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
 import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
-import { CarTalk, envelopeOf } from '../fleet/frames.js';
+import { packFrames } from '../../tools/pack-frames.js';
+import { StoryFrames } from './story-frames.js';
 
 const { values } = parseArgs({
   options: {
@@ -19,30 +20,8 @@ const frameCount = Number(values.frames);
 const seconds = Number(values.seconds);
 
 function buildTask(): DecodeTask {
-  const cars = 16;
-  const talks = Array.from({ length: cars }, (_, i) => ({ vin: `5YJBENCH${String(i).padStart(9, '0')}`, talk: new CarTalk(`5YJBENCH${String(i).padStart(9, '0')}`, i + 1) }));
-  const frames: Uint8Array[] = [];
-  const vins: string[] = [];
-  let tick = 0;
-  while (frames.length < frameCount) {
-    const { vin, talk } = talks[tick % cars]!;
-    for (const record of talk.tick(new Date(1_780_000_000_000 + tick * 1000))) {
-      if (frames.length >= frameCount) break;
-      frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, record.topic, record.payload, `m${tick}`));
-      vins.push(vin);
-    }
-    tick++;
-  }
-  const total = frames.reduce((n, f) => n + f.byteLength, 0);
-  const shared = new SharedArrayBuffer(total);
-  const view = new Uint8Array(shared);
-  const offsets = new Uint32Array(frames.length + 1);
-  for (let i = 0, at = 0; i < frames.length; i++) {
-    view.set(frames[i]!, at);
-    at += frames[i]!.byteLength;
-    offsets[i + 1] = at;
-  }
-  return { frames: shared, offsets, vins, receivedAt: new Float64Array(frames.length).fill(1_780_000_000_000) };
+  const { frames, vins } = new StoryFrames().next(frameCount);
+  return packFrames(frames, vins, 1_780_000_000_000);
 }
 
 function measure(label: string, task: DecodeTask, run: () => void): void {

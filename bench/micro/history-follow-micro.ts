@@ -16,6 +16,7 @@ import type { DecodeTask } from '../../src/decode/decode-task.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
+import { packFrames } from '../../tools/pack-frames.js';
 import { CarTalk, envelopeOf } from '../fleet/frames.js';
 
 const { values } = parseArgs({
@@ -49,18 +50,10 @@ function buildRecords(): BusRecord[] {
       frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, 'V', vehicleData.payload, `m${tick}`));
       vins.push(vin);
     }
-    const total = frames.reduce((n, f) => n + f.byteLength, 0);
-    const shared = new SharedArrayBuffer(total);
-    const view = new Uint8Array(shared);
-    const offsets = new Uint32Array(frames.length + 1);
-    for (let i = 0, o = 0; i < frames.length; i++) {
-      view.set(frames[i]!, o);
-      o += frames[i]!.byteLength;
-      offsets[i + 1] = o;
-    }
     // No dashboard watches (as in the sparse and saturation scenarios): the text is the record JSON.
-    const task: DecodeTask = { frames: shared, offsets, vins, receivedAt: new Float64Array(frames.length).fill(at + 20), watched: new Uint8Array(frames.length) };
-    const outcomes = receiveOutcomes(decodeBatch(task), shared);
+    const task: DecodeTask = packFrames(frames, vins, at + 20, false);
+    const outcomes = receiveOutcomes(decodeBatch(task), task.frames);
+    const view = new Uint8Array(task.frames);
     outcomes.forEach((outcome, i) => {
       if (outcome.kind !== 'record' || outcome.topic !== 'V') throw new Error(`frame ${i}: ${outcome.kind} ${outcome.errorKind ?? ''}`);
       const record: BusRecord = {

@@ -14,7 +14,8 @@ import { decodeBatch } from '../../src/decode/decode-batch.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
-import { CarTalk, envelopeOf } from '../fleet/frames.js';
+import { packFrames } from '../../tools/pack-frames.js';
+import { StoryFrames } from './story-frames.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,32 +30,12 @@ const watched = values.watched === '1';
 const CARS = 16;
 const START = 1_780_000_000_000;
 
-const talks = Array.from({ length: CARS }, (_, i) => ({ vin: `5YJBENCH${String(i).padStart(9, '0')}`, talk: new CarTalk(`5YJBENCH${String(i).padStart(9, '0')}`, i + 1) }));
-let tick = 0;
+const story = new StoryFrames(CARS, START);
 
 /** The next batch of the cars' story (each batch new records, so state keeps being replaced). */
 function nextTask(): DecodeTask {
-  const frames: Uint8Array[] = [];
-  const vins: string[] = [];
-  while (frames.length < frameCount) {
-    const { vin, talk } = talks[tick % CARS]!;
-    for (const record of talk.tick(new Date(START + tick * 1000))) {
-      if (frames.length >= frameCount) break;
-      frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, record.topic, record.payload, `m${tick}`));
-      vins.push(vin);
-    }
-    tick++;
-  }
-  const total = frames.reduce((n, f) => n + f.byteLength, 0);
-  const shared = new SharedArrayBuffer(total);
-  const view = new Uint8Array(shared);
-  const offsets = new Uint32Array(frames.length + 1);
-  for (let i = 0, at = 0; i < frames.length; i++) {
-    view.set(frames[i]!, at);
-    at += frames[i]!.byteLength;
-    offsets[i + 1] = at;
-  }
-  return { frames: shared, offsets, vins, receivedAt: new Float64Array(frames.length).fill(START + tick * 1000), watched: new Uint8Array(frames.length).fill(watched ? 1 : 0) };
+  const { frames, vins } = story.next(frameCount);
+  return packFrames(frames, vins, story.atMs, watched);
 }
 
 const metrics = new ServerMetrics({ collectDefaults: false });
@@ -68,7 +49,7 @@ bus.subscribe((record: BusRecord) => {
 });
 let replies = 0;
 const actors = new Map<string, { actor: VehicleActor; connection: VehicleConnection }>();
-for (const { vin } of talks) {
+for (const { vin } of story.talks) {
   const connection: VehicleConnection = { connectionId: vin, vin, networkInterface: 'wifi', clientVersion: '2024.44.25', connectedAt: START, isOpen: true, sendReply: () => { replies++; } };
   actors.set(vin, { actor: new VehicleActor(vin, bus, metrics.actors, START), connection });
 }
