@@ -126,8 +126,11 @@ const DATUM_FIELDS: DatumFields = (() => {
 })();
 const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMITS.maxEntries, topics: { ...RECORD_TYPES } });
 
-/** Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts). */
-export const transcoderStats = { fallbacks: 0 };
+/**
+ * Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts),
+ * and normalised records encoded again by protobufjs instead of patched from the car's bytes.
+ */
+export const transcoderStats = { fallbacks: 0, reencoded: 0 };
 
 /**
  * Decode one batch of frames: envelope -> topic -> protobuf wire bytes -> canonical JSON bytes (with
@@ -283,6 +286,7 @@ function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin
   // (alert millisecond times) or an unusual top level is decoded and encoded again.
   const vinJson = vinJsonOf(vin);
   if (!patchable || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw, INFO.valueRewrites, DATUM_FIELDS)) {
+    transcoderStats.reencoded++;
     const bytes = encodeNormalised(topic, frames.subarray(payloadStart, payloadEnd), vin);
     if (bytes === null) return;
     NORMALISED.reserve(bytes.length);

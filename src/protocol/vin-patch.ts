@@ -54,54 +54,18 @@ export function replaceVinInto(
   let p = start;
   while (p < end) {
     const fieldStart = p;
-    // tag: one or two bytes, as the transcoder reads it
-    let tag = src[p++]!;
-    if (tag >= 0x80) {
-      if (p >= end || src[p]! >= 0x80) return false;
-      tag = (tag & 0x7f) | (src[p++]! << 7);
+    p = fieldEnd(src, p, end);
+    if (p < 0) return false;
+    const field = FIELD;
+    const wire = WIRE;
+    if (wire === 2 && next < rewrites.length && field === fields!.data && CONTENT === rewrites[next]!.datumStart) {
+      if (p !== rewrites[next]!.datumEnd) return false;
+      bytes.set(src.subarray(run, fieldStart), n);
+      n = writeDatum(bytes, n + fieldStart - run, src, rewrites[next]!, fields!);
+      if (n < 0) return false;
+      run = p;
+      next++;
     }
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (field === 0) return false;
-    switch (wire) {
-      case 0:
-        for (;;) {
-          if (p >= end) return false;
-          if (src[p++]! < 0x80) break;
-        }
-        break;
-      case 1:
-        p += 8;
-        break;
-      case 5:
-        p += 4;
-        break;
-      case 2: {
-        let length = 0;
-        let shift = 0;
-        for (let i = 0; ; i++) {
-          if (i === 4 || p >= end) return false;
-          const b = src[p++]!;
-          length |= (b & 0x7f) << shift;
-          if (b < 0x80) break;
-          shift += 7;
-        }
-        const contentStart = p;
-        p += length;
-        if (next < rewrites.length && field === fields!.data && contentStart === rewrites[next]!.datumStart) {
-          if (p !== rewrites[next]!.datumEnd) return false;
-          bytes.set(src.subarray(run, fieldStart), n);
-          n = writeDatum(bytes, n + fieldStart - run, src, rewrites[next]!, fields!);
-          if (n < 0) return false;
-          run = p;
-          next++;
-        }
-        break;
-      }
-      default:
-        return false;
-    }
-    if (p > end) return false;
     if (field === vinField && wire === 2) {
       bytes.set(src.subarray(run, fieldStart), n);
       n += fieldStart - run;
@@ -158,10 +122,12 @@ function putDouble(bytes: Uint8Array, n: number, v: number): number {
 
 /**
  * The end of the field at src[p] (tags of up to two bytes and lengths of up to four, as the transcoder
- * reads them), or -1 when it is not plain or runs past `end`. FIELD gets its number, WIRE its type.
+ * reads them), or -1 when it is not plain or runs past `end`. FIELD gets its number, WIRE its type,
+ * CONTENT where a length-delimited field's content starts.
  */
 let FIELD = 0;
 let WIRE = 0;
+let CONTENT = 0;
 function fieldEnd(src: Uint8Array, p: number, end: number): number {
   let tag = src[p++]!;
   if (tag >= 0x80) {
@@ -194,6 +160,7 @@ function fieldEnd(src: Uint8Array, p: number, end: number): number {
         if (b < 0x80) break;
         shift += 7;
       }
+      CONTENT = p;
       p += length;
       break;
     }

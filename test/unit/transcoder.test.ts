@@ -256,8 +256,10 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
       return [hex(m), ...m.data.map((d) => `${hex(d)}/${hex(d.value)}`)].join(',');
     };
     for (const payload of cases) {
+      const reencodedBefore = transcoderStats.reencoded;
       const outcome = viaBatch('V', payload, VIN, true);
       expect(outcome.kind).to.equal('record');
+      expect(transcoderStats.reencoded, 'patched from the car\'s bytes, not encoded again').to.equal(reencodedBefore);
       const stored = outcome.normalisedPayload!;
       expect(decodeRecord('V', stored, VIN, { normalised: true }).json).to.equal(outcome.recordJson);
       const reference = encodeNormalised('V', payload, VIN)!;
