@@ -21,7 +21,11 @@ export interface BusRecord {
    * decode stage wrote one: what the hub hands uWS, which sends bytes without another copy to UTF-8.
    */
   dashboardBytes?: Uint8Array;
-  /** The record's protobuf bytes as the car sent them (unknown fields preserved); null when server-made without bytes. */
+  /**
+   * The record's protobuf bytes as the car sent them (unknown fields preserved); null when server-made
+   * without bytes. With the in-process bus it is a view of a buffer the decode pool reuses for the next
+   * lone frame (reuseInlineFrames): read it during publish, copy it to keep it.
+   */
   payload: Uint8Array | null;
   /**
    * The normalised record as protobuf (certificate VIN, converted Location, ...; unknown fields kept),
