@@ -65,6 +65,10 @@ describe('dashboard upgrades, checked first or not: no uWS cork warning, no sock
       dash.send({ type: 'subscribe', vins: [TEST_VINS[0]] });
       await dash.waitFor((m) => m.some((x) => x.type === 'hello'), 5000, 'hello');
       await dash.waitFor((m) => m.some((x) => x.type === 'snapshot'), 5000, 'the snapshot');
+    } catch (error) {
+      // Say whether the server had dropped the socket (and how) or it stayed open and silent.
+      const closed = await Promise.race([dash.closed, new Promise<null>((resolve) => setImmediate(() => resolve(null)))]);
+      throw new Error(`${(error as Error).message}; socket ${closed === null ? 'still open' : `closed ${closed.code} ${closed.reason}`}`);
     } finally {
       await dash.close();
     }
