@@ -315,7 +315,7 @@ export const schema: convict.Schema<AppConfig> = {
       max: 100000,
       default: 16,
       env: 'DASHBOARD_MAX_SOCKETS_PER_SUBJECT',
-      doc: 'Dashboard sockets one token subject (`sub`; tokens without one share a bucket per VIN list) may hold open at once; one more is refused with 429 `too_many_sockets`.',
+      doc: 'Dashboard sockets one token subject (`sub`; tokens without one share a bucket per VIN list) may hold open at once; one more is refused with `too_many_sockets` (429 at the upgrade, or close 4429 at the token check right after it).',
     },
     maxReplaysPerMinute: {
       format: FORMATS.integer.name,

@@ -21,6 +21,11 @@ export const CLOSE_TOKEN_EXPIRED = 4001;
 export const CLOSE_SIGNED_OUT = 4003;
 export const CLOSE_SERVICE_RESTART = 1012;
 export const CLOSE_INTERNAL_ERROR = 1011;
+/** A credential checked after the upgrade and refused: the reason code is the close reason. */
+export const CLOSE_UNAUTHORIZED = 4401;
+/** The token's holder already has DASHBOARD_MAX_SOCKETS_PER_SUBJECT dashboards open. */
+export const CLOSE_TOO_MANY_SOCKETS = 4429;
+export const CLOSE_POLICY_VIOLATION = 1008;
 
 /** Requests are small JSON objects; anything bigger is not a dashboard. */
 const MAX_REQUEST_BYTES = 64 * 1024;
@@ -31,6 +36,8 @@ const VERIFIED_GRANTS_MAX = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Dashboard sockets one token subject may hold when the listener is not told otherwise. */
 const DEFAULT_MAX_SOCKETS_PER_SUBJECT = 16;
+/** Requests a socket may send while its credential is still being checked; one more closes it. */
+const HELD_REQUESTS_MAX = 16;
 
 export interface DashboardListenerOptions {
   host: string;
@@ -65,18 +72,28 @@ export interface CookieSessions {
 /** What a certificate reload replaces. */
 export type DashboardTlsFiles = Pick<DashboardListenerOptions, 'certFile' | 'keyFile' | 'keyPassphrase'>;
 
-interface SocketData {
+interface Authenticated {
   grant: DashboardGrant;
+  sessionId: string | null;
+}
+
+interface SocketData {
+  /** Null while the credential is checked (it was not checked moments ago): nothing flows until then. */
+  grant: DashboardGrant | null;
   /** The sign-in session behind a cookie-authenticated socket; it closes when the session ends. */
   sessionId: string | null;
   session: DashboardSession | null;
   client: UwsDashboardClient | null;
   /** Cancels the token's expiry timer. */
   expiryTimer: (() => void) | null;
-  /** Key of the per-subject socket count. */
+  /** Key of the per-subject socket count; empty until the socket is admitted. */
   holder: string;
-  /** Upgraded after an asynchronous check, in a cork of our own: `open` then runs inside that cork. */
-  upgradedLater: boolean;
+  /** The check still running for this socket's credential. */
+  check: Promise<Authenticated> | null;
+  /** Requests sent while the check runs, in order (null: a binary frame), handled once admitted. */
+  held: Array<string | null> | null;
+  /** The socket closed (or is being closed): a check that ends later has nobody to admit. */
+  gone: boolean;
 }
 
 /** Whose sockets count together: the token's subject, or (no `sub`) the set of VINs it grants. */
@@ -156,13 +173,17 @@ class UwsDashboardClient implements DashboardClient {
 
 /**
  * The dashboard listener: a uWS SSLApp (server certificate only) serving the web page, a session
- * check and the `/dashboard` WebSocket. Tokens are verified at the upgrade, before the socket exists;
- * a refused upgrade is an HTTP 401 with a reason code. Records fan out through one uWS topic per VIN.
+ * check and the `/dashboard` WebSocket. A token checked moments ago opens the socket at once; any other
+ * is checked right after the upgrade, and the socket gets nothing until it is admitted or closed with
+ * 4401 and the reason code. What needs no key to refuse gets an HTTP 401 at the upgrade itself.
+ * Records fan out through one uWS topic per VIN.
  */
 export class DashboardListener implements VinPublisher {
   private readonly options: DashboardListenerOptions;
   private readonly tls: SslListener<DashboardTlsFiles>;
   private readonly clients = new Set<UwsDashboardClient>();
+  /** Sockets whose credential is still being checked: not clients yet, but closed at shutdown too. */
+  private readonly checking = new Set<WebSocket<SocketData>>();
   private readonly verified: VerifiedGrants;
   private readonly clock: Clock;
   private readonly now: () => number;
@@ -229,6 +250,11 @@ export class DashboardListener implements VinPublisher {
   /** Close every dashboard with "going away": the page reconnects with backoff. */
   closeAll(): void {
     for (const client of [...this.clients]) client.drop(CLOSE_GOING_AWAY, 'server shutting down', 'shutdown');
+    const checking = [...this.checking];
+    this.checking.clear();
+    setImmediate(() => {
+      for (const ws of checking) endQuietly(ws, CLOSE_GOING_AWAY, 'server shutting down');
+    });
   }
 
   close(): void {
@@ -259,10 +285,6 @@ export class DashboardListener implements VinPublisher {
       compression: uWS.DISABLED,
 
       upgrade: (res, req, context) => {
-        let aborted = false;
-        res.onAborted(() => {
-          aborted = true;
-        });
         boundary.run('upgrade', () => {
           const key = req.getHeader('sec-websocket-key');
           const protocol = req.getHeader('sec-websocket-protocol');
@@ -281,104 +303,81 @@ export class DashboardListener implements VinPublisher {
           }
           const credential = token ?? (cookie !== '' ? cookie : null);
           const known = this.verified.get(credential);
-          if (known !== undefined && known.grant.expiresAt > this.now()) {
-            const holder = holderOf(known.grant);
-            if ((this.socketsPerHolder.get(holder) ?? 0) >= maxPerHolder) {
-              this.refuse(res, new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`), '429 Too Many Requests');
+          let data: SocketData;
+          if (known !== undefined) {
+            if (known.grant.expiresAt <= this.now()) {
+              this.refuse(res, new AuthError('expired', 'the token has expired'));
               return;
             }
-            const data: SocketData = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, upgradedLater: false };
-            // Still inside uWS's call for this request, where the response is already corked: this cork only
-            // tells uWS.js so, and the upgrade happens the way uWS expects (no warning, nothing re-read).
-            res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-            return;
-          }
-          this.authenticate(token, cookie)
-            .then(
-              ({ grant, sessionId }) => {
-                if (aborted) return;
-                if (grant.expiresAt <= this.now()) {
-                  this.refuse(res, new AuthError('expired', 'the token has expired'));
-                  return;
-                }
-                const holder = holderOf(grant);
-                if ((this.socketsPerHolder.get(holder) ?? 0) >= maxPerHolder) {
-                  this.refuse(res, new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`), '429 Too Many Requests');
-                  return;
-                }
-                this.verified.put(credential, grant, sessionId);
-                const data: SocketData = { grant, sessionId, session: null, client: null, expiryTimer: null, holder, upgradedLater: true };
-                // Credentials not checked moments ago (a client that skipped /api/session): upgraded after the
-                // check, in a cork of its own as uWS wants for every write outside its own call (no warning).
-                res.cork(() => res.upgrade(data, key, protocol, extensions, context));
-              },
-              (error: unknown) => {
-                if (aborted) return;
-                const authError = error instanceof AuthError ? error : new AuthError('malformed_token', 'the token could not be checked');
-                if (!(error instanceof AuthError)) logger.error({ err: error }, 'dashboard_auth_crashed');
-                this.refuse(res, authError);
-              },
-            )
-            .catch((error: unknown) => {
-              boundary.caught('upgrade', error);
-              if (!aborted) boundary.run('upgrade', failed(res));
+            const holder = holderOf(known.grant);
+            if (this.holderIsFull(holder)) {
+              this.refuse(res, tooManySockets(maxPerHolder), '429 Too Many Requests');
+              return;
+            }
+            data = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, check: null, held: null, gone: false };
+          } else {
+            const refusal = this.precheck(token, cookie);
+            if (refusal !== null) {
+              this.refuse(res, refusal);
+              return;
+            }
+            const check = this.authenticate(token, cookie).then((found) => {
+              this.verified.put(credential, found.grant, found.sessionId);
+              return found;
             });
-        }, () => {
-          if (!aborted) failed(res)();
-        });
+            // `open` takes the outcome; should the socket never open, a refusal is not an unhandled rejection.
+            check.catch(() => {});
+            data = { grant: null, sessionId: null, session: null, client: null, expiryTimer: null, holder: '', check, held: [], gone: false };
+          }
+          // Always upgraded here, inside uWS's call for this request (the response is already corked, so
+          // this cork only tells uWS.js so). A credential that needs a key check is checked after the
+          // upgrade, not before: uWS's cork() can end a socket upgraded later, from a promise
+          // (uNetworking/uWebSockets#1928, fixed upstream by #1929, not in the build we can install).
+          res.cork(() => res.upgrade(data, key, protocol, extensions, context));
+        }, failed(res));
       },
 
       open: (ws) => {
         boundary.run('open', () => {
           const data = ws.getUserData();
-          const client = new UwsDashboardClient(ws, metrics, this.options.maxBackpressureBytes, data.grant.seesLocation);
-          client.sessionId = data.sessionId;
-          data.client = client;
-          data.session = new DashboardSession(client, data.grant);
-          this.clients.add(client);
           this.tls.opened(generation);
-          this.socketsPerHolder.set(data.holder, (this.socketsPerHolder.get(data.holder) ?? 0) + 1);
-          metrics.dashboardsConnected.set(this.clients.size);
-          this.armExpiry(data);
-          logger.info({ source: data.grant.source, subject: data.grant.subject, vins: data.grant.all ? '*' : data.grant.vins.size }, 'dashboard_connected');
-          const session = data.session;
-          if (!data.upgradedLater) {
-            hub.opened(session);
+          if (data.check === null) {
+            this.admit(ws, data);
             return;
           }
-          // `open` runs inside the cork of an asynchronous upgrade: a send from here can make uWS end the
-          // fresh socket when that cork is released (uNetworking/uWebSockets#1928), so the hello waits
-          // for it. Requests wait too (the message handler defers them), so none is answered before it.
-          setImmediate(this.boundary.wrap('deferred', () => {
-            if (client.isOpen) hub.opened(session);
-          }, () => client.close(CLOSE_INTERNAL_ERROR, 'internal error')));
+          this.checking.add(ws);
+          data.check.then(
+            ({ grant, sessionId }) => {
+              boundary.run('deferred', () => this.checked(ws, data, grant, sessionId, maxPerHolder), () => this.refuseOpen(ws, data, new AuthError('malformed_token', 'the token could not be checked')));
+            },
+            (error: unknown) => {
+              if (!(error instanceof AuthError)) logger.error({ err: error }, 'dashboard_auth_crashed');
+              this.refuseOpen(ws, data, error instanceof AuthError ? error : new AuthError('malformed_token', 'the token could not be checked'));
+            },
+          );
         }, closeSocket(ws));
       },
 
       message: (ws, message, isBinary) => {
         boundary.run('message', () => {
           const data = ws.getUserData();
-          if (data.session === null) return;
-          if (isBinary) {
-            metrics.dashboardRequests.inc({ type: 'any', result: 'malformed_message' });
-            data.client?.send(JSON.stringify({ type: 'error', code: 'malformed_message', message: 'requests are JSON text frames' }));
+          // The ArrayBuffer is only valid during this call: copy it out before anything async.
+          const text = isBinary ? null : Buffer.from(message).toString('utf8');
+          const held = data.held;
+          if (held !== null) {
+            // The credential is still being checked: keep the request for when (and if) it is admitted.
+            if (held.length >= HELD_REQUESTS_MAX) {
+              data.held = null;
+              // Going: a check that ends before the close completes must not admit it.
+              data.gone = true;
+              this.checking.delete(ws);
+              ws.end(CLOSE_POLICY_VIOLATION, `more than ${HELD_REQUESTS_MAX} requests before the token was checked`);
+              return;
+            }
+            held.push(text);
             return;
           }
-          // The ArrayBuffer is only valid during this call: copy it out before anything async.
-          const text = Buffer.from(message).toString('utf8');
-          const session = data.session;
-          const client = data.client;
-          // Handled after uWS's read returns, not in this call's microtasks: replies written while uSockets
-          // is still decrypting this socket's input (a burst of requests overflowing the cork buffer) make
-          // it discard the rest of that input, and the TLS stream breaks (seen: a subscribe flood, 1006).
-          setImmediate(
-            boundary.wrap('deferred', () => {
-              hub.received(session, text).catch((error: unknown) => {
-                boundary.caught('message', error);
-                client?.close(CLOSE_INTERNAL_ERROR, 'internal error');
-              });
-            }, () => client?.close(CLOSE_INTERNAL_ERROR, 'internal error')),
-          );
+          if (data.session !== null) this.received(data, text);
         }, closeSocket(ws));
       },
 
@@ -390,6 +389,10 @@ export class DashboardListener implements VinPublisher {
       close: (ws, code, message) => {
         boundary.run('close', () => {
           const data = ws.getUserData();
+          data.gone = true;
+          data.held = null;
+          this.tls.closed(generation);
+          this.checking.delete(ws);
           const client = data.client;
           if (client === null) return;
           client.isOpen = false;
@@ -397,7 +400,6 @@ export class DashboardListener implements VinPublisher {
           // error or inactivity, and says which in `message`; a peer that just vanished leaves it empty.
           if (client.dropReason === null && code === 1006 && message.byteLength > 0) client.dropReason = uwsDropReason(Buffer.from(message).toString('latin1'));
           this.clients.delete(client);
-          this.tls.closed(generation);
           const held = (this.socketsPerHolder.get(data.holder) ?? 1) - 1;
           if (held <= 0) this.socketsPerHolder.delete(data.holder);
           else this.socketsPerHolder.set(data.holder, held);
@@ -511,6 +513,94 @@ export class DashboardListener implements VinPublisher {
     return { grant: await this.options.verifier.verify(token), sessionId: null };
   }
 
+  /** What refuses a credential before any key is consulted (no credential, not a JWT, an algorithm not accepted). */
+  private precheck(token: string | null, cookie: string): AuthError | null {
+    if (token === null && this.options.cookieSessions != null && cookie !== '') return null;
+    return this.options.verifier.precheck(token);
+  }
+
+  private holderIsFull(holder: string): boolean {
+    return (this.socketsPerHolder.get(holder) ?? 0) >= (this.options.maxSocketsPerSubject ?? DEFAULT_MAX_SOCKETS_PER_SUBJECT);
+  }
+
+  /** The check of a socket's credential ended well: admit it, unless it went meanwhile or may not stay. */
+  private checked(ws: WebSocket<SocketData>, data: SocketData, grant: DashboardGrant, sessionId: string | null, maxPerHolder: number): void {
+    if (data.gone) return;
+    this.checking.delete(ws);
+    if (this.draining) {
+      endQuietly(ws, CLOSE_GOING_AWAY, 'server shutting down');
+      return;
+    }
+    if (grant.expiresAt <= this.now()) {
+      this.refuseOpen(ws, data, new AuthError('expired', 'the token has expired'));
+      return;
+    }
+    const holder = holderOf(grant);
+    if (this.holderIsFull(holder)) {
+      this.refuseOpen(ws, data, tooManySockets(maxPerHolder), CLOSE_TOO_MANY_SOCKETS);
+      return;
+    }
+    data.grant = grant;
+    data.sessionId = sessionId;
+    data.holder = holder;
+    data.check = null;
+    this.admit(ws, data);
+  }
+
+  /** A socket with a good credential becomes a dashboard: hello, then the requests it sent meanwhile. */
+  private admit(ws: WebSocket<SocketData>, data: SocketData): void {
+    const { hub, metrics, logger } = this.options;
+    const grant = data.grant as DashboardGrant;
+    const client = new UwsDashboardClient(ws, metrics, this.options.maxBackpressureBytes, grant.seesLocation);
+    client.sessionId = data.sessionId;
+    data.client = client;
+    const session = new DashboardSession(client, grant);
+    data.session = session;
+    this.clients.add(client);
+    this.socketsPerHolder.set(data.holder, (this.socketsPerHolder.get(data.holder) ?? 0) + 1);
+    metrics.dashboardsConnected.set(this.clients.size);
+    this.armExpiry(data, grant);
+    logger.info({ source: grant.source, subject: grant.subject, vins: grant.all ? '*' : grant.vins.size }, 'dashboard_connected');
+    hub.opened(session);
+    const held = data.held;
+    data.held = null;
+    if (held !== null) for (const text of held) this.received(data, text);
+  }
+
+  /** One request of an admitted socket (null: a binary frame). */
+  private received(data: SocketData, text: string | null): void {
+    const { hub, metrics } = this.options;
+    const session = data.session as DashboardSession;
+    const client = data.client as UwsDashboardClient;
+    if (text === null) {
+      metrics.dashboardRequests.inc({ type: 'any', result: 'malformed_message' });
+      client.send(JSON.stringify({ type: 'error', code: 'malformed_message', message: 'requests are JSON text frames' }));
+      return;
+    }
+    // Handled after uWS's read returns, not in this call's microtasks: replies written while uSockets
+    // is still decrypting this socket's input (a burst of requests overflowing the cork buffer) make
+    // it discard the rest of that input, and the TLS stream breaks (seen: a subscribe flood, 1006).
+    setImmediate(
+      this.boundary.wrap('deferred', () => {
+        hub.received(session, text).catch((error: unknown) => {
+          this.boundary.caught('message', error);
+          client.close(CLOSE_INTERNAL_ERROR, 'internal error');
+        });
+      }, () => client.close(CLOSE_INTERNAL_ERROR, 'internal error')),
+    );
+  }
+
+  /** A credential refused after the upgrade: counted like a refused upgrade, the reason code as close reason. */
+  private refuseOpen(ws: WebSocket<SocketData>, data: SocketData, error: AuthError, code = CLOSE_UNAUTHORIZED): void {
+    this.checking.delete(ws);
+    if (data.gone) return;
+    data.held = null;
+    data.check = null;
+    this.options.metrics.dashboardAuthFailures.inc({ reason: error.reason });
+    this.options.logger.warn({ reason: error.reason, after: 'upgrade' }, 'dashboard_refused');
+    endQuietly(ws, code, error.reason);
+  }
+
   /**
    * Close the sockets of a sign-in session that ended (signed out, revoked, expired): 4003. When the
    * session only lost cars, 1012 instead: the page reconnects and gets a grant without them.
@@ -524,15 +614,15 @@ export class DashboardListener implements VinPublisher {
     }
   }
 
-  private armExpiry(data: SocketData): void {
-    const remaining = data.grant.expiresAt - this.now();
+  private armExpiry(data: SocketData, grant: DashboardGrant): void {
+    const remaining = grant.expiresAt - this.now();
     data.expiryTimer = this.clock.after(Math.max(0, Math.min(remaining, MAX_TIMER_MS)), this.boundary.wrap('timer', () => {
       data.expiryTimer = null;
       if (data.client === null || !data.client.isOpen) return;
-      if (this.now() >= data.grant.expiresAt) {
+      if (this.now() >= grant.expiresAt) {
         data.client.drop(CLOSE_TOKEN_EXPIRED, 'token expired', 'token_expired');
       } else {
-        this.armExpiry(data);
+        this.armExpiry(data, grant);
       }
     }));
   }
@@ -548,6 +638,19 @@ export class DashboardListener implements VinPublisher {
       if (status.startsWith('401')) res.writeHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${reason}"`);
       res.end(JSON.stringify({ error: status.startsWith('401') ? 'unauthorized' : status.startsWith('429') ? 'too_many_requests' : 'forbidden', reason, message: error.message }));
     });
+  }
+}
+
+function tooManySockets(maxPerHolder: number): AuthError {
+  return new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`);
+}
+
+/** Ends a socket that may have closed meanwhile (a throw here, outside any handler, would end the process). */
+function endQuietly(ws: WebSocket<SocketData>, code: number, reason: string): void {
+  try {
+    ws.end(code, reason);
+  } catch {
+    // Already closed by the peer.
   }
 }
 

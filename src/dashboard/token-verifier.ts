@@ -119,8 +119,39 @@ export class TokenVerifier {
     this.teslaVehicles = tesla === null ? null : new TeslaVehicleList({ apiBaseUrl: tesla.apiBaseUrl, now: this.now, ...(tesla.refreshCooldownMs !== undefined ? { refreshCooldownMs: tesla.refreshCooldownMs } : {}) });
   }
 
+  /**
+   * What can be said of a token without any key: nothing presented, not a JWT, or an algorithm no key
+   * source here accepts. Null when only the signature and claims check can decide.
+   */
+  precheck(token: string | null | undefined): AuthError | null {
+    try {
+      this.route(token);
+      return null;
+    } catch (error) {
+      if (error instanceof AuthError) return error;
+      throw error;
+    }
+  }
+
   /** A grant for a good token; AuthError with a reason code otherwise. Never echoes the token. */
   async verify(token: string | null | undefined): Promise<DashboardGrant> {
+    const route = this.route(token);
+    const jwt = token as string;
+    if (route === 'hs256') {
+      const payload = await this.check(jwt, this.secret as Uint8Array, ['HS256'], this.options.issuer, this.options.audience);
+      return this.vinsGrant(payload, 'hs256');
+    }
+    if (route === 'tesla') {
+      const tesla = this.options.tesla as TeslaSignInOptions;
+      const payload = await this.check(jwt, this.teslaJwks as JWTVerifyGetKey, ASYMMETRIC, tesla.issuer, tesla.audience);
+      return this.teslaGrant(jwt, payload, tesla.requiredScope ?? TESLA_SCOPE);
+    }
+    const payload = await this.check(jwt, this.jwks as JWTVerifyGetKey, ASYMMETRIC, this.options.issuer, this.options.audience);
+    return this.vinsGrant(payload, 'jwks');
+  }
+
+  /** The key source a token's header (and, for Tesla's, its issuer) sends it to; AuthError when none. */
+  private route(token: string | null | undefined): 'hs256' | 'tesla' | 'jwks' {
     if (token === null || token === undefined || token === '') throw new AuthError('missing_token', 'no token presented');
     let alg: unknown;
     let unverifiedIssuer: unknown;
@@ -132,19 +163,12 @@ export class TokenVerifier {
     }
     if (alg === 'HS256') {
       if (this.secret === null) throw new AuthError('algorithm_not_allowed', 'HS256 tokens are not accepted (no JWT_SECRET)');
-      const payload = await this.check(token, this.secret, ['HS256'], this.options.issuer, this.options.audience);
-      return this.vinsGrant(payload, 'hs256');
+      return 'hs256';
     }
     if (typeof alg === 'string' && ASYMMETRIC.includes(alg)) {
       const tesla = this.options.tesla ?? null;
-      if (tesla !== null && this.teslaJwks !== null && unverifiedIssuer === tesla.issuer) {
-        const payload = await this.check(token, this.teslaJwks, ASYMMETRIC, tesla.issuer, tesla.audience);
-        return this.teslaGrant(token, payload, tesla.requiredScope ?? TESLA_SCOPE);
-      }
-      if (this.jwks !== null) {
-        const payload = await this.check(token, this.jwks, ASYMMETRIC, this.options.issuer, this.options.audience);
-        return this.vinsGrant(payload, 'jwks');
-      }
+      if (tesla !== null && this.teslaJwks !== null && unverifiedIssuer === tesla.issuer) return 'tesla';
+      if (this.jwks !== null) return 'jwks';
     }
     throw new AuthError('algorithm_not_allowed', `tokens signed with ${typeof alg === 'string' ? alg : 'no algorithm'} are not accepted`);
   }

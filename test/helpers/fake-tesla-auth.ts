@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 
@@ -14,6 +14,8 @@ export class FakeTeslaAuth {
   readonly vehiclesByToken = new Map<string, string[]>();
   vehicleCalls = 0;
   jwksCalls = 0;
+  /** While set, /api/1/vehicles answers only once it resolves (a slow Fleet API). */
+  vehiclesGate: Promise<void> | null = null;
   /** Answer /api/1/vehicles with this status instead (e.g. 401, 503). */
   vehiclesStatus = 200;
   private server: Server | null = null;
@@ -33,18 +35,12 @@ export class FakeTeslaAuth {
       }
       if (req.url?.startsWith('/api/1/vehicles')) {
         this.vehicleCalls++;
-        const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-        const vins = this.vehiclesByToken.get(token);
-        if (this.vehiclesStatus !== 200) {
-          res.writeHead(this.vehiclesStatus).end('{}');
+        const gate = this.vehiclesGate;
+        if (gate !== null) {
+          void gate.then(() => this.answerVehicles(req, res));
           return;
         }
-        if (vins === undefined) {
-          res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"invalid bearer token"}');
-          return;
-        }
-        const body = { response: vins.map((vin, i) => ({ id: 1000 + i, vin, state: 'online' })), count: vins.length, pagination: { previous: null, next: null, current: 1, per_page: 100, count: vins.length, pages: 1 } };
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+        this.answerVehicles(req, res);
         return;
       }
       res.writeHead(404).end();
@@ -52,6 +48,21 @@ export class FakeTeslaAuth {
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as AddressInfo).port;
     return this;
+  }
+
+  private answerVehicles(req: IncomingMessage, res: ServerResponse): void {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const vins = this.vehiclesByToken.get(token);
+    if (this.vehiclesStatus !== 200) {
+      res.writeHead(this.vehiclesStatus).end('{}');
+      return;
+    }
+    if (vins === undefined) {
+      res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"invalid bearer token"}');
+      return;
+    }
+    const body = { response: vins.map((vin, i) => ({ id: 1000 + i, vin, state: 'online' })), count: vins.length, pagination: { previous: null, next: null, current: 1, per_page: 100, count: vins.length, pages: 1 } };
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
   }
 
   get baseUrl(): string {

@@ -38,7 +38,42 @@ describe('dashboard with Tesla sign-in (local JWKS, local fake Fleet API)', func
 
     const noScope = await tesla.token({ scopes: ['openid'], vins: [VIN_A] });
     const refused = await DashboardTestClient.attempt({ url: t.dashboardUrl, caPem: readFileSync(t.pki.caChain), token: noScope });
-    expect(refused).to.deep.include({ status: 401 });
-    expect(JSON.parse((refused as { body: string }).body).reason).to.equal('missing_scope');
+    // Tesla's keys decide: checked right after the upgrade, closed with 4401 and the reason code.
+    expect(refused).to.deep.include({ status: null, code: 4401, reason: 'missing_scope' });
+  });
+
+  it('holds a socket whose token is still being checked: nothing flows, its requests wait and are answered in order; a 17th closes it', async () => {
+    const caPem = readFileSync(t.pki.caChain);
+    const car = await CarClient.connect(t.carOptions(VIN_A));
+    await car.sendRecord('V', encodeVehicleData({ vin: VIN_A, createdAt: new Date(), data: [{ key: 'Soc', value: { doubleValue: 71 } }] }));
+    let release = (): void => {};
+    tesla.vehiclesGate = new Promise((resolve) => (release = resolve));
+    try {
+      const calls = tesla.vehicleCalls;
+      const dash = await DashboardTestClient.open({ url: t.dashboardUrl, caPem, token: await tesla.token({ vins: [VIN_A] }), early: true });
+      dash.send({ type: 'subscribe', vins: [VIN_B] });
+      dash.send({ type: 'subscribe', vins: [VIN_A] });
+      // The check waits on Tesla's vehicle list: until it answers, the socket gets nothing.
+      while (tesla.vehicleCalls === calls) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(dash.messages).to.deep.equal([]);
+      release();
+      await dash.waitFor((m) => m.some((x) => x.type === 'snapshot'), 5000, 'the snapshot');
+      expect(dash.messages.map((m) => m.type)).to.deep.equal(['hello', 'error', 'snapshot']);
+      expect(dash.messages[1]).to.include({ code: 'forbidden_vin', vin: VIN_B });
+      expect(dash.messages[2]!.state.Soc.value).to.deep.equal({ doubleValue: 71 });
+      await dash.close();
+
+      tesla.vehiclesGate = new Promise((resolve) => (release = resolve));
+      const eager = await DashboardTestClient.open({ url: t.dashboardUrl, caPem, token: await tesla.token({ vins: [VIN_A] }), early: true });
+      for (let i = 0; i < 17; i++) eager.send({ type: 'subscribe', vins: [VIN_A] });
+      const closed = await eager.closed;
+      expect(closed.code).to.equal(1008);
+      expect(eager.messages).to.deep.equal([]);
+    } finally {
+      tesla.vehiclesGate = null;
+      release();
+      await car.close();
+    }
   });
 });

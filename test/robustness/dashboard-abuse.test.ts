@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
-import { DashboardTestClient, type DashboardMessage, type RefusedUpgrade } from '../helpers/dashboard-client.js';
+import { DashboardTestClient, KEYLESS_REFUSALS, type DashboardMessage, type RefusedUpgrade } from '../helpers/dashboard-client.js';
 import { TEST_JWT_SECRET, TEST_VINS, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { CountingCar } from './helpers/counting-car.js';
 import { recordFigures, type FigureRow } from './helpers/figures.js';
@@ -178,9 +178,11 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
       const result = await DashboardTestClient.attempt({ url, caPem, token: options.token, tokenInQuery: options.tokenInQuery, headers: options.headers });
       expect(result, label).not.to.be.instanceOf(DashboardTestClient);
       const refused = result as RefusedUpgrade;
-      expect(refused.status, label).to.equal(401);
-      expect(JSON.parse(refused.body).reason, label).to.equal(reason);
-      for (const token of tokensSeen) expect(refused.body, `${label}: no token echoed`).not.to.include(token);
+      expect(refused.reason, label).to.equal(reason);
+      // No key needed: refused at the upgrade (401). Else checked right after it: closed 4401, before any message.
+      if (KEYLESS_REFUSALS.has(reason)) expect(refused.status, label).to.equal(401);
+      else expect(refused.code, label).to.equal(4401);
+      for (const token of tokensSeen) expect(refused.body + refused.reason, `${label}: no token echoed`).not.to.include(token);
       expected.set(reason, (expected.get(reason) ?? 0) + 1);
     }
 
@@ -189,7 +191,7 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
     const started = performance.now();
     const storm = await inParallel(attempts, 20, (i) => DashboardTestClient.attempt({ url: t.dashboardUrl, caPem, token: `${b64url({ alg: 'HS256' })}.${claims}.${b64url(`forged-${i}`)}` }));
     const stormSeconds = (performance.now() - started) / 1000;
-    expect(storm.filter((r) => !(r instanceof DashboardTestClient) && r.status === 401 && JSON.parse(r.body).reason === 'bad_signature').length).to.equal(attempts);
+    expect(storm.filter((r) => !(r instanceof DashboardTestClient) && r.code === 4401 && r.reason === 'bad_signature').length).to.equal(attempts);
     expected.set('bad_signature', (expected.get('bad_signature') ?? 0) + attempts);
 
     for (const [reason, count] of expected) {
@@ -215,7 +217,7 @@ describe('robustness: dashboard abuse (real server, loopback)', function () {
       scenario: 'token attacks at the upgrade (forged, alg none, RS/HS confusion, expired, odd places, oversized)',
       count: cases.length + attempts + oversizedRefused,
       lost: 0,
-      notes: `${cases.length} kinds each 401 with its reason; ${attempts} forged tokens in ${stormSeconds.toFixed(1)} s all 401 bad_signature; 2 x 60 KB tokens never reach the verifier; dashboard_auth_failures_total matched per reason`,
+      notes: `${cases.length} kinds each refused with its reason (401 at the upgrade without a key, else 4401 right after); ${attempts} forged tokens in ${stormSeconds.toFixed(1)} s all closed 4401 bad_signature; 2 x 60 KB tokens never reach the verifier; dashboard_auth_failures_total matched per reason`,
     });
   });
 

@@ -150,6 +150,9 @@ function connect() {
     state.subscribed.clear();
     if (event.code === 4001) return showSignIn('Your token expired. Sign in with a new one.');
     if (event.code === 4003) return showSignIn('Your session ended. Sign in again.');
+    // A token checked only at the upgrade (after a reconnect) and refused there: the reason is the close reason.
+    if (event.code === 4401) return showSignIn(`The server refused your token (${event.reason}). Sign in again.`);
+    if (event.code === 4429) return showSignIn('This token already has as many dashboards open as the server allows. Close one and sign in again.');
     scheduleReconnect();
   });
 }
