@@ -42,6 +42,21 @@ describe('dashboard token verification (jose)', () => {
     expect(grant.source).to.equal('hs256');
   });
 
+  it('refuses without a key only what no key could accept, and agrees with verify() on it', async () => {
+    const expired = await hs({ vins: [VIN_A] }).setExpirationTime(now() - 30).sign(key);
+    const forged = `${(await mintDashboardToken({ secret: SECRET, vins: [VIN_A], ttlSeconds: 60 })).slice(0, -4)}AAAA`;
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(`{"vins":["*"],"exp":${now() + 60}}`).toString('base64url')}.`;
+    const rs256 = await new SignJWT({ vins: [VIN_A] }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime(now() + 60).sign((await generateKeyPair('RS256')).privateKey);
+    for (const [token, reason] of [[undefined, 'missing_token'], ['', 'missing_token'], ['abc.def', 'malformed_token'], [unsigned, 'algorithm_not_allowed'], [rs256, 'algorithm_not_allowed']] as const) {
+      expect(verifier.precheck(token)?.reason, String(token)).to.equal(reason);
+      expect(await refused(verifier, token)).to.equal(reason);
+    }
+    // A key decides these: the precheck leaves them to verify().
+    expect(verifier.precheck(expired)).to.equal(null);
+    expect(verifier.precheck(forged)).to.equal(null);
+    expect(new TokenVerifier({ secret: '' }).precheck(expired)?.reason).to.equal('algorithm_not_allowed');
+  });
+
   it('reads ["*"] as every car', async () => {
     const grant = await verifier.verify(await mintDashboardToken({ secret: SECRET, vins: ['*'], ttlSeconds: 60 }));
     expect(grant.all).to.equal(true);
