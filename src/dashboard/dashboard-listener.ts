@@ -36,8 +36,12 @@ const VERIFIED_GRANTS_MAX = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Dashboard sockets one token subject may hold when the listener is not told otherwise. */
 const DEFAULT_MAX_SOCKETS_PER_SUBJECT = 16;
-/** Requests a socket may send while its credential is still being checked; one more closes it. */
+/**
+ * Requests a socket may send while its credential is still being checked, and their bytes together
+ * (one largest request): past either it is closed. A check can wait on Tesla or a key fetch for seconds.
+ */
 const HELD_REQUESTS_MAX = 16;
+const HELD_BYTES_MAX = MAX_REQUEST_BYTES;
 
 export interface DashboardListenerOptions {
   host: string;
@@ -92,6 +96,7 @@ interface SocketData {
   check: Promise<Authenticated> | null;
   /** Requests sent while the check runs, in order (null: a binary frame), handled once admitted. */
   held: Array<string | null> | null;
+  heldBytes: number;
   /** The socket closed (or is being closed): a check that ends later has nobody to admit. */
   gone: boolean;
 }
@@ -314,7 +319,7 @@ export class DashboardListener implements VinPublisher {
               this.refuse(res, tooManySockets(maxPerHolder), '429 Too Many Requests');
               return;
             }
-            data = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, check: null, held: null, gone: false };
+            data = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, check: null, held: null, heldBytes: 0, gone: false };
           } else {
             const refusal = this.precheck(token, cookie);
             if (refusal !== null) {
@@ -327,7 +332,7 @@ export class DashboardListener implements VinPublisher {
             });
             // `open` takes the outcome; should the socket never open, a refusal is not an unhandled rejection.
             check.catch(() => {});
-            data = { grant: null, sessionId: null, session: null, client: null, expiryTimer: null, holder: '', check, held: [], gone: false };
+            data = { grant: null, sessionId: null, session: null, client: null, expiryTimer: null, holder: '', check, held: [], heldBytes: 0, gone: false };
           }
           // Always upgraded here, inside uWS's call for this request (the response is already corked, so
           // this cork only tells uWS.js so). A credential that needs a key check is checked after the
@@ -366,12 +371,13 @@ export class DashboardListener implements VinPublisher {
           const held = data.held;
           if (held !== null) {
             // The credential is still being checked: keep the request for when (and if) it is admitted.
-            if (held.length >= HELD_REQUESTS_MAX) {
+            data.heldBytes += message.byteLength;
+            if (held.length >= HELD_REQUESTS_MAX || data.heldBytes > HELD_BYTES_MAX) {
               data.held = null;
               // Going: a check that ends before the close completes must not admit it.
               data.gone = true;
               this.checking.delete(ws);
-              ws.end(CLOSE_POLICY_VIOLATION, `more than ${HELD_REQUESTS_MAX} requests before the token was checked`);
+              ws.end(CLOSE_POLICY_VIOLATION, `more than ${HELD_REQUESTS_MAX} requests or ${HELD_BYTES_MAX} bytes before the token was checked`);
               return;
             }
             held.push(text);

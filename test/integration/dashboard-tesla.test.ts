@@ -42,7 +42,7 @@ describe('dashboard with Tesla sign-in (local JWKS, local fake Fleet API)', func
     expect(refused).to.deep.include({ status: null, code: 4401, reason: 'missing_scope' });
   });
 
-  it('holds a socket whose token is still being checked: nothing flows, its requests wait and are answered in order; a 17th closes it', async () => {
+  it('holds a socket whose token is still being checked: nothing flows, its requests wait and are answered in order; a 17th, or past 64 KiB held, closes it', async () => {
     const caPem = readFileSync(t.pki.caChain);
     const car = await CarClient.connect(t.carOptions(VIN_A));
     await car.sendRecord('V', encodeVehicleData({ vin: VIN_A, createdAt: new Date(), data: [{ key: 'Soc', value: { doubleValue: 71 } }] }));
@@ -70,10 +70,36 @@ describe('dashboard with Tesla sign-in (local JWKS, local fake Fleet API)', func
       const closed = await eager.closed;
       expect(closed.code).to.equal(1008);
       expect(eager.messages).to.deep.equal([]);
+      // Few requests but large ones: past 64 KiB held together it is closed too.
+      const bulky = await DashboardTestClient.open({ url: t.dashboardUrl, caPem, token: await tesla.token({ vins: [VIN_A] }), early: true });
+      const padding = 'x'.repeat(40_000);
+      bulky.send({ type: 'subscribe', vins: [VIN_A], padding });
+      bulky.send({ type: 'subscribe', vins: [VIN_A], padding });
+      expect((await bulky.closed).code).to.equal(1008);
+      expect(bulky.messages).to.deep.equal([]);
     } finally {
       tesla.vehiclesGate = null;
       release();
       await car.close();
+    }
+  });
+
+  it('closes a socket still being checked with 1001 when the server stops, and admits nothing after', async () => {
+    const own = await startTestServer({ env: tesla.dashboardEnv() });
+    let release = (): void => {};
+    tesla.vehiclesGate = new Promise((resolve) => (release = resolve));
+    try {
+      const calls = tesla.vehicleCalls;
+      const dash = await DashboardTestClient.open({ url: own.dashboardUrl, caPem: readFileSync(own.pki.caChain), token: await tesla.token({ vins: [VIN_A] }), early: true });
+      while (tesla.vehicleCalls === calls) await new Promise((resolve) => setTimeout(resolve, 10));
+      const stopped = own.stop();
+      expect((await dash.closed).code).to.equal(1001);
+      release();
+      await stopped;
+      expect(dash.messages).to.deep.equal([]);
+    } finally {
+      tesla.vehiclesGate = null;
+      release();
     }
   });
 });
