@@ -141,6 +141,7 @@ export class VehicleActor implements LocalVehicleState {
       else this.remember(state, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
     }
     const clientVersion = ticket.connection.clientVersion;
+    const sampleAt = batch.sampleAt(i);
     // Every field present, in one order, on every record: one shape for the bus's subscribers.
     const record: BusRecord = {
       vin: this.vin,
@@ -155,6 +156,8 @@ export class VehicleActor implements LocalVehicleState {
       normalisedPayload: batch.normalisedPayload(i),
       datums: state ?? undefined,
       datumText: state !== null ? text : undefined,
+      samples: sampleAt >= 0 ? batch.samples : undefined,
+      sampleAt,
       createdAt,
       createdAtMs,
       clientVersion: clientVersion !== '' ? clientVersion : undefined,

@@ -39,6 +39,13 @@ export interface BusRecord {
    */
   datums?: Int32Array;
   datumText?: string;
+  /**
+   * V records decoded on this instance: the followed signals the decode stage read (SignalSample.readRow),
+   * SAMPLE_VALUES values from `sampleAt` in `samples` (one array for the record's whole decode batch).
+   * The recent history reads them instead of parsing the values again. Absent: it reads `datums`.
+   */
+  samples?: Float64Array;
+  sampleAt?: number;
   /** RFC 3339 of the record's own created_at (null: none), when the decode stage gave it. */
   createdAt?: string | null;
   /**

@@ -3,7 +3,7 @@ import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
-import { SignalSample, readSample, readSampleFromDatums } from './signal-sample.js';
+import { SignalSample, readSample, readSampleFromDatums, sampleTimeOf } from './signal-sample.js';
 
 export interface RecentHistoryOptions {
   windowMs: number;
@@ -92,8 +92,14 @@ class CarState implements ActivityEvents {
 
   add(record: BusRecord, sample: SignalSample): void {
     if (record.recordJson === null) return;
-    // A car's record on this instance comes with its datums located; others (NATS, server-made) are read from the JSON.
-    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
+    // A car's record on this instance comes with its signals read by the decode stage (or at least its
+    // datums located); others (NATS, server-made) are read from the JSON.
+    const samples = record.samples;
+    if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
+      sample.reset(record.receivedAt);
+      sample.readRow(samples, record.sampleAt);
+      sampleTimeOf(sample, record.createdAt ?? null, record.receivedAt, record.createdAtMs);
+    } else if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
     else readSample(record.recordJson, record.receivedAt, sample);
     if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
     if (!sample.any) return;
