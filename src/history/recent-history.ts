@@ -102,14 +102,14 @@ class CarState implements ActivityEvents {
     } else if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
     else readSample(record.recordJson, record.receivedAt, sample);
     if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
-    if (!sample.any) return;
+    if (!sample.hasAny()) return;
     // A resend older than what is charted would reopen trips that already ended: both skip it.
-    if (sample.at < this.history.newestAt) {
+    if (sample.at < this.history.newest()) {
       this.history.late++;
       return;
     }
     this.activity.add(sample);
-    this.history.add(sample, this.activity.packPowerKw, this.activity.chargerPowerKw);
+    this.history.add(sample, this.activity.packPower(), this.activity.chargerPower());
   }
 
   get bytes(): number {

@@ -111,6 +111,11 @@ export class SignalSample {
 
   /** Did the record carry any followed signal? */
   get any(): boolean {
+    return this.hasAny();
+  }
+
+  /** `any` as a method, for the per-record path. */
+  hasAny(): boolean {
     return !(
       Number.isNaN(this.soc) && Number.isNaN(this.range) && Number.isNaN(this.speed) && Number.isNaN(this.packVoltage) &&
       Number.isNaN(this.packCurrent) && Number.isNaN(this.acChargingPower) && Number.isNaN(this.dcChargingPower) &&
