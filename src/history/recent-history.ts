@@ -3,7 +3,7 @@ import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
-import { SignalSample, readSample, readSampleFromDatums, sampleTimeOf } from './signal-sample.js';
+import { SAMPLE_VALUES, SignalSample, readSample, readSampleFromDatums, rfc3339Ms } from './signal-sample.js';
 
 export interface RecentHistoryOptions {
   windowMs: number;
@@ -90,18 +90,15 @@ class CarState implements ActivityEvents {
     this.sink.activityEnded(this.vin, this.counted, null, session);
   }
 
-  add(record: BusRecord, sample: SignalSample): void {
-    if (record.recordJson === null) return;
-    // A car's record on this instance comes with its signals read by the decode stage (or at least its
-    // datums located); others (NATS, server-made) are read from the JSON.
-    const samples = record.samples;
-    if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
-      sample.reset(record.receivedAt);
-      sample.readRow(samples, record.sampleAt);
-      sampleTimeOf(sample, record.createdAt ?? null, record.receivedAt, record.createdAtMs);
-    } else if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
-    else readSample(record.recordJson, record.receivedAt, sample);
-    if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
+  /**
+   * Fold in one record's signals: SAMPLE_VALUES values from `at` in `values` (SignalSample.readRow),
+   * `createdMs` its created_at in epoch ms (NaN: none), `seq` its stream sequence (-1: none).
+   */
+  add(values: Float64Array, at: number, receivedAt: number, createdMs: number, seq: number, sample: SignalSample): void {
+    sample.reset(receivedAt);
+    sample.readRow(values, at);
+    if (Number.isFinite(createdMs) && createdMs <= receivedAt + 300_000) sample.at = createdMs;
+    if (seq >= 0) this.lastSeq = seq;
     if (!sample.hasAny()) return;
     // A resend older than what is charted would reopen trips that already ended: both skip it.
     if (sample.at < this.history.newest()) {
@@ -112,9 +109,52 @@ class CarState implements ActivityEvents {
     this.history.add(sample, this.activity.packPower(), this.activity.chargerPower());
   }
 
+  addQueued(entry: Queued, sample: SignalSample): void {
+    this.add(entry.values, entry.at, entry.receivedAt, entry.createdMs, entry.seq, sample);
+  }
+
   get bytes(): number {
     return this.history.bytes + this.activity.bytes;
   }
+}
+
+/**
+ * A record as the history keeps it until it is folded in: where its signals are (a decode batch's
+ * samples, or a row read here) and its times; not the record itself, whose text would otherwise live
+ * (and be copied by the young-generation GC) for as long as it waits.
+ */
+interface Queued {
+  values: Float64Array;
+  at: number;
+  receivedAt: number;
+  createdMs: number;
+  seq: number;
+}
+
+/**
+ * The record's entry: the signals the decode stage read when it did (records of this instance), else
+ * read here from its located datums or its JSON (records of other instances, read back from NATS).
+ */
+function queuedOf(record: BusRecord, sample: SignalSample): Queued {
+  const seq = record.streamSeq ?? -1;
+  const samples = record.samples;
+  if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
+    return { values: samples, at: record.sampleAt, receivedAt: record.receivedAt, createdMs: createdMsOf(record), seq };
+  }
+  if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
+  else readSample(record.recordJson!, record.receivedAt, sample);
+  const values = new Float64Array(SAMPLE_VALUES);
+  sample.writeRow(values, 0);
+  // sample.at is already the record's time (its created_at when it counts, else receivedAt).
+  return { values, at: 0, receivedAt: record.receivedAt, createdMs: sample.at, seq };
+}
+
+/** The record's created_at in epoch ms as the decode stage parsed it (else parsed here); NaN without one. */
+function createdMsOf(record: BusRecord): number {
+  const createdAt = record.createdAt ?? null;
+  if (createdAt === null) return NaN;
+  const ms = record.createdAtMs ?? 0;
+  return ms > 0 ? ms : rfc3339Ms(createdAt);
 }
 
 /**
@@ -130,10 +170,21 @@ export class RecentHistory implements ActivitySink {
   private readonly cars = new Map<string, CarState>();
   private readonly streamCars = new Map<string, CarState>();
   private readonly loading = new Map<string, Promise<CarState>>();
-  private readonly held = new Map<string, BusRecord[]>();
+  private readonly held = new Map<string, Queued[]>();
   private readonly listeners: ActivityListener[] = [];
   private readonly sample = new SignalSample();
-  private queue: BusRecord[] = [];
+  /**
+   * Records waiting to be folded in, as columns (entry i is the i-th of each; see Queued): no object per
+   * record, and nothing of the record kept but its signals' place and its times. Entries before `head`
+   * are folded in already.
+   */
+  private queueVins: string[] = [];
+  private queueValues: Float64Array[] = [];
+  private queueAt: number[] = [];
+  private queueReceivedAt: number[] = [];
+  private queueCreatedMs: number[] = [];
+  private queueSeq: number[] = [];
+  private head = 0;
   /** A drain is due: on the window's timer, or on the next turn (`soon`). */
   private scheduled = false;
   private soon = false;
@@ -160,7 +211,7 @@ export class RecentHistory implements ActivitySink {
     this.bus = bus;
     this.unsubscribe ??= bus.subscribe((record) => {
       if (record.topic !== 'V' || record.recordJson === null) return;
-      const queued = this.queue.push(record);
+      const queued = this.enqueue(record) - this.head;
       if (!this.scheduled) {
         this.scheduled = true;
         if (this.window === null) this.window = setTimeout(this.drainLater, FOLLOW_WINDOW_MS);
@@ -210,43 +261,87 @@ export class RecentHistory implements ActivitySink {
     return this.bus?.replay !== undefined;
   }
 
+  /** Queue a record's entry (see Queued); returns the queue's length. */
+  private enqueue(record: BusRecord): number {
+    const samples = record.samples;
+    this.queueVins.push(record.vin);
+    this.queueReceivedAt.push(record.receivedAt);
+    this.queueSeq.push(record.streamSeq ?? -1);
+    if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
+      this.queueValues.push(samples);
+      this.queueAt.push(record.sampleAt);
+      this.queueCreatedMs.push(createdMsOf(record));
+    } else {
+      const entry = queuedOf(record, this.sample);
+      this.queueValues.push(entry.values);
+      this.queueAt.push(entry.at);
+      this.queueCreatedMs.push(entry.createdMs);
+    }
+    return this.queueVins.length;
+  }
+
   /** Fold queued records in now (requests, the sweep, tests and shutdown; otherwise within the window). */
   drain(all = true): void {
     this.scheduled = false;
     this.soon = false;
-    if (this.queue.length === 0) return;
-    let records = this.queue;
-    if (!all && records.length > RECORDS_PER_TURN) {
+    const from = this.head;
+    const length = this.queueVins.length;
+    if (from === length) return;
+    let to = length;
+    if (!all && length - from > RECORDS_PER_TURN) {
       // A bounded slice per turn: folding records in never holds the event loop (and acks) for long.
-      records = this.queue.slice(0, RECORDS_PER_TURN);
-      this.queue = this.queue.slice(RECORDS_PER_TURN);
+      to = from + RECORDS_PER_TURN;
       this.scheduled = this.soon = true;
       setImmediate(this.drainLater);
+    }
+    const vins = this.queueVins;
+    const values = this.queueValues;
+    const ats = this.queueAt;
+    const receivedAts = this.queueReceivedAt;
+    const createdMss = this.queueCreatedMs;
+    const seqs = this.queueSeq;
+    if (to === length) {
+      // All of it: the queue starts again with new columns (a drain from an activity listener then
+      // finds it empty, and these let go of the batches' samples when done).
+      this.queueVins = [];
+      this.queueValues = [];
+      this.queueAt = [];
+      this.queueReceivedAt = [];
+      this.queueCreatedMs = [];
+      this.queueSeq = [];
+      this.head = 0;
     } else {
-      this.queue = [];
+      this.head = to;
     }
     const isLocal = this.streamBacked ? this.options.isLocal : undefined;
     // In one process nothing is held or read back from a stream: two map lookups a record saved.
     const followsStream = this.held.size > 0 || this.streamCars.size > 0;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
+    for (let i = from; i < to; i++) {
+      const vin = vins[i]!;
+      const seq = seqs[i]!;
       if (followsStream) {
-        const held = this.held.get(record.vin);
-        if (held !== undefined) held.push(record);
-        const streamCar = this.streamCars.get(record.vin);
-        if (streamCar !== undefined && (record.streamSeq === undefined || record.streamSeq > streamCar.lastSeq)) {
-          streamCar.add(record, this.sample);
+        const held = this.held.get(vin);
+        if (held !== undefined) held.push({ values: values[i]!, at: ats[i]!, receivedAt: receivedAts[i]!, createdMs: createdMss[i]!, seq });
+        const streamCar = this.streamCars.get(vin);
+        if (streamCar !== undefined && (seq < 0 || seq > streamCar.lastSeq)) {
+          streamCar.add(values[i]!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, this.sample);
         }
       }
-      if (isLocal !== undefined && !isLocal(record.vin)) continue;
-      let car = this.cars.get(record.vin);
+      if (isLocal !== undefined && !isLocal(vin)) continue;
+      let car = this.cars.get(vin);
       if (car === undefined) {
-        car = this.newCar(record.vin, true);
-        this.cars.set(record.vin, car);
+        car = this.newCar(vin, true);
+        this.cars.set(vin, car);
       }
-      car.add(record, this.sample);
+      car.add(values[i]!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, this.sample);
     }
-    this.options.metrics.samples.inc(records.length);
+    if (this.head >= 4 * RECORDS_PER_TURN && this.queueVins === vins) {
+      // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
+      const done = this.head;
+      for (const column of [vins, values, ats, receivedAts, createdMss, seqs] as unknown[][]) column.splice(0, done);
+      this.head = 0;
+    }
+    this.options.metrics.samples.inc(to - from);
   }
 
   /** The car's history between `from` and `to` (epoch ms), at most `maxPoints` rows. */
@@ -314,12 +409,12 @@ export class RecentHistory implements ActivitySink {
       try {
         const started = performance.now();
         await bus.replay!(vin, Date.now() - this.options.windowMs, (record) => {
-          if (record.topic === 'V') car.add(record, sample);
+          if (record.topic === 'V' && record.recordJson !== null) car.addQueued(queuedOf(record, sample), sample);
         });
         this.options.metrics.streamReadSeconds.observe((performance.now() - started) / 1000);
         this.drain();
-        for (const record of this.held.get(vin) ?? []) {
-          if (record.streamSeq === undefined || record.streamSeq > car.lastSeq) car.add(record, sample);
+        for (const entry of this.held.get(vin) ?? []) {
+          if (entry.seq < 0 || entry.seq > car.lastSeq) car.addQueued(entry, sample);
         }
         this.streamCars.set(vin, car);
         return car;
