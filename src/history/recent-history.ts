@@ -178,13 +178,15 @@ export class RecentHistory implements ActivitySink {
    * record, and nothing of the record kept but its signals' place and its times. Entries before `head`
    * are folded in already.
    */
-  private queueVins: string[] = [];
-  private queueValues: Float64Array[] = [];
-  private queueAt: number[] = [];
-  private queueReceivedAt: number[] = [];
-  private queueCreatedMs: number[] = [];
-  private queueSeq: number[] = [];
+  private readonly queueVins: string[] = [];
+  private readonly queueValues: Float64Array[] = [];
+  private readonly queueAt: number[] = [];
+  private readonly queueReceivedAt: number[] = [];
+  private readonly queueCreatedMs: number[] = [];
+  private readonly queueSeq: number[] = [];
   private head = 0;
+  /** A drain is running (one asked for from an activity listener returns: the running one folds the queue in). */
+  private draining = false;
   /** A drain is due: on the window's timer, or on the next turn (`soon`). */
   private scheduled = false;
   private soon = false;
@@ -286,7 +288,7 @@ export class RecentHistory implements ActivitySink {
     this.soon = false;
     const from = this.head;
     const length = this.queueVins.length;
-    if (from === length) return;
+    if (from === length || this.draining) return;
     let to = length;
     if (!all && length - from > RECORDS_PER_TURN) {
       // A bounded slice per turn: folding records in never holds the event loop (and acks) for long.
@@ -294,25 +296,35 @@ export class RecentHistory implements ActivitySink {
       this.scheduled = this.soon = true;
       setImmediate(this.drainLater);
     }
+    this.head = to;
+    this.draining = true;
+    try {
+      this.fold(from, to);
+    } finally {
+      this.draining = false;
+    }
+    const vins = this.queueVins;
+    if (this.head === vins.length) {
+      // All folded in: the columns start again (and let go of the batches' samples).
+      this.head = 0;
+      vins.length = this.queueValues.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = 0;
+    } else if (this.head >= 4 * RECORDS_PER_TURN) {
+      // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
+      const done = this.head;
+      for (const column of [vins, this.queueValues, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq] as unknown[][]) column.splice(0, done);
+      this.head = 0;
+    }
+    this.options.metrics.samples.inc(to - from);
+  }
+
+  /** Fold queue entries [from, to) into their cars. */
+  private fold(from: number, to: number): void {
     const vins = this.queueVins;
     const values = this.queueValues;
     const ats = this.queueAt;
     const receivedAts = this.queueReceivedAt;
     const createdMss = this.queueCreatedMs;
     const seqs = this.queueSeq;
-    if (to === length) {
-      // All of it: the queue starts again with new columns (a drain from an activity listener then
-      // finds it empty, and these let go of the batches' samples when done).
-      this.queueVins = [];
-      this.queueValues = [];
-      this.queueAt = [];
-      this.queueReceivedAt = [];
-      this.queueCreatedMs = [];
-      this.queueSeq = [];
-      this.head = 0;
-    } else {
-      this.head = to;
-    }
     const isLocal = this.streamBacked ? this.options.isLocal : undefined;
     // In one process nothing is held or read back from a stream: two map lookups a record saved.
     const followsStream = this.held.size > 0 || this.streamCars.size > 0;
@@ -335,13 +347,6 @@ export class RecentHistory implements ActivitySink {
       }
       car.add(values[i]!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, this.sample);
     }
-    if (this.head >= 4 * RECORDS_PER_TURN && this.queueVins === vins) {
-      // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
-      const done = this.head;
-      for (const column of [vins, values, ats, receivedAts, createdMss, seqs] as unknown[][]) column.splice(0, done);
-      this.head = 0;
-    }
-    this.options.metrics.samples.inc(to - from);
   }
 
   /** The car's history between `from` and `to` (epoch ms), at most `maxPoints` rows. */
