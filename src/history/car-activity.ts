@@ -61,26 +61,39 @@ export interface ActivityEvents {
   chargeEnded(session: ChargingSession): void;
 }
 
-interface OpenTrip {
-  startAt: number;
-  startOdometer: number;
+/**
+ * A trip under way. Classes rather than object literals, with every field set in one order: one shape
+ * for every open trip and charge, so the per-record path's loads stay monomorphic.
+ */
+class OpenTrip {
   lastOdometer: number;
-  gpsKm: number;
-  energyWh: number;
-  maxSpeed: number;
-  startSoc: number;
-  startPlace: Place | null;
-  track: number[];
-  trackSpacingMs: number;
+  gpsKm = 0;
+  energyWh = 0;
+  maxSpeed = Number.NEGATIVE_INFINITY;
+  track: number[] = [];
+  trackSpacingMs = 0;
+
+  constructor(
+    readonly startAt: number,
+    public startOdometer: number,
+    readonly startSoc: number,
+    readonly startPlace: Place | null,
+  ) {
+    this.lastOdometer = startOdometer;
+  }
 }
 
-interface OpenCharge {
-  startAt: number;
-  energyWh: number;
-  peakKw: number;
-  dc: boolean;
-  startSoc: number;
-  place: Place | null;
+/** A charging session under way (see OpenTrip). */
+class OpenCharge {
+  energyWh = 0;
+  peakKw = 0;
+  dc = false;
+
+  constructor(
+    readonly startAt: number,
+    readonly startSoc: number,
+    readonly place: Place | null,
+  ) {}
 }
 
 /**
@@ -190,7 +203,7 @@ export class CarActivity {
 
     const chargingNow = this.charging === CHARGING_STARTING || this.charging === CHARGING_CHARGING;
     if (this.charge === null && chargingNow) {
-      this.charge = { startAt: at, energyWh: 0, peakKw: 0, dc: false, startSoc: this.soc, place: this.place() };
+      this.charge = new OpenCharge(at, this.soc, this.place());
     }
     if (this.charge !== null) {
       const power = this.chargerPower();
@@ -219,18 +232,7 @@ export class CarActivity {
   }
 
   private startTrip(at: number): void {
-    this.trip = {
-      startAt: at,
-      startOdometer: this.odometer,
-      lastOdometer: this.odometer,
-      gpsKm: 0,
-      energyWh: 0,
-      maxSpeed: Number.NEGATIVE_INFINITY,
-      startSoc: this.soc,
-      startPlace: this.place(),
-      track: [],
-      trackSpacingMs: 0,
-    };
+    this.trip = new OpenTrip(at, this.odometer, this.soc, this.place());
     if (!Number.isNaN(this.latitude)) this.addTrackPoint(this.trip, at);
   }
 
