@@ -33,9 +33,10 @@ export interface BusRecord {
    */
   normalisedPayload?: Uint8Array;
   /**
-   * V records decoded on this instance: every datum as a triple [Field number, valueStart, valueEnd],
-   * the Value's canonical JSON being datumText[valueStart, valueEnd). Consumers read values from here
-   * rather than scanning recordJson (history does). Absent on records read back from NATS.
+   * V records decoded on this instance without `samples`: every datum as a triple [Field number,
+   * valueStart, valueEnd], the Value's canonical JSON being datumText[valueStart, valueEnd). Consumers
+   * read values from here rather than scanning recordJson (history does). Absent on records read back
+   * from NATS.
    */
   datums?: Int32Array;
   datumText?: string;

@@ -281,6 +281,25 @@ export class DecodedBatch {
   }
 
   /**
+   * The batch's whole state index: row i's triples are [stateFrom(i), stateTo(i)) of it (what state(i)
+   * is a view of, without making the view).
+   */
+  get triples(): Int32Array {
+    return this.stateIndex;
+  }
+
+  /** Where row i's state triples start in `triples` (rebased to text(i), which it makes). */
+  stateFrom(i: number): number {
+    this.text(i);
+    return this.table[i * FRAME_SLOTS + SLOT.STATE_START]! * 3;
+  }
+
+  /** Where row i's state triples end in `triples`; equal to stateFrom(i) when it has none. */
+  stateTo(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.STATE_END]! * 3;
+  }
+
+  /**
    * A V record's last-known state as triples [Field number, valueStart, valueEnd], the datum's Value
    * JSON being text(i)[valueStart, valueEnd) (a view into the batch's state index); null when none.
    */
