@@ -654,7 +654,21 @@ function numericValueFromBytes(bytes: Uint8Array, at: number, end: number): numb
   if (isMemberInBytes(bytes, at, end, DOUBLE)) p = at + DOUBLE.quote + 2;
   else if (isMemberInBytes(bytes, at, end, FLOAT)) p = at + FLOAT.quote + 2;
   else if (isMemberInBytes(bytes, at, end, INT)) p = at + INT.quote + 2;
-  else return numericValue(textFrom(bytes, at, end), 0);
+  else if (isMemberInBytes(bytes, at, end, LONG)) {
+    p = at + LONG.quote + 2;
+    if (byteAt(bytes, p, end) !== 34) return numericValueOfText(textFrom(bytes, at, end), 0);
+    const value = parseNumberFromBytes(bytes, p + 1, end);
+    if (parsedEndInBytes < 0 || byteAt(bytes, parsedEndInBytes, end) !== 34 || byteAt(bytes, parsedEndInBytes + 1, end) !== 125) return numericValueOfText(textFrom(bytes, at, end), 0);
+    return Number.isFinite(value) ? value : NaN;
+  } else if (isMemberInBytes(bytes, at, end, BOOLEAN)) {
+    p = at + BOOLEAN.quote + 2;
+    const c = byteAt(bytes, p, end);
+    if (c === 116 /* t */ && byteAt(bytes, p + 4, end) === 125) return 1;
+    if (c === 102 /* f */ && byteAt(bytes, p + 5, end) === 125) return 0;
+    return numericValueOfText(textFrom(bytes, at, end), 0);
+  } else {
+    return numericValueOfText(textFrom(bytes, at, end), 0);
+  }
   const value = parseNumberFromBytes(bytes, p, end);
   if (parsedEndInBytes < 0 || byteAt(bytes, parsedEndInBytes, end) !== 125 /* } */) return numericValueOfText(textFrom(bytes, at, end), 0);
   return Number.isFinite(value) ? value : NaN;
