@@ -174,6 +174,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   SAMPLES.count = 0;
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
+  const samples = task.samples !== false;
   const watched = task.watched;
   let internalErrors: string[] | null = null;
   for (let i = 0; i < count; i++) {
@@ -190,7 +191,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       decodeFrame(frames, task.offsets[i]!, task.offsets[i + 1]!, task.vins[i]!, task.receivedAt[i]!, table, row);
       if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
       // The recent history's values, read here from the bytes rather than from the text on the main thread.
-      if (table[row + SLOT.STATE_END]! > table[row + SLOT.STATE_START]! && table[row + SLOT.KIND] === KIND_RECORD) {
+      if (samples && table[row + SLOT.STATE_END]! > table[row + SLOT.STATE_START]! && table[row + SLOT.KIND] === KIND_RECORD) {
         table[row + SLOT.SAMPLE] = SAMPLES.add(SINK.bytes, STATE.values, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!);
       }
       table[row + SLOT.NORMALISED_START] = -1;

@@ -25,6 +25,12 @@ export interface DecodeTask {
    * written, no dashboard message around it). Absent: every frame gets its dashboard message.
    */
   watched?: Uint8Array;
+  /**
+   * Read the recent history's signals of each V record here (the samples section of DecodeResult);
+   * absent: true. The pool turns it off for batches decoded on the main thread, where reading them
+   * would only come before the ack instead of after it (the history then reads them when it folds).
+   */
+  samples?: boolean;
 }
 
 /** The one piscina task a decode worker runs (workers/decode-channel.ts): it serves `port` until it closes. */

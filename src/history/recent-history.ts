@@ -98,6 +98,11 @@ class CarState implements ActivityEvents {
     sample.reset(receivedAt);
     sample.readRow(values, at);
     if (Number.isFinite(createdMs) && createdMs <= receivedAt + 300_000) sample.at = createdMs;
+    this.fold(sample, seq);
+  }
+
+  /** Fold in a record's signals already read into `sample` (left as it is). */
+  fold(sample: SignalSample, seq: number): void {
     if (seq >= 0) this.lastSeq = seq;
     if (!sample.hasAny()) return;
     // A resend older than what is charted would reopen trips that already ended: both skip it.
@@ -131,22 +136,18 @@ interface Queued {
   seq: number;
 }
 
-/**
- * The record's entry: the signals the decode stage read when it did (records of this instance), else
- * read here from its located datums or its JSON (records of other instances, read back from NATS).
- */
-function queuedOf(record: BusRecord, sample: SignalSample): Queued {
-  const seq = record.streamSeq ?? -1;
-  const samples = record.samples;
-  if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
-    return { values: samples, at: record.sampleAt, receivedAt: record.receivedAt, createdMs: createdMsOf(record), seq };
-  }
+/** Reads a record that came without samples (located datums, else its JSON) into `sample`, time included. */
+function readRecord(record: BusRecord, sample: SignalSample): void {
   if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
   else readSample(record.recordJson!, record.receivedAt, sample);
+}
+
+/** What `sample` holds as an entry of its own (the rare paths that keep one: NATS reads). */
+function entryOf(sample: SignalSample, receivedAt: number, seq: number): Queued {
   const values = new Float64Array(SAMPLE_VALUES);
   sample.writeRow(values, 0);
   // sample.at is already the record's time (its created_at when it counts, else receivedAt).
-  return { values, at: 0, receivedAt: record.receivedAt, createdMs: sample.at, seq };
+  return { values, at: 0, receivedAt, createdMs: sample.at, seq };
 }
 
 /** The record's created_at in epoch ms as the decode stage parsed it (else parsed here); NaN without one. */
@@ -179,7 +180,10 @@ export class RecentHistory implements ActivitySink {
    * are folded in already.
    */
   private readonly queueVins: string[] = [];
-  private readonly queueValues: Float64Array[] = [];
+  /** The record's signals, or null when they are still to be read from `queueRecords` (no samples). */
+  private readonly queueValues: Array<Float64Array | null> = [];
+  /** The record itself when it came without samples: read when folded in, not on the ack path. */
+  private readonly queueRecords: Array<BusRecord | null> = [];
   private readonly queueAt: number[] = [];
   private readonly queueReceivedAt: number[] = [];
   private readonly queueCreatedMs: number[] = [];
@@ -271,13 +275,15 @@ export class RecentHistory implements ActivitySink {
     this.queueSeq.push(record.streamSeq ?? -1);
     if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
       this.queueValues.push(samples);
+      this.queueRecords.push(null);
       this.queueAt.push(record.sampleAt);
       this.queueCreatedMs.push(createdMsOf(record));
     } else {
-      const entry = queuedOf(record, this.sample);
-      this.queueValues.push(entry.values);
-      this.queueAt.push(entry.at);
-      this.queueCreatedMs.push(entry.createdMs);
+      // Read when folded in (the bus hands the record over before its ack is written).
+      this.queueValues.push(null);
+      this.queueRecords.push(record);
+      this.queueAt.push(0);
+      this.queueCreatedMs.push(NaN);
     }
     return this.queueVins.length;
   }
@@ -307,11 +313,11 @@ export class RecentHistory implements ActivitySink {
     if (this.head === vins.length) {
       // All folded in: the columns start again (and let go of the batches' samples).
       this.head = 0;
-      vins.length = this.queueValues.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = 0;
+      vins.length = this.queueValues.length = this.queueRecords.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = 0;
     } else if (this.head >= 4 * RECORDS_PER_TURN) {
       // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
       const done = this.head;
-      for (const column of [vins, this.queueValues, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq] as unknown[][]) column.splice(0, done);
+      for (const column of [vins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq] as unknown[][]) column.splice(0, done);
       this.head = 0;
     }
     this.options.metrics.samples.inc(to - from);
@@ -328,15 +334,24 @@ export class RecentHistory implements ActivitySink {
     const isLocal = this.streamBacked ? this.options.isLocal : undefined;
     // In one process nothing is held or read back from a stream: two map lookups a record saved.
     const followsStream = this.held.size > 0 || this.streamCars.size > 0;
+    const sample = this.sample;
     for (let i = from; i < to; i++) {
       const vin = vins[i]!;
       const seq = seqs[i]!;
+      const rowValues = values[i]!;
+      // A record without samples is read now, into `sample`, and folded in from there.
+      const record = rowValues === null ? this.queueRecords[i]! : null;
+      if (record !== null) {
+        readRecord(record, sample);
+        this.queueRecords[i] = null;
+      }
       if (followsStream) {
         const held = this.held.get(vin);
-        if (held !== undefined) held.push({ values: values[i]!, at: ats[i]!, receivedAt: receivedAts[i]!, createdMs: createdMss[i]!, seq });
+        if (held !== undefined) held.push(record !== null ? entryOf(sample, receivedAts[i]!, seq) : { values: rowValues!, at: ats[i]!, receivedAt: receivedAts[i]!, createdMs: createdMss[i]!, seq });
         const streamCar = this.streamCars.get(vin);
         if (streamCar !== undefined && (seq < 0 || seq > streamCar.lastSeq)) {
-          streamCar.add(values[i]!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, this.sample);
+          if (record !== null) streamCar.fold(sample, seq);
+          else streamCar.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
         }
       }
       if (isLocal !== undefined && !isLocal(vin)) continue;
@@ -345,7 +360,8 @@ export class RecentHistory implements ActivitySink {
         car = this.newCar(vin, true);
         this.cars.set(vin, car);
       }
-      car.add(values[i]!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, this.sample);
+      if (record !== null) car.fold(sample, seq);
+      else car.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
     }
   }
 
@@ -414,7 +430,13 @@ export class RecentHistory implements ActivitySink {
       try {
         const started = performance.now();
         await bus.replay!(vin, Date.now() - this.options.windowMs, (record) => {
-          if (record.topic === 'V' && record.recordJson !== null) car.addQueued(queuedOf(record, sample), sample);
+          if (record.topic !== 'V' || record.recordJson === null) return;
+          if (record.samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
+            car.add(record.samples, record.sampleAt, record.receivedAt, createdMsOf(record), record.streamSeq ?? -1, sample);
+          } else {
+            readRecord(record, sample);
+            car.fold(sample, record.streamSeq ?? -1);
+          }
         });
         this.options.metrics.streamReadSeconds.observe((performance.now() - started) / 1000);
         this.drain();

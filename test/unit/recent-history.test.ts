@@ -142,7 +142,7 @@ describe('recent history', () => {
     expect(columns.latitude.every((v) => v === null || Math.abs(v - 37.39) < 0.1)).to.equal(true);
   });
 
-  it('answers the same from the signals the decode stage read as from the record JSON, across bounded drains', async () => {
+  it('answers the same from the signals the decode stage read, from located datums and from the record JSON, across bounded drains', async () => {
     // Two cars' story records, published once as JSON-only records and once as the actor publishes
     // them (the decode batch's samples and created_at ms), in turns of 1,500 (drains of 1,000 a turn).
     const json = [...storyRecords(VIN_A, 300, START), ...storyRecords(VIN_B, 300, START, 11)].sort((a, b) => a.receivedAt - b.receivedAt);
@@ -153,8 +153,15 @@ describe('recent history', () => {
       expect(sampleAt).to.be.at.least(0);
       return { ...record, recordJson: batch.recordJson(0), createdAt: batch.createdAt(0), createdAtMs: batch.createdAtMs(0), samples: batch.samples, sampleAt };
     });
+    // As a batch decoded on the main thread publishes them: no samples, the datums located.
+    const located = json.map((record) => {
+      const task = { ...packFrames([writeStreamEnvelope({ txid: record.txid, topic: 'V', payload: record.payload! })], record.vin, record.receivedAt), samples: false };
+      const batch = new DecodedBatch(decodeBatch(task), task.frames);
+      expect(batch.sampleAt(0)).to.equal(-1);
+      return { ...record, recordJson: batch.recordJson(0), createdAt: batch.createdAt(0), createdAtMs: batch.createdAtMs(0), datums: batch.state(0)!, datumText: batch.text(0) };
+    });
     const answers = [];
-    for (const records of [json, decoded]) {
+    for (const records of [json, decoded, located]) {
       const history = newHistory();
       const bus = new InProcessBus();
       history.start(bus);
@@ -168,6 +175,7 @@ describe('recent history', () => {
     }
     expect(answers[0]![0]!.trips).to.have.length.greaterThan(0);
     expect(answers[1]).to.deep.equal(answers[0]);
+    expect(answers[2]).to.deep.equal(answers[0]);
   });
 
   it('keeps a bounded number of rows per car, thinning the old ones and keeping the newest', () => {
