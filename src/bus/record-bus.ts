@@ -41,7 +41,7 @@ export interface BusRecord {
   datums?: Int32Array;
   datumText?: string;
   /**
-   * V records decoded on this instance: the followed signals the decode stage read (SignalSample.readRow),
+   * V records decoded on this instance by a decode worker: the followed signals it read (SignalSample.readRow),
    * SAMPLE_VALUES values from `sampleAt` in `samples` (one array for the record's whole decode batch).
    * The recent history reads them instead of parsing the values again. Absent: it reads `datums`.
    */
