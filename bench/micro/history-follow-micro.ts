@@ -7,12 +7,13 @@
 //     measured without the history and subtracted;
 //   - batch: the records of a turn published back to back, folded in on the next turn (saturation).
 // Each pass starts a fresh history and feeds the cars' records in time order (new rows, trips, charges).
-//   node dist/bench/micro/history-follow-micro.js [--cars 200] [--ticks 100] [--seconds 3] [--batch 256]
+//   node dist/bench/micro/history-follow-micro.js [--cars 200] [--ticks 100] [--seconds 3] [--batch 256] [--from-text]
 import { parseArgs } from 'node:util';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
 import type { DecodeTask } from '../../src/decode/decode-task.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -26,6 +27,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     batch: { type: 'string', default: '256' },
     only: { type: 'string', default: '' },
+    // Read the values from the text on the main thread, as before the decode stage read them.
+    'from-text': { type: 'boolean', default: false },
   },
 });
 const carCount = Number(values.cars);
@@ -52,7 +55,9 @@ function buildRecords(): BusRecord[] {
     }
     // No dashboard watches (as in the sparse and saturation scenarios): the text is the record JSON.
     const task: DecodeTask = packFrames(frames, vins, at + 20, false);
-    const outcomes = receiveOutcomes(decodeBatch(task), task.frames);
+    const result = decodeBatch(task);
+    const batch = new DecodedBatch(result, task.frames);
+    const outcomes = receiveOutcomes(result, task.frames);
     const view = new Uint8Array(task.frames);
     outcomes.forEach((outcome, i) => {
       if (outcome.kind !== 'record' || outcome.topic !== 'V') throw new Error(`frame ${i}: ${outcome.kind} ${outcome.errorKind ?? ''}`);
@@ -70,6 +75,14 @@ function buildRecords(): BusRecord[] {
       if (outcome.state !== null && text !== null) {
         record.datums = outcome.state;
         record.datumText = text;
+      }
+      // As the actor publishes it: created_at as the decode stage parsed it, and (unless --from-text)
+      // the followed signals the decode stage read.
+      if (outcome.createdAt !== null) record.createdAtMs = batch.createdAtMs(i);
+      const sampleAt = batch.sampleAt(i);
+      if (sampleAt >= 0 && values['from-text'] !== true) {
+        record.samples = batch.samples;
+        record.sampleAt = sampleAt;
       }
       records.push(record);
     });

@@ -132,15 +132,21 @@ export class VehicleActor implements LocalVehicleState {
     // The record's text: its dashboard message, or the record JSON alone when no dashboard watched the
     // VIN. The state offsets, the record JSON and createdAt are positions in it.
     const text = batch.text(i);
-    const state = batch.state(i);
+    // The state triples are read in the batch's index (no view made per record).
+    const stateFrom = batch.stateFrom(i);
+    const stateTo = batch.stateTo(i);
     const createdAt = batch.createdAt(i);
     const createdAtMs = createdAt !== null ? batch.createdAtMs(i) : undefined;
     // createdAt, when set, is a slice of the same text: kept as state time, it is compacted with the values.
-    if (state !== null) {
-      if (createdAtMs !== undefined) this.remember(state, text, createdAt!, createdAtMs);
-      else this.remember(state, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
+    if (stateTo > stateFrom) {
+      if (createdAtMs !== undefined) this.remember(batch.triples, stateFrom, stateTo, text, createdAt!, createdAtMs);
+      else this.remember(batch.triples, stateFrom, stateTo, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
     }
     const clientVersion = ticket.connection.clientVersion;
+    const sampleAt = batch.sampleAt(i);
+    // The datums go on the record only for a consumer that reads values itself: the history takes the
+    // decode stage's samples when there are some.
+    const datums = sampleAt < 0 && stateTo > stateFrom;
     // Every field present, in one order, on every record: one shape for the bus's subscribers.
     const record: BusRecord = {
       vin: this.vin,
@@ -153,8 +159,10 @@ export class VehicleActor implements LocalVehicleState {
       dashboardBytes: batch.dashboardBytes(i),
       payload,
       normalisedPayload: batch.normalisedPayload(i),
-      datums: state ?? undefined,
-      datumText: state !== null ? text : undefined,
+      datums: datums ? batch.state(i)! : undefined,
+      datumText: datums ? text : undefined,
+      samples: sampleAt >= 0 ? batch.samples : undefined,
+      sampleAt,
       createdAt,
       createdAtMs,
       clientVersion: clientVersion !== '' ? clientVersion : undefined,
@@ -182,15 +190,15 @@ export class VehicleActor implements LocalVehicleState {
   }
 
   /**
-   * state: triples [Field number, valueStart, valueEnd] into `text` (see DecodedBatch.state). Per field
+   * state[from, to): triples [Field number, valueStart, valueEnd] into `text` (see DecodedBatch.state). Per field
    * the newest sample wins, not the last arrival: a resent older record (is_resend, delivery policy
    * "latest") still reaches dashboards as a record but does not roll state back. A value the schema
    * cannot say anything about (`{}`: a Value member newer than our proto; `null`: no value) never
    * replaces a known one.
    */
-  private remember(state: Int32Array, text: string, at: string, atMs: number): void {
+  private remember(state: Int32Array, from: number, to: number, text: string, at: string, atMs: number): void {
     const entries = this.entries;
-    for (let i = 0; i < state.length; i += 3) {
+    for (let i = from; i < to; i += 3) {
       const start = state[i + 1]!;
       const end = state[i + 2]!;
       if (!isStateValue(text, start, end)) continue;

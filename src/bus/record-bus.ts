@@ -33,12 +33,20 @@ export interface BusRecord {
    */
   normalisedPayload?: Uint8Array;
   /**
-   * V records decoded on this instance: every datum as a triple [Field number, valueStart, valueEnd],
-   * the Value's canonical JSON being datumText[valueStart, valueEnd). Consumers read values from here
-   * rather than scanning recordJson (history does). Absent on records read back from NATS.
+   * V records decoded on this instance without `samples`: every datum as a triple [Field number,
+   * valueStart, valueEnd], the Value's canonical JSON being datumText[valueStart, valueEnd). Consumers
+   * read values from here rather than scanning recordJson (history does). Absent on records read back
+   * from NATS.
    */
   datums?: Int32Array;
   datumText?: string;
+  /**
+   * V records decoded on this instance by a decode worker: the followed signals it read (SignalSample.readRow),
+   * SAMPLE_VALUES values from `sampleAt` in `samples` (one array for the record's whole decode batch).
+   * The recent history reads them instead of parsing the values again. Absent: it reads `datums`.
+   */
+  samples?: Float64Array;
+  sampleAt?: number;
   /** RFC 3339 of the record's own created_at (null: none), when the decode stage gave it. */
   createdAt?: string | null;
   /**

@@ -14,6 +14,7 @@ import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
 import { sampleTime } from '../protocol/state-value.js';
+import { SAMPLE_VALUES, SignalSample, readSampleFromBytes } from '../history/signal-sample.js';
 import { DecodedBatch } from './decoded-batch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
@@ -23,6 +24,7 @@ import {
   KIND_ERROR,
   KIND_RECORD,
   SLOT,
+  align8,
   type DecodeResult,
   type DecodeTask,
   type FrameOutcome,
@@ -97,11 +99,32 @@ class ReplyBuffer {
   }
 }
 
+/** The samples of a batch (SAMPLE_VALUES per V record with datums), grown as needed, kept across batches. */
+class SampleBuffer {
+  values = new Float64Array(SAMPLE_VALUES * 256);
+  /** Records written. */
+  count = 0;
+  private readonly sample = new SignalSample();
+
+  /** The followed signals of the record whose text ends at `end` in `bytes` and datums are state[from, to). */
+  add(bytes: Uint8Array, state: Int32Array, from: number, to: number, end: number): number {
+    const at = this.count * SAMPLE_VALUES;
+    if (at + SAMPLE_VALUES > this.values.length) {
+      const values = new Float64Array(this.values.length * 2);
+      values.set(this.values);
+      this.values = values;
+    }
+    readSampleFromBytes(bytes, state, from, to, end, this.sample).writeRow(this.values, at);
+    return ++this.count;
+  }
+}
+
 // decodeBatch runs to completion one batch at a time, so one of each serves every batch of a thread.
 const REPLIES = new ReplyBuffer();
 const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
+const SAMPLES = new SampleBuffer();
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
@@ -148,8 +171,10 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   REPLIES.length = 0;
   SINK.n = 0;
   STATE.length = 0;
+  SAMPLES.count = 0;
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
+  const samples = task.samples !== false;
   const watched = task.watched;
   let internalErrors: string[] | null = null;
   for (let i = 0; i < count; i++) {
@@ -159,11 +184,16 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
     const stateMark = STATE.length;
     const repliesMark = REPLIES.length;
     const normalisedMark = NORMALISED.n;
+    const samplesMark = SAMPLES.count;
     try {
       withDashboardMessage = watched === undefined || watched[i] !== 0;
       table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
       decodeFrame(frames, task.offsets[i]!, task.offsets[i + 1]!, task.vins[i]!, task.receivedAt[i]!, table, row);
       if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
+      // The recent history's values, read here from the bytes rather than from the text on the main thread.
+      if (samples && table[row + SLOT.STATE_END]! > table[row + SLOT.STATE_START]! && table[row + SLOT.KIND] === KIND_RECORD) {
+        table[row + SLOT.SAMPLE] = SAMPLES.add(SINK.bytes, STATE.values, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!);
+      }
       table[row + SLOT.NORMALISED_START] = -1;
       if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]!);
     } catch (error) {
@@ -175,6 +205,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       STATE.length = stateMark;
       REPLIES.length = repliesMark;
       NORMALISED.n = normalisedMark;
+      SAMPLES.count = samplesMark;
       (internalErrors ??= []).push(error instanceof Error ? (error.stack ?? error.message) : String(error));
       internalFailure(frames.subarray(task.offsets[i], task.offsets[i + 1]), table, row);
     }
@@ -187,13 +218,15 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const repliesAt = stateAt + STATE.length * 4;
   const textAt = repliesAt + REPLIES.length;
   const normalisedAt = textAt + SINK.n;
-  const bytes = new Uint8Array(normalisedAt + NORMALISED.n);
+  const samplesAt = align8(normalisedAt + NORMALISED.n);
+  const bytes = new Uint8Array(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
   bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
   if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
   if (REPLIES.length > 0) bytes.set(REPLIES.bytes.subarray(0, REPLIES.length), repliesAt);
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
-  return { buffer: bytes.buffer, count, stateAt, repliesAt, textAt, normalisedAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+  if (SAMPLES.count > 0) bytes.set(new Uint8Array(SAMPLES.values.buffer, 0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
+  return { buffer: bytes.buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
 }
 
 // Inline batches reuse one frames buffer (DecodePool's reuseInlineFrames): the same view of it then

@@ -452,7 +452,8 @@ export class DecodePool<T> {
     const startedAt = performance.now();
     let result: DecodeResult;
     try {
-      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true });
+      // No samples: on this thread the history reads the values itself, after the acks (DecodeTask.samples).
+      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true, samples: false });
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;

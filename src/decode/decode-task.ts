@@ -25,6 +25,12 @@ export interface DecodeTask {
    * written, no dashboard message around it). Absent: every frame gets its dashboard message.
    */
   watched?: Uint8Array;
+  /**
+   * Read the recent history's signals of each V record here (the samples section of DecodeResult);
+   * absent: true. The pool turns it off for batches decoded on the main thread, where reading them
+   * would only come before the ack instead of after it (the history then reads them when it folds).
+   */
+  samples?: boolean;
 }
 
 /** The one piscina task a decode worker runs (workers/decode-channel.ts): it serves `port` until it closes. */
@@ -136,7 +142,10 @@ export interface FrameOutcome {
  * - the replies, back to back: frame i's is [row(i-1).REPLY_END, row(i).REPLY_END), at repliesAt;
  * - the dashboard messages (or record JSON alone) of the batch's records, UTF-8, at textAt;
  * - the normalised records as protobuf, back to back (only when the task asked for them), at
- *   normalisedAt, up to the buffer's end.
+ *   normalisedAt;
+ * - the samples: per V record with datums, the followed signals the recent history reads
+ *   (SAMPLE_VALUES Float64 each, see SignalSample.readRow), at samplesAt (8-byte aligned), up to the
+ *   buffer's end. The history then parses no value on the main thread.
  * The main thread reads it through a DecodedBatch (or receiveOutcomes).
  */
 export interface DecodeResult {
@@ -148,6 +157,8 @@ export interface DecodeResult {
   repliesAt: number;
   textAt: number;
   normalisedAt: number;
+  /** Where the samples start (8-byte aligned); the buffer's length when there are none. */
+  samplesAt: number;
   /** What each frame with the error kind `internal` threw (a bug of ours), for the main thread's log. Usually empty. */
   internalErrors: readonly string[];
 }
@@ -199,8 +210,13 @@ export const SLOT = {
    */
   CREATED_AT_MS_HI: 23,
   CREATED_AT_MS_LO: 24,
+  /**
+   * 1 + the V record's row in the samples section (its followed signals, read in the worker: see
+   * DecodeResult.samplesAt); 0 when it has none.
+   */
+  SAMPLE: 25,
 } as const;
-export const FRAME_SLOTS = 25;
+export const FRAME_SLOTS = 26;
 
 /** SLOT.KIND values: indexes of OUTCOME_KINDS. */
 export const KIND_RECORD = 0;

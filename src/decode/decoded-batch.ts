@@ -9,6 +9,7 @@ import {
   type DecodeResult,
   type FrameOutcome,
 } from './decode-task.js';
+import { SAMPLE_VALUES } from '../history/signal-sample.js';
 
 const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
 
@@ -33,25 +34,28 @@ export class DecodedBatch {
   private readonly repliesAt: number;
   private readonly textAt: number;
   private readonly normalisedAt: number;
+  private readonly samplesAt: number;
   /** The frames the batch was decoded from (payloads and txids are read from here). */
   private readonly framesBuffer: SharedArrayBuffer | ArrayBuffer;
   /** Views made when first needed: a batch of acks reads neither text nor state nor txids. */
   private bytesView: Buffer | null = null;
   private stateView: Int32Array | null = null;
   private sourceView: Buffer | null = null;
+  private samplesView: Float64Array | null = null;
   /**
    * Each record row's text once made (see the class comment); null until a text is made, which a
    * batch of acks and errors never does. A lone record's batch keeps its one text without an array.
    */
   private texts: Array<string | undefined> | string | null = null;
 
-  constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt'>, frames: SharedArrayBuffer | ArrayBuffer) {
+  constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt' | 'samplesAt'>, frames: SharedArrayBuffer | ArrayBuffer) {
     this.buffer = result.buffer;
     this.count = result.count;
     this.stateAt = result.stateAt;
     this.repliesAt = result.repliesAt;
     this.textAt = result.textAt;
     this.normalisedAt = result.normalisedAt;
+    this.samplesAt = result.samplesAt;
     this.table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
     this.framesBuffer = frames;
   }
@@ -119,7 +123,7 @@ export class DecodedBatch {
       buffer.set(reply, at);
       at += reply.byteLength;
     }
-    return new DecodedBatch({ buffer: buffer.buffer, count, stateAt: repliesAt, repliesAt, textAt: at, normalisedAt: at }, frames);
+    return new DecodedBatch({ buffer: buffer.buffer, count, stateAt: repliesAt, repliesAt, textAt: at, normalisedAt: at, samplesAt: buffer.byteLength }, frames);
   }
 
   /** KIND_RECORD, KIND_ACK_ONLY or KIND_ERROR (decode-task.ts). */
@@ -277,6 +281,25 @@ export class DecodedBatch {
   }
 
   /**
+   * The batch's whole state index: row i's triples are [stateFrom(i), stateTo(i)) of it (what state(i)
+   * is a view of, without making the view).
+   */
+  get triples(): Int32Array {
+    return this.stateIndex;
+  }
+
+  /** Where row i's state triples start in `triples` (rebased to text(i), which it makes). */
+  stateFrom(i: number): number {
+    this.text(i);
+    return this.table[i * FRAME_SLOTS + SLOT.STATE_START]! * 3;
+  }
+
+  /** Where row i's state triples end in `triples`; equal to stateFrom(i) when it has none. */
+  stateTo(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.STATE_END]! * 3;
+  }
+
+  /**
    * A V record's last-known state as triples [Field number, valueStart, valueEnd], the datum's Value
    * JSON being text(i)[valueStart, valueEnd) (a view into the batch's state index); null when none.
    */
@@ -286,6 +309,23 @@ export class DecodedBatch {
     const start = this.table[row + SLOT.STATE_START]!;
     const end = this.table[row + SLOT.STATE_END]!;
     return end > start ? this.stateIndex.subarray(start * 3, end * 3) : null;
+  }
+
+  /**
+   * Every V record's followed signals, SAMPLE_VALUES each (SignalSample.readRow): one view for the batch,
+   * made when first asked for. A record's start in it is sampleAt(i).
+   */
+  get samples(): Float64Array {
+    return (this.samplesView ??= new Float64Array(this.buffer, this.samplesAt, (this.buffer.byteLength - this.samplesAt) >> 3));
+  }
+
+  /** Where the record's followed signals start in `samples`; -1 when the worker read none. */
+  sampleAt(i: number): number {
+    const row = this.table[i * FRAME_SLOTS + SLOT.SAMPLE]!;
+    if (row <= 0) return -1;
+    const at = (row - 1) * SAMPLE_VALUES;
+    // A row past the section (a worker of another build) is not read: the history then reads the text.
+    return at + SAMPLE_VALUES <= (this.buffer.byteLength - this.samplesAt) >> 3 ? at : -1;
   }
 
   /** Frame i as one object with every field (tests, tools; the hot path reads fields by index instead). */

@@ -1,6 +1,7 @@
 import { FRAME_SLOTS, type DecodeResult } from './decode-task.js';
 import type { StoredOutcome } from './stored-batch.js';
 import { isObject, kindOf } from '../safety/json-reader.js';
+import { SAMPLE_VALUES } from '../history/signal-sample.js';
 
 /**
  * What a decode worker sends back, checked on the main thread before use. Piscina hands a task's
@@ -12,15 +13,18 @@ import { isObject, kindOf } from '../safety/json-reader.js';
 export function decodeResultOf(value: unknown): DecodeResult {
   if (isObject(value) && value.buffer instanceof ArrayBuffer && Array.isArray(value.internalErrors)) {
     const { buffer, count, stateAt, repliesAt, textAt, normalisedAt } = value;
+    // Absent: no samples (the history then reads the values from the text).
+    const samplesAt = value.samplesAt === undefined ? buffer.byteLength : value.samplesAt;
     // The sections must lie in order inside the buffer: a DecodedBatch makes views of them.
     if (
       isCount(count) && isCount(stateAt) && isCount(repliesAt) && isCount(textAt) && isCount(normalisedAt) &&
       stateAt === count * FRAME_SLOTS * 4 && stateAt <= repliesAt && (repliesAt - stateAt) % 4 === 0 &&
-      repliesAt <= textAt && textAt <= normalisedAt && normalisedAt <= buffer.byteLength
+      repliesAt <= textAt && textAt <= normalisedAt && normalisedAt <= buffer.byteLength &&
+      isCount(samplesAt) && (samplesAt === buffer.byteLength || (samplesAt >= normalisedAt && samplesAt % 8 === 0 && (buffer.byteLength - samplesAt) % (8 * SAMPLE_VALUES) === 0))
     ) {
       const errors = value.internalErrors as unknown[];
       const internalErrors = errors.length === 0 ? errors as string[] : errors.map((error) => (typeof error === 'string' ? error : String(error)));
-      return { buffer, count, stateAt, repliesAt, textAt, normalisedAt, internalErrors };
+      return { buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors };
     }
   }
   throw new TypeError(`decode worker replied ${kindOf(value)} without the DecodeResult buffer and its sections`);

@@ -4,7 +4,9 @@ const KM_PER_MILE = 1.609344;
 /** A gap longer than this between two samples adds no energy (the car was not heard from). */
 const MAX_INTEGRATION_GAP_MS = 60_000;
 const PARK = GEAR_CODES.ShiftStateP;
-const CHARGING_NOW = new Set([CHARGING_CODES.DetailedChargeStateCharging, CHARGING_CODES.DetailedChargeStateStarting]);
+/** The charge states of a session under way. */
+const CHARGING_STARTING = CHARGING_CODES.DetailedChargeStateStarting!;
+const CHARGING_CHARGING = CHARGING_CODES.DetailedChargeStateCharging!;
 
 export interface Place {
   latitude: number;
@@ -59,26 +61,39 @@ export interface ActivityEvents {
   chargeEnded(session: ChargingSession): void;
 }
 
-interface OpenTrip {
-  startAt: number;
-  startOdometer: number;
+/**
+ * A trip under way. Classes rather than object literals, with every field set in one order: one shape
+ * for every open trip and charge, so the per-record path's loads stay monomorphic.
+ */
+class OpenTrip {
   lastOdometer: number;
-  gpsKm: number;
-  energyWh: number;
-  maxSpeed: number;
-  startSoc: number;
-  startPlace: Place | null;
-  track: number[];
-  trackSpacingMs: number;
+  gpsKm = 0;
+  energyWh = 0;
+  maxSpeed = Number.NEGATIVE_INFINITY;
+  track: number[] = [];
+  trackSpacingMs = 0;
+
+  constructor(
+    readonly startAt: number,
+    public startOdometer: number,
+    readonly startSoc: number,
+    readonly startPlace: Place | null,
+  ) {
+    this.lastOdometer = startOdometer;
+  }
 }
 
-interface OpenCharge {
-  startAt: number;
-  energyWh: number;
-  peakKw: number;
-  dc: boolean;
-  startSoc: number;
-  place: Place | null;
+/** A charging session under way (see OpenTrip). */
+class OpenCharge {
+  energyWh = 0;
+  peakKw = 0;
+  dc = false;
+
+  constructor(
+    readonly startAt: number,
+    readonly startSoc: number,
+    readonly place: Place | null,
+  ) {}
 }
 
 /**
@@ -111,10 +126,20 @@ export class CarActivity {
 
   /** Pack power out of the battery, kW (positive while driving, negative while charging); NaN when unknown. */
   get packPowerKw(): number {
-    return (this.packVoltage * this.packCurrent) / 1000;
+    return this.packPower();
   }
 
   get chargerPowerKw(): number {
+    return this.chargerPower();
+  }
+
+  // Methods rather than the getters on the per-record path: the profile of the saturation run showed
+  // the getters' loads going through the generic LoadIC from optimised code.
+  packPower(): number {
+    return (this.packVoltage * this.packCurrent) / 1000;
+  }
+
+  chargerPower(): number {
     const ac = Number.isNaN(this.acPower) ? 0 : this.acPower;
     const dc = Number.isNaN(this.dcPower) ? 0 : this.dcPower;
     return Number.isNaN(this.acPower) && Number.isNaN(this.dcPower) ? NaN : Math.max(ac, dc);
@@ -135,8 +160,14 @@ export class CarActivity {
     // Energy over the step that ends now, at the power known before this sample.
     if (dt > 0 && dt <= MAX_INTEGRATION_GAP_MS) {
       const hours = dt / 3_600_000;
-      if (this.trip !== null && this.packPowerKw > 0) this.trip.energyWh += this.packPowerKw * 1000 * hours;
-      if (this.charge !== null && this.chargerPowerKw > 0) this.charge.energyWh += this.chargerPowerKw * 1000 * hours;
+      if (this.trip !== null) {
+        const power = this.packPower();
+        if (power > 0) this.trip.energyWh += power * 1000 * hours;
+      }
+      if (this.charge !== null) {
+        const power = this.chargerPower();
+        if (power > 0) this.charge.energyWh += power * 1000 * hours;
+      }
     }
     if (at > this.lastAt) this.lastAt = at;
 
@@ -170,12 +201,12 @@ export class CarActivity {
       if (this.gear === PARK) this.endTrip(at);
     }
 
-    const chargingNow = CHARGING_NOW.has(this.charging);
+    const chargingNow = this.charging === CHARGING_STARTING || this.charging === CHARGING_CHARGING;
     if (this.charge === null && chargingNow) {
-      this.charge = { startAt: at, energyWh: 0, peakKw: 0, dc: false, startSoc: this.soc, place: this.place() };
+      this.charge = new OpenCharge(at, this.soc, this.place());
     }
     if (this.charge !== null) {
-      const power = this.chargerPowerKw;
+      const power = this.chargerPower();
       if (power > this.charge.peakKw) this.charge.peakKw = power;
       if (this.dcPower > 0 || sample.fastCharger === 1) this.charge.dc = true;
       if (!chargingNow && !Number.isNaN(this.charging)) this.endCharge(at);
@@ -201,18 +232,7 @@ export class CarActivity {
   }
 
   private startTrip(at: number): void {
-    this.trip = {
-      startAt: at,
-      startOdometer: this.odometer,
-      lastOdometer: this.odometer,
-      gpsKm: 0,
-      energyWh: 0,
-      maxSpeed: Number.NEGATIVE_INFINITY,
-      startSoc: this.soc,
-      startPlace: this.place(),
-      track: [],
-      trackSpacingMs: 0,
-    };
+    this.trip = new OpenTrip(at, this.odometer, this.soc, this.place());
     if (!Number.isNaN(this.latitude)) this.addTrackPoint(this.trip, at);
   }
 

@@ -62,6 +62,11 @@ export class CarHistory {
 
   /** Epoch ms of the newest row; -Infinity when empty. */
   get newestAt(): number {
+    return this.newest();
+  }
+
+  /** newestAt as a method: what the per-record path calls (no getter through a generic LoadIC). */
+  newest(): number {
     return this.count > 0 ? this.f64![CURRENT + this.count - 1]! : Number.NEGATIVE_INFINITY;
   }
 
@@ -73,7 +78,7 @@ export class CarHistory {
   /** Fold the car's values at `sample.at` in; `power` and `chargerPower` are derived by the caller. */
   add(sample: SignalSample, power: number, chargerPower: number): void {
     const at = sample.at;
-    const lastAt = this.newestAt;
+    const lastAt = this.newest();
     if (at < lastAt) {
       this.late++;
       return;

@@ -3,7 +3,7 @@ import type { BusRecord, RecordBus } from '../bus/record-bus.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
-import { SignalSample, readSample, readSampleFromDatums } from './signal-sample.js';
+import { SAMPLE_VALUES, SignalSample, readSample, readSampleFromDatums, rfc3339Ms } from './signal-sample.js';
 
 export interface RecentHistoryOptions {
   windowMs: number;
@@ -90,25 +90,72 @@ class CarState implements ActivityEvents {
     this.sink.activityEnded(this.vin, this.counted, null, session);
   }
 
-  add(record: BusRecord, sample: SignalSample): void {
-    if (record.recordJson === null) return;
-    // A car's record on this instance comes with its datums located; others (NATS, server-made) are read from the JSON.
-    if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
-    else readSample(record.recordJson, record.receivedAt, sample);
-    if (record.streamSeq !== undefined) this.lastSeq = record.streamSeq;
-    if (!sample.any) return;
+  /**
+   * Fold in one record's signals: SAMPLE_VALUES values from `at` in `values` (SignalSample.readRow),
+   * `createdMs` its created_at in epoch ms (NaN: none), `seq` its stream sequence (-1: none).
+   */
+  add(values: Float64Array, at: number, receivedAt: number, createdMs: number, seq: number, sample: SignalSample): void {
+    sample.reset(receivedAt);
+    sample.readRow(values, at);
+    if (Number.isFinite(createdMs) && createdMs <= receivedAt + 300_000) sample.at = createdMs;
+    this.fold(sample, seq);
+  }
+
+  /** Fold in a record's signals already read into `sample` (left as it is). */
+  fold(sample: SignalSample, seq: number): void {
+    if (seq >= 0) this.lastSeq = seq;
+    if (!sample.hasAny()) return;
     // A resend older than what is charted would reopen trips that already ended: both skip it.
-    if (sample.at < this.history.newestAt) {
+    if (sample.at < this.history.newest()) {
       this.history.late++;
       return;
     }
     this.activity.add(sample);
-    this.history.add(sample, this.activity.packPowerKw, this.activity.chargerPowerKw);
+    this.history.add(sample, this.activity.packPower(), this.activity.chargerPower());
+  }
+
+  addQueued(entry: Queued, sample: SignalSample): void {
+    this.add(entry.values, entry.at, entry.receivedAt, entry.createdMs, entry.seq, sample);
   }
 
   get bytes(): number {
     return this.history.bytes + this.activity.bytes;
   }
+}
+
+/**
+ * A record as the history keeps it until it is folded in: where its signals are (a decode batch's
+ * samples, or a row read here) and its times; not the record itself, whose text would otherwise live
+ * (and be copied by the young-generation GC) for as long as it waits.
+ */
+interface Queued {
+  values: Float64Array;
+  at: number;
+  receivedAt: number;
+  createdMs: number;
+  seq: number;
+}
+
+/** Reads a record that came without samples (located datums, else its JSON) into `sample`, time included. */
+function readRecord(record: BusRecord, sample: SignalSample): void {
+  if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
+  else readSample(record.recordJson!, record.receivedAt, sample);
+}
+
+/** What `sample` holds as an entry of its own (the rare paths that keep one: NATS reads). */
+function entryOf(sample: SignalSample, receivedAt: number, seq: number): Queued {
+  const values = new Float64Array(SAMPLE_VALUES);
+  sample.writeRow(values, 0);
+  // sample.at is already the record's time (its created_at when it counts, else receivedAt).
+  return { values, at: 0, receivedAt, createdMs: sample.at, seq };
+}
+
+/** The record's created_at in epoch ms as the decode stage parsed it (else parsed here); NaN without one. */
+function createdMsOf(record: BusRecord): number {
+  const createdAt = record.createdAt ?? null;
+  if (createdAt === null) return NaN;
+  const ms = record.createdAtMs ?? 0;
+  return ms > 0 ? ms : rfc3339Ms(createdAt);
 }
 
 /**
@@ -124,10 +171,26 @@ export class RecentHistory implements ActivitySink {
   private readonly cars = new Map<string, CarState>();
   private readonly streamCars = new Map<string, CarState>();
   private readonly loading = new Map<string, Promise<CarState>>();
-  private readonly held = new Map<string, BusRecord[]>();
+  private readonly held = new Map<string, Queued[]>();
   private readonly listeners: ActivityListener[] = [];
   private readonly sample = new SignalSample();
-  private queue: BusRecord[] = [];
+  /**
+   * Records waiting to be folded in, as columns (entry i is the i-th of each; see Queued): no object per
+   * record, and nothing of the record kept but its signals' place and its times. Entries before `head`
+   * are folded in already.
+   */
+  private readonly queueVins: string[] = [];
+  /** The record's signals, or null when they are still to be read from `queueRecords` (no samples). */
+  private readonly queueValues: Array<Float64Array | null> = [];
+  /** The record itself when it came without samples: read when folded in, not on the ack path. */
+  private readonly queueRecords: Array<BusRecord | null> = [];
+  private readonly queueAt: number[] = [];
+  private readonly queueReceivedAt: number[] = [];
+  private readonly queueCreatedMs: number[] = [];
+  private readonly queueSeq: number[] = [];
+  private head = 0;
+  /** A drain is running (one asked for from an activity listener returns: the running one folds the queue in). */
+  private draining = false;
   /** A drain is due: on the window's timer, or on the next turn (`soon`). */
   private scheduled = false;
   private soon = false;
@@ -154,7 +217,7 @@ export class RecentHistory implements ActivitySink {
     this.bus = bus;
     this.unsubscribe ??= bus.subscribe((record) => {
       if (record.topic !== 'V' || record.recordJson === null) return;
-      const queued = this.queue.push(record);
+      const queued = this.enqueue(record) - this.head;
       if (!this.scheduled) {
         this.scheduled = true;
         if (this.window === null) this.window = setTimeout(this.drainLater, FOLLOW_WINDOW_MS);
@@ -204,43 +267,102 @@ export class RecentHistory implements ActivitySink {
     return this.bus?.replay !== undefined;
   }
 
+  /** Queue a record's entry (see Queued); returns the queue's length. */
+  private enqueue(record: BusRecord): number {
+    const samples = record.samples;
+    this.queueVins.push(record.vin);
+    this.queueReceivedAt.push(record.receivedAt);
+    this.queueSeq.push(record.streamSeq ?? -1);
+    if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
+      this.queueValues.push(samples);
+      this.queueRecords.push(null);
+      this.queueAt.push(record.sampleAt);
+      this.queueCreatedMs.push(createdMsOf(record));
+    } else {
+      // Read when folded in (the bus hands the record over before its ack is written).
+      this.queueValues.push(null);
+      this.queueRecords.push(record);
+      this.queueAt.push(0);
+      this.queueCreatedMs.push(NaN);
+    }
+    return this.queueVins.length;
+  }
+
   /** Fold queued records in now (requests, the sweep, tests and shutdown; otherwise within the window). */
   drain(all = true): void {
     this.scheduled = false;
     this.soon = false;
-    if (this.queue.length === 0) return;
-    let records = this.queue;
-    if (!all && records.length > RECORDS_PER_TURN) {
+    const from = this.head;
+    const length = this.queueVins.length;
+    if (from === length || this.draining) return;
+    let to = length;
+    if (!all && length - from > RECORDS_PER_TURN) {
       // A bounded slice per turn: folding records in never holds the event loop (and acks) for long.
-      records = this.queue.slice(0, RECORDS_PER_TURN);
-      this.queue = this.queue.slice(RECORDS_PER_TURN);
+      to = from + RECORDS_PER_TURN;
       this.scheduled = this.soon = true;
       setImmediate(this.drainLater);
-    } else {
-      this.queue = [];
     }
+    this.head = to;
+    this.draining = true;
+    try {
+      this.fold(from, to);
+    } finally {
+      this.draining = false;
+    }
+    const vins = this.queueVins;
+    if (this.head === vins.length) {
+      // All folded in: the columns start again (and let go of the batches' samples).
+      this.head = 0;
+      vins.length = this.queueValues.length = this.queueRecords.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = 0;
+    } else if (this.head >= 4 * RECORDS_PER_TURN) {
+      // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
+      const done = this.head;
+      for (const column of [vins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq] as unknown[][]) column.splice(0, done);
+      this.head = 0;
+    }
+    this.options.metrics.samples.inc(to - from);
+  }
+
+  /** Fold queue entries [from, to) into their cars. */
+  private fold(from: number, to: number): void {
+    const vins = this.queueVins;
+    const values = this.queueValues;
+    const ats = this.queueAt;
+    const receivedAts = this.queueReceivedAt;
+    const createdMss = this.queueCreatedMs;
+    const seqs = this.queueSeq;
     const isLocal = this.streamBacked ? this.options.isLocal : undefined;
     // In one process nothing is held or read back from a stream: two map lookups a record saved.
     const followsStream = this.held.size > 0 || this.streamCars.size > 0;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
+    const sample = this.sample;
+    for (let i = from; i < to; i++) {
+      const vin = vins[i]!;
+      const seq = seqs[i]!;
+      const rowValues = values[i]!;
+      // A record without samples is read now, into `sample`, and folded in from there.
+      const record = rowValues === null ? this.queueRecords[i]! : null;
+      if (record !== null) {
+        readRecord(record, sample);
+        this.queueRecords[i] = null;
+      }
       if (followsStream) {
-        const held = this.held.get(record.vin);
-        if (held !== undefined) held.push(record);
-        const streamCar = this.streamCars.get(record.vin);
-        if (streamCar !== undefined && (record.streamSeq === undefined || record.streamSeq > streamCar.lastSeq)) {
-          streamCar.add(record, this.sample);
+        const held = this.held.get(vin);
+        if (held !== undefined) held.push(record !== null ? entryOf(sample, receivedAts[i]!, seq) : { values: rowValues!, at: ats[i]!, receivedAt: receivedAts[i]!, createdMs: createdMss[i]!, seq });
+        const streamCar = this.streamCars.get(vin);
+        if (streamCar !== undefined && (seq < 0 || seq > streamCar.lastSeq)) {
+          if (record !== null) streamCar.fold(sample, seq);
+          else streamCar.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
         }
       }
-      if (isLocal !== undefined && !isLocal(record.vin)) continue;
-      let car = this.cars.get(record.vin);
+      if (isLocal !== undefined && !isLocal(vin)) continue;
+      let car = this.cars.get(vin);
       if (car === undefined) {
-        car = this.newCar(record.vin, true);
-        this.cars.set(record.vin, car);
+        car = this.newCar(vin, true);
+        this.cars.set(vin, car);
       }
-      car.add(record, this.sample);
+      if (record !== null) car.fold(sample, seq);
+      else car.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
     }
-    this.options.metrics.samples.inc(records.length);
   }
 
   /** The car's history between `from` and `to` (epoch ms), at most `maxPoints` rows. */
@@ -308,12 +430,18 @@ export class RecentHistory implements ActivitySink {
       try {
         const started = performance.now();
         await bus.replay!(vin, Date.now() - this.options.windowMs, (record) => {
-          if (record.topic === 'V') car.add(record, sample);
+          if (record.topic !== 'V' || record.recordJson === null) return;
+          if (record.samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
+            car.add(record.samples, record.sampleAt, record.receivedAt, createdMsOf(record), record.streamSeq ?? -1, sample);
+          } else {
+            readRecord(record, sample);
+            car.fold(sample, record.streamSeq ?? -1);
+          }
         });
         this.options.metrics.streamReadSeconds.observe((performance.now() - started) / 1000);
         this.drain();
-        for (const record of this.held.get(vin) ?? []) {
-          if (record.streamSeq === undefined || record.streamSeq > car.lastSeq) car.add(record, sample);
+        for (const entry of this.held.get(vin) ?? []) {
+          if (entry.seq < 0 || entry.seq > car.lastSeq) car.addQueued(entry, sample);
         }
         this.streamCars.set(vin, car);
         return car;

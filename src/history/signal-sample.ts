@@ -68,8 +68,54 @@ export class SignalSample {
     this.latitude = this.longitude = this.gear = this.charging = this.odometer = this.fastCharger = NaN;
   }
 
+  /**
+   * The signals from a decode batch's samples section (SAMPLE_VALUES values from `at`, in SAMPLE_ORDER),
+   * written there by the decode stage (readSampleFromBytes); `at` (the time) is left to the caller.
+   */
+  readRow(values: Float64Array, at: number): void {
+    this.soc = values[at]!;
+    this.range = values[at + 1]!;
+    this.speed = values[at + 2]!;
+    this.packVoltage = values[at + 3]!;
+    this.packCurrent = values[at + 4]!;
+    this.acChargingPower = values[at + 5]!;
+    this.dcChargingPower = values[at + 6]!;
+    this.insideTemp = values[at + 7]!;
+    this.outsideTemp = values[at + 8]!;
+    this.latitude = values[at + 9]!;
+    this.longitude = values[at + 10]!;
+    this.gear = values[at + 11]!;
+    this.charging = values[at + 12]!;
+    this.odometer = values[at + 13]!;
+    this.fastCharger = values[at + 14]!;
+  }
+
+  /** The signals into a samples section (see readRow). */
+  writeRow(values: Float64Array, at: number): void {
+    values[at] = this.soc;
+    values[at + 1] = this.range;
+    values[at + 2] = this.speed;
+    values[at + 3] = this.packVoltage;
+    values[at + 4] = this.packCurrent;
+    values[at + 5] = this.acChargingPower;
+    values[at + 6] = this.dcChargingPower;
+    values[at + 7] = this.insideTemp;
+    values[at + 8] = this.outsideTemp;
+    values[at + 9] = this.latitude;
+    values[at + 10] = this.longitude;
+    values[at + 11] = this.gear;
+    values[at + 12] = this.charging;
+    values[at + 13] = this.odometer;
+    values[at + 14] = this.fastCharger;
+  }
+
   /** Did the record carry any followed signal? */
   get any(): boolean {
+    return this.hasAny();
+  }
+
+  /** `any` as a method, for the per-record path. */
+  hasAny(): boolean {
     return !(
       Number.isNaN(this.soc) && Number.isNaN(this.range) && Number.isNaN(this.speed) && Number.isNaN(this.packVoltage) &&
       Number.isNaN(this.packCurrent) && Number.isNaN(this.acChargingPower) && Number.isNaN(this.dcChargingPower) &&
@@ -78,6 +124,12 @@ export class SignalSample {
     );
   }
 }
+
+/**
+ * Values per record in a decode batch's samples section (DecodeResult.samplesAt): the followed signals
+ * of SignalSample but its time, in the order of SignalSample.readRow / writeRow.
+ */
+export const SAMPLE_VALUES = 15;
 
 // The followed signals, as small codes: a datum is routed by its Field number (or, in readSample, its
 // name) to one switch, with no closure or object per signal.
@@ -230,12 +282,100 @@ export function readSampleFromDatums(datums: Int32Array, text: string, createdAt
     const signal = SIGNAL_BY_NUMBER[datums[i]!];
     if (signal !== undefined && signal !== 0) readSignal(sample, signal, text, datums[i + 1]!);
   }
+  sampleTimeOf(sample, createdAt, receivedAt, createdAtMs);
+  return sample;
+}
+
+/**
+ * The sample's time: the record's created_at (RFC 3339, or null), `createdAtMs` being its epoch ms when
+ * the decode stage parsed it (0: it did not), unless it is more than five minutes ahead of `receivedAt`,
+ * which `reset` left in `sample.at`.
+ */
+export function sampleTimeOf(sample: SignalSample, createdAt: string | null, receivedAt: number, createdAtMs = 0): void {
   if (createdAt !== null) {
     // The decode stage's parse (BusRecord.createdAtMs) when it had one: 0 means it did not parse there.
     const at = createdAtMs > 0 ? createdAtMs : rfc3339Ms(createdAt);
     if (Number.isFinite(at) && at <= receivedAt + 300_000) sample.at = at;
   }
+}
+
+/**
+ * readSampleFromDatums in the decode stage, before any string is made: `bytes` holds the record's
+ * canonical JSON as UTF-8 up to `end` (the end of its text), `state` the datums' triples [Field number,
+ * valueStart, valueEnd] (byte positions) from `from` to `to`. The same signals as readSampleFromDatums
+ * of the text (a property test holds them equal): canonical values are read from the bytes, anything
+ * else is decoded to text from the value on and read by the text readers. `sample.at` is left 0 (the
+ * time is the main thread's: sampleTimeOf).
+ */
+export function readSampleFromBytes(bytes: Uint8Array, state: Int32Array, from: number, to: number, end: number, sample: SignalSample): SignalSample {
+  sample.reset(0);
+  for (let i = from; i < to; i += 3) {
+    const signal = SIGNAL_BY_NUMBER[state[i]!];
+    if (signal !== undefined && signal !== 0) readSignalFromBytes(sample, signal, bytes, state[i + 1]!, end);
+  }
   return sample;
+}
+
+const utf8 = new TextDecoder();
+
+/** The text from `at` to `end`: what a text reader would see from the value on (the rare, non-canonical values). */
+function textFrom(bytes: Uint8Array, at: number, end: number): string {
+  return utf8.decode(bytes.subarray(at, end));
+}
+
+/** readSignal of the Value JSON at bytes[at] (the record's text ending at `end`). */
+function readSignalFromBytes(sample: SignalSample, signal: number, bytes: Uint8Array, at: number, end: number): void {
+  switch (signal) {
+    case SOC:
+      sample.soc = keep(sample.soc, numericValueFromBytes(bytes, at, end));
+      return;
+    case BATTERY_LEVEL:
+      if (Number.isNaN(sample.soc)) sample.soc = numericValueFromBytes(bytes, at, end);
+      return;
+    case RANGE:
+      sample.range = keep(sample.range, numericValueFromBytes(bytes, at, end));
+      return;
+    case SPEED:
+      sample.speed = keep(sample.speed, numericValueFromBytes(bytes, at, end));
+      return;
+    case PACK_VOLTAGE:
+      sample.packVoltage = keep(sample.packVoltage, numericValueFromBytes(bytes, at, end));
+      return;
+    case PACK_CURRENT:
+      sample.packCurrent = keep(sample.packCurrent, numericValueFromBytes(bytes, at, end));
+      return;
+    case AC_CHARGING_POWER:
+      sample.acChargingPower = keep(sample.acChargingPower, numericValueFromBytes(bytes, at, end));
+      return;
+    case DC_CHARGING_POWER:
+      sample.dcChargingPower = keep(sample.dcChargingPower, numericValueFromBytes(bytes, at, end));
+      return;
+    case INSIDE_TEMP:
+      sample.insideTemp = keep(sample.insideTemp, numericValueFromBytes(bytes, at, end));
+      return;
+    case OUTSIDE_TEMP:
+      sample.outsideTemp = keep(sample.outsideTemp, numericValueFromBytes(bytes, at, end));
+      return;
+    case ODOMETER:
+      sample.odometer = keep(sample.odometer, numericValueFromBytes(bytes, at, end));
+      return;
+    case FAST_CHARGER:
+      sample.fastCharger = keep(sample.fastCharger, numericValueFromBytes(bytes, at, end));
+      return;
+    case GEAR: {
+      const code = enumCodeFromBytes(bytes, at, end, GEAR_ENUM);
+      if (code >= 0) sample.gear = code;
+      return;
+    }
+    case CHARGE_STATE: {
+      const code = enumCodeFromBytes(bytes, at, end, CHARGING_ENUM);
+      if (code >= 0) sample.charging = code;
+      return;
+    }
+    case LOCATION:
+      readLocationFromBytes(sample, bytes, at, end);
+      return;
+  }
 }
 
 /** Exact powers of ten as doubles (10^22 is the largest one). */
@@ -434,6 +574,137 @@ function readLocation(sample: SignalSample, json: string, at: number): void {
     sample.latitude = latitude;
     sample.longitude = longitude;
   }
+}
+
+/** Where the last parseNumberFromBytes stopped; -1 when the bytes there are not a JSON number. */
+let parsedEndInBytes = -1;
+
+/** parseNumber of bytes (the same reading; the bytes of a JSON number are ASCII). */
+function parseNumberFromBytes(bytes: Uint8Array, p: number, end: number): number {
+  const start = p;
+  let c = p < end ? bytes[p]! : -1;
+  const negative = c === 45; /* - */
+  if (negative) c = ++p < end ? bytes[p]! : -1;
+  let mantissa = 0;
+  let exponent = 0;
+  if (c === 48 /* 0 */) {
+    c = ++p < end ? bytes[p]! : -1;
+  } else if (c >= 49 && c <= 57) {
+    do {
+      mantissa = mantissa * 10 + (c - 48);
+      c = ++p < end ? bytes[p]! : -1;
+    } while (c >= 48 && c <= 57);
+  } else {
+    parsedEndInBytes = -1;
+    return NaN;
+  }
+  if (c === 46 /* . */) {
+    c = ++p < end ? bytes[p]! : -1;
+    if (!(c >= 48 && c <= 57)) {
+      parsedEndInBytes = -1;
+      return NaN;
+    }
+    do {
+      mantissa = mantissa * 10 + (c - 48);
+      exponent--;
+      c = ++p < end ? bytes[p]! : -1;
+    } while (c >= 48 && c <= 57);
+  }
+  if (c === 101 || c === 69 /* e E */) {
+    c = ++p < end ? bytes[p]! : -1;
+    const negativeExponent = c === 45;
+    if (c === 45 || c === 43) c = ++p < end ? bytes[p]! : -1;
+    if (!(c >= 48 && c <= 57)) {
+      parsedEndInBytes = -1;
+      return NaN;
+    }
+    let e = 0;
+    do {
+      if (e < 100_000) e = e * 10 + (c - 48);
+      c = ++p < end ? bytes[p]! : -1;
+    } while (c >= 48 && c <= 57);
+    exponent += negativeExponent ? -e : e;
+  }
+  parsedEndInBytes = p;
+  if (mantissa < TWO_TO_53 && exponent >= -22 && exponent <= 22) {
+    const value = exponent >= 0 ? mantissa * POW10[exponent]! : mantissa / POW10[-exponent]!;
+    return negative ? -value : value;
+  }
+  return Number(textFrom(bytes, start, p));
+}
+
+/** The byte at `p` of a text ending at `end`; -1 past it (as charCodeAt's NaN, it equals no character). */
+function byteAt(bytes: Uint8Array, p: number, end: number): number {
+  return p < end ? bytes[p]! : -1;
+}
+
+function isMemberInBytes(bytes: Uint8Array, at: number, end: number, m: Member): boolean {
+  return byteAt(bytes, at + 2, end) === m.first && byteAt(bytes, at + m.quote, end) === 34 && byteAt(bytes, at + m.quote + 1, end) === 58;
+}
+
+function holdsInBytes(bytes: Uint8Array, p: number, end: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (byteAt(bytes, p + i, end) !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** numericValue of bytes: canonical values read here, anything else by the text reader. */
+function numericValueFromBytes(bytes: Uint8Array, at: number, end: number): number {
+  if (byteAt(bytes, at, end) !== 123 || byteAt(bytes, at + 1, end) !== 34) return numericValueOfText(textFrom(bytes, at, end), 0);
+  let p: number;
+  if (isMemberInBytes(bytes, at, end, DOUBLE)) p = at + DOUBLE.quote + 2;
+  else if (isMemberInBytes(bytes, at, end, FLOAT)) p = at + FLOAT.quote + 2;
+  else if (isMemberInBytes(bytes, at, end, INT)) p = at + INT.quote + 2;
+  else if (isMemberInBytes(bytes, at, end, LONG)) {
+    p = at + LONG.quote + 2;
+    if (byteAt(bytes, p, end) !== 34) return numericValueOfText(textFrom(bytes, at, end), 0);
+    const value = parseNumberFromBytes(bytes, p + 1, end);
+    if (parsedEndInBytes < 0 || byteAt(bytes, parsedEndInBytes, end) !== 34 || byteAt(bytes, parsedEndInBytes + 1, end) !== 125) return numericValueOfText(textFrom(bytes, at, end), 0);
+    return Number.isFinite(value) ? value : NaN;
+  } else if (isMemberInBytes(bytes, at, end, BOOLEAN)) {
+    p = at + BOOLEAN.quote + 2;
+    const c = byteAt(bytes, p, end);
+    if (c === 116 /* t */ && byteAt(bytes, p + 4, end) === 125) return 1;
+    if (c === 102 /* f */ && byteAt(bytes, p + 5, end) === 125) return 0;
+    return numericValueOfText(textFrom(bytes, at, end), 0);
+  } else {
+    return numericValueOfText(textFrom(bytes, at, end), 0);
+  }
+  const value = parseNumberFromBytes(bytes, p, end);
+  if (parsedEndInBytes < 0 || byteAt(bytes, parsedEndInBytes, end) !== 125 /* } */) return numericValueOfText(textFrom(bytes, at, end), 0);
+  return Number.isFinite(value) ? value : NaN;
+}
+
+/** enumCode of bytes: the enum's own member read here, anything else by the text reader. */
+function enumCodeFromBytes(bytes: Uint8Array, at: number, end: number, signal: EnumSignal): number {
+  const { prefix, names, member } = signal;
+  if (byteAt(bytes, at, end) === 123 && byteAt(bytes, at + 1, end) === 34 && isMemberInBytes(bytes, at, end, member) && byteAt(bytes, at + member.quote + 2, end) === 34) {
+    const from = at + member.quote + 3 + prefix.length;
+    for (let code = 0; code < names.length; code++) {
+      const name = names[code]!;
+      if (byteAt(bytes, from + name.length, end) === 34 && holdsInBytes(bytes, from, end, name)) return code;
+    }
+    return -1;
+  }
+  return enumCode(textFrom(bytes, at, end), 0, signal);
+}
+
+/** readLocation of bytes: the canonical form read here, anything else by the text reader. */
+function readLocationFromBytes(sample: SignalSample, bytes: Uint8Array, at: number, end: number): void {
+  if (byteAt(bytes, at, end) !== 123 || byteAt(bytes, at + 1, end) !== 34 || !isMemberInBytes(bytes, at, end, LOCATION_MEMBER)) return;
+  const head = at + LOCATION_MEMBER.quote + 2;
+  if (!holdsInBytes(bytes, head, end, LATITUDE)) return;
+  const latitude = parseNumberFromBytes(bytes, head + LATITUDE.length, end);
+  if (parsedEndInBytes >= 0 && holdsInBytes(bytes, parsedEndInBytes, end, LONGITUDE)) {
+    const longitude = parseNumberFromBytes(bytes, parsedEndInBytes + LONGITUDE.length, end);
+    if (parsedEndInBytes >= 0 && byteAt(bytes, parsedEndInBytes, end) === 125 /* } */) {
+      if (Number.isFinite(latitude) && Number.isFinite(longitude) && Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180) {
+        sample.latitude = latitude;
+        sample.longitude = longitude;
+      }
+      return;
+    }
+  }
+  readLocation(sample, textFrom(bytes, at, end), 0);
 }
 
 const digit = (text: string, p: number): number => text.charCodeAt(p) - 48;

@@ -7,6 +7,7 @@ import { tileOrigins } from '../../src/history/map-config.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
 import { SignalSample, readSample, readSampleFromDatums } from '../../src/history/signal-sample.js';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { VehicleStory } from '../../src/sim/vehicle-story.js';
 import { packFrames } from '../helpers/decode-task.js';
@@ -139,6 +140,42 @@ describe('recent history', () => {
     expect(Math.max(...(columns.chargerPower as number[]))).to.be.greaterThan(10);
     expect(columns.gear).to.include(3);
     expect(columns.latitude.every((v) => v === null || Math.abs(v - 37.39) < 0.1)).to.equal(true);
+  });
+
+  it('answers the same from the signals the decode stage read, from located datums and from the record JSON, across bounded drains', async () => {
+    // Two cars' story records, published once as JSON-only records and once as the actor publishes
+    // them (the decode batch's samples and created_at ms), in turns of 1,500 (drains of 1,000 a turn).
+    const json = [...storyRecords(VIN_A, 300, START), ...storyRecords(VIN_B, 300, START, 11)].sort((a, b) => a.receivedAt - b.receivedAt);
+    const decoded = json.map((record) => {
+      const task = packFrames([writeStreamEnvelope({ txid: record.txid, topic: 'V', payload: record.payload! })], record.vin, record.receivedAt);
+      const batch = new DecodedBatch(decodeBatch(task), task.frames);
+      const sampleAt = batch.sampleAt(0);
+      expect(sampleAt).to.be.at.least(0);
+      return { ...record, recordJson: batch.recordJson(0), createdAt: batch.createdAt(0), createdAtMs: batch.createdAtMs(0), samples: batch.samples, sampleAt };
+    });
+    // As a batch decoded on the main thread publishes them: no samples, the datums located.
+    const located = json.map((record) => {
+      const task = { ...packFrames([writeStreamEnvelope({ txid: record.txid, topic: 'V', payload: record.payload! })], record.vin, record.receivedAt), samples: false };
+      const batch = new DecodedBatch(decodeBatch(task), task.frames);
+      expect(batch.sampleAt(0)).to.equal(-1);
+      return { ...record, recordJson: batch.recordJson(0), createdAt: batch.createdAt(0), createdAtMs: batch.createdAtMs(0), datums: batch.state(0)!, datumText: batch.text(0) };
+    });
+    const answers = [];
+    for (const records of [json, decoded, located]) {
+      const history = newHistory();
+      const bus = new InProcessBus();
+      history.start(bus);
+      for (let i = 0; i < records.length; i += 1500) {
+        for (const record of records.slice(i, i + 1500)) bus.publishNow(record);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const answer = await Promise.all([VIN_A, VIN_B].map((vin) => history.query(vin, START, START + 300_000, 1000)));
+      history.stop();
+      answers.push(answer);
+    }
+    expect(answers[0]![0]!.trips).to.have.length.greaterThan(0);
+    expect(answers[1]).to.deep.equal(answers[0]);
+    expect(answers[2]).to.deep.equal(answers[0]);
   });
 
   it('keeps a bounded number of rows per car, thinning the old ones and keeping the newest', () => {

@@ -2,9 +2,10 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
-import { CHARGING_CODES, GEAR_CODES, SignalSample, readSample, readSampleFromDatums, rfc3339Ms } from '../../src/history/signal-sample.js';
+import { CHARGING_CODES, GEAR_CODES, SignalSample, readSample, readSampleFromBytes, readSampleFromDatums, rfc3339Ms, sampleTimeOf } from '../../src/history/signal-sample.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
+import { fieldNames } from '../../src/protocol/proto-schema.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { packFrames } from '../helpers/decode-task.js';
 
@@ -123,9 +124,53 @@ describe('signal sample: followed signals read in place', () => {
           // With the decode stage's created_at ms, as the history reads a record of this instance.
           const createdAtMs = new DecodedBatch(result, task.frames).createdAtMs(0);
           expect(sampleOf(readSampleFromDatums(outcome!.state ?? new Int32Array(0), text, outcome!.createdAt, NOW, new SignalSample(), createdAtMs))).to.deep.equal(expected);
+          // The signals the decode stage read from the bytes (the samples section), as the history takes them.
+          const batch = new DecodedBatch(result, task.frames);
+          const sampleAt = batch.sampleAt(0);
+          expect(sampleAt >= 0, 'a record with datums has its sample').to.equal(outcome!.state !== null);
+          if (sampleAt >= 0) {
+            const fromBytes = new SignalSample();
+            fromBytes.reset(NOW);
+            fromBytes.readRow(batch.samples, sampleAt);
+            sampleTimeOf(fromBytes, outcome!.createdAt, NOW, createdAtMs);
+            expect(sampleOf(fromBytes)).to.deep.equal(expected);
+          }
         },
       ),
       { numRuns: 400 },
+    );
+  });
+
+  it('reads the same signals from UTF-8 bytes as from the text, canonical or not (the readers the decode stage uses)', () => {
+    const numbers = fieldNames();
+    const fieldArb = fc.constantFrom(...FOLLOWED, 'GpsHeading', 'Locked').map((name) => numbers.indexOf(name));
+    const numberText = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }).map(String), fc.constantFrom('-0', '1e5', '1E+5', '2.5e-3', '00', '1.', '-', '.5', '12345678901234567890', '1e400', 'NaN', '"Infinity"'));
+    const valueText = fc.oneof(
+      fc.tuple(fc.constantFrom('doubleValue', 'floatValue', 'intValue', 'longValue', 'booleanValue', 'stringValue', 'invalid'), fc.oneof(numberText, numberText.map((n) => `"${n}"`), fc.constantFrom('true', 'false', '"x"', ' 5', '5 '))).map(([member, v]) => `{"${member}":${v}}`),
+      fc.tuple(fc.constantFrom('shiftStateValue', 'detailedChargeStateValue', 'stringValue', 'sentryModeStateValue'), enumNameArb, fc.constantFrom('', 'é', 'x')).map(([member, name, tail]) => `{"${member}":"${name}${tail}"}`),
+      fc.tuple(numberText, numberText, fc.constantFrom('', ' ', ',"x":1')).map(([lat, lon, extra]) => `{"locationValue":{"latitude":${lat},"longitude":${lon}${extra}}}`),
+      fc.constantFrom('{}', 'null', '{"locationValue":{"latitude":1}}', '{"doubleValue":', '{"', '', '{"shiftStateValue":"ShiftState'),
+      fc.string({ maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fieldArb, valueText), { maxLength: 12 }), fc.constantFrom('', 'ü', '}]}'), (datums, tail) => {
+        let text = '{"data":[';
+        const triples: number[] = [];
+        for (const [field, value] of datums) {
+          text += `{"key":${field},"value":`;
+          triples.push(field, text.length, text.length + value.length);
+          text += `${value}},`;
+        }
+        text += tail;
+        const fromText = readSampleFromDatums(Int32Array.from(triples), text, null, NOW, new SignalSample());
+        // The same triples as UTF-8 byte positions.
+        const byteTriples = triples.map((n, k) => (k % 3 === 0 ? n : Buffer.byteLength(text.slice(0, n))));
+        const bytes = new Uint8Array([...Buffer.from(text), 0x7d, 0x22, 0x3a]);
+        const fromBytes = readSampleFromBytes(bytes, Int32Array.from(byteTriples), 0, byteTriples.length, Buffer.byteLength(text), new SignalSample());
+        fromBytes.at = NOW;
+        expect(sampleOf(fromBytes), text).to.deep.equal(sampleOf(fromText));
+      }),
+      { numRuns: 3000 },
     );
   });
 

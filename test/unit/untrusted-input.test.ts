@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { parseStoredState } from '../../src/bus/nats/kv-state.js';
 import { decodeResultOf, storedOutcomesOf } from '../../src/decode/worker-replies.js';
 import { FRAME_SLOTS } from '../../src/decode/decode-task.js';
+import { SAMPLE_VALUES } from '../../src/history/signal-sample.js';
 import { withoutLocation } from '../../src/dashboard/location-filter.js';
 import { readSessionRecord } from '../../src/dashboard/session-store.js';
 import { decodeStoredBody, StoredBodyError } from '../../src/protocol/stored-body.js';
@@ -70,6 +71,12 @@ describe('untrusted input is read as unknown and checked field by field', () => 
     expect(() => decodeResultOf({ ...result, normalisedAt: rowBytes + 11, internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
     expect(() => decodeResultOf({ ...result, count: 2, internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
     expect(() => decodeResultOf({ ...result, repliesAt: rowBytes + 2, internalErrors: [] })).to.throw(TypeError, 'without the DecodeResult buffer');
+    // Samples: 8-byte aligned, after the normalised records, whole rows up to the buffer's end.
+    const withSamples = { ...result, buffer: new ArrayBuffer(rowBytes + 16 + 8 * SAMPLE_VALUES), samplesAt: rowBytes + 16, internalErrors: [] };
+    expect(decodeResultOf(withSamples).samplesAt).to.equal(rowBytes + 16);
+    expect(() => decodeResultOf({ ...withSamples, samplesAt: rowBytes + 12 })).to.throw(TypeError, 'without the DecodeResult buffer');
+    expect(() => decodeResultOf({ ...withSamples, samplesAt: rowBytes + 24 })).to.throw(TypeError, 'without the DecodeResult buffer');
+    expect(() => decodeResultOf({ ...withSamples, samplesAt: rowBytes })).to.throw(TypeError, 'without the DecodeResult buffer');
     expect(() => decodeResultOf(undefined)).to.throw(TypeError);
     const good = { recordJson: '{}', isResend: false, state: null, createdAt: null };
     expect(storedOutcomesOf([good, { error: 'bad body' }], 2)).to.deep.equal([good, { error: 'bad body' }]);
