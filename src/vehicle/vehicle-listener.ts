@@ -486,6 +486,8 @@ export class VehicleListener {
           rateLimited: false,
           firstFrameTimer: null,
         };
+        // Inside uWS's call for this request, never later from a promise: an upgrade made later can lose
+        // the fresh socket to uWS's cork() (uNetworking/uWebSockets#1928; see DashboardListener).
         res.cork(() => {
           res.upgrade(
             data,
