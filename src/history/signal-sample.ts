@@ -185,42 +185,6 @@ function suffixes(codes: Record<string, number>, prefix: string): string[] {
 /** Put what the datum's Value JSON (starting at `at` in `json`) says about `signal` into the sample. */
 function readSignal(sample: SignalSample, signal: number, json: string, at: number): void {
   switch (signal) {
-    case SOC:
-      sample.soc = keep(sample.soc, numericValue(json, at));
-      return;
-    case BATTERY_LEVEL:
-      if (Number.isNaN(sample.soc)) sample.soc = numericValue(json, at);
-      return;
-    case RANGE:
-      sample.range = keep(sample.range, numericValue(json, at));
-      return;
-    case SPEED:
-      sample.speed = keep(sample.speed, numericValue(json, at));
-      return;
-    case PACK_VOLTAGE:
-      sample.packVoltage = keep(sample.packVoltage, numericValue(json, at));
-      return;
-    case PACK_CURRENT:
-      sample.packCurrent = keep(sample.packCurrent, numericValue(json, at));
-      return;
-    case AC_CHARGING_POWER:
-      sample.acChargingPower = keep(sample.acChargingPower, numericValue(json, at));
-      return;
-    case DC_CHARGING_POWER:
-      sample.dcChargingPower = keep(sample.dcChargingPower, numericValue(json, at));
-      return;
-    case INSIDE_TEMP:
-      sample.insideTemp = keep(sample.insideTemp, numericValue(json, at));
-      return;
-    case OUTSIDE_TEMP:
-      sample.outsideTemp = keep(sample.outsideTemp, numericValue(json, at));
-      return;
-    case ODOMETER:
-      sample.odometer = keep(sample.odometer, numericValue(json, at));
-      return;
-    case FAST_CHARGER:
-      sample.fastCharger = keep(sample.fastCharger, numericValue(json, at));
-      return;
     case GEAR: {
       const code = enumCode(json, at, GEAR_ENUM);
       if (code >= 0) sample.gear = code;
@@ -233,6 +197,51 @@ function readSignal(sample: SignalSample, signal: number, json: string, at: numb
     }
     case LOCATION:
       readLocation(sample, json, at);
+      return;
+    case BATTERY_LEVEL:
+      // Read only when no Soc came first: most records carry both.
+      if (Number.isNaN(sample.soc)) sample.soc = numericValue(json, at);
+      return;
+    default:
+      putNumber(sample, signal, numericValue(json, at));
+  }
+}
+
+/** A numeric signal's value (not BatteryLevel: see the readers) into the sample: the one place that says which field each fills. */
+function putNumber(sample: SignalSample, signal: number, value: number): void {
+  switch (signal) {
+    case SOC:
+      sample.soc = keep(sample.soc, value);
+      return;
+    case RANGE:
+      sample.range = keep(sample.range, value);
+      return;
+    case SPEED:
+      sample.speed = keep(sample.speed, value);
+      return;
+    case PACK_VOLTAGE:
+      sample.packVoltage = keep(sample.packVoltage, value);
+      return;
+    case PACK_CURRENT:
+      sample.packCurrent = keep(sample.packCurrent, value);
+      return;
+    case AC_CHARGING_POWER:
+      sample.acChargingPower = keep(sample.acChargingPower, value);
+      return;
+    case DC_CHARGING_POWER:
+      sample.dcChargingPower = keep(sample.dcChargingPower, value);
+      return;
+    case INSIDE_TEMP:
+      sample.insideTemp = keep(sample.insideTemp, value);
+      return;
+    case OUTSIDE_TEMP:
+      sample.outsideTemp = keep(sample.outsideTemp, value);
+      return;
+    case ODOMETER:
+      sample.odometer = keep(sample.odometer, value);
+      return;
+    case FAST_CHARGER:
+      sample.fastCharger = keep(sample.fastCharger, value);
       return;
   }
 }
@@ -326,42 +335,6 @@ function textFrom(bytes: Uint8Array, at: number, end: number): string {
 /** readSignal of the Value JSON at bytes[at] (the record's text ending at `end`). */
 function readSignalFromBytes(sample: SignalSample, signal: number, bytes: Uint8Array, at: number, end: number): void {
   switch (signal) {
-    case SOC:
-      sample.soc = keep(sample.soc, numericValueFromBytes(bytes, at, end));
-      return;
-    case BATTERY_LEVEL:
-      if (Number.isNaN(sample.soc)) sample.soc = numericValueFromBytes(bytes, at, end);
-      return;
-    case RANGE:
-      sample.range = keep(sample.range, numericValueFromBytes(bytes, at, end));
-      return;
-    case SPEED:
-      sample.speed = keep(sample.speed, numericValueFromBytes(bytes, at, end));
-      return;
-    case PACK_VOLTAGE:
-      sample.packVoltage = keep(sample.packVoltage, numericValueFromBytes(bytes, at, end));
-      return;
-    case PACK_CURRENT:
-      sample.packCurrent = keep(sample.packCurrent, numericValueFromBytes(bytes, at, end));
-      return;
-    case AC_CHARGING_POWER:
-      sample.acChargingPower = keep(sample.acChargingPower, numericValueFromBytes(bytes, at, end));
-      return;
-    case DC_CHARGING_POWER:
-      sample.dcChargingPower = keep(sample.dcChargingPower, numericValueFromBytes(bytes, at, end));
-      return;
-    case INSIDE_TEMP:
-      sample.insideTemp = keep(sample.insideTemp, numericValueFromBytes(bytes, at, end));
-      return;
-    case OUTSIDE_TEMP:
-      sample.outsideTemp = keep(sample.outsideTemp, numericValueFromBytes(bytes, at, end));
-      return;
-    case ODOMETER:
-      sample.odometer = keep(sample.odometer, numericValueFromBytes(bytes, at, end));
-      return;
-    case FAST_CHARGER:
-      sample.fastCharger = keep(sample.fastCharger, numericValueFromBytes(bytes, at, end));
-      return;
     case GEAR: {
       const code = enumCodeFromBytes(bytes, at, end, GEAR_ENUM);
       if (code >= 0) sample.gear = code;
@@ -375,6 +348,11 @@ function readSignalFromBytes(sample: SignalSample, signal: number, bytes: Uint8A
     case LOCATION:
       readLocationFromBytes(sample, bytes, at, end);
       return;
+    case BATTERY_LEVEL:
+      if (Number.isNaN(sample.soc)) sample.soc = numericValueFromBytes(bytes, at, end);
+      return;
+    default:
+      putNumber(sample, signal, numericValueFromBytes(bytes, at, end));
   }
 }
 
