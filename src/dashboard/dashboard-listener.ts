@@ -269,7 +269,6 @@ export class DashboardListener implements VinPublisher {
   private routes(app: TemplatedApp, generation: Generation): void {
     const { hub, metrics, logger } = this.options;
     const boundary = this.boundary;
-    const maxPerHolder = this.options.maxSocketsPerSubject ?? DEFAULT_MAX_SOCKETS_PER_SUBJECT;
     /** A request whose handler threw: answered 500 if it can still be answered at all. */
     const failed = (res: HttpResponse) => () => {
       res.cork(() => {
@@ -309,14 +308,11 @@ export class DashboardListener implements VinPublisher {
           const credential = token ?? (cookie !== '' ? cookie : null);
           const known = this.verified.get(credential);
           let data: SocketData;
+          // VerifiedGrants forgets a grant at its token's expiry: a known one is never expired.
           if (known !== undefined) {
-            if (known.grant.expiresAt <= this.now()) {
-              this.refuse(res, new AuthError('expired', 'the token has expired'));
-              return;
-            }
             const holder = holderOf(known.grant);
             if (this.holderIsFull(holder)) {
-              this.refuse(res, tooManySockets(maxPerHolder), '429 Too Many Requests');
+              this.refuse(res, this.tooManySockets(), '429 Too Many Requests');
               return;
             }
             data = { grant: known.grant, sessionId: known.sessionId, session: null, client: null, expiryTimer: null, holder, check: null, held: null, heldBytes: 0, gone: false };
@@ -353,7 +349,7 @@ export class DashboardListener implements VinPublisher {
           this.checking.add(ws);
           data.check.then(
             ({ grant, sessionId }) => {
-              boundary.run('deferred', () => this.checked(ws, data, grant, sessionId, maxPerHolder), () => this.refuseOpen(ws, data, new AuthError('malformed_token', 'the token could not be checked')));
+              boundary.run('deferred', () => this.checked(ws, data, grant, sessionId), () => this.refuseOpen(ws, data, new AuthError('malformed_token', 'the token could not be checked')));
             },
             (error: unknown) => {
               if (!(error instanceof AuthError)) logger.error({ err: error }, 'dashboard_auth_crashed');
@@ -525,12 +521,20 @@ export class DashboardListener implements VinPublisher {
     return this.options.verifier.precheck(token);
   }
 
+  private get maxPerHolder(): number {
+    return this.options.maxSocketsPerSubject ?? DEFAULT_MAX_SOCKETS_PER_SUBJECT;
+  }
+
   private holderIsFull(holder: string): boolean {
-    return (this.socketsPerHolder.get(holder) ?? 0) >= (this.options.maxSocketsPerSubject ?? DEFAULT_MAX_SOCKETS_PER_SUBJECT);
+    return (this.socketsPerHolder.get(holder) ?? 0) >= this.maxPerHolder;
+  }
+
+  private tooManySockets(): AuthError {
+    return new AuthError('too_many_sockets', `this token's holder already has ${this.maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`);
   }
 
   /** The check of a socket's credential ended well: admit it, unless it went meanwhile or may not stay. */
-  private checked(ws: WebSocket<SocketData>, data: SocketData, grant: DashboardGrant, sessionId: string | null, maxPerHolder: number): void {
+  private checked(ws: WebSocket<SocketData>, data: SocketData, grant: DashboardGrant, sessionId: string | null): void {
     if (data.gone) return;
     this.checking.delete(ws);
     if (this.draining) {
@@ -543,7 +547,7 @@ export class DashboardListener implements VinPublisher {
     }
     const holder = holderOf(grant);
     if (this.holderIsFull(holder)) {
-      this.refuseOpen(ws, data, tooManySockets(maxPerHolder), CLOSE_TOO_MANY_SOCKETS);
+      this.refuseOpen(ws, data, this.tooManySockets(), CLOSE_TOO_MANY_SOCKETS);
       return;
     }
     data.grant = grant;
@@ -645,10 +649,6 @@ export class DashboardListener implements VinPublisher {
       res.end(JSON.stringify({ error: status.startsWith('401') ? 'unauthorized' : status.startsWith('429') ? 'too_many_requests' : 'forbidden', reason, message: error.message }));
     });
   }
-}
-
-function tooManySockets(maxPerHolder: number): AuthError {
-  return new AuthError('too_many_sockets', `this token's holder already has ${maxPerHolder} dashboards open (DASHBOARD_MAX_SOCKETS_PER_SUBJECT)`);
 }
 
 /** Ends a socket that may have closed meanwhile (a throw here, outside any handler, would end the process). */
