@@ -14,7 +14,7 @@ import { runSaturation } from './scenarios/saturation.js';
 import type { RunContext } from './scenarios/session.js';
 import { runSteady } from './scenarios/steady.js';
 import { runStorm } from './scenarios/storm.js';
-import { runSparse } from './scenarios/sparse.js';
+import { runSparseRounds } from './scenarios/sparse.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdleMemory } from './scenarios/idle-memory.js';
 import { SERVER_KINDS, type ServerKind } from './servers/server-under-test.js';
@@ -38,6 +38,8 @@ Steady / soak
   --vins-per-dashboard K  VINs each probe watches (default 100)
 Sparse (the real regime: every frame alone in its event-loop turn; no dashboards)
   --sparse-cars N         cars, each its own certificate and socket, at --rate (default 1000)
+  --sparse-rounds R       runs per server, the servers alternating; the median run is reported
+                          (default 3; --quick 1)
 Fanout (dashboards with overlapping grants; --rate, --seconds, --warmup as steady)
   --fanout-cars N         cars (default 1000)
   --fanout-dashboards M   dashboards (default 1000)
@@ -99,6 +101,7 @@ const OPTIONS = {
   'vins-per-dashboard': { type: 'string' },
   'sat-cars': { type: 'string' },
   'sparse-cars': { type: 'string' },
+  'sparse-rounds': { type: 'string' },
   'fanout-cars': { type: 'string' },
   'fanout-dashboards': { type: 'string' },
   'watchers-per-car': { type: 'string' },
@@ -180,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
       vinsPerDashboard: number(values, 'vins-per-dashboard', quick ? 20 : 100, 1),
       satCars: number(values, 'sat-cars', quick ? 20 : 100, 1),
       sparseCars: number(values, 'sparse-cars', quick ? 200 : 1000, 1),
+      sparseRounds: number(values, 'sparse-rounds', quick ? 1 : 3, 1),
       fanoutCars: number(values, 'fanout-cars', quick ? 100 : 1000, 1),
       fanoutDashboards: number(values, 'fanout-dashboards', quick ? 100 : 1000, 1),
       watchersPerCar: number(values, 'watchers-per-car', 10, 1),
@@ -324,6 +328,20 @@ async function main(argv: string[]): Promise<number> {
       }
       continue;
     }
+    if (scenario === 'sparse') {
+      const contexts = o.servers.map((kind): RunContext => ({
+        kind: kind as ServerKind,
+        pki,
+        fleetThreads: o.fleetThreads,
+        localAddresses: loopbackSources(o.sparseCars),
+        serverEnv: o.serverEnv,
+        serverCpus: o.serverCpus,
+        serverNodeFlags: o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        progress,
+      }));
+      results.push(...(await runSparseRounds(contexts, { cars: o.sparseCars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds }, o.sparseRounds, log)));
+      continue;
+    }
     for (const kind of o.servers) {
       const ctx: RunContext = {
         kind: kind as ServerKind,
@@ -346,9 +364,6 @@ async function main(argv: string[]): Promise<number> {
           break;
         case 'soak':
           result = await runSteady(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.soakSeconds, dashboards: o.dashboards, vinsPerDashboard: o.vinsPerDashboard, connectConcurrency: 100, memorySampleSeconds: 10 }, 'soak');
-          break;
-        case 'sparse':
-          result = await runSparse(ctx, { cars: o.sparseCars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds });
           break;
         case 'fanout':
           result = await runFanout(ctx, { cars: o.fanoutCars, dashboards: o.fanoutDashboards, watchersPerCar: o.watchersPerCar, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds });

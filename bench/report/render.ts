@@ -226,7 +226,12 @@ function scenarioLine(r: ScenarioResult): string {
     }
     case 'sparse': {
       const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
-      return `server CPU per record ${d.serverCpuMicrosPerRecord ?? '-'} µs` + (serverAck ? `; ack inside the server p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms` : '');
+      const rounds = (d.rounds as Array<{ serverCpuMicrosPerRecord: number | null }> | undefined) ?? [];
+      const overLimit = (d.cpuPerRecordOverLimitByRound as Array<number | null> | undefined) ?? [];
+      return `server CPU per record ${d.serverCpuMicrosPerRecord ?? '-'} µs` +
+        (rounds.length > 1 ? ` (median of ${rounds.length} rounds: ${rounds.map((r) => r.serverCpuMicrosPerRecord ?? '-').join(', ')} µs)` : '') +
+        (overLimit.length > 1 ? `; vs the limit server's round beside it ${overLimit.map((x) => (x === null ? '-' : `${x}x`)).join(', ')}` : '') +
+        (serverAck ? `; ack inside the server p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms` : '');
     }
     case 'idle-memory': {
       const rounds = (d.rounds as Array<{ rssPerCarBytes: number; heapPerCarBytes?: number; externalPerCarBytes?: number }> | undefined) ?? [];

@@ -10,6 +10,14 @@ export interface SparseOptions {
   seconds: number;
 }
 
+/** One round's figures of one server, kept in the summary's details. */
+export interface SparseRound {
+  round: number;
+  serverCpuMicrosPerRecord: number | null;
+  throughput: number;
+  ackP99: number;
+}
+
 /**
  * The fleet as it really talks: many cars, each its own certificate and socket, one frame a second
  * each. Each frame then arrives alone in its event-loop turn, so every fixed cost per batch (thread
@@ -21,4 +29,52 @@ export async function runSparse(ctx: RunContext, o: SparseOptions): Promise<Scen
   const result = await runSteady(ctx, { cars: o.cars, rate: o.rate, warmupSeconds: o.warmupSeconds, seconds: o.seconds, dashboards: 0, vinsPerDashboard: 1, connectConcurrency: 100 }, 'sparse');
   if (result.completed && result.throughput > 0) result.details.serverCpuMicrosPerRecord = Math.round((result.serverCpuCores / result.throughput) * 1e6 * 10) / 10;
   return result;
+}
+
+/**
+ * `rounds` sparse runs per server, the servers alternating (limit, ours, limit, ours, ...), so a
+ * change of the box's load touches every server alike. On a shared box one run's CPU per record
+ * moves by a quarter between runs (the limit server's too), which is the size of the target's margin.
+ * Per server the round with the median CPU per record is reported (its figures, so they belong
+ * together), with every round's figures and, for ours, the ratio to the limit server's round next to
+ * it; the losses of all rounds are added up, and a failed round fails the server's result.
+ */
+export async function runSparseRounds(contexts: RunContext[], o: SparseOptions, rounds: number, log: (line: string) => void): Promise<ScenarioResult[]> {
+  const byServer = contexts.map(() => [] as ScenarioResult[]);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [k, ctx] of contexts.entries()) {
+      log(`bench: sparse against ${ctx.kind}${rounds > 1 ? `, round ${round}/${rounds}` : ''}`);
+      const result = await runSparse(ctx, o);
+      byServer[k]!.push(result);
+      log(`bench: sparse against ${ctx.kind}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ${String(result.details.serverCpuMicrosPerRecord ?? '-')} µs CPU per record, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}` : `FAILED: ${result.failure}`}`);
+    }
+  }
+  if (rounds === 1) return byServer.map((results) => results[0]!);
+  const limitRounds = byServer[contexts.findIndex((c) => c.kind === 'limit')];
+  return byServer.map((results) => summariseSparseRounds(results, limitRounds !== undefined && results !== limitRounds ? limitRounds : undefined));
+}
+
+function cpuPerRecord(result: ScenarioResult): number | null {
+  const value = result.details.serverCpuMicrosPerRecord;
+  return result.completed && typeof value === 'number' ? value : null;
+}
+
+/** One server's rounds as one result (see runSparseRounds); `limitRounds` pairs round i with the limit server's round i. */
+export function summariseSparseRounds(results: ScenarioResult[], limitRounds: ScenarioResult[] | undefined): ScenarioResult {
+  const failed = results.find((r) => !r.completed);
+  const lost = results.reduce((sum, r) => sum + r.counts.lost, 0);
+  const dashboardLost = results.reduce((sum, r) => sum + r.counts.dashboardLost, 0);
+  const ranked = results.filter((r) => cpuPerRecord(r) !== null).sort((a, b) => cpuPerRecord(a)! - cpuPerRecord(b)!);
+  const chosen = failed ?? ranked[(ranked.length - 1) >> 1] ?? results[0]!;
+  const summary: ScenarioResult = { ...chosen, counts: { ...chosen.counts, lost, dashboardLost }, details: { ...chosen.details }, notes: results.flatMap((r) => r.notes) };
+  summary.details.rounds = results.map((r, i): SparseRound => ({ round: i + 1, serverCpuMicrosPerRecord: cpuPerRecord(r), throughput: Math.round(r.throughput), ackP99: r.ack.p99 }));
+  summary.details.medianRound = results.indexOf(chosen) + 1;
+  if (limitRounds !== undefined) {
+    summary.details.cpuPerRecordOverLimitByRound = results.map((r, i) => {
+      const ours = cpuPerRecord(r);
+      const limit = limitRounds[i] === undefined ? null : cpuPerRecord(limitRounds[i]!);
+      return ours === null || limit === null || limit === 0 ? null : Math.round((ours / limit) * 100) / 100;
+    });
+  }
+  return summary;
 }

@@ -68,6 +68,27 @@ describe('bench harness (smoke)', function () {
     expect(ratio?.oursOverLimit).to.be.a('number');
   });
 
+  it('runs sparse in alternating rounds and reports the median round of each server', async () => {
+    const reportFile = join(dir, 'sparse.json');
+    const { code, stdout, stderr } = await runBench([
+      '--scenario', 'sparse', '--servers', 'limit,ours', '--sparse-cars', '20', '--sparse-rounds', '2', '--rate', '2', '--seconds', '2', '--warmup', '1',
+      '--fleet-threads', '1', '--cache-dir', join(dir, 'cache'), '--report', reportFile,
+    ]);
+    expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(0);
+    expect(stderr).to.match(/sparse against limit, round 1\/2[\s\S]*sparse against ours, round 1\/2[\s\S]*sparse against limit, round 2\/2[\s\S]*sparse against ours, round 2\/2/);
+    expect(stdout).to.match(/median of 2 rounds/);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as BenchReport;
+    expect(report.lossDetected).to.equal(false);
+    expect(report.results.map((r) => r.server)).to.deep.equal(['limit', 'ours']);
+    for (const result of report.results) {
+      expect(result.completed, result.failure).to.equal(true);
+      expect(result.details.rounds).to.have.length(2);
+      expect(result.details.serverCpuMicrosPerRecord).to.be.a('number');
+    }
+    expect(report.results[1]!.details.cpuPerRecordOverLimitByRound).to.have.length(2);
+    expect(report.ratios.find((r) => r.scenario === 'sparse' && r.metric === 'server CPU per record')?.oursOverLimit).to.be.a('number');
+  });
+
   it('measures memory per idle car in waves, after a GC asked for through the inspector, for the limit server and ours', async () => {
     const reportFile = join(dir, 'idle-memory.json');
     const { code, stdout, stderr } = await runBench([

@@ -3,6 +3,7 @@ import { markedAsResend } from '../../bench/fleet/frames.js';
 import { checkTargets, lossIn, ratiosOf, renderReport } from '../../bench/report/render.js';
 import type { BenchReport, ScenarioResult } from '../../bench/report/result.js';
 import { emptyResult } from '../../bench/scenarios/session.js';
+import { summariseSparseRounds } from '../../bench/scenarios/sparse.js';
 import { LatencyRecorder, mergeLatencies } from '../../bench/stats/latency.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
@@ -37,6 +38,30 @@ describe('bench report', () => {
     expect(byName.get('saturation throughput vs naive')).to.equal(false);
     expect(byName.get('memory per idle connected car')).to.equal(true);
     expect(targets.find((t) => t.name.startsWith('connect storm'))?.met).to.equal(true);
+  });
+
+  it('reports the median of alternating sparse rounds, pairs each with the limit round beside it, and keeps every loss', () => {
+    const round = (server: 'limit' | 'ours', micros: number, lost = 0): ScenarioResult => {
+      const r = result('sparse', server, 1000, { recordsPerServerCpuSecond: 1e6 / micros, details: { serverCpuMicrosPerRecord: micros } });
+      r.counts.lost = lost;
+      return r;
+    };
+    const limit = [round('limit', 40), round('limit', 50), round('limit', 45)];
+    const ours = summariseSparseRounds([round('ours', 100), round('ours', 80, 2), round('ours', 120)], limit);
+    expect(ours.completed).to.equal(true);
+    expect(ours.details.serverCpuMicrosPerRecord).to.equal(100);
+    expect(ours.details.medianRound).to.equal(1);
+    expect(ours.details.cpuPerRecordOverLimitByRound).to.deep.equal([2.5, 1.6, 2.67]);
+    expect(ours.counts.lost, 'a loss in a round that is not the median still counts').to.equal(2);
+    expect(lossIn([ours])).to.equal(true);
+    const limitSummary = summariseSparseRounds(limit, undefined);
+    expect(limitSummary.details.serverCpuMicrosPerRecord).to.equal(45);
+    expect(ratiosOf([limitSummary, ours]).find((r) => r.metric === 'server CPU per record')?.oursOverLimit).to.equal(2.22);
+
+    const failed = { ...round('ours', 90), completed: false, failure: 'server exited' };
+    const withFailure = summariseSparseRounds([round('ours', 100), failed, round('ours', 110)], limit);
+    expect(withFailure.completed, 'a failed round fails the result').to.equal(false);
+    expect(withFailure.failure).to.equal('server exited');
   });
 
   it('flags loss from unacked records and from records dashboards never got', () => {
