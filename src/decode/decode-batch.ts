@@ -14,7 +14,7 @@ import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
 import { sampleTime } from '../protocol/state-value.js';
-import { SAMPLE_VALUES, SignalSample, readSampleFromBytes } from '../history/signal-sample.js';
+import { DatumValueList, SAMPLE_VALUES, SignalSample, readSampleFromBytes, readSampleFromDatumValues } from '../history/signal-sample.js';
 import { DecodedBatch } from './decoded-batch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
@@ -108,14 +108,24 @@ class SampleBuffer {
 
   /** The followed signals of the record whose text ends at `end` in `bytes` and datums are state[from, to). */
   add(bytes: Uint8Array, state: Int32Array, from: number, to: number, end: number): number {
+    readSampleFromBytes(bytes, state, from, to, end, this.sample).writeRow(this.values, this.row());
+    return ++this.count;
+  }
+
+  /** The same, from the values the transcoder gathered as it wrote the record (DATUM_VALUES). */
+  addFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number): number {
+    readSampleFromDatumValues(datums, bytes, end, this.sample).writeRow(this.values, this.row());
+    return ++this.count;
+  }
+
+  private row(): number {
     const at = this.count * SAMPLE_VALUES;
     if (at + SAMPLE_VALUES > this.values.length) {
       const values = new Float64Array(this.values.length * 2);
       values.set(this.values);
       this.values = values;
     }
-    readSampleFromBytes(bytes, state, from, to, end, this.sample).writeRow(this.values, at);
-    return ++this.count;
+    return at;
   }
 }
 
@@ -125,6 +135,12 @@ const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
 const SAMPLES = new SampleBuffer();
+/** The followed signals' values of the record being transcoded (see DatumValues). */
+const DATUM_VALUES = new DatumValueList();
+/** The batch reads samples: the transcoder gathers DATUM_VALUES (null: it does not). */
+let datumValues: DatumValueList | null = null;
+/** The frame just decoded went through the transcoder with datumValues gathered. */
+let gathered = false;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
@@ -175,6 +191,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
   const samples = task.samples !== false;
+  datumValues = samples ? DATUM_VALUES : null;
   const watched = task.watched;
   let internalErrors: string[] | null = null;
   for (let i = 0; i < count; i++) {
@@ -192,7 +209,9 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
       // The recent history's values, read here from the bytes rather than from the text on the main thread.
       if (samples && table[row + SLOT.STATE_END]! > table[row + SLOT.STATE_START]! && table[row + SLOT.KIND] === KIND_RECORD) {
-        table[row + SLOT.SAMPLE] = SAMPLES.add(SINK.bytes, STATE.values, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!);
+        table[row + SLOT.SAMPLE] = gathered
+          ? SAMPLES.addFromDatumValues(DATUM_VALUES, SINK.bytes, table[row + SLOT.MESSAGE_END]!)
+          : SAMPLES.add(SINK.bytes, STATE.values, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!);
       }
       table[row + SLOT.NORMALISED_START] = -1;
       if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]!);
@@ -338,6 +357,7 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   table[row + SLOT.TOPIC_START] = -1;
   table[row + SLOT.CREATED_AT_START] = -1;
   table[row + SLOT.CREATED_AT_END] = -1;
+  gathered = false;
   try {
     readEnvelopeSpans(frames, start, end, SPANS);
   } catch (error) {
@@ -407,7 +427,8 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   headTopic = topic;
   headReceivedAt = receivedAt;
   headResend = false;
-  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead)) return false;
+  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead, datumValues)) return false;
+  gathered = datumValues !== null;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;
