@@ -141,10 +141,12 @@ const DATUM_VALUES = new DatumValueList();
 let datumValues: DatumValueList | null = null;
 /** The frame just decoded went through the transcoder with datumValues gathered. */
 let gathered = false;
+/** The created_at ms the transcoder gave the frame just decoded (TranscodeInfo.createdAtMs); NaN: none. */
+let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1, valueRewrites: [] };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
 /**
@@ -262,7 +264,8 @@ function framesView(buffer: SharedArrayBuffer): Uint8Array {
 
 /** The record's created_at as epoch ms, parsed here rather than on the main thread (SLOT.CREATED_AT_MS_HI). */
 function writeCreatedAtMs(table: Int32Array, row: number): void {
-  const ms = createdAtMsOf(SINK.bytes, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!);
+  // The transcoder's own reading of the Timestamp it wrote, when it wrote the record and had one.
+  const ms = Number.isNaN(transcodedCreatedAtMs) ? createdAtMsOf(SINK.bytes, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!) : transcodedCreatedAtMs;
   const hi = Math.floor(ms / 4294967296);
   table[row + SLOT.CREATED_AT_MS_HI] = hi;
   table[row + SLOT.CREATED_AT_MS_LO] = ms - hi * 4294967296;
@@ -358,6 +361,7 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   table[row + SLOT.CREATED_AT_START] = -1;
   table[row + SLOT.CREATED_AT_END] = -1;
   gathered = false;
+  transcodedCreatedAtMs = NaN;
   try {
     readEnvelopeSpans(frames, start, end, SPANS);
   } catch (error) {
@@ -429,6 +433,7 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   headResend = false;
   if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead, datumValues)) return false;
   gathered = datumValues !== null;
+  transcodedCreatedAtMs = INFO.createdAtMs;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;

@@ -35,6 +35,11 @@ export interface TranscodeInfo {
   /** Sink positions of the top-level created_at text (without quotes); -1 when it was unset. */
   createdAtStart: number;
   createdAtEnd: number;
+  /**
+   * The top-level created_at as epoch ms, as Date.parse reads its text (sub-millisecond digits
+   * dropped), for years from 100 on; NaN when it was unset or earlier (Date.parse reads those otherwise).
+   */
+  createdAtMs: number;
   /** Values the normalisation rewrote besides the VIN (Location, scientific notation, alert times). */
   rewrites: number;
   /** Sink position where the record JSON starts (after what `head` wrote); -1 before it is known. */
@@ -110,6 +115,8 @@ interface Runtime {
   dayWords: (days: number) => Int32Array;
   MIN_SECONDS: number;
   MAX_SECONDS: number;
+  /** 0100-01-01T00:00:00Z in seconds: from it on Date.parse reads the year as written. */
+  YEAR_100_SECONDS: number;
   parseLocationString: typeof parseLocationString;
   rewriteScientific: typeof rewriteScientific;
   LOCATION_FIELD: number;
@@ -170,7 +177,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const enums = new Map<string, number>();
   const runtime: Runtime = {
     sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
-    dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS,
+    dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS, YEAR_100_SECONDS: Date.UTC(100, 0, 1) / 1000,
     LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
@@ -218,7 +225,7 @@ return {
     SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -523,6 +530,8 @@ function ts(s, e, ms) {
   }
   // No RFC 3339 form (formatTimestamp refuses the same): protobufjs's path gives the verdict.
   if (seconds < R.MIN_SECONDS || seconds > R.MAX_SECONDS || nanos < 0 || nanos > 999999999) throw BAIL;
+  // Epoch ms as Date.parse reads the text written below (it reads years 0-99 as 1900-1999).
+  TSMS = seconds >= R.YEAR_100_SECONDS ? seconds * 1000 + Math.floor(nanos / 1000000) : NaN;
   var days = Math.floor(seconds / 86400), sod = seconds - days * 86400;
   if (days !== TSDAY) { TSDAY = days; TSDW = R.dayWords(days); }
   var at = ON + 1;
@@ -547,7 +556,7 @@ function ts(s, e, ms) {
   ON = n;
   return at * 4294967296 + end;
 }
-var TSDAY = NaN, TSDW = null;
+var TSDAY = NaN, TSDW = null, TSMS = NaN;
 // A Value whose oneof ended on string_value: Location strings and scientific notation, as
 // normaliseVehicleData rewrites them.
 function vstr(s, e) {
@@ -712,7 +721,7 @@ function messageFunction(
       if (rt.fullName.slice(1) === TIMESTAMP) {
         const ms = MS_TIMESTAMPS.has(full);
         const capture = VIN_FIELDS.has(`${typeName}.vin`) && protoNameOf(field) === 'created_at';
-        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else wa('null');`;
+        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296; INFO.createdAtMs = TSMS;' : ''} } else wa('null');`;
       }
       const m = visit(rt);
       return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else wa('null');`;

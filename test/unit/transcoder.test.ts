@@ -4,7 +4,7 @@
 // and resend flag, or the same error verdict.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
+import { createdAtMsOf, decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
 import { FRAME_SLOTS, KIND_RECORD, SLOT, type FrameOutcome } from '../../src/decode/decode-task.js';
 import { SAMPLE_VALUES, SignalSample, readSampleFromBytes } from '../../src/history/signal-sample.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
@@ -304,6 +304,30 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
         }
       }),
       { numRuns: 1000, seed: SEED + 3 },
+    );
+  });
+
+  it('gives created_at in ms as the text it wrote reads (createdAtMsOf), from year 1 to 9999 and beyond', () => {
+    const createdAtArb = fc.oneof(
+      fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }),
+      fc.date({ min: new Date('0099-12-31T23:59:59Z'), max: new Date('0100-01-01T00:00:01Z'), noInvalidDate: true }),
+      fc.record({ seconds: fc.bigInt({ min: -62_135_596_900n, max: 253_402_300_900n }), nanos: fc.integer({ min: -1, max: 1_000_000_000 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(createdAtArb, { minLength: 1, maxLength: 4 }), (times) => {
+        const payloads = times.map((createdAt) => encodeVehicleData({ vin: VIN, createdAt: createdAt as never, data: [{ key: 'Soc', value: { doubleValue: 1 } }] }));
+        const task = packFrames(payloads.map((payload, i) => writeStreamEnvelope({ txid: `t${i}`, topic: 'V', payload })), VIN, 1_780_000_000_000);
+        const result = decodeBatch(task);
+        const table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
+        const text = new Uint8Array(result.buffer, result.textAt, result.normalisedAt - result.textAt);
+        for (let i = 0; i < result.count; i++) {
+          const row = i * FRAME_SLOTS;
+          if (table[row + SLOT.KIND] !== KIND_RECORD || table[row + SLOT.CREATED_AT_START]! < 0) continue;
+          const ms = table[row + SLOT.CREATED_AT_MS_HI]! * 4294967296 + (table[row + SLOT.CREATED_AT_MS_LO]! >>> 0);
+          expect(ms, Buffer.from(text.subarray(table[row + SLOT.CREATED_AT_START], table[row + SLOT.CREATED_AT_END])).toString()).to.equal(createdAtMsOf(text, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!));
+        }
+      }),
+      { numRuns: 1000, seed: SEED + 4 },
     );
   });
 
