@@ -240,14 +240,17 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const textAt = repliesAt + REPLIES.length;
   const normalisedAt = textAt + SINK.n;
   const samplesAt = align8(normalisedAt + NORMALISED.n);
-  const bytes = new Uint8Array(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  // Not zeroed first (calloc's memset of the whole result was a tenth of a µs per record): every byte
+  // is written below, the few padding bytes before the samples included.
+  const bytes: Uint8Array = Buffer.allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  bytes.fill(0, normalisedAt + NORMALISED.n, samplesAt);
   bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
   if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
   if (REPLIES.length > 0) bytes.set(REPLIES.bytes.subarray(0, REPLIES.length), repliesAt);
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
   if (SAMPLES.count > 0) bytes.set(new Uint8Array(SAMPLES.values.buffer, 0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
-  return { buffer: bytes.buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+  return { buffer: bytes.buffer as ArrayBuffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
 }
 
 // Inline batches reuse one frames buffer (DecodePool's reuseInlineFrames): the same view of it then
