@@ -2,7 +2,9 @@
 // cars' frames: ~20-datum V records from the drive/charge story, the odd alert and error), what
 // crossing back to the main thread costs (the structured clone of the result, its buffers transferred
 // as the worker sends them), and the main thread's receiveOutcomes, per record.
-//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker]
+//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker] [--rounds 1]
+// With --rounds N the lines are measured in turn N times: a line measured right after another is not
+// favoured by the order (the first line of a run tends to come out lowest: the heap is still small).
 import { parseArgs } from 'node:util';
 import { decodeBatch, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
 import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
@@ -14,6 +16,7 @@ const { values } = parseArgs({
     frames: { type: 'string', default: '256' },
     seconds: { type: 'string', default: '5' },
     only: { type: 'string', default: '' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const frameCount = Number(values.frames);
@@ -52,14 +55,18 @@ const task = buildTask();
 const sample = receiveOutcomes(decodeBatch(task), task.frames);
 const records = sample.filter((o) => o.kind === 'record').length;
 console.log(`batch: ${task.vins.length} frames, ${records} records, ${new Uint8Array(task.frames).byteLength} bytes; transcoder fallbacks so far: ${transcoderStats.fallbacks}`);
-measure('decodeBatch (worker)', task, () => decodeBatch(task));
 const natsTask: DecodeTask = { ...task, normalise: true };
-measure('decodeBatch + normalised protobuf (NATS)', natsTask, () => decodeBatch(natsTask));
-if (values.only !== 'worker') {
-  measure('decodeBatch + transfer back (worker total)', task, () => crossBack(decodeBatch(task)));
-  measure('receiveOutcomes (main thread)', task, (() => {
-    const results = Array.from({ length: 64 }, () => decodeBatch(task));
-    let i = 0;
-    return () => receiveOutcomes(results[i++ % results.length]!, task.frames);
-  })());
+// Made when first measured: 64 results held from the start would change the other lines' GC.
+let results: DecodeResult[] | null = null;
+let next = 0;
+for (let round = 0; round < Number(values.rounds); round++) {
+  measure('decodeBatch (worker)', task, () => decodeBatch(task));
+  measure('decodeBatch + normalised protobuf (NATS)', natsTask, () => decodeBatch(natsTask));
+  if (values.only !== 'worker') {
+    measure('decodeBatch + transfer back (worker total)', task, () => crossBack(decodeBatch(task)));
+    measure('receiveOutcomes (main thread)', task, () => {
+      results ??= Array.from({ length: 64 }, () => decodeBatch(task));
+      receiveOutcomes(results[next++ % results.length]!, task.frames);
+    });
+  }
 }

@@ -14,7 +14,7 @@ import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
 import { sampleTime } from '../protocol/state-value.js';
-import { SAMPLE_VALUES, SignalSample, readSampleFromBytes } from '../history/signal-sample.js';
+import { DatumValueList, SAMPLE_VALUES, SignalSample, readSampleFromBytes, readSampleFromDatumValues } from '../history/signal-sample.js';
 import { DecodedBatch } from './decoded-batch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
@@ -108,14 +108,24 @@ class SampleBuffer {
 
   /** The followed signals of the record whose text ends at `end` in `bytes` and datums are state[from, to). */
   add(bytes: Uint8Array, state: Int32Array, from: number, to: number, end: number): number {
+    readSampleFromBytes(bytes, state, from, to, end, this.sample).writeRow(this.values, this.row());
+    return ++this.count;
+  }
+
+  /** The same, from the values the transcoder gathered as it wrote the record (DATUM_VALUES). */
+  addFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number): number {
+    readSampleFromDatumValues(datums, bytes, end, this.sample).writeRow(this.values, this.row());
+    return ++this.count;
+  }
+
+  private row(): number {
     const at = this.count * SAMPLE_VALUES;
     if (at + SAMPLE_VALUES > this.values.length) {
       const values = new Float64Array(this.values.length * 2);
       values.set(this.values);
       this.values = values;
     }
-    readSampleFromBytes(bytes, state, from, to, end, this.sample).writeRow(this.values, at);
-    return ++this.count;
+    return at;
   }
 }
 
@@ -125,10 +135,18 @@ const SINK = new JsonSink();
 const NORMALISED = new JsonSink(16 * 1024);
 const STATE = new StateBuffer();
 const SAMPLES = new SampleBuffer();
+/** The followed signals' values of the record being transcoded (see DatumValues). */
+const DATUM_VALUES = new DatumValueList();
+/** The batch reads samples: the transcoder gathers DATUM_VALUES (null: it does not). */
+let datumValues: DatumValueList | null = null;
+/** The frame just decoded went through the transcoder with datumValues gathered. */
+let gathered = false;
+/** The created_at ms the transcoder gave the frame just decoded (TranscodeInfo.createdAtMs); NaN: none. */
+let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, rewrites: 0, recordStart: -1, valueRewrites: [] };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
 /**
@@ -175,6 +193,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   NORMALISED.n = 0;
   const normalise = task.normalise === true;
   const samples = task.samples !== false;
+  datumValues = samples ? DATUM_VALUES : null;
   const watched = task.watched;
   let internalErrors: string[] | null = null;
   for (let i = 0; i < count; i++) {
@@ -192,7 +211,9 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
       // The recent history's values, read here from the bytes rather than from the text on the main thread.
       if (samples && table[row + SLOT.STATE_END]! > table[row + SLOT.STATE_START]! && table[row + SLOT.KIND] === KIND_RECORD) {
-        table[row + SLOT.SAMPLE] = SAMPLES.add(SINK.bytes, STATE.values, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!);
+        table[row + SLOT.SAMPLE] = gathered
+          ? SAMPLES.addFromDatumValues(DATUM_VALUES, SINK.bytes, table[row + SLOT.MESSAGE_END]!)
+          : SAMPLES.add(SINK.bytes, STATE.values, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!);
       }
       table[row + SLOT.NORMALISED_START] = -1;
       if (normalise && table[row + SLOT.KIND] === KIND_RECORD) normaliseRecord(frames, table, row, task.vins[i]!);
@@ -219,14 +240,17 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const textAt = repliesAt + REPLIES.length;
   const normalisedAt = textAt + SINK.n;
   const samplesAt = align8(normalisedAt + NORMALISED.n);
-  const bytes = new Uint8Array(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  // Not zeroed first (calloc's memset of the whole result was a tenth of a µs per record): every byte
+  // is written below, the few padding bytes before the samples included.
+  const bytes: Uint8Array = Buffer.allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  bytes.fill(0, normalisedAt + NORMALISED.n, samplesAt);
   bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
   if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
   if (REPLIES.length > 0) bytes.set(REPLIES.bytes.subarray(0, REPLIES.length), repliesAt);
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
   if (SAMPLES.count > 0) bytes.set(new Uint8Array(SAMPLES.values.buffer, 0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
-  return { buffer: bytes.buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+  return { buffer: bytes.buffer as ArrayBuffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
 }
 
 // Inline batches reuse one frames buffer (DecodePool's reuseInlineFrames): the same view of it then
@@ -243,7 +267,8 @@ function framesView(buffer: SharedArrayBuffer): Uint8Array {
 
 /** The record's created_at as epoch ms, parsed here rather than on the main thread (SLOT.CREATED_AT_MS_HI). */
 function writeCreatedAtMs(table: Int32Array, row: number): void {
-  const ms = createdAtMsOf(SINK.bytes, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!);
+  // The transcoder's own reading of the Timestamp it wrote, when it wrote the record and had one.
+  const ms = Number.isNaN(transcodedCreatedAtMs) ? createdAtMsOf(SINK.bytes, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!) : transcodedCreatedAtMs;
   const hi = Math.floor(ms / 4294967296);
   table[row + SLOT.CREATED_AT_MS_HI] = hi;
   table[row + SLOT.CREATED_AT_MS_LO] = ms - hi * 4294967296;
@@ -338,6 +363,8 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   table[row + SLOT.TOPIC_START] = -1;
   table[row + SLOT.CREATED_AT_START] = -1;
   table[row + SLOT.CREATED_AT_END] = -1;
+  gathered = false;
+  transcodedCreatedAtMs = NaN;
   try {
     readEnvelopeSpans(frames, start, end, SPANS);
   } catch (error) {
@@ -407,7 +434,9 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   headTopic = topic;
   headReceivedAt = receivedAt;
   headResend = false;
-  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead)) return false;
+  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead, datumValues)) return false;
+  gathered = datumValues !== null;
+  transcodedCreatedAtMs = INFO.createdAtMs;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
   table[row + SLOT.RECORD_END] = SINK.n;
   table[row + SLOT.SIGNALS] = INFO.signals;
@@ -525,8 +554,11 @@ function plainVinJson(vin: string): VinJson | null {
     bytes[i + 1] = c;
   }
   bytes[length + 1] = 0x22;
-  return { bytes: bytes.subarray(0, length + 2), nonAscii: false, raw: bytes.subarray(1, length + 1) };
+  // The views of the scratch buffer for this length, made once (two views and an object per frame were
+  // a tenth of a µs per record).
+  return (PLAIN_VIN_JSON[length] ??= { bytes: bytes.subarray(0, length + 2), nonAscii: false, raw: bytes.subarray(1, length + 1) });
 }
+const PLAIN_VIN_JSON: Array<VinJson | undefined> = [];
 
 function escapedVinJson(vin: string): VinJson {
   const json = JSON.stringify(vin);

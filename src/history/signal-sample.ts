@@ -7,6 +7,7 @@
  * dozen that matter and reads only their values.
  */
 import { fieldNames, protoSchema } from '../protocol/proto-schema.js';
+import { DATUM_VALUE_COLUMNS, DATUM_VALUE_KIND, type DatumValues } from '../protocol/transcoder.js';
 
 /** Columns of the recent history, in the order they are stored and sent. */
 export const HISTORY_COLUMNS = [
@@ -325,6 +326,118 @@ export function readSampleFromBytes(bytes: Uint8Array, state: Int32Array, from: 
   return sample;
 }
 
+/**
+ * The followed signals' values the transcoder gathers as it writes a V record (DatumValues), kept
+ * across records: `signals` routes a Field number to its signal code (0: not followed).
+ */
+export class DatumValueList implements DatumValues {
+  readonly signals = SIGNAL_BY_NUMBER;
+  values = new Float64Array(DATUM_VALUE_COLUMNS * 64);
+  n = 0;
+
+  room(): void {
+    const values = new Float64Array(this.values.length * 2);
+    values.set(this.values);
+    this.values = values;
+  }
+}
+
+/**
+ * readSampleFromBytes for a record the transcoder wrote with `datums` gathered: the numbers and
+ * locations it had in hand are taken as they are (each is what its JSON text reads as), any other
+ * value is read from the JSON bytes as readSampleFromBytes reads it (`bytes`, the text ending at
+ * `end`). The same signals, datum by datum in the same order (a property test holds them equal).
+ */
+export function readSampleFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number, sample: SignalSample): SignalSample {
+  sample.reset(0);
+  const values = datums.values;
+  const n = datums.n;
+  for (let i = 0; i < n; i += DATUM_VALUE_COLUMNS) {
+    const signal = values[i]!;
+    const kind = values[i + 1]!;
+    if (kind === DATUM_VALUE_KIND.NUMBER) {
+      putDatumNumber(sample, signal, values[i + 2]!);
+    } else if (kind === DATUM_VALUE_KIND.ENUM) {
+      putDatumEnum(sample, signal, values[i + 2]!, values[i + 3]!, bytes, values[i + 4]!, end);
+    } else if (kind === DATUM_VALUE_KIND.LOCATION) {
+      // Any other signal reads nothing from a locationValue (numericValue: NaN; enumCode: -1).
+      if (signal === LOCATION) putLocation(sample, values[i + 2]!, values[i + 3]!);
+    } else {
+      readSignalFromBytes(sample, signal, bytes, values[i + 4]!, end);
+    }
+  }
+  return sample;
+}
+
+/** What readSignalFromBytes reads from a numeric member whose text reads as `value`. */
+function putDatumNumber(sample: SignalSample, signal: number, value: number): void {
+  switch (signal) {
+    case GEAR:
+    case CHARGE_STATE:
+    case LOCATION:
+      // enumCode of a number is -1; readLocation wants a locationValue.
+      return;
+    case BATTERY_LEVEL:
+      if (Number.isNaN(sample.soc)) sample.soc = Number.isFinite(value) ? value : NaN;
+      return;
+    default:
+      putNumber(sample, signal, Number.isFinite(value) ? value : NaN);
+  }
+}
+
+/**
+ * What readSignalFromBytes reads from an enum member `member` (field number) holding `value`: a
+ * numeric signal or Location reads nothing from an enum member (no numeric member shares an enum's
+ * first letter and length, see member()); Gear and DetailedChargeState read their own enum's names by
+ * number; any other case (another enum's member on Gear, say) is read from the JSON bytes.
+ */
+function putDatumEnum(sample: SignalSample, signal: number, value: number, member: number, bytes: Uint8Array, at: number, end: number): void {
+  if (signal === GEAR && member === GEAR_BY_NUMBER.member) {
+    const code = GEAR_BY_NUMBER.codeOf(value);
+    if (code >= 0) sample.gear = code;
+  } else if (signal === CHARGE_STATE && member === CHARGING_BY_NUMBER.member) {
+    const code = CHARGING_BY_NUMBER.codeOf(value);
+    if (code >= 0) sample.charging = code;
+  } else if (signal === GEAR || signal === CHARGE_STATE) {
+    readSignalFromBytes(sample, signal, bytes, at, end);
+  }
+}
+
+/**
+ * An enum signal's codes by the number of its own member's value: the code of the name the canonical
+ * writer gives that number (the first name declared for it), -1 when it is none of the followed ones.
+ */
+class EnumCodes {
+  readonly member: number;
+  private readonly codes: Int8Array;
+
+  constructor(memberName: string, signal: EnumSignal) {
+    const field = protoSchema().value.fields[memberName]!;
+    this.member = field.id;
+    const values = (field.resolvedType as unknown as { values: Record<string, number> }).values;
+    const max = Math.max(0, ...Object.values(values).filter((n) => n >= 0 && n < 4096));
+    this.codes = new Int8Array(max + 1).fill(-1);
+    const seen = new Set<number>();
+    for (const [name, number] of Object.entries(values)) {
+      if (seen.has(number)) continue;
+      seen.add(number);
+      if (number >= 0 && number <= max) this.codes[number] = signal.names.indexOf(name.slice(signal.prefix.length));
+    }
+  }
+
+  codeOf(value: number): number {
+    return value >= 0 && value < this.codes.length ? this.codes[value]! : -1;
+  }
+}
+
+/** Both coordinates of a location, when both are valid (readLocation's rule). */
+function putLocation(sample: SignalSample, latitude: number, longitude: number): void {
+  if (Number.isFinite(latitude) && Number.isFinite(longitude) && Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180) {
+    sample.latitude = latitude;
+    sample.longitude = longitude;
+  }
+}
+
 const utf8 = new TextDecoder();
 
 /** The text from `at` to `end`: what a text reader would see from the value on (the rare, non-canonical values). */
@@ -463,6 +576,8 @@ function enumSignal(memberName: string, codes: Record<string, number>, prefix: s
 
 const GEAR_ENUM = enumSignal('shiftStateValue', GEAR_CODES, 'ShiftState');
 const CHARGING_ENUM = enumSignal('detailedChargeStateValue', CHARGING_CODES, 'DetailedChargeState');
+const GEAR_BY_NUMBER = new EnumCodes('shiftStateValue', GEAR_ENUM);
+const CHARGING_BY_NUMBER = new EnumCodes('detailedChargeStateValue', CHARGING_ENUM);
 
 /** Is the Value JSON at `at` `{"<member>":`? */
 function isMember(json: string, at: number, m: Member): boolean {

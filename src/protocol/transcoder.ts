@@ -35,6 +35,11 @@ export interface TranscodeInfo {
   /** Sink positions of the top-level created_at text (without quotes); -1 when it was unset. */
   createdAtStart: number;
   createdAtEnd: number;
+  /**
+   * The top-level created_at as epoch ms, as Date.parse reads its text (sub-millisecond digits
+   * dropped), for years from 100 on; NaN when it was unset or earlier (Date.parse reads those otherwise).
+   */
+  createdAtMs: number;
   /** Values the normalisation rewrote besides the VIN (Location, scientific notation, alert times). */
   rewrites: number;
   /** Sink position where the record JSON starts (after what `head` wrote); -1 before it is known. */
@@ -72,6 +77,29 @@ export interface StateIndex {
   room(): void;
 }
 
+/**
+ * The followed signals' values of a V record, gathered while its Values are written (see
+ * readSampleFromDatumValues): per datum whose Field `signals` marks (> 0), DATUM_VALUE_COLUMNS numbers
+ * at `n` (which the transcoder advances) after `room()` made space for one more: the signal code, the
+ * kind (DATUM_VALUE_KIND), two values and the Value JSON's sink position. `n` is set to 0 by each run.
+ */
+export interface DatumValues {
+  signals: Uint8Array;
+  values: Float64Array;
+  n: number;
+  room(): void;
+}
+
+/** Columns per datum in DatumValues.values. */
+export const DATUM_VALUE_COLUMNS = 5;
+/**
+ * What the transcoder knew of a datum's Value as it wrote it: OTHER, read back from the JSON; NUMBER,
+ * the number its JSON text reads as (double, float, int, long and boolean members; NaN when it is
+ * written as a string); ENUM, an enum member's number and the member's field number; LOCATION, the
+ * latitude and longitude it wrote (a locationValue, or a Location string rewritten into one).
+ */
+export const DATUM_VALUE_KIND = { OTHER: 0, NUMBER: 1, ENUM: 2, LOCATION: 3 } as const;
+
 export interface TranscoderOptions {
   maxEntries: number;
   /** Full names (no leading dot) of the record types, by topic. */
@@ -87,6 +115,8 @@ interface Runtime {
   dayWords: (days: number) => Int32Array;
   MIN_SECONDS: number;
   MAX_SECONDS: number;
+  /** 0100-01-01T00:00:00Z in seconds: from it on Date.parse reads the year as written. */
+  YEAR_100_SECONDS: number;
   parseLocationString: typeof parseLocationString;
   rewriteScientific: typeof rewriteScientific;
   LOCATION_FIELD: number;
@@ -105,7 +135,8 @@ interface Generated {
   /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
   /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
   /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null): boolean;
+  /** datumValues: the followed signals' values, gathered as they are written (null: none gathered). */
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -118,6 +149,7 @@ const VIN_FIELDS = new Set([
 const MS_TIMESTAMPS = new Set(['telemetry.vehicle_alerts.VehicleAlert.started_at', 'telemetry.vehicle_alerts.VehicleAlert.ended_at']);
 const VALUE_TYPE = 'telemetry.vehicle_data.Value';
 const DATUM_TYPE = 'telemetry.vehicle_data.Datum';
+const LOCATION_TYPE = 'telemetry.vehicle_data.LocationValue';
 
 /** The field's name as proto/ spells it (protobufjs names properties in lowerCamelCase). */
 function protoNameOf(field: Field): string {
@@ -145,7 +177,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const enums = new Map<string, number>();
   const runtime: Runtime = {
     sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
-    dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS,
+    dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS, YEAR_100_SECONDS: Date.UTC(100, 0, 1) / 1000,
     LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
@@ -182,14 +214,18 @@ var B = null, BD = null, P = 0, LO = 0, HI = 0;
 // end, and around the sink's own writers): the writers below are plain stores into a local array.
 var OB = null, ON = 0, OD = null;
 var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, VS = 0, VE = 0, LOCDONE = false, HK = null;
+// The datum values gathered for the samples (DatumValues), and what the Value just written was (its
+// kind VT and values VN, VN2; LLAT, LLON: the last LocationValue written).
+var SM = null, SMS = null, VT = 0, VN = 0, VN2 = 0, LLAT = 0, LLON = 0;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
-  run: function (topic, buf, s, e, vinJson, state, info, head) {
+  run: function (topic, buf, s, e, vinJson, state, info, head, datumValues) {
     wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
+    SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -198,7 +234,7 @@ return {
       throw err;
     } finally {
       O.n = ON;
-      ST = null; INFO = null; HK = null;
+      ST = null; INFO = null; HK = null; SM = null; SMS = null;
     }
   },
 };`;
@@ -494,6 +530,8 @@ function ts(s, e, ms) {
   }
   // No RFC 3339 form (formatTimestamp refuses the same): protobufjs's path gives the verdict.
   if (seconds < R.MIN_SECONDS || seconds > R.MAX_SECONDS || nanos < 0 || nanos > 999999999) throw BAIL;
+  // Epoch ms as Date.parse reads the text written below (it reads years 0-99 as 1900-1999).
+  TSMS = seconds >= R.YEAR_100_SECONDS ? seconds * 1000 + Math.floor(nanos / 1000000) : NaN;
   var days = Math.floor(seconds / 86400), sod = seconds - days * 86400;
   if (days !== TSDAY) { TSDAY = days; TSDW = R.dayWords(days); }
   var at = ON + 1;
@@ -518,7 +556,7 @@ function ts(s, e, ms) {
   ON = n;
   return at * 4294967296 + end;
 }
-var TSDAY = NaN, TSDW = null;
+var TSDAY = NaN, TSDW = null, TSMS = NaN;
 // A Value whose oneof ended on string_value: Location strings and scientific notation, as
 // normaliseVehicleData rewrites them.
 function vstr(s, e) {
@@ -535,6 +573,7 @@ function vstr(s, e) {
       wa(',"longitude":');
       wd(loc.longitude);
       wa('}}');
+      VT = 3; VN = loc.latitude; VN2 = loc.longitude;
       return;
     }
   }
@@ -682,7 +721,7 @@ function messageFunction(
       if (rt.fullName.slice(1) === TIMESTAMP) {
         const ms = MS_TIMESTAMPS.has(full);
         const capture = VIN_FIELDS.has(`${typeName}.vin`) && protoNameOf(field) === 'created_at';
-        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296;' : ''} } else wa('null');`;
+        return `if (${nm(field, i, 's')} >= 0) { var span = ts(${nm(field, i, 's')}, ${nm(field, i, 'e')}, ${ms}); ${capture ? 'INFO.createdAtStart = Math.floor(span / 4294967296); INFO.createdAtEnd = span % 4294967296; INFO.createdAtMs = TSMS;' : ''} } else wa('null');`;
       }
       const m = visit(rt);
       return `if (${nm(field, i, 's')} >= 0) m${m}(${nm(field, i, 's')}, ${nm(field, i, 'e')}); else wa('null');`;
@@ -716,7 +755,8 @@ function messageFunction(
   if (onlyOneof) {
     const cases = oneofs[0]!.fieldsArray.map((memberField) => {
       const prefix = '{' + JSON.stringify(jsonNameOf(memberField)) + ':';
-      return `case ${memberField.id}: wa(${JSON.stringify(prefix)}); ${valueOf(memberField, fields.indexOf(memberField))} wb(125); return;`;
+      const value = isValue ? valueWithSample(memberField, valueOf(memberField, fields.indexOf(memberField))) : valueOf(memberField, fields.indexOf(memberField));
+      return `case ${memberField.id}: wa(${JSON.stringify(prefix)}); ${value} wb(125); return;`;
     });
     write.push(`switch (oc) { ${cases.join(' ')} } wa('{}');`);
   } else {
@@ -764,7 +804,9 @@ function messageFunction(
       let value = valueOf(field, i);
       if (isDatum && protoNameOf(field) === 'value') {
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
-        value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }`;
+        value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; VT = 0; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }` +
+          // A followed Field's value as the transcoder knew it (DatumValues): the samples need no parse.
+          ` if (SM !== null && SMS[v${keyIndex}] > 0) { var sn = SM.n; if (sn + ${DATUM_VALUE_COLUMNS} > SM.values.length) SM.room(); var sw = SM.values; sw[sn] = SMS[v${keyIndex}]; sw[sn + 1] = VT; sw[sn + 2] = VN; sw[sn + 3] = VN2; sw[sn + 4] = vs; SM.n = sn + ${DATUM_VALUE_COLUMNS}; }`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);
@@ -772,6 +814,11 @@ function messageFunction(
     });
     if (write.length === 0) write.push("wa('{');");
     write.push('wb(125);');
+    if (typeName === LOCATION_TYPE) {
+      const at = (name: string): number => fields.findIndex((f) => protoNameOf(f) === name && f.type === 'double' && !f.partOf && !f.repeated);
+      if (at('latitude') < 0 || at('longitude') < 0) throw new Error('transcoder: LocationValue has no double latitude and longitude');
+      write.push(`LLAT = v${at('latitude')}; LLON = v${at('longitude')};`);
+    }
   }
   const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
@@ -792,6 +839,36 @@ function m${index}(s, e) {
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
+}
+
+/**
+ * A Value member's writer followed by what the samples read from it (DatumValues): the number its JSON
+ * text reads as, the location it wrote, or nothing (read back from the JSON: strings, enums, others).
+ */
+function valueWithSample(member: Field, write: string): string {
+  switch (protoNameOf(member)) {
+    case 'double_value':
+      if (member.type !== 'double') break;
+      return `${write} VT = 1; VN = ov;`;
+    case 'int_value':
+      if (member.type !== 'int32') break;
+      return `${write} VT = 1; VN = ov | 0;`;
+    case 'boolean_value':
+      if (member.type !== 'bool') break;
+      return `${write} VT = 1; VN = ov !== 0 ? 1 : 0;`;
+    case 'float_value':
+      // The text floatToJson writes is what the samples read: the shortest decimal of the float.
+      if (member.type !== 'float') break;
+      return 'var ft = R.floatToJson(ov); wa(ft); VT = 1; VN = +ft;';
+    case 'long_value':
+      if (member.type !== 'int64') break;
+      return 'var lt = i64(olo, ohi); wb(34); wa(lt); wb(34); VT = 1; VN = +lt;';
+    case 'location_value':
+      if (member.resolvedType?.fullName.slice(1) !== LOCATION_TYPE) break;
+      return `${write} VT = 3; VN = LLAT; VN2 = LLON;`;
+  }
+  if (member.resolvedType instanceof protobuf.Enum && !member.repeated) return `${write} VT = 2; VN = ov; VN2 = ${member.id};`;
+  return write;
 }
 
 /** A record type's call of the caller's RecordHead, between reading the payload and writing it. */

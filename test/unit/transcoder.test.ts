@@ -4,8 +4,9 @@
 // and resend flag, or the same error verdict.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
-import type { FrameOutcome } from '../../src/decode/decode-task.js';
+import { createdAtMsOf, decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
+import { FRAME_SLOTS, KIND_RECORD, SLOT, type FrameOutcome } from '../../src/decode/decode-task.js';
+import { SAMPLE_VALUES, SignalSample, readSampleFromBytes } from '../../src/history/signal-sample.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import protobuf from 'protobufjs';
 import { PayloadError, decodeRecord, encodeNormalised, type StateEntry } from '../../src/protocol/payload.js';
@@ -267,6 +268,67 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
       expect(unknownsOf(stored)).to.equal(unknownsOf(reference));
       expect(Buffer.from(stored).includes(Buffer.from('SPOOFED'))).to.equal(false);
     }
+  });
+
+  it('gives the recent history the signals the bytes reader reads from the JSON it wrote (numbers and locations taken as written)', () => {
+    const followed = ['Soc', 'BatteryLevel', 'EstBatteryRange', 'VehicleSpeed', 'PackVoltage', 'PackCurrent', 'ACChargingPower', 'DCChargingPower', 'InsideTemp', 'OutsideTemp', 'Odometer', 'FastChargerPresent', 'Gear', 'DetailedChargeState', 'Location'];
+    const recordArb = fc
+      .record({
+        data: fc.array(
+          fc.record({
+            key: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...followed) }, { weight: 1, arbitrary: fc.constantFrom(...fieldNames().slice(1)) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 400 }) }),
+            value: fc.option(richValueArb, { nil: undefined, freq: 10 }),
+          }),
+          { maxLength: 25 },
+        ),
+        vin: fc.string({ maxLength: 20 }),
+      })
+      .map((p) => encodeVehicleData(p));
+    fc.assert(
+      fc.property(fc.array(recordArb, { minLength: 1, maxLength: 4 }), (payloads) => {
+        const task = packFrames(payloads.map((payload, i) => writeStreamEnvelope({ txid: `t${i}`, topic: 'V', payload })), VIN, 1_780_000_000_000);
+        const result = decodeBatch(task);
+        const table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
+        const state = new Int32Array(result.buffer, result.stateAt, (result.repliesAt - result.stateAt) >> 2);
+        const text = new Uint8Array(result.buffer, result.textAt, result.normalisedAt - result.textAt);
+        const samples = new Float64Array(result.buffer, result.samplesAt, (result.buffer.byteLength - result.samplesAt) >> 3);
+        for (let i = 0; i < result.count; i++) {
+          const row = i * FRAME_SLOTS;
+          if (table[row + SLOT.KIND] !== KIND_RECORD || table[row + SLOT.STATE_END]! <= table[row + SLOT.STATE_START]!) continue;
+          const expected = readSampleFromBytes(text, state, table[row + SLOT.STATE_START]! * 3, table[row + SLOT.STATE_END]! * 3, table[row + SLOT.MESSAGE_END]!, new SignalSample());
+          const got = new SignalSample();
+          got.readRow(samples, (table[row + SLOT.SAMPLE]! - 1) * SAMPLE_VALUES);
+          const where = Buffer.from(payloads[i]!).toString('hex');
+          expect(Object.is(got.soc, expected.soc) && Object.is(got.latitude, expected.latitude), where).to.equal(true);
+          expect({ ...got }, where).to.deep.equal({ ...expected });
+        }
+      }),
+      { numRuns: 1000, seed: SEED + 3 },
+    );
+  });
+
+  it('gives created_at in ms as the text it wrote reads (createdAtMsOf), from year 1 to 9999 and beyond', () => {
+    const createdAtArb = fc.oneof(
+      fc.date({ min: new Date('0001-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }),
+      fc.date({ min: new Date('0099-12-31T23:59:59Z'), max: new Date('0100-01-01T00:00:01Z'), noInvalidDate: true }),
+      fc.record({ seconds: fc.bigInt({ min: -62_135_596_900n, max: 253_402_300_900n }), nanos: fc.integer({ min: -1, max: 1_000_000_000 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(createdAtArb, { minLength: 1, maxLength: 4 }), (times) => {
+        const payloads = times.map((createdAt) => encodeVehicleData({ vin: VIN, createdAt: createdAt as never, data: [{ key: 'Soc', value: { doubleValue: 1 } }] }));
+        const task = packFrames(payloads.map((payload, i) => writeStreamEnvelope({ txid: `t${i}`, topic: 'V', payload })), VIN, 1_780_000_000_000);
+        const result = decodeBatch(task);
+        const table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
+        const text = new Uint8Array(result.buffer, result.textAt, result.normalisedAt - result.textAt);
+        for (let i = 0; i < result.count; i++) {
+          const row = i * FRAME_SLOTS;
+          if (table[row + SLOT.KIND] !== KIND_RECORD || table[row + SLOT.CREATED_AT_START]! < 0) continue;
+          const ms = table[row + SLOT.CREATED_AT_MS_HI]! * 4294967296 + (table[row + SLOT.CREATED_AT_MS_LO]! >>> 0);
+          expect(ms, Buffer.from(text.subarray(table[row + SLOT.CREATED_AT_START], table[row + SLOT.CREATED_AT_END])).toString()).to.equal(createdAtMsOf(text, table[row + SLOT.CREATED_AT_START]!, table[row + SLOT.CREATED_AT_END]!));
+        }
+      }),
+      { numRuns: 1000, seed: SEED + 4 },
+    );
   });
 
   it('agrees on the edge cases the wire allows', () => {
