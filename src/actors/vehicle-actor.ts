@@ -1,4 +1,5 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import { DecodedRecord } from './decoded-record.js';
 import type { LastKnownValue, LocalVehicleState } from '../bus/vehicle-state.js';
 import { stateFieldName } from '../decode/decode-batch.js';
 import type { DecodedBatch } from '../decode/decoded-batch.js';
@@ -42,12 +43,13 @@ export class VehicleActor implements LocalVehicleState {
   /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
   connections: VehicleConnection[] = [];
   /**
-   * Last-known state as [field, source, at] triples: the field's value is source[start, end), with
-   * [atMs, start, end] at the same index in `spans` (a double array: unboxed). The source is the text
-   * of the record the value came from (compactState swaps it for one small string per car), so folding
-   * a record into state makes no string per value, only a reference and two numbers. No Map and no
-   * object per field: an idle car's state was mostly the Map's table, the objects and their boxed times
-   * (micro bench/micro/idle-car-memory).
+   * Last-known state as [source, at] pairs: the field's value is source[start, end), with
+   * [Field number, atMs, start, end] at the same pair's index in `spans` (a double array: unboxed). The
+   * source is the text of the record the value came from (compactState swaps it for one small string
+   * per car), so folding a record into state makes no string per value, only a reference and numbers;
+   * fields are found by number, their names made only when the state is read. No Map and no object per
+   * field: an idle car's state was mostly the Map's table, the objects and their boxed times (micro
+   * bench/micro/idle-car-memory).
    */
   private entries: string[] = [];
   private spans: number[] = [];
@@ -127,48 +129,23 @@ export class VehicleActor implements LocalVehicleState {
       return;
     }
     const topic = batch.topic(i);
-    const payload = batch.payload(i);
-    this.metrics.topic(topic).recordReceived(batch.signals(i), payload.byteLength);
-    // The record's text: its dashboard message, or the record JSON alone when no dashboard watched the
-    // VIN. The state offsets, the record JSON and createdAt are positions in it.
-    const text = batch.text(i);
-    // The state triples are read in the batch's index (no view made per record).
+    this.metrics.topic(topic).recordReceived(batch.signals(i), batch.payloadBytes(i));
+    // The state triples are read in the batch's index (no view made per record). Their values are kept
+    // as slices of the record's text (its dashboard message, or the record JSON alone when no dashboard
+    // watched the VIN), so the text is made only for a record with state.
     const stateFrom = batch.stateFrom(i);
     const stateTo = batch.stateTo(i);
     const createdAt = batch.createdAt(i);
     const createdAtMs = createdAt !== null ? batch.createdAtMs(i) : undefined;
     // createdAt, when set, is a slice of the same text: kept as state time, it is compacted with the values.
     if (stateTo > stateFrom) {
-      if (createdAtMs !== undefined) this.remember(batch.triples, stateFrom, stateTo, text, createdAt!, createdAtMs);
-      else this.remember(batch.triples, stateFrom, stateTo, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
+      const text = batch.text(i);
+      const base = batch.textBase(i);
+      if (createdAtMs !== undefined) this.remember(batch.triples, stateFrom, stateTo, text, base, createdAt!, createdAtMs);
+      else this.remember(batch.triples, stateFrom, stateTo, text, base, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
     }
     const clientVersion = ticket.connection.clientVersion;
-    const sampleAt = batch.sampleAt(i);
-    // The datums go on the record only for a consumer that reads values itself: the history takes the
-    // decode stage's samples when there are some.
-    const datums = sampleAt < 0 && stateTo > stateFrom;
-    // Every field present, in one order, on every record: one shape for the bus's subscribers.
-    const record: BusRecord = {
-      vin: this.vin,
-      topic,
-      txid: batch.txid(i),
-      receivedAt: ticket.receivedAt,
-      recordJson: batch.recordJson(i),
-      // '' when no dashboard watched the VIN at submit time: the hub builds it if one does by now.
-      dashboardMessage: batch.hasDashboardMessage(i) ? text : '',
-      dashboardBytes: batch.dashboardBytes(i),
-      payload,
-      normalisedPayload: batch.normalisedPayload(i),
-      datums: datums ? batch.state(i)! : undefined,
-      datumText: datums ? text : undefined,
-      samples: sampleAt >= 0 ? batch.samples : undefined,
-      sampleAt,
-      createdAt,
-      createdAtMs,
-      clientVersion: clientVersion !== '' ? clientVersion : undefined,
-      streamSeq: undefined,
-      origin: this,
-    };
+    const record = new DecodedRecord(this.vin, topic, batch.txid(i), ticket.receivedAt, batch, i, createdAt, createdAtMs, clientVersion !== '' ? clientVersion : undefined, this);
     const reply = batch.reply(i);
     const started = performance.now();
     if (this.bus.publishNow !== undefined) {
@@ -190,52 +167,53 @@ export class VehicleActor implements LocalVehicleState {
   }
 
   /**
-   * state[from, to): triples [Field number, valueStart, valueEnd] into `text` (see DecodedBatch.state). Per field
-   * the newest sample wins, not the last arrival: a resent older record (is_resend, delivery policy
-   * "latest") still reaches dashboards as a record but does not roll state back. A value the schema
-   * cannot say anything about (`{}`: a Value member newer than our proto; `null`: no value) never
-   * replaces a known one.
+   * state[from, to): triples [Field number, valueStart, valueEnd] into `text`, positions less `base`
+   * (see DecodedBatch.state). Per field the newest sample wins, not the last arrival: a resent older
+   * record (is_resend, delivery policy "latest") still reaches dashboards as a record but does not roll
+   * state back. A value the schema cannot say anything about (`{}`: a Value member newer than our
+   * proto; `null`: no value) never replaces a known one.
    */
-  private remember(state: Int32Array, from: number, to: number, text: string, at: string, atMs: number): void {
+  private remember(state: Int32Array, from: number, to: number, text: string, base: number, at: string, atMs: number): void {
     const entries = this.entries;
+    const spans = this.spans;
     for (let i = from; i < to; i += 3) {
-      const start = state[i + 1]!;
-      const end = state[i + 2]!;
+      const start = state[i + 1]! - base;
+      const end = state[i + 2]! - base;
       if (!isStateValue(text, start, end)) continue;
-      const field = stateFieldName(state[i]!);
+      const field = state[i]!;
       const k = this.indexOf(field);
       // The record's text itself is kept as the value's source (it stays alive until the registry's
       // sweep compacts the state: compactState).
       if (k < 0) {
-        entries.push(field, text, at);
-        this.spans.push(atMs, start, end);
+        entries.push(text, at);
+        spans.push(field, atMs, start, end);
         this.stateLoose = true;
-      } else if (atMs >= this.spans[k]!) {
-        entries[k + 1] = text;
-        entries[k + 2] = at;
-        const spans = this.spans;
-        spans[k] = atMs;
-        spans[k + 1] = start;
-        spans[k + 2] = end;
+      } else if (atMs >= spans[k + 1]!) {
+        const e = k >> 1;
+        entries[e] = text;
+        entries[e + 1] = at;
+        spans[k + 1] = atMs;
+        spans[k + 2] = start;
+        spans[k + 3] = end;
         this.stateLoose = true;
       }
     }
   }
 
-  /** Index in `entries` of the field's triple, -1 when unknown. */
-  private indexOf(field: string): number {
-    const entries = this.entries;
-    const count = entries.length;
+  /** Index in `spans` of the field's quadruple, -1 when unknown. */
+  private indexOf(field: number): number {
+    const spans = this.spans;
+    const count = spans.length;
     const from = this.cursor < count ? this.cursor : 0;
-    for (let k = from; k < count; k += 3) {
-      if (entries[k] === field) {
-        this.cursor = k + 3;
+    for (let k = from; k < count; k += 4) {
+      if (spans[k] === field) {
+        this.cursor = k + 4;
         return k;
       }
     }
-    for (let k = 0; k < from; k += 3) {
-      if (entries[k] === field) {
-        this.cursor = k + 3;
+    for (let k = 0; k < from; k += 4) {
+      if (spans[k] === field) {
+        this.cursor = k + 4;
         return k;
       }
     }
@@ -247,7 +225,9 @@ export class VehicleActor implements LocalVehicleState {
     const entries = this.entries;
     const spans = this.spans;
     const state = new Map<string, TimedValue>();
-    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!.slice(spans[k + 1], spans[k + 2]), at: entries[k + 2]!, atMs: spans[k]! });
+    for (let k = 0, e = 0; k < spans.length; k += 4, e += 2) {
+      state.set(stateFieldName(spans[k]!), { value: entries[e]!.slice(spans[k + 2], spans[k + 3]), at: entries[e + 1]!, atMs: spans[k + 1]! });
+    }
     return state;
   }
 
@@ -267,9 +247,9 @@ export class VehicleActor implements LocalVehicleState {
     const spans = this.spans;
     const parts: string[] = [];
     const copies = new Map<string, string>();
-    for (let k = 0; k < entries.length; k += 3) {
-      parts.push(entries[k + 1]!.slice(spans[k + 1], spans[k + 2]));
-      const at = entries[k + 2]!;
+    for (let k = 0, e = 0; k < spans.length; k += 4, e += 2) {
+      parts.push(entries[e]!.slice(spans[k + 2], spans[k + 3]));
+      const at = entries[e + 1]!;
       if (!copies.has(at)) {
         copies.set(at, '');
         parts.push(at);
@@ -280,19 +260,18 @@ export class VehicleActor implements LocalVehicleState {
     const compact = new Array<string>(entries.length);
     const compactSpans: number[] = [];
     let position = 0;
-    for (let k = 0; k < entries.length; k += 3) {
-      compact[k] = entries[k]!;
-      compact[k + 1] = flat;
-      const length = spans[k + 2]! - spans[k + 1]!;
-      compactSpans.push(spans[k]!, position, position + length);
+    for (let k = 0, e = 0; k < spans.length; k += 4, e += 2) {
+      compact[e] = flat;
+      const length = spans[k + 3]! - spans[k + 2]!;
+      compactSpans.push(spans[k]!, spans[k + 1]!, position, position + length);
       position += length;
-      const at = entries[k + 2]!;
+      const at = entries[e + 1]!;
       let copy = copies.get(at);
       if (copy === '') {
         copy = flat.slice(position, (position += at.length));
         copies.set(at, copy);
       }
-      compact[k + 2] = copy ?? at;
+      compact[e + 1] = copy ?? at;
     }
     this.entries = compact;
     // At its exact length (a grown array keeps spare slots).
