@@ -89,11 +89,14 @@ export class VehicleActor implements LocalVehicleState {
     return { actor: this, connection, seq: this.nextSeq++, arrivedAt, receivedAt };
   }
 
-  /** The decode pool's answer for one of this VIN's frames (row `index` of `batch`); released strictly in arrival order. */
-  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): void {
+  /**
+   * The decode pool's answer for one of this VIN's frames (row `index` of `batch`); released strictly in
+   * arrival order. True when it is parked for an earlier frame: the batch is kept until then.
+   */
+  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): boolean {
     if (ticket.seq !== this.nextToRelease) {
       (this.parked ??= new Map()).set(ticket.seq, { ticket, batch, index });
-      return;
+      return true;
     }
     this.release(ticket, batch, index);
     const parked = this.parked;
@@ -105,6 +108,7 @@ export class VehicleActor implements LocalVehicleState {
       }
       if (parked.size === 0) this.parked = null;
     }
+    return false;
   }
 
   /** A record the server made itself (connectivity): published like a car's, never acked. */

@@ -14,9 +14,11 @@ export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', imp
 
 /**
  * Called once per submitted frame, in submission order within a batch: frame `index` of `batch` is the
- * ticket's (read by index, no object per frame; a handler that keeps it for later keeps the batch).
+ * ticket's (read by index, no object per frame). A handler that keeps it for later (an outcome parked
+ * for an earlier frame) returns true (only `true` counts): the batch's frames buffer is then not reused
+ * (reuseInlineFrames).
  */
-export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number) => void;
+export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number) => unknown;
 
 export interface DecodePoolOptions {
   workers: number;
@@ -40,9 +42,11 @@ export interface DecodePoolOptions {
   isWatched?: (vin: string) => boolean;
   /**
    * The outcome handler, and whatever it hands `frames` (or views of it) to, is done with them when it
-   * returns: inline batches then reuse one buffer instead of a new shared buffer each. True only for a
-   * bus whose subscribers run at once and keep no view of a record's payload (the in-process bus); a
-   * durable bus reads record.payload after publish returns, and a parked outcome keeps its frames.
+   * returns (unless it returns true): inline batches then reuse one buffer instead of a new shared buffer
+   * each, and a worker's batch hands its buffer on to a later batch (a new shared buffer is zero-filled:
+   * at saturation that memset was 2 % of the main thread). True only for a bus whose subscribers run at
+   * once and keep no view of a record's payload (the in-process bus); a durable bus reads record.payload
+   * after publish returns, and a parked outcome keeps its frames.
    */
   reuseInlineFrames?: boolean;
   metrics: DecodeMetrics;
@@ -84,6 +88,8 @@ const UTILISATION_REFRESH_MS = 1000;
 /** Messages a worker may hold at once: one running, one waiting in its port (no idle gap between them). */
 const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
+/** Frames buffers of delivered worker batches kept for reuse: one per batch a worker may hold, roughly. */
+const MAX_SPARE_FRAMES = 4;
 
 /**
  * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
@@ -103,6 +109,8 @@ export class DecodePool<T> {
    * arrays, and its buffer when reuseInlineFrames allows. A lone frame then allocates nothing here.
    */
   private spare: OpenBatch<T> | null = null;
+  /** Frames buffers of delivered worker batches, for the next batches (reuseInlineFrames; newest last). */
+  private readonly spareFrames: SharedArrayBuffer[] = [];
   private readonly flushLater = (): void => this.flush();
   private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
@@ -351,10 +359,10 @@ export class DecodePool<T> {
     const spare = this.spare;
     if (spare !== null) {
       this.spare = null;
-      if (spare.frames.byteLength < firstFrameBytes) this.setFrames(spare, new SharedArrayBuffer(Math.max(this.startBatchBytes, firstFrameBytes)));
+      if (spare.frames.byteLength < firstFrameBytes) this.setFrames(spare, this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes)));
       return spare;
     }
-    const frames = new SharedArrayBuffer(Math.max(this.startBatchBytes, firstFrameBytes));
+    const frames = this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes));
     const columns = Math.min(MIN_COLUMN_FRAMES, this.options.batchMaxFrames);
     return {
       frames,
@@ -366,6 +374,16 @@ export class DecodePool<T> {
       vins: [],
       tickets: [],
     };
+  }
+
+  /** A frames buffer of at least `bytes`: a delivered worker batch's when one is big enough, else new. */
+  private newFrames(bytes: number): SharedArrayBuffer {
+    const spares = this.spareFrames;
+    while (spares.length > 0) {
+      const frames = spares.pop()!;
+      if (frames.byteLength >= bytes) return frames;
+    }
+    return new SharedArrayBuffer(bytes);
   }
 
   private setFrames(batch: OpenBatch<T>, frames: SharedArrayBuffer): void {
@@ -548,7 +566,7 @@ export class DecodePool<T> {
           this.failed(batch, attempt, 'worker_error', error);
           return;
         }
-        this.deliver(batch, result);
+        if (this.deliver(batch, result) && this.options.reuseInlineFrames === true && this.spareFrames.length < MAX_SPARE_FRAMES) this.spareFrames.push(batch.frames);
       },
       lost: (kind, error) => this.failed(batch, attempt, kind, error),
     };
@@ -581,7 +599,8 @@ export class DecodePool<T> {
     }
   }
 
-  private deliver(batch: Batch<T>, result: DecodeResult): void {
+  /** Hands every frame its outcome; true when no handler kept the batch (its frames may be reused). */
+  private deliver(batch: Batch<T>, result: DecodeResult): boolean {
     if (result.internalErrors.length > 0) {
       // A bug, not a bad frame: its own series and an error log, never decode_errors_total.
       this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
@@ -589,8 +608,10 @@ export class DecodePool<T> {
     }
     const decoded = new DecodedBatch(result, batch.frames);
     const tickets = batch.tickets;
-    for (let i = 0; i < tickets.length; i++) this.handOver(tickets[i]!, decoded, i);
+    let kept = false;
+    for (let i = 0; i < tickets.length; i++) if (this.handOver(tickets[i]!, decoded, i)) kept = true;
     this.settled(tickets.length);
+    return !kept;
   }
 
   /**
@@ -609,11 +630,13 @@ export class DecodePool<T> {
     this.settled(batch.tickets.length);
   }
 
-  private handOver(ticket: T, batch: DecodedBatch, index: number): void {
+  /** True when the handler kept the batch (or threw: what it kept is not known). */
+  private handOver(ticket: T, batch: DecodedBatch, index: number): boolean {
     try {
-      this.onOutcome(ticket, batch, index);
+      return this.onOutcome(ticket, batch, index) === true;
     } catch (error) {
       this.options.logger.error({ err: error }, 'decode_outcome_handler_failed');
+      return true;
     }
   }
 
