@@ -9,7 +9,16 @@ import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 import { isStateValue } from '../protocol/state-value.js';
 
-/** What the vehicle listener hands the decode pool with each frame, and gets back with its outcome. */
+/**
+ * What the decode pool carries for each frame to its actor: one per socket (the listener's socket data),
+ * not per frame; the frame's own numbers (its seq and arrival times) travel in the pool's columns.
+ */
+export interface FrameOwner {
+  readonly connection: VehicleConnection | null;
+  readonly actor: VehicleActor | null;
+}
+
+/** A frame's socket and numbers as one object (tests, tools; the hot path passes them as arguments). */
 export interface FrameTicket {
   actor: VehicleActor;
   connection: VehicleConnection;
@@ -28,7 +37,10 @@ export interface TimedValue extends LastKnownValue {
 
 /** A frame decoded before an earlier one of its VIN: its batch and index, kept until its turn. */
 interface Parked {
-  ticket: FrameTicket;
+  connection: VehicleConnection;
+  seq: number;
+  arrivedAt: number;
+  receivedAt: number;
   batch: DecodedBatch;
   index: number;
 }
@@ -84,27 +96,39 @@ export class VehicleActor implements LocalVehicleState {
     return this.nextSeq - this.nextToRelease;
   }
 
-  frameArrived(connection: VehicleConnection, receivedAt: number, arrivedAt: number): FrameTicket {
+  /** A frame of this VIN arrived (epoch ms): its per-VIN seq, the order its outcome is released in. */
+  nextFrame(receivedAt: number): number {
     this.lastSeenAt = receivedAt;
-    return { actor: this, connection, seq: this.nextSeq++, arrivedAt, receivedAt };
+    return this.nextSeq++;
+  }
+
+  /** nextFrame as a ticket object (tests, tools). */
+  frameArrived(connection: VehicleConnection, receivedAt: number, arrivedAt: number): FrameTicket {
+    return { actor: this, connection, seq: this.nextFrame(receivedAt), arrivedAt, receivedAt };
+  }
+
+  /** frameDecoded for a ticket (tests, tools). */
+  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): boolean {
+    return this.frameDecoded(ticket.connection, ticket.seq, ticket.arrivedAt, ticket.receivedAt, batch, index);
   }
 
   /**
-   * The decode pool's answer for one of this VIN's frames (row `index` of `batch`); released strictly in
-   * arrival order. True when it is parked for an earlier frame: the batch is kept until then.
+   * The decode pool's answer for one of this VIN's frames (row `index` of `batch`): `seq` from
+   * nextFrame, `arrivedAt` performance.now() and `receivedAt` epoch ms of its arrival. Released strictly
+   * in arrival order; true when it is parked for an earlier frame (the batch is kept until then).
    */
-  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): boolean {
-    if (ticket.seq !== this.nextToRelease) {
-      (this.parked ??= new Map()).set(ticket.seq, { ticket, batch, index });
+  frameDecoded(connection: VehicleConnection, seq: number, arrivedAt: number, receivedAt: number, batch: DecodedBatch, index: number): boolean {
+    if (seq !== this.nextToRelease) {
+      (this.parked ??= new Map()).set(seq, { connection, seq, arrivedAt, receivedAt, batch, index });
       return true;
     }
-    this.release(ticket, batch, index);
+    this.release(connection, arrivedAt, receivedAt, batch, index);
     const parked = this.parked;
     if (parked !== null) {
       let next: Parked | undefined;
       while ((next = parked.get(this.nextToRelease)) !== undefined) {
-        parked.delete(next.ticket.seq);
-        this.release(next.ticket, next.batch, next.index);
+        parked.delete(next.seq);
+        this.release(next.connection, next.arrivedAt, next.receivedAt, next.batch, next.index);
       }
       if (parked.size === 0) this.parked = null;
     }
@@ -120,7 +144,7 @@ export class VehicleActor implements LocalVehicleState {
     });
   }
 
-  private release(ticket: FrameTicket, batch: DecodedBatch, i: number): void {
+  private release(connection: VehicleConnection, arrivedAt: number, receivedAt: number, batch: DecodedBatch, i: number): void {
     this.nextToRelease++;
     const kind = batch.kind(i);
     if (kind !== KIND_RECORD) {
@@ -129,7 +153,7 @@ export class VehicleActor implements LocalVehicleState {
         const errorKind = batch.errorKind(i);
         if (errorKind !== 'internal') this.metrics.decodeErrors.inc({ kind: errorKind ?? 'unknown' });
       }
-      this.reply(ticket, batch.reply(i), kind === KIND_ERROR ? 'error' : 'ack');
+      connection.sendReply(batch.reply(i), kind === KIND_ERROR ? 'error' : 'ack', arrivedAt);
       return;
     }
     const topic = batch.topic(i);
@@ -146,23 +170,23 @@ export class VehicleActor implements LocalVehicleState {
       const text = batch.text(i);
       const base = batch.textBase(i);
       if (createdAtMs !== undefined) this.remember(batch.triples, stateFrom, stateTo, text, base, createdAt!, createdAtMs);
-      else this.remember(batch.triples, stateFrom, stateTo, text, base, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
+      else this.remember(batch.triples, stateFrom, stateTo, text, base, new Date(receivedAt).toISOString(), receivedAt);
     }
-    const clientVersion = ticket.connection.clientVersion;
-    const record = new DecodedRecord(this.vin, topic, batch.txid(i), ticket.receivedAt, batch, i, createdAt, createdAtMs, clientVersion !== '' ? clientVersion : undefined, this);
+    const clientVersion = connection.clientVersion;
+    const record = new DecodedRecord(this.vin, topic, batch.txid(i), receivedAt, batch, i, createdAt, createdAtMs, clientVersion !== '' ? clientVersion : undefined, this);
     const reply = batch.reply(i);
     const started = performance.now();
     if (this.bus.publishNow !== undefined) {
       // Safe once it returns: no callback to allocate, the ack follows at once.
       this.bus.publishNow(record);
       this.busLatency.observe((performance.now() - started) / 1000);
-      this.reply(ticket, reply, 'ack');
+      connection.sendReply(reply, 'ack', arrivedAt);
       return;
     }
     this.bus.publish(record, (error) => {
       this.observeBus(started, error);
       if (error === null) {
-        this.reply(ticket, reply, 'ack');
+        connection.sendReply(reply, 'ack', arrivedAt);
       } else {
         // Not stored, so not acked: the car keeps the data and resends it.
         this.metrics.repliesDropped.inc({ reason: 'bus_error' });
@@ -281,10 +305,6 @@ export class VehicleActor implements LocalVehicleState {
     // At its exact length (a grown array keeps spare slots).
     this.spans = compactSpans.slice();
     return true;
-  }
-
-  private reply(ticket: FrameTicket, reply: Uint8Array, kind: 'ack' | 'error'): void {
-    ticket.connection.sendReply(reply, kind, ticket.arrivedAt);
   }
 
   private observeBus(started: number, error: Error | null): void {

@@ -18,7 +18,7 @@ export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', imp
  * for an earlier frame) returns true (only `true` counts): the batch's frames buffer is then not reused
  * (reuseInlineFrames).
  */
-export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number) => unknown;
+export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number, seq: number, arrivedAt: number, receivedAt: number) => unknown;
 
 export interface DecodePoolOptions {
   workers: number;
@@ -70,6 +70,9 @@ interface Batch<T> {
   vins: string[];
   /** One per frame: its count is the batch's. */
   tickets: T[];
+  /** The handler's numbers per frame (submit's seq and arrivedAt), kept on this thread. */
+  seqs: Float64Array;
+  arrivals: Float64Array;
 }
 
 /** The batch frames are submitted to: a view of its buffer kept, and column arrays with room to grow. */
@@ -236,7 +239,7 @@ export class DecodePool<T> {
    * Queue one frame. `frame` may be a view the caller will reuse (uWS recycles its message buffer after
    * the callback), so it is copied here, once.
    */
-  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T): void {
+  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T, seq = 0, arrivedAt = 0): void {
     const length = frame.byteLength;
     let batch = this.current;
     if (batch === null) batch = this.current = this.openBatch(length);
@@ -248,6 +251,8 @@ export class DecodePool<T> {
     // The columns are written here, so a flush has nothing to gather (and an inline batch nothing to copy).
     batch.offsets[i + 1] = batch.bytes;
     batch.receivedAt[i] = receivedAt;
+    batch.seqs[i] = seq;
+    batch.arrivals[i] = arrivedAt;
     batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0;
     batch.vins.push(vin);
     batch.tickets.push(ticket);
@@ -373,6 +378,8 @@ export class DecodePool<T> {
       watched: new Uint8Array(columns),
       vins: [],
       tickets: [],
+      seqs: new Float64Array(columns),
+      arrivals: new Float64Array(columns),
     };
   }
 
@@ -407,9 +414,15 @@ export class DecodePool<T> {
     receivedAt.set(batch.receivedAt);
     const watched = new Uint8Array(columns);
     watched.set(batch.watched);
+    const seqs = new Float64Array(columns);
+    seqs.set(batch.seqs);
+    const arrivals = new Float64Array(columns);
+    arrivals.set(batch.arrivals);
     batch.offsets = offsets;
     batch.receivedAt = receivedAt;
     batch.watched = watched;
+    batch.seqs = seqs;
+    batch.arrivals = arrivals;
   }
 
   /** A batch decoded inline is delivered: it becomes the spare, with its buffer when that may be reused. */
@@ -507,6 +520,8 @@ export class DecodePool<T> {
       watched: new Uint8Array(frames, receivedAtAt + 8 * count, count),
       vins: batch.vins,
       tickets: batch.tickets,
+      seqs: batch.seqs.slice(0, count),
+      arrivals: batch.arrivals.slice(0, count),
     };
     posted.offsets.set(batch.offsets.subarray(0, count + 1));
     posted.receivedAt.set(batch.receivedAt.subarray(0, count));
@@ -535,6 +550,8 @@ export class DecodePool<T> {
       watched: new Uint8Array(frames, receivedAtAt + 8, 1),
       vins: [batch.vins[i]!],
       tickets: [batch.tickets[i]!],
+      seqs: Float64Array.of(batch.seqs[i]!),
+      arrivals: Float64Array.of(batch.arrivals[i]!),
     };
     single.offsets[1] = length;
     single.receivedAt[0] = batch.receivedAt[i]!;
@@ -609,7 +626,7 @@ export class DecodePool<T> {
     const decoded = new DecodedBatch(result, batch.frames);
     const tickets = batch.tickets;
     let kept = false;
-    for (let i = 0; i < tickets.length; i++) if (this.handOver(tickets[i]!, decoded, i)) kept = true;
+    for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
     this.settled(tickets.length);
     return !kept;
   }
@@ -626,14 +643,14 @@ export class DecodePool<T> {
       return;
     }
     const failed = DecodedBatch.failed(batch.frames, batch.offsets.subarray(0, batch.tickets.length + 1));
-    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch.tickets[i]!, failed, i);
+    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch, failed, i);
     this.settled(batch.tickets.length);
   }
 
   /** True when the handler kept the batch (or threw: what it kept is not known). */
-  private handOver(ticket: T, batch: DecodedBatch, index: number): boolean {
+  private handOver(batch: Batch<T>, decoded: DecodedBatch, index: number): boolean {
     try {
-      return this.onOutcome(ticket, batch, index) === true;
+      return this.onOutcome(batch.tickets[index]!, decoded, index, batch.seqs[index]!, batch.arrivals[index]!, batch.receivedAt[index]!) === true;
     } catch (error) {
       this.options.logger.error({ err: error }, 'decode_outcome_handler_failed');
       return true;

@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { FrameTicket, VehicleActor } from '../actors/vehicle-actor.js';
+import type { FrameOwner, VehicleActor } from '../actors/vehicle-actor.js';
 import type { VehicleConnection } from '../actors/vehicle-connection.js';
 import type { VehicleRegistry } from '../actors/vehicle-registry.js';
 import type { DecodePool } from '../decode/decode-pool.js';
@@ -49,7 +49,7 @@ export interface VehicleListenerOptions {
   firstFrameTimeoutSeconds?: number;
   publicKeyPem: string | null;
   registry: VehicleRegistry;
-  pool: DecodePool<FrameTicket>;
+  pool: DecodePool<FrameOwner>;
   metrics: VehicleMetrics;
   logger: Logger;
   /** The time frames are stamped and rate-limited with; the wall clock unless a test moves one by hand. */
@@ -607,9 +607,10 @@ export class VehicleListener {
       setImmediate(this.boundary.wrap('deferred', () => connection.sendReply(writeErrorReply(EMPTY_TXID), 'error', null)));
       return;
     }
-    const ticket = actor.frameArrived(connection, receivedAt, performance.now());
+    // No object per frame: the socket's data goes with it (its connection and actor), its numbers in the pool's columns.
+    const seq = actor.nextFrame(receivedAt);
     connection.awaitingReply++;
-    pool.submit(message, connection.vin, receivedAt, ticket);
+    pool.submit(message, connection.vin, receivedAt, data, seq, performance.now());
   }
 }
 
