@@ -9,6 +9,9 @@ import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 import { isStateValue } from '../protocol/state-value.js';
 
+/** Numbers per field in the actor's state (VehicleActor.spans): Field number, atMs, start, end, source slot. */
+const FIELD_SPAN = 5;
+
 /**
  * What the decode pool carries for each frame to its actor: one per socket (the listener's socket data),
  * not per frame; the frame's own numbers (its seq and arrival times) travel in the pool's columns.
@@ -55,16 +58,20 @@ export class VehicleActor implements LocalVehicleState {
   /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
   connections: VehicleConnection[] = [];
   /**
-   * Last-known state as [source, at] pairs: the field's value is source[start, end), with
-   * [Field number, atMs, start, end] at the same pair's index in `spans` (a double array: unboxed). The
-   * source is the text of the record the value came from (compactState swaps it for one small string
-   * per car), so folding a record into state makes no string per value, only a reference and numbers;
-   * fields are found by number, their names made only when the state is read. No Map and no object per
-   * field: an idle car's state was mostly the Map's table, the objects and their boxed times (micro
-   * bench/micro/idle-car-memory).
+   * Last-known state. Per field, [Field number, atMs, start, end, source] in `spans` (a double array:
+   * unboxed, so updating a field writes numbers only). `source` is a slot of `sources`, pairs [text, at]:
+   * the text of the record the value came from (its value is text[start, end)) and that record's time
+   * (RFC 3339). A record folded in takes one slot for all the fields it updates, so it stores two
+   * references, not two per field: a young string stored into the actor's old array costs a write
+   * barrier and a remembered-set entry each (measured: 40 such stores per record cost ~0.4 µs more than
+   * 2). `refs` counts the fields per slot; a slot no field uses any more is emptied, and taken by the
+   * next record.
+   * compactState swaps the record texts for one small string per car. Fields are found by number, their
+   * names made only when the state is read. No Map and no object per field (bench/micro/idle-car-memory).
    */
-  private entries: string[] = [];
   private spans: number[] = [];
+  private sources: string[] = [];
+  private refs: number[] = [];
   /** Where the next field is looked for: records list their fields in the same order each time. */
   private cursor = 0;
   lastSeenAt: number;
@@ -202,46 +209,63 @@ export class VehicleActor implements LocalVehicleState {
    * proto; `null`: no value) never replaces a known one.
    */
   private remember(state: Int32Array, from: number, to: number, text: string, base: number, at: string, atMs: number): void {
-    const entries = this.entries;
     const spans = this.spans;
+    const refs = this.refs;
+    let slot = -1;
     for (let i = from; i < to; i += 3) {
       const start = state[i + 1]! - base;
       const end = state[i + 2]! - base;
       if (!isStateValue(text, start, end)) continue;
       const field = state[i]!;
       const k = this.indexOf(field);
-      // The record's text itself is kept as the value's source (it stays alive until the registry's
-      // sweep compacts the state: compactState).
       if (k < 0) {
-        entries.push(text, at);
-        spans.push(field, atMs, start, end);
-        this.stateLoose = true;
+        if (slot < 0) slot = this.claim(text, at);
+        spans.push(field, atMs, start, end, slot);
+        refs[slot]!++;
       } else if (atMs >= spans[k + 1]!) {
-        const e = k >> 1;
-        entries[e] = text;
-        entries[e + 1] = at;
+        if (slot < 0) slot = this.claim(text, at);
+        const previous = spans[k + 4]!;
+        if (previous !== slot) {
+          // A slot no field uses any more lets go of its record's text at once.
+          if (--refs[previous]! === 0) this.sources[2 * previous] = this.sources[2 * previous + 1] = '';
+          refs[slot]!++;
+          spans[k + 4] = slot;
+        }
         spans[k + 1] = atMs;
         spans[k + 2] = start;
         spans[k + 3] = end;
-        this.stateLoose = true;
       }
     }
+    if (slot >= 0) this.stateLoose = true;
   }
 
-  /** Index in `spans` of the field's quadruple, -1 when unknown. */
+  /** A slot of `sources` for a record's text and time: one no field uses any more, else a new one. */
+  private claim(text: string, at: string): number {
+    const refs = this.refs;
+    let slot = 0;
+    while (slot < refs.length && refs[slot] !== 0) slot++;
+    if (slot === refs.length) refs.push(0);
+    // The record's text itself is kept as the values' source (it stays alive until the registry's
+    // sweep compacts the state: compactState).
+    this.sources[2 * slot] = text;
+    this.sources[2 * slot + 1] = at;
+    return slot;
+  }
+
+  /** Index in `spans` of the field's entry, -1 when unknown. */
   private indexOf(field: number): number {
     const spans = this.spans;
     const count = spans.length;
     const from = this.cursor < count ? this.cursor : 0;
-    for (let k = from; k < count; k += 4) {
+    for (let k = from; k < count; k += FIELD_SPAN) {
       if (spans[k] === field) {
-        this.cursor = k + 4;
+        this.cursor = k + FIELD_SPAN;
         return k;
       }
     }
-    for (let k = 0; k < from; k += 4) {
+    for (let k = 0; k < from; k += FIELD_SPAN) {
       if (spans[k] === field) {
-        this.cursor = k + 4;
+        this.cursor = k + FIELD_SPAN;
         return k;
       }
     }
@@ -250,11 +274,12 @@ export class VehicleActor implements LocalVehicleState {
 
   /** The last-known state, a new Map (snapshots, the NATS KV writer): its values do not change after. */
   get state(): Map<string, TimedValue> {
-    const entries = this.entries;
     const spans = this.spans;
+    const sources = this.sources;
     const state = new Map<string, TimedValue>();
-    for (let k = 0, e = 0; k < spans.length; k += 4, e += 2) {
-      state.set(stateFieldName(spans[k]!), { value: entries[e]!.slice(spans[k + 2], spans[k + 3]), at: entries[e + 1]!, atMs: spans[k + 1]! });
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      const slot = 2 * spans[k + 4]!;
+      state.set(stateFieldName(spans[k]!), { value: sources[slot]!.slice(spans[k + 2], spans[k + 3]), at: sources[slot + 1]!, atMs: spans[k + 1]! });
     }
     return state;
   }
@@ -263,47 +288,53 @@ export class VehicleActor implements LocalVehicleState {
    * Last-known state as compact text: every value (and time) copied out of the record texts it was
    * sliced from into one new string holding only the current values, so a car's state no longer keeps
    * whole records alive (a 1-2 KB record per field source, for as long as the field is not updated; the
-   * main cost of an idle car's state). The arrays are copied at their exact length too (a growing array
-   * keeps up to half again as many slots). Called by the registry's watchdog sweep, off the hot path;
-   * the values' text and the "newest created_at wins" order are unchanged. Returns whether there was
-   * work (a few µs per car of 20 fields).
+   * main cost of an idle car's state). One slot per distinct time, all on that string; the arrays are
+   * copied at their exact length too (a growing array keeps up to half again as many slots). Called by
+   * the registry's watchdog sweep, off the hot path; the values' text and the "newest created_at wins"
+   * order are unchanged. Returns whether there was work (a few µs per car of 20 fields).
    */
   compactState(): boolean {
     if (!this.stateLoose) return false;
     this.stateLoose = false;
-    const entries = this.entries;
     const spans = this.spans;
+    const sources = this.sources;
     const parts: string[] = [];
-    const copies = new Map<string, string>();
-    for (let k = 0, e = 0; k < spans.length; k += 4, e += 2) {
-      parts.push(entries[e]!.slice(spans[k + 2], spans[k + 3]));
-      const at = entries[e + 1]!;
-      if (!copies.has(at)) {
-        copies.set(at, '');
-        parts.push(at);
+    // Old slot -> new slot (-1: not yet given one); a time is copied once per slot.
+    const slotOf = new Array<number>(this.refs.length).fill(-1);
+    const times: string[] = [];
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      parts.push(sources[2 * spans[k + 4]!]!.slice(spans[k + 2], spans[k + 3]));
+    }
+    let timesAt = 0;
+    for (const part of parts) timesAt += part.length;
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      const old = spans[k + 4]!;
+      if (slotOf[old] === -1) {
+        slotOf[old] = times.length;
+        times.push(sources[2 * old + 1]!);
       }
     }
     // Array.prototype.join writes one flat (sequential) string; slices of it pin only it.
-    const flat = parts.join('');
-    const compact = new Array<string>(entries.length);
-    const compactSpans: number[] = [];
-    let position = 0;
-    for (let k = 0, e = 0; k < spans.length; k += 4, e += 2) {
-      compact[e] = flat;
-      const length = spans[k + 3]! - spans[k + 2]!;
-      compactSpans.push(spans[k]!, spans[k + 1]!, position, position + length);
-      position += length;
-      const at = entries[e + 1]!;
-      let copy = copies.get(at);
-      if (copy === '') {
-        copy = flat.slice(position, (position += at.length));
-        copies.set(at, copy);
-      }
-      compact[e + 1] = copy ?? at;
+    const flat = parts.concat(times).join('');
+    const compactSources: string[] = [];
+    for (const time of times) {
+      compactSources.push(flat, flat.slice(timesAt, timesAt + time.length));
+      timesAt += time.length;
     }
-    this.entries = compact;
-    // At its exact length (a grown array keeps spare slots).
+    const compactSpans: number[] = [];
+    const refs = new Array<number>(times.length).fill(0);
+    let position = 0;
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      const length = spans[k + 3]! - spans[k + 2]!;
+      const slot = slotOf[spans[k + 4]!]!;
+      compactSpans.push(spans[k]!, spans[k + 1]!, position, position + length, slot);
+      refs[slot]!++;
+      position += length;
+    }
+    // At their exact length (a grown array keeps spare slots).
     this.spans = compactSpans.slice();
+    this.sources = compactSources.slice();
+    this.refs = refs;
     return true;
   }
 
