@@ -8,6 +8,8 @@ import type { HistogramCell } from '../metrics/hot-path.js';
 import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 import { isStateValue } from '../protocol/state-value.js';
+// The global `performance` is an accessor (10-20 ns a read on the per-record path); the module's binding is not.
+import { performance } from 'node:perf_hooks';
 
 /** Numbers per field in the actor's state (VehicleActor.spans): Field number, atMs, start, end, source slot. */
 const FIELD_SPAN = 5;

@@ -9,6 +9,8 @@ import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
 import { WorkerChannel, type ChannelJob } from './worker-channel.js';
+// The global `performance` is an accessor (10-20 ns a read on the per-record path); the module's binding is not.
+import { performance } from 'node:perf_hooks';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 

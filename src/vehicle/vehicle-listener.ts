@@ -14,6 +14,8 @@ import type { Generation } from '../uws/app-generations.js';
 import { SslListener } from '../uws/ssl-listener.js';
 import { maxPayloadFor, SocketsPerVin } from './socket-caps.js';
 import uWS, { clientCertificatePem, type HttpResponse, type TemplatedApp, type WebSocket } from '../uws/uws.js';
+// The global `performance` is an accessor (10-20 ns a read on the per-record path); the module's binding is not.
+import { performance } from 'node:perf_hooks';
 
 export const PUBLIC_KEY_PATH = '/.well-known/appspecific/com.tesla.3p.public-key.pem';
 export const STATUS_PATH = '/status';
