@@ -32,6 +32,8 @@ export class DecodedRecord implements BusRecord {
   private json: string | null | undefined = undefined;
   /** The dashboard message once read or set (undefined: not yet). */
   private message: string | undefined = undefined;
+  /** The dashboard message's bytes once viewed (null: not yet; undefined: the decode stage wrote none). */
+  private bytes: Uint8Array | undefined | null = null;
 
   constructor(
     vin: string,
@@ -77,7 +79,9 @@ export class DecodedRecord implements BusRecord {
   }
 
   get dashboardBytes(): Uint8Array | undefined {
-    return this.batch.dashboardBytes(this.index);
+    // One view however often it is asked for (the hub asks twice).
+    const bytes = this.bytes;
+    return bytes !== null ? bytes : (this.bytes = this.batch.dashboardBytes(this.index));
   }
 
   get payload(): Uint8Array {
