@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { FrameTicket } from './actors/vehicle-actor.js';
+import type { FrameOwner } from './actors/vehicle-actor.js';
 import { LocalSnapshotSource, VehicleRegistry } from './actors/vehicle-registry.js';
 import { InProcessBus } from './bus/in-process-bus.js';
 import type { RecordBus, SnapshotSource } from './bus/record-bus.js';
@@ -86,7 +86,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   const natsMode = overrides.bus === undefined && config.nats.url !== '';
   // The pool first: NATS hands it the records it reads back from the stream to decode.
   metrics.decode.decodeWorkers.set(config.decode.workers);
-  const pool = new DecodePool<FrameTicket>(
+  const pool = new DecodePool<FrameOwner>(
     {
       workers: config.decode.workers,
       batchMaxFrames: config.decode.batchMaxFrames,
@@ -104,7 +104,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       metrics: metrics.decode,
       logger,
     },
-    (ticket, batch, index) => ticket.actor.decoded(ticket, batch, index),
+    (owner, batch, index, seq, arrivedAt, receivedAt) => owner.actor!.frameDecoded(owner.connection!, seq, arrivedAt, receivedAt, batch, index),
   );
   let scaleOut: NatsScaleOut | null = null;
   try {

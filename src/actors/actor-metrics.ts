@@ -50,8 +50,12 @@ export class ActorMetrics {
   readonly repliesDropped: client.Counter<'reason'>;
   private readonly topicCells = new Map<string, TopicCells>(METRIC_TOPICS.map((topic) => [topic, new TopicCells()]));
 
+  /** Nearly every record is a V record: its cells without a Map lookup. */
+  private readonly vehicleDataCells = this.topicCells.get('V')!;
+
   /** The cells of a topic; topics other than Tesla's four share `other`, so the label stays bounded. */
   topic(topic: string): TopicCells {
+    if (topic === 'V') return this.vehicleDataCells;
     return this.topicCells.get(topic) ?? (this.topicCells.get('other') as TopicCells);
   }
 

@@ -1,4 +1,5 @@
 import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import { DecodedRecord } from './decoded-record.js';
 import type { LastKnownValue, LocalVehicleState } from '../bus/vehicle-state.js';
 import { stateFieldName } from '../decode/decode-batch.js';
 import type { DecodedBatch } from '../decode/decoded-batch.js';
@@ -7,8 +8,22 @@ import type { HistogramCell } from '../metrics/hot-path.js';
 import type { ActorMetrics } from './actor-metrics.js';
 import type { VehicleConnection } from './vehicle-connection.js';
 import { isStateValue } from '../protocol/state-value.js';
+// The global `performance` is an accessor (10-20 ns a read on the per-record path); the module's binding is not.
+import { performance } from 'node:perf_hooks';
 
-/** What the vehicle listener hands the decode pool with each frame, and gets back with its outcome. */
+/** Numbers per field in the actor's state (VehicleActor.spans): Field number, atMs, start, end, source slot. */
+const FIELD_SPAN = 5;
+
+/**
+ * What the decode pool carries for each frame to its actor: one per socket (the listener's socket data),
+ * not per frame; the frame's own numbers (its seq and arrival times) travel in the pool's columns.
+ */
+export interface FrameOwner {
+  readonly connection: VehicleConnection | null;
+  readonly actor: VehicleActor | null;
+}
+
+/** A frame's socket and numbers as one object (tests, tools; the hot path passes them as arguments). */
 export interface FrameTicket {
   actor: VehicleActor;
   connection: VehicleConnection;
@@ -27,7 +42,10 @@ export interface TimedValue extends LastKnownValue {
 
 /** A frame decoded before an earlier one of its VIN: its batch and index, kept until its turn. */
 interface Parked {
-  ticket: FrameTicket;
+  connection: VehicleConnection;
+  seq: number;
+  arrivedAt: number;
+  receivedAt: number;
   batch: DecodedBatch;
   index: number;
 }
@@ -42,15 +60,20 @@ export class VehicleActor implements LocalVehicleState {
   /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
   connections: VehicleConnection[] = [];
   /**
-   * Last-known state as [field, source, at] triples: the field's value is source[start, end), with
-   * [atMs, start, end] at the same index in `spans` (a double array: unboxed). The source is the text
-   * of the record the value came from (compactState swaps it for one small string per car), so folding
-   * a record into state makes no string per value, only a reference and two numbers. No Map and no
-   * object per field: an idle car's state was mostly the Map's table, the objects and their boxed times
-   * (micro bench/micro/idle-car-memory).
+   * Last-known state. Per field, [Field number, atMs, start, end, source] in `spans` (a double array:
+   * unboxed, so updating a field writes numbers only). `source` is a slot of `sources`, pairs [text, at]:
+   * the text of the record the value came from (its value is text[start, end)) and that record's time
+   * (RFC 3339). A record folded in takes one slot for all the fields it updates, so it stores two
+   * references, not two per field: a young string stored into the actor's old array costs a write
+   * barrier and a remembered-set entry each (measured: 40 such stores per record cost ~0.4 µs more than
+   * 2). `refs` counts the fields per slot; a slot no field uses any more is emptied, and taken by the
+   * next record.
+   * compactState swaps the record texts for one small string per car. Fields are found by number, their
+   * names made only when the state is read. No Map and no object per field (bench/micro/idle-car-memory).
    */
-  private entries: string[] = [];
   private spans: number[] = [];
+  private sources: string[] = [];
+  private refs: number[] = [];
   /** Where the next field is looked for: records list their fields in the same order each time. */
   private cursor = 0;
   lastSeenAt: number;
@@ -82,27 +105,43 @@ export class VehicleActor implements LocalVehicleState {
     return this.nextSeq - this.nextToRelease;
   }
 
-  frameArrived(connection: VehicleConnection, receivedAt: number, arrivedAt: number): FrameTicket {
+  /** A frame of this VIN arrived (epoch ms): its per-VIN seq, the order its outcome is released in. */
+  nextFrame(receivedAt: number): number {
     this.lastSeenAt = receivedAt;
-    return { actor: this, connection, seq: this.nextSeq++, arrivedAt, receivedAt };
+    return this.nextSeq++;
   }
 
-  /** The decode pool's answer for one of this VIN's frames (row `index` of `batch`); released strictly in arrival order. */
-  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): void {
-    if (ticket.seq !== this.nextToRelease) {
-      (this.parked ??= new Map()).set(ticket.seq, { ticket, batch, index });
-      return;
+  /** nextFrame as a ticket object (tests, tools). */
+  frameArrived(connection: VehicleConnection, receivedAt: number, arrivedAt: number): FrameTicket {
+    return { actor: this, connection, seq: this.nextFrame(receivedAt), arrivedAt, receivedAt };
+  }
+
+  /** frameDecoded for a ticket (tests, tools). */
+  decoded(ticket: FrameTicket, batch: DecodedBatch, index: number): boolean {
+    return this.frameDecoded(ticket.connection, ticket.seq, ticket.arrivedAt, ticket.receivedAt, batch, index);
+  }
+
+  /**
+   * The decode pool's answer for one of this VIN's frames (row `index` of `batch`): `seq` from
+   * nextFrame, `arrivedAt` performance.now() and `receivedAt` epoch ms of its arrival. Released strictly
+   * in arrival order; true when it is parked for an earlier frame (the batch is kept until then).
+   */
+  frameDecoded(connection: VehicleConnection, seq: number, arrivedAt: number, receivedAt: number, batch: DecodedBatch, index: number): boolean {
+    if (seq !== this.nextToRelease) {
+      (this.parked ??= new Map()).set(seq, { connection, seq, arrivedAt, receivedAt, batch, index });
+      return true;
     }
-    this.release(ticket, batch, index);
+    this.release(connection, arrivedAt, receivedAt, batch, index);
     const parked = this.parked;
     if (parked !== null) {
       let next: Parked | undefined;
       while ((next = parked.get(this.nextToRelease)) !== undefined) {
-        parked.delete(next.ticket.seq);
-        this.release(next.ticket, next.batch, next.index);
+        parked.delete(next.seq);
+        this.release(next.connection, next.arrivedAt, next.receivedAt, next.batch, next.index);
       }
       if (parked.size === 0) this.parked = null;
     }
+    return false;
   }
 
   /** A record the server made itself (connectivity): published like a car's, never acked. */
@@ -114,7 +153,7 @@ export class VehicleActor implements LocalVehicleState {
     });
   }
 
-  private release(ticket: FrameTicket, batch: DecodedBatch, i: number): void {
+  private release(connection: VehicleConnection, arrivedAt: number, receivedAt: number, batch: DecodedBatch, i: number): void {
     this.nextToRelease++;
     const kind = batch.kind(i);
     if (kind !== KIND_RECORD) {
@@ -123,65 +162,40 @@ export class VehicleActor implements LocalVehicleState {
         const errorKind = batch.errorKind(i);
         if (errorKind !== 'internal') this.metrics.decodeErrors.inc({ kind: errorKind ?? 'unknown' });
       }
-      this.reply(ticket, batch.reply(i), kind === KIND_ERROR ? 'error' : 'ack');
+      connection.sendReply(batch.reply(i), kind === KIND_ERROR ? 'error' : 'ack', arrivedAt);
       return;
     }
     const topic = batch.topic(i);
-    const payload = batch.payload(i);
-    this.metrics.topic(topic).recordReceived(batch.signals(i), payload.byteLength);
-    // The record's text: its dashboard message, or the record JSON alone when no dashboard watched the
-    // VIN. The state offsets, the record JSON and createdAt are positions in it.
-    const text = batch.text(i);
-    // The state triples are read in the batch's index (no view made per record).
+    this.metrics.topic(topic).recordReceived(batch.signals(i), batch.payloadBytes(i));
+    // The state triples are read in the batch's index (no view made per record). Their values are kept
+    // as slices of the record's text (its dashboard message, or the record JSON alone when no dashboard
+    // watched the VIN), so the text is made only for a record with state.
     const stateFrom = batch.stateFrom(i);
     const stateTo = batch.stateTo(i);
     const createdAt = batch.createdAt(i);
     const createdAtMs = createdAt !== null ? batch.createdAtMs(i) : undefined;
     // createdAt, when set, is a slice of the same text: kept as state time, it is compacted with the values.
     if (stateTo > stateFrom) {
-      if (createdAtMs !== undefined) this.remember(batch.triples, stateFrom, stateTo, text, createdAt!, createdAtMs);
-      else this.remember(batch.triples, stateFrom, stateTo, text, new Date(ticket.receivedAt).toISOString(), ticket.receivedAt);
+      const text = batch.text(i);
+      const base = batch.textBase(i);
+      if (createdAtMs !== undefined) this.remember(batch.triples, stateFrom, stateTo, text, base, createdAt!, createdAtMs);
+      else this.remember(batch.triples, stateFrom, stateTo, text, base, new Date(receivedAt).toISOString(), receivedAt);
     }
-    const clientVersion = ticket.connection.clientVersion;
-    const sampleAt = batch.sampleAt(i);
-    // The datums go on the record only for a consumer that reads values itself: the history takes the
-    // decode stage's samples when there are some.
-    const datums = sampleAt < 0 && stateTo > stateFrom;
-    // Every field present, in one order, on every record: one shape for the bus's subscribers.
-    const record: BusRecord = {
-      vin: this.vin,
-      topic,
-      txid: batch.txid(i),
-      receivedAt: ticket.receivedAt,
-      recordJson: batch.recordJson(i),
-      // '' when no dashboard watched the VIN at submit time: the hub builds it if one does by now.
-      dashboardMessage: batch.hasDashboardMessage(i) ? text : '',
-      dashboardBytes: batch.dashboardBytes(i),
-      payload,
-      normalisedPayload: batch.normalisedPayload(i),
-      datums: datums ? batch.state(i)! : undefined,
-      datumText: datums ? text : undefined,
-      samples: sampleAt >= 0 ? batch.samples : undefined,
-      sampleAt,
-      createdAt,
-      createdAtMs,
-      clientVersion: clientVersion !== '' ? clientVersion : undefined,
-      streamSeq: undefined,
-      origin: this,
-    };
+    const clientVersion = connection.clientVersion;
+    const record = new DecodedRecord(this.vin, topic, batch.txid(i), receivedAt, batch, i, createdAt, createdAtMs, clientVersion !== '' ? clientVersion : undefined, this);
     const reply = batch.reply(i);
     const started = performance.now();
     if (this.bus.publishNow !== undefined) {
       // Safe once it returns: no callback to allocate, the ack follows at once.
       this.bus.publishNow(record);
       this.busLatency.observe((performance.now() - started) / 1000);
-      this.reply(ticket, reply, 'ack');
+      connection.sendReply(reply, 'ack', arrivedAt);
       return;
     }
     this.bus.publish(record, (error) => {
       this.observeBus(started, error);
       if (error === null) {
-        this.reply(ticket, reply, 'ack');
+        connection.sendReply(reply, 'ack', arrivedAt);
       } else {
         // Not stored, so not acked: the car keeps the data and resends it.
         this.metrics.repliesDropped.inc({ reason: 'bus_error' });
@@ -190,52 +204,70 @@ export class VehicleActor implements LocalVehicleState {
   }
 
   /**
-   * state[from, to): triples [Field number, valueStart, valueEnd] into `text` (see DecodedBatch.state). Per field
-   * the newest sample wins, not the last arrival: a resent older record (is_resend, delivery policy
-   * "latest") still reaches dashboards as a record but does not roll state back. A value the schema
-   * cannot say anything about (`{}`: a Value member newer than our proto; `null`: no value) never
-   * replaces a known one.
+   * state[from, to): triples [Field number, valueStart, valueEnd] into `text`, positions less `base`
+   * (see DecodedBatch.state). Per field the newest sample wins, not the last arrival: a resent older
+   * record (is_resend, delivery policy "latest") still reaches dashboards as a record but does not roll
+   * state back. A value the schema cannot say anything about (`{}`: a Value member newer than our
+   * proto; `null`: no value) never replaces a known one.
    */
-  private remember(state: Int32Array, from: number, to: number, text: string, at: string, atMs: number): void {
-    const entries = this.entries;
+  private remember(state: Int32Array, from: number, to: number, text: string, base: number, at: string, atMs: number): void {
+    const spans = this.spans;
+    const refs = this.refs;
+    let slot = -1;
     for (let i = from; i < to; i += 3) {
-      const start = state[i + 1]!;
-      const end = state[i + 2]!;
+      const start = state[i + 1]! - base;
+      const end = state[i + 2]! - base;
       if (!isStateValue(text, start, end)) continue;
-      const field = stateFieldName(state[i]!);
+      const field = state[i]!;
       const k = this.indexOf(field);
-      // The record's text itself is kept as the value's source (it stays alive until the registry's
-      // sweep compacts the state: compactState).
       if (k < 0) {
-        entries.push(field, text, at);
-        this.spans.push(atMs, start, end);
-        this.stateLoose = true;
-      } else if (atMs >= this.spans[k]!) {
-        entries[k + 1] = text;
-        entries[k + 2] = at;
-        const spans = this.spans;
-        spans[k] = atMs;
-        spans[k + 1] = start;
-        spans[k + 2] = end;
-        this.stateLoose = true;
+        if (slot < 0) slot = this.claim(text, at);
+        spans.push(field, atMs, start, end, slot);
+        refs[slot]!++;
+      } else if (atMs >= spans[k + 1]!) {
+        if (slot < 0) slot = this.claim(text, at);
+        const previous = spans[k + 4]!;
+        if (previous !== slot) {
+          // A slot no field uses any more lets go of its record's text at once.
+          if (--refs[previous]! === 0) this.sources[2 * previous] = this.sources[2 * previous + 1] = '';
+          refs[slot]!++;
+          spans[k + 4] = slot;
+        }
+        spans[k + 1] = atMs;
+        spans[k + 2] = start;
+        spans[k + 3] = end;
       }
     }
+    if (slot >= 0) this.stateLoose = true;
   }
 
-  /** Index in `entries` of the field's triple, -1 when unknown. */
-  private indexOf(field: string): number {
-    const entries = this.entries;
-    const count = entries.length;
+  /** A slot of `sources` for a record's text and time: one no field uses any more, else a new one. */
+  private claim(text: string, at: string): number {
+    const refs = this.refs;
+    let slot = 0;
+    while (slot < refs.length && refs[slot] !== 0) slot++;
+    if (slot === refs.length) refs.push(0);
+    // The record's text itself is kept as the values' source (it stays alive until the registry's
+    // sweep compacts the state: compactState).
+    this.sources[2 * slot] = text;
+    this.sources[2 * slot + 1] = at;
+    return slot;
+  }
+
+  /** Index in `spans` of the field's entry, -1 when unknown. */
+  private indexOf(field: number): number {
+    const spans = this.spans;
+    const count = spans.length;
     const from = this.cursor < count ? this.cursor : 0;
-    for (let k = from; k < count; k += 3) {
-      if (entries[k] === field) {
-        this.cursor = k + 3;
+    for (let k = from; k < count; k += FIELD_SPAN) {
+      if (spans[k] === field) {
+        this.cursor = k + FIELD_SPAN;
         return k;
       }
     }
-    for (let k = 0; k < from; k += 3) {
-      if (entries[k] === field) {
-        this.cursor = k + 3;
+    for (let k = 0; k < from; k += FIELD_SPAN) {
+      if (spans[k] === field) {
+        this.cursor = k + FIELD_SPAN;
         return k;
       }
     }
@@ -244,10 +276,13 @@ export class VehicleActor implements LocalVehicleState {
 
   /** The last-known state, a new Map (snapshots, the NATS KV writer): its values do not change after. */
   get state(): Map<string, TimedValue> {
-    const entries = this.entries;
     const spans = this.spans;
+    const sources = this.sources;
     const state = new Map<string, TimedValue>();
-    for (let k = 0; k < entries.length; k += 3) state.set(entries[k]!, { value: entries[k + 1]!.slice(spans[k + 1], spans[k + 2]), at: entries[k + 2]!, atMs: spans[k]! });
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      const slot = 2 * spans[k + 4]!;
+      state.set(stateFieldName(spans[k]!), { value: sources[slot]!.slice(spans[k + 2], spans[k + 3]), at: sources[slot + 1]!, atMs: spans[k + 1]! });
+    }
     return state;
   }
 
@@ -255,53 +290,54 @@ export class VehicleActor implements LocalVehicleState {
    * Last-known state as compact text: every value (and time) copied out of the record texts it was
    * sliced from into one new string holding only the current values, so a car's state no longer keeps
    * whole records alive (a 1-2 KB record per field source, for as long as the field is not updated; the
-   * main cost of an idle car's state). The arrays are copied at their exact length too (a growing array
-   * keeps up to half again as many slots). Called by the registry's watchdog sweep, off the hot path;
-   * the values' text and the "newest created_at wins" order are unchanged. Returns whether there was
-   * work (a few µs per car of 20 fields).
+   * main cost of an idle car's state). One slot per distinct time, all on that string; the arrays are
+   * copied at their exact length too (a growing array keeps up to half again as many slots). Called by
+   * the registry's watchdog sweep, off the hot path; the values' text and the "newest created_at wins"
+   * order are unchanged. Returns whether there was work (a few µs per car of 20 fields).
    */
   compactState(): boolean {
     if (!this.stateLoose) return false;
     this.stateLoose = false;
-    const entries = this.entries;
     const spans = this.spans;
+    const sources = this.sources;
     const parts: string[] = [];
-    const copies = new Map<string, string>();
-    for (let k = 0; k < entries.length; k += 3) {
-      parts.push(entries[k + 1]!.slice(spans[k + 1], spans[k + 2]));
-      const at = entries[k + 2]!;
-      if (!copies.has(at)) {
-        copies.set(at, '');
-        parts.push(at);
+    // Old slot -> new slot (-1: not yet given one); a time is copied once per slot.
+    const slotOf = new Array<number>(this.refs.length).fill(-1);
+    const times: string[] = [];
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      parts.push(sources[2 * spans[k + 4]!]!.slice(spans[k + 2], spans[k + 3]));
+    }
+    let timesAt = 0;
+    for (const part of parts) timesAt += part.length;
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      const old = spans[k + 4]!;
+      if (slotOf[old] === -1) {
+        slotOf[old] = times.length;
+        times.push(sources[2 * old + 1]!);
       }
     }
     // Array.prototype.join writes one flat (sequential) string; slices of it pin only it.
-    const flat = parts.join('');
-    const compact = new Array<string>(entries.length);
-    const compactSpans: number[] = [];
-    let position = 0;
-    for (let k = 0; k < entries.length; k += 3) {
-      compact[k] = entries[k]!;
-      compact[k + 1] = flat;
-      const length = spans[k + 2]! - spans[k + 1]!;
-      compactSpans.push(spans[k]!, position, position + length);
-      position += length;
-      const at = entries[k + 2]!;
-      let copy = copies.get(at);
-      if (copy === '') {
-        copy = flat.slice(position, (position += at.length));
-        copies.set(at, copy);
-      }
-      compact[k + 2] = copy ?? at;
+    const flat = parts.concat(times).join('');
+    const compactSources: string[] = [];
+    for (const time of times) {
+      compactSources.push(flat, flat.slice(timesAt, timesAt + time.length));
+      timesAt += time.length;
     }
-    this.entries = compact;
-    // At its exact length (a grown array keeps spare slots).
+    const compactSpans: number[] = [];
+    const refs = new Array<number>(times.length).fill(0);
+    let position = 0;
+    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
+      const length = spans[k + 3]! - spans[k + 2]!;
+      const slot = slotOf[spans[k + 4]!]!;
+      compactSpans.push(spans[k]!, spans[k + 1]!, position, position + length, slot);
+      refs[slot]!++;
+      position += length;
+    }
+    // At their exact length (a grown array keeps spare slots).
     this.spans = compactSpans.slice();
+    this.sources = compactSources.slice();
+    this.refs = refs;
     return true;
-  }
-
-  private reply(ticket: FrameTicket, reply: Uint8Array, kind: 'ack' | 'error'): void {
-    ticket.connection.sendReply(reply, kind, ticket.arrivedAt);
   }
 
   private observeBus(started: number, error: Error | null): void {

@@ -34,12 +34,15 @@ export interface BusRecord {
   normalisedPayload?: Uint8Array;
   /**
    * V records decoded on this instance without `samples`: every datum as a triple [Field number,
-   * valueStart, valueEnd], the Value's canonical JSON being datumText[valueStart, valueEnd). Consumers
+   * valueStart, valueEnd], the Value's canonical JSON being datumText[valueStart - datumBase,
+   * valueEnd - datumBase) (a view of the decode batch's index, read in place). Consumers
    * read values from here rather than scanning recordJson (history does). Absent on records read back
    * from NATS.
    */
   datums?: Int32Array;
   datumText?: string;
+  /** What the datums' positions exceed positions in datumText by (0 when absent). */
+  datumBase?: number;
   /**
    * V records decoded on this instance by a decode worker: the followed signals it read (SignalSample.readRow),
    * SAMPLE_VALUES values from `sampleAt` in `samples` (one array for the record's whole decode batch).

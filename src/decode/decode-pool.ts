@@ -9,14 +9,18 @@ import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
 import { WorkerChannel, type ChannelJob } from './worker-channel.js';
+// The global `performance` is an accessor (10-20 ns a read on the per-record path); the module's binding is not.
+import { performance } from 'node:perf_hooks';
 
 export const DEFAULT_WORKER_FILE = new URL('../../workers/decode-worker.js', import.meta.url);
 
 /**
  * Called once per submitted frame, in submission order within a batch: frame `index` of `batch` is the
- * ticket's (read by index, no object per frame; a handler that keeps it for later keeps the batch).
+ * ticket's (read by index, no object per frame). A handler that keeps it for later (an outcome parked
+ * for an earlier frame) returns true (only `true` counts): the batch's frames buffer is then not reused
+ * (reuseInlineFrames).
  */
-export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number) => void;
+export type OutcomeHandler<T> = (ticket: T, batch: DecodedBatch, index: number, seq: number, arrivedAt: number, receivedAt: number) => unknown;
 
 export interface DecodePoolOptions {
   workers: number;
@@ -40,9 +44,11 @@ export interface DecodePoolOptions {
   isWatched?: (vin: string) => boolean;
   /**
    * The outcome handler, and whatever it hands `frames` (or views of it) to, is done with them when it
-   * returns: inline batches then reuse one buffer instead of a new shared buffer each. True only for a
-   * bus whose subscribers run at once and keep no view of a record's payload (the in-process bus); a
-   * durable bus reads record.payload after publish returns, and a parked outcome keeps its frames.
+   * returns (unless it returns true): inline batches then reuse one buffer instead of a new shared buffer
+   * each, and a worker's batch hands its buffer on to a later batch (a new shared buffer is zero-filled:
+   * at saturation that memset was 2 % of the main thread). True only for a bus whose subscribers run at
+   * once and keep no view of a record's payload (the in-process bus); a durable bus reads record.payload
+   * after publish returns, and a parked outcome keeps its frames.
    */
   reuseInlineFrames?: boolean;
   metrics: DecodeMetrics;
@@ -66,6 +72,9 @@ interface Batch<T> {
   vins: string[];
   /** One per frame: its count is the batch's. */
   tickets: T[];
+  /** The handler's numbers per frame (submit's seq and arrivedAt), kept on this thread. */
+  seqs: Float64Array;
+  arrivals: Float64Array;
 }
 
 /** The batch frames are submitted to: a view of its buffer kept, and column arrays with room to grow. */
@@ -84,6 +93,8 @@ const UTILISATION_REFRESH_MS = 1000;
 /** Messages a worker may hold at once: one running, one waiting in its port (no idle gap between them). */
 const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
+/** Frames buffers of delivered worker batches kept for reuse: one per batch a worker may hold, roughly. */
+const MAX_SPARE_FRAMES = 4;
 
 /**
  * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
@@ -103,6 +114,8 @@ export class DecodePool<T> {
    * arrays, and its buffer when reuseInlineFrames allows. A lone frame then allocates nothing here.
    */
   private spare: OpenBatch<T> | null = null;
+  /** Frames buffers of delivered worker batches, for the next batches (reuseInlineFrames; newest last). */
+  private readonly spareFrames: SharedArrayBuffer[] = [];
   private readonly flushLater = (): void => this.flush();
   private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
@@ -228,7 +241,7 @@ export class DecodePool<T> {
    * Queue one frame. `frame` may be a view the caller will reuse (uWS recycles its message buffer after
    * the callback), so it is copied here, once.
    */
-  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T): void {
+  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T, seq = 0, arrivedAt = 0): void {
     const length = frame.byteLength;
     let batch = this.current;
     if (batch === null) batch = this.current = this.openBatch(length);
@@ -240,6 +253,8 @@ export class DecodePool<T> {
     // The columns are written here, so a flush has nothing to gather (and an inline batch nothing to copy).
     batch.offsets[i + 1] = batch.bytes;
     batch.receivedAt[i] = receivedAt;
+    batch.seqs[i] = seq;
+    batch.arrivals[i] = arrivedAt;
     batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0;
     batch.vins.push(vin);
     batch.tickets.push(ticket);
@@ -351,10 +366,10 @@ export class DecodePool<T> {
     const spare = this.spare;
     if (spare !== null) {
       this.spare = null;
-      if (spare.frames.byteLength < firstFrameBytes) this.setFrames(spare, new SharedArrayBuffer(Math.max(this.startBatchBytes, firstFrameBytes)));
+      if (spare.frames.byteLength < firstFrameBytes) this.setFrames(spare, this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes)));
       return spare;
     }
-    const frames = new SharedArrayBuffer(Math.max(this.startBatchBytes, firstFrameBytes));
+    const frames = this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes));
     const columns = Math.min(MIN_COLUMN_FRAMES, this.options.batchMaxFrames);
     return {
       frames,
@@ -365,7 +380,19 @@ export class DecodePool<T> {
       watched: new Uint8Array(columns),
       vins: [],
       tickets: [],
+      seqs: new Float64Array(columns),
+      arrivals: new Float64Array(columns),
     };
+  }
+
+  /** A frames buffer of at least `bytes`: a delivered worker batch's when one is big enough, else new. */
+  private newFrames(bytes: number): SharedArrayBuffer {
+    const spares = this.spareFrames;
+    while (spares.length > 0) {
+      const frames = spares.pop()!;
+      if (frames.byteLength >= bytes) return frames;
+    }
+    return new SharedArrayBuffer(bytes);
   }
 
   private setFrames(batch: OpenBatch<T>, frames: SharedArrayBuffer): void {
@@ -389,9 +416,15 @@ export class DecodePool<T> {
     receivedAt.set(batch.receivedAt);
     const watched = new Uint8Array(columns);
     watched.set(batch.watched);
+    const seqs = new Float64Array(columns);
+    seqs.set(batch.seqs);
+    const arrivals = new Float64Array(columns);
+    arrivals.set(batch.arrivals);
     batch.offsets = offsets;
     batch.receivedAt = receivedAt;
     batch.watched = watched;
+    batch.seqs = seqs;
+    batch.arrivals = arrivals;
   }
 
   /** A batch decoded inline is delivered: it becomes the spare, with its buffer when that may be reused. */
@@ -489,6 +522,8 @@ export class DecodePool<T> {
       watched: new Uint8Array(frames, receivedAtAt + 8 * count, count),
       vins: batch.vins,
       tickets: batch.tickets,
+      seqs: batch.seqs.slice(0, count),
+      arrivals: batch.arrivals.slice(0, count),
     };
     posted.offsets.set(batch.offsets.subarray(0, count + 1));
     posted.receivedAt.set(batch.receivedAt.subarray(0, count));
@@ -517,6 +552,8 @@ export class DecodePool<T> {
       watched: new Uint8Array(frames, receivedAtAt + 8, 1),
       vins: [batch.vins[i]!],
       tickets: [batch.tickets[i]!],
+      seqs: Float64Array.of(batch.seqs[i]!),
+      arrivals: Float64Array.of(batch.arrivals[i]!),
     };
     single.offsets[1] = length;
     single.receivedAt[0] = batch.receivedAt[i]!;
@@ -548,7 +585,7 @@ export class DecodePool<T> {
           this.failed(batch, attempt, 'worker_error', error);
           return;
         }
-        this.deliver(batch, result);
+        if (this.deliver(batch, result) && this.options.reuseInlineFrames === true && this.spareFrames.length < MAX_SPARE_FRAMES) this.spareFrames.push(batch.frames);
       },
       lost: (kind, error) => this.failed(batch, attempt, kind, error),
     };
@@ -581,7 +618,8 @@ export class DecodePool<T> {
     }
   }
 
-  private deliver(batch: Batch<T>, result: DecodeResult): void {
+  /** Hands every frame its outcome; true when no handler kept the batch (its frames may be reused). */
+  private deliver(batch: Batch<T>, result: DecodeResult): boolean {
     if (result.internalErrors.length > 0) {
       // A bug, not a bad frame: its own series and an error log, never decode_errors_total.
       this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
@@ -589,8 +627,10 @@ export class DecodePool<T> {
     }
     const decoded = new DecodedBatch(result, batch.frames);
     const tickets = batch.tickets;
-    for (let i = 0; i < tickets.length; i++) this.handOver(tickets[i]!, decoded, i);
+    let kept = false;
+    for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
     this.settled(tickets.length);
+    return !kept;
   }
 
   /**
@@ -605,15 +645,17 @@ export class DecodePool<T> {
       return;
     }
     const failed = DecodedBatch.failed(batch.frames, batch.offsets.subarray(0, batch.tickets.length + 1));
-    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch.tickets[i]!, failed, i);
+    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch, failed, i);
     this.settled(batch.tickets.length);
   }
 
-  private handOver(ticket: T, batch: DecodedBatch, index: number): void {
+  /** True when the handler kept the batch (or threw: what it kept is not known). */
+  private handOver(batch: Batch<T>, decoded: DecodedBatch, index: number): boolean {
     try {
-      this.onOutcome(ticket, batch, index);
+      return this.onOutcome(batch.tickets[index]!, decoded, index, batch.seqs[index]!, batch.arrivals[index]!, batch.receivedAt[index]!) === true;
     } catch (error) {
       this.options.logger.error({ err: error }, 'decode_outcome_handler_failed');
+      return true;
     }
   }
 

@@ -20,10 +20,12 @@ const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
  * the batch and its index.
  *
  * Text: a record row's text (its dashboard message, or the record JSON alone when no dashboard watched
- * the VIN) becomes one string the first time it is asked for (`text`), and its positions in the table
- * and its state triples are rebased then, in place, from byte positions in the batch's text to
- * character positions in that string. The record JSON, created_at and every state value are slices of
- * it (V8 makes sliced strings, no copy). Ask for a row's positions only after `text(i)`.
+ * the VIN) becomes one string the first time it is asked for (`text`). A position in the row's table
+ * slots and state triples, less `textBase(i)`, is a character position in that string: for an ASCII row
+ * (nearly all) nothing is rewritten, the byte positions are the character positions; a row with non-ASCII
+ * text has its positions rewritten in place when its text is made. The record JSON, created_at and
+ * every state value are slices of it (V8 makes sliced strings, no copy). Read a row's positions only
+ * after `text(i)`.
  */
 export class DecodedBatch {
   readonly count: number;
@@ -203,7 +205,7 @@ export class DecodedBatch {
 
   /**
    * A record row's text: its dashboard message, or the record JSON alone (see the class comment). Made
-   * once; the row's positions are character positions in it from then on.
+   * once; the row's positions less textBase(i) are character positions in it from then on.
    */
   text(i: number): string {
     const texts = this.texts;
@@ -215,16 +217,17 @@ export class DecodedBatch {
     const row = i * FRAME_SLOTS;
     const start = table[row + SLOT.MESSAGE_START]!;
     const end = table[row + SLOT.MESSAGE_END]!;
-    const stateStart = table[row + SLOT.STATE_START]! * 3;
-    const stateEnd = table[row + SLOT.STATE_END]! * 3;
-    const state = stateEnd > stateStart ? this.stateIndex : null;
-    const bytes = this.bytes;
-    const textAt = this.textAt;
     let text: string;
     if (table[row + SLOT.NON_ASCII] === 1) {
+      const bytes = this.bytes;
+      const textAt = this.textAt;
       text = bytes.toString('utf8', textAt + start, textAt + end);
-      // Byte positions become character positions; they differ only after a non-ASCII character.
-      const at = (position: number): number => bytes.toString('utf8', textAt + start, textAt + position).length;
+      const stateStart = table[row + SLOT.STATE_START]! * 3;
+      const stateEnd = table[row + SLOT.STATE_END]! * 3;
+      const state = stateEnd > stateStart ? this.stateIndex : null;
+      // Byte positions become character positions (plus the row's start, as an ASCII row's are); they
+      // differ only after a non-ASCII character.
+      const at = (position: number): number => start + bytes.toString('utf8', textAt + start, textAt + position).length;
       for (const slot of [SLOT.RECORD_START, SLOT.RECORD_END]) table[row + slot] = at(table[row + slot]!);
       if (table[row + SLOT.CREATED_AT_START]! >= 0) {
         table[row + SLOT.CREATED_AT_START] = at(table[row + SLOT.CREATED_AT_START]!);
@@ -235,17 +238,8 @@ export class DecodedBatch {
         state![s + 2] = at(state![s + 2]!);
       }
     } else {
-      text = bytes.toString('latin1', textAt + start, textAt + end);
-      table[row + SLOT.RECORD_START]! -= start;
-      table[row + SLOT.RECORD_END]! -= start;
-      if (table[row + SLOT.CREATED_AT_START]! >= 0) {
-        table[row + SLOT.CREATED_AT_START]! -= start;
-        table[row + SLOT.CREATED_AT_END]! -= start;
-      }
-      for (let s = stateStart; s < stateEnd; s += 3) {
-        state![s + 1]! -= start;
-        state![s + 2]! -= start;
-      }
+      // Nothing rewritten: positions less the row's start are already positions in the text.
+      text = this.bytes.toString('latin1', this.textAt + start, this.textAt + end);
     }
     if (this.count === 1) {
       this.texts = text;
@@ -257,21 +251,28 @@ export class DecodedBatch {
     return text;
   }
 
+  /** What a row's positions (table slots, state triples) exceed character positions in text(i) by. */
+  textBase(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.MESSAGE_START]!;
+  }
+
   /** The record's canonical JSON, a slice of text(i); null for an opaque (unknown-topic) record. */
   recordJson(i: number): string | null {
     const text = this.text(i);
     const row = i * FRAME_SLOTS;
+    const base = this.table[row + SLOT.MESSAGE_START]!;
     const start = this.table[row + SLOT.RECORD_START]!;
     const end = this.table[row + SLOT.RECORD_END]!;
-    return end > start ? text.slice(start, end) : null;
+    return end > start ? text.slice(start - base, end - base) : null;
   }
 
   /** RFC 3339 of the record's own created_at (a slice of text(i)); null when it has none. */
   createdAt(i: number): string | null {
-    const text = this.text(i);
     const row = i * FRAME_SLOTS;
-    const start = this.table[row + SLOT.CREATED_AT_START]!;
-    return start < 0 ? null : text.slice(start, this.table[row + SLOT.CREATED_AT_END]);
+    if (this.table[row + SLOT.CREATED_AT_START]! < 0) return null;
+    const text = this.text(i);
+    const base = this.table[row + SLOT.MESSAGE_START]!;
+    return text.slice(this.table[row + SLOT.CREATED_AT_START]! - base, this.table[row + SLOT.CREATED_AT_END]! - base);
   }
 
   /** The created_at as epoch ms (0 when it did not parse); only meaningful when createdAt(i) is not null. */
@@ -288,9 +289,11 @@ export class DecodedBatch {
     return this.stateIndex;
   }
 
-  /** Where row i's state triples start in `triples` (rebased to text(i), which it makes). */
+  /**
+   * Where row i's state triples start in `triples`. Their positions less textBase(i) are positions in
+   * text(i): read them after making it (a non-ASCII row's are rewritten then).
+   */
   stateFrom(i: number): number {
-    this.text(i);
     return this.table[i * FRAME_SLOTS + SLOT.STATE_START]! * 3;
   }
 
@@ -301,14 +304,25 @@ export class DecodedBatch {
 
   /**
    * A V record's last-known state as triples [Field number, valueStart, valueEnd], the datum's Value
-   * JSON being text(i)[valueStart, valueEnd) (a view into the batch's state index); null when none.
+   * JSON being text(i)[valueStart, valueEnd) (a view into the batch's state index when the row's text
+   * starts the batch's, else a rebased copy); null when none.
    */
   state(i: number): Int32Array | null {
     this.text(i);
     const row = i * FRAME_SLOTS;
     const start = this.table[row + SLOT.STATE_START]!;
     const end = this.table[row + SLOT.STATE_END]!;
-    return end > start ? this.stateIndex.subarray(start * 3, end * 3) : null;
+    if (end <= start) return null;
+    const base = this.table[row + SLOT.MESSAGE_START]!;
+    const view = this.stateIndex.subarray(start * 3, end * 3);
+    if (base === 0) return view;
+    // A copy (tests, tools): the hot path reads `triples` and subtracts textBase(i) itself.
+    const state = view.slice();
+    for (let s = 0; s < state.length; s += 3) {
+      state[s + 1]! -= base;
+      state[s + 2]! -= base;
+    }
+    return state;
   }
 
   /**
@@ -357,8 +371,8 @@ export class DecodedBatch {
     if (normalisedPayload !== undefined) outcome.normalisedPayload = normalisedPayload;
     outcome.recordJson = this.recordJson(i);
     if (outcome.recordJson !== null) {
-      outcome.recordStart = this.table[row + SLOT.RECORD_START]!;
-      outcome.recordEnd = this.table[row + SLOT.RECORD_END]!;
+      outcome.recordStart = this.table[row + SLOT.RECORD_START]! - this.textBase(i);
+      outcome.recordEnd = this.table[row + SLOT.RECORD_END]! - this.textBase(i);
     }
     outcome.createdAt = this.createdAt(i);
     outcome.state = this.state(i);

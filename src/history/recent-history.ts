@@ -138,7 +138,7 @@ interface Queued {
 
 /** Reads a record that came without samples (located datums, else its JSON) into `sample`, time included. */
 function readRecord(record: BusRecord, sample: SignalSample): void {
-  if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs);
+  if (record.datums !== undefined && record.datumText !== undefined) readSampleFromDatums(record.datums, record.datumText, record.createdAt ?? null, record.receivedAt, sample, record.createdAtMs, record.datumBase);
   else readSample(record.recordJson!, record.receivedAt, sample);
 }
 
@@ -216,7 +216,9 @@ export class RecentHistory implements ActivitySink {
   start(bus: RecordBus): void {
     this.bus = bus;
     this.unsubscribe ??= bus.subscribe((record) => {
-      if (record.topic !== 'V' || record.recordJson === null) return;
+      if (record.topic !== 'V') return;
+      // A record with the decode stage's samples has its JSON (they were read from it): not sliced to ask.
+      if ((record.sampleAt === undefined || record.sampleAt < 0) && record.recordJson === null) return;
       const queued = this.enqueue(record) - this.head;
       if (!this.scheduled) {
         this.scheduled = true;

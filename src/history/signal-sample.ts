@@ -282,15 +282,16 @@ export function readSample(recordJson: string, receivedAt: number, sample: Signa
 /**
  * readSample for a record whose datums the decode stage already located: `datums` are triples
  * [Field number, valueStart, valueEnd] into `text` (BusRecord.datums), `createdAt` the record's
- * created_at (RFC 3339) or null, `createdAtMs` its epoch ms when already parsed. The same sample as readSample of its JSON, without scanning the text:
+ * created_at (RFC 3339) or null, `createdAtMs` its epoch ms when already parsed, `base` what the
+ * positions exceed positions in `text` by (BusRecord.datumBase). The same sample as readSample of its JSON, without scanning the text:
  * followed Fields are picked by number and their values parsed in place (no string made per datum).
  */
-export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample, createdAtMs = 0): SignalSample {
+export function readSampleFromDatums(datums: Int32Array, text: string, createdAt: string | null, receivedAt: number, sample: SignalSample, createdAtMs = 0, base = 0): SignalSample {
   sample.reset(receivedAt);
   const count = datums.length;
   for (let i = 0; i < count; i += 3) {
     const signal = SIGNAL_BY_NUMBER[datums[i]!];
-    if (signal !== undefined && signal !== 0) readSignal(sample, signal, text, datums[i + 1]!);
+    if (signal !== undefined && signal !== 0) readSignal(sample, signal, text, datums[i + 1]! - base);
   }
   sampleTimeOf(sample, createdAt, receivedAt, createdAtMs);
   return sample;

@@ -30,9 +30,10 @@ async function counter(t: TestServer, name: string, labels: Record<string, strin
 /** Records of `vin` as this instance's bus listeners see them. */
 function tap(t: TestServer, vin: string): { records: BusRecord[]; stop: () => void } {
   const records: BusRecord[] = [];
-  // A copy: the hub may fill dashboardMessage in later (dashboardMessageOf); what the decoder made is what counts.
+  // A copy: the hub may fill dashboardMessage in later (dashboardMessageOf); what the decoder made is what
+  // counts. The fields read from the decode batch are getters: copied by name.
   const stop = t.server.bus.subscribe((record) => {
-    if (record.vin === vin) records.push({ ...record });
+    if (record.vin === vin) records.push({ ...record, recordJson: record.recordJson, dashboardMessage: record.dashboardMessage });
   });
   return { records, stop };
 }

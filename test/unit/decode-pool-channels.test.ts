@@ -92,7 +92,7 @@ describe('decode pool: batches on a port per worker', function () {
     }
   });
 
-  it('hands a turn too big for inline decoding to a worker with its own buffer, columns grown past their first size, and decodes the next lone frame inline on another', async () => {
+  it('hands a turn too big for inline decoding to a worker with its own buffer, columns grown past their first size, and decodes the next lone frame inline on that buffer once the batch is delivered', async () => {
     const outcomes = new Map<number, { outcome: FrameOutcome; buffer: ArrayBufferLike }>();
     let wanted = 0;
     let done: () => void = () => {};
@@ -128,10 +128,53 @@ describe('decode pool: batches on a port per worker', function () {
     const workerBuffer = outcomes.get(1)!.buffer;
     expect(outcomes.get(40)!.buffer).to.equal(workerBuffer);
     expect(outcomes.get(0)!.buffer, 'the inline buffer did not go to the worker').to.not.equal(workerBuffer);
-    expect(outcomes.get(41)!.buffer, 'nor is the worker batch\'s buffer reused').to.not.equal(workerBuffer);
+    // Delivered, and kept by no handler (nothing parked), the worker batch's buffer goes on to the next batch.
+    expect(outcomes.get(41)!.buffer, 'the delivered worker batch\'s buffer reused').to.equal(workerBuffer);
     const text = await registry.metrics();
     expect(text).to.contain('fleet_telemetry_decode_batches_total{path="inline"} 2');
     expect(text).to.contain('fleet_telemetry_decode_batches_total{path="worker"} 1');
+  });
+});
+
+describe('decode pool: a worker batch\'s frames buffer reused after delivery', function () {
+  this.timeout(20_000);
+
+  for (const keep of [false, true]) it(keep ? 'is not reused when a handler keeps the batch (a parked outcome), nor without reuseInlineFrames' : 'goes to the next batch when every outcome was handled at once, which reads its own frames', async () => {
+    for (const reuseInlineFrames of keep ? [true, false] : [true]) {
+      const outcomes = new Map<number, { outcome: FrameOutcome; buffer: ArrayBufferLike }>();
+      let wanted = 0;
+      let done: () => void = () => {};
+      const pool = new DecodePool<number>(
+        { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 0, reuseInlineFrames, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
+        (ticket, batch, index) => {
+          outcomes.set(ticket, { outcome: batch.outcome(index), buffer: batch.frames.buffer });
+          if (outcomes.size === wanted) done();
+          return keep && ticket < 40;
+        },
+      );
+      const receivedAt = Date.UTC(2026, 10, 30, 9, 0, 0);
+      const submitTurn = (from: number, count: number) =>
+        new Promise<void>((resolve) => {
+          wanted = from + count;
+          done = resolve;
+          for (let i = from; i < from + count; i++) pool.submit(frame(`tx-${i}`, i), VIN, receivedAt + i * 1000, i);
+        });
+      try {
+        await submitTurn(0, 40);
+        await submitTurn(40, 40);
+      } finally {
+        await pool.close();
+      }
+      expect(pool.workerMessages).to.equal(2);
+      for (let i = 0; i < 80; i++) {
+        const { outcome } = outcomes.get(i)!;
+        expect(outcome.txid).to.equal(`tx-${i}`);
+        expect(JSON.stringify((JSON.parse(outcome.recordJson!) as { data: unknown[] }).data)).to.equal(JSON.stringify([{ key: 'Odometer', value: { doubleValue: i } }]));
+      }
+      const first = outcomes.get(0)!.buffer;
+      if (keep || !reuseInlineFrames) expect(outcomes.get(40)!.buffer, `kept ${keep}, reuse ${reuseInlineFrames}`).to.not.equal(first);
+      else expect(outcomes.get(40)!.buffer).to.equal(first);
+    }
   });
 });
 

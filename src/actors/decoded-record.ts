@@ -1,0 +1,113 @@
+import type { BusRecord } from '../bus/record-bus.js';
+import type { LocalVehicleState } from '../bus/vehicle-state.js';
+import type { DecodedBatch } from '../decode/decoded-batch.js';
+
+/**
+ * A car's record as its actor publishes it: row `index` of its decode batch. What every record needs is
+ * a field; what only some consumers read (the record JSON, the dashboard message and bytes, the payload
+ * views, the located datums) is read from the batch when first asked for. In the default setup
+ * (in-process bus, dashboards reading `dashboardBytes`, the history reading the decode stage's samples)
+ * a record nobody watches then costs no string slice and no typed-array view beyond what the actor's
+ * last-known state keeps. One class, so the bus's subscribers see one shape.
+ *
+ * The payload getters read the batch's frames: like `BusRecord.payload` itself, they are for use while
+ * the record is published (the pool may reuse the frames buffer afterwards). The text getters read the
+ * batch's result buffer, which is never reused.
+ */
+export class DecodedRecord implements BusRecord {
+  readonly vin: string;
+  readonly topic: string;
+  readonly txid: string;
+  readonly receivedAt: number;
+  readonly samples: Float64Array | undefined;
+  readonly sampleAt: number;
+  readonly createdAt: string | null;
+  readonly createdAtMs: number | undefined;
+  readonly clientVersion: string | undefined;
+  streamSeq: number | undefined = undefined;
+  origin: LocalVehicleState | undefined;
+  private readonly batch: DecodedBatch;
+  private readonly index: number;
+  /** The record JSON once sliced (undefined: not yet). */
+  private json: string | null | undefined = undefined;
+  /** The dashboard message once read or set (undefined: not yet). */
+  private message: string | undefined = undefined;
+  /** The dashboard message's bytes once viewed (null: not yet; undefined: the decode stage wrote none). */
+  private bytes: Uint8Array | undefined | null = null;
+
+  constructor(
+    vin: string,
+    topic: string,
+    txid: string,
+    receivedAt: number,
+    batch: DecodedBatch,
+    index: number,
+    createdAt: string | null,
+    createdAtMs: number | undefined,
+    clientVersion: string | undefined,
+    origin: LocalVehicleState,
+  ) {
+    this.vin = vin;
+    this.topic = topic;
+    this.txid = txid;
+    this.receivedAt = receivedAt;
+    this.batch = batch;
+    this.index = index;
+    const sampleAt = batch.sampleAt(index);
+    this.samples = sampleAt >= 0 ? batch.samples : undefined;
+    this.sampleAt = sampleAt;
+    this.createdAt = createdAt;
+    this.createdAtMs = createdAtMs;
+    this.clientVersion = clientVersion;
+    this.origin = origin;
+  }
+
+  get recordJson(): string | null {
+    const json = this.json;
+    return json !== undefined ? json : (this.json = this.batch.recordJson(this.index));
+  }
+
+  /** '' when no dashboard watched the VIN at submit time: the hub builds it (dashboardMessageOf) if one does by now. */
+  get dashboardMessage(): string {
+    const message = this.message;
+    if (message !== undefined) return message;
+    return (this.message = this.batch.hasDashboardMessage(this.index) ? this.batch.text(this.index) : '');
+  }
+
+  set dashboardMessage(message: string) {
+    this.message = message;
+  }
+
+  get dashboardBytes(): Uint8Array | undefined {
+    // One view however often it is asked for (the hub asks twice).
+    const bytes = this.bytes;
+    return bytes !== null ? bytes : (this.bytes = this.batch.dashboardBytes(this.index));
+  }
+
+  get payload(): Uint8Array {
+    return this.batch.payload(this.index);
+  }
+
+  get normalisedPayload(): Uint8Array | undefined {
+    return this.batch.normalisedPayload(this.index);
+  }
+
+  /** Only when the decode stage read no samples (BusRecord.datums): the history then reads these. */
+  get datums(): Int32Array | undefined {
+    if (this.sampleAt >= 0) return undefined;
+    const batch = this.batch;
+    // Its positions are read in the text: made first (a non-ASCII row's positions are rewritten then).
+    batch.text(this.index);
+    const from = batch.stateFrom(this.index);
+    const to = batch.stateTo(this.index);
+    return to > from ? batch.triples.subarray(from, to) : undefined;
+  }
+
+  get datumText(): string | undefined {
+    return this.sampleAt < 0 ? this.batch.text(this.index) : undefined;
+  }
+
+  get datumBase(): number {
+    return this.batch.textBase(this.index);
+  }
+}
