@@ -146,6 +146,8 @@ let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
+// Read once: Buffer is a global with many statics, whose loads per batch fell to the generic LoadIC.
+const allocUnsafeSlow = Buffer.allocUnsafeSlow;
 const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
@@ -185,7 +187,8 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const slots = count * FRAME_SLOTS;
   if (TABLE.length < slots) TABLE = new Int32Array(Math.max(slots, 2 * TABLE.length));
   const table = TABLE;
-  table.fill(0, 0, slots);
+  // A loop, not fill(): a lone frame's row is a few dozen slots, and the builtin's entry cost more.
+  for (let s = 0; s < slots; s++) table[s] = 0;
   REPLIES.length = 0;
   SINK.n = 0;
   STATE.length = 0;
@@ -242,8 +245,8 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const samplesAt = align8(normalisedAt + NORMALISED.n);
   // Not zeroed first (calloc's memset of the whole result was a tenth of a µs per record): every byte
   // is written below, the few padding bytes before the samples included.
-  const bytes: Uint8Array = Buffer.allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
-  bytes.fill(0, normalisedAt + NORMALISED.n, samplesAt);
+  const bytes: Uint8Array = allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  for (let at = normalisedAt + NORMALISED.n; at < samplesAt; at++) bytes[at] = 0;
   bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
   if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
   if (REPLIES.length > 0) bytes.set(REPLIES.bytes.subarray(0, REPLIES.length), repliesAt);
@@ -398,7 +401,8 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   table[row + SLOT.MESSAGE_START] = messageStart;
   table[row + SLOT.STATE_START] = stateMark / 3;
 
-  if (!KNOWN_TOPICS.has(topic)) {
+  // 'V' is known without a Set lookup (nearly every frame).
+  if (topic !== 'V' && !KNOWN_TOPICS.has(topic)) {
     // Opaque: the bytes pass through, the dashboard gets a null record.
     writeHead(vin, topic, receivedAt, false);
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;

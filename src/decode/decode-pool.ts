@@ -97,6 +97,16 @@ export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 const MAX_SPARE_FRAMES = 4;
 
 /**
+ * The smallest power of two >= n (n <= 2^31), in integer steps: Math.log2 and ** called into libm's
+ * log2 and pow once per batch, which a lone frame paid in full (BENCHMARKS.md, engineer L).
+ */
+export function powerOfTwoAtLeast(n: number): number {
+  if (n <= 1) return 1;
+  const shift = 32 - Math.clz32(n - 1);
+  return shift >= 31 ? 2147483648 : 1 << shift;
+}
+
+/**
  * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
  * once into a SharedArrayBuffer and sent as one task, so per-frame cost is a memcpy, not a message.
  * The shared buffer stays readable here, which lets a failed batch be retried frame by frame (to find
@@ -108,6 +118,14 @@ export class DecodePool<T> {
   private readonly pool: Piscina;
   private readonly options: DecodePoolOptions;
   private readonly onOutcome: OutcomeHandler<T>;
+  /**
+   * What every frame's submit and flush read, in fields of their own: loads through `options` (an object
+   * literal with optional members, made elsewhere) fell to the generic LoadIC in the optimised code.
+   */
+  private readonly batchMaxFrames: number;
+  private readonly isWatched: ((vin: string) => boolean) | null;
+  private readonly metrics: DecodeMetrics;
+  private readonly normalise: boolean;
   private current: OpenBatch<T> | null = null;
   /**
    * The last batch decoded inline (or whose frames went to a worker), kept for the next one: its column
@@ -150,6 +168,10 @@ export class DecodePool<T> {
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
     this.onOutcome = onOutcome;
+    this.batchMaxFrames = options.batchMaxFrames;
+    this.isWatched = options.isWatched ?? null;
+    this.metrics = options.metrics;
+    this.normalise = options.normalisedPayloads === true;
     this.inlineMaxFrames = options.workerFile === undefined || String(options.workerFile) === String(DEFAULT_WORKER_FILE) ? (options.inlineMaxFrames ?? 0) : 0;
     this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     const workerFile = options.workerFile ?? DEFAULT_WORKER_FILE;
@@ -255,11 +277,12 @@ export class DecodePool<T> {
     batch.receivedAt[i] = receivedAt;
     batch.seqs[i] = seq;
     batch.arrivals[i] = arrivedAt;
-    batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0;
+    const isWatched = this.isWatched;
+    batch.watched[i] = isWatched === null || isWatched(vin) ? 1 : 0;
     batch.vins.push(vin);
     batch.tickets.push(ticket);
 
-    if (i + 1 >= this.options.batchMaxFrames) {
+    if (i + 1 >= this.batchMaxFrames) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -446,15 +469,15 @@ export class DecodePool<T> {
     // A task finishing flushes the batch.
     const channel = this.freeChannel(JOBS_PER_WORKER);
     const count = batch.tickets.length;
-    if (!this.closed && count < this.options.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
+    if (!this.closed && count < this.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
     this.current = null;
     // A new buffer starts at the size this batch needed (with its columns).
-    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(align8(batch.bytes) + columnBytes(count)))));
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, powerOfTwoAtLeast(align8(batch.bytes) + columnBytes(count))));
     this.inFlight += count;
-    this.options.metrics.decodeBatchFrames.observe(count);
+    this.metrics.decodeBatchFrames.observe(count);
     if (this.mayDecodeInline(count, batch.bytes) && this.decodeInline(batch)) return;
     const posted = this.postable(batch);
-    this.options.metrics.batchCells.worker.inc();
+    this.metrics.batchCells.worker.inc();
     if (channel === null || this.retries.length > 0 || this.batchQueue.length > 0) {
       this.batchQueue.push({ batch: posted, attempt: 1 });
       this.dispatch();
@@ -486,13 +509,13 @@ export class DecodePool<T> {
     let result: DecodeResult;
     try {
       // No samples: on this thread the history reads the values itself, after the acks (DecodeTask.samples).
-      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true, samples: false });
+      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.normalise, samples: false });
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
     }
-    this.options.metrics.batchCells.inline.inc();
-    this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+    this.metrics.batchCells.inline.inc();
+    this.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
     this.deliver(batch, result);
     this.recycle(batch);
     return true;
