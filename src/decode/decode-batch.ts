@@ -1,3 +1,5 @@
+// The global Buffer is an accessor (a getter call per read on the per-record path); the module's binding is not.
+import { Buffer } from 'node:buffer';
 import {
   ENVELOPE_SPAN,
   ENVELOPE_SPAN_COUNT,
@@ -146,7 +148,7 @@ let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
-// Read once: Buffer is a global with many statics, whose loads per batch fell to the generic LoadIC.
+// Read once, not a property load per batch.
 const allocUnsafeSlow = Buffer.allocUnsafeSlow;
 const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
