@@ -148,8 +148,6 @@ let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
-// Read once, not a property load per batch.
-const allocUnsafeSlow = Buffer.allocUnsafeSlow;
 const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
@@ -247,7 +245,7 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const samplesAt = align8(normalisedAt + NORMALISED.n);
   // Not zeroed first (calloc's memset of the whole result was a tenth of a µs per record): every byte
   // is written below, the few padding bytes before the samples included.
-  const bytes: Uint8Array = allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  const bytes: Uint8Array = Buffer.allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
   for (let at = normalisedAt + NORMALISED.n; at < samplesAt; at++) bytes[at] = 0;
   bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
   if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);

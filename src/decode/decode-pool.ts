@@ -118,14 +118,6 @@ export class DecodePool<T> {
   private readonly pool: Piscina;
   private readonly options: DecodePoolOptions;
   private readonly onOutcome: OutcomeHandler<T>;
-  /**
-   * What every frame's submit and flush read, in fields of their own: loads through `options` (an object
-   * literal with optional members, made elsewhere) fell to the generic LoadIC in the optimised code.
-   */
-  private readonly batchMaxFrames: number;
-  private readonly isWatched: ((vin: string) => boolean) | null;
-  private readonly metrics: DecodeMetrics;
-  private readonly normalise: boolean;
   private current: OpenBatch<T> | null = null;
   /**
    * The last batch decoded inline (or whose frames went to a worker), kept for the next one: its column
@@ -168,10 +160,6 @@ export class DecodePool<T> {
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
     this.onOutcome = onOutcome;
-    this.batchMaxFrames = options.batchMaxFrames;
-    this.isWatched = options.isWatched ?? null;
-    this.metrics = options.metrics;
-    this.normalise = options.normalisedPayloads === true;
     this.inlineMaxFrames = options.workerFile === undefined || String(options.workerFile) === String(DEFAULT_WORKER_FILE) ? (options.inlineMaxFrames ?? 0) : 0;
     this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
     const workerFile = options.workerFile ?? DEFAULT_WORKER_FILE;
@@ -277,12 +265,11 @@ export class DecodePool<T> {
     batch.receivedAt[i] = receivedAt;
     batch.seqs[i] = seq;
     batch.arrivals[i] = arrivedAt;
-    const isWatched = this.isWatched;
-    batch.watched[i] = isWatched === null || isWatched(vin) ? 1 : 0;
+    batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0;
     batch.vins.push(vin);
     batch.tickets.push(ticket);
 
-    if (i + 1 >= this.batchMaxFrames) {
+    if (i + 1 >= this.options.batchMaxFrames) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -469,15 +456,15 @@ export class DecodePool<T> {
     // A task finishing flushes the batch.
     const channel = this.freeChannel(JOBS_PER_WORKER);
     const count = batch.tickets.length;
-    if (!this.closed && count < this.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
+    if (!this.closed && count < this.options.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
     this.current = null;
     // A new buffer starts at the size this batch needed (with its columns).
     this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, powerOfTwoAtLeast(align8(batch.bytes) + columnBytes(count))));
     this.inFlight += count;
-    this.metrics.decodeBatchFrames.observe(count);
+    this.options.metrics.decodeBatchFrames.observe(count);
     if (this.mayDecodeInline(count, batch.bytes) && this.decodeInline(batch)) return;
     const posted = this.postable(batch);
-    this.metrics.batchCells.worker.inc();
+    this.options.metrics.batchCells.worker.inc();
     if (channel === null || this.retries.length > 0 || this.batchQueue.length > 0) {
       this.batchQueue.push({ batch: posted, attempt: 1 });
       this.dispatch();
@@ -509,13 +496,13 @@ export class DecodePool<T> {
     let result: DecodeResult;
     try {
       // No samples: on this thread the history reads the values itself, after the acks (DecodeTask.samples).
-      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.normalise, samples: false });
+      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true, samples: false });
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
     }
-    this.metrics.batchCells.inline.inc();
-    this.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+    this.options.metrics.batchCells.inline.inc();
+    this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
     this.deliver(batch, result);
     this.recycle(batch);
     return true;

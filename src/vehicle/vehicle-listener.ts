@@ -324,20 +324,10 @@ export class VehicleListener {
   private readonly perVin: SocketsPerVin<UwsVehicleConnection>;
   private readonly boundary: HandlerBoundary;
   private readonly now: () => number;
-  // What every frame reads, in fields of their own: loads through `options` (a literal with optional
-  // members, made elsewhere) fell to the generic LoadIC in the optimised message handler.
-  private readonly pool: DecodePool<FrameOwner>;
-  private readonly registry: VehicleRegistry;
-  private readonly metrics: VehicleMetrics;
-  private readonly maxFrameBytes: number;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
-    this.pool = options.pool;
-    this.registry = options.registry;
-    this.metrics = options.metrics;
-    this.maxFrameBytes = options.maxFrameBytes;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
     this.tls = new SslListener<VehicleTlsFiles>({
@@ -580,7 +570,7 @@ export class VehicleListener {
   }
 
   private onMessage(ws: WebSocket<SocketData>, message: ArrayBuffer, isBinary: boolean): void {
-    const { metrics, registry, pool } = this;
+    const { metrics, logger, registry, pool } = this.options;
     const data = ws.getUserData();
     if (data.firstFrameTimer !== null) {
       clearTimeout(data.firstFrameTimer);
@@ -608,11 +598,11 @@ export class VehicleListener {
       metrics.framesRateLimited.inc();
       if (!data.rateLimited) {
         data.rateLimited = true;
-        this.options.logger.warn({ vin: connection.vin, connectionId: connection.connectionId, maxFramesPerSecond: this.options.maxFramesPerSecond }, 'vehicle_rate_limited');
+        logger.warn({ vin: connection.vin, connectionId: connection.connectionId, maxFramesPerSecond: this.options.maxFramesPerSecond }, 'vehicle_rate_limited');
       }
       return;
     }
-    if (message.byteLength > this.maxFrameBytes) {
+    if (message.byteLength > this.options.maxFrameBytes) {
       metrics.framesOversize.inc();
       // Answered on the next turn, like every other reply: a send from inside the handler of a large
       // message, with more of the car's data already buffered, made uWS drop the connection (1006).
