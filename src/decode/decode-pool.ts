@@ -97,6 +97,16 @@ export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 const MAX_SPARE_FRAMES = 4;
 
 /**
+ * The smallest power of two >= n (n <= 2^31), in integer steps: Math.log2 and ** called into libm's
+ * log2 and pow once per batch, which a lone frame paid in full (BENCHMARKS.md, engineer L).
+ */
+export function powerOfTwoAtLeast(n: number): number {
+  if (n <= 1) return 1;
+  const shift = 32 - Math.clz32(n - 1);
+  return shift >= 31 ? 2147483648 : 1 << shift;
+}
+
+/**
  * The main thread's side of the decode workers. Frames that arrive in one event-loop turn are copied
  * once into a SharedArrayBuffer and sent as one task, so per-frame cost is a memcpy, not a message.
  * The shared buffer stays readable here, which lets a failed batch be retried frame by frame (to find
@@ -449,7 +459,7 @@ export class DecodePool<T> {
     if (!this.closed && count < this.options.batchMaxFrames && (channel === null || this.retries.length > 0 || this.batchQueue.length > 0)) return;
     this.current = null;
     // A new buffer starts at the size this batch needed (with its columns).
-    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, 2 ** Math.ceil(Math.log2(align8(batch.bytes) + columnBytes(count)))));
+    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, powerOfTwoAtLeast(align8(batch.bytes) + columnBytes(count))));
     this.inFlight += count;
     this.options.metrics.decodeBatchFrames.observe(count);
     if (this.mayDecodeInline(count, batch.bytes) && this.decodeInline(batch)) return;

@@ -1,3 +1,5 @@
+// The global Buffer is an accessor (a getter call per read on the per-record path); the module's binding is not.
+import { Buffer } from 'node:buffer';
 import { readEnvelope, writeErrorReply } from '../protocol/envelope.js';
 import {
   ERROR_KINDS,

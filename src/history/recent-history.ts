@@ -194,9 +194,22 @@ export class RecentHistory implements ActivitySink {
   /** A drain is due: on the window's timer, or on the next turn (`soon`). */
   private scheduled = false;
   private soon = false;
-  /** One timer, re-armed for each window (refresh): no timer object per window. */
+  /**
+   * One interval while records keep coming, stopped by the first tick that finds none queued since the
+   * last drain. A timeout re-armed per window (refresh) cost more: the timer list of its duration had
+   * emptied when it fired, so each re-arm made the list again and rescheduled libuv's timer
+   * (BENCHMARKS.md, engineer L). A record waits at most one window either way.
+   */
   private window: NodeJS.Timeout | null = null;
   private readonly drainLater = (): void => this.drain(false);
+  private readonly windowTick = (): void => {
+    if (!this.scheduled) {
+      clearInterval(this.window!);
+      this.window = null;
+      return;
+    }
+    this.drain(false);
+  };
   private bus: RecordBus | null = null;
   private unsubscribe: (() => void) | null = null;
   private sweeper: NodeJS.Timeout | null = null;
@@ -222,8 +235,7 @@ export class RecentHistory implements ActivitySink {
       const queued = this.enqueue(record) - this.head;
       if (!this.scheduled) {
         this.scheduled = true;
-        if (this.window === null) this.window = setTimeout(this.drainLater, FOLLOW_WINDOW_MS);
-        else this.window.refresh();
+        this.window ??= setInterval(this.windowTick, FOLLOW_WINDOW_MS);
       }
       if (queued >= RECORDS_PER_TURN && !this.soon) {
         this.soon = true;
@@ -239,7 +251,7 @@ export class RecentHistory implements ActivitySink {
     this.unsubscribe = null;
     if (this.sweeper !== null) clearInterval(this.sweeper);
     this.sweeper = null;
-    if (this.window !== null) clearTimeout(this.window);
+    if (this.window !== null) clearInterval(this.window);
     this.window = null;
     this.drain();
     for (const vin of this.streamCars.keys()) this.bus?.unwatch(vin);
