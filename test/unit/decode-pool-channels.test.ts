@@ -15,6 +15,32 @@ function frame(txid: string, odometer: number): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
 
+/**
+ * A pool whose handler records each frame's outcome and the frames buffer it was read from (and keeps
+ * the batch when `keeps` says so), with `submitTurn(from, count)`: frames from..from+count-1 submitted in
+ * one turn, resolved once every one has its outcome.
+ */
+function recordingPool(options: { workers: number; inlineMaxFrames: number; reuseInlineFrames: boolean; registry?: client.Registry }, baseMs: number, keeps: (ticket: number) => boolean = () => false) {
+  const outcomes = new Map<number, { outcome: FrameOutcome; buffer: ArrayBufferLike }>();
+  let wanted = 0;
+  let done: () => void = () => {};
+  const pool = new DecodePool<number>(
+    { workers: options.workers, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: options.inlineMaxFrames, reuseInlineFrames: options.reuseInlineFrames, metrics: new DecodeMetrics(options.registry ?? new client.Registry()), logger: pino({ level: 'silent' }) },
+    (ticket, batch, index) => {
+      outcomes.set(ticket, { outcome: batch.outcome(index), buffer: batch.frames.buffer });
+      if (outcomes.size === wanted) done();
+      return keeps(ticket);
+    },
+  );
+  const submitTurn = (from: number, count: number) =>
+    new Promise<void>((resolve) => {
+      wanted = from + count;
+      done = resolve;
+      for (let i = from; i < from + count; i++) pool.submit(frame(`tx-${i}`, i), VIN, baseMs + i * 1000, i);
+    });
+  return { pool, outcomes, submitTurn };
+}
+
 describe('decode pool: batches on a port per worker', function () {
   this.timeout(20_000);
 
@@ -93,24 +119,9 @@ describe('decode pool: batches on a port per worker', function () {
   });
 
   it('hands a turn too big for inline decoding to a worker with its own buffer, columns grown past their first size, and decodes the next lone frame inline on that buffer once the batch is delivered', async () => {
-    const outcomes = new Map<number, { outcome: FrameOutcome; buffer: ArrayBufferLike }>();
-    let wanted = 0;
-    let done: () => void = () => {};
     const registry = new client.Registry();
-    const pool = new DecodePool<number>(
-      { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames: true, metrics: new DecodeMetrics(registry), logger: pino({ level: 'silent' }) },
-      (ticket, batch, index) => {
-        outcomes.set(ticket, { outcome: batch.outcome(index), buffer: batch.frames.buffer });
-        if (outcomes.size === wanted) done();
-      },
-    );
     const receivedAt = Date.UTC(2026, 10, 30, 8, 0, 0);
-    const submitTurn = (from: number, count: number) =>
-      new Promise<void>((resolve) => {
-        wanted = from + count;
-        done = resolve;
-        for (let i = from; i < from + count; i++) pool.submit(frame(`tx-${i}`, i), VIN, receivedAt + i * 1000, i);
-      });
+    const { pool, outcomes, submitTurn } = recordingPool({ workers: 1, inlineMaxFrames: 4, reuseInlineFrames: true, registry }, receivedAt);
     try {
       await submitTurn(0, 1);
       await submitTurn(1, 40);
@@ -141,24 +152,7 @@ describe('decode pool: a worker batch\'s frames buffer reused after delivery', f
 
   for (const keep of [false, true]) it(keep ? 'is not reused when a handler keeps the batch (a parked outcome), nor without reuseInlineFrames' : 'goes to the next batch when every outcome was handled at once, which reads its own frames', async () => {
     for (const reuseInlineFrames of keep ? [true, false] : [true]) {
-      const outcomes = new Map<number, { outcome: FrameOutcome; buffer: ArrayBufferLike }>();
-      let wanted = 0;
-      let done: () => void = () => {};
-      const pool = new DecodePool<number>(
-        { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 0, reuseInlineFrames, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
-        (ticket, batch, index) => {
-          outcomes.set(ticket, { outcome: batch.outcome(index), buffer: batch.frames.buffer });
-          if (outcomes.size === wanted) done();
-          return keep && ticket < 40;
-        },
-      );
-      const receivedAt = Date.UTC(2026, 10, 30, 9, 0, 0);
-      const submitTurn = (from: number, count: number) =>
-        new Promise<void>((resolve) => {
-          wanted = from + count;
-          done = resolve;
-          for (let i = from; i < from + count; i++) pool.submit(frame(`tx-${i}`, i), VIN, receivedAt + i * 1000, i);
-        });
+      const { pool, outcomes, submitTurn } = recordingPool({ workers: 1, inlineMaxFrames: 0, reuseInlineFrames }, Date.UTC(2026, 10, 30, 9, 0, 0), (ticket) => keep && ticket < 40);
       try {
         await submitTurn(0, 40);
         await submitTurn(40, 40);
