@@ -6,7 +6,7 @@
 // With --rounds N the lines are measured in turn N times: a line measured right after another is not
 // favoured by the order (the first line of a run tends to come out lowest: the heap is still small).
 import { parseArgs } from 'node:util';
-import { decodeBatch, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
+import { decodeBatch, offerResultBuffers, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
 import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
 import { packFrames } from '../../tools/pack-frames.js';
 import { StoryFrames } from './story-frames.js';
@@ -51,6 +51,20 @@ function crossBack(result: DecodeResult): DecodeResult {
   return structuredClone(result, { transfer: [result.buffer] });
 }
 
+/**
+ * The server's round trip with recycling (DecodePool's recycleResults): the result crosses to the main
+ * thread, which lets go of it a few batches later (its holders: the turn, the recent history's window)
+ * and hands it back transferred with a later batch.
+ */
+const heldResults: DecodeResult[] = [];
+function recycled(task: DecodeTask): void {
+  heldResults.push(crossBack(decodeBatch(task)));
+  if (heldResults.length > 4) {
+    const done = heldResults.shift()!.buffer;
+    offerResultBuffers([structuredClone(done, { transfer: [done] })]);
+  }
+}
+
 const task = buildTask();
 const sample = receiveOutcomes(decodeBatch(task), task.frames);
 const records = sample.filter((o) => o.kind === 'record').length;
@@ -64,6 +78,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   measure('decodeBatch + normalised protobuf (NATS)', natsTask, () => decodeBatch(natsTask));
   if (values.only !== 'worker') {
     measure('decodeBatch + transfer back (worker total)', task, () => crossBack(decodeBatch(task)));
+    measure('... and the result buffer recycled', task, () => recycled(task));
     measure('receiveOutcomes (main thread)', task, () => {
       results ??= Array.from({ length: 64 }, () => decodeBatch(task));
       receiveOutcomes(results[next++ % results.length]!, task.frames);

@@ -93,10 +93,14 @@ export class VinSubscription {
     const held = this.held;
     this.held = [];
     let passedCoverage = false;
-    for (const record of held) {
-      if (this.coverage.covers(record)) continue;
-      this.client.send(messageOf(record));
-      passedCoverage = true;
+    try {
+      for (const record of held) {
+        if (this.coverage.covers(record)) continue;
+        this.client.send(messageOf(record));
+        passedCoverage = true;
+      }
+    } finally {
+      letGoOf(held);
     }
     // Records arrive in sequence order: once one was past the coverage, every later one is too.
     if (passedCoverage || !this.coverage.coveredMayArriveLate) {
@@ -113,6 +117,8 @@ export class VinSubscription {
       case 'awaiting_snapshot':
       case 'replaying':
         if (this.held.length >= this.maxHeld) return 'overflow';
+        // Read after this turn (catchUp): held until then (BusRecord.hold).
+        record.hold?.();
         this.held.push(record);
         return 'held';
       case 'joining':
@@ -127,7 +133,9 @@ export class VinSubscription {
 
   release(): void {
     this.current = 'released';
+    const held = this.held;
     this.held = [];
+    letGoOf(held);
     if (this.client.isOpen) this.client.leaveVin(this.vin);
   }
 
@@ -139,4 +147,9 @@ export class VinSubscription {
   private expect(state: SubscriptionState): void {
     if (this.current !== state) throw new Error(`dashboard subscription to ${this.vin}: ${this.current}, expected ${state}`);
   }
+}
+
+/** Records a subscription held and reads no more (BusRecord.letGo, once per hold). */
+function letGoOf(records: BusRecord[]): void {
+  for (const record of records) record.letGo?.();
 }
