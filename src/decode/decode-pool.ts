@@ -614,6 +614,7 @@ export class DecodePool<T> {
     if (this.spareResults.length > 0) {
       transfer = message.spares = this.spareResults.splice(Math.max(0, this.spareResults.length - SPARES_PER_MESSAGE));
       this.resultsHandedBack += transfer.length;
+      this.options.metrics.decodeResultsRecycled.inc(transfer.length);
     }
     const startedAt = performance.now();
     this.tasksRunning++;
