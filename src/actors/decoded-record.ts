@@ -1,4 +1,4 @@
-import type { BusRecord } from '../bus/record-bus.js';
+import type { BusRecord, RecordHold } from '../bus/record-bus.js';
 import type { LocalVehicleState } from '../bus/vehicle-state.js';
 import type { DecodedBatch } from '../decode/decoded-batch.js';
 
@@ -112,12 +112,9 @@ export class DecodedRecord implements BusRecord {
     return this.batch.textBase(this.index);
   }
 
-  /** Kept past the listener: the batch's result buffer is not recycled until letGo (BusRecord.hold). */
-  hold(): void {
+  /** Kept past the listener: the batch's result buffer is not recycled until the batch is let go of (BusRecord.hold). */
+  hold(): RecordHold {
     this.batch.hold();
-  }
-
-  letGo(): void {
-    this.batch.letGo();
+    return this.batch;
   }
 }

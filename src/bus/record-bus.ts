@@ -74,11 +74,17 @@ export interface BusRecord {
   /**
    * Present on records whose decode buffer is recycled once every holder is done with it (DecodePool's
    * recycling: a worker then writes other records into it). A subscriber that reads the record, or a
-   * view it gave, after its listener returns calls hold() in the listener and letGo() once done,
-   * exactly once each, and subscribes with `{ holdsRecords: true }`.
+   * view it gave, after its listener returns calls hold() in the listener and letGo() on what it
+   * returned once done (exactly once), and subscribes with `{ holdsRecords: true }`. Keep the returned
+   * hold rather than the record when only views are kept (it is the record's batch, alive anyway: a
+   * record kept per entry outlives young-generation GCs).
    */
-  hold?(): void;
-  letGo?(): void;
+  hold?(): RecordHold;
+}
+
+/** What a BusRecord.hold returned: let go of once, when the record and its views are read no more. */
+export interface RecordHold {
+  letGo(): void;
 }
 
 export interface SubscribeOptions {

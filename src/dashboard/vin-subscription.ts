@@ -1,4 +1,4 @@
-import type { BusRecord } from '../bus/record-bus.js';
+import type { BusRecord, RecordHold } from '../bus/record-bus.js';
 import type { DashboardClient } from './dashboard-hub.js';
 import { RecordCoverage } from './record-coverage.js';
 
@@ -35,6 +35,8 @@ export type Offered =
 export class VinSubscription {
   private current: SubscriptionState = 'awaiting_snapshot';
   private held: BusRecord[] = [];
+  /** The holds of the held records that have one (BusRecord.hold), let go of once they are sent or dropped. */
+  private holds: RecordHold[] = [];
   private coverage = RecordCoverage.none();
 
   constructor(
@@ -91,7 +93,9 @@ export class VinSubscription {
   catchUp(messageOf: (record: BusRecord) => string): boolean {
     if (this.current !== 'awaiting_snapshot') this.expect('replaying');
     const held = this.held;
+    const holds = this.holds;
     this.held = [];
+    this.holds = [];
     let passedCoverage = false;
     try {
       for (const record of held) {
@@ -100,7 +104,7 @@ export class VinSubscription {
         passedCoverage = true;
       }
     } finally {
-      letGoOf(held);
+      letGoOf(holds);
     }
     // Records arrive in sequence order: once one was past the coverage, every later one is too.
     if (passedCoverage || !this.coverage.coveredMayArriveLate) {
@@ -118,7 +122,7 @@ export class VinSubscription {
       case 'replaying':
         if (this.held.length >= this.maxHeld) return 'overflow';
         // Read after this turn (catchUp): held until then (BusRecord.hold).
-        record.hold?.();
+        if (record.hold !== undefined) this.holds.push(record.hold());
         this.held.push(record);
         return 'held';
       case 'joining':
@@ -133,9 +137,10 @@ export class VinSubscription {
 
   release(): void {
     this.current = 'released';
-    const held = this.held;
+    const holds = this.holds;
     this.held = [];
-    letGoOf(held);
+    this.holds = [];
+    letGoOf(holds);
     if (this.client.isOpen) this.client.leaveVin(this.vin);
   }
 
@@ -149,7 +154,7 @@ export class VinSubscription {
   }
 }
 
-/** Records a subscription held and reads no more (BusRecord.letGo, once per hold). */
-function letGoOf(records: BusRecord[]): void {
-  for (const record of records) record.letGo?.();
+/** The holds of records a subscription reads no more (once each). */
+function letGoOf(holds: RecordHold[]): void {
+  for (const hold of holds) hold.letGo();
 }

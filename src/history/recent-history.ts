@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import type { BusRecord, RecordBus, RecordHold } from '../bus/record-bus.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
@@ -188,8 +188,8 @@ export class RecentHistory implements ActivitySink {
   private readonly queueReceivedAt: number[] = [];
   private readonly queueCreatedMs: number[] = [];
   private readonly queueSeq: number[] = [];
-  /** The record when it was held (BusRecord.hold: its decode buffer is recycled after letGo), else null. */
-  private readonly queueHeld: Array<BusRecord | null> = [];
+  /** The record's hold (BusRecord.hold: its decode buffer is recycled after letGo), else null. */
+  private readonly queueHeld: Array<RecordHold | null> = [];
   private head = 0;
   /** A drain is running (one asked for from an activity listener returns: the running one folds the queue in). */
   private draining = false;
@@ -290,12 +290,7 @@ export class RecentHistory implements ActivitySink {
     this.queueReceivedAt.push(record.receivedAt);
     this.queueSeq.push(record.streamSeq ?? -1);
     // Its samples (or the record) are read when folded in, after this turn: held until then.
-    if (record.hold !== undefined) {
-      record.hold();
-      this.queueHeld.push(record);
-    } else {
-      this.queueHeld.push(null);
-    }
+    this.queueHeld.push(record.hold !== undefined ? record.hold() : null);
     if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
       this.queueValues.push(samples);
       this.queueRecords.push(null);
@@ -335,7 +330,7 @@ export class RecentHistory implements ActivitySink {
     // Folded in: their samples and records are not read again. (A fold that threw lets go of nothing:
     // those buffers are then not recycled, never read after a worker wrote them again.)
     const held = this.queueHeld;
-    for (let i = from; i < to; i++) held[i]?.letGo!();
+    for (let i = from; i < to; i++) held[i]?.letGo();
     const vins = this.queueVins;
     if (this.head === vins.length) {
       // All folded in: the columns start again (and let go of the batches' samples).

@@ -15,18 +15,22 @@ import { storyRecords } from '../helpers/story-records.js';
 const VIN = '5YJ3E7EB0LF000001';
 const START = Date.parse('2026-11-28T08:00:00Z');
 
-/** A record counting its holds: `holds` is what is held now, `letGo` throws on a letGo without a hold. */
+/** A record counting its holds: `holds` is what is held now; a hold let go of twice throws. */
 function counted(record: BusRecord): BusRecord & { holds: number; everHeld: number } {
   const counting = Object.assign(record, {
     holds: 0,
     everHeld: 0,
-    hold(): void {
+    hold() {
       counting.holds++;
       counting.everHeld++;
-    },
-    letGo(): void {
-      if (counting.holds === 0) throw new Error('letGo without a hold');
-      counting.holds--;
+      let done = false;
+      return {
+        letGo(): void {
+          if (done) throw new Error('a hold let go of twice');
+          done = true;
+          counting.holds--;
+        },
+      };
     },
   });
   return counting;
