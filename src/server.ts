@@ -86,6 +86,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
   const natsMode = overrides.bus === undefined && config.nats.url !== '';
   // The pool first: NATS hands it the records it reads back from the stream to decode.
   metrics.decode.decodeWorkers.set(config.decode.workers);
+  // Set below when the bus is the in-process one made here (recycleResults).
+  let inProcessBus: InProcessBus | null = null;
   const pool = new DecodePool<FrameOwner>(
     {
       workers: config.decode.workers,
@@ -100,6 +102,10 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       // Only the in-process bus made here: its subscribers are done with a record's payload view when
       // publish returns (NATS reads it later; a bus handed in may keep it).
       reuseInlineFrames: !natsMode && overrides.bus === undefined,
+      // A worker batch's result buffer goes back to the workers once nothing reads it: only with the
+      // in-process bus made here, while every subscriber says when it is done with a record (MQTT and
+      // the database sink do not: with them on nothing is recycled).
+      recycleResults: () => inProcessBus?.everyListenerHolds === true,
       workerFile: overrides.workerFile,
       metrics: metrics.decode,
       logger,
@@ -113,7 +119,7 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
     await pool.close();
     throw error;
   }
-  const bus = overrides.bus ?? scaleOut?.bus ?? new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed'));
+  const bus = overrides.bus ?? scaleOut?.bus ?? (inProcessBus = new InProcessBus((error) => logger.error({ err: error }, 'bus_listener_failed')));
 
   const trust = vehicleTrust(config.vehicleCa.file, config.vehicleCa.extraFile);
   const registry = new VehicleRegistry({

@@ -1,5 +1,6 @@
 import { transferableSymbol, valueSymbol } from 'piscina';
 import { taskOfChannelBatch, type ChannelAnswer, type ChannelBatch, type DecodeChannelTask } from '../src/decode/decode-task.js';
+import { offerResultBuffers } from '../src/decode/decode-batch.js';
 
 type Decode = (task: unknown) => unknown;
 
@@ -17,6 +18,9 @@ export default async function serveDecodeChannel(task: DecodeChannelTask): Promi
     port.on('close', resolve);
     port.on('message', (message: unknown) => {
       let result: unknown;
+      // Result buffers the main thread is done with come back with a batch: this thread's next results reuse them.
+      const spares = message !== null && typeof message === 'object' && 'spares' in message ? (message as ChannelBatch).spares : undefined;
+      if (spares !== undefined) offerResultBuffers(spares);
       try {
         // A car-frame batch arrives compact (ChannelBatch); stored-record tasks as they are.
         result = decode(message !== null && typeof message === 'object' && 'columnsAt' in message ? taskOfChannelBatch(message as ChannelBatch) : message);

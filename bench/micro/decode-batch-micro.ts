@@ -2,11 +2,11 @@
 // cars' frames: ~20-datum V records from the drive/charge story, the odd alert and error), what
 // crossing back to the main thread costs (the structured clone of the result, its buffers transferred
 // as the worker sends them), and the main thread's receiveOutcomes, per record.
-//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker] [--rounds 1]
+//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker|recycled] [--rounds 1]
 // With --rounds N the lines are measured in turn N times: a line measured right after another is not
 // favoured by the order (the first line of a run tends to come out lowest: the heap is still small).
 import { parseArgs } from 'node:util';
-import { decodeBatch, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
+import { decodeBatch, offerResultBuffers, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
 import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
 import { packFrames } from '../../tools/pack-frames.js';
 import { StoryFrames } from './story-frames.js';
@@ -32,6 +32,7 @@ function measure(label: string, task: DecodeTask, run: () => void): void {
   let batches = 0;
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
+  const faultsStarted = process.resourceUsage().minorPageFault;
   const until = started + seconds * 1000;
   while (performance.now() < until) {
     run();
@@ -39,16 +40,32 @@ function measure(label: string, task: DecodeTask, run: () => void): void {
   }
   const elapsed = performance.now() - started;
   const cpu = process.cpuUsage(cpuStarted);
+  // Page faults per batch and system time: what fresh memory per result costs (recycled results avoid it).
+  const faults = (process.resourceUsage().minorPageFault - faultsStarted) / batches;
   const records = batches * task.vins.length;
   // CPU time is the figure to compare on a shared machine: wall time also counts waiting for a core.
   const cpuPerRecord = (cpu.user + cpu.system) / records;
   const wallPerRecord = (elapsed * 1000) / records;
-  console.log(`${label.padEnd(44)} ${cpuPerRecord.toFixed(2).padStart(7)} us CPU/record  ${wallPerRecord.toFixed(2).padStart(7)} us wall/record  (${batches} batches of ${task.vins.length})`);
+  console.log(`${label.padEnd(44)} ${cpuPerRecord.toFixed(2).padStart(7)} us CPU/record  ${wallPerRecord.toFixed(2).padStart(7)} us wall/record  sys ${(cpu.system / records).toFixed(2)}  ${faults.toFixed(1).padStart(6)} faults/batch  (${batches} batches of ${task.vins.length})`);
 }
 
 /** What the worker posts: the result object with its one buffer in the transfer list. */
 function crossBack(result: DecodeResult): DecodeResult {
   return structuredClone(result, { transfer: [result.buffer] });
+}
+
+/**
+ * The server's round trip with recycling (DecodePool's recycleResults): the result crosses to the main
+ * thread, which lets go of it a few batches later (its holders: the turn, the recent history's window)
+ * and hands it back transferred with a later batch.
+ */
+const heldResults: DecodeResult[] = [];
+function recycled(task: DecodeTask): void {
+  heldResults.push(crossBack(decodeBatch(task)));
+  if (heldResults.length > 4) {
+    const done = heldResults.shift()!.buffer;
+    offerResultBuffers([structuredClone(done, { transfer: [done] })]);
+  }
 }
 
 const task = buildTask();
@@ -60,10 +77,16 @@ const natsTask: DecodeTask = { ...task, normalise: true };
 let results: DecodeResult[] | null = null;
 let next = 0;
 for (let round = 0; round < Number(values.rounds); round++) {
+  if (values.only === 'recycled') {
+    // The server's path alone (for a profile of it).
+    measure('decodeBatch + transfer back, result recycled', task, () => recycled(task));
+    continue;
+  }
   measure('decodeBatch (worker)', task, () => decodeBatch(task));
   measure('decodeBatch + normalised protobuf (NATS)', natsTask, () => decodeBatch(natsTask));
   if (values.only !== 'worker') {
     measure('decodeBatch + transfer back (worker total)', task, () => crossBack(decodeBatch(task)));
+    measure('... and the result buffer recycled', task, () => recycled(task));
     measure('receiveOutcomes (main thread)', task, () => {
       results ??= Array.from({ length: 64 }, () => decodeBatch(task));
       receiveOutcomes(results[next++ % results.length]!, task.frames);

@@ -8,6 +8,7 @@ import { JsonSink } from '../../src/protocol/json-sink.js';
 import { RECORD_TYPES, protoSchema } from '../../src/protocol/proto-schema.js';
 import { buildTranscoder } from '../../src/protocol/transcoder.js';
 import { CarTalk, envelopeOf } from '../fleet/frames.js';
+import * as signalSample from '../../src/history/signal-sample.js';
 
 const { values } = parseArgs({
   options: {
@@ -68,6 +69,16 @@ function transcodeAll(): void {
     if (!transcoder.run(records[i]!.topic, wire, spans[2 * i]!, spans[2 * i + 1]!, vinJson, state, info, null)) throw new Error('a bench record left the transcoder');
   }
 }
+// The followed signals' values gathered as the decode stage does (builds from 30 November 2026 on).
+const DatumValueList = (signalSample as { DatumValueList?: new () => { n: number } }).DatumValueList;
+const datumValues = DatumValueList === undefined ? undefined : new DatumValueList();
+function transcodeAllWithSamples(): void {
+  sink.n = 0;
+  state.length = 0;
+  for (let i = 0; i < records.length; i++) {
+    if (!(transcoder.run as (...args: unknown[]) => boolean)(records[i]!.topic, wire, spans[2 * i]!, spans[2 * i + 1]!, vinJson, state, info, null, datumValues)) throw new Error('a bench record left the transcoder');
+  }
+}
 let sum = 0;
 function readAll(): void {
   for (const frame of frames) sum += envelope.readEnvelope(frame).topic.length;
@@ -102,6 +113,7 @@ function measure(label: string, run: () => void): void {
 transcodeAll();
 console.log(`${records.length} records, ${(sink.n / records.length).toFixed(0)} JSON bytes each on average`);
 measure('transcoder: wire bytes -> record JSON', transcodeAll);
+if (datumValues !== undefined) measure('transcoder + samples\' values (decode stage)', transcodeAllWithSamples);
 measure('envelope: readEnvelope (views)', readAll);
 if (readSpans !== undefined) measure('envelope: readEnvelopeSpans', readAllSpans);
 if (sum < 0) console.log(sum);

@@ -1,4 +1,4 @@
-import type { BusRecord } from '../bus/record-bus.js';
+import type { BusRecord, RecordHold } from '../bus/record-bus.js';
 import type { LocalVehicleState } from '../bus/vehicle-state.js';
 import type { DecodedBatch } from '../decode/decoded-batch.js';
 
@@ -12,7 +12,8 @@ import type { DecodedBatch } from '../decode/decoded-batch.js';
  *
  * The payload getters read the batch's frames: like `BusRecord.payload` itself, they are for use while
  * the record is published (the pool may reuse the frames buffer afterwards). The text getters read the
- * batch's result buffer, which is never reused.
+ * batch's result buffer, which the pool may recycle once the turn is over and every holder let go
+ * (hold / letGo).
  */
 export class DecodedRecord implements BusRecord {
   readonly vin: string;
@@ -109,5 +110,11 @@ export class DecodedRecord implements BusRecord {
 
   get datumBase(): number {
     return this.batch.textBase(this.index);
+  }
+
+  /** Kept past the listener: the batch's result buffer is not recycled until the batch is let go of (BusRecord.hold). */
+  hold(): RecordHold {
+    this.batch.hold();
+    return this.batch;
   }
 }

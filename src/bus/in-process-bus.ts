@@ -1,4 +1,4 @@
-import type { BusRecord, RecordBus, RecordListener, SafeCallback } from './record-bus.js';
+import type { BusRecord, RecordBus, RecordListener, SafeCallback, SubscribeOptions } from './record-bus.js';
 
 /**
  * The embedded default: subscribers are called synchronously in publish order, and a record is safe as
@@ -7,6 +7,8 @@ import type { BusRecord, RecordBus, RecordListener, SafeCallback } from './recor
 export class InProcessBus implements RecordBus {
   readonly name = 'in_process';
   private listeners: RecordListener[] = [];
+  /** Listeners subscribed without `holdsRecords` (SubscribeOptions). */
+  private mayKeep = 0;
 
   constructor(private readonly onListenerError: (error: unknown) => void = () => {}) {}
 
@@ -27,11 +29,24 @@ export class InProcessBus implements RecordBus {
     }
   }
 
-  subscribe(listener: RecordListener): () => void {
+  subscribe(listener: RecordListener, options?: SubscribeOptions): () => void {
     this.listeners = [...this.listeners, listener];
+    const holds = options?.holdsRecords === true;
+    if (!holds) this.mayKeep++;
+    let subscribed = true;
     return () => {
       this.listeners = this.listeners.filter((l) => l !== listener);
+      if (subscribed && !holds) this.mayKeep--;
+      subscribed = false;
     };
+  }
+
+  /**
+   * Every listener says when it is done with a record (BusRecord.hold): a record's decode buffer may
+   * then be recycled once its holders let go.
+   */
+  get everyListenerHolds(): boolean {
+    return this.mayKeep === 0;
   }
 
   /** One process sees every car it has: nothing to ask for. */

@@ -71,6 +71,29 @@ export interface BusRecord {
    * to a shared store reads the state from here, without knowing the actor registry.
    */
   origin?: LocalVehicleState;
+  /**
+   * Present on records whose decode buffer is recycled once every holder is done with it (DecodePool's
+   * recycling: a worker then writes other records into it). A subscriber that reads the record, or a
+   * view it gave, after its listener returns calls hold() in the listener and letGo() on what it
+   * returned once done (exactly once), and subscribes with `{ holdsRecords: true }`. Keep the returned
+   * hold rather than the record when only views are kept (it is the record's batch, alive anyway: a
+   * record kept per entry outlives young-generation GCs).
+   */
+  hold?(): RecordHold;
+}
+
+/** What a BusRecord.hold returned: let go of once, when the record and its views are read no more. */
+export interface RecordHold {
+  letGo(): void;
+}
+
+export interface SubscribeOptions {
+  /**
+   * The listener is done with a record and its views when it returns, except for records it keeps by
+   * hold() until letGo() (BusRecord.hold). A listener subscribed without it may keep anything, so its
+   * bus recycles nothing (InProcessBus.everyListenerHolds).
+   */
+  holdsRecords?: boolean;
 }
 
 export type SafeCallback = (error: Error | null) => void;
@@ -89,7 +112,7 @@ export interface RecordBus {
    * Records from now on, in publish order per VIN: every record published by this instance, plus records
    * published by other instances for the VINs this instance watches. Returns an unsubscribe function.
    */
-  subscribe(listener: RecordListener): () => void;
+  subscribe(listener: RecordListener, options?: SubscribeOptions): () => void;
   /**
    * This instance wants records of `vin` even when the car is connected to another instance (a local
    * dashboard watches it). Reference-counted by the caller: one watch per unwatch. A no-op in one process.

@@ -154,7 +154,8 @@ export class DashboardHub {
   }
 
   start(): void {
-    this.unsubscribeBus ??= this.options.bus.subscribe((record) => this.onRecord(record));
+    // Done with each record when onRecord returns, except those a subscription holds (VinSubscription.offer).
+    this.unsubscribeBus ??= this.options.bus.subscribe((record) => this.onRecord(record), { holdsRecords: true });
   }
 
   stop(): void {

@@ -1,4 +1,4 @@
-import type { BusRecord } from '../bus/record-bus.js';
+import type { BusRecord, RecordHold } from '../bus/record-bus.js';
 import type { DashboardClient } from './dashboard-hub.js';
 import { RecordCoverage } from './record-coverage.js';
 
@@ -35,6 +35,8 @@ export type Offered =
 export class VinSubscription {
   private current: SubscriptionState = 'awaiting_snapshot';
   private held: BusRecord[] = [];
+  /** The holds of the held records that have one (BusRecord.hold), let go of once they are sent or dropped. */
+  private holds: RecordHold[] = [];
   private coverage = RecordCoverage.none();
 
   constructor(
@@ -91,12 +93,18 @@ export class VinSubscription {
   catchUp(messageOf: (record: BusRecord) => string): boolean {
     if (this.current !== 'awaiting_snapshot') this.expect('replaying');
     const held = this.held;
+    const holds = this.holds;
     this.held = [];
+    this.holds = [];
     let passedCoverage = false;
-    for (const record of held) {
-      if (this.coverage.covers(record)) continue;
-      this.client.send(messageOf(record));
-      passedCoverage = true;
+    try {
+      for (const record of held) {
+        if (this.coverage.covers(record)) continue;
+        this.client.send(messageOf(record));
+        passedCoverage = true;
+      }
+    } finally {
+      letGoOf(holds);
     }
     // Records arrive in sequence order: once one was past the coverage, every later one is too.
     if (passedCoverage || !this.coverage.coveredMayArriveLate) {
@@ -113,6 +121,8 @@ export class VinSubscription {
       case 'awaiting_snapshot':
       case 'replaying':
         if (this.held.length >= this.maxHeld) return 'overflow';
+        // Read after this turn (catchUp): held until then (BusRecord.hold).
+        if (record.hold !== undefined) this.holds.push(record.hold());
         this.held.push(record);
         return 'held';
       case 'joining':
@@ -127,7 +137,10 @@ export class VinSubscription {
 
   release(): void {
     this.current = 'released';
+    const holds = this.holds;
     this.held = [];
+    this.holds = [];
+    letGoOf(holds);
     if (this.client.isOpen) this.client.leaveVin(this.vin);
   }
 
@@ -139,4 +152,9 @@ export class VinSubscription {
   private expect(state: SubscriptionState): void {
     if (this.current !== state) throw new Error(`dashboard subscription to ${this.vin}: ${this.current}, expected ${state}`);
   }
+}
+
+/** The holds of records a subscription reads no more (once each). */
+function letGoOf(holds: RecordHold[]): void {
+  for (const hold of holds) hold.letGo();
 }

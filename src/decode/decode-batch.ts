@@ -234,9 +234,10 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
       internalFailure(frames.subarray(task.offsets[i], task.offsets[i + 1]), table, row);
     }
   }
-  // The batch's one allocation: its sections copied back to back into a buffer of their total size
-  // (see DecodeResult). It is new each batch, never reused: the main thread's consumers may keep views
-  // of it past the turn (a parked frame, the recent history, queued dashboard bytes).
+  // The batch's one allocation: its sections copied back to back into one buffer (see DecodeResult). A
+  // big one is a result buffer the main thread handed back once nothing read it any more (DecodePool's
+  // recycling, offerResultBuffers) when one is big enough, else new in a size class such a buffer can
+  // serve later: fresh memory each batch was ~0.8 µs of page faults per record (BENCHMARKS.md).
   const tableBytes = slots * 4;
   const stateAt = tableBytes;
   const repliesAt = stateAt + STATE.length * 4;
@@ -245,7 +246,8 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const samplesAt = align8(normalisedAt + NORMALISED.n);
   // Not zeroed first (calloc's memset of the whole result was a tenth of a µs per record): every byte
   // is written below, the few padding bytes before the samples included.
-  const bytes: Uint8Array = Buffer.allocUnsafeSlow(samplesAt + SAMPLES.count * SAMPLE_VALUES * 8);
+  const end = samplesAt + SAMPLES.count * SAMPLE_VALUES * 8;
+  const bytes = resultBytes(end);
   for (let at = normalisedAt + NORMALISED.n; at < samplesAt; at++) bytes[at] = 0;
   bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
   if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
@@ -253,7 +255,55 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
   if (SAMPLES.count > 0) bytes.set(new Uint8Array(SAMPLES.values.buffer, 0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
-  return { buffer: bytes.buffer as ArrayBuffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+  return { buffer: bytes.buffer as ArrayBuffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, end, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+}
+
+/** Results from this size on come in size classes and may be recycled; smaller ones malloc serves well. */
+export const RECYCLED_RESULT_MIN_BYTES = 64 * 1024;
+/** Handed-back result buffers this thread keeps (a few batches' worth: one per batch in flight, roughly). */
+const MAX_SPARE_RESULTS = 6;
+/** Result buffers handed back by the main thread, oldest first (offerResultBuffers). */
+const SPARE_RESULTS: ArrayBuffer[] = [];
+
+/**
+ * Result buffers the main thread is done with (transferred back to this thread: no other thread can
+ * read them any more), kept for the next batches' results. Beyond a few, the oldest are let go.
+ */
+export function offerResultBuffers(buffers: readonly ArrayBuffer[]): void {
+  for (const buffer of buffers) {
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < RECYCLED_RESULT_MIN_BYTES) continue;
+    if (SPARE_RESULTS.length >= MAX_SPARE_RESULTS) SPARE_RESULTS.shift();
+    SPARE_RESULTS.push(buffer);
+  }
+}
+
+/** Spare result buffers held (tests). */
+export function spareResultBuffers(): number {
+  return SPARE_RESULTS.length;
+}
+
+/**
+ * `size` bytes for a batch's result: the newest spare that holds them without wasting more than three
+ * quarters of itself, else a new buffer rounded up to an eighth of the next power of two (so a buffer
+ * made for one batch serves the similar batches after it). Not zeroed: decodeBatch writes every byte
+ * up to `size`.
+ */
+function resultBytes(size: number): Uint8Array {
+  if (size < RECYCLED_RESULT_MIN_BYTES) return Buffer.allocUnsafeSlow(size);
+  for (let s = SPARE_RESULTS.length - 1; s >= 0; s--) {
+    const spare = SPARE_RESULTS[s]!;
+    if (spare.byteLength >= size && spare.byteLength <= 4 * size) {
+      SPARE_RESULTS.splice(s, 1);
+      return new Uint8Array(spare, 0, size);
+    }
+  }
+  return Buffer.allocUnsafeSlow(resultSizeClass(size)).subarray(0, size);
+}
+
+/** `size` rounded up to a multiple of an eighth of the smallest power of two >= size. */
+export function resultSizeClass(size: number): number {
+  const step = Math.max(8, (size <= 1 ? 1 : 2 ** (32 - Math.clz32(size - 1))) / 8);
+  return Math.ceil(size / step) * step;
 }
 
 // Inline batches reuse one frames buffer (DecodePool's reuseInlineFrames): the same view of it then

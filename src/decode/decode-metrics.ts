@@ -18,6 +18,7 @@ export class DecodeMetrics {
   readonly decodeUtilisation: client.Gauge;
   readonly decodeWorkers: client.Gauge;
   readonly decodeWorkerFailures: client.Counter<'kind'>;
+  readonly decodeResultsRecycled: client.Counter;
 
   constructor(registry: client.Registry) {
     const r = [registry];
@@ -29,6 +30,7 @@ export class DecodeMetrics {
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room.', registers: r });
     this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Share of decode workers with a batch posted (0-1), sampled at most once a second.', registers: r });
     this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });
+    this.decodeResultsRecycled = new client.Counter({ name: `${PREFIX}decode_result_buffers_recycled_total`, help: 'Decode results\' buffers handed back to a decode worker for a later batch once nothing on the main thread read them any more (in-process bus, every subscriber saying when it is done; 0 otherwise): that many results were written without fresh memory.', registers: r });
     this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
   }
 }

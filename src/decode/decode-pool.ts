@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { DecodeMetrics } from './decode-metrics.js';
-import { decodeBatch } from './decode-batch.js';
+import { RECYCLED_RESULT_MIN_BYTES, decodeBatch } from './decode-batch.js';
 import { DecodedBatch } from './decoded-batch.js';
 import { align8, columnBytes, type ChannelBatch, type DecodeResult } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
@@ -51,6 +51,14 @@ export interface DecodePoolOptions {
    * after publish returns, and a parked outcome keeps its frames.
    */
   reuseInlineFrames?: boolean;
+  /**
+   * Asked once per worker batch before its outcomes are handed over: true when whoever reads its records
+   * past the turn says when it is done (DecodedBatch.hold / letGo, BusRecord.hold). The batch's result
+   * buffer then goes back to a worker for a later result once the turn is over and the last holder let
+   * go (fresh memory per batch cost ~0.8 µs of page faults per record); a batch an outcome handler kept
+   * (a parked outcome) is never recycled. Absent: nothing is recycled.
+   */
+  recycleResults?: () => boolean;
   metrics: DecodeMetrics;
   logger: Logger;
 }
@@ -85,6 +93,7 @@ interface OpenBatch<T> extends Batch<T> {
 /** The frames buffer of a spare batch whose buffer went to a worker or must not be reused. */
 const NO_FRAMES = new SharedArrayBuffer(0);
 const NO_VIEW = new Uint8Array(NO_FRAMES);
+const NO_TRANSFER: ArrayBuffer[] = [];
 const MIN_COLUMN_FRAMES = 16;
 
 const MIN_BATCH_BYTES = 4 * 1024;
@@ -95,6 +104,10 @@ const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 /** Frames buffers of delivered worker batches kept for reuse: one per batch a worker may hold, roughly. */
 const MAX_SPARE_FRAMES = 4;
+/** Result buffers let go of and not yet handed back to a worker (recycleResults). */
+const MAX_SPARE_RESULTS = 8;
+/** Result buffers handed back with one batch: a worker keeps a few (offerResultBuffers). */
+const SPARES_PER_MESSAGE = 2;
 
 /**
  * The smallest power of two >= n (n <= 2^31), in integer steps: Math.log2 and ** called into libm's
@@ -126,6 +139,25 @@ export class DecodePool<T> {
   private spare: OpenBatch<T> | null = null;
   /** Frames buffers of delivered worker batches, for the next batches (reuseInlineFrames; newest last). */
   private readonly spareFrames: SharedArrayBuffer[] = [];
+  /** Result buffers every holder let go of, handed back to a worker with the next batches (recycleResults). */
+  private readonly spareResults: ArrayBuffer[] = [];
+  /** Worker batches delivered this turn whose recycling waits for the turn's end (the pool's own hold). */
+  private deliveredThisTurn: DecodedBatch[] = [];
+  private letGoScheduled = false;
+  private readonly letGoDelivered = (): void => {
+    this.letGoScheduled = false;
+    const batches = this.deliveredThisTurn;
+    this.deliveredThisTurn = [];
+    for (const batch of batches) batch.letGo();
+  };
+  private readonly takeBack = (buffer: ArrayBuffer): void => {
+    this.resultsLetGo++;
+    if (this.spareResults.length < MAX_SPARE_RESULTS && buffer.byteLength >= RECYCLED_RESULT_MIN_BYTES) this.spareResults.push(buffer);
+  };
+  /** Result buffers whose last holder let go (tests, benchmarks). */
+  resultsLetGo = 0;
+  /** Result buffers handed back to the workers (tests, benchmarks). */
+  resultsHandedBack = 0;
   private readonly flushLater = (): void => this.flush();
   private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
@@ -577,6 +609,13 @@ export class DecodePool<T> {
    */
   private post(channel: WorkerChannel, batch: Batch<T>, attempt: 1 | 2): void {
     const message: ChannelBatch = { frames: batch.frames, count: batch.tickets.length, columnsAt: align8(batch.bytes), vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
+    // Result buffers nothing reads any more go back with it (transferred: this thread cannot read them after).
+    let transfer: ArrayBuffer[] = NO_TRANSFER;
+    if (this.spareResults.length > 0) {
+      transfer = message.spares = this.spareResults.splice(Math.max(0, this.spareResults.length - SPARES_PER_MESSAGE));
+      this.resultsHandedBack += transfer.length;
+      this.options.metrics.decodeResultsRecycled.inc(transfer.length);
+    }
     const startedAt = performance.now();
     this.tasksRunning++;
     const job: ChannelJob = {
@@ -595,12 +634,12 @@ export class DecodePool<T> {
           this.failed(batch, attempt, 'worker_error', error);
           return;
         }
-        if (this.deliver(batch, result) && this.options.reuseInlineFrames === true && this.spareFrames.length < MAX_SPARE_FRAMES) this.spareFrames.push(batch.frames);
+        if (this.deliver(batch, result, this.options.recycleResults?.() === true) && this.options.reuseInlineFrames === true && this.spareFrames.length < MAX_SPARE_FRAMES) this.spareFrames.push(batch.frames);
       },
       lost: (kind, error) => this.failed(batch, attempt, kind, error),
     };
     this.workerMessages++;
-    channel.post(message, [], job);
+    channel.post(message, transfer, job);
     this.updateQueueGauges();
   }
 
@@ -628,17 +667,33 @@ export class DecodePool<T> {
     }
   }
 
-  /** Hands every frame its outcome; true when no handler kept the batch (its frames may be reused). */
-  private deliver(batch: Batch<T>, result: DecodeResult): boolean {
+  /**
+   * Hands every frame its outcome; true when no handler kept the batch (its frames may be reused). With
+   * `recycle`, the result buffer goes back to a worker once the turn is over (replies are written from
+   * views of it in a microtask) and every holder let go; a kept batch's never does.
+   */
+  private deliver(batch: Batch<T>, result: DecodeResult, recycle = false): boolean {
     if (result.internalErrors.length > 0) {
       // A bug, not a bad frame: its own series and an error log, never decode_errors_total.
       this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
       for (const error of result.internalErrors) this.options.logger.error({ error, frames: batch.tickets.length }, 'decode_internal_error');
     }
     const decoded = new DecodedBatch(result, batch.frames);
+    if (recycle) decoded.recycleWith(this.takeBack);
     const tickets = batch.tickets;
     let kept = false;
     for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
+    if (recycle) {
+      if (kept) {
+        decoded.pin();
+      } else {
+        this.deliveredThisTurn.push(decoded);
+        if (!this.letGoScheduled) {
+          this.letGoScheduled = true;
+          setImmediate(this.letGoDelivered);
+        }
+      }
+    }
     this.settled(tickets.length);
     return !kept;
   }

@@ -53,6 +53,11 @@ export interface ChannelBatch {
   columnsAt: number;
   vins: string;
   normalise: boolean;
+  /**
+   * Result buffers of earlier batches the main thread is done with, handed back (transferred) for this
+   * worker's next results (DecodePool's recycling); absent: none.
+   */
+  spares?: ArrayBuffer[];
 }
 
 /** Bytes the columns of `count` frames take after the frames (see ChannelBatch). */
@@ -144,8 +149,8 @@ export interface FrameOutcome {
  * - the normalised records as protobuf, back to back (only when the task asked for them), at
  *   normalisedAt;
  * - the samples: per V record with datums, the followed signals the recent history reads
- *   (SAMPLE_VALUES Float64 each, see SignalSample.readRow), at samplesAt (8-byte aligned), up to the
- *   buffer's end. The history then parses no value on the main thread.
+ *   (SAMPLE_VALUES Float64 each, see SignalSample.readRow), at samplesAt (8-byte aligned), up to
+ *   `end`. The history then parses no value on the main thread.
  * The main thread reads it through a DecodedBatch (or receiveOutcomes).
  */
 export interface DecodeResult {
@@ -157,8 +162,13 @@ export interface DecodeResult {
   repliesAt: number;
   textAt: number;
   normalisedAt: number;
-  /** Where the samples start (8-byte aligned); the buffer's length when there are none. */
+  /** Where the samples start (8-byte aligned); `end` when there are none. */
   samplesAt: number;
+  /**
+   * Where the result ends in `buffer`: a big result's buffer is a size class, longer than its sections
+   * (so a recycled buffer serves the next batches). Absent (older results, tests): the buffer's length.
+   */
+  end?: number;
   /** What each frame with the error kind `internal` threw (a bug of ours), for the main thread's log. Usually empty. */
   internalErrors: readonly string[];
 }

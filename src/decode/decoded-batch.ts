@@ -39,6 +39,15 @@ export class DecodedBatch {
   private readonly textAt: number;
   private readonly normalisedAt: number;
   private readonly samplesAt: number;
+  /** Where the result ends in `buffer` (a recycled or size-class buffer is longer). */
+  private readonly end: number;
+  /**
+   * Holders of views of the result buffer (see hold): the pool's own while it delivers, then each that
+   * keeps a record or a view past the turn. At 0, `recycler` gets the buffer (once).
+   */
+  private holds = 1;
+  /** Where the buffer goes when the last holder lets go; null: it is not recycled (GC frees it). */
+  private recycler: ((buffer: ArrayBuffer) => void) | null = null;
   /** The frames the batch was decoded from (payloads and txids are read from here). */
   private readonly framesBuffer: SharedArrayBuffer | ArrayBuffer;
   /** Views made when first needed: a batch of acks reads neither text nor state nor txids. */
@@ -52,7 +61,7 @@ export class DecodedBatch {
    */
   private texts: Array<string | undefined> | string | null = null;
 
-  constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt' | 'samplesAt'>, frames: SharedArrayBuffer | ArrayBuffer) {
+  constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt' | 'samplesAt' | 'end'>, frames: SharedArrayBuffer | ArrayBuffer) {
     this.buffer = result.buffer;
     this.count = result.count;
     this.stateAt = result.stateAt;
@@ -60,6 +69,7 @@ export class DecodedBatch {
     this.textAt = result.textAt;
     this.normalisedAt = result.normalisedAt;
     this.samplesAt = result.samplesAt;
+    this.end = result.end ?? result.buffer.byteLength;
     this.table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
     this.framesBuffer = frames;
   }
@@ -332,7 +342,7 @@ export class DecodedBatch {
    * made when first asked for. A record's start in it is sampleAt(i).
    */
   get samples(): Float64Array {
-    return (this.samplesView ??= new Float64Array(this.buffer, this.samplesAt, (this.buffer.byteLength - this.samplesAt) >> 3));
+    return (this.samplesView ??= new Float64Array(this.buffer, this.samplesAt, (this.end - this.samplesAt) >> 3));
   }
 
   /** Where the record's followed signals start in `samples`; -1 when the worker read none. */
@@ -341,7 +351,42 @@ export class DecodedBatch {
     if (row <= 0) return -1;
     const at = (row - 1) * SAMPLE_VALUES;
     // A row past the section (a worker of another build) is not read: the history then reads the text.
-    return at + SAMPLE_VALUES <= (this.buffer.byteLength - this.samplesAt) >> 3 ? at : -1;
+    return at + SAMPLE_VALUES <= (this.end - this.samplesAt) >> 3 ? at : -1;
+  }
+
+  /**
+   * Recycling (DecodePool): `recycler` gets the result buffer when the last holder lets go. Only a pool
+   * whose every consumer of records says when it is done (hold / letGo) sets one; without it nothing changes.
+   */
+  recycleWith(recycler: (buffer: ArrayBuffer) => void): void {
+    this.recycler = recycler;
+  }
+
+  /**
+   * Whoever reads this batch's records, or views of its result (text not yet made, samples, dashboard
+   * or normalised bytes, replies), after the turn it got them in holds the batch until done (letGo):
+   * a recycled buffer is written by a worker again.
+   */
+  hold(): void {
+    this.holds++;
+  }
+
+  letGo(): void {
+    if (--this.holds > 0) return;
+    const recycler = this.recycler;
+    if (recycler === null) return;
+    this.recycler = null;
+    recycler(this.buffer);
+  }
+
+  /** Never recycle this batch's buffer (a holder that cannot say when it is done). */
+  pin(): void {
+    this.recycler = null;
+  }
+
+  /** Holders now (tests). */
+  get holders(): number {
+    return this.holds;
   }
 
   /** Frame i as one object with every field (tests, tools; the hot path reads fields by index instead). */

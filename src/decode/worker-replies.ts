@@ -13,18 +13,21 @@ import { SAMPLE_VALUES } from '../history/signal-sample.js';
 export function decodeResultOf(value: unknown): DecodeResult {
   if (isObject(value) && value.buffer instanceof ArrayBuffer && Array.isArray(value.internalErrors)) {
     const { buffer, count, stateAt, repliesAt, textAt, normalisedAt } = value;
+    // Absent: the result fills its buffer.
+    const end = value.end === undefined ? buffer.byteLength : value.end;
     // Absent: no samples (the history then reads the values from the text).
-    const samplesAt = value.samplesAt === undefined ? buffer.byteLength : value.samplesAt;
+    const samplesAt = value.samplesAt === undefined ? end : value.samplesAt;
     // The sections must lie in order inside the buffer: a DecodedBatch makes views of them.
     if (
       isCount(count) && isCount(stateAt) && isCount(repliesAt) && isCount(textAt) && isCount(normalisedAt) &&
       stateAt === count * FRAME_SLOTS * 4 && stateAt <= repliesAt && (repliesAt - stateAt) % 4 === 0 &&
-      repliesAt <= textAt && textAt <= normalisedAt && normalisedAt <= buffer.byteLength &&
-      isCount(samplesAt) && (samplesAt === buffer.byteLength || (samplesAt >= normalisedAt && samplesAt % 8 === 0 && (buffer.byteLength - samplesAt) % (8 * SAMPLE_VALUES) === 0))
+      isCount(end) && end <= buffer.byteLength &&
+      repliesAt <= textAt && textAt <= normalisedAt && normalisedAt <= end &&
+      isCount(samplesAt) && (samplesAt === end || (samplesAt >= normalisedAt && samplesAt % 8 === 0 && (end - samplesAt) % (8 * SAMPLE_VALUES) === 0))
     ) {
       const errors = value.internalErrors as unknown[];
       const internalErrors = errors.length === 0 ? errors as string[] : errors.map((error) => (typeof error === 'string' ? error : String(error)));
-      return { buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, internalErrors };
+      return { buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, end, internalErrors };
     }
   }
   throw new TypeError(`decode worker replied ${kindOf(value)} without the DecodeResult buffer and its sections`);

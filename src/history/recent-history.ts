@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { BusRecord, RecordBus } from '../bus/record-bus.js';
+import type { BusRecord, RecordBus, RecordHold } from '../bus/record-bus.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
@@ -188,6 +188,8 @@ export class RecentHistory implements ActivitySink {
   private readonly queueReceivedAt: number[] = [];
   private readonly queueCreatedMs: number[] = [];
   private readonly queueSeq: number[] = [];
+  /** The record's hold (BusRecord.hold: its decode buffer is recycled after letGo), else null. */
+  private readonly queueHeld: Array<RecordHold | null> = [];
   private head = 0;
   /** A drain is running (one asked for from an activity listener returns: the running one folds the queue in). */
   private draining = false;
@@ -241,7 +243,7 @@ export class RecentHistory implements ActivitySink {
         this.soon = true;
         setImmediate(this.drainLater);
       }
-    });
+    }, { holdsRecords: true });
     this.sweeper ??= setInterval(() => this.sweep(Date.now()), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -287,6 +289,8 @@ export class RecentHistory implements ActivitySink {
     this.queueVins.push(record.vin);
     this.queueReceivedAt.push(record.receivedAt);
     this.queueSeq.push(record.streamSeq ?? -1);
+    // Its samples (or the record) are read when folded in, after this turn: held until then.
+    this.queueHeld.push(record.hold !== undefined ? record.hold() : null);
     if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
       this.queueValues.push(samples);
       this.queueRecords.push(null);
@@ -323,15 +327,19 @@ export class RecentHistory implements ActivitySink {
     } finally {
       this.draining = false;
     }
+    // Folded in: their samples and records are not read again. (A fold that threw lets go of nothing:
+    // those buffers are then not recycled, never read after a worker wrote them again.)
+    const held = this.queueHeld;
+    for (let i = from; i < to; i++) held[i]?.letGo();
     const vins = this.queueVins;
     if (this.head === vins.length) {
       // All folded in: the columns start again (and let go of the batches' samples).
       this.head = 0;
-      vins.length = this.queueValues.length = this.queueRecords.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = 0;
+      vins.length = this.queueValues.length = this.queueRecords.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = this.queueHeld.length = 0;
     } else if (this.head >= 4 * RECORDS_PER_TURN) {
       // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
       const done = this.head;
-      for (const column of [vins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq] as unknown[][]) column.splice(0, done);
+      for (const column of [vins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq, this.queueHeld] as unknown[][]) column.splice(0, done);
       this.head = 0;
     }
     this.options.metrics.samples.inc(to - from);

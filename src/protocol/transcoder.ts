@@ -821,12 +821,19 @@ function messageFunction(
     }
   }
   const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
+  // A datum as cars send it: its key (a one- or two-byte varint), then its value (shorter than 128
+  // bytes), nothing else. Read without the scan loop; anything else takes the loop from the start.
+  const datumFast = isDatum && fields.length === 2 && fields[0]!.id === 1 && fields[0]!.resolvedType instanceof protobuf.Enum && !fields[0]!.repeated &&
+    fields[1]!.id === 2 && fields[1]!.resolvedType instanceof protobuf.Type && !fields[1]!.repeated && !fields[0]!.partOf && !fields[1]!.partOf
+    ? `if (e - s >= 4 && B[s] === 8) { var fk = B[s + 1], fp = s + 2; if (fk >= 128) { if (B[fp] < 128) { fk = (fk & 127) | (B[fp] << 7); fp++; } else fp = e; } if (fp + 2 <= e && B[fp] === 18 && B[fp + 1] < 128 && fp + 2 + B[fp + 1] === e) { v0 = fk; s1 = fp + 2; e1 = e; n1 = 1; P = e; } }`
+    : '';
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
 
   return `
 function m${index}(s, e) {
   var t = 0, u = 0, l = 0, q = 0, w = false${decl.length ? ', ' + decl.join(', ') : ''};
   P = s;
+  ${datumFast}
   while (P < e) {
     t = tg(e); u = t & 7;
     switch (t >>> 3) { ${scan.join('\n      ')} }

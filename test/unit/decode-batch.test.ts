@@ -3,8 +3,10 @@ import pino from 'pino';
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
-import { decodeBatch, receiveOutcomes, stateFieldName } from '../../src/decode/decode-batch.js';
+import { RECYCLED_RESULT_MIN_BYTES, decodeBatch, offerResultBuffers, receiveOutcomes, resultSizeClass, spareResultBuffers, stateFieldName } from '../../src/decode/decode-batch.js';
 import { FRAME_SLOTS, resultReplies, type DecodeTask } from '../../src/decode/decode-task.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
+import { decodeResultOf } from '../../src/decode/worker-replies.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
 import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload-encoder.js';
@@ -159,6 +161,53 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     expect(watched[2]!.dashboardMessage).to.include('"resend":true');
     expect(dashboardMessageOf({ vin: VIN, topic: 'V', txid: 'x', receivedAt: 0, recordJson: null, dashboardMessage: 'kept', payload: null })).to.equal('kept');
     expect(dashboardRecordMessage(VIN, 'other-topic', RECEIVED_AT, null)).to.equal(watched[3]!.dashboardMessage);
+  });
+});
+
+describe('decodeBatch: recycled result buffers', () => {
+  const big = encodeVehicleData({
+    vin: 'IGNORED',
+    createdAt: new Date(RECEIVED_AT),
+    data: Array.from({ length: 40 }, (_, d) => ({ key: d % 2 === 0 ? 'Odometer' : 'VehicleSpeed', value: { doubleValue: d + 0.5 } })),
+  });
+  const bigTask = () => task(Array.from({ length: 64 }, (_, i) => frame('V', big, `tx-${i}`)));
+
+  it('writes a big result into a handed-back buffer (dirty, longer than the result), read exactly as a fresh one', () => {
+    const fresh = decodeBatch(bigTask());
+    expect(fresh.end).to.be.at.least(RECYCLED_RESULT_MIN_BYTES);
+    expect(fresh.buffer.byteLength, 'a size class').to.equal(resultSizeClass(fresh.end!));
+    const expected = receiveOutcomes(fresh, bigTask().frames);
+    const spare = new ArrayBuffer(fresh.end! + 4096);
+    new Uint8Array(spare).fill(0xa5);
+    offerResultBuffers([spare]);
+    expect(spareResultBuffers()).to.be.at.least(1);
+    const reused = decodeBatch(bigTask());
+    expect(reused.buffer, 'the handed-back buffer').to.equal(spare);
+    expect(reused.end).to.equal(fresh.end);
+    const checked = decodeResultOf(structuredClone(reused));
+    const outcomes = receiveOutcomes(checked, bigTask().frames);
+    expect(outcomes.map((o) => ({ ...o, dashboardBytes: undefined, state: Array.from(o.state ?? []) }))).to.deep.equal(expected.map((o) => ({ ...o, dashboardBytes: undefined, state: Array.from(o.state ?? []) })));
+    const batch = new DecodedBatch(checked, bigTask().frames);
+    const freshBatch = new DecodedBatch(fresh, bigTask().frames);
+    expect(Array.from(batch.samples), 'the samples end at the result, not the buffer').to.deep.equal(Array.from(freshBatch.samples));
+  });
+
+  it('keeps a spare too small or far too big for later; a small result never takes one', () => {
+    const before = spareResultBuffers();
+    const small = decodeBatch(task([frame('V', big, 'tx')]));
+    expect(small.buffer.byteLength, 'small results are exact').to.equal(small.end);
+    expect(spareResultBuffers()).to.equal(before);
+    const tooSmall = new ArrayBuffer(RECYCLED_RESULT_MIN_BYTES);
+    offerResultBuffers([tooSmall]);
+    expect(decodeBatch(bigTask()).buffer).to.not.equal(tooSmall);
+  });
+
+  it('size classes: an eighth of the next power of two, never less than asked', () => {
+    for (const size of [65_536, 65_537, 100_000, 470_000, 524_288, 524_289, 3_000_000]) {
+      const sized = resultSizeClass(size);
+      expect(sized).to.be.at.least(size);
+      expect(sized - size).to.be.below(2 ** Math.ceil(Math.log2(size)) / 8);
+    }
   });
 });
 

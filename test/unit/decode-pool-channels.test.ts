@@ -3,6 +3,7 @@ import pino from 'pino';
 import client from 'prom-client';
 import { DecodeMetrics } from '../../src/decode/decode-metrics.js';
 import { DecodePool } from '../../src/decode/decode-pool.js';
+import type { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import type { FrameOutcome } from '../../src/decode/decode-task.js';
 import { readEnvelope, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
@@ -177,3 +178,152 @@ function decodePayloadOf(bytes: ArrayBuffer): Uint8Array {
   return readEnvelope(new Uint8Array(bytes)).stream!.payload;
 }
 
+
+/** A V record of many datums: 64 of them make a result past RECYCLED_RESULT_MIN_BYTES (recycled results). */
+function bigFrame(txid: string, n: number): ArrayBuffer {
+  const data = Array.from({ length: 40 }, (_, d) => ({ key: 'Odometer', value: { doubleValue: n * 100 + d + 0.25 } }));
+  const payload = encodeVehicleData({ vin: 'SPOOFED0000000000', createdAt: new Date(), data });
+  const bytes = writeStreamEnvelope({ txid, topic: 'V', payload });
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+describe('decode pool: result buffers recycled once every holder let go', function () {
+  this.timeout(30_000);
+
+  interface Held { batch: DecodedBatch; ticket: number; view: Uint8Array; copy: Buffer; samples: Float64Array; samplesCopy: Float64Array }
+
+  /**
+   * One worker, batches of 64 big records, recycling on. The handler checks each reply view a microtask
+   * later (as the vehicle listener writes replies) and holds row 0 of a batch when `holdRow0` says so
+   * (as the recent history holds a batch's samples for its window), keeping a view and a copy of it.
+   */
+  function recyclingPool(holdRow0: (ticket: number) => boolean, keeps: (ticket: number) => boolean = () => false) {
+    const held: Held[] = [];
+    const replyFailures: string[] = [];
+    let wanted = 0;
+    let seen = 0;
+    let done: () => void = () => {};
+    const pool = new DecodePool<number>(
+      { workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 0, reuseInlineFrames: true, recycleResults: () => true, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
+      (ticket, batch, index) => {
+        const reply = batch.reply(index);
+        const replyCopy = Buffer.from(reply);
+        queueMicrotask(() => {
+          if (reply.byteLength === 0 || !Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).equals(replyCopy)) replyFailures.push(`reply of frame ${ticket}`);
+        });
+        if (index === 0 && (holdRow0(ticket) || keeps(ticket))) {
+          if (!keeps(ticket)) batch.hold();
+          const view = batch.dashboardBytes(index)!;
+          const samples = batch.samples;
+          held.push({ batch, ticket, view, copy: Buffer.from(view), samples, samplesCopy: samples.slice() });
+        }
+        if (++seen === wanted) done();
+        return keeps(ticket);
+      },
+    );
+    const turn = (from: number) =>
+      new Promise<void>((resolve) => {
+        wanted = seen + 64;
+        done = resolve;
+        for (let i = from; i < from + 64; i++) pool.submit(bigFrame(`tx-${i}`, i), VIN, Date.now(), i);
+      });
+    /** Every held view still reads what was decoded: its buffer was neither handed back nor written. */
+    const checkHeld = (entries: Held[]) => {
+      for (const entry of entries) {
+        expect(entry.view.byteLength, `frame ${entry.ticket}'s view still attached`).to.equal(entry.copy.byteLength);
+        expect(Buffer.from(entry.view.buffer, entry.view.byteOffset, entry.view.byteLength).equals(entry.copy), `frame ${entry.ticket}'s dashboard bytes unchanged`).to.equal(true);
+        expect(Array.from(entry.samples), `frame ${entry.ticket}'s samples unchanged`).to.deep.equal(Array.from(entry.samplesCopy));
+      }
+    };
+    return { pool, held, replyFailures, turn, checkHeld };
+  }
+
+  it('hands a batch\'s buffer back only after its turn and its last holder; held views read what was decoded until then, and a released one is detached by the hand-back', async () => {
+    const { pool, held, replyFailures, turn, checkHeld } = recyclingPool(() => true);
+    try {
+      const letGoOf: Held[] = [];
+      for (let t = 0; t < 12; t++) {
+        await turn(t * 64);
+        // Wait past the turn (the pool lets go of its own hold in setImmediate).
+        await new Promise((resolve) => setImmediate(resolve));
+        // The three newest held batches stay held; the older ones are let go of.
+        while (held.length > 3) {
+          const entry = held.shift()!;
+          entry.batch.letGo();
+          letGoOf.push(entry);
+        }
+        checkHeld(held);
+      }
+      expect(replyFailures, 'every reply read intact a microtask after its outcome').to.deep.equal([]);
+      expect(pool.resultsLetGo, 'every batch let go of but the three held').to.equal(12 - 3);
+      expect(pool.resultsHandedBack, 'their buffers went back to the worker').to.be.at.least(6);
+      // A buffer handed back is transferred: this thread's views of it are detached (never read again).
+      expect(letGoOf.filter((entry) => entry.view.byteLength === 0).length).to.be.at.least(6);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('never recycles a batch an outcome handler kept (a parked outcome), nor any batch while something holds it', async () => {
+    // Batch 1 kept by its handler (parked); batch 2's row 0 held and never let go; the rest not held.
+    const { pool, held, replyFailures, turn, checkHeld } = recyclingPool((ticket) => ticket === 128, (ticket) => ticket === 64);
+    try {
+      for (let t = 0; t < 10; t++) {
+        await turn(t * 64);
+        await new Promise((resolve) => setImmediate(resolve));
+        checkHeld(held);
+      }
+      expect(held.map((entry) => entry.ticket)).to.deep.equal([64, 128]);
+      expect(replyFailures).to.deep.equal([]);
+      expect(pool.resultsLetGo, 'all but the kept and the held batch').to.equal(10 - 2);
+      expect(pool.resultsHandedBack).to.be.at.least(4);
+      expect(held[1]!.batch.holders, 'the held batch: its holder only').to.equal(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('hands nothing back before the turn is over: a batch flushed while the worker answered does not take the buffer whose replies are still to be written', async () => {
+    const { pool, replyFailures } = recyclingPool(() => false);
+    let delivered = 0;
+    const total = 16 * 64;
+    try {
+      // Turns of 64 frames one after another without waiting: a batch is open whenever an answer comes,
+      // and the flush the answer triggers runs in a microtask before the replies' writes.
+      await new Promise<void>((resolve) => {
+        let from = 0;
+        const submitTurn = (): void => {
+          for (let i = from; i < from + 64; i++) pool.submit(bigFrame(`tx-${i}`, i), VIN, Date.now(), i);
+          from += 64;
+          if (from < total) setImmediate(submitTurn);
+        };
+        submitTurn();
+        const poll = setInterval(() => {
+          delivered = total - pool.pending;
+          if (from >= total && pool.pending === 0) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+      });
+      expect(delivered).to.equal(total);
+      expect(replyFailures, 'every reply read intact a microtask after its outcome').to.deep.equal([]);
+      expect(pool.resultsHandedBack).to.be.at.least(4);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('recycles nothing when recycleResults says no (a subscriber that cannot say when it is done)', async () => {
+    const { pool, turn } = recyclingPool(() => false);
+    (pool as unknown as { options: { recycleResults: () => boolean } }).options.recycleResults = () => false;
+    try {
+      for (let t = 0; t < 4; t++) await turn(t * 64);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(pool.resultsLetGo).to.equal(0);
+      expect(pool.resultsHandedBack).to.equal(0);
+    } finally {
+      await pool.close();
+    }
+  });
+});
