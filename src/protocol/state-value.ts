@@ -4,8 +4,7 @@
 export function isStateValue(text: string, start = 0, end = text.length): boolean {
   const length = end - start;
   if (length === 2) return text.charCodeAt(start) !== 0x7b;
-  // Of the JSON values four characters long only `null` starts with 'n' (a compare, not a startsWith call).
-  if (length === 4) return text.charCodeAt(start) !== 0x6e;
+  if (length === 4) return !text.startsWith('null', start);
   return length > 0;
 }
 
