@@ -14,6 +14,8 @@ import {
 import { SAMPLE_VALUES } from '../history/signal-sample.js';
 
 const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
+/** Most bytes of a batch's text one latin1 string holds (DecodedBatch.makeChunk): about ten records. */
+const TEXT_CHUNK = 16 * 1024;
 
 /**
  * A decoded batch on the main thread: the worker's one buffer (DecodeResult), read per frame by index. One
@@ -22,7 +24,8 @@ const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
  * the batch and its index.
  *
  * Text: a record row's text (its dashboard message, or the record JSON alone when no dashboard watched
- * the VIN) becomes one string the first time it is asked for (`text`). A position in the row's table
+ * the VIN) becomes one string the first time it is asked for (`text`): an ASCII row's is a slice of a
+ * latin1 string of a few rows (makeChunk). A position in the row's table
  * slots and state triples, less `textBase(i)`, is a character position in that string: for an ASCII row
  * (nearly all) nothing is rewritten, the byte positions are the character positions; a row with non-ASCII
  * text has its positions rewritten in place when its text is made. The record JSON, created_at and
@@ -60,6 +63,10 @@ export class DecodedBatch {
    * batch of acks and errors never does. A lone record's batch keeps its one text without an array.
    */
   private texts: Array<string | undefined> | string | null = null;
+  /** The latin1 chunk ASCII rows' texts are sliced from (makeChunk): bytes [chunkStart, chunkEnd) of the text section. */
+  private chunk = '';
+  private chunkStart = 0;
+  private chunkEnd = 0;
 
   constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt' | 'samplesAt' | 'end'>, frames: SharedArrayBuffer | ArrayBuffer) {
     this.buffer = result.buffer;
@@ -250,8 +257,10 @@ export class DecodedBatch {
         state![s + 2] = at(state![s + 2]!);
       }
     } else {
-      // Nothing rewritten: positions less the row's start are already positions in the text.
-      text = this.bytes.toString('latin1', this.textAt + start, this.textAt + end);
+      // Nothing rewritten: positions less the row's start are already positions in the text. A slice
+      // of the batch's latin1 chunk covering it (V8 makes a sliced string, no copy).
+      if (start < this.chunkStart || end > this.chunkEnd) this.makeChunk(start, end);
+      text = this.chunk.slice(start - this.chunkStart, end - this.chunkStart);
     }
     if (this.count === 1) {
       this.texts = text;
@@ -261,6 +270,24 @@ export class DecodedBatch {
       made[i] = text;
     }
     return text;
+  }
+
+  /**
+   * The text section's bytes from `start` (relative to textAt) as one latin1 string, through `end` and on
+   * up to TEXT_CHUNK bytes: the rows that follow (released next, nearly always) are slices of it, so a
+   * batch makes one string per few rows instead of one per row (each Buffer.toString a call into C++, its
+   * checks and an allocation). Bounded, so a row kept in an idle car's state pins at most TEXT_CHUNK
+   * bytes until the sweep compacts it (VehicleActor.compactState), and no string goes to the large-object
+   * space. Non-ASCII rows in the chunk are not read from it (their text is decoded as UTF-8 on its own).
+   */
+  private makeChunk(start: number, end: number): void {
+    const sectionEnd = this.normalisedAt - this.textAt;
+    let chunkEnd = start + TEXT_CHUNK;
+    if (chunkEnd > sectionEnd) chunkEnd = sectionEnd;
+    if (chunkEnd < end) chunkEnd = end;
+    this.chunk = this.bytes.toString('latin1', this.textAt + start, this.textAt + chunkEnd);
+    this.chunkStart = start;
+    this.chunkEnd = chunkEnd;
   }
 
   /** What a row's positions (table slots, state triples) exceed character positions in text(i) by. */

@@ -191,6 +191,13 @@ export class RecentHistory implements ActivitySink {
   /** The record's hold (BusRecord.hold: its decode buffer is recycled after letGo), else null. */
   private readonly queueHeld: Array<RecordHold | null> = [];
   private head = 0;
+  /**
+   * Entries in use are [head, tail). The columns are not emptied when everything is folded in, only
+   * written over from 0 again: emptied, each of the seven would be grown again, step by step, after
+   * every drain (what a push past the end costs). Entries past `tail` are stale; the references among
+   * them (signals, records) are let go of as they are folded in.
+   */
+  private tail = 0;
   /** A drain is running (one asked for from an activity listener returns: the running one folds the queue in). */
   private draining = false;
   /** A drain is due: on the window's timer, or on the next turn (`soon`). */
@@ -286,24 +293,25 @@ export class RecentHistory implements ActivitySink {
   /** Queue a record's entry (see Queued); returns the queue's length. */
   private enqueue(record: BusRecord): number {
     const samples = record.samples;
-    this.queueVins.push(record.vin);
-    this.queueReceivedAt.push(record.receivedAt);
-    this.queueSeq.push(record.streamSeq ?? -1);
+    const n = this.tail++;
+    this.queueVins[n] = record.vin;
+    this.queueReceivedAt[n] = record.receivedAt;
+    this.queueSeq[n] = record.streamSeq ?? -1;
     // Its samples (or the record) are read when folded in, after this turn: held until then.
-    this.queueHeld.push(record.hold !== undefined ? record.hold() : null);
+    this.queueHeld[n] = record.hold !== undefined ? record.hold() : null;
     if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
-      this.queueValues.push(samples);
-      this.queueRecords.push(null);
-      this.queueAt.push(record.sampleAt);
-      this.queueCreatedMs.push(createdMsOf(record));
+      this.queueValues[n] = samples;
+      this.queueRecords[n] = null;
+      this.queueAt[n] = record.sampleAt;
+      this.queueCreatedMs[n] = createdMsOf(record);
     } else {
       // Read when folded in (the bus hands the record over before its ack is written).
-      this.queueValues.push(null);
-      this.queueRecords.push(record);
-      this.queueAt.push(0);
-      this.queueCreatedMs.push(NaN);
+      this.queueValues[n] = null;
+      this.queueRecords[n] = record;
+      this.queueAt[n] = 0;
+      this.queueCreatedMs[n] = NaN;
     }
-    return this.queueVins.length;
+    return this.tail;
   }
 
   /** Fold queued records in now (requests, the sweep, tests and shutdown; otherwise within the window). */
@@ -311,7 +319,7 @@ export class RecentHistory implements ActivitySink {
     this.scheduled = false;
     this.soon = false;
     const from = this.head;
-    const length = this.queueVins.length;
+    const length = this.tail;
     if (from === length || this.draining) return;
     let to = length;
     if (!all && length - from > RECORDS_PER_TURN) {
@@ -330,16 +338,24 @@ export class RecentHistory implements ActivitySink {
     // Folded in: their samples and records are not read again. (A fold that threw lets go of nothing:
     // those buffers are then not recycled, never read after a worker wrote them again.)
     const held = this.queueHeld;
-    for (let i = from; i < to; i++) held[i]?.letGo();
-    const vins = this.queueVins;
-    if (this.head === vins.length) {
-      // All folded in: the columns start again (and let go of the batches' samples).
-      this.head = 0;
-      vins.length = this.queueValues.length = this.queueRecords.length = this.queueAt.length = this.queueReceivedAt.length = this.queueCreatedMs.length = this.queueSeq.length = this.queueHeld.length = 0;
+    for (let i = from; i < to; i++) {
+      held[i]?.letGo();
+      held[i] = null;
+    }
+    const columns = (): unknown[][] => [this.queueVins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq, this.queueHeld];
+    if (this.head === this.tail) {
+      // All folded in: the columns are written from 0 again (fold let go of the batches' samples); a
+      // burst's long columns are given back.
+      if (this.tail > RECORDS_PER_TURN) for (const column of columns()) column.length = 0;
+      this.head = this.tail = 0;
     } else if (this.head >= 4 * RECORDS_PER_TURN) {
       // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
       const done = this.head;
-      for (const column of [vins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq, this.queueHeld] as unknown[][]) column.splice(0, done);
+      for (const column of columns()) {
+        column.length = this.tail;
+        column.splice(0, done);
+      }
+      this.tail -= done;
       this.head = 0;
     }
     this.options.metrics.samples.inc(to - from);
@@ -361,6 +377,8 @@ export class RecentHistory implements ActivitySink {
       const vin = vins[i]!;
       const seq = seqs[i]!;
       const rowValues = values[i]!;
+      // Let go of the batch's samples (the column is written over, not emptied: see `tail`).
+      values[i] = null;
       // A record without samples is read now, into `sample`, and folded in from there.
       const record = rowValues === null ? this.queueRecords[i]! : null;
       if (record !== null) {

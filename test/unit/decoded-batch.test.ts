@@ -65,6 +65,35 @@ describe('decoded batch on the main thread', () => {
     expect(batch.createdAt(0)).to.equal('2026-01-02T03:04:10Z');
   });
 
+  it('gives every row its own text when a batch spans several latin1 chunks, non-ASCII rows among them, read in any order', () => {
+    // ~300 rows of ~200 bytes: several 16 KB chunks; every 37th row names the car in non-ASCII.
+    const payloads = Array.from({ length: 300 }, (_, i) =>
+      encodeVehicleData({
+        vin: VIN,
+        createdAt: new Date(Date.UTC(2026, 0, 2, 3, 4, 0, i)),
+        data: [
+          { key: 'VehicleSpeed', value: { doubleValue: i } },
+          { key: 'VehicleName', value: { stringValue: i % 37 === 5 ? `Café ${i}` : `car ${i}` } },
+        ],
+      }),
+    );
+    const batch = batchOf(payloads, payloads.map((_, i) => `t-${i}`));
+    // Out of order, as parked frames are released: some rows first, then the rest backwards.
+    const order = [150, 3, 299, 42, 5, ...Array.from({ length: 300 }, (_, i) => 299 - i)];
+    let bytes = 0;
+    for (let i = 0; i < 300; i++) bytes += batch.dashboardBytes(i)!.byteLength;
+    expect(bytes, 'more than a few chunks').to.be.greaterThan(4 * 16 * 1024);
+    for (const i of order) {
+      const text = batch.text(i);
+      expect(text, `row ${i}`).to.equal(Buffer.from(batch.dashboardBytes(i)!).toString('utf8'));
+      const state = batch.state(i)!;
+      expect(text.slice(state[1], state[2])).to.equal(`{"doubleValue":${i}}`);
+      expect(text.slice(state[4], state[5])).to.equal(JSON.stringify({ stringValue: i % 37 === 5 ? `Café ${i}` : `car ${i}` }));
+      expect(Date.parse(batch.createdAt(i)!)).to.equal(Date.UTC(2026, 0, 2, 3, 4, 0, i));
+      expect((JSON.parse(batch.recordJson(i)!) as { vin: string }).vin).to.equal(VIN);
+    }
+  });
+
   it('a frame decoded before an earlier one of its VIN waits with its batch, and records leave in arrival order', () => {
     const bus = new RecordingBus();
     const actor = new VehicleActor(VIN, bus, metrics, 0);

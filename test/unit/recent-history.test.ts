@@ -178,6 +178,31 @@ describe('recent history', () => {
     expect(answers[2]).to.deep.equal(answers[0]);
   });
 
+  it('answers the same whatever the sizes of the bursts between drains (the queue written over from its start)', async () => {
+    const records = [...storyRecords(VIN_A, 300, START), ...storyRecords(VIN_B, 300, START, 11)].sort((a, b) => a.receivedAt - b.receivedAt);
+    const answerFor = async (bursts: number[]) => {
+      const history = newHistory();
+      const bus = new InProcessBus();
+      history.start(bus);
+      let at = 0;
+      for (let b = 0; at < records.length; b++) {
+        const size = bursts[b % bursts.length]!;
+        for (const record of records.slice(at, at + size)) bus.publishNow(record);
+        at += size;
+        // Drains of every kind: all at once (a request), the next turn's, none (the next burst adds to it).
+        if (b % 3 === 0) history.drain();
+        else if (b % 3 === 1) await new Promise((resolve) => setImmediate(resolve));
+      }
+      const answer = await Promise.all([VIN_A, VIN_B].map((vin) => history.query(vin, START, START + 300_000, 1000)));
+      history.stop();
+      return answer;
+    };
+    const once = await answerFor([records.length]);
+    expect(once[0]!.trips).to.have.length.greaterThan(0);
+    expect(await answerFor([7, 1, 300, 2, 41])).to.deep.equal(once);
+    expect(await answerFor([250, 3])).to.deep.equal(once);
+  });
+
   it('keeps a bounded number of rows per car, thinning the old ones and keeping the newest', () => {
     const car = new CarHistory({ windowMs: 365 * 86_400_000, resolutionMs: 1000, maxRows: 256, heartbeatMs: 600_000 });
     const sample = new SignalSample();
