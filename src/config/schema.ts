@@ -173,7 +173,7 @@ export const schema: convict.Schema<AppConfig> = {
       format: FORMATS.integer.name,
       min: 0,
       max: 256,
-      default: 8,
+      default: 32,
       env: 'DECODE_INLINE_MAX_FRAMES',
       doc: 'Batches of at most this many frames (and at most DECODE_INLINE_MAX_BYTES) are decoded on the main thread while no decode task is running, saving the thread round trip; 0 = always a worker.',
     },

@@ -249,12 +249,12 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   const end = samplesAt + SAMPLES.count * SAMPLE_VALUES * 8;
   const bytes = resultBytes(end);
   for (let at = normalisedAt + NORMALISED.n; at < samplesAt; at++) bytes[at] = 0;
-  bytes.set(new Uint8Array(table.buffer, 0, tableBytes));
-  if (STATE.length > 0) bytes.set(new Uint8Array(STATE.values.buffer, 0, STATE.length * 4), stateAt);
+  bytes.set(TABLE_BYTES.of(table).subarray(0, tableBytes));
+  if (STATE.length > 0) bytes.set(STATE_BYTES.of(STATE.values).subarray(0, STATE.length * 4), stateAt);
   if (REPLIES.length > 0) bytes.set(REPLIES.bytes.subarray(0, REPLIES.length), repliesAt);
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
-  if (SAMPLES.count > 0) bytes.set(new Uint8Array(SAMPLES.values.buffer, 0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
+  if (SAMPLES.count > 0) bytes.set(SAMPLES_BYTES.of(SAMPLES.values).subarray(0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
   return { buffer: bytes.buffer as ArrayBuffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, end, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
 }
 
@@ -306,12 +306,35 @@ export function resultSizeClass(size: number): number {
   return Math.ceil(size / step) * step;
 }
 
+/**
+ * A byte view of one of the batch's scratch arrays (TABLE, STATE.values, SAMPLES.values), made when the
+ * array is new (grown) and kept: `.buffer` of a typed array is a C++ builtin that optimised code reaches
+ * through the generic LoadIC, three of them per batch before (BENCHMARKS.md, engineer S).
+ */
+class ByteView {
+  private array: Int32Array | Float64Array | null = null;
+  private bytes: Uint8Array = new Uint8Array(0);
+
+  of(array: Int32Array | Float64Array): Uint8Array {
+    if (array !== this.array) {
+      this.array = array;
+      this.bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    }
+    return this.bytes;
+  }
+}
+const TABLE_BYTES = new ByteView();
+const STATE_BYTES = new ByteView();
+const SAMPLES_BYTES = new ByteView();
+
 // Inline batches reuse one frames buffer (DecodePool's reuseInlineFrames): the same view of it then
 // keeps the transcoder's DataView of the wire bytes too, instead of two new objects per lone frame.
+// Identity alone decides: a SharedArrayBuffer made without maxByteLength never changes its length (and
+// its byteLength getter is a C++ builtin reached through the generic LoadIC).
 let lastFramesBuffer: SharedArrayBuffer | null = null;
 let lastFramesView: Uint8Array = new Uint8Array(0);
 function framesView(buffer: SharedArrayBuffer): Uint8Array {
-  if (buffer !== lastFramesBuffer || lastFramesView.byteLength !== buffer.byteLength) {
+  if (buffer !== lastFramesBuffer) {
     lastFramesBuffer = buffer;
     lastFramesView = new Uint8Array(buffer);
   }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { DecodeMetrics } from './decode-metrics.js';
 import { RECYCLED_RESULT_MIN_BYTES, decodeBatch } from './decode-batch.js';
 import { DecodedBatch } from './decoded-batch.js';
-import { align8, columnBytes, type ChannelBatch, type DecodeResult } from './decode-task.js';
+import { align8, columnBytes, type ChannelBatch, type DecodeResult, type DecodeTask } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
@@ -186,6 +186,8 @@ export class DecodePool<T> {
   /** 0 when batches always go to a worker (a custom worker module, or turned off). */
   private readonly inlineMaxFrames: number;
   private readonly inlineMaxBytes: number;
+  /** The task of every inline batch, its fields pointed at the batch's columns (no object per batch). */
+  private readonly inlineTask: DecodeTask = { frames: NO_FRAMES, offsets: new Uint32Array(0), vins: [], receivedAt: new Float64Array(0), watched: new Uint8Array(0), normalise: false, samples: false };
   /** decodeStored requests of this event-loop turn, decoded together (flushStored). */
   private storedWaiting: Array<{ bodies: StoredBody[]; resolve: (outcomes: StoredOutcome[]) => void }> = [];
 
@@ -284,13 +286,15 @@ export class DecodePool<T> {
    * the callback), so it is copied here, once.
    */
   submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T, seq = 0, arrivedAt = 0): void {
-    const length = frame.byteLength;
+    const bytes = new Uint8Array(frame);
+    const length = bytes.length;
     let batch = this.current;
     if (batch === null) batch = this.current = this.openBatch(length);
-    else if (batch.bytes + length > batch.frames.byteLength) this.growFrames(batch, batch.bytes + length);
+    // The view's length, not the buffer's byteLength: a SharedArrayBuffer's is a C++ builtin behind the generic LoadIC.
+    else if (batch.bytes + length > batch.view.length) this.growFrames(batch, batch.bytes + length);
     const i = batch.tickets.length;
     if (i + 1 >= batch.offsets.length) this.growColumns(batch);
-    batch.view.set(new Uint8Array(frame), batch.bytes);
+    batch.view.set(bytes, batch.bytes);
     batch.bytes += length;
     // The columns are written here, so a flush has nothing to gather (and an inline batch nothing to copy).
     batch.offsets[i + 1] = batch.bytes;
@@ -408,7 +412,7 @@ export class DecodePool<T> {
     const spare = this.spare;
     if (spare !== null) {
       this.spare = null;
-      if (spare.frames.byteLength < firstFrameBytes) this.setFrames(spare, this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes)));
+      if (spare.view.length < firstFrameBytes) this.setFrames(spare, this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes)));
       return spare;
     }
     const frames = this.newFrames(Math.max(this.startBatchBytes, firstFrameBytes));
@@ -439,11 +443,11 @@ export class DecodePool<T> {
 
   private setFrames(batch: OpenBatch<T>, frames: SharedArrayBuffer): void {
     batch.frames = frames;
-    batch.view = frames.byteLength === 0 ? NO_VIEW : new Uint8Array(frames);
+    batch.view = frames === NO_FRAMES ? NO_VIEW : new Uint8Array(frames);
   }
 
   private growFrames(batch: OpenBatch<T>, needed: number): void {
-    let capacity = Math.max(MIN_BATCH_BYTES, batch.frames.byteLength * 2);
+    let capacity = Math.max(MIN_BATCH_BYTES, batch.view.length * 2);
     while (capacity < needed) capacity *= 2;
     const frames = new SharedArrayBuffer(capacity);
     new Uint8Array(frames).set(batch.view.subarray(0, batch.bytes));
@@ -528,7 +532,14 @@ export class DecodePool<T> {
     let result: DecodeResult;
     try {
       // No samples: on this thread the history reads the values itself, after the acks (DecodeTask.samples).
-      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true, samples: false });
+      const task = this.inlineTask;
+      task.frames = batch.frames;
+      task.offsets = batch.offsets;
+      task.vins = batch.vins;
+      task.receivedAt = batch.receivedAt;
+      task.watched = batch.watched;
+      task.normalise = this.options.normalisedPayloads === true;
+      result = decodeBatch(task);
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;

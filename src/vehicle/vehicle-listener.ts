@@ -588,8 +588,9 @@ export class VehicleListener {
     // Its turn in the drain came: not acked, the car keeps the frame and resends it after reconnecting.
     if (connection.closing) return;
     const receivedAt = this.now();
+    const frameBytes = message.byteLength;
     metrics.framesCell.inc();
-    metrics.frameBytesCell.inc(message.byteLength);
+    metrics.frameBytesCell.inc(frameBytes);
     registry.heardFrom(actor, receivedAt);
     if (data.budget !== null && !data.budget.take(receivedAt)) {
       // Dropped before any copy or decode, and not answered: an error reply would make the car discard
@@ -602,7 +603,7 @@ export class VehicleListener {
       }
       return;
     }
-    if (message.byteLength > this.options.maxFrameBytes) {
+    if (frameBytes > this.options.maxFrameBytes) {
       metrics.framesOversize.inc();
       // Answered on the next turn, like every other reply: a send from inside the handler of a large
       // message, with more of the car's data already buffered, made uWS drop the connection (1006).

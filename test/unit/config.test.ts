@@ -189,7 +189,7 @@ describe('config stage', () => {
         watchFiles: true,
       },
       vehicleCa: { file: join(dir, 'certs/vehicle-ca.pem'), extraFile: '' },
-      decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000, inlineMaxFrames: 8, inlineMaxBytes: 16384 },
+      decode: { workers: defaultDecodeWorkers(), batchMaxFrames: 256, taskTimeoutMs: 5000, inlineMaxFrames: 32, inlineMaxBytes: 16384 },
       watchdog: { staleAfterSeconds: 300, sweepIntervalSeconds: 5, forgetAfterSeconds: 2592000 },
       dashboard: {
         host: '0.0.0.0',
