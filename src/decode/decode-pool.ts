@@ -527,8 +527,8 @@ export class DecodePool<T> {
     const startedAt = performance.now();
     let result: DecodeResult;
     try {
-      // No samples: on this thread the history reads the values itself, after the acks (DecodeTask.samples).
-      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true, samples: false });
+      // Samples too: the transcoder gathers them as it writes (~0.45 µs a lone frame before its ack), the history's own read after the acks cost ~1.3 µs (BENCHMARKS.md, engineer T).
+      result = decodeBatch({ frames: batch.frames, offsets: batch.offsets, vins: batch.vins, receivedAt: batch.receivedAt, watched: batch.watched, normalise: this.options.normalisedPayloads === true, samples: true });
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
