@@ -69,6 +69,8 @@ class CarState implements ActivityEvents {
   lastUsedAt = 0;
   /** Forgotten by the sweep: an actor's cached reference to it (LocalVehicleState.historyCar) is stale. */
   dropped = false;
+  /** The actor it is cached on (LocalVehicleState.historyCar), cleared there when the sweep forgets it. */
+  cachedOn: LocalVehicleState | null = null;
 
   constructor(
     options: Required<Omit<RecentHistoryOptions, 'isLocal'>>,
@@ -411,7 +413,10 @@ export class RecentHistory implements ActivitySink {
         car = this.newCar(vin, true);
         this.cars.set(vin, car);
       }
-      if (origin !== null && cached !== car) origin.historyCar = car;
+      if (origin !== null && cached !== car) {
+        origin.historyCar = car;
+        car.cachedOn = origin;
+      }
       if (record !== null) car.fold(sample, seq);
       else car.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
     }
@@ -517,6 +522,9 @@ export class RecentHistory implements ActivitySink {
       if (car.history.rows === 0 || (car.history.newestAt < now - this.options.windowMs && !car.activity.openTrip && !car.activity.openCharge)) {
         this.cars.delete(vin);
         car.dropped = true;
+        // A silent car's actor may live on: it does not keep the forgotten entry alive.
+        if (car.cachedOn !== null && car.cachedOn.historyCar === car) car.cachedOn.historyCar = null;
+        car.cachedOn = null;
       } else if (car.history.newestAt < now - SWEEP_MS) {
         car.history.trim();
       }
