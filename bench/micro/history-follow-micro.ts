@@ -7,7 +7,7 @@
 //     measured without the history and subtracted;
 //   - batch: the records of a turn published back to back, folded in on the next turn (saturation).
 // Each pass starts a fresh history and feeds the cars' records in time order (new rows, trips, charges).
-//   node dist/bench/micro/history-follow-micro.js [--cars 200] [--ticks 100] [--seconds 3] [--batch 256] [--from-text]
+//   node dist/bench/micro/history-follow-micro.js [--cars 200] [--ticks 100] [--seconds 3] [--batch 256] [--from-text] [--no-origin]
 import { parseArgs } from 'node:util';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
@@ -19,6 +19,7 @@ import { silentLogger } from '../../src/log/logger.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { packFrames } from '../../tools/pack-frames.js';
 import { CarTalk, envelopeOf } from '../fleet/frames.js';
+import type { LocalVehicleState } from '../../src/bus/vehicle-state.js';
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +30,8 @@ const { values } = parseArgs({
     only: { type: 'string', default: '' },
     // Read the values from the text on the main thread, as before the decode stage read them.
     'from-text': { type: 'boolean', default: false },
+    // Records without their actor (BusRecord.origin), where the history caches its car's entry.
+    'no-origin': { type: 'boolean', default: false },
   },
 });
 const carCount = Number(values.cars);
@@ -41,14 +44,18 @@ function buildRecords(): BusRecord[] {
   const start = Date.now() - ticks * 1000 - 60_000;
   const talks = Array.from({ length: carCount }, (_, i) => {
     const vin = `5YJ3E7EB0LF${String(i).padStart(6, '0')}`;
-    return { vin, talk: new CarTalk(vin, i + 1) };
+    // What the actor is to the history: where it caches the car's entry (LocalVehicleState.historyCar).
+    const origin: LocalVehicleState = { state: new Map(), lastSeenAt: 0, connected: true, stale: false, historyCar: null };
+    return { vin, talk: new CarTalk(vin, i + 1), origin };
   });
   const records: BusRecord[] = [];
   for (let tick = 0; tick < ticks; tick++) {
     const frames: Uint8Array[] = [];
     const vins: string[] = [];
     const at = start + tick * 1000;
-    for (const { vin, talk } of talks) {
+    const origins: LocalVehicleState[] = [];
+    for (const { vin, talk, origin } of talks) {
+      origins.push(origin);
       const [vehicleData] = talk.tick(new Date(at));
       frames.push(envelopeOf(vin, `${tick.toString(16).padStart(22, '0')}-000000001`, 'V', vehicleData.payload, `m${tick}`));
       vins.push(vin);
@@ -71,6 +78,7 @@ function buildRecords(): BusRecord[] {
         payload: view.subarray(outcome.payloadStart, outcome.payloadEnd),
         createdAt: outcome.createdAt,
       };
+      if (values['no-origin'] !== true) record.origin = origins[i]!;
       const text = outcome.dashboardMessage ?? outcome.recordJson;
       if (outcome.state !== null && text !== null) {
         record.datums = outcome.state;

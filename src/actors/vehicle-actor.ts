@@ -92,6 +92,8 @@ export class VehicleActor implements LocalVehicleState {
   private readonly busLatency: HistogramCell;
   /** Some state value (or its time) is still a slice of a record's text: compactState has work. */
   private stateLoose = false;
+  /** The recent history's entry for this car (LocalVehicleState.historyCar). */
+  historyCar: object | null = null;
 
   constructor(
     vin: string,

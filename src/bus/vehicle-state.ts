@@ -17,6 +17,12 @@ export interface LocalVehicleState {
   readonly lastSeenAt: number;
   readonly connected: boolean;
   readonly stale: boolean;
+  /**
+   * Where the recent history keeps this car's entry (its own object, checked to be its own and still
+   * kept when read), so folding a record in needs no lookup by VIN: with a record a second from each of
+   * a thousand cars, that lookup missed the cache every time (BENCHMARKS.md, engineer T). Null: none.
+   */
+  historyCar?: object | null;
 }
 
 /** The cars this instance holds, by VIN (the actor registry). */

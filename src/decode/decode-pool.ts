@@ -187,7 +187,7 @@ export class DecodePool<T> {
   private readonly inlineMaxFrames: number;
   private readonly inlineMaxBytes: number;
   /** The task of every inline batch, its fields pointed at the batch's columns (no object per batch). */
-  private readonly inlineTask: DecodeTask = { frames: NO_FRAMES, offsets: new Uint32Array(0), vins: [], receivedAt: new Float64Array(0), watched: new Uint8Array(0), normalise: false, samples: false };
+  private readonly inlineTask: DecodeTask = { frames: NO_FRAMES, offsets: new Uint32Array(0), vins: [], receivedAt: new Float64Array(0), watched: new Uint8Array(0), normalise: false, samples: true };
   /** decodeStored requests of this event-loop turn, decoded together (flushStored). */
   private storedWaiting: Array<{ bodies: StoredBody[]; resolve: (outcomes: StoredOutcome[]) => void }> = [];
 
@@ -531,7 +531,7 @@ export class DecodePool<T> {
     const startedAt = performance.now();
     let result: DecodeResult;
     try {
-      // No samples: on this thread the history reads the values itself, after the acks (DecodeTask.samples).
+      // Samples too: the transcoder gathers them as it writes (~0.45 µs a lone frame before its ack), the history's own read after the acks cost ~1.3 µs (BENCHMARKS.md, engineer T).
       const task = this.inlineTask;
       task.frames = batch.frames;
       task.offsets = batch.offsets;

@@ -27,8 +27,8 @@ export interface DecodeTask {
   watched?: Uint8Array;
   /**
    * Read the recent history's signals of each V record here (the samples section of DecodeResult);
-   * absent: true. The pool turns it off for batches decoded on the main thread, where reading them
-   * would only come before the ack instead of after it (the history then reads them when it folds).
+   * absent: true. False leaves them to the history, which reads them from the text when it folds
+   * (after the acks, but at ~3x the transcoder's cost: the pool asks for them inline too).
    */
   samples?: boolean;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { BusRecord, RecordBus, RecordHold } from '../bus/record-bus.js';
+import type { LocalVehicleState } from '../bus/vehicle-state.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
@@ -66,12 +67,16 @@ class CarState implements ActivityEvents {
   readonly activity: CarActivity;
   lastSeq = 0;
   lastUsedAt = 0;
+  /** Forgotten by the sweep: an actor's cached reference to it (LocalVehicleState.historyCar) is stale. */
+  dropped = false;
+  /** The actor it is cached on (LocalVehicleState.historyCar), cleared there when the sweep forgets it. */
+  cachedOn: LocalVehicleState | null = null;
 
   constructor(
     options: Required<Omit<RecentHistoryOptions, 'isLocal'>>,
-    private readonly vin: string,
+    readonly vin: string,
     private readonly counted: boolean,
-    private readonly sink: ActivitySink,
+    readonly sink: ActivitySink,
   ) {
     this.history = new CarHistory({
       windowMs: options.windowMs,
@@ -180,6 +185,8 @@ export class RecentHistory implements ActivitySink {
    * are folded in already.
    */
   private readonly queueVins: string[] = [];
+  /** The record's actor (BusRecord.origin), where its car's entry is cached; null for others. */
+  private readonly queueOrigins: Array<LocalVehicleState | null> = [];
   /** The record's signals, or null when they are still to be read from `queueRecords` (no samples). */
   private readonly queueValues: Array<Float64Array | null> = [];
   /** The record itself when it came without samples: read when folded in, not on the ack path. */
@@ -295,6 +302,7 @@ export class RecentHistory implements ActivitySink {
     const samples = record.samples;
     const n = this.tail++;
     this.queueVins[n] = record.vin;
+    this.queueOrigins[n] = record.origin ?? null;
     this.queueReceivedAt[n] = record.receivedAt;
     this.queueSeq[n] = record.streamSeq ?? -1;
     // Its samples (or the record) are read when folded in, after this turn: held until then.
@@ -342,7 +350,7 @@ export class RecentHistory implements ActivitySink {
       held[i]?.letGo();
       held[i] = null;
     }
-    const columns = (): unknown[][] => [this.queueVins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq, this.queueHeld];
+    const columns = (): unknown[][] => [this.queueVins, this.queueOrigins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq, this.queueHeld];
     if (this.head === this.tail) {
       // All folded in: the columns are written from 0 again (fold let go of the batches' samples); a
       // burst's long columns are given back.
@@ -369,6 +377,7 @@ export class RecentHistory implements ActivitySink {
     const receivedAts = this.queueReceivedAt;
     const createdMss = this.queueCreatedMs;
     const seqs = this.queueSeq;
+    const origins = this.queueOrigins;
     const isLocal = this.streamBacked ? this.options.isLocal : undefined;
     // In one process nothing is held or read back from a stream: two map lookups a record saved.
     const followsStream = this.held.size > 0 || this.streamCars.size > 0;
@@ -377,6 +386,8 @@ export class RecentHistory implements ActivitySink {
       const vin = vins[i]!;
       const seq = seqs[i]!;
       const rowValues = values[i]!;
+      const origin = origins[i]!;
+      origins[i] = null;
       // Let go of the batch's samples (the column is written over, not emptied: see `tail`).
       values[i] = null;
       // A record without samples is read now, into `sample`, and folded in from there.
@@ -395,10 +406,16 @@ export class RecentHistory implements ActivitySink {
         }
       }
       if (isLocal !== undefined && !isLocal(vin)) continue;
-      let car = this.cars.get(vin);
+      // The actor's cached entry when it is this history's and still kept; else looked up (and cached).
+      const cached = origin !== null ? origin.historyCar : undefined;
+      let car = cached instanceof CarState && cached.sink === this && !cached.dropped && cached.vin === vin ? cached : this.cars.get(vin);
       if (car === undefined) {
         car = this.newCar(vin, true);
         this.cars.set(vin, car);
+      }
+      if (origin !== null && cached !== car) {
+        origin.historyCar = car;
+        car.cachedOn = origin;
       }
       if (record !== null) car.fold(sample, seq);
       else car.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
@@ -504,6 +521,10 @@ export class RecentHistory implements ActivitySink {
       car.activity.expire(now);
       if (car.history.rows === 0 || (car.history.newestAt < now - this.options.windowMs && !car.activity.openTrip && !car.activity.openCharge)) {
         this.cars.delete(vin);
+        car.dropped = true;
+        // A silent car's actor may live on: it does not keep the forgotten entry alive.
+        if (car.cachedOn !== null && car.cachedOn.historyCar === car) car.cachedOn.historyCar = null;
+        car.cachedOn = null;
       } else if (car.history.newestAt < now - SWEEP_MS) {
         car.history.trim();
       }

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
+import type { BusRecord } from '../../src/bus/record-bus.js';
+import type { LocalVehicleState } from '../../src/bus/vehicle-state.js';
 import { DashboardGrant } from '../../src/dashboard/dashboard-grant.js';
 import { DashboardHub, DashboardSession, type DashboardClient } from '../../src/dashboard/dashboard-hub.js';
 import { CarHistory } from '../../src/history/car-history.js';
@@ -203,6 +205,70 @@ describe('recent history', () => {
     expect(await answerFor([250, 3])).to.deep.equal(once);
   });
 
+  it('folds records carrying their actor (the cached car entry) as without it: two histories on one bus, a sweep between them', async () => {
+    const plain = [...storyRecords(VIN_A, 300, START), ...storyRecords(VIN_B, 300, START, 11)].sort((a, b) => a.receivedAt - b.receivedAt);
+    const answerOf = async (history: RecentHistory) => Promise.all([VIN_A, VIN_B].map((vin) => history.query(vin, START, START + 300_000, 1000)));
+    const reference = newHistory();
+    const referenceBus = new InProcessBus();
+    reference.start(referenceBus);
+    for (const record of plain) referenceBus.publishNow(record);
+    const expected = await answerOf(reference);
+    reference.stop();
+    expect(expected[0]!.trips).to.have.length.greaterThan(0);
+
+    // One actor per VIN, as the actors publish: both histories cache their entry on it, each its own.
+    const actors = new Map([VIN_A, VIN_B].map((vin) => [vin, { state: new Map(), lastSeenAt: 0, connected: true, stale: false, historyCar: null }] as const));
+    const withOrigin = storyRecordsWithOrigin(plain, actors);
+    const first = newHistory();
+    const second = newHistory();
+    const bus = new InProcessBus();
+    first.start(bus);
+    second.start(bus);
+    // And a history alone on its bus, whose cached entries are its own until the sweep forgets them.
+    const alone = newHistory();
+    const aloneBus = new InProcessBus();
+    alone.start(aloneBus);
+    const aloneRecords = storyRecordsWithOrigin(plain, new Map([VIN_A, VIN_B].map((vin) => [vin, { state: new Map(), lastSeenAt: 0, connected: true, stale: false, historyCar: null }] as const)));
+    // Cut where neither car is on a trip or charging, so the sweep forgets both.
+    const probe = newHistory();
+    const probeBus = new InProcessBus();
+    probe.start(probeBus);
+    let cut = 0;
+    for (let at = 0; at < plain.length && cut === 0; at += 10) {
+      for (const record of plain.slice(at, at + 10)) probeBus.publishNow(record);
+      const answers = at >= 100 ? await answerOf(probe) : [];
+      if (answers.length > 0 && answers.every((answer) => !answer.driving && !answer.charging)) cut = at + 10;
+    }
+    probe.stop();
+    expect(cut).to.be.greaterThan(0);
+    for (const record of withOrigin.slice(0, cut)) bus.publishNow(record);
+    for (const record of aloneRecords.slice(0, cut)) aloneBus.publishNow(record);
+    // A sweep after the window forgets every car of `second` and `alone`: their entries cached on the actors are stale.
+    for (const history of [second, alone]) {
+      history.drain();
+      history.sweep(START + 3 * 24 * 3_600_000);
+      expect(history.carCount).to.equal(0);
+    }
+    // A silent car's actor does not keep the entry the sweep forgot.
+    for (const record of aloneRecords.slice(0, 2)) expect(record.origin!.historyCar).to.equal(null);
+    for (const record of withOrigin.slice(cut)) bus.publishNow(record);
+    for (const record of aloneRecords.slice(cut)) aloneBus.publishNow(record);
+    expect(await answerOf(first)).to.deep.equal(expected);
+    const afterSweep = await answerOf(second);
+    expect(await answerOf(alone)).to.deep.equal(afterSweep);
+    // What `second` kept is exactly what came after the sweep, in cars it looked up again.
+    const fresh = newHistory();
+    const freshBus = new InProcessBus();
+    fresh.start(freshBus);
+    for (const record of plain.slice(cut)) freshBus.publishNow(record);
+    expect(afterSweep).to.deep.equal(await answerOf(fresh));
+    expect(second.carCount).to.equal(2);
+    first.stop();
+    second.stop();
+    alone.stop();
+    fresh.stop();
+  });
+
   it('keeps a bounded number of rows per car, thinning the old ones and keeping the newest', () => {
     const car = new CarHistory({ windowMs: 365 * 86_400_000, resolutionMs: 1000, maxRows: 256, heartbeatMs: 600_000 });
     const sample = new SignalSample();
@@ -385,3 +451,8 @@ describe('map tiles in the page policy', () => {
     expect(tileOrigins('')).to.deep.equal([]);
   });
 });
+
+/** The records as their actors publish them (BusRecord.origin set: the history caches its car entry there). */
+function storyRecordsWithOrigin(records: BusRecord[], actors: ReadonlyMap<string, LocalVehicleState>): BusRecord[] {
+  return records.map((record) => ({ ...record, origin: actors.get(record.vin)! }));
+}
