@@ -88,6 +88,11 @@ function sendCorked(): void {
 /** Connections with replies queued this turn; one microtask writes them all. */
 const connectionsToFlush: UwsVehicleConnection[] = [];
 let flushQueued = false;
+/**
+ * Queues a microtask without queueMicrotask's AsyncResource and bound function per call (Node 20): the
+ * same microtask queue, so the same order, for ~40 ns instead of ~100 (once per lone frame's turn).
+ */
+const SETTLED = Promise.resolve();
 
 /**
  * The replies queued this turn, of every connection, in the order queued: the reply, its kind, its
@@ -192,7 +197,7 @@ export class UwsVehicleConnection implements VehicleConnection {
       connectionsToFlush.push(this);
       if (!flushQueued) {
         flushQueued = true;
-        queueMicrotask(flushQueuedReplies);
+        void SETTLED.then(flushQueuedReplies);
       }
     } else {
       queuedNext[this.lastQueued] = at;
