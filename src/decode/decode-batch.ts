@@ -332,11 +332,13 @@ export function spareSmallResultBuffers(): number {
 function resultBytes(size: number, smallSpares: boolean): Uint8Array {
   if (size < RECYCLED_RESULT_MIN_BYTES) {
     if (!smallSpares) return freshResultBytes(size, size);
-    // The newest first (its lines are the likeliest still cached); a spare too small stays for a smaller batch.
+    // The newest first (its lines are the likeliest still cached); a spare too small stays for a smaller
+    // batch, one far too big (an inline burst's) for a bigger one.
     const spares = SPARE_SMALL_RESULTS;
     for (let s = spares.length - 1; s >= 0 && s >= spares.length - 4; s--) {
       const spare = spares[s]!;
-      if (spare.byteLength >= size) {
+      const capacity = spare.byteLength;
+      if (capacity >= size && (capacity <= SMALL_RESULT_BYTES || capacity <= 4 * size)) {
         if (s === spares.length - 1) spares.length = s;
         else spares.splice(s, 1);
         resultBuffer = spare;
