@@ -3,7 +3,9 @@
 // decoded inline. Per frame, process CPU of: the turn alone (a port message and a setImmediate, the
 // harness's own cost), decodeBatch + receiveOutcomes called directly on a task built once, and the same frames
 // through DecodePool.submit (copy, columns, the flush on the next turn, inline decode, delivery, metrics)
-// with a fresh buffer per batch and with the inline buffer reused (DecodePoolOptions.reuseInlineFrames).
+// with a fresh buffer per batch, with the inline buffer reused (DecodePoolOptions.reuseInlineFrames), and
+// with that and the result buffers recycled too (recycleResults: the server's in-process bus; the result
+// of a lone frame written into a spare let go of by an earlier batch instead of a new buffer each).
 // "pool overhead" is the pool's figure minus the other two: the submit side's fixed cost per frame.
 // --evict-kb N writes N KB of scratch memory before each frame (every variant, the turn alone included,
 // so it cancels out): in the server a lone frame finds the decoder's code and data cold, evicted by the
@@ -90,11 +92,14 @@ function direct(n: number): Promise<number> {
   });
 }
 
-async function viaPool(n: number, reuseInlineFrames: boolean): Promise<number> {
+async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): Promise<number> {
   let after: () => void = () => {};
   const pool = new DecodePool<number>(
-    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, metrics: new ServerMetrics({ version: 'bench' }).decode, logger: pino({ level: 'silent' }) },
-    () => after(),
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, recycleResults: () => recycle, metrics: new ServerMetrics({ version: 'bench' }).decode, logger: pino({ level: 'silent' }) },
+    // Not kept (a port.postMessage returns true, which would say kept).
+    () => {
+      after();
+    },
   );
   try {
     // The worker's start (module loading, the transcoders) is process CPU too: done before measuring,
@@ -111,20 +116,24 @@ async function viaPool(n: number, reuseInlineFrames: boolean): Promise<number> {
       pool.submit(frames[i % frames.length]!, vin, Date.now(), i);
     });
   } finally {
+    // The last batch waits for a next flush that never comes.
+    if (recycle && pool.inlineResultsLetGo < n - 1) throw new Error(`only ${pool.inlineResultsLetGo} of ${n} results recycled`);
     await pool.close();
   }
 }
 
-const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [] };
+const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [] };
 await turnAlone(2000);
 await direct(2000);
 await viaPool(2000, false);
 await viaPool(2000, true);
+await viaPool(2000, true, true);
 for (let r = 0; r < rounds; r++) {
   rows.turn!.push(await turnAlone(count));
   rows.direct!.push(await direct(count));
   rows.fresh!.push(await viaPool(count, false));
   rows.reused!.push(await viaPool(count, true));
+  rows.recycled!.push(await viaPool(count, true, true));
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const turn = median(rows.turn!);
@@ -132,7 +141,7 @@ const decode = median(rows.direct!) - turn;
 console.log(`lone frames, ${count} per run, median of ${rounds} runs, ${evictBytes / 1024} KB evicted per frame (process CPU µs per frame):`);
 console.log(`  the turn alone (a port message, setImmediate) ${turn.toFixed(2)}`);
 console.log(`  decodeBatch + receiveOutcomes, direct        ${decode.toFixed(2)}  (beyond the turn)`);
-for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused']] as const) {
+for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused'], ['recycled', 'pool, inline buffer reused, results recycled']] as const) {
   const total = median(rows[name]!);
   console.log(`  ${label.padEnd(44)} ${(total - turn).toFixed(2)}  (beyond the turn; pool overhead ${(total - turn - decode).toFixed(2)})`);
 }

@@ -179,9 +179,11 @@ export const transcoderStats = { fallbacks: 0, reencoded: 0 };
  * Decode one batch of frames: envelope -> topic -> protobuf wire bytes -> canonical JSON bytes (with
  * the reference normalisations) inside the dashboard message, and the reply each frame will get. Runs
  * in a decode worker; pure so it is tested without threads. Every frame yields exactly one row and one
- * reply, whatever its bytes.
+ * reply, whatever its bytes. `smallSpares`: the caller (the main thread's inline path, recycling) hands
+ * small results back (offerInlineResultBuffer), so a small one is taken from those spares or made in
+ * one size class; else it is exactly its size.
  */
-export function decodeBatch(task: DecodeTask): DecodeResult {
+export function decodeBatch(task: DecodeTask, smallSpares = false): DecodeResult {
   const frames = framesView(task.frames);
   const count = task.vins.length;
   const slots = count * FRAME_SLOTS;
@@ -247,7 +249,9 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   // Not zeroed first (calloc's memset of the whole result was a tenth of a µs per record): every byte
   // is written below, the few padding bytes before the samples included.
   const end = samplesAt + SAMPLES.count * SAMPLE_VALUES * 8;
-  const bytes = resultBytes(end);
+  const bytes = resultBytes(end, smallSpares);
+  const buffer = resultBuffer;
+  resultBuffer = NO_RESULT;
   for (let at = normalisedAt + NORMALISED.n; at < samplesAt; at++) bytes[at] = 0;
   bytes.set(TABLE_BYTES.of(table).subarray(0, tableBytes));
   if (STATE.length > 0) bytes.set(STATE_BYTES.of(STATE.values).subarray(0, STATE.length * 4), stateAt);
@@ -255,11 +259,26 @@ export function decodeBatch(task: DecodeTask): DecodeResult {
   if (SINK.n > 0) bytes.set(SINK.bytes.subarray(0, SINK.n), textAt);
   if (NORMALISED.n > 0) bytes.set(NORMALISED.bytes.subarray(0, NORMALISED.n), normalisedAt);
   if (SAMPLES.count > 0) bytes.set(SAMPLES_BYTES.of(SAMPLES.values).subarray(0, SAMPLES.count * SAMPLE_VALUES * 8), samplesAt);
-  return { buffer: bytes.buffer as ArrayBuffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, end, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
+  return { buffer, count, stateAt, repliesAt, textAt, normalisedAt, samplesAt, end, internalErrors: internalErrors ?? NO_INTERNAL_ERRORS };
 }
 
-/** Results from this size on come in size classes and may be recycled; smaller ones malloc serves well. */
+/** Results from this size on come in size classes and may be recycled by the workers. */
 export const RECYCLED_RESULT_MIN_BYTES = 64 * 1024;
+/**
+ * Smaller results are at least this big (one class for a lone frame's few KB), so a spare from any
+ * earlier small batch serves the next one on the main thread (offerInlineResultBuffer).
+ */
+export const SMALL_RESULT_BYTES = 4 * 1024;
+/**
+ * Small result buffers the main thread keeps: the recent history holds a sparse fleet's records for a
+ * 20 ms window (~20 lone batches at 1,000 frames/s) before they come back, so a few dozen, bounded.
+ */
+const MAX_SPARE_SMALL_RESULTS = 64;
+/** Small result buffers every holder let go of on this thread, newest last (offerInlineResultBuffer). */
+const SPARE_SMALL_RESULTS: ArrayBuffer[] = [];
+const NO_RESULT = new ArrayBuffer(0);
+/** The buffer of the Uint8Array resultBytes returned last (its `.buffer` is a builtin behind the generic LoadIC). */
+let resultBuffer: ArrayBuffer = NO_RESULT;
 /** Handed-back result buffers this thread keeps (a few batches' worth: one per batch in flight, roughly). */
 const MAX_SPARE_RESULTS = 6;
 /** Result buffers handed back by the main thread, oldest first (offerResultBuffers). */
@@ -283,21 +302,67 @@ export function spareResultBuffers(): number {
 }
 
 /**
+ * A result buffer of a batch decoded on this thread (DecodePool's inline path) that every holder let go
+ * of: the next inline batches' results are written into it instead of a new buffer each (malloc, a new
+ * ArrayBuffer and its finalisation by the GC per lone frame; BENCHMARKS.md, engineer U). Big ones go
+ * where a worker's handed-back buffers go.
+ */
+export function offerInlineResultBuffer(buffer: ArrayBuffer): void {
+  const size = buffer.byteLength;
+  if (size >= RECYCLED_RESULT_MIN_BYTES) {
+    if (SPARE_RESULTS.length >= MAX_SPARE_RESULTS) SPARE_RESULTS.shift();
+    SPARE_RESULTS.push(buffer);
+  } else if (size >= SMALL_RESULT_BYTES && SPARE_SMALL_RESULTS.length < MAX_SPARE_SMALL_RESULTS) {
+    SPARE_SMALL_RESULTS.push(buffer);
+  }
+}
+
+/** Spare small result buffers held on this thread (tests). */
+export function spareSmallResultBuffers(): number {
+  return SPARE_SMALL_RESULTS.length;
+}
+
+/**
  * `size` bytes for a batch's result: the newest spare that holds them without wasting more than three
  * quarters of itself, else a new buffer rounded up to an eighth of the next power of two (so a buffer
- * made for one batch serves the similar batches after it). Not zeroed: decodeBatch writes every byte
- * up to `size`.
+ * made for one batch serves the similar batches after it). A small result is exact, or with
+ * `smallSpares` the newest of the last few small spares that holds it, else SMALL_RESULT_BYTES. Not
+ * zeroed: decodeBatch writes every byte up to `size`.
  */
-function resultBytes(size: number): Uint8Array {
-  if (size < RECYCLED_RESULT_MIN_BYTES) return Buffer.allocUnsafeSlow(size);
+function resultBytes(size: number, smallSpares: boolean): Uint8Array {
+  if (size < RECYCLED_RESULT_MIN_BYTES) {
+    if (!smallSpares) return freshResultBytes(size, size);
+    // The newest first (its lines are the likeliest still cached); a spare too small stays for a smaller
+    // batch, one far too big (an inline burst's) for a bigger one.
+    const spares = SPARE_SMALL_RESULTS;
+    for (let s = spares.length - 1; s >= 0 && s >= spares.length - 4; s--) {
+      const spare = spares[s]!;
+      const capacity = spare.byteLength;
+      if (capacity >= size && (capacity <= SMALL_RESULT_BYTES || capacity <= 4 * size)) {
+        if (s === spares.length - 1) spares.length = s;
+        else spares.splice(s, 1);
+        resultBuffer = spare;
+        return new Uint8Array(spare, 0, size);
+      }
+    }
+    return freshResultBytes(size <= SMALL_RESULT_BYTES ? SMALL_RESULT_BYTES : resultSizeClass(size), size);
+  }
   for (let s = SPARE_RESULTS.length - 1; s >= 0; s--) {
     const spare = SPARE_RESULTS[s]!;
     if (spare.byteLength >= size && spare.byteLength <= 4 * size) {
       SPARE_RESULTS.splice(s, 1);
+      resultBuffer = spare;
       return new Uint8Array(spare, 0, size);
     }
   }
-  return Buffer.allocUnsafeSlow(resultSizeClass(size)).subarray(0, size);
+  return freshResultBytes(resultSizeClass(size), size);
+}
+
+/** A new buffer of `capacity` bytes, not zeroed (calloc's memset of a whole result cost more than writing it). */
+function freshResultBytes(capacity: number, size: number): Uint8Array {
+  const bytes = Buffer.allocUnsafeSlow(capacity);
+  resultBuffer = bytes.buffer as ArrayBuffer;
+  return bytes.subarray(0, size);
 }
 
 /** `size` rounded up to a multiple of an eighth of the smallest power of two >= size. */

@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import type { DecodeMetrics } from './decode-metrics.js';
-import { RECYCLED_RESULT_MIN_BYTES, decodeBatch } from './decode-batch.js';
+import { RECYCLED_RESULT_MIN_BYTES, decodeBatch, offerInlineResultBuffer } from './decode-batch.js';
 import { DecodedBatch } from './decoded-batch.js';
 import { align8, columnBytes, type ChannelBatch, type DecodeResult, type DecodeTask } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
@@ -106,6 +106,8 @@ const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 /** Frames buffers of delivered worker batches kept for reuse: one per batch a worker may hold, roughly. */
 const MAX_SPARE_FRAMES = 4;
+/** Inline batches whose recycling waits for the next flush (inlineDelivered); beyond, a batch is simply not recycled. */
+const MAX_INLINE_WAITING = 64;
 /** Result buffers let go of and not yet handed back to a worker (recycleResults). */
 const MAX_SPARE_RESULTS = 8;
 /** Result buffers handed back with one batch: a worker keeps a few (offerResultBuffers). */
@@ -156,11 +158,26 @@ export class DecodePool<T> {
     this.resultsLetGo++;
     if (this.spareResults.length < MAX_SPARE_RESULTS && buffer.byteLength >= RECYCLED_RESULT_MIN_BYTES) this.spareResults.push(buffer);
   };
+  /**
+   * Inline batches delivered whose recycling waits for the next flush from the check phase (the pool's
+   * own hold; a later macrotask, so the replies' microtask has run): no setImmediate per lone frame.
+   */
+  private inlineDelivered: DecodedBatch[] = [];
+  private readonly takeBackInline = (buffer: ArrayBuffer): void => {
+    this.inlineResultsLetGo++;
+    offerInlineResultBuffer(buffer);
+  };
   /** Result buffers whose last holder let go (tests, benchmarks). */
   resultsLetGo = 0;
+  /** Inline batches' result buffers whose last holder let go, kept for later inline results (tests, benchmarks). */
+  inlineResultsLetGo = 0;
   /** Result buffers handed back to the workers (tests, benchmarks). */
   resultsHandedBack = 0;
-  private readonly flushLater = (): void => this.flush();
+  private readonly flushNow = (): void => this.flush();
+  private readonly flushLater = (): void => {
+    if (this.inlineDelivered.length > 0) this.letGoInline();
+    this.flush();
+  };
   private startBatchBytes = MIN_BATCH_BYTES;
   private flushScheduled = false;
   private inFlight = 0;
@@ -274,7 +291,8 @@ export class DecodePool<T> {
     }
     if (this.current !== null && !this.flushScheduled) {
       this.flushScheduled = true;
-      void SETTLED.then(this.flushLater);
+      // Not flushLater: that also lets go of this turn's inline batches, whose replies may still be queued.
+      void SETTLED.then(this.flushNow);
     }
   }
 
@@ -531,6 +549,8 @@ export class DecodePool<T> {
    */
   private decodeInline(batch: OpenBatch<T>): boolean {
     const startedAt = performance.now();
+    // Asked once per batch: the answer may change (a bus listener that does not hold records comes and goes).
+    const recycled = this.options.recycleResults?.() === true;
     let result: DecodeResult;
     try {
       // Samples too: the transcoder gathers them as it writes (~0.45 µs a lone frame before its ack), the history's own read after the acks cost ~1.3 µs (BENCHMARKS.md, engineer T).
@@ -541,16 +561,23 @@ export class DecodePool<T> {
       task.receivedAt = batch.receivedAt;
       task.watched = batch.watched;
       task.normalise = this.options.normalisedPayloads === true;
-      result = decodeBatch(task);
+      result = decodeBatch(task, recycled);
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
     }
     this.options.metrics.batchCells.inline.inc();
     this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
-    this.deliver(batch, result);
+    this.deliver(batch, result, recycled ? this.takeBackInline : null);
     this.recycle(batch);
     return true;
+  }
+
+  /** The pool's hold on the inline batches delivered before this macrotask (see inlineDelivered). */
+  private letGoInline(): void {
+    const batches = this.inlineDelivered;
+    for (let i = 0; i < batches.length; i++) batches[i]!.letGo();
+    batches.length = 0;
   }
 
   /**
@@ -647,7 +674,7 @@ export class DecodePool<T> {
           this.failed(batch, attempt, 'worker_error', error);
           return;
         }
-        if (this.deliver(batch, result, this.options.recycleResults?.() === true) && this.options.reuseInlineFrames === true && this.spareFrames.length < MAX_SPARE_FRAMES) this.spareFrames.push(batch.frames);
+        if (this.deliver(batch, result, this.options.recycleResults?.() === true ? this.takeBack : null) && this.options.reuseInlineFrames === true && this.spareFrames.length < MAX_SPARE_FRAMES) this.spareFrames.push(batch.frames);
       },
       lost: (kind, error) => this.failed(batch, attempt, kind, error),
     };
@@ -685,20 +712,24 @@ export class DecodePool<T> {
    * `recycle`, the result buffer goes back to a worker once the turn is over (replies are written from
    * views of it in a microtask) and every holder let go; a kept batch's never does.
    */
-  private deliver(batch: Batch<T>, result: DecodeResult, recycle = false): boolean {
+  private deliver(batch: Batch<T>, result: DecodeResult, recycler: ((buffer: ArrayBuffer) => void) | null = null): boolean {
     if (result.internalErrors.length > 0) {
       // A bug, not a bad frame: its own series and an error log, never decode_errors_total.
       this.options.metrics.decodeInternalErrors.inc({ stage: 'frame' }, result.internalErrors.length);
       for (const error of result.internalErrors) this.options.logger.error({ error, frames: batch.tickets.length }, 'decode_internal_error');
     }
     const decoded = new DecodedBatch(result, batch.frames);
-    if (recycle) decoded.recycleWith(this.takeBack);
+    if (recycler !== null) decoded.recycleWith(recycler);
     const tickets = batch.tickets;
     let kept = false;
     for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
-    if (recycle) {
+    if (recycler !== null) {
       if (kept) {
         decoded.pin();
+      } else if (recycler === this.takeBackInline) {
+        // Bounded: inline batches from flushes of other phases (a microtask after a worker's answer) wait too.
+        if (this.inlineDelivered.length < MAX_INLINE_WAITING) this.inlineDelivered.push(decoded);
+        else decoded.pin();
       } else {
         this.deliveredThisTurn.push(decoded);
         if (!this.letGoScheduled) {

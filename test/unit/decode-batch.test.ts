@@ -3,7 +3,18 @@ import pino from 'pino';
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { dashboardMessageOf, dashboardRecordMessage } from '../../src/dashboard/dashboard-protocol.js';
-import { RECYCLED_RESULT_MIN_BYTES, decodeBatch, offerResultBuffers, receiveOutcomes, resultSizeClass, spareResultBuffers, stateFieldName } from '../../src/decode/decode-batch.js';
+import {
+  RECYCLED_RESULT_MIN_BYTES,
+  SMALL_RESULT_BYTES,
+  decodeBatch,
+  offerInlineResultBuffer,
+  offerResultBuffers,
+  receiveOutcomes,
+  resultSizeClass,
+  spareResultBuffers,
+  spareSmallResultBuffers,
+  stateFieldName,
+} from '../../src/decode/decode-batch.js';
 import { FRAME_SLOTS, resultReplies, type DecodeTask } from '../../src/decode/decode-task.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { decodeResultOf } from '../../src/decode/worker-replies.js';
@@ -200,6 +211,38 @@ describe('decodeBatch: recycled result buffers', () => {
     const tooSmall = new ArrayBuffer(RECYCLED_RESULT_MIN_BYTES);
     offerResultBuffers([tooSmall]);
     expect(decodeBatch(bigTask()).buffer).to.not.equal(tooSmall);
+  });
+
+  it('on the main thread\'s inline path (smallSpares), writes a lone frame\'s result into the newest small spare, dirty, read exactly as a fresh one; never one too small or far too big', () => {
+    const lone = () => task([frame('V', big, 'tx-lone')]);
+    const fresh = decodeBatch(lone());
+    const expected = receiveOutcomes(fresh, lone().frames);
+    expect(fresh.end).to.be.below(SMALL_RESULT_BYTES);
+    // Spares other tests of this thread left may be there too: the ones offered here are the newest.
+    const before = spareSmallResultBuffers();
+    offerInlineResultBuffer(new ArrayBuffer(SMALL_RESULT_BYTES - 8));
+    expect(spareSmallResultBuffers(), 'a buffer under the small class is not kept').to.equal(before);
+    const farTooBig = new ArrayBuffer(32 * 1024);
+    const spare = new ArrayBuffer(SMALL_RESULT_BYTES);
+    new Uint8Array(spare).fill(0xa5);
+    offerInlineResultBuffer(farTooBig);
+    offerInlineResultBuffer(spare);
+    expect(spareSmallResultBuffers()).to.equal(before + 2);
+    const first = decodeBatch(lone(), true);
+    expect(first.buffer, 'the newest spare').to.equal(spare);
+    expect(receiveOutcomes(decodeResultOf(structuredClone(first)), lone().frames)).to.deep.equal(expected);
+    const second = decodeBatch(lone(), true);
+    expect(second.buffer, 'a lone frame never takes a spare eight times its size').to.not.equal(farTooBig);
+    expect(second.buffer.byteLength, 'a small result: one class, or a spare at most four times it').to.be.within(SMALL_RESULT_BYTES, Math.max(SMALL_RESULT_BYTES, 4 * second.end!));
+    const spares = spareSmallResultBuffers();
+    const without = decodeBatch(lone());
+    expect(without.buffer.byteLength, 'off the inline path, small results are exact').to.equal(without.end);
+    expect(spareSmallResultBuffers(), 'and take no spare').to.equal(spares);
+    // An inline burst's result (several frames) takes the big spare, the newest that fits.
+    const burst = task(Array.from({ length: 6 }, (_, i) => frame('V', big, `tx-${i}`)));
+    const burstResult = decodeBatch(burst, true);
+    expect(burstResult.end).to.be.above(8 * 1024);
+    expect(burstResult.buffer).to.equal(farTooBig);
   });
 
   it('size classes: an eighth of the next power of two, never less than asked', () => {

@@ -327,3 +327,132 @@ describe('decode pool: result buffers recycled once every holder let go', functi
     }
   });
 });
+
+describe('decode pool: a lone frame\'s result buffer recycled on the main thread (inline batches)', function () {
+  this.timeout(30_000);
+
+  interface HeldInline { batch: DecodedBatch; ticket: number; view: Uint8Array; copy: Buffer; reply: Uint8Array; replyCopy: Buffer }
+
+  /**
+   * Lone frames decoded inline, one per turn, recycling on (or off). The handler checks each reply a
+   * microtask later (as the vehicle listener writes it), notes a result written into a buffer a held or
+   * kept batch still has, and holds (`holds`) or keeps (`keeps`, a parked outcome) a frame's batch with a
+   * view and a copy of its dashboard bytes and reply.
+   */
+  function lonePool(recycle: boolean, holds: (ticket: number) => boolean, keeps: (ticket: number) => boolean = () => false, batchMaxFrames = 64) {
+    const held: HeldInline[] = [];
+    const replyFailures: string[] = [];
+    const takenWhileHeld: string[] = [];
+    const buffers: ArrayBufferLike[] = [];
+    let done: () => void = () => {};
+    const pool = new DecodePool<number>(
+      { workers: 1, batchMaxFrames, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames: true, recycleResults: () => recycle, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
+      (ticket, batch, index) => {
+        const reply = batch.reply(index);
+        const replyCopy = Buffer.from(reply);
+        queueMicrotask(() => {
+          if (reply.byteLength === 0 || !Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).equals(replyCopy)) replyFailures.push(`reply of frame ${ticket}`);
+        });
+        const view = batch.dashboardBytes(index)!;
+        for (const entry of held) if (entry.view.buffer === view.buffer) takenWhileHeld.push(`frame ${ticket} took frame ${entry.ticket}'s buffer`);
+        buffers.push(view.buffer);
+        if (holds(ticket) || keeps(ticket)) {
+          if (!keeps(ticket)) batch.hold();
+          held.push({ batch, ticket, view, copy: Buffer.from(view), reply, replyCopy });
+        }
+        done();
+        return keeps(ticket);
+      },
+    );
+    /** Frame `ticket` alone in its turn, resolved once it has its outcome and that turn is over. */
+    const lone = (ticket: number) =>
+      new Promise<void>((resolve) => {
+        done = () => setImmediate(resolve);
+        pool.submit(frame(`tx-${ticket}`, ticket), VIN, Date.now(), ticket);
+      });
+    const checkHeld = () => {
+      for (const entry of held) {
+        expect(Buffer.from(entry.view.buffer, entry.view.byteOffset, entry.view.byteLength).equals(entry.copy), `frame ${entry.ticket}'s dashboard bytes unchanged`).to.equal(true);
+        expect(Buffer.from(entry.reply.buffer, entry.reply.byteOffset, entry.reply.byteLength).equals(entry.replyCopy), `frame ${entry.ticket}'s reply unchanged`).to.equal(true);
+      }
+    };
+    return { pool, held, replyFailures, takenWhileHeld, buffers, lone, checkHeld };
+  }
+
+  it('writes a lone frame\'s result into a buffer an earlier one let go of, never into one still held: held views read what was decoded until let go', async () => {
+    // Every third frame held for three turns (as the recent history holds a sparse record for its window).
+    const { pool, held, replyFailures, takenWhileHeld, buffers, lone, checkHeld } = lonePool(true, (ticket) => ticket % 3 === 0);
+    try {
+      for (let ticket = 0; ticket < 60; ticket++) {
+        await lone(ticket);
+        checkHeld();
+        while (held.length > 0 && held[0]!.ticket <= ticket - 3) held.shift()!.batch.letGo();
+      }
+      expect(replyFailures, 'every reply read intact a microtask after its outcome').to.deep.equal([]);
+      expect(takenWhileHeld).to.deep.equal([]);
+      expect(new Set(buffers).size, 'buffers reused').to.be.below(buffers.length / 4);
+      // All but the ones still held and the last frame's (the pool's hold waits for the next flush);
+      // the first frame went to the worker (the pool's first batch waits for it) and is not inline.
+      expect(pool.inlineResultsLetGo).to.be.within(60 - 3 - held.length, 60 - 1 - held.length);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('never takes the buffer of a batch an outcome handler kept (a parked outcome), nor of one held and never let go', async () => {
+    const { pool, held, replyFailures, takenWhileHeld, buffers, lone, checkHeld } = lonePool(true, (ticket) => ticket === 12, (ticket) => ticket === 7);
+    try {
+      for (let ticket = 0; ticket < 40; ticket++) {
+        await lone(ticket);
+        checkHeld();
+      }
+      expect(held.map((entry) => entry.ticket)).to.deep.equal([7, 12]);
+      expect(replyFailures).to.deep.equal([]);
+      expect(takenWhileHeld).to.deep.equal([]);
+      // One outcome per frame, in order: buffers[ticket] is frame ticket's.
+      expect(buffers.slice(7).filter((buffer) => buffer === held[0]!.view.buffer).length, 'the kept batch\'s buffer not taken after it').to.equal(1);
+      expect(buffers.slice(12).filter((buffer) => buffer === held[1]!.view.buffer).length, 'the held batch\'s buffer not taken after it').to.equal(1);
+      expect(new Set(buffers).size, 'the others reused').to.be.below(10);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('takes no buffer whose replies are still to be written: inline batches flushed one after another in one turn (full batches) each get their own', async () => {
+    const { pool, replyFailures, takenWhileHeld, buffers, lone } = lonePool(true, () => false, () => false, 2);
+    try {
+      // The first batch waits for the worker; the rest are decoded inline.
+      for (let ticket = 0; ticket < 4; ticket++) await lone(ticket);
+      for (let round = 0; round < 10; round++) {
+        const from = 4 + round * 8;
+        await new Promise<void>((resolve) => {
+          // Each pair fills a batch: four inline decodes in this one turn, before any reply's microtask.
+          for (let i = from; i < from + 8; i++) pool.submit(frame(`tx-${i}`, i), VIN, Date.now(), i);
+          const poll = (): void => {
+            if (pool.pending === 0) resolve();
+            else setImmediate(poll);
+          };
+          setImmediate(poll);
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(replyFailures, 'every reply read intact a microtask after its outcome').to.deep.equal([]);
+      expect(takenWhileHeld).to.deep.equal([]);
+      expect(pool.inlineResultsLetGo, 'recycled in later turns').to.be.at.least(30);
+      expect(new Set(buffers).size, 'buffers reused').to.be.below(buffers.length / 2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('recycles nothing inline when recycleResults says no: each lone frame its own buffer', async () => {
+    const { pool, buffers, lone } = lonePool(false, () => false);
+    try {
+      for (let ticket = 0; ticket < 20; ticket++) await lone(ticket);
+      expect(pool.inlineResultsLetGo).to.equal(0);
+      expect(new Set(buffers).size).to.equal(20);
+    } finally {
+      await pool.close();
+    }
+  });
+});
