@@ -290,10 +290,14 @@ const SPARE_RESULTS: ArrayBuffer[] = [];
  */
 export function offerResultBuffers(buffers: readonly ArrayBuffer[]): void {
   for (const buffer of buffers) {
-    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength < RECYCLED_RESULT_MIN_BYTES) continue;
-    if (SPARE_RESULTS.length >= MAX_SPARE_RESULTS) SPARE_RESULTS.shift();
-    SPARE_RESULTS.push(buffer);
+    if (buffer instanceof ArrayBuffer && buffer.byteLength >= RECYCLED_RESULT_MIN_BYTES) keepSpareResult(buffer);
   }
+}
+
+/** A big result buffer kept for the next big results; beyond a few, the oldest is let go. */
+function keepSpareResult(buffer: ArrayBuffer): void {
+  if (SPARE_RESULTS.length >= MAX_SPARE_RESULTS) SPARE_RESULTS.shift();
+  SPARE_RESULTS.push(buffer);
 }
 
 /** Spare result buffers held (tests). */
@@ -310,8 +314,7 @@ export function spareResultBuffers(): number {
 export function offerInlineResultBuffer(buffer: ArrayBuffer): void {
   const size = buffer.byteLength;
   if (size >= RECYCLED_RESULT_MIN_BYTES) {
-    if (SPARE_RESULTS.length >= MAX_SPARE_RESULTS) SPARE_RESULTS.shift();
-    SPARE_RESULTS.push(buffer);
+    keepSpareResult(buffer);
   } else if (size >= SMALL_RESULT_BYTES && SPARE_SMALL_RESULTS.length < MAX_SPARE_SMALL_RESULTS) {
     SPARE_SMALL_RESULTS.push(buffer);
   }

@@ -200,7 +200,7 @@ export class RecentHistory implements ActivitySink {
   private head = 0;
   /**
    * Entries in use are [head, tail). The columns are not emptied when everything is folded in, only
-   * written over from 0 again: emptied, each of the seven would be grown again, step by step, after
+   * written over from 0 again: emptied, each column would be grown again, step by step, after
    * every drain (what a push past the end costs). Entries past `tail` are stale; the references among
    * them (signals, records) are let go of as they are folded in.
    */
