@@ -68,6 +68,12 @@ const Q_SEQ = 2;
 const Q_VALUES = 3;
 /** Entries the queue's numbers have room for at first (grown by doubling, given back after a burst). */
 const QUEUE_START = 256;
+/**
+ * Entries past which the queue's numbers are given back once drained (a burst's): a power of two, as
+ * the queue grows by doubling, above what a busy server's turns fill between drains (RECORDS_PER_TURN
+ * and a turn's more); ~590 KB at most kept.
+ */
+const QUEUE_KEPT = 4096;
 /** How often cars are swept; a car with no new row for this long is idle (its spare rows go back). */
 const SWEEP_MS = 60_000;
 
@@ -375,10 +381,10 @@ export class RecentHistory implements ActivitySink {
     if (this.head === this.tail) {
       // All folded in: the columns are written from 0 again (fold let go of the records); a burst's
       // long columns are given back.
-      if (this.tail > RECORDS_PER_TURN) {
-        for (const column of columns()) column.length = 0;
-        this.queueRows = new Float64Array(QUEUE_START * QUEUE_ROW);
-      }
+      if (this.tail > RECORDS_PER_TURN) for (const column of columns()) column.length = 0;
+      // The numbers are kept up to a few turns' worth (a busy server fills them again at once: made
+      // anew and grown each time, they cost more than the copies they hold); a longer burst's go back.
+      if (this.queueRows.length > QUEUE_KEPT * QUEUE_ROW) this.queueRows = new Float64Array(QUEUE_START * QUEUE_ROW);
       this.head = this.tail = 0;
     } else if (this.head >= 4 * RECORDS_PER_TURN) {
       // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
