@@ -389,14 +389,14 @@ export class DecodePool<T> {
     channel.post(task, [], {
       answered: (answer) => {
         this.taskEnded();
-        if ('failed' in answer) {
+        if (!Array.isArray(answer) && 'failed' in answer) {
           failed('worker_error', answer.failed);
           return;
         }
-        // A reply of the wrong shape takes the failure path, as a worker error.
+        // A reply of the wrong shape (a car-frame batch's row among them) takes the failure path, as a worker error.
         let outcomes: StoredOutcome[];
         try {
-          outcomes = storedOutcomesOf(answer.result, bodies.length);
+          outcomes = storedOutcomesOf(Array.isArray(answer) ? answer : answer.result, bodies.length);
         } catch (error) {
           failed('worker_error', error);
           return;
@@ -648,11 +648,12 @@ export class DecodePool<T> {
    * only it, the counts and the VINs as one string. The answer comes back on the same port, in order.
    */
   private post(channel: WorkerChannel, batch: Batch<T>, attempt: 1 | 2): void {
-    const message: ChannelBatch = { frames: batch.frames, count: batch.tickets.length, columnsAt: align8(batch.bytes), vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
+    const message: ChannelBatch = [batch.frames, batch.tickets.length, align8(batch.bytes), batch.vins.join('\n'), this.options.normalisedPayloads === true ? 1 : 0];
     // Result buffers nothing reads any more go back with it (transferred: this thread cannot read them after).
     let transfer: ArrayBuffer[] = NO_TRANSFER;
     if (this.spareResults.length > 0) {
-      transfer = message.spares = this.spareResults.splice(Math.max(0, this.spareResults.length - SPARES_PER_MESSAGE));
+      transfer = this.spareResults.splice(Math.max(0, this.spareResults.length - SPARES_PER_MESSAGE));
+      for (const spare of transfer) message.push(spare);
       this.resultsHandedBack += transfer.length;
       this.options.metrics.decodeResultsRecycled.inc(transfer.length);
     }
@@ -661,7 +662,7 @@ export class DecodePool<T> {
     const job: ChannelJob = {
       answered: (answer) => {
         this.taskEnded();
-        if ('failed' in answer) {
+        if (!Array.isArray(answer) && 'failed' in answer) {
           this.failed(batch, attempt, 'worker_error', answer.failed);
           return;
         }
@@ -669,7 +670,7 @@ export class DecodePool<T> {
         // A reply of the wrong shape takes the failure path, as a worker error.
         let result: DecodeResult;
         try {
-          result = decodeResultOf(answer.result);
+          result = decodeResultOf(Array.isArray(answer) ? answer : answer.result);
         } catch (error) {
           this.failed(batch, attempt, 'worker_error', error);
           return;
