@@ -271,7 +271,8 @@ export class UwsVehicleConnection implements VehicleConnection {
     if (count === 0) return;
     if (sendStatuses.length < count) sendStatuses = new Int8Array(2 ** Math.ceil(Math.log2(count)));
     const statuses = sendStatuses;
-    statuses.fill(-1, 0, count);
+    // A loop, not fill(): TypedArray.prototype.fill is a C++ builtin (~40-50 ns a call against ~3 for a lone reply's store).
+    for (let i = 0; i < count; i++) statuses[i] = -1;
     if (this.isOpen) {
       corkedConnection = this;
       try {
