@@ -60,6 +60,8 @@ export interface ThreadCounters {
   name: string;
   userSeconds: number;
   systemSeconds: number;
+  /** CPU time from /proc/.../schedstat in nanoseconds (the scheduler's own clock, not 10 ms ticks); null when the kernel has no schedstat. */
+  cpuNanos: number | null;
   minorFaults: number;
   majorFaults: number;
   voluntarySwitches: number;
@@ -83,11 +85,18 @@ export function sampleThreads(pid: number): ThreadsSample {
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const status = readFileSync(`/proc/${pid}/task/${entry}/status`, 'utf8');
+      let cpuNanos: number | null = null;
+      try {
+        cpuNanos = Number(readFileSync(`/proc/${pid}/task/${entry}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // a kernel without CONFIG_SCHED_INFO: the ticks stand
+      }
       threads.push({
         tid: Number(entry),
         name,
         userSeconds: Number(f[11]) / ticks,
         systemSeconds: Number(f[12]) / ticks,
+        cpuNanos: Number.isFinite(cpuNanos) ? cpuNanos : null,
         minorFaults: Number(f[7]),
         majorFaults: Number(f[9]),
         voluntarySwitches: countField(status, 'voluntary_ctxt_switches'),
@@ -105,6 +114,8 @@ export interface ThreadGroupUse {
   /** `main`, a thread name (`v8-platform`, `decode-worker`, `libuv-worker`, ...), or `node` for unnamed threads. */
   group: string;
   threads: number;
+  /** From schedstat when every thread of the group has it (ns resolution), else user + system ticks. */
+  cpuFrom: 'schedstat' | 'ticks';
   userMicrosPerRecord: number;
   systemMicrosPerRecord: number;
   cpuMicrosPerRecord: number;
@@ -116,7 +127,8 @@ export interface ThreadGroupUse {
 /**
  * What each group of threads cost per record between two samples: the main thread apart, the others by
  * name. A thread born inside the window counts from zero; one that ended is lost (its CPU still is in
- * the process's figure). Ticks are 10 ms: over a window of N records a tick is 10^4/N µs per record.
+ * the process's figure). The CPU figure is the scheduler's (schedstat, nanoseconds); user and system
+ * come from ticks of 10 ms: over a window of N records a tick is 10^4/N µs per record.
  */
 export function threadUseBetween(a: ThreadsSample, b: ThreadsSample, records: number): ThreadGroupUse[] {
   const before = new Map(a.threads.map((t) => [t.tid, t]));
@@ -125,8 +137,10 @@ export function threadUseBetween(a: ThreadsSample, b: ThreadsSample, records: nu
   for (const t of b.threads) {
     const t0 = before.get(t.tid);
     const group = t.tid === b.pid ? 'main' : t.name;
-    const g = groups.get(group) ?? { group, threads: 0, userMicrosPerRecord: 0, systemMicrosPerRecord: 0, cpuMicrosPerRecord: 0, voluntarySwitchesPerRecord: 0, involuntarySwitchesPerRecord: 0, minorFaultsPerRecord: 0 };
+    const g = groups.get(group) ?? { group, threads: 0, cpuFrom: 'schedstat' as 'schedstat' | 'ticks', userMicrosPerRecord: 0, systemMicrosPerRecord: 0, cpuMicrosPerRecord: 0, voluntarySwitchesPerRecord: 0, involuntarySwitchesPerRecord: 0, minorFaultsPerRecord: 0 };
     g.threads++;
+    if (t.cpuNanos === null || (t0 !== undefined && t0.cpuNanos === null)) g.cpuFrom = 'ticks';
+    else g.cpuMicrosPerRecord += (t.cpuNanos - (t0?.cpuNanos ?? 0)) / 1e3 * per;
     g.userMicrosPerRecord += (t.userSeconds - (t0?.userSeconds ?? 0)) * 1e6 * per;
     g.systemMicrosPerRecord += (t.systemSeconds - (t0?.systemSeconds ?? 0)) * 1e6 * per;
     g.voluntarySwitchesPerRecord += (t.voluntarySwitches - (t0?.voluntarySwitches ?? 0)) * per;
@@ -138,7 +152,7 @@ export function threadUseBetween(a: ThreadsSample, b: ThreadsSample, records: nu
   return [...groups.values()]
     .map((g) => ({
       ...g,
-      cpuMicrosPerRecord: r(g.userMicrosPerRecord + g.systemMicrosPerRecord, 1),
+      cpuMicrosPerRecord: r(g.cpuFrom === 'schedstat' ? g.cpuMicrosPerRecord : g.userMicrosPerRecord + g.systemMicrosPerRecord, 1),
       userMicrosPerRecord: r(g.userMicrosPerRecord, 1),
       systemMicrosPerRecord: r(g.systemMicrosPerRecord, 1),
       voluntarySwitchesPerRecord: r(g.voluntarySwitchesPerRecord, 3),
