@@ -53,7 +53,7 @@ export async function runSparseRounds(contexts: RunContext[], o: SparseOptions, 
       const gc = result.details.gcPerSecond as Record<string, number> | undefined;
       const batches = result.details.decodeBatchesPerSecond as Record<string, number> | undefined;
       if (result.completed && gc !== undefined) {
-        log(`bench: sparse against ${ctx.kind}, GCs per second: ${Object.entries(gc).map(([kind, n]) => `${kind} ${n}`).join(', ')}; decode batches per second: ${Object.entries(batches ?? {}).map(([path, n]) => `${path} ${n}`).join(', ')}`);
+        log(`bench: sparse against ${ctx.kind}, GCs per second: ${Object.entries(gc).map(([kind, n]) => `${kind} ${n}`).join(', ')} (main-thread pauses ${String(result.details.gcPauseMicrosPerRecord ?? '-')} µs per record); decode batches per second: ${Object.entries(batches ?? {}).map(([path, n]) => `${path} ${n}`).join(', ')}`);
       }
     }
   }

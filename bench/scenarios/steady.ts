@@ -72,7 +72,11 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
       if (threadsAtStart !== null && threadsAtEnd !== null) result.details.threads = threadUseBetween(threadsAtStart, threadsAtEnd, acked);
       if (gcAtStart !== null && gcAtEnd !== null) {
         const seconds = (end.at - start.at) / 1000;
-        result.details.gcPerSecond = Object.fromEntries([...gcAtEnd].map(([kind, n]) => [kind, round((n - (gcAtStart.get(kind) ?? 0)) / seconds, 2)]));
+        result.details.gcPerSecond = Object.fromEntries([...gcAtEnd.counts].map(([kind, n]) => [kind, round((n - (gcAtStart.counts.get(kind) ?? 0)) / seconds, 2)]));
+        // The main thread's GC pauses (prom-client times them there), per record: what the window's GC timing adds to its figure.
+        let pauses = 0;
+        for (const [kind, s] of gcAtEnd.seconds) pauses += s - (gcAtStart.seconds.get(kind) ?? 0);
+        result.details.gcPauseMicrosPerRecord = acked > 0 ? round((pauses * 1e6) / acked, 2) : null;
       }
       if (batchesAtStart !== null && batchesAtEnd !== null) {
         const seconds = (end.at - start.at) / 1000;
@@ -108,10 +112,16 @@ function threadsOf(pid: number): ThreadsSample | null {
   }
 }
 
-/** Ours: its GCs so far by kind (minor, major, incremental, weakcb), from prom-client's series; null for the baselines. */
-async function gcCounts(metricsPort: number | null): Promise<Map<string, number> | null> {
+/** Ours: its GCs so far by kind (minor, major, incremental, weakcb) and their summed pauses, from prom-client's series; null for the baselines. */
+async function gcCounts(metricsPort: number | null): Promise<{ counts: Map<string, number>; seconds: Map<string, number> } | null> {
   if (metricsPort === null) return null;
-  return scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_count', 'kind').catch(() => null);
+  try {
+    const counts = await scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_count', 'kind');
+    const seconds = await scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_sum', 'kind');
+    return { counts, seconds };
+  } catch {
+    return null;
+  }
 }
 
 /** Ours: its decode batches so far by path (inline on the main thread, or worker); null for the baselines. */
