@@ -1,6 +1,7 @@
 import { transferableSymbol, valueSymbol } from 'piscina';
 import { CHANNEL_BATCH_SPARES, resultRowOf, taskOfChannelBatch, type ChannelAnswer, type ChannelBatch, type DecodeChannelTask, type DecodeResult } from '../src/decode/decode-task.js';
 import { offerResultBuffers } from '../src/decode/decode-batch.js';
+import { nameThisThread, THREAD_NAMES } from '../src/lifecycle/thread-names.js';
 
 type Decode = (task: unknown) => unknown;
 
@@ -12,6 +13,7 @@ type Decode = (task: unknown) => unknown;
  * crash, termination when the main thread aborts this task because a batch hung).
  */
 export default async function serveDecodeChannel(task: DecodeChannelTask): Promise<void> {
+  nameThisThread(THREAD_NAMES.decode);
   const decode = ((await import(task.workerFile)) as { default: Decode }).default;
   const port = task.port;
   await new Promise<void>((resolve) => {

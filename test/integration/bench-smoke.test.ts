@@ -86,6 +86,13 @@ describe('bench harness (smoke)', function () {
       expect(result.details.serverCpuMicrosPerRecord).to.be.a('number');
     }
     expect(report.results[1]!.details.cpuPerRecordOverLimitByRound).to.have.length(2);
+    // Where the server's CPU went: the main thread for both servers; ours' named decode worker, its GCs and batches.
+    const threadGroups = (r: (typeof report.results)[number]): string[] => (r.details.threads as Array<{ group: string }>).map((g) => g.group);
+    expect(threadGroups(report.results[0]!)).to.include('main');
+    expect(threadGroups(report.results[1]!)).to.include.members(['main', 'v8-platform', 'decode-worker']);
+    expect(report.results[1]!.details.gcPerSecond).to.be.an('object');
+    expect(report.results[1]!.details.decodeBatchesPerSecond).to.be.an('object');
+    expect(stderr).to.match(/sparse against ours, µs per record by thread: main /);
     expect(report.ratios.find((r) => r.scenario === 'sparse' && r.metric === 'server CPU per record')?.oursOverLimit).to.be.a('number');
   });
 
