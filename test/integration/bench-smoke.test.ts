@@ -68,10 +68,11 @@ describe('bench harness (smoke)', function () {
     expect(ratio?.oursOverLimit).to.be.a('number');
   });
 
+  // 1,000 records a round: the limit server's CPU over a 2 s window must reach whole 10 ms ticks of /proc, or its ratio is null.
   it('runs sparse in alternating rounds and reports the median round of each server', async () => {
     const reportFile = join(dir, 'sparse.json');
     const { code, stdout, stderr } = await runBench([
-      '--scenario', 'sparse', '--servers', 'limit,ours', '--sparse-cars', '20', '--sparse-rounds', '2', '--rate', '2', '--seconds', '2', '--warmup', '1',
+      '--scenario', 'sparse', '--servers', 'limit,ours', '--sparse-cars', '50', '--sparse-rounds', '2', '--rate', '10', '--seconds', '2', '--warmup', '1',
       '--fleet-threads', '1', '--cache-dir', join(dir, 'cache'), '--report', reportFile,
     ]);
     expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(0);
