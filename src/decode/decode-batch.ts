@@ -276,6 +276,11 @@ export const SMALL_RESULT_BYTES = 4 * 1024;
 const MAX_SPARE_SMALL_RESULTS = 64;
 /** Small result buffers every holder let go of on this thread, newest last (offerInlineResultBuffer). */
 const SPARE_SMALL_RESULTS: ArrayBuffer[] = [];
+/**
+ * Their byte lengths, read once when offered: an ArrayBuffer's byteLength getter is a builtin optimised
+ * code reaches through the generic LoadIC (Builtins_LoadIC in a lone frame's profile).
+ */
+const SPARE_SMALL_CAPACITIES: number[] = [];
 const NO_RESULT = new ArrayBuffer(0);
 /** The buffer of the Uint8Array resultBytes returned last (its `.buffer` is a builtin behind the generic LoadIC). */
 let resultBuffer: ArrayBuffer = NO_RESULT;
@@ -317,6 +322,7 @@ export function offerInlineResultBuffer(buffer: ArrayBuffer): void {
     keepSpareResult(buffer);
   } else if (size >= SMALL_RESULT_BYTES && SPARE_SMALL_RESULTS.length < MAX_SPARE_SMALL_RESULTS) {
     SPARE_SMALL_RESULTS.push(buffer);
+    SPARE_SMALL_CAPACITIES.push(size);
   }
 }
 
@@ -339,11 +345,17 @@ function resultBytes(size: number, smallSpares: boolean): Uint8Array {
     // batch, one far too big (an inline burst's) for a bigger one.
     const spares = SPARE_SMALL_RESULTS;
     for (let s = spares.length - 1; s >= 0 && s >= spares.length - 4; s--) {
-      const spare = spares[s]!;
-      const capacity = spare.byteLength;
+      const capacity = SPARE_SMALL_CAPACITIES[s]!;
       if (capacity >= size && (capacity <= SMALL_RESULT_BYTES || capacity <= 4 * size)) {
-        if (s === spares.length - 1) spares.length = s;
-        else spares.splice(s, 1);
+        const spare = spares[s]!;
+        // pop, not `length = s`: an array's length setter is a call into C++ (JSArray::SetLength).
+        if (s === spares.length - 1) {
+          spares.pop();
+          SPARE_SMALL_CAPACITIES.pop();
+        } else {
+          spares.splice(s, 1);
+          SPARE_SMALL_CAPACITIES.splice(s, 1);
+        }
         resultBuffer = spare;
         return new Uint8Array(spare, 0, size);
       }
