@@ -227,7 +227,7 @@ return {
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
     info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1;
     // Setting an array's length is a C++ accessor call (Runtime_StoreCallbackProperty, JSArray::SetLength)
-    // even when it is already 0: ~4 % of a cold lone frame's decode. Only records with a rewrite need it.
+    // even when it is already 0 (~4 % of a cold lone frame's decode samples in perf). Only rewrites need it.
     if (info.valueRewrites.length !== 0) info.valueRewrites.length = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
@@ -831,13 +831,12 @@ function messageFunction(
     ? `if (e - s >= 4 && B[s] === 8) { var fk = B[s + 1], fp = s + 2; if (fk >= 128) { if (B[fp] < 128) { fk = (fk & 127) | (B[fp] << 7); fp++; } else fp = e; } if (fp + 2 <= e && B[fp] === 18 && B[fp + 1] < 128 && fp + 2 + B[fp + 1] === e) { v0 = fk; s1 = fp + 2; e1 = e; n1 = 1; P = e; } }`
     : '';
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
-  const memberFast = isValue && onlyOneof ? oneofMemberFast(oneofs[0]!) : '';
 
   return `
 function m${index}(s, e) {
   var t = 0, u = 0, l = 0, q = 0, w = false${decl.length ? ', ' + decl.join(', ') : ''};
   P = s;
-  ${datumFast}${memberFast}
+  ${datumFast}
   while (P < e) {
     t = tg(e); u = t & 7;
     switch (t >>> 3) { ${scan.join('\n      ')} }
@@ -850,49 +849,6 @@ function m${index}(s, e) {
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
-}
-
-/**
- * A oneof-only message holding one scalar member and nothing else (a Value as cars send it: a double, a
- * float, or a bool, int or enum under 128) read without the scan loop: the tag's bytes and the message's
- * length say which member it is, and the member's variables get what the loop would give them (rd, rf,
- * rb, rv of one byte). Anything else (another length, a longer varint, strings, messages, int64, a tag
- * of more than two bytes) takes the loop from the start, so the write pass sees the same state either way.
- * Per V record this skips ~20 scan loops (the tag read, the switch, the bounds checks), each a run of
- * branches that a lone frame meets with cold predictors.
- */
-function oneofMemberFast(oneof: protobuf.OneOf): string {
-  const byFirst = new Map<number, string[]>();
-  for (const member of oneof.fieldsArray) {
-    if (member.repeated || member.map) continue;
-    let wireType: number;
-    let valueBytes: number;
-    let read: string;
-    if (member.resolvedType instanceof protobuf.Enum) {
-      [wireType, valueBytes, read] = [0, 1, 'B[P - 1]'];
-    } else {
-      switch (member.type) {
-        case 'double': [wireType, valueBytes, read] = [1, 8, 'BD.getFloat64(P - 8, true)']; break;
-        case 'float': [wireType, valueBytes, read] = [5, 4, 'BD.getFloat32(P - 4, true)']; break;
-        case 'bool': [wireType, valueBytes, read] = [0, 1, 'B[P - 1] !== 0 ? 1 : 0']; break;
-        case 'int32': case 'uint32': [wireType, valueBytes, read] = [0, 1, 'B[P - 1]']; break;
-        default: continue;
-      }
-    }
-    const tag = (member.id << 3) | wireType;
-    if (tag >= 1 << 14) continue;
-    const tagBytes = tag < 128 ? [tag] : [(tag & 127) | 128, tag >> 7];
-    const length = tagBytes.length + valueBytes;
-    const checks = [`e - s === ${length}`];
-    if (tagBytes.length === 2) checks.push(`B[s + 1] === ${tagBytes[1]!}`);
-    if (wireType === 0) checks.push(`B[s + ${length - 1}] < 128`);
-    const first = tagBytes[0]!;
-    if (!byFirst.has(first)) byFirst.set(first, []);
-    byFirst.get(first)!.push(`if (${checks.join(' && ')}) { P = e; ov = ${read}; oc = ${member.id}; on = 1; }`);
-  }
-  if (byFirst.size === 0) return '';
-  const cases = [...byFirst].map(([first, ifs]) => `case ${first}: ${ifs.join(' else ')} break;`);
-  return `if (e - s <= 10 && e > s) { switch (B[s]) { ${cases.join(' ')} } }`;
 }
 
 /**
