@@ -85,6 +85,8 @@ Harness
   --server-cpus LIST      pin every server process to these CPUs (taskset -c LIST, e.g. 2-15), so
                           the harness (pin it with taskset too) and the server do not share cores
   --cpu-prof              run our server (and the limit server) with --cpu-prof (profiles in artifacts/bench/profiles)
+  --server-node-flag F    ours: one more node/V8 flag (repeatable, e.g. --server-node-flag=--trace-gc)
+  --server-output FILE    ours: append its stdout and stderr to FILE (what --trace-* flags print)
   --strict-targets        also exit 3 when one of the issue's targets is missed
   --quick                 small sizes for a quick look (200 cars, 10 s, 10 dashboards x 20)
   -h, --help`;
@@ -122,6 +124,8 @@ const OPTIONS = {
   report: { type: 'string' },
   'server-env': { type: 'string', multiple: true },
   'cpu-prof': { type: 'boolean' },
+  'server-node-flag': { type: 'string', multiple: true },
+  'server-output': { type: 'string' },
   'strict-targets': { type: 'boolean' },
   quick: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -216,6 +220,8 @@ async function main(argv: string[]): Promise<number> {
         ...(values['decode-inline-frames'] === undefined ? {} : { DECODE_INLINE_MAX_FRAMES: String(number(values, 'decode-inline-frames', 0, 0)) }),
       } as Record<string, string>,
       cpuProf: values['cpu-prof'] === true,
+      serverNodeFlags: (values['server-node-flag'] as string[] | undefined) ?? [],
+      serverOutput: values['server-output'] === undefined ? null : resolve(String(values['server-output'])),
       strictTargets: values['strict-targets'] === true,
     };
   } catch (error) {
@@ -336,7 +342,8 @@ async function main(argv: string[]): Promise<number> {
         localAddresses: loopbackSources(o.sparseCars),
         serverEnv: o.serverEnv,
         serverCpus: o.serverCpus,
-        serverNodeFlags: o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        serverNodeFlags: [...(o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : []), ...(kind === 'ours' ? o.serverNodeFlags : [])],
+        serverOutput: kind === 'ours' ? o.serverOutput : null,
         progress,
       }));
       results.push(...(await runSparseRounds(contexts, { cars: o.sparseCars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds }, o.sparseRounds, log)));
@@ -350,7 +357,8 @@ async function main(argv: string[]): Promise<number> {
         localAddresses: loopbackSources(carsOf(scenario)),
         serverEnv: o.serverEnv,
         serverCpus: o.serverCpus,
-        serverNodeFlags: o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : [],
+        serverNodeFlags: [...(o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : []), ...(kind === 'ours' ? o.serverNodeFlags : [])],
+        serverOutput: kind === 'ours' ? o.serverOutput : null,
         progress,
       };
       log(`bench: ${scenario} against ${kind}`);

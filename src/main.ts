@@ -1,10 +1,12 @@
 import { loadConfigOrExit } from './config/index.js';
+import { nameStartupThreads } from './lifecycle/thread-names.js';
 import { startServer } from './server.js';
 
 /**
  * `node dist/main.js`: read and validate the configuration (exit 2 with one line per problem before any
  * port opens), start the server, stop gracefully on SIGTERM/SIGINT, reload certificates on SIGHUP.
  */
+nameStartupThreads();
 const config = loadConfigOrExit();
 const server = await startServer(config).catch((error: Error) => {
   process.stderr.write(`fleet-telemetry: could not start: ${error.message}\n`);

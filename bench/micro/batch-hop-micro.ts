@@ -4,6 +4,7 @@
 // and round-trip time per batch, and the whole process's CPU (worker included); then the same pool
 // decoding those batches on the main thread (DECODE_INLINE_MAX_FRAMES), as the server does when idle.
 //   node dist/bench/micro/batch-hop-micro.js [--batches 3000] [--frames 1]
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { DecodePool } from '../../src/decode/decode-pool.js';
@@ -26,10 +27,18 @@ function cpuMicros(): number {
   return c.user + c.system;
 }
 function threadCpuMicros(): number {
-  // The main thread alone (Linux): the thread's own clock via /proc would need a native call; the
-  // resource usage of the process minus the worker's is not available either, so the event loop's
-  // busy time is used (performance.eventLoopUtilization: active time of this thread).
+  // The main thread alone: the event loop's busy time (performance.eventLoopUtilization), which counts
+  // wall time inside callbacks, a preempted callback included.
   return performance.eventLoopUtilization().active * 1000;
+}
+/** The main thread's own CPU time (Linux: its schedstat, in ns), 0 where there is none. */
+const MAIN_SCHEDSTAT = `/proc/self/task/${process.pid}/schedstat`;
+function mainCpuMicros(): number {
+  try {
+    return Number(readFileSync(MAIN_SCHEDSTAT, 'latin1').split(' ')[0]) / 1000;
+  } catch {
+    return 0;
+  }
 }
 
 async function viaPool(inlineMaxFrames: number): Promise<void> {
@@ -57,15 +66,17 @@ async function viaPool(inlineMaxFrames: number): Promise<void> {
   };
   await run(300); // warm-up: worker start, JIT on both sides
   const cpu0 = cpuMicros();
+  const main0 = mainCpuMicros();
   const busy0 = threadCpuMicros();
   const wall0 = performance.now();
   const rtts = await run(batches);
   const wall = performance.now() - wall0;
   const cpu = cpuMicros() - cpu0;
   const busy = threadCpuMicros() - busy0;
+  const main = mainCpuMicros() - main0;
   rtts.sort((a, b) => a - b);
   console.log(
-    `pool${inlineMaxFrames > 0 ? ` with DECODE_INLINE_MAX_FRAMES=${inlineMaxFrames}` : ' (every batch to the worker)'}, ${perBatch} frame(s)/batch: process CPU ${(cpu / batches).toFixed(1)} us/batch, main thread busy ${(busy / batches).toFixed(1)} us/batch, ` +
+    `pool${inlineMaxFrames > 0 ? ` with DECODE_INLINE_MAX_FRAMES=${inlineMaxFrames}` : ' (every batch to the worker)'}, ${perBatch} frame(s)/batch: process CPU ${(cpu / batches).toFixed(1)} us/batch, main thread CPU ${(main / batches).toFixed(1)} us/batch, busy ${(busy / batches).toFixed(1)} us/batch, ` +
       `round trip p50 ${(rtts[Math.floor(batches / 2)]! * 1000).toFixed(0)} us p99 ${(rtts[Math.floor(batches * 0.99)]! * 1000).toFixed(0)} us (${(wall / batches * 1000).toFixed(0)} us wall/batch)`,
   );
   await pool.close();

@@ -9,7 +9,8 @@
 // "pool overhead" is the pool's figure minus the other two: the submit side's fixed cost per frame.
 // --evict-kb N writes N KB of scratch memory before each frame (every variant, the turn alone included,
 // so it cancels out): in the server a lone frame finds the decoder's code and data cold, evicted by the
-// TLS, uWS and kernel work of the other 999 cars' turns since its car's last frame.
+// TLS, uWS and kernel work of the other 999 cars' turns since its car's last frame. Each frame has its own
+// receivedAt (one ms after the last), as a lone frame in the server has (frames ~1 ms apart).
 //   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3] [--evict-kb 0]
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
@@ -33,6 +34,7 @@ function evict(): void {
   evictSum = (evictSum + words[16]!) | 0;
 }
 const vin = '5YJBENCH000000001';
+const RECEIVED_AT = Date.now();
 const talk = new CarTalk(vin, 1);
 // Each frame in its own ArrayBuffer, as uWS hands the message handler one.
 const frames: ArrayBuffer[] = [];
@@ -84,7 +86,7 @@ function direct(n: number): Promise<number> {
     const frame = new Uint8Array(frames[i % frames.length]!);
     view.set(frame);
     task.offsets[1] = frame.byteLength;
-    task.receivedAt[0] = Date.now();
+    task.receivedAt[0] = RECEIVED_AT + i;
     setImmediate(() => {
       receiveOutcomes(decodeBatch(task), shared);
       next();
@@ -113,7 +115,7 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): 
     });
     return await perTurn(n, (i, next) => {
       after = next;
-      pool.submit(frames[i % frames.length]!, vin, Date.now(), i);
+      pool.submit(frames[i % frames.length]!, vin, RECEIVED_AT + i, i);
     });
   } finally {
     // The last batch waits for a next flush that never comes.

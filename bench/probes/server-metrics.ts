@@ -75,3 +75,18 @@ export function quantileBetween(before: Buckets, after: Buckets, q: number): num
   }
   return null;
 }
+
+/** One counter's values by one label's value (e.g. GC counts by `kind`), summed over its other labels. */
+export async function scrapeByLabel(metricsPort: number, series: string, label: string): Promise<Map<string, number>> {
+  const text = await scrapeText(metricsPort);
+  const byLabel = new Map<string, number>();
+  const pattern = new RegExp(`${label}="([^"]*)"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(series) || line[series.length] !== '{') continue;
+    const key = pattern.exec(line)?.[1];
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (key === undefined || !Number.isFinite(value)) continue;
+    byLabel.set(key, (byLabel.get(key) ?? 0) + value);
+  }
+  return byLabel;
+}

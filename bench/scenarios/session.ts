@@ -19,6 +19,8 @@ export interface RunContext {
   /** taskset CPU list for the server processes; null: not pinned. */
   serverCpus?: string | null;
   serverNodeFlags: string[];
+  /** Ours: append the server's output to this file (null or absent: only its tail is kept, for errors). */
+  serverOutput?: string | null;
   progress(line: string): void;
 }
 
@@ -141,7 +143,7 @@ export async function session(
   let meter: ServerMeter | null = null;
   let fleet: Fleet | null = null;
   try {
-    server = await startServerUnderTest({ kind: ctx.kind, pki: ctx.pki.files, env: ctx.serverEnv, nodeFlags: ctx.serverNodeFlags, cpus: ctx.serverCpus ?? null });
+    server = await startServerUnderTest({ kind: ctx.kind, pki: ctx.pki.files, env: ctx.serverEnv, nodeFlags: ctx.serverNodeFlags, cpus: ctx.serverCpus ?? null, outputFile: ctx.serverOutput ?? null });
     meter = new ServerMeter(server);
     fleet = new Fleet({
       url: `wss://127.0.0.1:${server.vehiclePort}/`,

@@ -1,4 +1,5 @@
 import type { ScenarioResult } from '../report/result.js';
+import { formatThreadUse, type ThreadGroupUse } from '../../tools/proc-stats.js';
 import { runSteady } from './steady.js';
 import type { RunContext } from './session.js';
 
@@ -47,6 +48,13 @@ export async function runSparseRounds(contexts: RunContext[], o: SparseOptions, 
       const result = await runSparse(ctx, o);
       byServer[k]!.push(result);
       log(`bench: sparse against ${ctx.kind}: ${result.completed ? `${result.throughput.toFixed(0)} rec/s, ${String(result.details.serverCpuMicrosPerRecord ?? '-')} µs CPU per record, ack p99 ${result.ack.p99} ms, lost ${result.counts.lost}` : `FAILED: ${result.failure}`}`);
+      const threads = result.details.threads as ThreadGroupUse[] | undefined;
+      if (result.completed && threads !== undefined) log(`bench: sparse against ${ctx.kind}, µs per record by thread: ${formatThreadUse(threads)}`);
+      const gc = result.details.gcPerSecond as Record<string, number> | undefined;
+      const batches = result.details.decodeBatchesPerSecond as Record<string, number> | undefined;
+      if (result.completed && gc !== undefined) {
+        log(`bench: sparse against ${ctx.kind}, GCs per second: ${Object.entries(gc).map(([kind, n]) => `${kind} ${n}`).join(', ')} (main-thread pauses ${String(result.details.gcPauseMicrosPerRecord ?? '-')} µs per record); decode batches per second: ${Object.entries(batches ?? {}).map(([path, n]) => `${path} ${n}`).join(', ')}`);
+      }
     }
   }
   if (rounds === 1) return byServer.map((results) => results[0]!);

@@ -1,4 +1,6 @@
 import type { DashboardProbes } from '../probes/dashboard-probe.js';
+import { scrapeByLabel } from '../probes/server-metrics.js';
+import { sampleThreads, threadUseBetween, type ThreadsSample } from '../../tools/proc-stats.js';
 import type { ScenarioResult } from '../report/result.js';
 import {
   applyFleetReport, applyWindow, mark, openProbes, round, serverAckWindow, session, settleProbes, waitConnected, watch, windowBetween, type RunContext,
@@ -38,9 +40,15 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
       probes?.resetLatency();
       const startSample = meter.samples.length;
       const serverAck = await serverAckWindow(server);
+      const gcAtStart = await gcCounts(server.metricsPort);
+      const batchesAtStart = await batchCounts(server.metricsPort);
       const start = await mark(fleet, meter);
+      const threadsAtStart = threadsOf(server.pid);
       await watch(name, o.seconds, fleet, meter, ctx);
       const end = await mark(fleet, meter);
+      const threadsAtEnd = threadsOf(server.pid);
+      const gcAtEnd = await gcCounts(server.metricsPort);
+      const batchesAtEnd = await batchCounts(server.metricsPort);
       const serverAckLatencyMs = await serverAck();
       await fleet.setMode({ kind: 'idle' });
       ctx.progress(`${ctx.kind} draining`);
@@ -59,6 +67,21 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
         rssAtEndBytes: end.server.rssBytes,
         serverAckLatencyMs,
       };
+      const acked = end.counters.acked - start.counters.acked;
+      // Where the server's CPU went, thread by thread (ours names its threads: v8-platform, decode-worker, libuv-worker).
+      if (threadsAtStart !== null && threadsAtEnd !== null) result.details.threads = threadUseBetween(threadsAtStart, threadsAtEnd, acked);
+      if (gcAtStart !== null && gcAtEnd !== null) {
+        const seconds = (end.at - start.at) / 1000;
+        result.details.gcPerSecond = Object.fromEntries([...gcAtEnd.counts].map(([kind, n]) => [kind, round((n - (gcAtStart.counts.get(kind) ?? 0)) / seconds, 2)]));
+        // The main thread's GC pauses (prom-client times them there), per record: what the window's GC timing adds to its figure.
+        let pauses = 0;
+        for (const [kind, s] of gcAtEnd.seconds) pauses += s - (gcAtStart.seconds.get(kind) ?? 0);
+        result.details.gcPauseMicrosPerRecord = acked > 0 ? round((pauses * 1e6) / acked, 2) : null;
+      }
+      if (batchesAtStart !== null && batchesAtEnd !== null) {
+        const seconds = (end.at - start.at) / 1000;
+        result.details.decodeBatchesPerSecond = Object.fromEntries([...batchesAtEnd].map(([path, n]) => [path, round((n - (batchesAtStart.get(path) ?? 0)) / seconds, 1)]));
+      }
       if (o.memorySampleSeconds !== undefined) {
         // The meter samples every second and at every progress mark: keep one sample per interval.
         const everyMs = Math.max(1, o.memorySampleSeconds) * 1000;
@@ -79,4 +102,30 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
       await probes?.close();
     }
   });
+}
+
+function threadsOf(pid: number): ThreadsSample | null {
+  try {
+    return sampleThreads(pid);
+  } catch {
+    return null; // not Linux, or the server is gone: the process figure stands alone
+  }
+}
+
+/** Ours: its GCs so far by kind (minor, major, incremental, weakcb) and their summed pauses, from prom-client's series; null for the baselines. */
+async function gcCounts(metricsPort: number | null): Promise<{ counts: Map<string, number>; seconds: Map<string, number> } | null> {
+  if (metricsPort === null) return null;
+  try {
+    const counts = await scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_count', 'kind');
+    const seconds = await scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_sum', 'kind');
+    return { counts, seconds };
+  } catch {
+    return null;
+  }
+}
+
+/** Ours: its decode batches so far by path (inline on the main thread, or worker); null for the baselines. */
+async function batchCounts(metricsPort: number | null): Promise<Map<string, number> | null> {
+  if (metricsPort === null) return null;
+  return scrapeByLabel(metricsPort, 'fleet_telemetry_decode_batches_total', 'path').catch(() => null);
 }

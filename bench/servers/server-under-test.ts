@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DevPkiFiles } from '../../src/pki/dev-certs.js';
@@ -41,6 +42,8 @@ export interface StartOptions {
   /** Pin the process to these CPUs (`taskset -c`, which execs node: the pid stays the server's). */
   cpus?: string | null;
   readyTimeoutMs?: number;
+  /** Append the server's stdout and stderr to this file too. */
+  outputFile?: string | null;
   /** Ports to bind instead of fresh ones: a second process on the same ports is a rolling restart. */
   ports?: { vehicle: number; dashboard: number; metrics: number };
   /** Ready when this text appears in the server's output (the ports may already answer: its predecessor's). */
@@ -85,7 +88,10 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
   });
   let tail = '';
   let readySeen = o.readyWhenOutput === undefined;
+  const copy = o.outputFile !== undefined && o.outputFile !== null ? createWriteStream(o.outputFile, { flags: 'a' }) : null;
+  child.once('exit', () => copy?.end());
   const keep = (chunk: Buffer): void => {
+    copy?.write(chunk);
     const text = chunk.toString('utf8');
     if (!readySeen && (tail.slice(-200) + text).includes(o.readyWhenOutput!)) readySeen = true;
     tail = (tail + text).slice(-4000);

@@ -276,6 +276,11 @@ export const SMALL_RESULT_BYTES = 4 * 1024;
 const MAX_SPARE_SMALL_RESULTS = 64;
 /** Small result buffers every holder let go of on this thread, newest last (offerInlineResultBuffer). */
 const SPARE_SMALL_RESULTS: ArrayBuffer[] = [];
+/**
+ * Their byte lengths, read once when offered: an ArrayBuffer's byteLength getter is a builtin optimised
+ * code reaches through the generic LoadIC (Builtins_LoadIC in a lone frame's profile).
+ */
+const SPARE_SMALL_CAPACITIES: number[] = [];
 const NO_RESULT = new ArrayBuffer(0);
 /** The buffer of the Uint8Array resultBytes returned last (its `.buffer` is a builtin behind the generic LoadIC). */
 let resultBuffer: ArrayBuffer = NO_RESULT;
@@ -317,6 +322,7 @@ export function offerInlineResultBuffer(buffer: ArrayBuffer): void {
     keepSpareResult(buffer);
   } else if (size >= SMALL_RESULT_BYTES && SPARE_SMALL_RESULTS.length < MAX_SPARE_SMALL_RESULTS) {
     SPARE_SMALL_RESULTS.push(buffer);
+    SPARE_SMALL_CAPACITIES.push(size);
   }
 }
 
@@ -339,11 +345,17 @@ function resultBytes(size: number, smallSpares: boolean): Uint8Array {
     // batch, one far too big (an inline burst's) for a bigger one.
     const spares = SPARE_SMALL_RESULTS;
     for (let s = spares.length - 1; s >= 0 && s >= spares.length - 4; s--) {
-      const spare = spares[s]!;
-      const capacity = spare.byteLength;
+      const capacity = SPARE_SMALL_CAPACITIES[s]!;
       if (capacity >= size && (capacity <= SMALL_RESULT_BYTES || capacity <= 4 * size)) {
-        if (s === spares.length - 1) spares.length = s;
-        else spares.splice(s, 1);
+        const spare = spares[s]!;
+        // pop, not `length = s`: an array's length setter is a call into C++ (JSArray::SetLength).
+        if (s === spares.length - 1) {
+          spares.pop();
+          SPARE_SMALL_CAPACITIES.pop();
+        } else {
+          spares.splice(s, 1);
+          SPARE_SMALL_CAPACITIES.splice(s, 1);
+        }
         resultBuffer = spare;
         return new Uint8Array(spare, 0, size);
       }
@@ -742,9 +754,63 @@ function writeTail(): void {
 }
 
 let lastReceivedAt = Number.NaN;
+/** lastReceivedAt's ISO text, made when first needed ('' until then: only topics other than V need it). */
 let lastReceivedAtText = '';
-/** lastReceivedAtText as words (toWords' layout), rewritten in place: an ISO time is 24 ASCII characters. */
+/** lastReceivedAt's ISO text as words (toWords' layout), rewritten in place; false: not written. */
 const RECEIVED_AT_WORDS = new Int32Array(1 + 7);
+let receivedAtInWords = false;
+
+/** toISOString of receivedAt (an instant: NaN throws the RangeError it always did). */
+function receivedAtText(): string {
+  if (lastReceivedAtText === '') lastReceivedAtText = new Date(lastReceivedAt).toISOString();
+  return lastReceivedAtText;
+}
+
+/** Milliseconds of 10000-01-01T00:00:00Z: before it toISOString writes a four-digit year. */
+const YEAR_10000_MS = 253402300800000;
+/** Digit pairs 00-99 as two character codes in one number (tens << 8 | units). */
+const PAIRS = Uint16Array.from({ length: 100 }, (_, n) => ((48 + Math.floor(n / 10)) << 8) | (48 + (n % 10)));
+
+/**
+ * new Date(ms).toISOString() as words (toWords' layout) without the Date, its C++ builtin or the string:
+ * a lone frame has a receivedAt of its own, so this ran once per frame in the sparse regime. Whole ms
+ * from 1970 to 9999 only (the text is then `YYYY-MM-DDTHH:mm:ss.sssZ`, 24 characters); false otherwise.
+ */
+function isoWordsInto(words: Int32Array, ms: number): boolean {
+  if (!(ms >= 0 && ms < YEAR_10000_MS) || Math.floor(ms) !== ms) return false;
+  const days = Math.floor(ms / 86400000);
+  let rest = ms - days * 86400000;
+  // Days to civil date: H. Hinnant's algorithm, as civilDate (canonical-json.ts), for days >= 0.
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(rest / 3600000);
+  rest -= hour * 3600000;
+  const minute = Math.floor(rest / 60000);
+  rest -= minute * 60000;
+  const second = Math.floor(rest / 1000);
+  const milli = rest - second * 1000;
+  const century = Math.floor(year / 100);
+  const yy = PAIRS[century]!, yu = PAIRS[year - century * 100]!, mo = PAIRS[month]!, dd = PAIRS[day]!;
+  const hh = PAIRS[hour]!, mi = PAIRS[minute]!, ss = PAIRS[second]!, m3 = PAIRS[Math.floor(milli / 10)]!;
+  // Characters c0..c3 of a word are its bytes from the lowest (see toWords).
+  const word = (c0: number, c1: number, c2: number, c3: number): number => c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+  words[0] = 24;
+  words[1] = word(yy >> 8, yy & 255, yu >> 8, yu & 255); // YYYY
+  words[2] = word(45, mo >> 8, mo & 255, 45); // -MM-
+  words[3] = word(dd >> 8, dd & 255, 84, hh >> 8); // DDTh
+  words[4] = word(hh & 255, 58, mi >> 8, mi & 255); // h:mm
+  words[5] = word(58, ss >> 8, ss & 255, 46); // :ss.
+  words[6] = word(m3 >> 8, m3 & 255, 48 + (milli % 10), 90); // sssZ
+  words[7] = 0;
+  return true;
+}
 
 /** The dashboard `record` message up to its record: `...,"record":`. */
 function writeHead(vin: string, topic: string, receivedAt: number, isResend: boolean): void {
@@ -753,14 +819,23 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
   if (!withDashboardMessage) return;
   // Frames of a batch mostly arrived within the same few milliseconds.
   if (receivedAt !== lastReceivedAt) {
+    lastReceivedAtText = '';
+    receivedAtInWords = isoWordsInto(RECEIVED_AT_WORDS, receivedAt);
+    if (!receivedAtInWords) {
+      const text = new Date(receivedAt).toISOString();
+      lastReceivedAtText = text;
+      if (text.length <= 28) {
+        wordsInto(RECEIVED_AT_WORDS, text);
+        receivedAtInWords = true;
+      }
+    }
+    // Set once the text is known: a receivedAt that threw is not taken as written by the next frame.
     lastReceivedAt = receivedAt;
-    lastReceivedAtText = new Date(receivedAt).toISOString();
-    wordsInto(RECEIVED_AT_WORDS, lastReceivedAtText);
   }
   const vinJson = vinJsonOf(vin);
   if (vinJson.nonAscii) {
     SINK.nonAscii = true;
-  } else if (topic === 'V' && lastReceivedAtText.length <= 28) {
+  } else if (topic === 'V' && receivedAtInWords) {
     SINK.words(V_HEAD.beforeVin);
     SINK.raw(vinJson.bytes);
     SINK.words(V_HEAD.beforeReceivedAt);
@@ -768,7 +843,7 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
     SINK.words(isResend ? V_HEAD.resend : V_HEAD.plain);
     return;
   }
-  writeRecordMessageHead(SINK, vinJson.bytes, topic, lastReceivedAtText, isResend);
+  writeRecordMessageHead(SINK, vinJson.bytes, topic, receivedAtText(), isResend);
 }
 
 /** toWords(text) written into `words` (room for 4 * (words.length - 1) characters), no allocation. */

@@ -106,8 +106,8 @@ const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
 /** Frames buffers of delivered worker batches kept for reuse: one per batch a worker may hold, roughly. */
 const MAX_SPARE_FRAMES = 4;
-/** Inline batches whose recycling waits for the next flush (inlineDelivered); beyond, a batch is simply not recycled. */
-const MAX_INLINE_WAITING = 64;
+/** Delivered batches whose recycling waits for the pool's hold to end (held); beyond, a batch is simply not recycled. */
+const MAX_HELD = 64;
 /** Result buffers let go of and not yet handed back to a worker (recycleResults). */
 const MAX_SPARE_RESULTS = 8;
 /** Result buffers handed back with one batch: a worker keeps a few (offerResultBuffers). */
@@ -145,24 +145,25 @@ export class DecodePool<T> {
   private readonly spareFrames: SharedArrayBuffer[] = [];
   /** Result buffers every holder let go of, handed back to a worker with the next batches (recycleResults). */
   private readonly spareResults: ArrayBuffer[] = [];
-  /** Worker batches delivered this turn whose recycling waits for the turn's end (the pool's own hold). */
-  private deliveredThisTurn: DecodedBatch[] = [];
-  private letGoScheduled = false;
-  private readonly letGoDelivered = (): void => {
-    this.letGoScheduled = false;
-    const batches = this.deliveredThisTurn;
-    this.deliveredThisTurn = [];
-    for (const batch of batches) batch.letGo();
+  /**
+   * Delivered batches, worker and inline, whose recycling waits for the pool's own hold to end: their
+   * replies are written from views of them in a microtask of the turn that delivered them. The hold ends
+   * in the pool's next check-phase callback (flushLater, or letGoHeld), never in a microtask: by then
+   * every microtask of the delivering turn has run. A lone frame's turn has its check-phase flush already
+   * (its inline batch is let go of in the next one): no setImmediate per lone frame; a worker's answer
+   * schedules letGoHeld only when no such callback is pending.
+   */
+  private readonly held: DecodedBatch[] = [];
+  /** A check-phase callback that ends the hold is pending (flushLater or letGoHeld). */
+  private releaseScheduled = false;
+  private readonly letGoHeld = (): void => {
+    this.releaseScheduled = false;
+    this.releaseHeld();
   };
   private readonly takeBack = (buffer: ArrayBuffer): void => {
     this.resultsLetGo++;
     if (this.spareResults.length < MAX_SPARE_RESULTS && buffer.byteLength >= RECYCLED_RESULT_MIN_BYTES) this.spareResults.push(buffer);
   };
-  /**
-   * Inline batches delivered whose recycling waits for the next flush from the check phase (the pool's
-   * own hold; a later macrotask, so the replies' microtask has run): no setImmediate per lone frame.
-   */
-  private inlineDelivered: DecodedBatch[] = [];
   private readonly takeBackInline = (buffer: ArrayBuffer): void => {
     this.inlineResultsLetGo++;
     offerInlineResultBuffer(buffer);
@@ -173,9 +174,12 @@ export class DecodePool<T> {
   inlineResultsLetGo = 0;
   /** Result buffers handed back to the workers (tests, benchmarks). */
   resultsHandedBack = 0;
+  /** The flush queued as a microtask: it must not end the hold (see held). */
   private readonly flushNow = (): void => this.flush();
+  /** The flush from the check phase: it ends the hold first. */
   private readonly flushLater = (): void => {
-    if (this.inlineDelivered.length > 0) this.letGoInline();
+    this.releaseScheduled = false;
+    if (this.held.length > 0) this.releaseHeld();
     this.flush();
   };
   private startBatchBytes = MIN_BATCH_BYTES;
@@ -291,7 +295,7 @@ export class DecodePool<T> {
     }
     if (this.current !== null && !this.flushScheduled) {
       this.flushScheduled = true;
-      // Not flushLater: that also lets go of this turn's inline batches, whose replies may still be queued.
+      // Not flushLater: that also ends the hold on this turn's batches, whose replies may still be queued.
       void SETTLED.then(this.flushNow);
     }
   }
@@ -329,6 +333,7 @@ export class DecodePool<T> {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
+      this.releaseScheduled = true;
       setImmediate(this.flushLater);
     }
   }
@@ -389,14 +394,14 @@ export class DecodePool<T> {
     channel.post(task, [], {
       answered: (answer) => {
         this.taskEnded();
-        if ('failed' in answer) {
+        if (!Array.isArray(answer) && 'failed' in answer) {
           failed('worker_error', answer.failed);
           return;
         }
-        // A reply of the wrong shape takes the failure path, as a worker error.
+        // A reply of the wrong shape (a car-frame batch's row among them) takes the failure path, as a worker error.
         let outcomes: StoredOutcome[];
         try {
-          outcomes = storedOutcomesOf(answer.result, bodies.length);
+          outcomes = storedOutcomesOf(Array.isArray(answer) ? answer : answer.result, bodies.length);
         } catch (error) {
           failed('worker_error', error);
           return;
@@ -573,9 +578,9 @@ export class DecodePool<T> {
     return true;
   }
 
-  /** The pool's hold on the inline batches delivered before this macrotask (see inlineDelivered). */
-  private letGoInline(): void {
-    const batches = this.inlineDelivered;
+  /** The pool's hold on the batches delivered before this check-phase callback ends (see held). */
+  private releaseHeld(): void {
+    const batches = this.held;
     for (let i = 0; i < batches.length; i++) batches[i]!.letGo();
     batches.length = 0;
   }
@@ -648,11 +653,12 @@ export class DecodePool<T> {
    * only it, the counts and the VINs as one string. The answer comes back on the same port, in order.
    */
   private post(channel: WorkerChannel, batch: Batch<T>, attempt: 1 | 2): void {
-    const message: ChannelBatch = { frames: batch.frames, count: batch.tickets.length, columnsAt: align8(batch.bytes), vins: batch.vins.join('\n'), normalise: this.options.normalisedPayloads === true };
+    const message: ChannelBatch = [batch.frames, batch.tickets.length, align8(batch.bytes), batch.vins.join('\n'), this.options.normalisedPayloads === true ? 1 : 0];
     // Result buffers nothing reads any more go back with it (transferred: this thread cannot read them after).
     let transfer: ArrayBuffer[] = NO_TRANSFER;
     if (this.spareResults.length > 0) {
-      transfer = message.spares = this.spareResults.splice(Math.max(0, this.spareResults.length - SPARES_PER_MESSAGE));
+      transfer = this.spareResults.splice(Math.max(0, this.spareResults.length - SPARES_PER_MESSAGE));
+      for (const spare of transfer) message.push(spare);
       this.resultsHandedBack += transfer.length;
       this.options.metrics.decodeResultsRecycled.inc(transfer.length);
     }
@@ -661,7 +667,7 @@ export class DecodePool<T> {
     const job: ChannelJob = {
       answered: (answer) => {
         this.taskEnded();
-        if ('failed' in answer) {
+        if (!Array.isArray(answer) && 'failed' in answer) {
           this.failed(batch, attempt, 'worker_error', answer.failed);
           return;
         }
@@ -669,7 +675,7 @@ export class DecodePool<T> {
         // A reply of the wrong shape takes the failure path, as a worker error.
         let result: DecodeResult;
         try {
-          result = decodeResultOf(answer.result);
+          result = decodeResultOf(Array.isArray(answer) ? answer : answer.result);
         } catch (error) {
           this.failed(batch, attempt, 'worker_error', error);
           return;
@@ -724,17 +730,15 @@ export class DecodePool<T> {
     let kept = false;
     for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
     if (recycler !== null) {
-      if (kept) {
+      // Bounded: inline batches wait for a later turn's flush, which a quiet pool may not have soon.
+      if (kept || this.held.length >= MAX_HELD) {
         decoded.pin();
-      } else if (recycler === this.takeBackInline) {
-        // Bounded: inline batches from flushes of other phases (a microtask after a worker's answer) wait too.
-        if (this.inlineDelivered.length < MAX_INLINE_WAITING) this.inlineDelivered.push(decoded);
-        else decoded.pin();
       } else {
-        this.deliveredThisTurn.push(decoded);
-        if (!this.letGoScheduled) {
-          this.letGoScheduled = true;
-          setImmediate(this.letGoDelivered);
+        this.held.push(decoded);
+        // A worker's batch is let go of after this turn even if no frame comes; an inline one waits for the next.
+        if (recycler === this.takeBack && !this.releaseScheduled) {
+          this.releaseScheduled = true;
+          setImmediate(this.letGoHeld);
         }
       }
     }

@@ -43,21 +43,32 @@ export interface DecodeChannelTask {
 /**
  * A car-frame batch as it travels on a worker's port: the columns of the DecodeTask sit in the shared
  * buffer after the frames (columnsAt, 8-byte aligned: offsets Uint32 x count+1, then receivedAt Float64
- * x count, then watched Uint8 x count), and the VINs are one string joined by '\n'. A message of a few
- * fields instead of three typed arrays and a string per frame: each costs the post its own serialiser
- * step (BENCHMARKS.md). taskOfChannelBatch turns it back into the DecodeTask the decode module takes.
+ * x count, then watched Uint8 x count), and the VINs are one string joined by '\n'. An array, not an
+ * object: an object's keys are each serialised and looked up again on the other side (BENCHMARKS.md,
+ * engineer X session 8: ~0.6 µs of the main thread per round trip with the answer's row), and three
+ * typed arrays and a string per frame would each cost the post its own serialiser step. After the five
+ * fields come result buffers of earlier batches the main thread is done with, handed back (transferred)
+ * for this worker's next results (DecodePool's recycling). taskOfChannelBatch turns it back into the
+ * DecodeTask the decode module takes.
  */
-export interface ChannelBatch {
-  frames: SharedArrayBuffer;
-  count: number;
-  columnsAt: number;
-  vins: string;
-  normalise: boolean;
-  /**
-   * Result buffers of earlier batches the main thread is done with, handed back (transferred) for this
-   * worker's next results (DecodePool's recycling); absent: none.
-   */
-  spares?: ArrayBuffer[];
+export type ChannelBatch = [frames: SharedArrayBuffer, count: number, columnsAt: number, vins: string, normalise: 0 | 1, ...spares: ArrayBuffer[]];
+/** Where ChannelBatch's spares start. */
+export const CHANNEL_BATCH_SPARES = 5;
+
+/**
+ * A DecodeResult as it crosses back: its buffer (transferred) and its section starts, then what frames
+ * threw (internalErrors, usually none). An array for the reason ChannelBatch is one; decodeResultOf
+ * checks it on the main thread.
+ */
+export type ResultRow = [buffer: ArrayBuffer, count: number, stateAt: number, repliesAt: number, textAt: number, normalisedAt: number, samplesAt: number, end: number, ...internalErrors: string[]];
+/** Where ResultRow's internal errors start. */
+export const RESULT_ROW_ERRORS = 8;
+
+/** The row of a DecodeResult (the worker's side of the port). */
+export function resultRowOf(result: DecodeResult): ResultRow {
+  const row: ResultRow = [result.buffer, result.count, result.stateAt, result.repliesAt, result.textAt, result.normalisedAt, result.samplesAt, result.end ?? result.buffer.byteLength];
+  for (const error of result.internalErrors) row.push(error);
+  return row;
 }
 
 /** Bytes the columns of `count` frames take after the frames (see ChannelBatch). */
@@ -71,20 +82,25 @@ export function align8(n: number): number {
 
 /** The DecodeTask whose columns are views into the batch's shared buffer (no copy). */
 export function taskOfChannelBatch(batch: ChannelBatch): DecodeTask {
-  const { frames, count, columnsAt } = batch;
+  const frames = batch[0];
+  const count = batch[1];
+  const columnsAt = batch[2];
   const receivedAtAt = columnsAt + align8(4 * (count + 1));
   return {
     frames,
     offsets: new Uint32Array(frames, columnsAt, count + 1),
     receivedAt: new Float64Array(frames, receivedAtAt, count),
     watched: new Uint8Array(frames, receivedAtAt + 8 * count, count),
-    vins: count === 0 ? [] : batch.vins.split('\n'),
-    normalise: batch.normalise,
+    vins: count === 0 ? [] : batch[3].split('\n'),
+    normalise: batch[4] === 1,
   };
 }
 
-/** What a decode worker posts back per message, in the order the messages came ('ready' first, once). */
-export type ChannelAnswer = { result: unknown } | { failed: string } | 'ready';
+/**
+ * What a decode worker posts back per message, in the order the messages came ('ready' first, once): a
+ * car-frame batch's ResultRow, a stored-record task's result, or the decoder's throw.
+ */
+export type ChannelAnswer = ResultRow | { result: unknown } | { failed: string } | 'ready';
 
 export type OutcomeKind =
   /** Decoded record: publish it, ack when the bus says it is safe. */

@@ -1,4 +1,4 @@
-import { FRAME_SLOTS, type DecodeResult } from './decode-task.js';
+import { FRAME_SLOTS, RESULT_ROW_ERRORS, type DecodeResult } from './decode-task.js';
 import type { StoredOutcome } from './stored-batch.js';
 import { isObject, kindOf } from '../safety/json-reader.js';
 import { SAMPLE_VALUES } from '../history/signal-sample.js';
@@ -8,9 +8,20 @@ import { SAMPLE_VALUES } from '../history/signal-sample.js';
  * result over as `any`; a worker of another build, or a bug in one, would otherwise be read as if its
  * reply had the right shape. A reply of the wrong shape fails the task (the pool's worker_error path,
  * which retries the frames and logs), it is never read as records. The check is a handful of
- * property tests per batch, not per frame.
+ * property tests per batch, not per frame. `value` is a DecodeResult or, as it crosses the port, its
+ * ResultRow.
  */
 export function decodeResultOf(value: unknown): DecodeResult {
+  if (Array.isArray(value)) {
+    const row = value as unknown[];
+    if (row.length >= RESULT_ROW_ERRORS) {
+      return decodeResultOf({
+        buffer: row[0], count: row[1], stateAt: row[2], repliesAt: row[3], textAt: row[4], normalisedAt: row[5], samplesAt: row[6], end: row[7],
+        internalErrors: row.length === RESULT_ROW_ERRORS ? NO_ERRORS : row.slice(RESULT_ROW_ERRORS),
+      });
+    }
+    throw new TypeError(`decode worker replied an array of ${row.length} instead of the DecodeResult's row`);
+  }
   if (isObject(value) && value.buffer instanceof ArrayBuffer && Array.isArray(value.internalErrors)) {
     const { buffer, count, stateAt, repliesAt, textAt, normalisedAt } = value;
     // Absent: the result fills its buffer.
@@ -32,6 +43,8 @@ export function decodeResultOf(value: unknown): DecodeResult {
   }
   throw new TypeError(`decode worker replied ${kindOf(value)} without the DecodeResult buffer and its sections`);
 }
+
+const NO_ERRORS: string[] = [];
 
 function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;

@@ -215,8 +215,10 @@ var B = null, BD = null, P = 0, LO = 0, HI = 0;
 var OB = null, ON = 0, OD = null;
 var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, VS = 0, VE = 0, LOCDONE = false, HK = null;
 // The datum values gathered for the samples (DatumValues), and what the Value just written was (its
-// kind VT and values VN, VN2; LLAT, LLON: the last LocationValue written).
-var SM = null, SMS = null, VT = 0, VN = 0, VN2 = 0, LLAT = 0, LLON = 0;
+// kind VT and values VF[0] and VF[1]; VF[2] and VF[3]: the latitude and longitude of the last
+// LocationValue written). The values are doubles: kept in a Float64Array, not in variables of this
+// closure, whose every double store is a new HeapNumber and a write barrier (RecordWrite in m2's profile).
+var SM = null, SMS = null, VT = 0, VF = new Float64Array(4);
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
@@ -225,7 +227,10 @@ return {
     SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1; info.valueRewrites.length = 0;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1;
+    // Setting an array's length is a C++ accessor call (Runtime_StoreCallbackProperty, JSArray::SetLength)
+    // even when it is already 0 (~4 % of a cold lone frame's decode samples in perf). Only rewrites need it.
+    if (info.valueRewrites.length !== 0) info.valueRewrites.length = 0;
     try {
       switch (topic) { ${topicCases.join(' ')} }
       return false;
@@ -573,7 +578,7 @@ function vstr(s, e) {
       wa(',"longitude":');
       wd(loc.longitude);
       wa('}}');
-      VT = 3; VN = loc.latitude; VN2 = loc.longitude;
+      VT = 3; VF[0] = loc.latitude; VF[1] = loc.longitude;
       return;
     }
   }
@@ -806,7 +811,7 @@ function messageFunction(
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
         value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; VT = 0; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }` +
           // A followed Field's value as the transcoder knew it (DatumValues): the samples need no parse.
-          ` if (SM !== null && SMS[v${keyIndex}] > 0) { var sn = SM.n; if (sn + ${DATUM_VALUE_COLUMNS} > SM.values.length) SM.room(); var sw = SM.values; sw[sn] = SMS[v${keyIndex}]; sw[sn + 1] = VT; sw[sn + 2] = VN; sw[sn + 3] = VN2; sw[sn + 4] = vs; SM.n = sn + ${DATUM_VALUE_COLUMNS}; }`;
+          ` if (SM !== null && SMS[v${keyIndex}] > 0) { var sn = SM.n; if (sn + ${DATUM_VALUE_COLUMNS} > SM.values.length) SM.room(); var sw = SM.values; sw[sn] = SMS[v${keyIndex}]; sw[sn + 1] = VT; sw[sn + 2] = VF[0]; sw[sn + 3] = VF[1]; sw[sn + 4] = vs; SM.n = sn + ${DATUM_VALUE_COLUMNS}; }`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);
@@ -817,7 +822,7 @@ function messageFunction(
     if (typeName === LOCATION_TYPE) {
       const at = (name: string): number => fields.findIndex((f) => protoNameOf(f) === name && f.type === 'double' && !f.partOf && !f.repeated);
       if (at('latitude') < 0 || at('longitude') < 0) throw new Error('transcoder: LocationValue has no double latitude and longitude');
-      write.push(`LLAT = v${at('latitude')}; LLON = v${at('longitude')};`);
+      write.push(`VF[2] = v${at('latitude')}; VF[3] = v${at('longitude')};`);
     }
   }
   const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
@@ -856,25 +861,25 @@ function valueWithSample(member: Field, write: string): string {
   switch (protoNameOf(member)) {
     case 'double_value':
       if (member.type !== 'double') break;
-      return `${write} VT = 1; VN = ov;`;
+      return `${write} VT = 1; VF[0] = ov;`;
     case 'int_value':
       if (member.type !== 'int32') break;
-      return `${write} VT = 1; VN = ov | 0;`;
+      return `${write} VT = 1; VF[0] = ov | 0;`;
     case 'boolean_value':
       if (member.type !== 'bool') break;
-      return `${write} VT = 1; VN = ov !== 0 ? 1 : 0;`;
+      return `${write} VT = 1; VF[0] = ov !== 0 ? 1 : 0;`;
     case 'float_value':
       // The text floatToJson writes is what the samples read: the shortest decimal of the float.
       if (member.type !== 'float') break;
-      return 'var ft = R.floatToJson(ov); wa(ft); VT = 1; VN = +ft;';
+      return 'var ft = R.floatToJson(ov); wa(ft); VT = 1; VF[0] = +ft;';
     case 'long_value':
       if (member.type !== 'int64') break;
-      return 'var lt = i64(olo, ohi); wb(34); wa(lt); wb(34); VT = 1; VN = +lt;';
+      return 'var lt = i64(olo, ohi); wb(34); wa(lt); wb(34); VT = 1; VF[0] = +lt;';
     case 'location_value':
       if (member.resolvedType?.fullName.slice(1) !== LOCATION_TYPE) break;
-      return `${write} VT = 3; VN = LLAT; VN2 = LLON;`;
+      return `${write} VT = 3; VF[0] = VF[2]; VF[1] = VF[3];`;
   }
-  if (member.resolvedType instanceof protobuf.Enum && !member.repeated) return `${write} VT = 2; VN = ov; VN2 = ${member.id};`;
+  if (member.resolvedType instanceof protobuf.Enum && !member.repeated) return `${write} VT = 2; VF[0] = ov; VF[1] = ${member.id};`;
   return write;
 }
 

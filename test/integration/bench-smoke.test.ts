@@ -68,10 +68,11 @@ describe('bench harness (smoke)', function () {
     expect(ratio?.oursOverLimit).to.be.a('number');
   });
 
+  // 1,000 records a round: the limit server's CPU over a 2 s window must reach whole 10 ms ticks of /proc, or its ratio is null.
   it('runs sparse in alternating rounds and reports the median round of each server', async () => {
     const reportFile = join(dir, 'sparse.json');
     const { code, stdout, stderr } = await runBench([
-      '--scenario', 'sparse', '--servers', 'limit,ours', '--sparse-cars', '20', '--sparse-rounds', '2', '--rate', '2', '--seconds', '2', '--warmup', '1',
+      '--scenario', 'sparse', '--servers', 'limit,ours', '--sparse-cars', '50', '--sparse-rounds', '2', '--rate', '10', '--seconds', '2', '--warmup', '1',
       '--fleet-threads', '1', '--cache-dir', join(dir, 'cache'), '--report', reportFile,
     ]);
     expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(0);
@@ -86,6 +87,13 @@ describe('bench harness (smoke)', function () {
       expect(result.details.serverCpuMicrosPerRecord).to.be.a('number');
     }
     expect(report.results[1]!.details.cpuPerRecordOverLimitByRound).to.have.length(2);
+    // Where the server's CPU went: the main thread for both servers; ours' named decode worker, its GCs and batches.
+    const threadGroups = (r: (typeof report.results)[number]): string[] => (r.details.threads as Array<{ group: string }>).map((g) => g.group);
+    expect(threadGroups(report.results[0]!)).to.include('main');
+    expect(threadGroups(report.results[1]!)).to.include.members(['main', 'v8-platform', 'decode-worker']);
+    expect(report.results[1]!.details.gcPerSecond).to.be.an('object');
+    expect(report.results[1]!.details.decodeBatchesPerSecond).to.be.an('object');
+    expect(stderr).to.match(/sparse against ours, µs per record by thread: main /);
     expect(report.ratios.find((r) => r.scenario === 'sparse' && r.metric === 'server CPU per record')?.oursOverLimit).to.be.a('number');
   });
 

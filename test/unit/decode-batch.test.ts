@@ -1,4 +1,5 @@
 import { assert, expect } from 'chai';
+import fc from 'fast-check';
 import pino from 'pino';
 import { DecodePool } from '../../src/decode/decode-pool.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -250,6 +251,27 @@ describe('decodeBatch: recycled result buffers', () => {
       const sized = resultSizeClass(size);
       expect(sized).to.be.at.least(size);
       expect(sized - size).to.be.below(2 ** Math.ceil(Math.log2(size)) / 8);
+    }
+  });
+});
+
+describe('decodeBatch: the dashboard message\'s receivedAt', () => {
+  // V heads write receivedAt from its digits (no Date per lone frame); every instant must read as
+  // toISOString writes it, and what that path does not take (fractions, before 1970, from year 10000)
+  // as before.
+  it('is toISOString of receivedAt for any instant, V and other topics, one frame or several per batch', () => {
+    const vPayload = encodeVehicleData({ vin: VIN, data: [{ key: 'Soc', value: { doubleValue: 80 } }] });
+    const edges = [0, 1, 999, 86_399_999, 86_400_000, 951_782_400_000, 951_868_799_999, 4_107_542_399_999, 253_402_300_799_999, 253_402_300_800_000, 8.64e15, -1, -62_198_755_200_000, -8.64e15, 1.5, 1_780_000_000_000.25];
+    const instants = [...edges, ...fc.sample(fc.integer({ min: 0, max: 253_402_300_799_999 }), { numRuns: 3000, seed: 20261130 }), ...fc.sample(fc.integer({ min: -8.64e15, max: 8.64e15 }), { numRuns: 500, seed: 20261131 })];
+    for (let i = 0; i < instants.length; i += 4) {
+      const chunk = instants.slice(i, i + 4);
+      const frames = chunk.map((_, k) => (k === 2 ? frame('other-topic', new Uint8Array([1, 2]), `t${k}`) : frame('V', vPayload, `t${k}`)));
+      const batch = task(frames);
+      chunk.forEach((at, k) => { batch.receivedAt[k] = at; });
+      const outcomes = receiveOutcomes(decodeBatch(batch), batch.frames);
+      outcomes.forEach((o, k) => {
+        expect(o.dashboardMessage, `receivedAt ${chunk[k]}`).to.equal(dashboardRecordMessage(VIN, o.topic!, chunk[k]!, o.recordJson));
+      });
     }
   });
 });

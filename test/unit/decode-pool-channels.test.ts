@@ -456,3 +456,70 @@ describe('decode pool: a lone frame\'s result buffer recycled on the main thread
     }
   });
 });
+
+describe('decode pool: the microtask flush holds the turn\'s inline batches', function () {
+  this.timeout(30_000);
+
+  it('lets go of no inline batch before the replies\' microtask queued after it has read their buffers (a worker\'s answer flushes the open batch in a microtask)', async () => {
+    const SETTLED = Promise.resolve();
+    // The vehicle listener's reply flush: the replies of a turn, read in one microtask queued by the first.
+    const queued: Array<{ ticket: number; reply: Uint8Array; copy: Buffer }> = [];
+    const replyFailures: string[] = [];
+    let readQueued = false;
+    const readReplies = (): void => {
+      readQueued = false;
+      for (const { ticket, reply, copy } of queued.splice(0)) {
+        if (!Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).equals(copy)) replyFailures.push(`reply of frame ${ticket}`);
+      }
+    };
+    const outcomes: number[] = [];
+    const pool = new DecodePool<number>(
+      { workers: 1, batchMaxFrames: 2, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames: true, recycleResults: () => true, metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
+      (ticket, batch, index) => {
+        outcomes.push(ticket);
+        const reply = batch.reply(index);
+        queued.push({ ticket, reply, copy: Buffer.from(reply) });
+        if (!readQueued) {
+          readQueued = true;
+          void SETTLED.then(readReplies);
+        }
+      },
+    );
+    // What a worker's answer does (WorkerChannel -> taskEnded -> dispatch) when the check-phase flush had
+    // held the open batch (no worker had room): the batch is flushed from a microtask. No public call gets
+    // there with an inline batch delivered after it in the same stretch, so the test calls it directly.
+    const internals = pool as unknown as { flushScheduled: boolean; dispatch(): void };
+    const settle = () => new Promise<void>((resolve) => {
+      const poll = (): void => {
+        setImmediate(pool.pending === 0 ? resolve : poll);
+      };
+      setImmediate(poll);
+    });
+    try {
+      // The first batch waits for the worker (not ready yet); then every small batch is decoded inline.
+      pool.submit(frame('tx-warm-0', 0), VIN, Date.now(), 0);
+      await settle();
+      let ticket = 1;
+      for (let round = 0; round < 8; round++) {
+        await new Promise<void>((resolve) => {
+          setImmediate(() => {
+            pool.submit(frame(`tx-${ticket}`, ticket), VIN, Date.now(), ticket++);
+            internals.flushScheduled = false; // as left by a check-phase flush that held it
+            internals.dispatch(); // the answer's microtask flush is queued first
+            // Then, in the same stretch, a full batch decoded inline: its replies are read by the microtask queued now.
+            pool.submit(frame(`tx-${ticket}`, ticket), VIN, Date.now(), ticket++);
+            // And a frame for the microtask flush to decode inline: it must not take that batch's buffer.
+            pool.submit(frame(`tx-${ticket}`, ticket), VIN, Date.now(), ticket++);
+            resolve();
+          });
+        });
+        await settle();
+      }
+      expect(outcomes).to.deep.equal(Array.from({ length: ticket }, (_, i) => i));
+      expect(replyFailures, 'every reply read intact by the microtask queued after its batch').to.deep.equal([]);
+      expect(pool.inlineResultsLetGo, 'inline results recycled in later turns').to.be.at.least(8);
+    } finally {
+      await pool.close();
+    }
+  });
+});

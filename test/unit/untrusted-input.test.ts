@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { parseStoredState } from '../../src/bus/nats/kv-state.js';
 import { decodeResultOf, storedOutcomesOf } from '../../src/decode/worker-replies.js';
-import { FRAME_SLOTS } from '../../src/decode/decode-task.js';
+import { FRAME_SLOTS, resultRowOf, type DecodeResult } from '../../src/decode/decode-task.js';
 import { SAMPLE_VALUES } from '../../src/history/signal-sample.js';
 import { withoutLocation } from '../../src/dashboard/location-filter.js';
 import { readSessionRecord } from '../../src/dashboard/session-store.js';
@@ -78,6 +78,13 @@ describe('untrusted input is read as unknown and checked field by field', () => 
     expect(() => decodeResultOf({ ...withSamples, samplesAt: rowBytes + 24 })).to.throw(TypeError, 'without the DecodeResult buffer');
     expect(() => decodeResultOf({ ...withSamples, samplesAt: rowBytes })).to.throw(TypeError, 'without the DecodeResult buffer');
     expect(() => decodeResultOf(undefined)).to.throw(TypeError);
+    // As it crosses the port: the row, read back as the same result, checked the same way.
+    const full: DecodeResult = { ...result, samplesAt: rowBytes + 10, end: rowBytes + 10, internalErrors: [] };
+    expect(decodeResultOf(resultRowOf(full))).to.deep.equal(full);
+    expect(decodeResultOf(resultRowOf({ ...full, internalErrors: ['boom', 'bang'] })).internalErrors).to.deep.equal(['boom', 'bang']);
+    expect(() => decodeResultOf(resultRowOf({ ...full, count: 2 }))).to.throw(TypeError, 'without the DecodeResult buffer');
+    expect(() => decodeResultOf([full.buffer, 1, rowBytes])).to.throw(TypeError, 'instead of the DecodeResult\'s row');
+    expect(() => decodeResultOf([[1, 2], ...resultRowOf(full).slice(1)])).to.throw(TypeError, 'without the DecodeResult buffer');
     const good = { recordJson: '{}', isResend: false, state: null, createdAt: null };
     expect(storedOutcomesOf([good, { error: 'bad body' }], 2)).to.deep.equal([good, { error: 'bad body' }]);
     expect(() => storedOutcomesOf([good], 2)).to.throw(TypeError, 'instead of 2 stored-record outcomes');
