@@ -18,7 +18,6 @@ import type { DecodedBatch } from '../decode/decoded-batch.js';
 export class DecodedRecord implements BusRecord {
   readonly vin: string;
   readonly topic: string;
-  readonly txid: string;
   readonly receivedAt: number;
   readonly samples: Float64Array | undefined;
   readonly sampleAt: number;
@@ -29,6 +28,14 @@ export class DecodedRecord implements BusRecord {
   origin: LocalVehicleState | undefined;
   private readonly batch: DecodedBatch;
   private readonly index: number;
+  /**
+   * The txid once made (null: not yet). Made when first read: in one process with no consumer of it
+   * (no dashboard, no NATS, no MQTT) nobody does, and a latin1 string per record is saved. Read from the
+   * batch's frames, which the pool reuses after the publish: `keep` makes it at once (a bus whose
+   * listeners may keep records without saying so, a durable bus), hold() makes it before the record
+   * outlives its listener.
+   */
+  private txidText: string | null = null;
   /** The record JSON once sliced (undefined: not yet). */
   private json: string | null | undefined = undefined;
   /** The dashboard message once read or set (undefined: not yet). */
@@ -39,7 +46,6 @@ export class DecodedRecord implements BusRecord {
   constructor(
     vin: string,
     topic: string,
-    txid: string,
     receivedAt: number,
     batch: DecodedBatch,
     index: number,
@@ -47,10 +53,10 @@ export class DecodedRecord implements BusRecord {
     createdAtMs: number | undefined,
     clientVersion: string | undefined,
     origin: LocalVehicleState,
+    keep: boolean,
   ) {
     this.vin = vin;
     this.topic = topic;
-    this.txid = txid;
     this.receivedAt = receivedAt;
     this.batch = batch;
     this.index = index;
@@ -61,6 +67,13 @@ export class DecodedRecord implements BusRecord {
     this.createdAtMs = createdAtMs;
     this.clientVersion = clientVersion;
     this.origin = origin;
+    if (keep) this.txidText = batch.txid(index);
+  }
+
+  /** The txid as text ('' when the envelope was unreadable); read during publish, or after hold(). */
+  get txid(): string {
+    const txid = this.txidText;
+    return txid !== null ? txid : (this.txidText = this.batch.txid(this.index));
   }
 
   get recordJson(): string | null {
@@ -114,6 +127,8 @@ export class DecodedRecord implements BusRecord {
 
   /** Kept past the listener: the batch's result buffer is not recycled until the batch is let go of (BusRecord.hold). */
   hold(): RecordHold {
+    // The frames it is read from are reused once the publish is over; the result buffer is held.
+    if (this.txidText === null) this.txidText = this.batch.txid(this.index);
     this.batch.hold();
     return this.batch;
   }

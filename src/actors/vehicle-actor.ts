@@ -192,19 +192,22 @@ export class VehicleActor implements LocalVehicleState {
       else this.remember(batch.triples, stateFrom, stateTo, text, base, new Date(receivedAt).toISOString(), receivedAt);
     }
     const clientVersion = connection.clientVersion;
-    const record = new DecodedRecord(this.vin, topic, batch.txid(i), receivedAt, batch, i, createdAt, createdAtMs, clientVersion !== '' ? clientVersion : undefined, this);
+    const bus = this.bus;
+    // The txid made at once unless every listener reads it during publish or holds the record (DecodedRecord.txid).
+    const publishNow = bus.publishNow !== undefined;
+    const record = new DecodedRecord(this.vin, topic, receivedAt, batch, i, createdAt, createdAtMs, clientVersion !== '' ? clientVersion : undefined, this, !publishNow || bus.everyListenerHolds !== true);
     const reply = batch.reply(i);
-    if (this.bus.publishNow !== undefined) {
+    if (publishNow) {
       // Safe once it returns: no callback to allocate, the ack follows at once. Timed one record in
       // BUS_TIMED_EVERY: the two clock reads cost more than the local subscribers' work they time.
       const timed = busPublishes === 0;
       busPublishes = (busPublishes + 1) & (BUS_TIMED_EVERY - 1);
       if (timed) {
         const started = performance.now();
-        this.bus.publishNow(record);
+        this.bus.publishNow!(record);
         this.busLatency.observe((performance.now() - started) / 1000);
       } else {
-        this.bus.publishNow(record);
+        this.bus.publishNow!(record);
       }
       connection.sendReply(reply, 'ack', arrivedAt);
       return;

@@ -109,6 +109,11 @@ export interface RecordBus {
    */
   publishNow?(record: BusRecord): void;
   /**
+   * True on a bus whose every listener reads a record during publish or holds it (SubscribeOptions
+   * holdsRecords): what a record reads lazily from buffers reused after the publish may then stay lazy.
+   */
+  readonly everyListenerHolds?: boolean;
+  /**
    * Records from now on, in publish order per VIN: every record published by this instance, plus records
    * published by other instances for the VINs this instance watches. Returns an unsubscribe function.
    */

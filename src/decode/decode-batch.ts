@@ -270,8 +270,8 @@ export const RECYCLED_RESULT_MIN_BYTES = 64 * 1024;
  */
 export const SMALL_RESULT_BYTES = 4 * 1024;
 /**
- * Small result buffers the main thread keeps: the recent history holds a sparse fleet's records for a
- * 20 ms window (~20 lone batches at 1,000 frames/s) before they come back, so a few dozen, bounded.
+ * Small result buffers the main thread keeps: a lone batch's comes back at the pool's next flush (the
+ * recent history copies what it keeps), later when a dashboard subscription holds it: a few, bounded.
  */
 const MAX_SPARE_SMALL_RESULTS = 64;
 /** Small result buffers every holder let go of on this thread, newest last (offerInlineResultBuffer). */

@@ -18,6 +18,36 @@ const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
 const TEXT_CHUNK = 16 * 1024;
 
 /**
+ * Buffer views of the buffers batches were read from lately, by identity: the pool reuses one frames
+ * buffer for every lone frame (reuseInlineFrames) and recycles a few result buffers, so a lone batch
+ * finds its views made instead of making two Buffers (a JS subclass constructor each, met cold) per
+ * batch. Small buffers only, a few each: what the cache keeps alive is bounded.
+ */
+const VIEWS_KEPT = 4;
+const VIEW_MAX_BYTES = 64 * 1024;
+class ViewCache {
+  private readonly keys: Array<ArrayBuffer | SharedArrayBuffer | null> = [null, null, null, null];
+  private readonly views: Array<Buffer | null> = [null, null, null, null];
+  private next = 0;
+
+  of(buffer: ArrayBuffer | SharedArrayBuffer): Buffer {
+    const keys = this.keys;
+    for (let k = 0; k < VIEWS_KEPT; k++) if (keys[k] === buffer) return this.views[k]!;
+    const view = Buffer.from(buffer);
+    // The view's length, not the buffer's byteLength (a C++ getter reached through the generic LoadIC).
+    if (view.length <= VIEW_MAX_BYTES) {
+      const k = this.next;
+      keys[k] = buffer;
+      this.views[k] = view;
+      this.next = (k + 1) & (VIEWS_KEPT - 1);
+    }
+    return view;
+  }
+}
+const resultViews = new ViewCache();
+const frameViews = new ViewCache();
+
+/**
  * A decoded batch on the main thread: the worker's one buffer (DecodeResult), read per frame by index. One
  * object per batch, none per frame: the actor that releases frame i asks for what it uses (its reply,
  * txid, topic, text, state triples) and nothing else is made. A frame parked for an earlier one keeps
@@ -83,7 +113,7 @@ export class DecodedBatch {
 
   /** The whole result buffer as a Buffer (text is decoded from it at textAt). */
   private get bytes(): Buffer {
-    return (this.bytesView ??= Buffer.from(this.buffer));
+    return (this.bytesView ??= resultViews.of(this.buffer));
   }
 
   /** The state index: Int32 triples (see DecodeResult). */
@@ -98,7 +128,7 @@ export class DecodedBatch {
 
   /** The frames as a Buffer (txids and topics are read from it as latin1). */
   private get source(): Buffer {
-    return (this.sourceView ??= Buffer.from(this.framesBuffer));
+    return (this.sourceView ??= frameViews.of(this.framesBuffer));
   }
 
   /**

@@ -51,8 +51,29 @@ const RECORDS_PER_TURN = 1000;
  * much later. It spares a lone record (a fleet of cars at a frame a second: one record per event-loop
  * turn) a turn of its own: a setImmediate per record costs the loop an extra turn, the wait a timer per
  * window. A burst reaching RECORDS_PER_TURN is folded in on the next turn, so the queue stays short.
+ * 100 ms rather than 20: a sparse fleet's lone records (1,000 cars at a frame a second) are folded ~100
+ * at a time, so the fold runs optimised and warm instead of ~20 records in baseline code from a timer
+ * that fires 50 times a second (BENCHMARKS.md, engineer W, session 8); the queue holds no decode batch
+ * (samples are copied), so a longer wait keeps no result buffer from being recycled.
  */
-const FOLLOW_WINDOW_MS = 20;
+const FOLLOW_WINDOW_MS = 100;
+/**
+ * Numbers per queue entry (RecentHistory.queueRows): receivedAt, created_at in epoch ms (NaN: none), the
+ * stream sequence (-1: none), then the record's SAMPLE_VALUES followed signals.
+ */
+const QUEUE_ROW = 3 + SAMPLE_VALUES;
+const Q_RECEIVED_AT = 0;
+const Q_CREATED_MS = 1;
+const Q_SEQ = 2;
+const Q_VALUES = 3;
+/** Entries the queue's numbers have room for at first (grown by doubling, given back after a burst). */
+const QUEUE_START = 256;
+/**
+ * Entries past which the queue's numbers are given back once drained (a burst's): a power of two, as
+ * the queue grows by doubling, above what a busy server's turns fill between drains (RECORDS_PER_TURN
+ * and a turn's more); ~590 KB at most kept.
+ */
+const QUEUE_KEPT = 4096;
 /** How often cars are swept; a car with no new row for this long is idle (its spare rows go back). */
 const SWEEP_MS = 60_000;
 
@@ -180,21 +201,21 @@ export class RecentHistory implements ActivitySink {
   private readonly listeners: ActivityListener[] = [];
   private readonly sample = new SignalSample();
   /**
-   * Records waiting to be folded in, as columns (entry i is the i-th of each; see Queued): no object per
-   * record, and nothing of the record kept but its signals' place and its times. Entries before `head`
-   * are folded in already.
+   * Records waiting to be folded in, as columns (entry i is the i-th of each): no object per record, and
+   * nothing of the record kept but its signals and its times. A record with the decode stage's samples
+   * has them copied into its row of `queueRows` (QUEUE_ROW numbers: times, then the signals), so the
+   * history holds no decode batch while it waits: the batch's result buffer goes back to the pool at
+   * once, and the window can be long enough for a fold to run over many records, optimised and warm,
+   * without keeping a result buffer per record out of recycling. Entries before `head` are folded in
+   * already.
    */
   private readonly queueVins: string[] = [];
   /** The record's actor (BusRecord.origin), where its car's entry is cached; null for others. */
   private readonly queueOrigins: Array<LocalVehicleState | null> = [];
-  /** The record's signals, or null when they are still to be read from `queueRecords` (no samples). */
-  private readonly queueValues: Array<Float64Array | null> = [];
+  /** Times and signals per entry (QUEUE_ROW each; the signals are read only when the entry has them). */
+  private queueRows = new Float64Array(QUEUE_START * QUEUE_ROW);
   /** The record itself when it came without samples: read when folded in, not on the ack path. */
   private readonly queueRecords: Array<BusRecord | null> = [];
-  private readonly queueAt: number[] = [];
-  private readonly queueReceivedAt: number[] = [];
-  private readonly queueCreatedMs: number[] = [];
-  private readonly queueSeq: number[] = [];
   /** The record's hold (BusRecord.hold: its decode buffer is recycled after letGo), else null. */
   private readonly queueHeld: Array<RecordHold | null> = [];
   private head = 0;
@@ -301,23 +322,29 @@ export class RecentHistory implements ActivitySink {
   private enqueue(record: BusRecord): number {
     const samples = record.samples;
     const n = this.tail++;
+    let rows = this.queueRows;
+    const row = n * QUEUE_ROW;
+    if (row + QUEUE_ROW > rows.length) {
+      const grown = new Float64Array(rows.length * 2);
+      grown.set(rows);
+      this.queueRows = rows = grown;
+    }
     this.queueVins[n] = record.vin;
     this.queueOrigins[n] = record.origin ?? null;
-    this.queueReceivedAt[n] = record.receivedAt;
-    this.queueSeq[n] = record.streamSeq ?? -1;
-    // Its samples (or the record) are read when folded in, after this turn: held until then.
-    this.queueHeld[n] = record.hold !== undefined ? record.hold() : null;
-    if (samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
-      this.queueValues[n] = samples;
+    rows[row + Q_RECEIVED_AT] = record.receivedAt;
+    rows[row + Q_SEQ] = record.streamSeq ?? -1;
+    const sampleAt = record.sampleAt;
+    if (samples !== undefined && sampleAt !== undefined && sampleAt >= 0) {
+      // Copied now (15 numbers): nothing of the batch is read after this listener returns, so it is not held.
+      rows[row + Q_CREATED_MS] = createdMsOf(record);
+      for (let v = 0; v < SAMPLE_VALUES; v++) rows[row + Q_VALUES + v] = samples[sampleAt + v]!;
       this.queueRecords[n] = null;
-      this.queueAt[n] = record.sampleAt;
-      this.queueCreatedMs[n] = createdMsOf(record);
+      this.queueHeld[n] = null;
     } else {
-      // Read when folded in (the bus hands the record over before its ack is written).
-      this.queueValues[n] = null;
+      // Read when folded in, after this turn (the bus hands the record over before its ack is written): held until then.
+      rows[row + Q_CREATED_MS] = NaN;
       this.queueRecords[n] = record;
-      this.queueAt[n] = 0;
-      this.queueCreatedMs[n] = NaN;
+      this.queueHeld[n] = record.hold !== undefined ? record.hold() : null;
     }
     return this.tail;
   }
@@ -350,11 +377,14 @@ export class RecentHistory implements ActivitySink {
       held[i]?.letGo();
       held[i] = null;
     }
-    const columns = (): unknown[][] => [this.queueVins, this.queueOrigins, this.queueValues, this.queueRecords, this.queueAt, this.queueReceivedAt, this.queueCreatedMs, this.queueSeq, this.queueHeld];
+    const columns = (): unknown[][] => [this.queueVins, this.queueOrigins, this.queueRecords, this.queueHeld];
     if (this.head === this.tail) {
-      // All folded in: the columns are written from 0 again (fold let go of the batches' samples); a
-      // burst's long columns are given back.
+      // All folded in: the columns are written from 0 again (fold let go of the records); a burst's
+      // long columns are given back.
       if (this.tail > RECORDS_PER_TURN) for (const column of columns()) column.length = 0;
+      // The numbers are kept up to a few turns' worth (a busy server fills them again at once: made
+      // anew and grown each time, they cost more than the copies they hold); a longer burst's go back.
+      if (this.queueRows.length > QUEUE_KEPT * QUEUE_ROW) this.queueRows = new Float64Array(QUEUE_START * QUEUE_ROW);
       this.head = this.tail = 0;
     } else if (this.head >= 4 * RECORDS_PER_TURN) {
       // A queue that never catches up: drop what was folded in, so the columns hold only what waits.
@@ -363,6 +393,7 @@ export class RecentHistory implements ActivitySink {
         column.length = this.tail;
         column.splice(0, done);
       }
+      this.queueRows.copyWithin(0, done * QUEUE_ROW, this.tail * QUEUE_ROW);
       this.tail -= done;
       this.head = 0;
     }
@@ -372,11 +403,8 @@ export class RecentHistory implements ActivitySink {
   /** Fold queue entries [from, to) into their cars. */
   private fold(from: number, to: number): void {
     const vins = this.queueVins;
-    const values = this.queueValues;
-    const ats = this.queueAt;
-    const receivedAts = this.queueReceivedAt;
-    const createdMss = this.queueCreatedMs;
-    const seqs = this.queueSeq;
+    const rows = this.queueRows;
+    const records = this.queueRecords;
     const origins = this.queueOrigins;
     const isLocal = this.streamBacked ? this.options.isLocal : undefined;
     // In one process nothing is held or read back from a stream: two map lookups a record saved.
@@ -384,25 +412,25 @@ export class RecentHistory implements ActivitySink {
     const sample = this.sample;
     for (let i = from; i < to; i++) {
       const vin = vins[i]!;
-      const seq = seqs[i]!;
-      const rowValues = values[i]!;
+      const row = i * QUEUE_ROW;
+      const seq = rows[row + Q_SEQ]!;
+      const receivedAt = rows[row + Q_RECEIVED_AT]!;
       const origin = origins[i]!;
       origins[i] = null;
-      // Let go of the batch's samples (the column is written over, not emptied: see `tail`).
-      values[i] = null;
-      // A record without samples is read now, into `sample`, and folded in from there.
-      const record = rowValues === null ? this.queueRecords[i]! : null;
+      // A record without samples is read now, into `sample`, and folded in from there (the column is
+      // written over, not emptied: see `tail`; the reference is let go of here).
+      const record = records[i]!;
       if (record !== null) {
         readRecord(record, sample);
-        this.queueRecords[i] = null;
+        records[i] = null;
       }
       if (followsStream) {
         const held = this.held.get(vin);
-        if (held !== undefined) held.push(record !== null ? entryOf(sample, receivedAts[i]!, seq) : { values: rowValues!, at: ats[i]!, receivedAt: receivedAts[i]!, createdMs: createdMss[i]!, seq });
+        if (held !== undefined) held.push(record !== null ? entryOf(sample, receivedAt, seq) : { values: rows.slice(row + Q_VALUES, row + QUEUE_ROW), at: 0, receivedAt, createdMs: rows[row + Q_CREATED_MS]!, seq });
         const streamCar = this.streamCars.get(vin);
         if (streamCar !== undefined && (seq < 0 || seq > streamCar.lastSeq)) {
           if (record !== null) streamCar.fold(sample, seq);
-          else streamCar.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
+          else streamCar.add(rows, row + Q_VALUES, receivedAt, rows[row + Q_CREATED_MS]!, seq, sample);
         }
       }
       if (isLocal !== undefined && !isLocal(vin)) continue;
@@ -418,7 +446,7 @@ export class RecentHistory implements ActivitySink {
         car.cachedOn = origin;
       }
       if (record !== null) car.fold(sample, seq);
-      else car.add(rowValues!, ats[i]!, receivedAts[i]!, createdMss[i]!, seq, sample);
+      else car.add(rows, row + Q_VALUES, receivedAt, rows[row + Q_CREATED_MS]!, seq, sample);
     }
   }
 

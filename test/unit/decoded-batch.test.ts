@@ -13,6 +13,8 @@ import { writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelop
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { packFrames } from '../helpers/decode-task.js';
 import { RecordingBus } from '../helpers/recording-bus.js';
+import { InProcessBus } from '../../src/bus/in-process-bus.js';
+import type { BusRecord, RecordHold } from '../../src/bus/record-bus.js';
 
 const VIN = '5YJ3E7EB0LF000001';
 const RECEIVED_AT = 1_780_000_000_000;
@@ -114,6 +116,49 @@ describe('decoded batch on the main thread', () => {
     expect(bus.records.map((r) => r.createdAtMs)).to.deep.equal(['2026-01-02T03:04:10Z', '2026-01-02T03:04:11Z', '2026-01-02T03:04:12Z'].map((at) => Date.parse(at)));
     expect(actor.state.get('VehicleSpeed')).to.include({ value: '{"doubleValue":3}', at: '2026-01-02T03:04:12Z' });
     expect(actor.inFlight).to.equal(0);
+  });
+
+  it('a record\'s txid: lazy only while every listener holds what it keeps; made before a hold, and at once otherwise', () => {
+    const conn: VehicleConnection = { connectionId: 'c', vin: VIN, networkInterface: 'wifi', clientVersion: '', connectedAt: 0, isOpen: true, sendReply: () => {} };
+    // The pool reuses a batch's frames once its publish is over: overwritten here as the next frame would.
+    const overwrite = (batch: DecodedBatch): void => void batch.frames.fill(0x41);
+    const run = (holding: boolean): { held: BusRecord; read: BusRecord; kept: BusRecord } => {
+      const bus = new InProcessBus();
+      let held: BusRecord | null = null;
+      let read: BusRecord | null = null;
+      let kept: BusRecord | null = null;
+      const holds: RecordHold[] = [];
+      const txidsRead: string[] = [];
+      let n = 0;
+      bus.subscribe((record) => {
+        if (n === 0) {
+          holds.push(record.hold!());
+          held = record;
+        }
+      }, { holdsRecords: true });
+      bus.subscribe((record) => {
+        if (n === 1) kept = record;
+        if (n === 2) {
+          read = record;
+          txidsRead.push(record.txid);
+        }
+        n++;
+      }, { holdsRecords: holding });
+      const actor = new VehicleActor(VIN, bus, metrics, 0);
+      for (const txid of ['held-0001', 'kept-0002', 'read-0003']) {
+        const batch = batchOf([speed('2026-01-02T03:04:10Z', 1)], [txid]);
+        actor.decoded(actor.frameArrived(conn, RECEIVED_AT, performance.now()), batch, 0);
+        overwrite(batch);
+      }
+      for (const hold of holds) hold.letGo();
+      expect(txidsRead, 'read during publish').to.deep.equal(['read-0003']);
+      return { held: held!, read: read!, kept: kept! };
+    };
+    const holding = run(true);
+    expect(holding.held.txid, 'held: made before the hold').to.equal('held-0001');
+    expect(holding.read.txid).to.equal('read-0003');
+    const keeping = run(false);
+    expect([keeping.held.txid, keeping.kept.txid, keeping.read.txid], 'a listener that may keep anything: made at once').to.deep.equal(['held-0001', 'kept-0002', 'read-0003']);
   });
 
   it('frames whose worker failed each get the error reply to their txid (empty when the envelope is unreadable)', () => {

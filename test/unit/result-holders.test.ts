@@ -5,6 +5,7 @@ import type { DashboardClient } from '../../src/dashboard/dashboard-hub.js';
 import { RecordCoverage } from '../../src/dashboard/record-coverage.js';
 import { VinSubscription } from '../../src/dashboard/vin-subscription.js';
 import { RecentHistory } from '../../src/history/recent-history.js';
+import { SAMPLE_VALUES } from '../../src/history/signal-sample.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { storyRecords } from '../helpers/story-records.js';
@@ -72,6 +73,18 @@ describe('record holders: who says when a record\'s decode buffer may be recycle
     expect(records.every((record) => record.holds === 1), 'held while queued').to.equal(true);
     history.drain();
     expect(records.every((record) => record.holds === 0 && record.everHeld === 1), 'let go of once folded in').to.equal(true);
+    history.stop();
+  });
+
+  it('the recent history holds no record that brings the decode stage\'s samples (it copies them)', () => {
+    const history = new RecentHistory({ windowMs: 3_600_000, resolutionMs: 5000, maxRowsPerCar: 1024, metrics: new ServerMetrics({ collectDefaults: false }).history, logger: silentLogger() });
+    const bus = new InProcessBus();
+    history.start(bus);
+    const records = storyRecords(VIN, 30, START).map((record) => counted(Object.assign(record, { samples: new Float64Array(SAMPLE_VALUES), sampleAt: 0 })));
+    for (const record of records) bus.publishNow(record);
+    expect(records.every((record) => record.everHeld === 0), 'not held while queued').to.equal(true);
+    history.drain();
+    expect(records.every((record) => record.everHeld === 0)).to.equal(true);
     history.stop();
   });
 
