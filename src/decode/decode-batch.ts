@@ -596,15 +596,25 @@ let useCompact = false;
 
 /** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
 function transcode(topic: string, frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
+  const sinkMark = SINK.n;
+  const stateMark = STATE.length;
   headVin = vin;
   headTopic = topic;
   headReceivedAt = receivedAt;
   headResend = false;
   const vinJson = vinJsonOf(vin).bytes;
-  if (useCompact && topic === 'V') {
-    if (!transcodeCompact(frames, start, end, vinJson)) return false;
-  } else if (!TRANSCODER.run(topic, frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues)) {
-    return false;
+  if (!useCompact || !TRANSCODER.runCompact(topic, frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues)) {
+    if (useCompact && topic === 'V') {
+      transcoderStats.compactBails++;
+      // Left the compact transcoder's path (or not a V record): the generated one from the same mark.
+      SINK.n = sinkMark;
+      STATE.length = stateMark;
+      SINK.nonAscii = false;
+      headResend = false;
+    }
+    if (!TRANSCODER.run(topic, frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues)) return false;
+  } else {
+    transcoderStats.compact++;
   }
   gathered = datumValues !== null;
   transcodedCreatedAtMs = INFO.createdAtMs;
@@ -616,22 +626,6 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   table[row + SLOT.IS_RESEND] = headResend ? 1 : 0;
   writeTail();
   return true;
-}
-
-/** A V record through the compact transcoder, or the generated one from the same mark where it bails. */
-function transcodeCompact(frames: Uint8Array, start: number, end: number, vinJson: Uint8Array): boolean {
-  const sinkMark = SINK.n;
-  const stateMark = STATE.length;
-  if (TRANSCODER.runCompact('V', frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues)) {
-    transcoderStats.compact++;
-    return true;
-  }
-  transcoderStats.compactBails++;
-  SINK.n = sinkMark;
-  STATE.length = stateMark;
-  SINK.nonAscii = false;
-  headResend = false;
-  return TRANSCODER.run('V', frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues);
 }
 
 // The frame transcode() is writing, for writeRecordHead (a module function: no closure per frame).
