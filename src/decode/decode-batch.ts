@@ -171,10 +171,9 @@ const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMI
 
 /**
  * Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts),
- * and normalised records encoded again by protobufjs instead of patched from the car's bytes; records
- * the compact transcoder wrote, and those that left it for the generated one (other topics not counted).
+ * and normalised records encoded again by protobufjs instead of patched from the car's bytes.
  */
-export const transcoderStats = { fallbacks: 0, reencoded: 0, compact: 0, compactBails: 0 };
+export const transcoderStats = { fallbacks: 0, reencoded: 0 };
 
 /**
  * Decode one batch of frames: envelope -> topic -> protobuf wire bytes -> canonical JSON bytes (with
@@ -184,8 +183,7 @@ export const transcoderStats = { fallbacks: 0, reencoded: 0, compact: 0, compact
  * small results back (offerInlineResultBuffer), so a small one is taken from those spares or made in
  * one size class; else it is exactly its size.
  */
-export function decodeBatch(task: DecodeTask, smallSpares = false, compact = false): DecodeResult {
-  useCompact = compact;
+export function decodeBatch(task: DecodeTask, smallSpares = false): DecodeResult {
   const frames = framesView(task.frames);
   const count = task.vins.length;
   const slots = count * FRAME_SLOTS;
@@ -587,35 +585,13 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   finish(table, row, KIND_RECORD, '');
 }
 
-/**
- * The batch being decoded reads V records with the compact transcoder (compact-transcoder.ts): a lone
- * frame or a small burst on the main thread, whose decoder code runs cold; the workers keep the
- * generated one (warm, many records per batch).
- */
-let useCompact = false;
-
 /** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
 function transcode(topic: string, frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
-  const sinkMark = SINK.n;
-  const stateMark = STATE.length;
   headVin = vin;
   headTopic = topic;
   headReceivedAt = receivedAt;
   headResend = false;
-  const vinJson = vinJsonOf(vin).bytes;
-  if (!useCompact || !TRANSCODER.runCompact(topic, frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues)) {
-    if (useCompact && topic === 'V') {
-      transcoderStats.compactBails++;
-      // Left the compact transcoder's path (or not a V record): the generated one from the same mark.
-      SINK.n = sinkMark;
-      STATE.length = stateMark;
-      SINK.nonAscii = false;
-      headResend = false;
-    }
-    if (!TRANSCODER.run(topic, frames, start, end, vinJson, STATE, INFO, writeRecordHead, datumValues)) return false;
-  } else {
-    transcoderStats.compact++;
-  }
+  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead, datumValues)) return false;
   gathered = datumValues !== null;
   transcodedCreatedAtMs = INFO.createdAtMs;
   table[row + SLOT.RECORD_START] = INFO.recordStart;

@@ -566,7 +566,7 @@ export class DecodePool<T> {
       task.receivedAt = batch.receivedAt;
       task.watched = batch.watched;
       task.normalise = this.options.normalisedPayloads === true;
-      result = decodeBatch(task, recycled, true);
+      result = decodeBatch(task, recycled);
     } catch (error) {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;

@@ -16,7 +16,6 @@ import protobuf from 'protobufjs';
 import { JsonSink, toWords, validUtf8 } from './json-sink.js';
 import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
 import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
-import { COMPACT_SOURCE, compactTables, type CompactTables } from './compact-transcoder.js';
 
 type Type = protobuf.Type;
 type Field = protobuf.Field;
@@ -130,8 +129,6 @@ interface Runtime {
   literals: Int32Array[];
   /** Each enum's JSON text by number (0..4095), as words; undefined where EN gives a bare number. */
   enumWords: Int32Array[][];
-  /** The compact transcoder's tables (compact-transcoder.ts); null: V records have another shape. */
-  compact: CompactTables | null;
 }
 
 interface Generated {
@@ -140,12 +137,6 @@ interface Generated {
   /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
   /** datumValues: the followed signals' values, gathered as they are written (null: none gathered). */
   run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
-  /**
-   * The same through the compact transcoder (compact-transcoder.ts): the same bytes, or false where it
-   * or the generated one bails (V records only: other topics give false). For lone frames on the main
-   * thread, whose decoder runs cold.
-   */
-  runCompact(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -187,7 +178,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const runtime: Runtime = {
     sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
     dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS, YEAR_100_SECONDS: Date.UTC(100, 0, 1) / 1000,
-    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [], compact: null,
+    LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
   const enumIndex = (e: protobuf.Enum): number => {
     let i = enums.get(e.fullName);
@@ -215,8 +206,6 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
     const index = visit(root.lookupType(typeName));
     topicCases.push(`case ${JSON.stringify(topic)}: m${index}(s, e); return true;`);
   }
-  // After the generated functions' enums, so their indices are the same with or without it.
-  if (options.topics.V !== undefined) runtime.compact = compactTables(root.lookupType(options.topics.V), enumIndex, enumJson, TIMESTAMP, LOCATION_TYPE);
   let source = `
 'use strict';
 var O = R.sink, BAIL = R.BAIL, MAX = R.MAX, EN = R.enums, ENW = R.enumWords, HD = R.heads, LIT = R.literals;
@@ -232,30 +221,7 @@ var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, VS = 0, VE = 0, 
 var SM = null, SMS = null, VT = 0, VF = new Float64Array(4);
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
-${COMPACT_SOURCE}
-function begin(buf, vinJson, state, info, head, datumValues) {
-  wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
-  SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
-  ON = O.n;
-  if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-  info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1;
-  if (info.valueRewrites.length !== 0) info.valueRewrites.length = 0;
-}
 return {
-  runCompact: function (topic, buf, s, e, vinJson, state, info, head, datumValues) {
-    if (topic !== 'V' || CT === null) return false;
-    begin(buf, vinJson, state, info, head, datumValues);
-    try {
-      cp(s, e);
-      return true;
-    } catch (err) {
-      if (err === BAIL) return false;
-      throw err;
-    } finally {
-      O.n = ON;
-      ST = null; INFO = null; HK = null; SM = null; SMS = null;
-    }
-  },
   run: function (topic, buf, s, e, vinJson, state, info, head, datumValues) {
     wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
     SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
