@@ -15,6 +15,9 @@
 // no data) before each frame, every variant again: the decoder's lines stay in L2 while its L1i,
 // micro-op cache, branch predictor and iTLB entries are taken by other code, as the TLS, uWS and other
 // JavaScript between two lone frames in the server do (engineer V's method). Both options combine.
+// With either, the CPU lines subtract two large, noisy figures (the eviction itself is in each): read the
+// line "one call timed alone", the median of each direct call's own time (1,000 functions: a lone V
+// frame's decodeBatch ~5.7 µs warm -> ~25 cold on the 2-core box, as V measured in a scratch loop).
 //   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3] [--evict-kb 0] [--evict-code 0]
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
