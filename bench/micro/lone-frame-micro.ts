@@ -11,7 +11,14 @@
 // so it cancels out): in the server a lone frame finds the decoder's code and data cold, evicted by the
 // TLS, uWS and kernel work of the other 999 cars' turns since its car's last frame. Each frame has its own
 // receivedAt (one ms after the last), as a lone frame in the server has (frames ~1 ms apart).
-//   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3] [--evict-kb 0]
+// --evict-code N runs N distinct optimised functions (a few hundred bytes of machine code each, almost
+// no data) before each frame, every variant again: the decoder's lines stay in L2 while its L1i,
+// micro-op cache, branch predictor and iTLB entries are taken by other code, as the TLS, uWS and other
+// JavaScript between two lone frames in the server do (engineer V's method). Both options combine.
+// With either, the CPU lines subtract two large, noisy figures (the eviction itself is in each): read the
+// line "one call timed alone", the median of each direct call's own time (1,000 functions: a lone V
+// frame's decodeBatch ~5.7 µs warm -> ~25 cold on the 2-core box, as V measured in a scratch loop).
+//   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3] [--evict-kb 0] [--evict-code 0]
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
 import pino from 'pino';
@@ -20,19 +27,39 @@ import { decodeBatch, receiveOutcomes } from '../../src/decode/decode-batch.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { CarTalk, envelopeOf } from '../fleet/frames.js';
 
-const { values } = parseArgs({ options: { frames: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' }, 'evict-kb': { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { frames: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' }, 'evict-kb': { type: 'string', default: '0' }, 'evict-code': { type: 'string', default: '0' } } });
 const count = Number(values.frames);
 const rounds = Number(values.rounds);
 const evictBytes = Number(values['evict-kb']) * 1024;
 const EVICT = new Int32Array(Math.max(16, evictBytes >> 2));
 let evictSum = 0;
-/** One write per cache line of the scratch memory: the lines the last frame used are gone. */
+/**
+ * Unrelated code: functions of one shape with distinct constants (each its own bytecode, hence its own
+ * optimised code), branchy enough that each leaves its own branch-predictor and BTB entries.
+ */
+const CODE = Array.from({ length: Number(values['evict-code']) }, (_, f) => {
+  const body: string[] = ['var a = x | 0, b = (x >>> 3) | 0;'];
+  for (let k = 0; k < 12; k++) {
+    const c = (f * 131 + k * 17 + 7) | 0;
+    body.push(`if ((a & ${1 << (k % 8)}) !== 0) a = (a * ${c} + b) | 0; else b = (b ^ ${c + 3}) + (a >>> ${1 + (k % 5)}) | 0;`);
+  }
+  body.push('return (a ^ b) | 0;');
+  return new Function('x', body.join('\n')) as (x: number) => number;
+});
+/** One write per cache line of the scratch memory (the lines the last frame used are gone), then the other code. */
 function evict(): void {
-  if (evictBytes === 0) return;
-  const words = EVICT;
-  for (let i = 0; i < words.length; i += 16) words[i] = (words[i]! + i) | 0;
-  evictSum = (evictSum + words[16]!) | 0;
+  if (evictBytes !== 0) {
+    const words = EVICT;
+    for (let i = 0; i < words.length; i += 16) words[i] = (words[i]! + i) | 0;
+    evictSum = (evictSum + words[16]!) | 0;
+  }
+  const code = CODE;
+  let x = evictSum;
+  for (let f = 0; f < code.length; f++) x = code[f]!(x + f);
+  evictSum = x;
 }
+// The other code optimised before measuring, as the server's is.
+for (let r = 0; r < 20_000; r++) evict();
 const vin = '5YJBENCH000000001';
 const RECEIVED_AT = Date.now();
 const talk = new CarTalk(vin, 1);
@@ -78,7 +105,12 @@ function perTurn(n: number, step: (i: number, next: () => void) => void): Promis
 // harness's port wakeup then costs the same in all three.
 const turnAlone = (n: number): Promise<number> => perTurn(n, (_i, next) => setImmediate(next));
 
+/** Wall time of each direct decodeBatch + receiveOutcomes call (µs), for its median: steadier than CPU differences. */
+let CALLS: number[] = [];
+const callMedians: number[] = [];
+
 function direct(n: number): Promise<number> {
+  CALLS = [];
   const shared = new SharedArrayBuffer(64 * 1024);
   const view = new Uint8Array(shared);
   const task = { frames: shared, offsets: new Uint32Array(2), vins: [vin], receivedAt: new Float64Array(1), watched: new Uint8Array(1) };
@@ -88,7 +120,9 @@ function direct(n: number): Promise<number> {
     task.offsets[1] = frame.byteLength;
     task.receivedAt[0] = RECEIVED_AT + i;
     setImmediate(() => {
+      const t0 = performance.now();
       receiveOutcomes(decodeBatch(task), shared);
+      CALLS.push(performance.now() - t0);
       next();
     });
   });
@@ -124,6 +158,7 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): 
   }
 }
 
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [] };
 await turnAlone(2000);
 await direct(2000);
@@ -133,16 +168,17 @@ await viaPool(2000, true, true);
 for (let r = 0; r < rounds; r++) {
   rows.turn!.push(await turnAlone(count));
   rows.direct!.push(await direct(count));
+  callMedians.push(median(CALLS) * 1000);
   rows.fresh!.push(await viaPool(count, false));
   rows.reused!.push(await viaPool(count, true));
   rows.recycled!.push(await viaPool(count, true, true));
 }
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const turn = median(rows.turn!);
 const decode = median(rows.direct!) - turn;
-console.log(`lone frames, ${count} per run, median of ${rounds} runs, ${evictBytes / 1024} KB evicted per frame (process CPU µs per frame):`);
+console.log(`lone frames, ${count} per run, median of ${rounds} runs, ${evictBytes / 1024} KB evicted and ${CODE.length} other functions run per frame (process CPU µs per frame):`);
 console.log(`  the turn alone (a port message, setImmediate) ${turn.toFixed(2)}`);
 console.log(`  decodeBatch + receiveOutcomes, direct        ${decode.toFixed(2)}  (beyond the turn)`);
+console.log(`  the same, one call timed alone (median)      ${median(callMedians).toFixed(2)}  (rounds ${callMedians.map((m) => m.toFixed(2)).join(' ')})`);
 for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused'], ['recycled', 'pool, inline buffer reused, results recycled']] as const) {
   const total = median(rows[name]!);
   console.log(`  ${label.padEnd(44)} ${(total - turn).toFixed(2)}  (beyond the turn; pool overhead ${(total - turn - decode).toFixed(2)})`);
