@@ -10,6 +10,7 @@ import {
   writeAckFromSpans,
   writeErrorReply,
 } from '../protocol/envelope.js';
+import { civilYmd } from '../protocol/canonical-json.js';
 import { JsonSink, toWords } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
@@ -780,16 +781,10 @@ function isoWordsInto(words: Int32Array, ms: number): boolean {
   if (!(ms >= 0 && ms < YEAR_10000_MS) || Math.floor(ms) !== ms) return false;
   const days = Math.floor(ms / 86400000);
   let rest = ms - days * 86400000;
-  // Days to civil date: H. Hinnant's algorithm, as civilDate (canonical-json.ts), for days >= 0.
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const ymd = civilYmd(days);
+  const year = Math.floor(ymd / 10000);
+  const month = Math.floor(ymd / 100) % 100;
+  const day = ymd % 100;
   const hour = Math.floor(rest / 3600000);
   rest -= hour * 3600000;
   const minute = Math.floor(rest / 60000);

@@ -130,10 +130,20 @@ function civilSeconds(seconds: number): string {
 }
 
 /**
- * `YYYY-MM-DD` of a day counted from 1970-01-01 (years 0001..9999). Days to civil date: H. Hinnant's
- * proleptic Gregorian algorithm.
+ * `YYYY-MM-DD` of a day counted from 1970-01-01 (years 0001..9999).
  */
 export function civilDate(days: number): string {
+  const ymd = civilYmd(days);
+  const year = Math.floor(ymd / 10000);
+  return `${String(year).padStart(4, '0')}-${pad2(Math.floor(ymd / 100) % 100)}-${pad2(ymd % 100)}`;
+}
+
+/**
+ * The civil date of a day counted from 1970-01-01 as year * 10000 + month * 100 + day, for years
+ * 0001..9999: one number, so a caller that writes the digits itself allocates nothing. H. Hinnant's
+ * proleptic Gregorian algorithm.
+ */
+export function civilYmd(days: number): number {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -143,7 +153,7 @@ export function civilDate(days: number): string {
   const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
   const month = mp < 10 ? mp + 3 : mp - 9;
   const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
-  return `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}`;
+  return year * 10000 + month * 100 + day;
 }
 
 function timestampToJson(value: unknown): string {
