@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { CarClient, type CarReply } from '../../src/sim/car-client.js';
+import { sampleThreads } from '../../tools/proc-stats.js';
 import { spawnServer, type ServerProcess } from '../helpers/server-process.js';
 import { TEST_VINS, testEnv, testPki } from '../helpers/test-server.js';
 import { readFileSync } from 'node:fs';
@@ -80,5 +81,23 @@ describe('node dist/main.js as a process', function () {
     expect(acked).to.be.greaterThan(0);
     expect(acked + kept).to.equal(answered.length, 'every frame is either acked or still held by the car');
     expect(server.logs.some((l) => l.event === 'server_stopped')).to.equal(true);
+  });
+
+  it('names its threads: the platform threads v8-platform, each decode worker decode-worker, the main thread stays node', async function () {
+    if (process.platform !== 'linux') this.skip();
+    server = spawnServer(await testEnv({ LOG_LEVEL: 'info', DECODE_WORKERS: '2' }));
+    await server.waitForEvent('server_started');
+    const pid = server.child.pid!;
+    // The workers name themselves when their channel task starts, which may come just after the log line.
+    let names: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      names = sampleThreads(pid).threads.filter((t) => t.tid !== pid).map((t) => t.name);
+      if (names.filter((n) => n === 'decode-worker').length >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(sampleThreads(pid).threads.find((t) => t.tid === pid)?.name).to.equal('node');
+    expect(names.filter((n) => n === 'decode-worker')).to.have.length(2);
+    // Node's default --v8-pool-size (4) plus its signal and delayed-task threads.
+    expect(names.filter((n) => n === 'v8-platform')).to.have.length(6);
   });
 });
