@@ -76,17 +76,23 @@ export function quantileBetween(before: Buckets, after: Buckets, q: number): num
   return null;
 }
 
-/** One counter's values by one label's value (e.g. GC counts by `kind`), summed over its other labels. */
-export async function scrapeByLabel(metricsPort: number, series: string, label: string): Promise<Map<string, number>> {
+/**
+ * Series' values by one label's value each (e.g. GC counts by `kind`), summed over their other labels:
+ * one map per [series, label] asked for, all from one scrape.
+ */
+export async function scrapeByLabel(metricsPort: number, wanted: ReadonlyArray<readonly [series: string, label: string]>): Promise<Array<Map<string, number>>> {
   const text = await scrapeText(metricsPort);
-  const byLabel = new Map<string, number>();
-  const pattern = new RegExp(`${label}="([^"]*)"`);
+  const maps = wanted.map(() => new Map<string, number>());
+  const patterns = wanted.map(([, label]) => new RegExp(`${label}="([^"]*)"`));
   for (const line of text.split('\n')) {
-    if (!line.startsWith(series) || line[series.length] !== '{') continue;
-    const key = pattern.exec(line)?.[1];
-    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (key === undefined || !Number.isFinite(value)) continue;
-    byLabel.set(key, (byLabel.get(key) ?? 0) + value);
+    for (let w = 0; w < wanted.length; w++) {
+      const series = wanted[w]![0];
+      if (!line.startsWith(series) || line[series.length] !== '{') continue;
+      const key = patterns[w]!.exec(line)?.[1];
+      const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (key === undefined || !Number.isFinite(value)) continue;
+      maps[w]!.set(key, (maps[w]!.get(key) ?? 0) + value);
+    }
   }
-  return byLabel;
+  return maps;
 }

@@ -40,15 +40,13 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
       probes?.resetLatency();
       const startSample = meter.samples.length;
       const serverAck = await serverAckWindow(server);
-      const gcAtStart = await gcCounts(server.metricsPort);
-      const batchesAtStart = await batchCounts(server.metricsPort);
+      const countsAtStart = await serverCounts(server.metricsPort);
       const start = await mark(fleet, meter);
       const threadsAtStart = threadsOf(server.pid);
       await watch(name, o.seconds, fleet, meter, ctx);
       const end = await mark(fleet, meter);
       const threadsAtEnd = threadsOf(server.pid);
-      const gcAtEnd = await gcCounts(server.metricsPort);
-      const batchesAtEnd = await batchCounts(server.metricsPort);
+      const countsAtEnd = await serverCounts(server.metricsPort);
       const serverAckLatencyMs = await serverAck();
       await fleet.setMode({ kind: 'idle' });
       ctx.progress(`${ctx.kind} draining`);
@@ -70,17 +68,14 @@ export function runSteady(ctx: RunContext, o: SteadyOptions, name: 'steady' | 's
       const acked = end.counters.acked - start.counters.acked;
       // Where the server's CPU went, thread by thread (ours names its threads: v8-platform, decode-worker, libuv-worker).
       if (threadsAtStart !== null && threadsAtEnd !== null) result.details.threads = threadUseBetween(threadsAtStart, threadsAtEnd, acked);
-      if (gcAtStart !== null && gcAtEnd !== null) {
+      if (countsAtStart !== null && countsAtEnd !== null) {
         const seconds = (end.at - start.at) / 1000;
-        result.details.gcPerSecond = Object.fromEntries([...gcAtEnd.counts].map(([kind, n]) => [kind, round((n - (gcAtStart.counts.get(kind) ?? 0)) / seconds, 2)]));
+        result.details.gcPerSecond = Object.fromEntries([...countsAtEnd.counts].map(([kind, n]) => [kind, round((n - (countsAtStart.counts.get(kind) ?? 0)) / seconds, 2)]));
         // The main thread's GC pauses (prom-client times them there), per record: what the window's GC timing adds to its figure.
         let pauses = 0;
-        for (const [kind, s] of gcAtEnd.seconds) pauses += s - (gcAtStart.seconds.get(kind) ?? 0);
+        for (const [kind, s] of countsAtEnd.seconds) pauses += s - (countsAtStart.seconds.get(kind) ?? 0);
         result.details.gcPauseMicrosPerRecord = acked > 0 ? round((pauses * 1e6) / acked, 2) : null;
-      }
-      if (batchesAtStart !== null && batchesAtEnd !== null) {
-        const seconds = (end.at - start.at) / 1000;
-        result.details.decodeBatchesPerSecond = Object.fromEntries([...batchesAtEnd].map(([path, n]) => [path, round((n - (batchesAtStart.get(path) ?? 0)) / seconds, 1)]));
+        result.details.decodeBatchesPerSecond = Object.fromEntries([...countsAtEnd.batches].map(([path, n]) => [path, round((n - (countsAtStart.batches.get(path) ?? 0)) / seconds, 1)]));
       }
       if (o.memorySampleSeconds !== undefined) {
         // The meter samples every second and at every progress mark: keep one sample per interval.
@@ -112,20 +107,21 @@ function threadsOf(pid: number): ThreadsSample | null {
   }
 }
 
-/** Ours: its GCs so far by kind (minor, major, incremental, weakcb) and their summed pauses, from prom-client's series; null for the baselines. */
-async function gcCounts(metricsPort: number | null): Promise<{ counts: Map<string, number>; seconds: Map<string, number> } | null> {
+/**
+ * Ours, from one scrape of its /metrics: its GCs so far by kind (minor, major, incremental, weakcb) and
+ * their summed pauses (prom-client's series), its decode batches by path (inline or worker); null for
+ * the baselines.
+ */
+async function serverCounts(metricsPort: number | null): Promise<{ counts: Map<string, number>; seconds: Map<string, number>; batches: Map<string, number> } | null> {
   if (metricsPort === null) return null;
   try {
-    const counts = await scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_count', 'kind');
-    const seconds = await scrapeByLabel(metricsPort, 'fleet_telemetry_nodejs_gc_duration_seconds_sum', 'kind');
-    return { counts, seconds };
+    const [counts, seconds, batches] = await scrapeByLabel(metricsPort, [
+      ['fleet_telemetry_nodejs_gc_duration_seconds_count', 'kind'],
+      ['fleet_telemetry_nodejs_gc_duration_seconds_sum', 'kind'],
+      ['fleet_telemetry_decode_batches_total', 'path'],
+    ]);
+    return { counts: counts!, seconds: seconds!, batches: batches! };
   } catch {
     return null;
   }
-}
-
-/** Ours: its decode batches so far by path (inline on the main thread, or worker); null for the baselines. */
-async function batchCounts(metricsPort: number | null): Promise<Map<string, number> | null> {
-  if (metricsPort === null) return null;
-  return scrapeByLabel(metricsPort, 'fleet_telemetry_decode_batches_total', 'path').catch(() => null);
 }
