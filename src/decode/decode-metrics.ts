@@ -2,6 +2,14 @@ import client from 'prom-client';
 import { CellHistogram, CounterCell, foldCounterCells } from '../metrics/hot-path.js';
 import { LATENCY_BUCKETS, PREFIX } from '../metrics/series.js';
 
+/** What the decode pool's gauges read at a scrape. */
+export interface DecodePoolState {
+  /** Batches and stored-record requests waiting for a worker with room. */
+  queueDepth(): number;
+  /** Share of decode workers with a batch posted (0-1). */
+  utilisation(): number;
+}
+
 /** The decode stage: batches, the worker pool, and frames that could not be decoded. */
 export class DecodeMetrics {
   /** Also counted by the vehicle listener (text frames) and the actors (a decode outcome that is an error). */
@@ -16,6 +24,8 @@ export class DecodeMetrics {
   readonly batchCells: Readonly<Record<'inline' | 'worker', CounterCell>> = { inline: new CounterCell(), worker: new CounterCell() };
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
+  /** What the two gauges above read when scraped (the decode pool); null: they stay at 0. */
+  private poolState: DecodePoolState | null = null;
   readonly decodeWorkers: client.Gauge;
   readonly decodeWorkerFailures: client.Counter<'kind'>;
   readonly decodeResultsRecycled: client.Counter;
@@ -27,10 +37,21 @@ export class DecodeMetrics {
     this.decodeLatency = new CellHistogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
     this.decodeBatchFrames = new CellHistogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
     this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r, collect: foldCounterCells([[{ path: 'inline' }, this.batchCells.inline], [{ path: 'worker' }, this.batchCells.worker]]) });
-    this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room.', registers: r });
-    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Share of decode workers with a batch posted (0-1), sampled at most once a second.', registers: r });
+    // Read from the pool when scraped, not set per batch: current at every scrape, and nothing on the batch path.
+    const state = (): DecodePoolState | null => this.poolState;
+    this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room, when scraped.', registers: r, collect() {
+      this.set(state()?.queueDepth() ?? 0);
+    } });
+    this.decodeUtilisation = new client.Gauge({ name: `${PREFIX}decode_pool_utilisation_ratio`, help: 'Share of decode workers with a batch posted (0-1), when scraped.', registers: r, collect() {
+      this.set(state()?.utilisation() ?? 0);
+    } });
     this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });
     this.decodeResultsRecycled = new client.Counter({ name: `${PREFIX}decode_result_buffers_recycled_total`, help: 'Decode results\' buffers handed back to a decode worker for a later batch once nothing on the main thread read them any more (in-process bus, every subscriber saying when it is done; 0 otherwise): that many results were written without fresh memory.', registers: r });
     this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
+  }
+
+  /** The decode pool whose queue and workers the gauges report (the last one made). */
+  readPoolStateFrom(pool: DecodePoolState): void {
+    this.poolState = pool;
   }
 }

@@ -100,7 +100,6 @@ const MIN_COLUMN_FRAMES = 16;
 
 const MIN_BATCH_BYTES = 4 * 1024;
 const MAX_START_BATCH_BYTES = 1024 * 1024;
-const UTILISATION_REFRESH_MS = 1000;
 /** Messages a worker may hold at once: one running, one waiting in its port (no idle gap between them). */
 const JOBS_PER_WORKER = 2;
 export const DEFAULT_INLINE_MAX_BYTES = 16 * 1024;
@@ -112,6 +111,15 @@ const MAX_HELD = 64;
 const MAX_SPARE_RESULTS = 8;
 /** Result buffers handed back with one batch: a worker keeps a few (offerResultBuffers). */
 const SPARES_PER_MESSAGE = 2;
+
+/**
+ * Empties an array by pops, keeping its backing store: `length = 0` drops it, and the next push (a lone
+ * frame's, every time) allocates a new one through a C++ builtin (~50 ns an array warm, 2 % of a lone
+ * frame's submit in the sparse regime's profile; BENCHMARKS.md, engineer B, session 9).
+ */
+export function emptyArray(array: unknown[]): void {
+  while (array.length > 0) array.pop();
+}
 
 /**
  * The smallest power of two >= n (n <= 2^31), in integer steps: Math.log2 and ** called into libm's
@@ -187,7 +195,6 @@ export class DecodePool<T> {
   private inFlight = 0;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
-  private utilisationAt = -Infinity;
   /** Messages posted to the workers and not yet answered. */
   private tasksRunning = 0;
   /** Messages (batches, stored-record requests) posted to the workers since the start. */
@@ -233,6 +240,7 @@ export class DecodePool<T> {
       options.logger.error({ err: error }, 'decode_pool_error');
     });
     for (let i = 0; i < options.workers; i++) this.openChannel();
+    options.metrics.readPoolStateFrom(this);
     // A hang is found within an eighth of the timeout: one timer for the pool, none per batch.
     const period = Math.min(1000, Math.max(5, Math.floor(options.taskTimeoutMs / 8)));
     this.watchdog = setInterval(() => {
@@ -501,8 +509,8 @@ export class DecodePool<T> {
   /** A batch decoded inline is delivered: it becomes the spare, with its buffer when that may be reused. */
   private recycle(batch: OpenBatch<T>): void {
     batch.bytes = 0;
-    batch.vins.length = 0;
-    batch.tickets.length = 0;
+    emptyArray(batch.vins);
+    emptyArray(batch.tickets);
     if (this.options.reuseInlineFrames !== true) this.setFrames(batch, NO_FRAMES);
     this.spare ??= batch;
   }
@@ -582,7 +590,7 @@ export class DecodePool<T> {
   private releaseHeld(): void {
     const batches = this.held;
     for (let i = 0; i < batches.length; i++) batches[i]!.letGo();
-    batches.length = 0;
+    emptyArray(batches);
   }
 
   /**
@@ -686,7 +694,6 @@ export class DecodePool<T> {
     };
     this.workerMessages++;
     channel.post(message, transfer, job);
-    this.updateQueueGauges();
   }
 
   private failed(batch: Batch<T>, attempt: 1 | 2, kind: 'timeout' | 'worker_error', error: unknown): void {
@@ -774,7 +781,6 @@ export class DecodePool<T> {
 
   private settled(count: number): void {
     this.inFlight -= count;
-    this.updateQueueGauges();
     if (this.pending === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -782,16 +788,19 @@ export class DecodePool<T> {
     }
   }
 
-  private updateQueueGauges(): void {
-    const now = performance.now();
-    if (now - this.utilisationAt >= UTILISATION_REFRESH_MS) {
-      this.utilisationAt = now;
-      this.options.metrics.decodeQueueDepth.set(this.batchQueue.length + this.storedQueue.length + this.retries.length);
-      // Piscina sees each worker's channel as one endless task, so its own utilisation says 1: the share
-      // of workers with a batch posted, sampled at most once a second, is what is reported instead.
-      let busy = 0;
-      for (const channel of this.channels) if (channel.inFlight > 0) busy++;
-      this.options.metrics.decodeUtilisation.set(this.options.workers > 0 ? busy / this.options.workers : 0);
-    }
+  /** decode_queue_depth at a scrape (DecodeMetrics.readPoolStateFrom). */
+  queueDepth(): number {
+    return this.batchQueue.length + this.storedQueue.length + this.retries.length;
+  }
+
+  /**
+   * decode_pool_utilisation_ratio at a scrape: piscina sees each worker's channel as one endless task, so
+   * its own utilisation says 1; the share of workers with a batch posted is reported instead.
+   */
+  utilisation(): number {
+    if (this.options.workers <= 0) return 0;
+    let busy = 0;
+    for (const channel of this.channels) if (channel.inFlight > 0) busy++;
+    return busy / this.options.workers;
   }
 }

@@ -79,6 +79,42 @@ describe('decode pool: batches on a port per worker', function () {
     }
   });
 
+  it('reports its queue depth and the share of workers with a batch posted as they are when scraped', async () => {
+    const registry = new client.Registry();
+    const metrics = new DecodeMetrics(registry);
+    const gauges = async (): Promise<[number, number]> => {
+      const read = async (name: string): Promise<number> => (await registry.getSingleMetric(name)!.get()).values[0]!.value;
+      return [await read('fleet_telemetry_decode_queue_depth'), await read('fleet_telemetry_decode_pool_utilisation_ratio')];
+    };
+    let delivered = 0;
+    let wanted = 0;
+    let done: () => void = () => {};
+    // One worker, batches of 8, inline decoding off: a turn of 40 frames is 5 batches, 2 posted (one running,
+    // one waiting in the worker's port) and 3 queued.
+    const pool = new DecodePool<number>(
+      { workers: 1, batchMaxFrames: 8, taskTimeoutMs: 5_000, inlineMaxFrames: 0, metrics, logger: pino({ level: 'silent' }) },
+      () => {
+        if (++delivered === wanted) done();
+      },
+    );
+    const turn = (from: number, count: number): Promise<void> =>
+      new Promise<void>((resolve) => {
+        wanted = from + count;
+        done = resolve;
+        for (let i = from; i < from + count; i++) pool.submit(frame(`tx-${i}`, i), VIN, Date.UTC(2026, 10, 30, 9, 0, 0) + i, i);
+      });
+    try {
+      await turn(0, 1); // the worker is ready once its first batch is answered
+      expect(await gauges()).to.deep.equal([0, 0]);
+      const busy = turn(1, 40);
+      expect(await gauges(), 'scraped before any answer: 3 batches queued, the one worker busy').to.deep.equal([3, 1]);
+      await busy;
+      expect(await gauges(), 'every batch answered').to.deep.equal([0, 0]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('decodes lone frames inline on one reused buffer when reuseInlineFrames is set, each with its own outcome; without it each batch has its own', async () => {
     for (const reuseInlineFrames of [true, false]) {
       const registry = new client.Registry();
