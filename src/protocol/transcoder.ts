@@ -15,7 +15,7 @@
 import protobuf from 'protobufjs';
 import { JsonSink, toWords, validUtf8 } from './json-sink.js';
 import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
-import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
+import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationBytes, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
 
 type Type = protobuf.Type;
 type Field = protobuf.Field;
@@ -118,6 +118,7 @@ interface Runtime {
   /** 0100-01-01T00:00:00Z in seconds: from it on Date.parse reads the year as written. */
   YEAR_100_SECONDS: number;
   parseLocationString: typeof parseLocationString;
+  parseLocationBytes: typeof parseLocationBytes;
   rewriteScientific: typeof rewriteScientific;
   LOCATION_FIELD: number;
   ALERT_MS: number;
@@ -176,7 +177,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const types = new Map<string, { index: number; type: Type }>();
   const enums = new Map<string, number>();
   const runtime: Runtime = {
-    sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
+    sink, BAIL, validUtf8, floatToJson, parseLocationString, parseLocationBytes, rewriteScientific,
     dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS, YEAR_100_SECONDS: Date.UTC(100, 0, 1) / 1000,
     LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
@@ -568,8 +569,11 @@ function vstr(s, e) {
   var text = null;
   if (DK === R.LOCATION_FIELD && !LOCDONE) {
     LOCDONE = true;
-    text = utf8text(s, e);
-    var loc = R.parseLocationString(text);
+    // Read from the bytes (no string, regex match or number strings); the string's parser decides
+    // what the bytes reader leaves undecided.
+    var found = R.parseLocationBytes(B, s, e, LOCF), loc = null;
+    if (found === 1) loc = { latitude: LOCF[0], longitude: LOCF[1] };
+    else if (found !== 0) { text = utf8text(s, e); loc = R.parseLocationString(text); }
     if (loc !== null) {
       INFO.rewrites++;
       INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, valueStart: VS, valueEnd: VE, location: loc, text: '' });
@@ -606,6 +610,7 @@ function vstr(s, e) {
   wb(125);
 }
 var UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+var LOCF = new Float64Array(2);
 function utf8text(s, e) {
   var t = '';
   for (var i = s; i < e; i++) {
