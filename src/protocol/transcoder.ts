@@ -134,10 +134,10 @@ interface Runtime {
 
 interface Generated {
   /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
-  /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
+  /** vinJson: the certificate VIN as JSON text, UTF-8, in toWords' layout (bytesToWords; the caller notes whether it is ASCII). */
   /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
   /** datumValues: the followed signals' values, gathered as they are written (null: none gathered). */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Int32Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -398,13 +398,6 @@ function wl(w) {
   if (n + 4 * k > OB.length) gr(4 * k);
   var d = OD;
   for (var i = 0; i < k; i++) d.setInt32(n + 4 * i, w[i + 1], true);
-  ON = n + l;
-}
-// Prebuilt bytes (the VIN).
-function wv(src) {
-  var l = src.length, n = ON, b = OB;
-  if (n + l > b.length) { gr(l); b = OB; }
-  for (var i = 0; i < l; i++) b[n + i] = src[i];
   ON = n + l;
 }
 // Text known to be ASCII.
@@ -739,7 +732,7 @@ function messageFunction(
     if (rt instanceof protobuf.Enum) return `we(${enumIndex(rt)}, ${nm(field, i, 'v')});`;
     switch (field.type) {
       case 'string':
-        if (VIN_FIELDS.has(full)) return 'wv(VIN);';
+        if (VIN_FIELDS.has(full)) return 'wl(VIN);';
         return `js(${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
       case 'int32':
         return `wi(${nm(field, i, 'v')} | 0);`;
