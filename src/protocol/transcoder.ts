@@ -379,8 +379,17 @@ function sk(u, fn, e) {
     default: throw BAIL; // groups (rare and recursive: left to protobufjs) and invalid wire types
   }
 }
+// ASCII four bytes at a time (no byte of a word has its top bit set), the rest by validUtf8 from the
+// first byte that is not ASCII: what precedes it is ASCII, valid whatever follows.
 function str(s, e) {
-  if (!R.validUtf8(B, s, e)) throw BAIL;
+  var i = s;
+  while (i + 4 <= e && (BD.getInt32(i, true) & -2139062144) === 0) i += 4;
+  for (; i < e; i++) {
+    if (B[i] >= 128) {
+      if (!R.validUtf8(B, i, e)) throw BAIL;
+      return;
+    }
+  }
 }
 // ---- writers: into OB at ON, growing the sink when needed --------------------------------------
 function gr(k) {
