@@ -730,10 +730,13 @@ function escapedVinJson(vin: string): VinJson {
 
 /** The VIN's own bytes for the normalised protobuf (latin1: used only when the VIN is ASCII). */
 const VIN_RAW = new Uint8Array(VIN_MAX_PLAIN);
+/** VIN_RAW's views by length, made once (a view per frame was an allocation per normalised record). */
+const VIN_RAW_VIEWS: Array<Uint8Array | undefined> = [];
 function vinRawOf(vin: string): Uint8Array {
-  if (vin.length > VIN_MAX_PLAIN) return Buffer.from(vin, 'latin1');
-  for (let i = 0; i < vin.length; i++) VIN_RAW[i] = vin.charCodeAt(i);
-  return VIN_RAW.subarray(0, vin.length);
+  const length = vin.length;
+  if (length > VIN_MAX_PLAIN) return Buffer.from(vin, 'latin1');
+  for (let i = 0; i < length; i++) VIN_RAW[i] = vin.charCodeAt(i);
+  return (VIN_RAW_VIEWS[length] ??= VIN_RAW.subarray(0, length));
 }
 
 /**
