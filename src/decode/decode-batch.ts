@@ -11,7 +11,7 @@ import {
   writeErrorReply,
 } from '../protocol/envelope.js';
 import { civilYmd } from '../protocol/canonical-json.js';
-import { JsonSink, toWords } from '../protocol/json-sink.js';
+import { JsonSink, bytesToWords, toWords } from '../protocol/json-sink.js';
 import { PAYLOAD_LIMITS, PayloadError, decodeRecord, encodeNormalised } from '../protocol/payload.js';
 import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
@@ -500,7 +500,7 @@ function normaliseRecord(frames: Uint8Array, table: Int32Array, row: number, vin
   // The common case is the car's bytes patched (the VIN, rewritten datums); anything else rewritten
   // (alert millisecond times) or an unusual top level is decoded and encoded again.
   const vinJson = vinJsonOf(vin);
-  if (!patchable || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinJson.raw, INFO.valueRewrites, DATUM_FIELDS)) {
+  if (!patchable || vinJson.nonAscii || !replaceVinInto(NORMALISED, frames, payloadStart, payloadEnd, VIN_FIELD.get(topic)!, vinRawOf(vin), INFO.valueRewrites, DATUM_FIELDS)) {
     transcoderStats.reencoded++;
     const bytes = encodeNormalised(topic, frames.subarray(payloadStart, payloadEnd), vin);
     if (bytes === null) return;
@@ -592,7 +592,7 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   headTopic = topic;
   headReceivedAt = receivedAt;
   headResend = false;
-  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).bytes, STATE, INFO, writeRecordHead, datumValues)) return false;
+  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).words, STATE, INFO, writeRecordHead, datumValues)) return false;
   gathered = datumValues !== null;
   transcodedCreatedAtMs = INFO.createdAtMs;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
@@ -677,21 +677,21 @@ function topicText(bytes: Uint8Array): string {
 }
 
 interface VinJson {
-  /** The VIN as JSON text, UTF-8. */
-  bytes: Uint8Array;
+  /** The VIN as JSON text, UTF-8, in toWords' layout (written by word stores, not a byte loop). */
+  words: Int32Array;
   nonAscii: boolean;
-  /** The VIN's own bytes (latin1: used only when the VIN is ASCII), for the normalised protobuf. */
-  raw: Uint8Array;
 }
 
 /**
- * The VIN of the frame being decoded, as JSON bytes. No cache per VIN: a car's entry outlived its
+ * The VIN of the frame being decoded, as JSON text. No cache per VIN: a car's entry outlived its
  * frames in every thread that decoded one (external memory per idle car), and a bounded cache cleared
  * itself over and over once a fleet had more cars than its bound. A plain VIN (printable ASCII, no
- * quote or backslash, as certificates give) is copied into one scratch buffer, a few dozen ns; the
- * views are read only while the frame is decoded. A car's frames in a row reuse it.
+ * quote or backslash, as certificates give) is packed into one scratch array of words, a few dozen ns
+ * (it is written twice, head and record: word stores, not two byte loops); it is read only while the
+ * frame is decoded. A car's frames in a row reuse it.
  */
-const VIN_SCRATCH = new Uint8Array(258);
+const VIN_MAX_PLAIN = 256;
+const PLAIN_VIN_JSON: VinJson = { words: new Int32Array(1 + ((VIN_MAX_PLAIN + 2 + 3) >> 2)), nonAscii: false };
 let lastVin = '';
 let lastVinJson: VinJson | null = null;
 function vinJsonOf(vin: string): VinJson {
@@ -703,24 +703,40 @@ function vinJsonOf(vin: string): VinJson {
 
 function plainVinJson(vin: string): VinJson | null {
   const length = vin.length;
-  if (length > VIN_SCRATCH.length - 2) return null;
-  const bytes = VIN_SCRATCH;
-  bytes[0] = 0x22;
+  if (length > VIN_MAX_PLAIN) return null;
+  const words = PLAIN_VIN_JSON.words;
+  // Character k of the JSON text is byte k & 3 of word 1 + (k >> 2): the quote, the VIN, the quote.
+  let word = 0x22;
+  let at = 1;
   for (let i = 0; i < length; i++) {
     const c = vin.charCodeAt(i);
     if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return null;
-    bytes[i + 1] = c;
+    const k = i + 1;
+    word |= c << (8 * (k & 3));
+    if ((k & 3) === 3) {
+      words[at++] = word;
+      word = 0;
+    }
   }
-  bytes[length + 1] = 0x22;
-  // The views of the scratch buffer for this length, made once (two views and an object per frame were
-  // a tenth of a µs per record).
-  return (PLAIN_VIN_JSON[length] ??= { bytes: bytes.subarray(0, length + 2), nonAscii: false, raw: bytes.subarray(1, length + 1) });
+  words[at] = word | (0x22 << (8 * ((length + 1) & 3)));
+  words[0] = length + 2;
+  return PLAIN_VIN_JSON;
 }
-const PLAIN_VIN_JSON: Array<VinJson | undefined> = [];
 
 function escapedVinJson(vin: string): VinJson {
   const json = JSON.stringify(vin);
-  return { bytes: new TextEncoder().encode(json), nonAscii: /[^\x00-\x7f]/.test(json), raw: Buffer.from(vin, 'latin1') };
+  return { words: bytesToWords(new TextEncoder().encode(json)), nonAscii: /[^\x00-\x7f]/.test(json) };
+}
+
+/** The VIN's own bytes for the normalised protobuf (latin1: used only when the VIN is ASCII). */
+const VIN_RAW = new Uint8Array(VIN_MAX_PLAIN);
+/** VIN_RAW's views by length, made once (a view per frame was an allocation per normalised record). */
+const VIN_RAW_VIEWS: Array<Uint8Array | undefined> = [];
+function vinRawOf(vin: string): Uint8Array {
+  const length = vin.length;
+  if (length > VIN_MAX_PLAIN) return Buffer.from(vin, 'latin1');
+  for (let i = 0; i < length; i++) VIN_RAW[i] = vin.charCodeAt(i);
+  return (VIN_RAW_VIEWS[length] ??= VIN_RAW.subarray(0, length));
 }
 
 /**
@@ -733,7 +749,7 @@ const V_HEAD = ((): { beforeVin: Int32Array; beforeReceivedAt: Int32Array; plain
   const scratch = new JsonSink(1024);
   const render = (isResend: boolean): string[] => {
     scratch.n = 0;
-    writeRecordMessageHead(scratch, Uint8Array.of(vinMark.charCodeAt(0)), 'V', receivedAtMark, isResend);
+    writeRecordMessageHead(scratch, toWords(vinMark), 'V', receivedAtMark, isResend);
     const text = latin1.decode(scratch.bytes.subarray(0, scratch.n));
     const vinAt = text.indexOf(vinMark);
     const at = text.lastIndexOf(receivedAtMark);
@@ -832,13 +848,13 @@ function writeHead(vin: string, topic: string, receivedAt: number, isResend: boo
     SINK.nonAscii = true;
   } else if (topic === 'V' && receivedAtInWords) {
     SINK.words(V_HEAD.beforeVin);
-    SINK.raw(vinJson.bytes);
+    SINK.words(vinJson.words);
     SINK.words(V_HEAD.beforeReceivedAt);
     SINK.words(RECEIVED_AT_WORDS);
     SINK.words(isResend ? V_HEAD.resend : V_HEAD.plain);
     return;
   }
-  writeRecordMessageHead(SINK, vinJson.bytes, topic, receivedAtText(), isResend);
+  writeRecordMessageHead(SINK, vinJson.words, topic, receivedAtText(), isResend);
 }
 
 /** toWords(text) written into `words` (room for 4 * (words.length - 1) characters), no allocation. */

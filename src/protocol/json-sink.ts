@@ -199,6 +199,14 @@ export function toWords(text: string): Int32Array {
   return words;
 }
 
+/** Any bytes in toWords' layout (byte k in byte k & 3 of word 1 + (k >> 2)): UTF-8 text, say. */
+export function bytesToWords(bytes: Uint8Array): Int32Array {
+  const words = new Int32Array(1 + Math.ceil(bytes.length / 4));
+  words[0] = bytes.length;
+  for (let i = 0; i < bytes.length; i++) words[1 + (i >> 2)]! |= bytes[i]! << (8 * (i & 3));
+  return words;
+}
+
 /**
  * Whether [start, end) is what protobufjs's strict string reader accepts: plain ASCII, or valid UTF-8
  * (TextDecoder with fatal: true rejects the same overlongs, surrogates and truncations).

@@ -36,6 +36,87 @@ export function parseLocationString(s: string): LatLon | null {
   return { latitude: m[2] === 'S' ? -lat : lat, longitude: m[4] === 'W' ? -lon : lon };
 }
 
+/** What parseLocationBytes found: the shape and range of parseLocationString, or not, or ask it. */
+export const LOCATION_BYTES = { NOT_LOCATION: 0, LOCATION: 1, UNDECIDED: -1 } as const;
+
+/** 10^0 .. 10^22: exact doubles (the fast path's divisors). */
+const EXACT_POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * parseLocationString of the UTF-8 text bytes[start, end) without making the string, the regex's
+ * match or the numbers' strings (a car sends a Location string about every tenth record). LOCATION:
+ * `out[0]` and `out[1]` are the latitude and longitude parseLocationString gives; NOT_LOCATION: it
+ * gives null; UNDECIDED (a non-ASCII byte, which \s may match; a number with more than 2^53 as its
+ * digits or more than 22 decimals): ask parseLocationString. A number is its digits as an integer
+ * divided by a power of ten, both exact: one correctly rounded division, the double Number() reads.
+ */
+export function parseLocationBytes(bytes: Uint8Array, start: number, end: number, out: Float64Array): number {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return LOCATION_BYTES.UNDECIDED;
+  let p = start;
+  if (p >= end || bytes[p] !== 0x28) return LOCATION_BYTES.NOT_LOCATION; // (
+  p = skipSpaces(bytes, p + 1, end);
+  p = readDegrees(bytes, p, end, out, 0);
+  if (p < 0) return p === -1 ? LOCATION_BYTES.NOT_LOCATION : LOCATION_BYTES.UNDECIDED;
+  p = skipSpaces(bytes, p, end);
+  const ns = p < end ? bytes[p]! : 0;
+  if (ns !== 0x4e && ns !== 0x53) return LOCATION_BYTES.NOT_LOCATION; // N S
+  p = skipSpaces(bytes, p + 1, end);
+  if (p >= end || bytes[p] !== 0x2c) return LOCATION_BYTES.NOT_LOCATION; // ,
+  p = skipSpaces(bytes, p + 1, end);
+  p = readDegrees(bytes, p, end, out, 1);
+  if (p < 0) return p === -1 ? LOCATION_BYTES.NOT_LOCATION : LOCATION_BYTES.UNDECIDED;
+  p = skipSpaces(bytes, p, end);
+  const ew = p < end ? bytes[p]! : 0;
+  if (ew !== 0x45 && ew !== 0x57) return LOCATION_BYTES.NOT_LOCATION; // E W
+  p = skipSpaces(bytes, p + 1, end);
+  if (p !== end - 1 || bytes[p] !== 0x29) return LOCATION_BYTES.NOT_LOCATION; // ) and nothing after
+  const lat = out[0]!;
+  const lon = out[1]!;
+  if (!(lat <= 90) || !(lon <= 180)) return LOCATION_BYTES.NOT_LOCATION;
+  out[0] = ns === 0x53 ? -lat : lat;
+  out[1] = ew === 0x57 ? -lon : lon;
+  return LOCATION_BYTES.LOCATION;
+}
+
+/** Past the ASCII characters \s matches (tab, LF, VT, FF, CR, space). */
+function skipSpaces(bytes: Uint8Array, p: number, end: number): number {
+  while (p < end) {
+    const c = bytes[p]!;
+    if (c !== 0x20 && (c < 0x09 || c > 0x0d)) break;
+    p++;
+  }
+  return p;
+}
+
+/**
+ * `\d+(?:\.\d+)?` at p, its Number() into out[at]: the position after it; -1 when there is no such
+ * number there; -2 when it is beyond the exact fast path.
+ */
+function readDegrees(bytes: Uint8Array, p: number, end: number, out: Float64Array, at: number): number {
+  let m = 0;
+  let digits = 0;
+  while (p < end && bytes[p]! - 0x30 >= 0 && bytes[p]! - 0x30 <= 9) {
+    m = m * 10 + (bytes[p]! - 0x30);
+    digits++;
+    p++;
+  }
+  if (digits === 0) return -1;
+  let decimals = 0;
+  // A dot belongs to the number only with a digit after it (else the regex's match fails at the dot).
+  if (p + 1 < end && bytes[p] === 0x2e && bytes[p + 1]! - 0x30 >= 0 && bytes[p + 1]! - 0x30 <= 9) {
+    p++;
+    while (p < end && bytes[p]! - 0x30 >= 0 && bytes[p]! - 0x30 <= 9) {
+      m = m * 10 + (bytes[p]! - 0x30);
+      decimals++;
+      p++;
+    }
+  }
+  // Below 2^53 every partial m above was exact too.
+  if (m > 9007199254740991 || decimals > 22) return -2;
+  out[at] = decimals === 0 ? m : m / EXACT_POWERS_OF_TEN[decimals]!;
+  return p;
+}
+
 /**
  * Rewrites a number in scientific notation with a decimal point (`1.1920928955078125e-05`) as a
  * fixed 5-decimal string (`0.00001`). Other strings, and values that do not fit a double, are

@@ -9,12 +9,12 @@ import type { JsonSink } from './json-sink.js';
  */
 
 /**
- * Everything before the record JSON; RECORD_MESSAGE_TAIL closes it. `vinJson` is the VIN as JSON text
- * in UTF-8, `receivedAtText` the ISO 8601 time (ASCII).
+ * Everything before the record JSON; RECORD_MESSAGE_TAIL closes it. `vinJsonWords` is the VIN as JSON
+ * text in UTF-8, in toWords' layout (bytesToWords), `receivedAtText` the ISO 8601 time (ASCII).
  */
-export function writeRecordMessageHead(sink: JsonSink, vinJson: Uint8Array, topic: string, receivedAtText: string, isResend: boolean): void {
+export function writeRecordMessageHead(sink: JsonSink, vinJsonWords: Int32Array, topic: string, receivedAtText: string, isResend: boolean): void {
   sink.ascii('{"type":"record","vin":');
-  sink.raw(vinJson);
+  sink.words(vinJsonWords);
   sink.ascii(',"topic":');
   if (topic === 'V') sink.ascii('"V"');
   else sink.text(JSON.stringify(topic));

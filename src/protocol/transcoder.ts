@@ -15,7 +15,7 @@
 import protobuf from 'protobufjs';
 import { JsonSink, toWords, validUtf8 } from './json-sink.js';
 import { MAX_SECONDS, MIN_SECONDS, civilDate, floatToJson } from './canonical-json.js';
-import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
+import { ALERT_MS_THRESHOLD_SECONDS, LOCATION_FIELD, parseLocationBytes, parseLocationString, rewriteScientific, type LatLon } from './normalise.js';
 
 type Type = protobuf.Type;
 type Field = protobuf.Field;
@@ -118,6 +118,7 @@ interface Runtime {
   /** 0100-01-01T00:00:00Z in seconds: from it on Date.parse reads the year as written. */
   YEAR_100_SECONDS: number;
   parseLocationString: typeof parseLocationString;
+  parseLocationBytes: typeof parseLocationBytes;
   rewriteScientific: typeof rewriteScientific;
   LOCATION_FIELD: number;
   ALERT_MS: number;
@@ -133,10 +134,10 @@ interface Runtime {
 
 interface Generated {
   /** Writes the record JSON of `topic`; returns false when the record bailed (sink left past garbage). */
-  /** vinJson: the certificate VIN as JSON text, UTF-8 (the caller notes whether it is ASCII). */
+  /** vinJson: the certificate VIN as JSON text, UTF-8, in toWords' layout (bytesToWords; the caller notes whether it is ASCII). */
   /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
   /** datumValues: the followed signals' values, gathered as they are written (null: none gathered). */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Uint8Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Int32Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -176,7 +177,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   const types = new Map<string, { index: number; type: Type }>();
   const enums = new Map<string, number>();
   const runtime: Runtime = {
-    sink, BAIL, validUtf8, floatToJson, parseLocationString, rewriteScientific,
+    sink, BAIL, validUtf8, floatToJson, parseLocationString, parseLocationBytes, rewriteScientific,
     dayWords: (days) => toWords(`"${civilDate(days)}T`), MIN_SECONDS, MAX_SECONDS, YEAR_100_SECONDS: Date.UTC(100, 0, 1) / 1000,
     LOCATION_FIELD, ALERT_MS: ALERT_MS_THRESHOLD_SECONDS, MAX: options.maxEntries, enums: [], heads: [], literals: [], enumWords: [],
   };
@@ -378,8 +379,17 @@ function sk(u, fn, e) {
     default: throw BAIL; // groups (rare and recursive: left to protobufjs) and invalid wire types
   }
 }
+// ASCII four bytes at a time (no byte of a word has its top bit set), the rest by validUtf8 from the
+// first byte that is not ASCII: what precedes it is ASCII, valid whatever follows.
 function str(s, e) {
-  if (!R.validUtf8(B, s, e)) throw BAIL;
+  var i = s;
+  while (i + 4 <= e && (BD.getInt32(i, true) & -2139062144) === 0) i += 4;
+  for (; i < e; i++) {
+    if (B[i] >= 128) {
+      if (!R.validUtf8(B, i, e)) throw BAIL;
+      return;
+    }
+  }
 }
 // ---- writers: into OB at ON, growing the sink when needed --------------------------------------
 function gr(k) {
@@ -397,13 +407,6 @@ function wl(w) {
   if (n + 4 * k > OB.length) gr(4 * k);
   var d = OD;
   for (var i = 0; i < k; i++) d.setInt32(n + 4 * i, w[i + 1], true);
-  ON = n + l;
-}
-// Prebuilt bytes (the VIN).
-function wv(src) {
-  var l = src.length, n = ON, b = OB;
-  if (n + l > b.length) { gr(l); b = OB; }
-  for (var i = 0; i < l; i++) b[n + i] = src[i];
   ON = n + l;
 }
 // Text known to be ASCII.
@@ -568,8 +571,11 @@ function vstr(s, e) {
   var text = null;
   if (DK === R.LOCATION_FIELD && !LOCDONE) {
     LOCDONE = true;
-    text = utf8text(s, e);
-    var loc = R.parseLocationString(text);
+    // Read from the bytes (no string, regex match or number strings); the string's parser decides
+    // what the bytes reader leaves undecided.
+    var found = R.parseLocationBytes(B, s, e, LOCF), loc = null;
+    if (found === 1) loc = { latitude: LOCF[0], longitude: LOCF[1] };
+    else if (found !== 0) { text = utf8text(s, e); loc = R.parseLocationString(text); }
     if (loc !== null) {
       INFO.rewrites++;
       INFO.valueRewrites.push({ datumStart: DS, datumEnd: DE, valueStart: VS, valueEnd: VE, location: loc, text: '' });
@@ -606,6 +612,7 @@ function vstr(s, e) {
   wb(125);
 }
 var UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+var LOCF = new Float64Array(2);
 function utf8text(s, e) {
   var t = '';
   for (var i = s; i < e; i++) {
@@ -734,7 +741,7 @@ function messageFunction(
     if (rt instanceof protobuf.Enum) return `we(${enumIndex(rt)}, ${nm(field, i, 'v')});`;
     switch (field.type) {
       case 'string':
-        if (VIN_FIELDS.has(full)) return 'wv(VIN);';
+        if (VIN_FIELDS.has(full)) return 'wl(VIN);';
         return `js(${nm(field, i, 's')}, ${nm(field, i, 'e')});`;
       case 'int32':
         return `wi(${nm(field, i, 'v')} | 0);`;
@@ -753,6 +760,10 @@ function messageFunction(
 
   const isValue = typeName === VALUE_TYPE;
   const isDatum = typeName === DATUM_TYPE;
+  // The Datum's head merged with a Value's `{"doubleValue":` (see lone double below): -1 when none.
+  let doubleHead = -1;
+  let doublePrefix = '';
+  let doubleTag = 0;
   const helpers: string[] = [];
   // Literal text is merged where the layout is static: `{` with the first key, `}` after the last.
   const oneofs = [...new Set(fields.filter((f) => f.partOf).map((f) => f.partOf!))];
@@ -778,6 +789,13 @@ function messageFunction(
       const close = ',' + JSON.stringify(jsonNameOf(second)) + ':';
       runtimeHeads.push({ en, open, close });
       write.push(`if (HD[${head}][v0] !== undefined) wl(HD[${head}][v0]); else wa(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
+      const member = isDatum ? loneDoubleMember(second) : null;
+      if (member !== null) {
+        doubleHead = runtimeHeads.length;
+        doublePrefix = member.prefix;
+        doubleTag = member.tag;
+        runtimeHeads.push({ en, open, close: close + member.prefix });
+      }
       mergedHead = true;
       alwaysWritten = true;
     }
@@ -809,9 +827,7 @@ function messageFunction(
       let value = valueOf(field, i);
       if (isDatum && protoNameOf(field) === 'value') {
         const keyIndex = fields.findIndex((f) => protoNameOf(f) === 'key');
-        value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; VT = 0; ${value} if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = v${keyIndex}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }` +
-          // A followed Field's value as the transcoder knew it (DatumValues): the samples need no parse.
-          ` if (SM !== null && SMS[v${keyIndex}] > 0) { var sn = SM.n; if (sn + ${DATUM_VALUE_COLUMNS} > SM.values.length) SM.room(); var sw = SM.values; sw[sn] = SMS[v${keyIndex}]; sw[sn + 1] = VT; sw[sn + 2] = VF[0]; sw[sn + 3] = VF[1]; sw[sn + 4] = vs; SM.n = sn + ${DATUM_VALUE_COLUMNS}; }`;
+        value = `DK = v${keyIndex}; DS = s; DE = e; var vs = ON; VT = 0; ${value} ${datumBookkeeping(`v${keyIndex}`)}`;
       }
       if (field.map) helpers.push(mapWriter(field, `${index}_${i}`));
       write.push(`${comma} ${value}`);
@@ -826,11 +842,18 @@ function messageFunction(
     }
   }
   const topCount = fields.findIndex((f) => f.repeated && f.id === 1 && f.resolvedType instanceof protobuf.Type);
+  // A plain datum whose Value is its double member and nothing else (9 bytes: the tag, 8 bytes), as
+  // cars send most datums: the Datum's head and the Value's `{"doubleValue":` as one text, the double
+  // read and written here, the bookkeeping as the Value's own writer leaves it (VT, VF[0]) and as the
+  // Datum's does after it: the same bytes as the Value's function, without its call, scan and switch.
+  const loneDouble = doubleHead < 0
+    ? ''
+    : `if (e - s1 === 9 && B[s1] === ${doubleTag}) { var hq = HD[${doubleHead}][v0]; if (hq !== undefined) { DK = v0; DS = s; DE = e; wl(hq); var vs = ON - ${doublePrefix.length}; var dv = BD.getFloat64(s1 + 1, true); wd(dv); VT = 1; VF[0] = dv; wb(125); ${datumBookkeeping('v0')} wb(125); return; } }`;
   // A datum as cars send it: its key (a one- or two-byte varint), then its value (shorter than 128
   // bytes), nothing else. Read without the scan loop; anything else takes the loop from the start.
   const datumFast = isDatum && fields.length === 2 && fields[0]!.id === 1 && fields[0]!.resolvedType instanceof protobuf.Enum && !fields[0]!.repeated &&
     fields[1]!.id === 2 && fields[1]!.resolvedType instanceof protobuf.Type && !fields[1]!.repeated && !fields[0]!.partOf && !fields[1]!.partOf
-    ? `if (e - s >= 4 && B[s] === 8) { var fk = B[s + 1], fp = s + 2; if (fk >= 128) { if (B[fp] < 128) { fk = (fk & 127) | (B[fp] << 7); fp++; } else fp = e; } if (fp + 2 <= e && B[fp] === 18 && B[fp + 1] < 128 && fp + 2 + B[fp + 1] === e) { v0 = fk; s1 = fp + 2; e1 = e; n1 = 1; P = e; } }`
+    ? `if (e - s >= 4 && B[s] === 8) { var fk = B[s + 1], fp = s + 2; if (fk >= 128) { if (B[fp] < 128) { fk = (fk & 127) | (B[fp] << 7); fp++; } else fp = e; } if (fp + 2 <= e && B[fp] === 18 && B[fp + 1] < 128 && fp + 2 + B[fp + 1] === e) { v0 = fk; s1 = fp + 2; e1 = e; n1 = 1; P = e; ${loneDouble} } }`
     : '';
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
 
@@ -851,6 +874,30 @@ function m${index}(s, e) {
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
+}
+
+/**
+ * After a datum's Value is written (from `vs` to ON, its key in `key`): its state triple, and a followed
+ * Field's value as the transcoder knew it (DatumValues), so the samples need no parse.
+ */
+function datumBookkeeping(key: string): string {
+  return `if (ST !== null) { var sl = ST.length; if (sl + 3 > ST.values.length) ST.room(); var sv = ST.values; sv[sl] = ${key}; sv[sl + 1] = vs; sv[sl + 2] = ON; ST.length = sl + 3; }` +
+    ` if (SM !== null && SMS[${key}] > 0) { var sn = SM.n; if (sn + ${DATUM_VALUE_COLUMNS} > SM.values.length) SM.room(); var sw = SM.values; sw[sn] = SMS[${key}]; sw[sn + 1] = VT; sw[sn + 2] = VF[0]; sw[sn + 3] = VF[1]; sw[sn + 4] = vs; SM.n = sn + ${DATUM_VALUE_COLUMNS}; }`;
+}
+
+/**
+ * The Value's double member when the Datum's value field is a Value whose members are all one oneof
+ * (written `{"<member>":<value>}`) with a double_value of a one-byte tag: its tag byte and JSON prefix.
+ */
+function loneDoubleMember(valueField: Field): { tag: number; prefix: string } | null {
+  const value = valueField.resolvedType;
+  if (!(value instanceof protobuf.Type) || value.fullName.slice(1) !== VALUE_TYPE) return null;
+  const fields = value.fieldsArray;
+  const oneof = fields[0]?.partOf;
+  if (!oneof || !fields.every((f) => f.partOf === oneof)) return null;
+  const member = fields.find((f) => protoNameOf(f) === 'double_value' && f.type === 'double' && !f.repeated);
+  if (member === undefined || member.id >= 16) return null;
+  return { tag: (member.id << 3) | 1, prefix: '{' + JSON.stringify(jsonNameOf(member)) + ':' };
 }
 
 /**

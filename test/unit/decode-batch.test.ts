@@ -21,6 +21,7 @@ import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { decodeResultOf } from '../../src/decode/worker-replies.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
+import { RECORD_TYPES, protoSchema } from '../../src/protocol/proto-schema.js';
 import { encodeVehicleAlerts, encodeVehicleData } from '../../src/protocol/payload-encoder.js';
 import { packFrames } from '../helpers/decode-task.js';
 
@@ -86,6 +87,28 @@ describe('decodeBatch: what crosses back to the main thread', () => {
       expect(outcome.recordJson, vin).to.equal(expected.json);
       expect(outcome.dashboardMessage, vin).to.equal(dashboardRecordMessage(vin, topic, RECEIVED_AT, expected.json));
     });
+  });
+
+  it('writes any certificate VIN (each length mod 4, plain, needing escapes, past the packed bound) into record, message and normalised protobuf, frame after frame', () => {
+    const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 });
+    const vinArb = fc.oneof({ weight: 6, arbitrary: printable }, fc.string({ maxLength: 12, unit: 'grapheme' }), fc.integer({ min: 250, max: 262 }).map((n) => 'V'.repeat(n)));
+    fc.assert(
+      fc.property(fc.array(vinArb, { minLength: 1, maxLength: 8 }), (vins) => {
+        const batch = { ...task(vins.map((_, i) => frame(i % 3 === 2 ? 'alerts' : 'V', i % 3 === 2 ? alertsPayload : vPayload, `t${i}`))), vins, normalise: true };
+        const outcomes = receiveOutcomes(decodeBatch(batch), batch.frames);
+        vins.forEach((vin, i) => {
+          const topic = i % 3 === 2 ? 'alerts' : 'V';
+          const expected = decodeRecord(topic, i % 3 === 2 ? alertsPayload : vPayload, vin);
+          const outcome = outcomes[i]!;
+          expect(outcome.recordJson, vin).to.equal(expected.json);
+          expect(outcome.dashboardMessage, vin).to.equal(dashboardRecordMessage(vin, topic, RECEIVED_AT, expected.json));
+          const stored = outcome.normalisedPayload!;
+          expect(decodeRecord(topic, stored, vin, { normalised: true }).json, vin).to.equal(expected.json);
+          expect((protoSchema().root.lookupType(RECORD_TYPES[topic]!).decode(stored) as unknown as { vin: string }).vin, 'the stored VIN').to.equal(vin);
+        });
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('returns one buffer per batch, its sections back to back (empty ones taking no bytes), new each batch', () => {

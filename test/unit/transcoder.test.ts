@@ -355,6 +355,40 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
     for (const [topic, payload] of cases) agree(topic, payload);
   });
 
+  it(`agrees on ${RUNS} hand-built datums around the one-step write of a Value that is one double (any double, known and unknown keys, Values of 8-10 bytes, the tag of another member or wire type, a second member), samples included`, () => {
+    // A plain datum whose Value is its double member alone is written by the Datum's function with its
+    // head and the member's prefix as one text: every shape near it must come out as protobufjs reads
+    // it, and the samples as the bytes reader reads the JSON.
+    const doubleArb = fc.oneof(fc.double(), fc.constantFrom(0, -0, NaN, Infinity, -Infinity, 5e-324, 1e21, 65.3, 37.412374), fc.integer({ min: -1_000_000, max: 1_000_000 }).map((n) => n / 100));
+    const valueArb = fc.oneof(
+      { weight: 6, arbitrary: doubleArb.map((v) => { const b = Buffer.alloc(9); b[0] = 0x29; b.writeDoubleLE(v, 1); return new Uint8Array(b); }) },
+      { weight: 1, arbitrary: fc.tuple(doubleArb, fc.constantFrom(0x29, 0x21, 0x2d, 0x28, 0x31, 0x2a), fc.integer({ min: 7, max: 10 })).map(([v, tag, length]) => { const b = Buffer.alloc(Math.max(9, length)); b[0] = tag; b.writeDoubleLE(v, 1); return new Uint8Array(b.subarray(0, length)); }) },
+      { weight: 1, arbitrary: fc.tuple(doubleArb, fc.uint8Array({ minLength: 1, maxLength: 9 })).map(([v, extra]) => { const b = Buffer.alloc(9); b[0] = 0x29; b.writeDoubleLE(v, 1); return concat([new Uint8Array(b), extra]); }) },
+      { weight: 1, arbitrary: fc.tuple(doubleArb, doubleArb).map(([v, w]) => { const b = Buffer.alloc(18); b[0] = 0x29; b.writeDoubleLE(v, 1); b[9] = 0x29; b.writeDoubleLE(w, 10); return new Uint8Array(b); }) },
+    );
+    const followed = ['Soc', 'BatteryLevel', 'VehicleSpeed', 'Odometer', 'Gear', 'Location', 'PackVoltage'].map((name) => fieldNames().indexOf(name));
+    const keyArb = fc.oneof(fc.constantFrom(...followed), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 300, max: 20_000 }));
+    const datumArb = fc.record({ key: keyArb, value: valueArb }).map(({ key, value }) => concat([varintField(1, key), bytesField(2, value)]));
+    fc.assert(
+      fc.property(fc.array(datumArb, { minLength: 1, maxLength: 6 }), (datums) => {
+        const payload = concat(datums.map((datum) => bytesField(1, datum)));
+        agree('V', payload);
+        const task = packFrames([writeStreamEnvelope({ txid: 't', topic: 'V', payload })], VIN, 1_780_000_000_000);
+        const result = decodeBatch(task);
+        const table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
+        if (table[SLOT.KIND] !== KIND_RECORD || table[SLOT.STATE_END]! <= table[SLOT.STATE_START]!) return;
+        const state = new Int32Array(result.buffer, result.stateAt, (result.repliesAt - result.stateAt) >> 2);
+        const text = new Uint8Array(result.buffer, result.textAt, result.normalisedAt - result.textAt);
+        const samples = new Float64Array(result.buffer, result.samplesAt, (result.buffer.byteLength - result.samplesAt) >> 3);
+        const expected = readSampleFromBytes(text, state, table[SLOT.STATE_START]! * 3, table[SLOT.STATE_END]! * 3, table[SLOT.MESSAGE_END]!, new SignalSample());
+        const got = new SignalSample();
+        got.readRow(samples, (table[SLOT.SAMPLE]! - 1) * SAMPLE_VALUES);
+        expect({ ...got }, Buffer.from(payload).toString('hex')).to.deep.equal({ ...expected });
+      }),
+      { numRuns: RUNS, seed: SEED + 11 },
+    );
+  });
+
   it(`agrees on ${RUNS} hand-built datums around the one-pass read of a plain datum (key varints of 1-3 bytes, values around 128 bytes, fields missing, repeated, reordered, extra or of another wire type)`, () => {
     // A plain datum (key, then a value shorter than 128 bytes, nothing else) is read without the scan
     // loop: every shape near it must come out as protobufjs reads it.
