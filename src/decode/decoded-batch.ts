@@ -320,6 +320,40 @@ export class DecodedBatch {
     this.chunkEnd = chunkEnd;
   }
 
+  /**
+   * The bytes row i's state values and created_at are read from without making its text (the whole
+   * result buffer: a position in the row's table slots or state triples plus `textBytesAt` is a byte
+   * index in it, the values as the UTF-8 the decode stage wrote); null once a non-ASCII row's text is
+   * made (its positions are character positions in the text from then on). Valid during the turn, or
+   * while the batch is held: read from, not kept.
+   */
+  stateBytes(i: number): Buffer | null {
+    if (this.table[i * FRAME_SLOTS + SLOT.NON_ASCII] === 1) {
+      const texts = this.texts;
+      if (texts !== null && (typeof texts === 'string' || texts[i] !== undefined)) return null;
+    }
+    return this.bytes;
+  }
+
+  /** What stateBytes' index of a position exceeds the position by: where the text section starts. */
+  get textBytesAt(): number {
+    return this.textAt;
+  }
+
+  /** Whether row i has a created_at of its own (createdAt(i) is not null), without making its text. */
+  hasCreatedAt(i: number): boolean {
+    return this.table[i * FRAME_SLOTS + SLOT.CREATED_AT_START]! >= 0;
+  }
+
+  /** Where row i's created_at starts and ends (positions: see stateBytes); -1 when it has none. */
+  createdAtStart(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.CREATED_AT_START]!;
+  }
+
+  createdAtEnd(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.CREATED_AT_END]!;
+  }
+
   /** What a row's positions (table slots, state triples) exceed character positions in text(i) by. */
   textBase(i: number): number {
     return this.table[i * FRAME_SLOTS + SLOT.MESSAGE_START]!;
