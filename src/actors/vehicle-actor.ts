@@ -25,6 +25,10 @@ const TIME_ROOM = 32;
 const NO_BYTES = new Uint8Array(0);
 /** Where a record without created_at has its receivedAt time written (read, not kept). */
 const receivedAtText = Buffer.alloc(TIME_ROOM);
+/** Whether the 4 bytes at `start` are `null`. */
+function isNull(source: Uint8Array, start: number): boolean {
+  return source[start] === 0x6e && source[start + 1] === 0x75 && source[start + 2] === 0x6c && source[start + 3] === 0x6c;
+}
 /** Room past a value's length: a number a few digits longer next time is written in place. */
 function roomFor(length: number): number {
   return length + 8 + (length >> 3);
@@ -267,8 +271,8 @@ export class VehicleActor implements LocalVehicleState {
     for (let i = from; i < to; i += 3) {
       const start = state[i + 1]! + base;
       const length = state[i + 2]! + base - start;
-      // isStateValue on bytes: `{}` and `null` say nothing.
-      if (length === 2 ? source[start] === 0x7b : length === 4 ? source[start] === 0x6e && source[start + 1] === 0x75 : length <= 0) continue;
+      // isStateValue (src/protocol/state-value.ts) on bytes: `{}` and `null` say nothing.
+      if (length === 2 ? source[start] === 0x7b : length === 4 ? isNull(source, start) : length <= 0) continue;
       const field = state[i]!;
       const k = this.indexOf(field);
       if (k >= 0 && atMs < spans[k + 1]!) continue;
