@@ -58,9 +58,10 @@ const frameViews = new ViewCache();
  * latin1 string of a few rows (makeChunk). A position in the row's table
  * slots and state triples, less `textBase(i)`, is a character position in that string: for an ASCII row
  * (nearly all) nothing is rewritten, the byte positions are the character positions; a row with non-ASCII
- * text has its positions rewritten in place when its text is made. The record JSON, created_at and
- * every state value are slices of it (V8 makes sliced strings, no copy). Read a row's positions only
- * after `text(i)`.
+ * text has its positions rewritten in place when its text is made. The record JSON and created_at are
+ * slices of it (V8 makes sliced strings, no copy). Read a row's positions as character positions only
+ * after `text(i)`; the actors' state reads them as byte positions in `stateBytes(i)` instead, so a
+ * record nobody reads as text makes none.
  */
 export class DecodedBatch {
   readonly count: number;
@@ -306,8 +307,8 @@ export class DecodedBatch {
    * The text section's bytes from `start` (relative to textAt) as one latin1 string, through `end` and on
    * up to TEXT_CHUNK bytes: the rows that follow (released next, nearly always) are slices of it, so a
    * batch makes one string per few rows instead of one per row (each Buffer.toString a call into C++, its
-   * checks and an allocation). Bounded, so a row kept in an idle car's state pins at most TEXT_CHUNK
-   * bytes until the sweep compacts it (VehicleActor.compactState), and no string goes to the large-object
+   * checks and an allocation). Bounded, so a row's text kept by a listener pins at most TEXT_CHUNK bytes
+   * (the actors' state copies its values from the result bytes), and no string goes to the large-object
    * space. Non-ASCII rows in the chunk are not read from it (their text is decoded as UTF-8 on its own).
    */
   private makeChunk(start: number, end: number): void {
