@@ -4,6 +4,14 @@
 // reading what the dashboard hub and the recent history read), and queue each reply. Decoding is not
 // timed (it is the worker's); only the CPU time of the delivery is.
 //   node dist/bench/micro/result-side-micro.js [--frames 256] [--seconds 5] [--watched 0|1]
+//     [--cars 16] [--reads all|samples] [--evict-kb 0]
+// The sparse regime, cold: `--frames 1 --cars 1000 --reads samples --evict-kb 2048` delivers each record
+// as a lone batch, the cars in turn, N KB of scratch memory written before each (so the car's actor,
+// state and the result side's data are out of the caches, as a second later in the server), and times
+// each delivery alone (median and mean of the records, wall clock). `--reads samples` has the one
+// subscriber read only what the default setup reads of a record nobody watches (the recent history:
+// the decode stage's samples and created_at ms); `all` (default) what the hub and history read of a
+// watched one (text, datums, created_at).
 import { parseArgs } from 'node:util';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
@@ -22,12 +30,27 @@ const { values } = parseArgs({
     frames: { type: 'string', default: '256' },
     seconds: { type: 'string', default: '5' },
     watched: { type: 'string', default: '1' },
+    cars: { type: 'string', default: '16' },
+    reads: { type: 'string', default: 'all' },
+    'evict-kb': { type: 'string', default: '0' },
   },
 });
+const readsAll = values.reads !== 'samples';
+const evictBytes = Number(values['evict-kb']) * 1024;
+const EVICT = new Int32Array(Math.max(16, evictBytes >> 2));
+let evictSum = 0;
+/** Writes (and reads) every cache line of the scratch memory: what ran between two records of a car. */
+function evict(): void {
+  const words = EVICT;
+  for (let w = 0; w < words.length; w += 16) words[w] = (words[w]! + w) | 0;
+  evictSum = (evictSum + words[16]!) | 0;
+}
 const frameCount = Number(values.frames);
 const seconds = Number(values.seconds);
 const watched = values.watched === '1';
-const CARS = 16;
+const CARS = Number(values.cars);
+/** Each delivery timed alone (lone batches; the CPU clock is too coarse for one). */
+const lone = frameCount === 1;
 const START = 1_780_000_000_000;
 
 const story = new StoryFrames(CARS, START);
@@ -43,6 +66,10 @@ const bus = new InProcessBus();
 let sink = 0;
 // What the hub (vin, bytes and text of a watched VIN) and the history (V records' datums) read.
 bus.subscribe((record: BusRecord) => {
+  if (!readsAll) {
+    sink += (record.sampleAt ?? 0) + (record.createdAtMs ?? 0) + record.receivedAt + record.vin.length;
+    return;
+  }
   if (record.topic === 'V' && record.recordJson !== null && record.datums !== undefined && record.datumText !== undefined) sink += record.datums.length + record.datumText.length + (record.createdAt?.length ?? 0) + record.receivedAt;
   if (watched && record.dashboardBytes !== undefined) sink += record.dashboardBytes.byteLength + dashboardMessageOf(record).length;
   sink += record.vin.length;
@@ -64,12 +91,13 @@ function deliver(result: DecodeResult, task: DecodeTask, tickets: FrameTicket[])
 // the process's CPU clock is too coarse to time one batch.
 const perRound = Math.max(1, Math.ceil(4096 / frameCount));
 // The cars' frames are made once (eight rounds, replayed in turn): making them is most of the garbage.
-const rounds = Array.from({ length: 8 }, () => Array.from({ length: perRound }, () => nextTask()));
+const rounds = Array.from({ length: lone ? 2 : 8 }, () => Array.from({ length: perRound }, () => nextTask()));
 let records = 0;
 let cpu = 0;
 let batches = 0;
 let until = Infinity;
 let warm = 3;
+const times: number[] = [];
 for (let r = 0; performance.now() < until; r++) {
   const round = rounds[r % rounds.length]!.map((task) => {
     const tickets = task.vins.map((vin, i) => {
@@ -79,7 +107,17 @@ for (let r = 0; performance.now() < until; r++) {
     return { task, tickets, result: decodeBatch(task) };
   });
   const started = process.cpuUsage();
-  for (const { task, tickets, result } of round) deliver(result, task, tickets);
+  if (lone) {
+    for (const { task, tickets, result } of round) {
+      if (evictBytes !== 0) evict();
+      const t0 = performance.now();
+      deliver(result, task, tickets);
+      const t1 = performance.now();
+      if (warm === 0) times.push((t1 - t0) * 1000);
+    }
+  } else {
+    for (const { task, tickets, result } of round) deliver(result, task, tickets);
+  }
   const used = process.cpuUsage(started);
   if (warm > 0) {
     // Warm-up: JIT, the actors' state filled. The measured window starts after it.
@@ -91,3 +129,8 @@ for (let r = 0; performance.now() < until; r++) {
   batches += perRound;
 }
 console.log(`result side (deliver -> actor -> in-process bus), ${frameCount}-frame batches, dashboards ${watched ? 'watching' : 'not watching'}: ${(cpu / records).toFixed(3)} us CPU/record (${batches} batches; ${replies} replies, ${sink > 0 ? 'read' : 'none'})`);
+if (lone) {
+  times.sort((a, b) => a - b);
+  const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
+  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
+}

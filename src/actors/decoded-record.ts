@@ -21,7 +21,7 @@ export class DecodedRecord implements BusRecord {
   readonly receivedAt: number;
   readonly samples: Float64Array | undefined;
   readonly sampleAt: number;
-  readonly createdAt: string | null;
+  /** The created_at in epoch ms (0 when it did not parse); undefined when the record has none. */
   readonly createdAtMs: number | undefined;
   readonly clientVersion: string | undefined;
   streamSeq: number | undefined = undefined;
@@ -36,6 +36,11 @@ export class DecodedRecord implements BusRecord {
    * outlives its listener.
    */
   private txidText: string | null = null;
+  /**
+   * The created_at's RFC 3339 text once sliced (undefined: not yet). Made when first read: the actor's
+   * state copies its bytes and the history reads createdAtMs, so a record nobody reads makes no text.
+   */
+  private createdAtText: string | null | undefined = undefined;
   /** The record JSON once sliced (undefined: not yet). */
   private json: string | null | undefined = undefined;
   /** The dashboard message once read or set (undefined: not yet). */
@@ -49,7 +54,6 @@ export class DecodedRecord implements BusRecord {
     receivedAt: number,
     batch: DecodedBatch,
     index: number,
-    createdAt: string | null,
     createdAtMs: number | undefined,
     clientVersion: string | undefined,
     origin: LocalVehicleState,
@@ -63,17 +67,24 @@ export class DecodedRecord implements BusRecord {
     const sampleAt = batch.sampleAt(index);
     this.samples = sampleAt >= 0 ? batch.samples : undefined;
     this.sampleAt = sampleAt;
-    this.createdAt = createdAt;
     this.createdAtMs = createdAtMs;
     this.clientVersion = clientVersion;
     this.origin = origin;
     if (keep) this.txidText = batch.txid(index);
+    if (createdAtMs === undefined) this.createdAtText = null;
+    else if (keep) this.createdAtText = batch.createdAt(index);
   }
 
   /** The txid as text ('' when the envelope was unreadable); read during publish, or after hold(). */
   get txid(): string {
     const txid = this.txidText;
     return txid !== null ? txid : (this.txidText = this.batch.txid(this.index));
+  }
+
+  /** RFC 3339 of the record's own created_at; null when it has none. Read during publish, or after hold(). */
+  get createdAt(): string | null {
+    const createdAt = this.createdAtText;
+    return createdAt !== undefined ? createdAt : (this.createdAtText = this.batch.createdAt(this.index));
   }
 
   get recordJson(): string | null {

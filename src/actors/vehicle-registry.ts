@@ -35,8 +35,6 @@ export interface RegistryOptions {
   connectivity?: ConnectivityArbiter;
 }
 
-/** A busy car's state is compacted on one sweep in this many (spreads the copying over the sweeps). */
-const COMPACT_ROTATION = 8;
 /** Most cars whose state one sweep compacts: about 2 ms of main thread at a few µs each. */
 const COMPACT_PER_SWEEP = 500;
 
@@ -53,7 +51,6 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
   private openConnections = 0;
   private staleCount = 0;
   private readonly watched: ReadonlySet<string>;
-  private sweeps = 0;
   private lastSweepAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: RegistryOptions) {
@@ -128,19 +125,16 @@ export class VehicleRegistry extends EventEmitter<RegistryEvents> {
     const deadline = now - this.options.staleAfterMs;
     const forgetAfterMs = this.options.forgetAfterMs ?? 0;
     const forgetBefore = forgetAfterMs > 0 ? now - forgetAfterMs : Number.NEGATIVE_INFINITY;
-    // Last-known state is compacted (VehicleActor.compactState) off the hot path: at once for a car
-    // quiet since the previous sweep (an idle car keeps no record text), and every COMPACT_ROTATION
-    // sweeps for a busy one (a field that rarely changes must not pin an old record for ever); at most
+    // Last-known state is trimmed to its live bytes (VehicleActor.compactState) off the hot path, for a
+    // car quiet since the previous sweep (an idle car keeps no spare room); a busy car's state pins no
+    // record, and trimming it would only have its next record lay its bytes out again. At most
     // COMPACT_PER_SWEEP cars a sweep, so 10,000 cars going quiet together cost no long pause (the rest
-    // are still quiet, or on their turn again, at a later sweep).
-    const turn = this.sweeps++ % COMPACT_ROTATION;
+    // are still quiet at a later sweep).
     let compactBudget = COMPACT_PER_SWEEP;
     const quietBefore = this.lastSweepAt;
     this.lastSweepAt = now;
-    let index = 0;
     for (const actor of this.actors.values()) {
-      const rotated = index++ % COMPACT_ROTATION === turn;
-      if (compactBudget > 0 && (rotated || actor.lastSeenAt <= quietBefore) && actor.compactState()) compactBudget--;
+      if (compactBudget > 0 && actor.lastSeenAt <= quietBefore && actor.compactState()) compactBudget--;
       if (actor.connections.length === 0 && actor.lastSeenAt <= forgetBefore && !this.watched.has(actor.vin)) {
         // Deleting the entry being visited is safe for a Map iterator.
         this.actors.delete(actor.vin);

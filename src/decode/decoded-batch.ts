@@ -58,9 +58,10 @@ const frameViews = new ViewCache();
  * latin1 string of a few rows (makeChunk). A position in the row's table
  * slots and state triples, less `textBase(i)`, is a character position in that string: for an ASCII row
  * (nearly all) nothing is rewritten, the byte positions are the character positions; a row with non-ASCII
- * text has its positions rewritten in place when its text is made. The record JSON, created_at and
- * every state value are slices of it (V8 makes sliced strings, no copy). Read a row's positions only
- * after `text(i)`.
+ * text has its positions rewritten in place when its text is made. The record JSON and created_at are
+ * slices of it (V8 makes sliced strings, no copy). Read a row's positions as character positions only
+ * after `text(i)`; the actors' state reads them as byte positions in `stateBytes(i)` instead, so a
+ * record nobody reads as text makes none.
  */
 export class DecodedBatch {
   readonly count: number;
@@ -306,8 +307,8 @@ export class DecodedBatch {
    * The text section's bytes from `start` (relative to textAt) as one latin1 string, through `end` and on
    * up to TEXT_CHUNK bytes: the rows that follow (released next, nearly always) are slices of it, so a
    * batch makes one string per few rows instead of one per row (each Buffer.toString a call into C++, its
-   * checks and an allocation). Bounded, so a row kept in an idle car's state pins at most TEXT_CHUNK
-   * bytes until the sweep compacts it (VehicleActor.compactState), and no string goes to the large-object
+   * checks and an allocation). Bounded, so a row's text kept by a listener pins at most TEXT_CHUNK bytes
+   * (the actors' state copies its values from the result bytes), and no string goes to the large-object
    * space. Non-ASCII rows in the chunk are not read from it (their text is decoded as UTF-8 on its own).
    */
   private makeChunk(start: number, end: number): void {
@@ -318,6 +319,40 @@ export class DecodedBatch {
     this.chunk = this.bytes.toString('latin1', this.textAt + start, this.textAt + chunkEnd);
     this.chunkStart = start;
     this.chunkEnd = chunkEnd;
+  }
+
+  /**
+   * The bytes row i's state values and created_at are read from without making its text (the whole
+   * result buffer: a position in the row's table slots or state triples plus `textBytesAt` is a byte
+   * index in it, the values as the UTF-8 the decode stage wrote); null once a non-ASCII row's text is
+   * made (its positions are character positions in the text from then on). Valid during the turn, or
+   * while the batch is held: read from, not kept.
+   */
+  stateBytes(i: number): Buffer | null {
+    if (this.table[i * FRAME_SLOTS + SLOT.NON_ASCII] === 1) {
+      const texts = this.texts;
+      if (texts !== null && (typeof texts === 'string' || texts[i] !== undefined)) return null;
+    }
+    return this.bytes;
+  }
+
+  /** What stateBytes' index of a position exceeds the position by: where the text section starts. */
+  get textBytesAt(): number {
+    return this.textAt;
+  }
+
+  /** Whether row i has a created_at of its own (createdAt(i) is not null), without making its text. */
+  hasCreatedAt(i: number): boolean {
+    return this.table[i * FRAME_SLOTS + SLOT.CREATED_AT_START]! >= 0;
+  }
+
+  /** Where row i's created_at starts and ends (positions: see stateBytes); -1 when it has none. */
+  createdAtStart(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.CREATED_AT_START]!;
+  }
+
+  createdAtEnd(i: number): number {
+    return this.table[i * FRAME_SLOTS + SLOT.CREATED_AT_END]!;
   }
 
   /** What a row's positions (table slots, state triples) exceed character positions in text(i) by. */

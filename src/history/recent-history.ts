@@ -178,10 +178,11 @@ function entryOf(sample: SignalSample, receivedAt: number, seq: number): Queued 
 
 /** The record's created_at in epoch ms as the decode stage parsed it (else parsed here); NaN without one. */
 function createdMsOf(record: BusRecord): number {
-  const createdAt = record.createdAt ?? null;
-  if (createdAt === null) return NaN;
+  // The number first: a decoded record's created_at text is made only when read (DecodedRecord.createdAt).
   const ms = record.createdAtMs ?? 0;
-  return ms > 0 ? ms : rfc3339Ms(createdAt);
+  if (ms > 0) return ms;
+  const createdAt = record.createdAt ?? null;
+  return createdAt === null ? NaN : rfc3339Ms(createdAt);
 }
 
 /**
