@@ -75,8 +75,8 @@ describe('decodeBatch: what crosses back to the main thread', () => {
     expect(alerts.state).to.equal(null);
   });
 
-  it('writes each frame\'s certificate VIN into its record and dashboard message as JSON.stringify does, plain or needing escapes, frame after frame', () => {
-    const vins = [VIN, 'A"B', VIN, 'C\\D', 'Ünïcode-VIN', 'tab\tx', 'x'.repeat(300), VIN, 'DEL\u007f', VIN];
+  /** Decodes one batch of V and alerts frames with these certificate VINs and checks every record, message and stored body against the reference. */
+  function expectVinsWritten(vins: string[]): void {
     const batch = { ...task(vins.map((_, i) => frame(i % 3 === 2 ? 'alerts' : 'V', i % 3 === 2 ? alertsPayload : vPayload, `t${i}`))), vins, normalise: true };
     const outcomes = receiveOutcomes(decodeBatch(batch), batch.frames);
     vins.forEach((vin, i) => {
@@ -86,29 +86,20 @@ describe('decodeBatch: what crosses back to the main thread', () => {
       expect(outcome.kind, vin).to.equal('record');
       expect(outcome.recordJson, vin).to.equal(expected.json);
       expect(outcome.dashboardMessage, vin).to.equal(dashboardRecordMessage(vin, topic, RECEIVED_AT, expected.json));
+      const stored = outcome.normalisedPayload!;
+      expect(decodeRecord(topic, stored, vin, { normalised: true }).json, vin).to.equal(expected.json);
+      expect((protoSchema().root.lookupType(RECORD_TYPES[topic]!).decode(stored) as unknown as { vin: string }).vin, 'the stored VIN').to.equal(vin);
     });
+  }
+
+  it('writes each frame\'s certificate VIN into its record and dashboard message as JSON.stringify does, plain or needing escapes, frame after frame', () => {
+    expectVinsWritten([VIN, 'A"B', VIN, 'C\\D', 'Ünïcode-VIN', 'tab\tx', 'x'.repeat(300), VIN, 'DEL\u007f', VIN]);
   });
 
   it('writes any certificate VIN (each length mod 4, plain, needing escapes, past the packed bound) into record, message and normalised protobuf, frame after frame', () => {
     const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 });
     const vinArb = fc.oneof({ weight: 6, arbitrary: printable }, fc.string({ maxLength: 12, unit: 'grapheme' }), fc.integer({ min: 250, max: 262 }).map((n) => 'V'.repeat(n)));
-    fc.assert(
-      fc.property(fc.array(vinArb, { minLength: 1, maxLength: 8 }), (vins) => {
-        const batch = { ...task(vins.map((_, i) => frame(i % 3 === 2 ? 'alerts' : 'V', i % 3 === 2 ? alertsPayload : vPayload, `t${i}`))), vins, normalise: true };
-        const outcomes = receiveOutcomes(decodeBatch(batch), batch.frames);
-        vins.forEach((vin, i) => {
-          const topic = i % 3 === 2 ? 'alerts' : 'V';
-          const expected = decodeRecord(topic, i % 3 === 2 ? alertsPayload : vPayload, vin);
-          const outcome = outcomes[i]!;
-          expect(outcome.recordJson, vin).to.equal(expected.json);
-          expect(outcome.dashboardMessage, vin).to.equal(dashboardRecordMessage(vin, topic, RECEIVED_AT, expected.json));
-          const stored = outcome.normalisedPayload!;
-          expect(decodeRecord(topic, stored, vin, { normalised: true }).json, vin).to.equal(expected.json);
-          expect((protoSchema().root.lookupType(RECORD_TYPES[topic]!).decode(stored) as unknown as { vin: string }).vin, 'the stored VIN').to.equal(vin);
-        });
-      }),
-      { numRuns: 500 },
-    );
+    fc.assert(fc.property(fc.array(vinArb, { minLength: 1, maxLength: 8 }), expectVinsWritten), { numRuns: 500 });
   });
 
   it('returns one buffer per batch, its sections back to back (empty ones taking no bytes), new each batch', () => {
