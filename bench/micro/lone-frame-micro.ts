@@ -6,9 +6,6 @@
 // with a fresh buffer per batch, with the inline buffer reused (DecodePoolOptions.reuseInlineFrames), and
 // with that and the result buffers recycled too (recycleResults: the server's in-process bus; the result
 // of a lone frame written into a spare let go of by an earlier batch instead of a new buffer each).
-// The last variant submits each frame as alone (DecodePoolOptions.decodeAloneAtOnce): decoded in submit,
-// in the port message's callback, with no setImmediate; its "beyond the turn" leaves out the turn's
-// setImmediate the others pay, so the Node check-phase hop it saves shows as a lower pool overhead.
 // "pool overhead" is the pool's figure minus the other two: the submit side's fixed cost per frame.
 // --evict-kb N writes N KB of scratch memory before each frame (every variant, the turn alone included,
 // so it cancels out): in the server a lone frame finds the decoder's code and data cold, evicted by the
@@ -131,10 +128,10 @@ function direct(n: number): Promise<number> {
   });
 }
 
-async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false, atOnce = false): Promise<number> {
+async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): Promise<number> {
   let after: () => void = () => {};
   const pool = new DecodePool<number>(
-    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, decodeAloneAtOnce: atOnce, recycleResults: () => recycle, metrics: new ServerMetrics({ version: 'bench' }).decode, logger: pino({ level: 'silent' }) },
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, recycleResults: () => recycle, metrics: new ServerMetrics({ version: 'bench' }).decode, logger: pino({ level: 'silent' }) },
     // Not kept (a port.postMessage returns true, which would say kept).
     () => {
       after();
@@ -152,24 +149,22 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false, a
     });
     return await perTurn(n, (i, next) => {
       after = next;
-      pool.submit(frames[i % frames.length]!, vin, RECEIVED_AT + i, i, 0, 0, atOnce);
+      pool.submit(frames[i % frames.length]!, vin, RECEIVED_AT + i, i);
     });
   } finally {
     // The last batch waits for a next flush that never comes.
-    if (atOnce && pool.decodedAtOnce < n) throw new Error(`only ${pool.decodedAtOnce} of ${n} frames decoded at once`);
     if (recycle && pool.inlineResultsLetGo < n - 1) throw new Error(`only ${pool.inlineResultsLetGo} of ${n} results recycled`);
     await pool.close();
   }
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [], atOnce: [] };
+const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [] };
 await turnAlone(2000);
 await direct(2000);
 await viaPool(2000, false);
 await viaPool(2000, true);
 await viaPool(2000, true, true);
-await viaPool(2000, true, true, true);
 for (let r = 0; r < rounds; r++) {
   rows.turn!.push(await turnAlone(count));
   rows.direct!.push(await direct(count));
@@ -177,7 +172,6 @@ for (let r = 0; r < rounds; r++) {
   rows.fresh!.push(await viaPool(count, false));
   rows.reused!.push(await viaPool(count, true));
   rows.recycled!.push(await viaPool(count, true, true));
-  rows.atOnce!.push(await viaPool(count, true, true, true));
 }
 const turn = median(rows.turn!);
 const decode = median(rows.direct!) - turn;
@@ -185,7 +179,7 @@ console.log(`lone frames, ${count} per run, median of ${rounds} runs, ${evictByt
 console.log(`  the turn alone (a port message, setImmediate) ${turn.toFixed(2)}`);
 console.log(`  decodeBatch + receiveOutcomes, direct        ${decode.toFixed(2)}  (beyond the turn)`);
 console.log(`  the same, one call timed alone (median)      ${median(callMedians).toFixed(2)}  (rounds ${callMedians.map((m) => m.toFixed(2)).join(' ')})`);
-for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused'], ['recycled', 'pool, inline buffer reused, results recycled'], ['atOnce', 'the same, decoded at once in submit (alone)']] as const) {
+for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused'], ['recycled', 'pool, inline buffer reused, results recycled']] as const) {
   const total = median(rows[name]!);
   console.log(`  ${label.padEnd(44)} ${(total - turn).toFixed(2)}  (beyond the turn; pool overhead ${(total - turn - decode).toFixed(2)})`);
 }

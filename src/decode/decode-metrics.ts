@@ -22,9 +22,6 @@ export class DecodeMetrics {
   readonly decodeBatches: client.Counter<'path'>;
   /** Batches by path, folded into decodeBatches at every scrape. */
   readonly batchCells: Readonly<Record<'inline' | 'worker', CounterCell>> = { inline: new CounterCell(), worker: new CounterCell() };
-  /** Frames decoded in their message handler (DecodePool's decodeAloneAtOnce), folded in at every scrape. */
-  readonly atOnceCell = new CounterCell();
-  readonly decodeFramesAtOnce: client.Counter;
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
   /** What the two gauges above read when scraped (the decode pool); null: they stay at 0. */
@@ -40,7 +37,6 @@ export class DecodeMetrics {
     this.decodeLatency = new CellHistogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
     this.decodeBatchFrames = new CellHistogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
     this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r, collect: foldCounterCells([[{ path: 'inline' }, this.batchCells.inline], [{ path: 'worker' }, this.batchCells.worker]]) });
-    this.decodeFramesAtOnce = new client.Counter({ name: `${PREFIX}decode_frames_at_once_total`, help: 'Frames decoded, published and answered inside their own message handler: alone (the car had nothing in flight, no frame came just before) while the decode pool was idle, with the in-process bus. Each is also an inline batch of one in decode_batches_total.', registers: r, collect: foldCounterCells([[{}, this.atOnceCell]]) });
     // Read from the pool when scraped, not set per batch: current at every scrape, and nothing on the batch path.
     const state = (): DecodePoolState | null => this.poolState;
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room, when scraped.', registers: r, collect() {
