@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loopbackSources } from './fleet/fleet.js';
 import { defaultCacheDir, ensureBenchPki } from './pki/bench-pki.js';
@@ -17,7 +17,7 @@ import { runStorm } from './scenarios/storm.js';
 import { runSparseRounds } from './scenarios/sparse.js';
 import { runFanout } from './scenarios/fanout.js';
 import { runIdleMemory } from './scenarios/idle-memory.js';
-import { SERVER_KINDS, type ServerKind } from './servers/server-under-test.js';
+import { ALL_SERVER_KINDS, SERVER_KINDS, isOurs, type ServerKind } from './servers/server-under-test.js';
 
 const USAGE = `Usage: node dist/bench/cli.js [options]     (npm run bench -- [options])
 
@@ -27,7 +27,10 @@ JSON report. Exits 1 when any record was lost or a run failed.
 Scenarios and servers
   --scenario LIST         saturation,steady,storm,soak,sparse,fanout,idle-memory,nats,nats-saturation,postgres,restart
                           (default: saturation,steady,storm)
-  --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it)
+  --servers LIST          limit,naive,ours (default: all three; the nats scenarios ignore it), and other
+  --other-build DIR       the server "other": ours as built in another checkout DIR (its dist/main.js;
+                          e.g. a change's base in a git worktree): --servers other,ours --sparse-rounds 6
+                          alternates the two builds round by round and prints ours/other per round
 Steady / soak
   --cars N                cars for steady, storm and soak (default 10000)
   --rate R                V frames per second per car (default 1)
@@ -94,6 +97,7 @@ Harness
 const OPTIONS = {
   scenario: { type: 'string' },
   servers: { type: 'string' },
+  'other-build': { type: 'string' },
   cars: { type: 'string' },
   rate: { type: 'string' },
   seconds: { type: 'string' },
@@ -177,7 +181,8 @@ async function main(argv: string[]): Promise<number> {
   try {
     o = {
       scenarios: list(values.scenario, SCENARIOS, ['saturation', 'steady', 'storm'], 'scenario'),
-      servers: list(values.servers, SERVER_KINDS, SERVER_KINDS, 'servers'),
+      servers: list(values.servers, ALL_SERVER_KINDS, SERVER_KINDS, 'servers'),
+      otherCheckout: values['other-build'] === undefined ? null : resolve(String(values['other-build'])),
       cars: number(values, 'cars', quick ? 200 : 10_000, 1),
       rate: number(values, 'rate', 1, 0.001),
       seconds: number(values, 'seconds', quick ? 10 : 30, 1),
@@ -232,6 +237,14 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
+  if (o.servers.includes('other') !== (o.otherCheckout !== null)) {
+    process.stderr.write(`bench: the server "other" and --other-build go together (${o.otherCheckout === null ? '--servers names other without --other-build DIR' : '--other-build given but --servers does not name other'})\n`);
+    return 2;
+  }
+  if (o.otherCheckout !== null && !existsSync(join(o.otherCheckout, 'dist', 'main.js'))) {
+    process.stderr.write(`bench: --other-build: ${o.otherCheckout} has no dist/main.js (build it there: npm ci && npm run build)\n`);
+    return 2;
+  }
   if (o.serverCpus !== null && !/^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$/.test(o.serverCpus)) {
     process.stderr.write(`bench: --server-cpus wants a CPU list such as 0-3 or 2,3, got "${o.serverCpus}"\n`);
     return 2;
@@ -324,7 +337,7 @@ async function main(argv: string[]): Promise<number> {
     if (scenario === 'idle-memory') {
       log(`bench: idle-memory: ${o.servers.join(', ')} alternating, ${o.memoryRounds} rounds of ${o.memoryCars} cars in ${o.memoryWaves} waves`);
       const contexts = o.servers.map((kind): RunContext => ({
-        kind: kind as ServerKind, pki, fleetThreads: o.fleetThreads, localAddresses: loopbackSources(o.memoryCars), serverEnv: o.serverEnv, serverCpus: o.serverCpus, serverNodeFlags: [], progress,
+        kind: kind as ServerKind, pki, fleetThreads: o.fleetThreads, localAddresses: loopbackSources(o.memoryCars), serverEnv: o.serverEnv, serverCpus: o.serverCpus, serverNodeFlags: [], otherCheckout: o.otherCheckout, progress,
       }));
       const memory = await runIdleMemory(contexts, { cars: o.memoryCars, waves: o.memoryWaves, rounds: o.memoryRounds, settleSeconds: o.memorySettle, timeoutSeconds: o.stormTimeout });
       for (const result of memory) {
@@ -342,8 +355,9 @@ async function main(argv: string[]): Promise<number> {
         localAddresses: loopbackSources(o.sparseCars),
         serverEnv: o.serverEnv,
         serverCpus: o.serverCpus,
-        serverNodeFlags: [...(o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : []), ...(kind === 'ours' ? o.serverNodeFlags : [])],
-        serverOutput: kind === 'ours' ? o.serverOutput : null,
+        serverNodeFlags: [...(o.cpuProf && (isOurs(kind) || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : []), ...(isOurs(kind) ? o.serverNodeFlags : [])],
+        serverOutput: isOurs(kind) ? o.serverOutput : null,
+        otherCheckout: o.otherCheckout,
         progress,
       }));
       results.push(...(await runSparseRounds(contexts, { cars: o.sparseCars, rate: o.rate, warmupSeconds: o.warmup, seconds: o.seconds }, o.sparseRounds, log)));
@@ -357,8 +371,9 @@ async function main(argv: string[]): Promise<number> {
         localAddresses: loopbackSources(carsOf(scenario)),
         serverEnv: o.serverEnv,
         serverCpus: o.serverCpus,
-        serverNodeFlags: [...(o.cpuProf && (kind === 'ours' || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : []), ...(kind === 'ours' ? o.serverNodeFlags : [])],
-        serverOutput: kind === 'ours' ? o.serverOutput : null,
+        serverNodeFlags: [...(o.cpuProf && (isOurs(kind) || kind === 'limit') ? ['--cpu-prof', `--cpu-prof-dir=${resolve('artifacts/bench/profiles')}`] : []), ...(isOurs(kind) ? o.serverNodeFlags : [])],
+        serverOutput: isOurs(kind) ? o.serverOutput : null,
+        otherCheckout: o.otherCheckout,
         progress,
       };
       log(`bench: ${scenario} against ${kind}`);

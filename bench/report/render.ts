@@ -228,9 +228,11 @@ function scenarioLine(r: ScenarioResult): string {
       const serverAck = d.serverAckLatencyMs as { p50: number | null; p99: number | null } | null | undefined;
       const rounds = (d.rounds as Array<{ serverCpuMicrosPerRecord: number | null }> | undefined) ?? [];
       const overLimit = (d.cpuPerRecordOverLimitByRound as Array<number | null> | undefined) ?? [];
+      const overOther = (d.cpuPerRecordOverOtherByRound as Array<number | null> | undefined) ?? [];
       return `server CPU per record ${d.serverCpuMicrosPerRecord ?? '-'} µs` +
         (rounds.length > 1 ? ` (median of ${rounds.length} rounds: ${rounds.map((r) => r.serverCpuMicrosPerRecord ?? '-').join(', ')} µs)` : '') +
         (overLimit.length > 1 ? `; vs the limit server's round beside it ${overLimit.map((x) => (x === null ? '-' : `${x}x`)).join(', ')}` : '') +
+        (overOther.length > 1 ? `; vs the other build's round beside it ${overOther.map((x) => (x === null ? '-' : `${x}x`)).join(', ')} (median ${medianOf(overOther)})` : '') +
         (serverAck ? `; ack inside the server p50 ${serverAck.p50 ?? '-'} ms, p99 ${serverAck.p99 ?? '-'} ms` : '');
     }
     case 'idle-memory': {
@@ -285,4 +287,13 @@ function formatTable(rows: string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
+}
+
+/** The median of the ratios a run has (null rounds left out), as `1.234x`; '-' without any. */
+function medianOf(ratios: Array<number | null>): string {
+  const known = ratios.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  if (known.length === 0) return '-';
+  const mid = known.length >> 1;
+  const median = known.length % 2 === 1 ? known[mid]! : (known[mid - 1]! + known[mid]!) / 2;
+  return `${median.toFixed(3)}x`;
 }

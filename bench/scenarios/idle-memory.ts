@@ -1,7 +1,7 @@
 import type { ScenarioResult } from '../report/result.js';
 import { collectGarbage } from '../probes/server-gc.js';
 import { scrapeValue } from '../probes/server-metrics.js';
-import { sleep } from '../servers/server-under-test.js';
+import { isOurs, sleep } from '../servers/server-under-test.js';
 import { freePort } from '../../tools/local-process.js';
 import { applyFleetReport, emptyResult, round, session, waitConnected, type RunContext } from './session.js';
 
@@ -74,7 +74,7 @@ async function oneRound(ctx: RunContext, o: IdleMemoryOptions): Promise<{ result
     serverNodeFlags: [...ctx.serverNodeFlags, `--inspect=127.0.0.1:${inspectorPort}`],
     // Ours compacts an idle car's state on its watchdog sweep, at most 500 cars a sweep: a sweep a second
     // lets a wave of a few thousand cars settle in a few seconds instead of a minute.
-    serverEnv: ctx.kind === 'ours' ? { WATCHDOG_SWEEP_INTERVAL_SECONDS: '1', ...ctx.serverEnv } : ctx.serverEnv,
+    serverEnv: isOurs(ctx.kind) ? { WATCHDOG_SWEEP_INTERVAL_SECONDS: '1', ...ctx.serverEnv } : ctx.serverEnv,
   };
   let figures: RoundFigures | null = null;
   const result = await session('idle-memory', roundCtx, o.cars, async ({ server, meter, fleet, result }) => {

@@ -21,6 +21,8 @@ export interface RunContext {
   serverNodeFlags: string[];
   /** Ours: append the server's output to this file (null or absent: only its tail is kept, for errors). */
   serverOutput?: string | null;
+  /** Kind `other`: the other checkout's root (--other-build). */
+  otherCheckout?: string | null;
   progress(line: string): void;
 }
 
@@ -143,7 +145,7 @@ export async function session(
   let meter: ServerMeter | null = null;
   let fleet: Fleet | null = null;
   try {
-    server = await startServerUnderTest({ kind: ctx.kind, pki: ctx.pki.files, env: ctx.serverEnv, nodeFlags: ctx.serverNodeFlags, cpus: ctx.serverCpus ?? null, outputFile: ctx.serverOutput ?? null });
+    server = await startServerUnderTest({ kind: ctx.kind, pki: ctx.pki.files, env: ctx.serverEnv, nodeFlags: ctx.serverNodeFlags, cpus: ctx.serverCpus ?? null, outputFile: ctx.serverOutput ?? null, checkout: ctx.otherCheckout ?? null });
     meter = new ServerMeter(server);
     fleet = new Fleet({
       url: `wss://127.0.0.1:${server.vehiclePort}/`,

@@ -58,8 +58,12 @@ export async function runSparseRounds(contexts: RunContext[], o: SparseOptions, 
     }
   }
   if (rounds === 1) return byServer.map((results) => results[0]!);
-  const limitRounds = byServer[contexts.findIndex((c) => c.kind === 'limit')];
-  return byServer.map((results) => summariseSparseRounds(results, limitRounds !== undefined && results !== limitRounds ? limitRounds : undefined));
+  const roundsOf = (kind: string): ScenarioResult[] | undefined => byServer[contexts.findIndex((c) => c.kind === kind)];
+  const limitRounds = roundsOf('limit');
+  const otherRounds = roundsOf('other');
+  return byServer.map((results, k) =>
+    summariseSparseRounds(results, limitRounds !== undefined && results !== limitRounds ? limitRounds : undefined, contexts[k]!.kind === 'ours' ? otherRounds : undefined),
+  );
 }
 
 function cpuPerRecord(result: ScenarioResult): number | null {
@@ -67,8 +71,11 @@ function cpuPerRecord(result: ScenarioResult): number | null {
   return result.completed && typeof value === 'number' ? value : null;
 }
 
-/** One server's rounds as one result (see runSparseRounds); `limitRounds` pairs round i with the limit server's round i. */
-export function summariseSparseRounds(results: ScenarioResult[], limitRounds: ScenarioResult[] | undefined): ScenarioResult {
+/**
+ * One server's rounds as one result (see runSparseRounds); `limitRounds` pairs round i with the limit
+ * server's round i, `otherRounds` (ours only) with the other build's: a change against its base.
+ */
+export function summariseSparseRounds(results: ScenarioResult[], limitRounds: ScenarioResult[] | undefined, otherRounds?: ScenarioResult[]): ScenarioResult {
   const failed = results.find((r) => !r.completed);
   const lost = results.reduce((sum, r) => sum + r.counts.lost, 0);
   const dashboardLost = results.reduce((sum, r) => sum + r.counts.dashboardLost, 0);
@@ -77,12 +84,13 @@ export function summariseSparseRounds(results: ScenarioResult[], limitRounds: Sc
   const summary: ScenarioResult = { ...chosen, counts: { ...chosen.counts, lost, dashboardLost }, details: { ...chosen.details }, notes: results.flatMap((r) => r.notes) };
   summary.details.rounds = results.map((r, i): SparseRound => ({ round: i + 1, serverCpuMicrosPerRecord: cpuPerRecord(r), throughput: Math.round(r.throughput), ackP99: r.ack.p99 }));
   summary.details.medianRound = results.indexOf(chosen) + 1;
-  if (limitRounds !== undefined) {
-    summary.details.cpuPerRecordOverLimitByRound = results.map((r, i) => {
+  const byRound = (beside: ScenarioResult[]): Array<number | null> =>
+    results.map((r, i) => {
       const ours = cpuPerRecord(r);
-      const limit = limitRounds[i] === undefined ? null : cpuPerRecord(limitRounds[i]!);
-      return ours === null || limit === null || limit === 0 ? null : Math.round((ours / limit) * 100) / 100;
+      const other = beside[i] === undefined ? null : cpuPerRecord(beside[i]!);
+      return ours === null || other === null || other === 0 ? null : Math.round((ours / other) * 1000) / 1000;
     });
-  }
+  if (limitRounds !== undefined) summary.details.cpuPerRecordOverLimitByRound = byRound(limitRounds).map((x) => (x === null ? null : Math.round(x * 100) / 100));
+  if (otherRounds !== undefined) summary.details.cpuPerRecordOverOtherByRound = byRound(otherRounds);
   return summary;
 }

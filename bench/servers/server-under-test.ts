@@ -1,18 +1,30 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DevPkiFiles } from '../../src/pki/dev-certs.js';
 import { sampleProcess, type ProcSample } from '../../tools/proc-stats.js';
 import { freePort } from '../../tools/local-process.js';
 
-export type ServerKind = 'limit' | 'naive' | 'ours';
+/**
+ * `other` is our server built in another checkout (`--other-build`): a change measured against its base
+ * in the same run, the rounds alternating, instead of two runs minutes apart on a drifting box.
+ */
+export type ServerKind = 'limit' | 'naive' | 'ours' | 'other';
+/** The servers a run compares by default. */
 export const SERVER_KINDS: readonly ServerKind[] = ['limit', 'naive', 'ours'];
+export const ALL_SERVER_KINDS: readonly ServerKind[] = [...SERVER_KINDS, 'other'];
+
+/** Our server, from this checkout or another: the same settings, metrics and probes apply. */
+export function isOurs(kind: ServerKind): boolean {
+  return kind === 'ours' || kind === 'other';
+}
 
 export const BENCH_JWT_SECRET = 'bench-dashboard-secret-long-enough-for-hs256-000000';
 
 const REPO_ROOT = new URL('../../../', import.meta.url);
-const SCRIPTS: Record<ServerKind, URL> = {
+const SCRIPTS: Record<Exclude<ServerKind, 'other'>, URL> = {
   limit: new URL('dist/bench/baselines/limit-server.js', REPO_ROOT),
   naive: new URL('dist/bench/baselines/naive-server.js', REPO_ROOT),
   ours: new URL('dist/main.js', REPO_ROOT),
@@ -46,6 +58,8 @@ export interface StartOptions {
   outputFile?: string | null;
   /** Ports to bind instead of fresh ones: a second process on the same ports is a rolling restart. */
   ports?: { vehicle: number; dashboard: number; metrics: number };
+  /** Kind `other`: the root of the other checkout, built (its dist/main.js is run there). */
+  checkout?: string | null;
   /** Ready when this text appears in the server's output (the ports may already answer: its predecessor's). */
   readyWhenOutput?: string;
 }
@@ -79,11 +93,14 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
     SELF_CHECK: 'false',
     ...o.env,
   };
-  const argv = [...(o.nodeFlags ?? []), fileURLToPath(SCRIPTS[o.kind])];
+  if (o.kind === 'other' && (o.checkout === undefined || o.checkout === null)) throw new Error('the other server needs its checkout (--other-build)');
+  const root = o.kind === 'other' ? pathToFileURL(`${resolve(o.checkout!)}/`) : REPO_ROOT;
+  const script = o.kind === 'other' ? new URL('dist/main.js', root) : SCRIPTS[o.kind];
+  const argv = [...(o.nodeFlags ?? []), fileURLToPath(script)];
   const pinned = o.cpus !== undefined && o.cpus !== null;
   const child = spawn(pinned ? 'taskset' : process.execPath, pinned ? ['-c', o.cpus!, process.execPath, ...argv] : argv, {
     env,
-    cwd: fileURLToPath(REPO_ROOT),
+    cwd: fileURLToPath(root),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
@@ -127,7 +144,7 @@ export async function startServerUnderTest(o: StartOptions): Promise<ServerUnder
     pid: child.pid!,
     vehiclePort,
     dashboardPort: hasDashboards ? dashboardPort : null,
-    metricsPort: o.kind === 'ours' ? metricsPort : null,
+    metricsPort: isOurs(o.kind) ? metricsPort : null,
     sample: () => sampleProcess(child.pid!),
     outputTail: () => tail,
     stop: () => stopChild(child, exit),

@@ -97,6 +97,31 @@ describe('bench harness (smoke)', function () {
     expect(report.ratios.find((r) => r.scenario === 'sparse' && r.metric === 'server CPU per record')?.oursOverLimit).to.be.a('number');
   });
 
+  it('runs sparse against another build of ours (--other-build), the rounds alternating, with ours over other per round', async () => {
+    // This checkout as the other build: the same code both ways, so only the mechanics are checked here.
+    const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+    const reportFile = join(dir, 'sparse-other.json');
+    const { code, stdout, stderr } = await runBench([
+      '--scenario', 'sparse', '--servers', 'other,ours', '--other-build', repoRoot, '--sparse-cars', '30', '--sparse-rounds', '2', '--rate', '10', '--seconds', '2', '--warmup', '1',
+      '--fleet-threads', '1', '--cache-dir', join(dir, 'cache'), '--report', reportFile,
+    ]);
+    expect(code, `exit code; stderr:\n${stderr}\nstdout:\n${stdout}`).to.equal(0);
+    expect(stderr).to.match(/sparse against other, round 1\/2[\s\S]*sparse against ours, round 1\/2[\s\S]*sparse against other, round 2\/2[\s\S]*sparse against ours, round 2\/2/);
+    expect(stderr, 'the other build is ours: its threads and GCs are read too').to.match(/sparse against other, µs per record by thread: main [\s\S]*sparse against other, GCs per second: /);
+    expect(stdout).to.match(/vs the other build's round beside it [0-9.]+x, [0-9.]+x \(median [0-9.]+x\)/);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as BenchReport;
+    expect(report.results.map((r) => r.server)).to.deep.equal(['other', 'ours']);
+    expect(report.results[1]!.details.cpuPerRecordOverOtherByRound).to.have.length(2);
+    expect(report.results[0]!.details.cpuPerRecordOverOtherByRound).to.equal(undefined);
+
+    const missing = await runBench(['--scenario', 'sparse', '--servers', 'other,ours', '--cache-dir', join(dir, 'cache')]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.match(/--servers names other without --other-build DIR/);
+    const unbuilt = await runBench(['--scenario', 'sparse', '--servers', 'other,ours', '--other-build', dir, '--cache-dir', join(dir, 'cache')]);
+    expect(unbuilt.code).to.equal(2);
+    expect(unbuilt.stderr).to.match(/has no dist\/main\.js/);
+  });
+
   it('measures memory per idle car in waves, after a GC asked for through the inspector, for the limit server and ours', async () => {
     const reportFile = join(dir, 'idle-memory.json');
     const { code, stdout, stderr } = await runBench([

@@ -41,7 +41,7 @@ describe('bench report', () => {
   });
 
   it('reports the median of alternating sparse rounds, pairs each with the limit round beside it, and keeps every loss', () => {
-    const round = (server: 'limit' | 'ours', micros: number, lost = 0): ScenarioResult => {
+    const round = (server: 'limit' | 'ours' | 'other', micros: number, lost = 0): ScenarioResult => {
       const r = result('sparse', server, 1000, { recordsPerServerCpuSecond: 1e6 / micros, details: { serverCpuMicrosPerRecord: micros } });
       r.counts.lost = lost;
       return r;
@@ -57,6 +57,11 @@ describe('bench report', () => {
     const limitSummary = summariseSparseRounds(limit, undefined);
     expect(limitSummary.details.serverCpuMicrosPerRecord).to.equal(45);
     expect(ratiosOf([limitSummary, ours]).find((r) => r.metric === 'server CPU per record')?.oursOverLimit).to.equal(2.22);
+
+    const other = [round('other', 80), round('other', 100), round('other', 96)];
+    const oursOverOther = summariseSparseRounds([round('ours', 100), round('ours', 80), round('ours', 120)], limit, other);
+    expect(oursOverOther.details.cpuPerRecordOverOtherByRound, 'each round over the other build\'s round beside it').to.deep.equal([1.25, 0.8, 1.25]);
+    expect(ours.details.cpuPerRecordOverOtherByRound).to.equal(undefined);
 
     const failed = { ...round('ours', 90), completed: false, failure: 'server exited' };
     const withFailure = summariseSparseRounds([round('ours', 100), failed, round('ours', 110)], limit);
