@@ -17,7 +17,7 @@ import { RECORD_TYPES, fieldNames, protoSchema } from '../protocol/proto-schema.
 import { buildTranscoder, type StateIndex, type TranscodeInfo } from '../protocol/transcoder.js';
 import { replaceVinInto, type DatumFields } from '../protocol/vin-patch.js';
 import { sampleTime } from '../protocol/state-value.js';
-import { DatumValueList, SAMPLE_VALUES, SignalSample, readSampleFromBytes, readSampleFromDatumValues } from '../history/signal-sample.js';
+import { DatumValueList, SAMPLE_VALUES, SignalSample, readSampleFromBytes, writeSampleRowFromDatumValues } from '../history/signal-sample.js';
 import { DecodedBatch } from './decoded-batch.js';
 import { RECORD_MESSAGE_TAIL, writeRecordMessageHead } from '../protocol/record-message.js';
 import {
@@ -117,7 +117,8 @@ class SampleBuffer {
 
   /** The same, from the values the transcoder gathered as it wrote the record (DATUM_VALUES). */
   addFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number): number {
-    readSampleFromDatumValues(datums, bytes, end, this.sample).writeRow(this.values, this.row());
+    const at = this.row();
+    writeSampleRowFromDatumValues(datums, bytes, end, this.values, at);
     return ++this.count;
   }
 

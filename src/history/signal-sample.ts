@@ -370,6 +370,87 @@ export function readSampleFromDatumValues(datums: DatumValueList, bytes: Uint8Ar
   return sample;
 }
 
+/**
+ * The sample column (SignalSample.writeRow's order) of each numeric signal code; -1 for the signals
+ * with a rule of their own (BatteryLevel, Gear, DetailedChargeState, Location).
+ */
+const NUMBER_COLUMN = Int8Array.from({ length: LOCATION + 1 }, (_, signal) => {
+  switch (signal) {
+    case SOC: return 0;
+    case RANGE: return 1;
+    case SPEED: return 2;
+    case PACK_VOLTAGE: return 3;
+    case PACK_CURRENT: return 4;
+    case AC_CHARGING_POWER: return 5;
+    case DC_CHARGING_POWER: return 6;
+    case INSIDE_TEMP: return 7;
+    case OUTSIDE_TEMP: return 8;
+    case ODOMETER: return 13;
+    case FAST_CHARGER: return 14;
+    default: return -1;
+  }
+});
+const SOC_COLUMN = 0;
+const LATITUDE_COLUMN = 9;
+const LONGITUDE_COLUMN = 10;
+const GEAR_COLUMN = 11;
+const CHARGING_COLUMN = 12;
+/** The sample a rare datum (a value read back from the JSON) goes through (see writeSampleRowFromDatumValues). */
+const ROW_SAMPLE = new SignalSample();
+
+/**
+ * readSampleFromDatumValues(...).writeRow(row, at), written straight into the row: a SignalSample's
+ * sixteen double fields are each a boxed number, so resetting, filling and copying one cost the decode
+ * worker ~0.2 µs a record (BENCHMARKS.md, engineer F, session 10). The row holds the whole sample but
+ * its time, so a datum whose value is read back from the JSON (the rare members) goes through the
+ * sample's own reader: the row read into a sample, the datum read, the sample written back.
+ */
+export function writeSampleRowFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number, row: Float64Array, at: number): void {
+  for (let c = 0; c < SAMPLE_VALUES; c++) row[at + c] = NaN;
+  const values = datums.values;
+  const n = datums.n;
+  for (let i = 0; i < n; i += DATUM_VALUE_COLUMNS) {
+    const signal = values[i]!;
+    const kind = values[i + 1]!;
+    if (kind === DATUM_VALUE_KIND.NUMBER) {
+      const value = values[i + 2]!;
+      // putDatumNumber: a value that is not finite says nothing; BatteryLevel only when no Soc came first.
+      if (!Number.isFinite(value)) continue;
+      const column = NUMBER_COLUMN[signal]!;
+      if (column >= 0) row[at + column] = value;
+      else if (signal === BATTERY_LEVEL && Number.isNaN(row[at + SOC_COLUMN]!)) row[at + SOC_COLUMN] = value;
+    } else if (kind === DATUM_VALUE_KIND.ENUM) {
+      const member = values[i + 3]!;
+      if (signal === GEAR && member === GEAR_BY_NUMBER.member) {
+        const code = GEAR_BY_NUMBER.codeOf(values[i + 2]!);
+        if (code >= 0) row[at + GEAR_COLUMN] = code;
+      } else if (signal === CHARGE_STATE && member === CHARGING_BY_NUMBER.member) {
+        const code = CHARGING_BY_NUMBER.codeOf(values[i + 2]!);
+        if (code >= 0) row[at + CHARGING_COLUMN] = code;
+      } else if (signal === GEAR || signal === CHARGE_STATE) {
+        readDatumThroughSample(signal, bytes, values[i + 4]!, end, row, at);
+      }
+    } else if (kind === DATUM_VALUE_KIND.LOCATION) {
+      const latitude = values[i + 2]!;
+      const longitude = values[i + 3]!;
+      // putLocation's rule.
+      if (signal === LOCATION && Number.isFinite(latitude) && Number.isFinite(longitude) && Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180) {
+        row[at + LATITUDE_COLUMN] = latitude;
+        row[at + LONGITUDE_COLUMN] = longitude;
+      }
+    } else {
+      readDatumThroughSample(signal, bytes, values[i + 4]!, end, row, at);
+    }
+  }
+}
+
+/** readSignalFromBytes of one datum onto the row (see writeSampleRowFromDatumValues). */
+function readDatumThroughSample(signal: number, bytes: Uint8Array, valueAt: number, end: number, row: Float64Array, at: number): void {
+  ROW_SAMPLE.readRow(row, at);
+  readSignalFromBytes(ROW_SAMPLE, signal, bytes, valueAt, end);
+  ROW_SAMPLE.writeRow(row, at);
+}
+
 /** What readSignalFromBytes reads from a numeric member whose text reads as `value`. */
 function putDatumNumber(sample: SignalSample, signal: number, value: number): void {
   switch (signal) {

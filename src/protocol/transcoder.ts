@@ -846,9 +846,11 @@ function messageFunction(
   // cars send most datums: the Datum's head and the Value's `{"doubleValue":` as one text, the double
   // read and written here, the bookkeeping as the Value's own writer leaves it (VT, VF[0]) and as the
   // Datum's does after it: the same bytes as the Value's function, without its call, scan and switch.
+  // No DK/DS/DE: only a Value rewritten (a string member) reads them, and its datum sets them first.
+  // The Value's and the Datum's closing braces are stored together, the Value's text ending at the first.
   const loneDouble = doubleHead < 0
     ? ''
-    : `if (e - s1 === 9 && B[s1] === ${doubleTag}) { var hq = HD[${doubleHead}][v0]; if (hq !== undefined) { DK = v0; DS = s; DE = e; wl(hq); var vs = ON - ${doublePrefix.length}; var dv = BD.getFloat64(s1 + 1, true); wd(dv); VT = 1; VF[0] = dv; wb(125); ${datumBookkeeping('v0')} wb(125); return; } }`;
+    : `if (e - s1 === 9 && B[s1] === ${doubleTag}) { var hq = HD[${doubleHead}][v0]; if (hq !== undefined) { wl(hq); var vs = ON - ${doublePrefix.length}; var dv = BD.getFloat64(s1 + 1, true); wd(dv); VT = 1; VF[0] = dv; if (ON + 2 > OB.length) gr(2); OB[ON] = 125; OB[ON + 1] = 125; ON++; ${datumBookkeeping('v0')} ON++; return; } }`;
   // A datum as cars send it: its key (a one- or two-byte varint), then its value (shorter than 128
   // bytes), nothing else. Read without the scan loop; anything else takes the loop from the start.
   const datumFast = isDatum && fields.length === 2 && fields[0]!.id === 1 && fields[0]!.resolvedType instanceof protobuf.Enum && !fields[0]!.repeated &&
