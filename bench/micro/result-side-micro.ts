@@ -4,14 +4,16 @@
 // reading what the dashboard hub and the recent history read), and queue each reply. Decoding is not
 // timed (it is the worker's); only the CPU time of the delivery is.
 //   node dist/bench/micro/result-side-micro.js [--frames 256] [--seconds 5] [--watched 0|1]
-//     [--cars 16] [--reads all|samples] [--evict-kb 0]
+//     [--cars 16] [--reads all|samples] [--evict-kb 0] [--holds 0|1]
 // The sparse regime, cold: `--frames 1 --cars 1000 --reads samples --evict-kb 2048` delivers each record
 // as a lone batch, the cars in turn, N KB of scratch memory written before each (so the car's actor,
 // state and the result side's data are out of the caches, as a second later in the server), and times
 // each delivery alone (median and mean of the records, wall clock). `--reads samples` has the one
 // subscriber read only what the default setup reads of a record nobody watches (the recent history:
 // the decode stage's samples and created_at ms); `all` (default) what the hub and history read of a
-// watched one (text, datums, created_at).
+// watched one (text, datums, created_at). `--holds 1` subscribes the reader with `holdsRecords`, as the
+// server's dashboard hub and recent history do: the actor then makes no txid or created_at text at once
+// (DecodedRecord's `keep`); with 0 (default) it makes both, as a bus with a listener that may keep records.
 import { parseArgs } from 'node:util';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     cars: { type: 'string', default: '16' },
     reads: { type: 'string', default: 'all' },
     'evict-kb': { type: 'string', default: '0' },
+    holds: { type: 'string', default: '0' },
   },
 });
 const readsAll = values.reads !== 'samples';
@@ -73,7 +76,7 @@ bus.subscribe((record: BusRecord) => {
   if (record.topic === 'V' && record.recordJson !== null && record.datums !== undefined && record.datumText !== undefined) sink += record.datums.length + record.datumText.length + (record.createdAt?.length ?? 0) + record.receivedAt;
   if (watched && record.dashboardBytes !== undefined) sink += record.dashboardBytes.byteLength + dashboardMessageOf(record).length;
   sink += record.vin.length;
-});
+}, { holdsRecords: values.holds === '1' });
 let replies = 0;
 const actors = new Map<string, { actor: VehicleActor; connection: VehicleConnection }>();
 for (const { vin } of story.talks) {
@@ -132,5 +135,5 @@ console.log(`result side (deliver -> actor -> in-process bus), ${frameCount}-fra
 if (lone) {
   times.sort((a, b) => a - b);
   const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
-  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
+  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}${values.holds === '1' ? ', holds' : ''}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
 }

@@ -117,7 +117,7 @@ export class VehicleActor implements LocalVehicleState {
   private used = 0;
   /**
    * A quiet car's trimmed state (compactState): its live bytes as a latin1 string, one character a byte,
-   * the spans' and times' starts into it, `bytes` empty. A string costs the heap its length and a
+   * the fields' and times' starts into it, `bytes` empty. A string costs the heap its length and a
    * header; an ArrayBuffer of its own per idle car cost ~0.7 KiB more (engineer K). Laid out as bytes
    * again by the car's next record.
    */
