@@ -4,14 +4,16 @@
 // reading what the dashboard hub and the recent history read), and queue each reply. Decoding is not
 // timed (it is the worker's); only the CPU time of the delivery is.
 //   node dist/bench/micro/result-side-micro.js [--frames 256] [--seconds 5] [--watched 0|1]
-//     [--cars 16] [--reads all|samples] [--evict-kb 0]
+//     [--cars 16] [--reads all|samples] [--evict-kb 0] [--holds 0|1] [--arrive-late 0|1]
 // The sparse regime, cold: `--frames 1 --cars 1000 --reads samples --evict-kb 2048` delivers each record
 // as a lone batch, the cars in turn, N KB of scratch memory written before each (so the car's actor,
 // state and the result side's data are out of the caches, as a second later in the server), and times
 // each delivery alone (median and mean of the records, wall clock). `--reads samples` has the one
 // subscriber read only what the default setup reads of a record nobody watches (the recent history:
 // the decode stage's samples and created_at ms); `all` (default) what the hub and history read of a
-// watched one (text, datums, created_at).
+// watched one (text, datums, created_at). `--holds 1` subscribes the reader with `holdsRecords`, as the
+// server's dashboard hub and recent history do: the actor then makes no txid or created_at text at once
+// (DecodedRecord's `keep`); with 0 (default) it makes both, as a bus with a listener that may keep records.
 import { parseArgs } from 'node:util';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
@@ -33,6 +35,8 @@ const { values } = parseArgs({
     cars: { type: 'string', default: '16' },
     reads: { type: 'string', default: 'all' },
     'evict-kb': { type: 'string', default: '0' },
+    holds: { type: 'string', default: '0' },
+    'arrive-late': { type: 'string', default: '0' },
   },
 });
 const readsAll = values.reads !== 'samples';
@@ -51,6 +55,12 @@ const watched = values.watched === '1';
 const CARS = Number(values.cars);
 /** Each delivery timed alone (lone batches; the CPU clock is too coarse for one). */
 const lone = frameCount === 1;
+/**
+ * `--arrive-late 1` (lone batches only): each frame arrives after the eviction (the actor's nextFrame),
+ * is decoded and delivered, and the three are timed together: what the server does with a lone frame
+ * in its turn, minus the socket and the pool.
+ */
+const arriveLate = lone && values['arrive-late'] === '1';
 const START = 1_780_000_000_000;
 
 const story = new StoryFrames(CARS, START);
@@ -73,7 +83,7 @@ bus.subscribe((record: BusRecord) => {
   if (record.topic === 'V' && record.recordJson !== null && record.datums !== undefined && record.datumText !== undefined) sink += record.datums.length + record.datumText.length + (record.createdAt?.length ?? 0) + record.receivedAt;
   if (watched && record.dashboardBytes !== undefined) sink += record.dashboardBytes.byteLength + dashboardMessageOf(record).length;
   sink += record.vin.length;
-});
+}, { holdsRecords: values.holds === '1' });
 let replies = 0;
 const actors = new Map<string, { actor: VehicleActor; connection: VehicleConnection }>();
 for (const { vin } of story.talks) {
@@ -99,7 +109,8 @@ let until = Infinity;
 let warm = 3;
 const times: number[] = [];
 for (let r = 0; performance.now() < until; r++) {
-  const round = rounds[r % rounds.length]!.map((task) => {
+  // Late arrivals are ticketed and decoded in the timed loop.
+  const round: Array<{ task: DecodeTask; tickets: FrameTicket[]; result: DecodeResult | null }> = arriveLate ? rounds[r % rounds.length]!.map((task) => ({ task, tickets: [], result: null })) : rounds[r % rounds.length]!.map((task) => {
     const tickets = task.vins.map((vin, i) => {
       const { actor, connection } = actors.get(vin)!;
       return actor.frameArrived(connection, task.receivedAt[i]!, performance.now());
@@ -107,16 +118,28 @@ for (let r = 0; performance.now() < until; r++) {
     return { task, tickets, result: decodeBatch(task) };
   });
   const started = process.cpuUsage();
-  if (lone) {
+  if (lone && arriveLate) {
+    for (const { task } of round) {
+      if (evictBytes !== 0) evict();
+      const t0 = performance.now();
+      const tickets = task.vins.map((vin, i) => {
+        const { actor, connection } = actors.get(vin)!;
+        return actor.frameArrived(connection, task.receivedAt[i]!, t0);
+      });
+      deliver(decodeBatch(task), task, tickets);
+      const t1 = performance.now();
+      if (warm === 0) times.push((t1 - t0) * 1000);
+    }
+  } else if (lone) {
     for (const { task, tickets, result } of round) {
       if (evictBytes !== 0) evict();
       const t0 = performance.now();
-      deliver(result, task, tickets);
+      deliver(result!, task, tickets);
       const t1 = performance.now();
       if (warm === 0) times.push((t1 - t0) * 1000);
     }
   } else {
-    for (const { task, tickets, result } of round) deliver(result, task, tickets);
+    for (const { task, tickets, result } of round) deliver(result!, task, tickets);
   }
   const used = process.cpuUsage(started);
   if (warm > 0) {
@@ -132,5 +155,5 @@ console.log(`result side (deliver -> actor -> in-process bus), ${frameCount}-fra
 if (lone) {
   times.sort((a, b) => a - b);
   const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
-  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
+  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}${values.holds === '1' ? ', holds' : ''}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
 }

@@ -13,10 +13,13 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 
 /**
- * Numbers per field in the actor's state (VehicleActor.spans): Field number, atMs, the value's start,
- * length and room in the car's bytes, its time slot.
+ * Int32 numbers per field in the actor's state (VehicleActor.fields): Field number, the value's start,
+ * length and room in the car's bytes, its time slot. The field's atMs is apart (VehicleActor.fieldAtMs).
  */
-const FIELD_SPAN = 6;
+const FIELD_SPAN = 5;
+/** An actor's field table before its first record. */
+const NO_FIELDS = new Int32Array(0);
+const NO_FIELD_TIMES = new Float64Array(0);
 /** Numbers per time slot (VehicleActor.times): start in the car's bytes, length, fields using it. */
 const TIME_SPAN = 3;
 /** Bytes a time slot has: an RFC 3339 created_at is at most 30 (9 fractional digits), toISOString 27. */
@@ -88,9 +91,11 @@ export class VehicleActor implements LocalVehicleState {
   /** Replaced, not grown, by the registry when a socket opens (an array grown by push keeps 17 slots). */
   connections: VehicleConnection[] = [];
   /**
-   * Last-known state, as bytes that pin no record. Per field, [Field number, atMs, start, length, room,
-   * time slot] in `spans` (a double array: unboxed, so updating a field writes numbers only): the value's
-   * UTF-8 is bytes[start, start + length), with `room` bytes reserved there. Per time slot, [start,
+   * Last-known state, as bytes that pin no record. Per field, [Field number, start, length, room, time
+   * slot] in `fields` (Int32) and its atMs in `fieldAtMs`, both views of one buffer: 28 bytes a field
+   * where a double array of the six took 48, so a cold record's look-ups touch about half the cache
+   * lines (BENCHMARKS.md, engineer G, session 10). The value's UTF-8 is bytes[start, start + length),
+   * with `room` bytes reserved there. Per time slot, [start,
    * length, fields] in `times`: a record's time (RFC 3339) written once for all the fields it updates;
    * a slot no field uses any more is taken by the next record. Values and times are copied from the
    * decode stage's result bytes, so a record nobody reads makes no text at all; a record text kept as
@@ -102,19 +107,22 @@ export class VehicleActor implements LocalVehicleState {
    * (`packed`). Fields are found by number, their names made only when the state is read. No Map and no
    * object per field (bench/micro/idle-car-memory).
    */
-  private spans: number[] = [];
+  private fields: Int32Array = NO_FIELDS;
+  private fieldAtMs: Float64Array = NO_FIELD_TIMES;
+  /** Fields in use in `fields` and `fieldAtMs` (their capacity is fieldAtMs.length). */
+  private fieldCount = 0;
   private times: number[] = [];
   private bytes: Uint8Array = NO_BYTES;
   /** Bytes of `bytes` laid out (live, reserved or left behind by a value that moved). */
   private used = 0;
   /**
    * A quiet car's trimmed state (compactState): its live bytes as a latin1 string, one character a byte,
-   * the spans' and times' starts into it, `bytes` empty. A string costs the heap its length and a
+   * the fields' and times' starts into it, `bytes` empty. A string costs the heap its length and a
    * header; an ArrayBuffer of its own per idle car cost ~0.7 KiB more (engineer K). Laid out as bytes
    * again by the car's next record.
    */
   private packed: string | null = null;
-  /** Where the next field is looked for: records list their fields in the same order each time. */
+  /** Where the next field is looked for (a field index): records list their fields in the same order each time. */
   private cursor = 0;
   lastSeenAt: number;
   stale = false;
@@ -264,8 +272,11 @@ export class VehicleActor implements LocalVehicleState {
    * replaces a known one.
    */
   private remember(state: Int32Array, from: number, to: number, source: Uint8Array, base: number, atSource: Uint8Array, atStart: number, atEnd: number, atMs: number): void {
-    if (this.packed !== null || this.bytes === NO_BYTES) this.layout(this.roomForRecord(state, from, to));
-    const spans = this.spans;
+    if (this.packed !== null || this.bytes === NO_BYTES) {
+      // A car's first record sizes its field table: its records list much the same fields each time.
+      if (this.fieldAtMs.length === 0) this.resizeFields((to - from) / 3);
+      this.layout(this.roomForRecord(state, from, to));
+    }
     const times = this.times;
     let slot = -1;
     for (let i = from; i < to; i += 3) {
@@ -275,32 +286,34 @@ export class VehicleActor implements LocalVehicleState {
       if (length === 2 ? source[start] === 0x7b : length === 4 ? isNull(source, start) : length <= 0) continue;
       const field = state[i]!;
       const k = this.indexOf(field);
-      if (k >= 0 && atMs < spans[k + 1]!) continue;
+      if (k >= 0 && atMs < this.fieldAtMs[k]!) continue;
       if (slot < 0) slot = this.claimTime(atSource, atStart, atEnd);
       let at: number;
       if (k < 0) {
         const room = roomFor(length);
         at = this.allocate(room);
-        spans.push(field, atMs, at, length, room, slot);
+        this.addField(field, atMs, at, length, room, slot);
         times[slot * TIME_SPAN + 2]!++;
       } else {
-        const previous = spans[k + 5]!;
+        const fields = this.fields;
+        const f = k * FIELD_SPAN;
+        const previous = fields[f + 4]!;
         if (previous !== slot) {
           times[previous * TIME_SPAN + 2]!--;
           times[slot * TIME_SPAN + 2]!++;
-          spans[k + 5] = slot;
+          fields[f + 4] = slot;
         }
-        spans[k + 1] = atMs;
-        if (length <= spans[k + 4]!) {
-          at = spans[k + 2]!;
+        this.fieldAtMs[k] = atMs;
+        if (length <= fields[f + 3]!) {
+          at = fields[f + 1]!;
         } else {
           // Outgrew its room: written after the used bytes (its old bytes are left until the next layout).
           const room = roomFor(length);
           at = this.allocate(room);
-          spans[k + 2] = at;
-          spans[k + 4] = room;
+          fields[f + 1] = at;
+          fields[f + 3] = room;
         }
-        spans[k + 3] = length;
+        fields[f + 2] = length;
       }
       // A byte loop: a value is a few dozen bytes, shorter than what subarray + set cost to set up.
       const bytes = this.bytes;
@@ -368,23 +381,24 @@ export class VehicleActor implements LocalVehicleState {
    * first record. Rare on a busy car (a value outgrowing its room, a new field); never per record.
    */
   private layout(room: number): void {
-    const spans = this.spans;
+    const fields = this.fields;
+    const end = this.fieldCount * FIELD_SPAN;
     const times = this.times;
     let live = 0;
-    for (let k = 0; k < spans.length; k += FIELD_SPAN) live += roomFor(spans[k + 3]!);
+    for (let f = 0; f < end; f += FIELD_SPAN) live += roomFor(fields[f + 2]!);
     live += (times.length / TIME_SPAN) * TIME_ROOM;
     const bytes = new Uint8Array(live + (live >> 2) + room + 64);
     const packed = this.packed;
     const old = this.bytes;
     let n = 0;
-    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
-      const start = spans[k + 2]!;
-      const length = spans[k + 3]!;
+    for (let f = 0; f < end; f += FIELD_SPAN) {
+      const start = fields[f + 1]!;
+      const length = fields[f + 2]!;
       if (packed !== null) for (let m = 0; m < length; m++) bytes[n + m] = packed.charCodeAt(start + m);
       else for (let m = 0; m < length; m++) bytes[n + m] = old[start + m]!;
-      spans[k + 2] = n;
-      spans[k + 4] = roomFor(length);
-      n += spans[k + 4]!;
+      fields[f + 1] = n;
+      fields[f + 3] = roomFor(length);
+      n += fields[f + 3]!;
     }
     for (let t = 0; t < times.length; t += TIME_SPAN) {
       const start = times[t]!;
@@ -399,38 +413,70 @@ export class VehicleActor implements LocalVehicleState {
     this.packed = null;
   }
 
-  /** Index in `spans` of the field's entry, -1 when unknown. */
+  /** The field's index (entry k is fields[k * FIELD_SPAN, ...) and fieldAtMs[k]), -1 when unknown. */
   private indexOf(field: number): number {
-    const spans = this.spans;
-    const count = spans.length;
+    const fields = this.fields;
+    const count = this.fieldCount;
     const from = this.cursor < count ? this.cursor : 0;
-    for (let k = from; k < count; k += FIELD_SPAN) {
-      if (spans[k] === field) {
-        this.cursor = k + FIELD_SPAN;
+    for (let k = from; k < count; k++) {
+      if (fields[k * FIELD_SPAN] === field) {
+        this.cursor = k + 1;
         return k;
       }
     }
-    for (let k = 0; k < from; k += FIELD_SPAN) {
-      if (spans[k] === field) {
-        this.cursor = k + FIELD_SPAN;
+    for (let k = 0; k < from; k++) {
+      if (fields[k * FIELD_SPAN] === field) {
+        this.cursor = k + 1;
         return k;
       }
     }
     return -1;
   }
 
+  /** A new field's entry, the table grown (copied) when full: a busy car's fields are known after its first records. */
+  private addField(field: number, atMs: number, start: number, length: number, room: number, slot: number): void {
+    const k = this.fieldCount;
+    if (k === this.fieldAtMs.length) this.resizeFields(k < 8 ? 16 : k * 2);
+    const f = k * FIELD_SPAN;
+    const fields = this.fields;
+    fields[f] = field;
+    fields[f + 1] = start;
+    fields[f + 2] = length;
+    fields[f + 3] = room;
+    fields[f + 4] = slot;
+    this.fieldAtMs[k] = atMs;
+    this.fieldCount = k + 1;
+  }
+
+  /**
+   * The field table with room for `capacity` fields, its entries copied: one ArrayBuffer, the atMs
+   * doubles first (8-byte aligned), the Int32 numbers after them.
+   */
+  private resizeFields(capacity: number): void {
+    const buffer = new ArrayBuffer(capacity * (8 + FIELD_SPAN * 4));
+    const atMs = new Float64Array(buffer, 0, capacity);
+    const fields = new Int32Array(buffer, capacity * 8, capacity * FIELD_SPAN);
+    const count = this.fieldCount;
+    atMs.set(this.fieldAtMs.subarray(0, count));
+    fields.set(this.fields.subarray(0, count * FIELD_SPAN));
+    this.fieldAtMs = atMs;
+    this.fields = fields;
+  }
+
   /** The last-known state, a new Map (snapshots, the NATS KV writer): its values do not change after. */
   get state(): Map<string, TimedValue> {
-    const spans = this.spans;
+    const fields = this.fields;
+    const fieldAtMs = this.fieldAtMs;
     const times = this.times;
     const packed = this.packed;
     const bytes = packed !== null ? Buffer.from(packed, 'latin1') : Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length);
     const state = new Map<string, TimedValue>();
-    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
-      const start = spans[k + 2]!;
-      const t = spans[k + 5]! * TIME_SPAN;
+    for (let k = 0; k < this.fieldCount; k++) {
+      const f = k * FIELD_SPAN;
+      const start = fields[f + 1]!;
+      const t = fields[f + 4]! * TIME_SPAN;
       const at = times[t]!;
-      state.set(stateFieldName(spans[k]!), { value: bytes.toString('utf8', start, start + spans[k + 3]!), at: bytes.toString('latin1', at, at + times[t + 1]!), atMs: spans[k + 1]! });
+      state.set(stateFieldName(fields[f]!), { value: bytes.toString('utf8', start, start + fields[f + 2]!), at: bytes.toString('latin1', at, at + times[t + 1]!), atMs: fieldAtMs[k]! });
     }
     return state;
   }
@@ -445,17 +491,18 @@ export class VehicleActor implements LocalVehicleState {
    */
   compactState(): boolean {
     if (this.packed !== null || this.bytes === NO_BYTES) return false;
-    const spans = this.spans;
+    const fields = this.fields;
+    const end = this.fieldCount * FIELD_SPAN;
     const times = this.times;
     const bytes = this.bytes;
     const parts: string[] = [];
     const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     let n = 0;
-    for (let k = 0; k < spans.length; k += FIELD_SPAN) {
-      const start = spans[k + 2]!;
-      const length = spans[k + 3]!;
+    for (let f = 0; f < end; f += FIELD_SPAN) {
+      const start = fields[f + 1]!;
+      const length = fields[f + 2]!;
       parts.push(view.toString('latin1', start, start + length));
-      spans[k + 2] = n;
+      fields[f + 1] = n;
       n += length;
     }
     // Slots in use renumbered in order; a free one is dropped.
@@ -469,12 +516,12 @@ export class VehicleActor implements LocalVehicleState {
       kept.push(n, times[t + 1]!, times[t + 2]!);
       n += times[t + 1]!;
     }
-    for (let k = 0; k < spans.length; k += FIELD_SPAN) spans[k + 5] = slotOf[spans[k + 5]!]!;
+    for (let f = 0; f < end; f += FIELD_SPAN) fields[f + 4] = slotOf[fields[f + 4]!]!;
     // Array.prototype.join writes one flat (sequential) string.
     this.packed = parts.join('');
     this.bytes = NO_BYTES;
     this.used = 0;
-    this.spans = spans.slice();
+    if (this.fieldAtMs.length !== this.fieldCount) this.resizeFields(this.fieldCount);
     this.times = kept;
     return true;
   }
