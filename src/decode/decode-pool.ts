@@ -160,7 +160,8 @@ export class DecodePool<T> {
   private readonly spareResults: ArrayBuffer[] = [];
   /**
    * Delivered batches, worker and inline, whose recycling waits for the pool's own hold to end: their
-   * replies are written from views of them in a microtask of the turn that delivered them. The hold ends
+   * replies are written from views of them as the delivery ends (aroundDelivery) or in a microtask of the
+   * turn that delivered them (without the bracket, or by a bus that acks later). The hold ends
    * in the pool's next check-phase callback (flushLater, or letGoHeld), never in a microtask: by then
    * every microtask of the delivering turn has run. A lone frame's turn has its check-phase flush already
    * (its inline batch is let go of in the next one): no setImmediate per lone frame; a worker's answer
