@@ -187,14 +187,14 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): 
       pool.submit(frames[i % frames.length]!, vin, RECEIVED_AT + i, i, i, now);
     });
     if (recycle) ROUNDS_TURN.push(median(ACK_TIMES) * 1000);
+    // Every ack written (the reply queue flushed in either tree's way), none dropped.
+    if (metrics.vehicle.replyCells.ack.pending !== n + 5) throw new Error(`${metrics.vehicle.replyCells.ack.pending} acks written of ${n + 5}`);
     return cpu;
   } finally {
     // The last batch waits for a next flush that never comes.
     if (recycle && pool.inlineResultsLetGo < n - 1) throw new Error(`only ${pool.inlineResultsLetGo} of ${n} results recycled`);
     await pool.close();
   }
-  // Every ack written (the reply queue flushed in both trees' ways), none dropped.
-  if (metrics.vehicle.replyCells.ack.pending !== n + 5) throw new Error(`${metrics.vehicle.replyCells.ack.pending} acks written of ${n + 5}`);
 }
 
 const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [] };
