@@ -22,7 +22,7 @@ import { startMqtt, type RunningMqtt } from './mqtt/start-mqtt.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { CertificateReloader, type ReloadOutcome } from './tls/certificate-reloader.js';
 import { vehicleTrust } from './tls/vehicle-trust.js';
-import { VehicleListener } from './vehicle/vehicle-listener.js';
+import { VehicleListener, replyFlush } from './vehicle/vehicle-listener.js';
 import { startHistory } from './history/start-history.js';
 import type { RecentHistory } from './history/recent-history.js';
 import type { PostgresSink } from './postgres/postgres-sink.js';
@@ -106,6 +106,8 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       // in-process bus made here, while every subscriber says when it is done with a record (MQTT and
       // the database sink do not: with them on nothing is recycled).
       recycleResults: () => inProcessBus?.everyListenerHolds === true,
+      // The replies a batch's outcomes queue are written as its delivery ends, not from a microtask.
+      aroundDelivery: replyFlush,
       workerFile: overrides.workerFile,
       metrics: metrics.decode,
       logger,

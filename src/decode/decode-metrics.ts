@@ -22,6 +22,12 @@ export class DecodeMetrics {
   readonly decodeBatches: client.Counter<'path'>;
   /** Batches by path, folded into decodeBatches at every scrape. */
   readonly batchCells: Readonly<Record<'inline' | 'worker', CounterCell>> = { inline: new CounterCell(), worker: new CounterCell() };
+  /**
+   * Inline batches of one frame since the last scrape: one addition here stands for an observation of 1
+   * in decodeBatchFrames and one in batchCells.inline, folded into both when either is read (foldLone).
+   * A lone frame's batch then touches neither cell (cold in the sparse regime, where every frame is one).
+   */
+  loneInlineBatches = 0;
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
   /** What the two gauges above read when scraped (the decode pool); null: they stay at 0. */
@@ -34,9 +40,14 @@ export class DecodeMetrics {
     const r = [registry];
     this.decodeErrors = new client.Counter({ name: `${PREFIX}decode_errors_total`, help: 'Frames that could not be decoded, by kind.', labelNames: ['kind'], registers: r });
     this.decodeInternalErrors = new client.Counter({ name: `${PREFIX}decode_internal_errors_total`, help: 'Decodes that threw something other than a verdict on the bytes: a bug of ours, each logged as decode_internal_error with its stack, never counted in decode_errors_total. By stage: frame (a car frame; it got the error reply, as a frame that kills its worker does) or stored (a record read back from NATS; skipped).', labelNames: ['stage'], registers: r });
-    this.decodeLatency = new CellHistogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread.', buckets: LATENCY_BUCKETS, registers: r });
-    this.decodeBatchFrames = new CellHistogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r });
-    this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r, collect: foldCounterCells([[{ path: 'inline' }, this.batchCells.inline], [{ path: 'worker' }, this.batchCells.worker]]) });
+    this.decodeLatency = new CellHistogram({ name: `${PREFIX}decode_batch_latency_seconds`, help: 'Decode batch submitted to results back on the main thread: from its post to a worker, or, decoded inline, from the arrival of its first frame.', buckets: LATENCY_BUCKETS, registers: r });
+    const foldLone = (): void => this.foldLone();
+    this.decodeBatchFrames = new CellHistogram({ name: `${PREFIX}decode_batch_frames`, help: 'Frames per decode batch.', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r, fold: foldLone });
+    const foldBatches = foldCounterCells([[{ path: 'inline' }, this.batchCells.inline], [{ path: 'worker' }, this.batchCells.worker]]);
+    this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r, collect() {
+      foldLone();
+      foldBatches.call(this);
+    } });
     // Read from the pool when scraped, not set per batch: current at every scrape, and nothing on the batch path.
     const state = (): DecodePoolState | null => this.poolState;
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room, when scraped.', registers: r, collect() {
@@ -48,6 +59,15 @@ export class DecodeMetrics {
     this.decodeWorkers = new client.Gauge({ name: `${PREFIX}decode_workers`, help: 'Decode worker threads configured (DECODE_WORKERS).', registers: r });
     this.decodeResultsRecycled = new client.Counter({ name: `${PREFIX}decode_result_buffers_recycled_total`, help: 'Decode results\' buffers handed back to a decode worker for a later batch once nothing on the main thread read them any more (in-process bus, every subscriber saying when it is done; 0 otherwise): that many results were written without fresh memory.', registers: r });
     this.decodeWorkerFailures = new client.Counter({ name: `${PREFIX}decode_worker_failures_total`, help: 'Decode tasks lost to a worker that threw, died or timed out, by kind.', labelNames: ['kind'], registers: r });
+  }
+
+  /** loneInlineBatches into the two series it stands for. */
+  private foldLone(): void {
+    const lone = this.loneInlineBatches;
+    if (lone === 0) return;
+    this.loneInlineBatches = 0;
+    this.decodeBatchFrames.child({}).observeMany(1, lone);
+    this.batchCells.inline.inc(lone);
   }
 
   /** The decode pool whose queue and workers the gauges report (the last one made). */

@@ -59,6 +59,11 @@ export interface DecodePoolOptions {
    * (a parked outcome) is never recycled. Absent: nothing is recycled.
    */
   recycleResults?: () => boolean;
+  /**
+   * Called before and after a batch's outcomes are handed over (end also when a handler threw): the
+   * vehicle listener writes the replies queued in between at `end`, without a microtask (replyFlush).
+   */
+  aroundDelivery?: { begin(): void; end(): void };
   metrics: DecodeMetrics;
   logger: Logger;
 }
@@ -155,7 +160,8 @@ export class DecodePool<T> {
   private readonly spareResults: ArrayBuffer[] = [];
   /**
    * Delivered batches, worker and inline, whose recycling waits for the pool's own hold to end: their
-   * replies are written from views of them in a microtask of the turn that delivered them. The hold ends
+   * replies are written from views of them as the delivery ends (aroundDelivery) or in a microtask of the
+   * turn that delivered them (without the bracket, or by a bus that acks later). The hold ends
    * in the pool's next check-phase callback (flushLater, or letGoHeld), never in a microtask: by then
    * every microtask of the delivering turn has run. A lone frame's turn has its check-phase flush already
    * (its inline batch is let go of in the next one): no setImmediate per lone frame; a worker's answer
@@ -530,8 +536,8 @@ export class DecodePool<T> {
     // A new buffer starts at the size this batch needed (with its columns).
     this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, powerOfTwoAtLeast(align8(batch.bytes) + columnBytes(count))));
     this.inFlight += count;
+    if (this.mayDecodeInline(count, batch.bytes) && this.decodeInline(batch, count)) return;
     this.options.metrics.decodeBatchFrames.observe(count);
-    if (this.mayDecodeInline(count, batch.bytes) && this.decodeInline(batch)) return;
     const posted = this.postable(batch);
     this.options.metrics.batchCells.worker.inc();
     if (channel === null || this.retries.length > 0 || this.batchQueue.length > 0) {
@@ -560,8 +566,11 @@ export class DecodePool<T> {
    * Decodes the open batch from its own columns (no copy, no views made). False when decodeBatch threw
    * (a decoder bug): the batch then takes the worker path and its recovery.
    */
-  private decodeInline(batch: OpenBatch<T>): boolean {
-    const startedAt = performance.now();
+  private decodeInline(batch: OpenBatch<T>, count: number): boolean {
+    // From the first frame's arrival (the clock read it took for its ack latency): one clock read per
+    // inline batch, not two. A submit without one (tests, tools) reads the clock here.
+    const arrivedAt = batch.arrivals[0]!;
+    const startedAt = arrivedAt > 0 ? arrivedAt : performance.now();
     // Asked once per batch: the answer may change (a bus listener that does not hold records comes and goes).
     const recycled = this.options.recycleResults?.() === true;
     let result: DecodeResult;
@@ -579,8 +588,16 @@ export class DecodePool<T> {
       this.options.logger.warn({ err: error, frames: batch.tickets.length }, 'decode_inline_failed');
       return false;
     }
-    this.options.metrics.batchCells.inline.inc();
-    this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+    const metrics = this.options.metrics;
+    // A batch of one is one addition on the metrics object (decode_batch_frames and decode_batches_total
+    // folded at a scrape: DecodeMetrics.loneInlineBatches).
+    if (count === 1) {
+      metrics.loneInlineBatches++;
+    } else {
+      metrics.decodeBatchFrames.observe(count);
+      metrics.batchCells.inline.inc();
+    }
+    metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
     this.deliver(batch, result, recycled ? this.takeBackInline : null);
     this.recycle(batch);
     return true;
@@ -735,7 +752,17 @@ export class DecodePool<T> {
     if (recycler !== null) decoded.recycleWith(recycler);
     const tickets = batch.tickets;
     let kept = false;
-    for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
+    const around = this.options.aroundDelivery;
+    if (around === undefined) {
+      for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
+    } else {
+      around.begin();
+      try {
+        for (let i = 0; i < tickets.length; i++) if (this.handOver(batch, decoded, i)) kept = true;
+      } finally {
+        around.end();
+      }
+    }
     if (recycler !== null) {
       // Bounded: inline batches wait for a later turn's flush, which a quiet pool may not have soon.
       if (kept || this.held.length >= MAX_HELD) {
@@ -765,7 +792,13 @@ export class DecodePool<T> {
       return;
     }
     const failed = DecodedBatch.failed(batch.frames, batch.offsets.subarray(0, batch.tickets.length + 1));
-    for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch, failed, i);
+    const around = this.options.aroundDelivery;
+    around?.begin();
+    try {
+      for (let i = 0; i < batch.tickets.length; i++) this.handOver(batch, failed, i);
+    } finally {
+      around?.end();
+    }
     this.settled(batch.tickets.length);
   }
 

@@ -59,6 +59,16 @@ export class HistogramCell {
     this.sum += value;
     this.count++;
   }
+
+  /** `times` observations of `value` at once (counts folded at a scrape). */
+  observeMany(value: number, times: number): void {
+    const bounds = this.upperBounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    this.counts[i]! += times;
+    this.sum += value * times;
+    this.count += times;
+  }
 }
 
 export interface CellHistogramOptions<L extends string> {
@@ -68,6 +78,11 @@ export interface CellHistogramOptions<L extends string> {
   buckets: readonly number[];
   labelNames?: readonly L[];
   registers: readonly client.Registry[];
+  /**
+   * Called before the histogram is read: folds observations kept elsewhere as plain counts (a
+   * lone frame's batch counted by one addition on an object the path touches anyway) into the cells.
+   */
+  fold?: () => void;
 }
 
 interface ExportedValue {
@@ -90,6 +105,7 @@ export class CellHistogram<L extends string = string> {
   readonly upperBounds: readonly number[];
   private readonly children = new Map<string, HistogramCell>();
   private unlabelled: HistogramCell | null = null;
+  private readonly fold: (() => void) | null;
 
   constructor(options: CellHistogramOptions<L>) {
     const bounds = [...options.buckets];
@@ -100,6 +116,7 @@ export class CellHistogram<L extends string = string> {
     this.help = options.help;
     this.labelNames = options.labelNames ?? [];
     this.upperBounds = Object.freeze(bounds);
+    this.fold = options.fold ?? null;
     // Without labels there is one series, exported at zero from the start.
     if (this.labelNames.length === 0) this.unlabelled = this.child({} as Record<L, string>);
     for (const registry of options.registers) registry.registerMetric(this as unknown as client.Metric);
@@ -130,6 +147,7 @@ export class CellHistogram<L extends string = string> {
   }
 
   async get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: ExportedValue[] }> {
+    this.fold?.();
     const values: ExportedValue[] = [];
     const bucketName = `${this.name}_bucket`;
     for (const cell of this.children.values()) {

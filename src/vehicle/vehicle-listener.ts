@@ -89,6 +89,24 @@ function sendCorked(): void {
 /** Connections with replies queued this turn; one microtask writes them all. */
 const connectionsToFlush: UwsVehicleConnection[] = [];
 let flushQueued = false;
+/** Decode deliveries in progress (replyFlush): replies they queue are written as the outermost ends. */
+let deliveriesOpen = 0;
+
+/**
+ * Brackets a decode batch's delivery (DecodePoolOptions.aroundDelivery): the replies its outcomes queue
+ * are written at once when it ends, in one pass, instead of from a microtask queued by the first of
+ * them. A lone frame's turn then queues no promise reaction and runs no microtask for its ack (the
+ * check-phase hop's microtask run, BENCHMARKS.md, engineer H, session 10). Replies queued outside a
+ * delivery (a bus's publish callback, an oversize frame's error) still go by the microtask.
+ */
+export const replyFlush = {
+  begin(): void {
+    deliveriesOpen++;
+  },
+  end(): void {
+    if (--deliveriesOpen === 0 && flushQueued) flushQueuedReplies();
+  },
+};
 /**
  * Queues a microtask without queueMicrotask's AsyncResource and bound function per call (Node 20): the
  * same microtask queue, so the same order, for ~40 ns instead of ~100 (once per lone frame's turn).
@@ -197,7 +215,8 @@ export class UwsVehicleConnection implements VehicleConnection {
       connectionsToFlush.push(this);
       if (!flushQueued) {
         flushQueued = true;
-        void SETTLED.then(flushQueuedReplies);
+        // Inside a delivery the flush comes when it ends (replyFlush); a microtask queued before stays harmless.
+        if (deliveriesOpen === 0) void SETTLED.then(flushQueuedReplies);
       }
     } else {
       queuedNext[this.lastQueued] = at;

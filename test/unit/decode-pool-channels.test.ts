@@ -45,6 +45,44 @@ function recordingPool(options: { workers: number; inlineMaxFrames: number; reus
 describe('decode pool: batches on a port per worker', function () {
   this.timeout(20_000);
 
+  it('brackets every delivery with aroundDelivery, inline and worker batches alike, and ends the bracket when a handler throws', async () => {
+    const events: string[] = [];
+    let left = 0;
+    let done: () => void = () => {};
+    const pool = new DecodePool<number>(
+      {
+        workers: 1,
+        batchMaxFrames: 64,
+        taskTimeoutMs: 5_000,
+        inlineMaxFrames: 4,
+        aroundDelivery: { begin: () => events.push('begin'), end: () => events.push('end') },
+        metrics: new DecodeMetrics(new client.Registry()),
+        logger: pino({ level: 'silent' }),
+      },
+      (ticket) => {
+        events.push(`frame ${ticket}`);
+        if (--left === 0) done();
+        if (ticket === 1) throw new Error('a handler that throws');
+      },
+    );
+    const turn = (tickets: number[]) =>
+      new Promise<void>((resolve) => {
+        left = tickets.length;
+        done = resolve;
+        for (const ticket of tickets) pool.submit(frame(`tx-${ticket}`, ticket), VIN, Date.now(), ticket);
+      });
+    try {
+      await turn([0]);
+      await turn([1]);
+      // Too many frames to decode inline: one worker batch.
+      await turn([2, 3, 4, 5, 6, 7]);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.workerMessages).to.equal(1);
+    expect(events).to.deep.equal(['begin', 'frame 0', 'end', 'begin', 'frame 1', 'end', 'begin', 'frame 2', 'frame 3', 'frame 4', 'frame 5', 'frame 6', 'frame 7', 'end']);
+  });
+
   it('decodes batches in the workers from the columns in the shared buffer: each frame its own outcome, VIN and arrival time', async () => {
     const seen = new Map<number, FrameOutcome>();
     let done: () => void = () => {};

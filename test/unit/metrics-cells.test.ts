@@ -53,6 +53,32 @@ describe('metrics hot path cells', () => {
     expect(() => new CellHistogram({ name: 'bad', help: 'h', buckets: [1, 1], registers: [] })).to.throw(/ascending/);
   });
 
+  it('a lone inline batch counted as one addition shows up in decode_batch_frames and decode_batches_total as an observation would, once', async () => {
+    const metrics = new ServerMetrics({ collectDefaults: false });
+    const registry = metrics.registry;
+    metrics.decode.decodeBatchFrames.observe(3);
+    metrics.decode.batchCells.inline.inc();
+    metrics.decode.loneInlineBatches += 4;
+    const text = await registry.metrics();
+    expect(text).to.include('fleet_telemetry_decode_batch_frames_bucket{le="1"} 4');
+    expect(text).to.include('fleet_telemetry_decode_batch_frames_bucket{le="4"} 5');
+    expect(text).to.include('fleet_telemetry_decode_batch_frames_sum 7');
+    expect(text).to.include('fleet_telemetry_decode_batch_frames_count 5');
+    expect(text).to.include('fleet_telemetry_decode_batches_total{path="inline"} 5');
+    expect(metrics.decode.loneInlineBatches).to.equal(0);
+    // Read again: nothing folded twice.
+    metrics.decode.loneInlineBatches++;
+    const again = await registry.metrics();
+    expect(again).to.include('fleet_telemetry_decode_batch_frames_count 6');
+    expect(again).to.include('fleet_telemetry_decode_batches_total{path="inline"} 6');
+    // A reset drops what was folded; what was not folded yet survives it, in both series alike (as a counter cell's pending count does).
+    metrics.decode.loneInlineBatches += 2;
+    registry.resetMetrics();
+    const reset = await registry.metrics();
+    expect(reset).to.include('fleet_telemetry_decode_batch_frames_count 2');
+    expect(reset).to.include('fleet_telemetry_decode_batches_total{path="inline"} 2');
+  });
+
   it('counter cells are folded in at every read, once, with a scale', async () => {
     const registry = new client.Registry();
     const apples = new CounterCell();

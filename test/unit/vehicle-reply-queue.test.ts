@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
-import { UwsVehicleConnection } from '../../src/vehicle/vehicle-listener.js';
+import { UwsVehicleConnection, replyFlush } from '../../src/vehicle/vehicle-listener.js';
 import type { WebSocket } from '../../src/uws/uws.js';
 
 /** What a socket was sent, and what uWS's send answers (1 sent, 2 dropped for backpressure). */
@@ -110,5 +110,40 @@ describe('vehicle reply queue: one set of arrays shared by every socket of a tur
     cz.sendReply(Uint8Array.of(7), 'ack', null);
     await turn();
     expect(again.sent).to.deep.equal([7]);
+  });
+  it('writes the replies queued inside a delivery bracket when the outermost bracket ends, once, without waiting for a microtask', async () => {
+    const metrics = new ServerMetrics({ collectDefaults: false });
+    const a = new FakeSocket();
+    const b = new FakeSocket();
+    const ca = connectionOn(a, metrics, '5');
+    const cb = connectionOn(b, metrics, '6');
+    // One reply queued outside a bracket first: its microtask is queued, and must not write anything twice.
+    ca.awaitingReply++;
+    ca.sendReply(Uint8Array.of(1), 'ack', performance.now());
+    replyFlush.begin();
+    ca.awaitingReply++;
+    ca.sendReply(Uint8Array.of(2), 'ack', performance.now());
+    replyFlush.begin();
+    cb.awaitingReply++;
+    cb.sendReply(Uint8Array.of(3), 'error', null);
+    replyFlush.end();
+    expect([a.sent, b.sent], 'an inner bracket writes nothing').to.deep.equal([[], []]);
+    replyFlush.end();
+    expect([a.sent, b.sent], 'written as the outer bracket ends').to.deep.equal([[1, 2], [3]]);
+    expect([a.corks, b.corks]).to.deep.equal([1, 1]);
+    await turn();
+    expect([a.sent, b.sent], 'the microtask queued before writes nothing more').to.deep.equal([[1, 2], [3]]);
+    expect([a.corks, b.corks]).to.deep.equal([1, 1]);
+    // A bracket with nothing queued writes nothing; after it, replies go by the microtask again.
+    replyFlush.begin();
+    replyFlush.end();
+    cb.awaitingReply++;
+    cb.sendReply(Uint8Array.of(4), 'ack', performance.now());
+    expect(b.sent).to.deep.equal([3]);
+    await turn();
+    expect(b.sent).to.deep.equal([3, 4]);
+    expect(metrics.vehicle.replyCells.ack.pending).to.equal(3);
+    expect(metrics.vehicle.replyCells.error.pending).to.equal(1);
+    expect(metrics.vehicle.ackLatency.child({}).count).to.equal(3);
   });
 });
