@@ -1,3 +1,4 @@
+import { MessageChannel } from 'node:worker_threads';
 import { expect } from 'chai';
 import pino from 'pino';
 import client from 'prom-client';
@@ -594,6 +595,131 @@ describe('decode pool: the microtask flush holds the turn\'s inline batches', fu
       expect(pool.inlineResultsLetGo, 'inline results recycled in later turns').to.be.at.least(8);
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe('decode pool: a lone frame decoded at once in submit (decodeAloneAtOnce)', function () {
+  this.timeout(30_000);
+
+  /**
+   * Frames submitted as alone from a port message's callback (a macrotask, as uWS's message handler is),
+   * recycling on. The handler queues each reply as the vehicle listener does: with `bracket`, read when
+   * the delivery's bracket ends (replyFlush); without, by one microtask for the stretch, queued by the
+   * first reply. Each handler also queues a microtask that reads its reply again, as a subscriber reading
+   * a view without a hold of its own would. Noted at each read: any reply whose bytes changed and any
+   * result buffer the pool let go of before it.
+   */
+  function atOncePool(decodeAloneAtOnce: boolean, bracket: boolean) {
+    const SETTLED = Promise.resolve();
+    const queued: Array<{ ticket: number; reply: Uint8Array; copy: Buffer; batchNumber: number }> = [];
+    const replyFailures: string[] = [];
+    const releasedBeforeRead: string[] = [];
+    const outcomes: number[] = [];
+    let readQueued = false;
+    let open = 0;
+    let pool: DecodePool<number> | null = null;
+    // Batches are let go of in the order delivered (nothing else holds them here): batch b's result is let
+    // go of once more than b inline results were.
+    let batchesSeen = 0;
+    let lastBatch: unknown = null;
+    const check = (ticket: number, reply: Uint8Array, copy: Buffer, batchNumber: number, what: string): void => {
+      if (!Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength).equals(copy)) replyFailures.push(`${what} of frame ${ticket}`);
+      if (pool!.inlineResultsLetGo > batchNumber) releasedBeforeRead.push(`${what} of frame ${ticket}`);
+    };
+    const readReplies = (): void => {
+      readQueued = false;
+      for (const { ticket, reply, copy, batchNumber } of queued.splice(0)) check(ticket, reply, copy, batchNumber, 'reply');
+    };
+    pool = new DecodePool<number>(
+      {
+        workers: 1, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 4, reuseInlineFrames: true, decodeAloneAtOnce, recycleResults: () => true,
+        aroundDelivery: bracket ? { begin: () => void open++, end: () => { if (--open === 0) readReplies(); } } : undefined,
+        metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }),
+      },
+      (ticket, batch, index) => {
+        outcomes.push(ticket);
+        const reply = batch.reply(index);
+        const copy = Buffer.from(reply);
+        if (batch !== lastBatch) {
+          lastBatch = batch;
+          batchesSeen++;
+        }
+        const batchNumber = batchesSeen - 1;
+        queued.push({ ticket, reply, copy, batchNumber });
+        if (!bracket && !readQueued) {
+          readQueued = true;
+          void SETTLED.then(readReplies);
+        }
+        void SETTLED.then(() => check(ticket, reply, copy, batchNumber, 'a subscriber\'s microtask read'));
+      },
+    );
+    const { port1, port2 } = new MessageChannel();
+    let step: () => void = () => {};
+    port1.on('message', () => step());
+    /** `submit` run in a port message's callback; resolved once the pool is idle again. */
+    const inMacrotask = (submit: () => void) => new Promise<void>((resolve) => {
+      step = () => {
+        submit();
+        const poll = (): void => {
+          setImmediate(pool!.pending === 0 ? resolve : poll);
+        };
+        setImmediate(poll);
+      };
+      port2.postMessage(null);
+    });
+    return { pool, outcomes, replyFailures, releasedBeforeRead, inMacrotask, close: async () => { port1.close(); await pool!.close(); } };
+  }
+
+  for (const bracket of [true, false]) {
+    it(`decodes and hands over a frame alone in its callback before submit returns, and lets go of its result only after its reply and its handlers' microtasks read it (${bracket ? 'replies written as the delivery ends' : 'replies written by a microtask'})`, async () => {
+      const { pool, outcomes, replyFailures, releasedBeforeRead, inMacrotask, close } = atOncePool(true, bracket);
+      try {
+        // At once even before the worker is ready: the inline decode needs none.
+        await inMacrotask(() => pool.submit(frame('tx-0', 0), VIN, Date.now(), 0, 0, 0, true));
+        let ticket = 1;
+        for (let round = 0; round < 20; round++) {
+          await inMacrotask(() => {
+            const t = ticket++;
+            pool.submit(frame(`tx-${t}`, t), VIN, Date.now(), t, 0, 0, true);
+            expect(outcomes[outcomes.length - 1], 'handed over inside submit').to.equal(t);
+            // A second frame alone in the same stretch (another car): decoded at once too, and it must not
+            // be written into the first one's result buffer before that one's reply was read.
+            const u = ticket++;
+            pool.submit(frame(`tx-${u}`, u), VIN, Date.now(), u, 0, 0, true);
+            expect(outcomes[outcomes.length - 1], 'handed over inside submit').to.equal(u);
+          });
+        }
+        expect(outcomes).to.deep.equal(Array.from({ length: ticket }, (_, i) => i));
+        expect(pool.decodedAtOnce).to.equal(41);
+        expect(replyFailures, 'every reply read intact').to.deep.equal([]);
+        expect(releasedBeforeRead, 'no result let go of before its reply was read').to.deep.equal([]);
+        expect(pool.inlineResultsLetGo, 'each at-once result let go of in its stretch\'s microtask').to.equal(41);
+      } finally {
+        await close();
+      }
+    });
+  }
+
+  it('batches as before what is not alone, what comes while a batch is open, and everything without decodeAloneAtOnce', async () => {
+    for (const option of [true, false]) {
+      const { pool, outcomes, replyFailures, releasedBeforeRead, inMacrotask, close } = atOncePool(option, true);
+      try {
+        await inMacrotask(() => pool.submit(frame('tx-0', 0), VIN, Date.now(), 0, 0, 0, true));
+        await inMacrotask(() => {
+          pool.submit(frame('tx-1', 1), VIN, Date.now(), 1);
+          // A batch is open in this stretch: alone or not, this frame joins it for the check phase.
+          pool.submit(frame('tx-2', 2), VIN, Date.now(), 2, 0, 0, true);
+          expect(outcomes, 'nothing handed over before the check phase').to.deep.equal([0]);
+        });
+        await inMacrotask(() => pool.submit(frame('tx-3', 3), VIN, Date.now(), 3, 0, 0, true));
+        expect(outcomes).to.deep.equal([0, 1, 2, 3]);
+        expect(pool.decodedAtOnce, 'frames 0 and 3').to.equal(option ? 2 : 0);
+        expect(replyFailures).to.deep.equal([]);
+        expect(releasedBeforeRead).to.deep.equal([]);
+      } finally {
+        await close();
+      }
     }
   });
 });
