@@ -102,8 +102,6 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       // Only the in-process bus made here: its subscribers are done with a record's payload view when
       // publish returns (NATS reads it later; a bus handed in may keep it).
       reuseInlineFrames: !natsMode && overrides.bus === undefined,
-      // The same bus: its acks are queued before publish returns, so a lone frame may be decoded in its handler.
-      decodeAloneAtOnce: !natsMode && overrides.bus === undefined,
       // A worker batch's result buffer goes back to the workers once nothing reads it: only with the
       // in-process bus made here, while every subscriber says when it is done with a record (MQTT and
       // the database sink do not: with them on nothing is recycled).

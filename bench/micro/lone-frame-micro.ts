@@ -6,10 +6,6 @@
 // with a fresh buffer per batch, with the inline buffer reused (DecodePoolOptions.reuseInlineFrames), and
 // with that and the result buffers recycled too (recycleResults: the server's in-process bus; the result
 // of a lone frame written into a spare let go of by an earlier batch instead of a new buffer each).
-// The last variant submits each frame as alone (DecodePoolOptions.decodeAloneAtOnce, the server's setting
-// with its in-process bus): decoded, delivered and acked in submit, in the port message's callback, with no
-// setImmediate; its "beyond the turn" leaves out the turn's setImmediate the others pay, so the check-phase
-// hop it saves shows as a lower pool overhead.
 // "pool overhead" is the pool's figure minus the other two: the submit side's fixed cost per frame.
 // The pool variants take the frame's arrival clock read and hand its ack to a real vehicle connection's
 // reply queue (a socket that takes every send), as the server's message handler and actor do, with the
@@ -115,9 +111,8 @@ function perTurn(n: number, step: (i: number, next: () => void) => void): Promis
 const turnAlone = (n: number): Promise<number> => perTurn(n, (_i, next) => setImmediate(next));
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-/** Per round of the recycled pool: the median submit-to-ack-write wall time (µs); the same decoded at once. */
+/** Per round of the recycled pool: the median submit-to-ack-write wall time (µs). */
 const ROUNDS_TURN: number[] = [];
-const ROUNDS_AT_ONCE: number[] = [];
 
 /** Wall time of each direct decodeBatch + receiveOutcomes call (µs), for its median: steadier than CPU differences. */
 let CALLS: number[] = [];
@@ -156,14 +151,14 @@ const OPEN_SOCKET = {
 /** The bracket the server hands the pool, when this tree's listener has one (replyFlush). */
 const aroundDelivery = (vehicleListener as { replyFlush?: { begin(): void; end(): void } }).replyFlush;
 
-async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false, atOnce = false): Promise<number> {
+async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): Promise<number> {
   let after: () => void = () => {};
   const metrics = new ServerMetrics({ version: 'bench' });
   const connection = new vehicleListener.UwsVehicleConnection('bench', vin, 'vehicle_device', '', '', metrics.vehicle);
   connection.attach(OPEN_SOCKET as unknown as Parameters<typeof connection.attach>[0]);
   const pool = new DecodePool<number>(
     // Asserted: the same file builds in the branch point's tree, whose options have no aroundDelivery.
-    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, decodeAloneAtOnce: atOnce, recycleResults: () => recycle, aroundDelivery, metrics: metrics.decode, logger: pino({ level: 'silent' }) } as DecodePoolOptions,
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, recycleResults: () => recycle, aroundDelivery, metrics: metrics.decode, logger: pino({ level: 'silent' }) } as DecodePoolOptions,
     // Not kept (a port.postMessage returns true, which would say kept). The ack queued as the actor does.
     (_ticket, batch, index, _seq, arrivedAt) => {
       connection.awaitingReply++;
@@ -189,10 +184,9 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false, a
       submittedAt = now;
       after = next;
       // The arrival read the server's message handler takes for the ack latency.
-      pool.submit(frames[i % frames.length]!, vin, RECEIVED_AT + i, i, i, now, atOnce);
+      pool.submit(frames[i % frames.length]!, vin, RECEIVED_AT + i, i, i, now);
     });
-    if (recycle) (atOnce ? ROUNDS_AT_ONCE : ROUNDS_TURN).push(median(ACK_TIMES) * 1000);
-    if (atOnce && pool.decodedAtOnce < n) throw new Error(`only ${pool.decodedAtOnce} of ${n} frames decoded at once`);
+    if (recycle) ROUNDS_TURN.push(median(ACK_TIMES) * 1000);
     // Every ack written (the reply queue flushed in either tree's way), none dropped.
     if (metrics.vehicle.replyCells.ack.pending !== n + 5) throw new Error(`${metrics.vehicle.replyCells.ack.pending} acks written of ${n + 5}`);
     return cpu;
@@ -203,13 +197,12 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false, a
   }
 }
 
-const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [], atOnce: [] };
+const rows: Record<string, number[]> = { turn: [], direct: [], fresh: [], reused: [], recycled: [] };
 await turnAlone(2000);
 await direct(2000);
 await viaPool(2000, false);
 await viaPool(2000, true);
 await viaPool(2000, true, true);
-await viaPool(2000, true, true, true);
 for (let r = 0; r < rounds; r++) {
   rows.turn!.push(await turnAlone(count));
   rows.direct!.push(await direct(count));
@@ -217,7 +210,6 @@ for (let r = 0; r < rounds; r++) {
   rows.fresh!.push(await viaPool(count, false));
   rows.reused!.push(await viaPool(count, true));
   rows.recycled!.push(await viaPool(count, true, true));
-  rows.atOnce!.push(await viaPool(count, true, true, true));
 }
 const turn = median(rows.turn!);
 const decode = median(rows.direct!) - turn;
@@ -225,13 +217,11 @@ console.log(`lone frames, ${count} per run, median of ${rounds} runs, ${evictByt
 console.log(`  the turn alone (a port message, setImmediate) ${turn.toFixed(2)}`);
 console.log(`  decodeBatch + receiveOutcomes, direct        ${decode.toFixed(2)}  (beyond the turn)`);
 console.log(`  the same, one call timed alone (median)      ${median(callMedians).toFixed(2)}  (rounds ${callMedians.map((m) => m.toFixed(2)).join(' ')})`);
-for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused'], ['recycled', 'pool, inline buffer reused, results recycled'], ['atOnce', 'the same, decoded at once in submit (alone)']] as const) {
+for (const [name, label] of [['fresh', 'pool, a new buffer per batch'], ['reused', 'pool, inline buffer reused'], ['recycled', 'pool, inline buffer reused, results recycled']] as const) {
   const total = median(rows[name]!);
   console.log(`  ${label.padEnd(44)} ${(total - turn).toFixed(2)}  (beyond the turn; pool overhead ${(total - turn - decode).toFixed(2)})`);
 }
 // The warm-up's round is the first.
 const turnRounds = ROUNDS_TURN.slice(1);
 console.log(`  recycled pool, submit to the ack's write, wall (median of frames, of rounds) ${median(turnRounds).toFixed(2)}  (rounds ${turnRounds.map((m) => m.toFixed(2)).join(' ')})`);
-const atOnceRounds = ROUNDS_AT_ONCE.slice(1);
-console.log(`  the same, decoded at once in submit                                     ${median(atOnceRounds).toFixed(2)}  (rounds ${atOnceRounds.map((m) => m.toFixed(2)).join(' ')})`);
 if (evictSum === 0.5) console.log('unreachable: keeps the eviction loop observable');

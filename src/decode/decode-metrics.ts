@@ -28,9 +28,6 @@ export class DecodeMetrics {
    * A lone frame's batch then touches neither cell (cold in the sparse regime, where every frame is one).
    */
   loneInlineBatches = 0;
-  /** Frames decoded in their message handler (DecodePool's decodeAloneAtOnce), folded in at every scrape. */
-  readonly atOnceCell = new CounterCell();
-  readonly decodeFramesAtOnce: client.Counter;
   readonly decodeQueueDepth: client.Gauge;
   readonly decodeUtilisation: client.Gauge;
   /** What the two gauges above read when scraped (the decode pool); null: they stay at 0. */
@@ -51,7 +48,6 @@ export class DecodeMetrics {
       foldLone();
       foldBatches.call(this);
     } });
-    this.decodeFramesAtOnce = new client.Counter({ name: `${PREFIX}decode_frames_at_once_total`, help: 'Frames decoded, published and answered inside their own message handler: alone (the car had nothing in flight, no frame came just before) while the decode pool was idle, with the in-process bus. Each is also an inline batch of one in decode_batches_total.', registers: r, collect: foldCounterCells([[{}, this.atOnceCell]]) });
     // Read from the pool when scraped, not set per batch: current at every scrape, and nothing on the batch path.
     const state = (): DecodePoolState | null => this.poolState;
     this.decodeQueueDepth = new client.Gauge({ name: `${PREFIX}decode_queue_depth`, help: 'Decode batches and stored-record requests waiting for a worker with room, when scraped.', registers: r, collect() {

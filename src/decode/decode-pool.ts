@@ -64,15 +64,6 @@ export interface DecodePoolOptions {
    * vehicle listener writes the replies queued in between at `end`, without a microtask (replyFlush).
    */
   aroundDelivery?: { begin(): void; end(): void };
-  /**
-   * A frame submitted as alone (submit's `alone`) while the pool is idle is decoded and handed over in
-   * submit, inside its message handler, instead of in the check phase: Node's setImmediate machinery cost
-   * a lone frame ~3.8 µs of main thread (BENCHMARKS.md, engineers D and E, session 9). Only for a bus
-   * whose subscribers run at once and whose acks are queued before publish returns (the in-process
-   * bus); with aroundDelivery its ack is written as the delivery ends, and the pool's hold on its result
-   * ends in a microtask queued after the delivery (after every microtask its handlers queued).
-   */
-  decodeAloneAtOnce?: boolean;
   metrics: DecodeMetrics;
   logger: Logger;
 }
@@ -177,29 +168,6 @@ export class DecodePool<T> {
    * schedules letGoHeld only when no such callback is pending.
    */
   private readonly held: DecodedBatch[] = [];
-  /**
-   * Batches decoded in submit (decodeAloneAtOnce), oldest first, each of whose hold ends in a microtask
-   * queued right after its own delivery: by then every microtask its handlers queued has run (the reply
-   * flush's too, without the bracket; with it the reply was written as the delivery ended). One microtask
-   * per batch, not one per stretch: a second frame alone in the same stretch has handlers whose
-   * microtasks come after the first one's release (a unit test reads them). Kept apart from `held`: a
-   * batch delivered later by a flush microtask may have its reply flush queued after these.
-   */
-  private readonly heldAtOnce: DecodedBatch[] = [];
-  /** heldAtOnce's batches already let go of (the front of the list). */
-  private atOnceLetGo = 0;
-  /** submit is delivering a frame decoded at once (deliver puts its hold in heldAtOnce). */
-  private deliveringAtOnce = false;
-  private readonly letGoAtOnce = (): void => {
-    const batches = this.heldAtOnce;
-    batches[this.atOnceLetGo]!.letGo();
-    if (++this.atOnceLetGo === batches.length) {
-      this.atOnceLetGo = 0;
-      emptyArray(batches);
-    }
-  };
-  /** Frames decoded in submit (decodeAloneAtOnce; tests, benchmarks). */
-  decodedAtOnce = 0;
   /** A check-phase callback that ends the hold is pending (flushLater or letGoHeld). */
   private releaseScheduled = false;
   private readonly letGoHeld = (): void => {
@@ -355,12 +323,10 @@ export class DecodePool<T> {
    * Queue one frame. `frame` may be a view the caller will reuse (uWS recycles its message buffer after
    * the callback), so it is copied here, once.
    */
-  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T, seq = 0, arrivedAt = 0, alone = false): void {
+  submit(frame: ArrayBuffer, vin: string, receivedAt: number, ticket: T, seq = 0, arrivedAt = 0): void {
     const bytes = new Uint8Array(frame);
     const length = bytes.length;
     let batch = this.current;
-    // No batch open this turn, no task running or queued: nothing decodes before it or beside it.
-    const atOnce = alone && batch === null && this.options.decodeAloneAtOnce === true && this.mayDecodeInline(1, length);
     if (batch === null) batch = this.current = this.openBatch(length);
     // The view's length, not the buffer's byteLength: a SharedArrayBuffer's is a C++ builtin behind the generic LoadIC.
     else if (batch.bytes + length > batch.view.length) this.growFrames(batch, batch.bytes + length);
@@ -377,7 +343,6 @@ export class DecodePool<T> {
     batch.vins.push(vin);
     batch.tickets.push(ticket);
 
-    if (atOnce && this.decodeAtOnce(batch)) return;
     if (i + 1 >= this.options.batchMaxFrames) {
       this.flush();
     } else if (!this.flushScheduled) {
@@ -638,33 +603,6 @@ export class DecodePool<T> {
     return true;
   }
 
-  /**
-   * A lone frame's batch decoded and delivered inside submit (its message handler), as the check
-   * phase's flush would have: the same inline decode, metrics and recycling; its hold ends in a
-   * microtask (heldAtOnce). False when the decoder threw: the batch stays open for the check phase.
-   */
-  private decodeAtOnce(batch: OpenBatch<T>): boolean {
-    this.current = null;
-    this.startBatchBytes = Math.min(MAX_START_BATCH_BYTES, Math.max(MIN_BATCH_BYTES, powerOfTwoAtLeast(align8(batch.bytes) + columnBytes(1))));
-    this.inFlight += 1;
-    this.deliveringAtOnce = true;
-    let decoded: boolean;
-    try {
-      decoded = this.decodeInline(batch, 1);
-    } finally {
-      this.deliveringAtOnce = false;
-    }
-    if (decoded) {
-      this.decodedAtOnce++;
-      this.options.metrics.atOnceCell.inc();
-      return true;
-    }
-    // The check phase's flush tries it again and then hands it to a worker (decode_inline_failed logged each time).
-    this.inFlight -= 1;
-    this.current = batch;
-    return false;
-  }
-
   /** The pool's hold on the batches delivered before this check-phase callback ends (see held). */
   private releaseHeld(): void {
     const batches = this.held;
@@ -827,12 +765,8 @@ export class DecodePool<T> {
     }
     if (recycler !== null) {
       // Bounded: inline batches wait for a later turn's flush, which a quiet pool may not have soon.
-      if (kept || this.held.length >= MAX_HELD || this.heldAtOnce.length >= MAX_HELD) {
+      if (kept || this.held.length >= MAX_HELD) {
         decoded.pin();
-      } else if (this.deliveringAtOnce) {
-        this.heldAtOnce.push(decoded);
-        // Queued after every microtask this delivery's handlers queued (the reply flush's too, without the bracket): runs after them.
-        void SETTLED.then(this.letGoAtOnce);
       } else {
         this.held.push(decoded);
         // A worker's batch is let go of after this turn even if no frame comes; an inline one waits for the next.

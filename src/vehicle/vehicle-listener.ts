@@ -28,13 +28,6 @@ export const CLOSE_INTERNAL_ERROR = 1011;
 const EMPTY_TXID = new Uint8Array(0);
 /** A drain closes together the cars due within this many milliseconds of each other. */
 const DRAIN_TICK_MS = 10;
-/**
- * A frame that comes more than this many ms after the previous one (any car's) is taken as alone in its
- * event-loop turn and decoded in its handler when the pool is idle (DecodePool's decodeAloneAtOnce): at
- * saturation frames come µs apart and keep batching in the check phase; a sparse fleet's come ~1 ms apart
- * (BENCHMARKS.md, engineers E, session 9, and I, session 10).
- */
-export const DEFAULT_ALONE_GAP_MS = 0.3;
 
 export interface VehicleListenerOptions {
   host: string;
@@ -64,8 +57,6 @@ export interface VehicleListenerOptions {
   logger: Logger;
   /** The time frames are stamped and rate-limited with; the wall clock unless a test moves one by hand. */
   now?: () => number;
-  /** DEFAULT_ALONE_GAP_MS unless a test or benchmark sets it (Infinity: never alone). */
-  aloneGapMs?: number;
 }
 
 /** What a certificate reload replaces: the server's files and the vehicle trust. */
@@ -366,15 +357,11 @@ export class VehicleListener {
   private readonly now: () => number;
   /** Frames' arrival stamps from their performance.now() reading; null when a test sets `now`. */
   private readonly arrivals: ArrivalClock | null;
-  /** performance.now() of the previous frame taken, any car's (aloneGapMs). */
-  private lastArrivedAt = Number.NEGATIVE_INFINITY;
-  private readonly aloneGapMs: number;
 
   constructor(options: VehicleListenerOptions) {
     this.options = options;
     this.now = options.now ?? Date.now;
     this.arrivals = options.now === undefined ? new ArrivalClock() : null;
-    this.aloneGapMs = options.aloneGapMs ?? DEFAULT_ALONE_GAP_MS;
     this.perVin = new SocketsPerVin(options.maxSocketsPerVin ?? 3);
     this.boundary = new HandlerBoundary('vehicle', options.metrics, options.logger);
     this.tls = new SslListener<VehicleTlsFiles>({
@@ -662,11 +649,8 @@ export class VehicleListener {
     }
     // No object per frame: the socket's data goes with it (its connection and actor), its numbers in the pool's columns.
     const seq = actor.nextFrame(receivedAt);
-    // Alone: the car has nothing else in flight and no frame came just before (the pool checks it is idle).
-    const alone = connection.awaitingReply === 0 && arrivedAt - this.lastArrivedAt > this.aloneGapMs;
-    this.lastArrivedAt = arrivedAt;
     connection.awaitingReply++;
-    pool.submit(message, connection.vin, receivedAt, data, seq, arrivedAt, alone);
+    pool.submit(message, connection.vin, receivedAt, data, seq, arrivedAt);
   }
 }
 
