@@ -7,7 +7,12 @@
 //     measured without the history and subtracted;
 //   - batch: the records of a turn published back to back, folded in on the next turn (saturation).
 // Each pass starts a fresh history and feeds the cars' records in time order (new rows, trips, charges).
+//   - cold (`--cold-kb N`): the fold alone, as the window's timer runs it in the sparse regime: each
+//     record published after N KB of scratch memory was written (so the car it goes to is out of the
+//     caches, as after 999 other cars' work), then `--fold` records (one per car, cars in turn) folded
+//     in by one drain, timed alone (wall, median of the drains, µs per record).
 //   node dist/bench/micro/history-follow-micro.js [--cars 200] [--ticks 100] [--seconds 3] [--batch 256] [--from-text] [--no-origin]
+//     [--cold-kb 0] [--fold 100]
 import { parseArgs } from 'node:util';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
@@ -32,6 +37,8 @@ const { values } = parseArgs({
     'from-text': { type: 'boolean', default: false },
     // Records without their actor (BusRecord.origin), where the history caches its car's entry.
     'no-origin': { type: 'boolean', default: false },
+    'cold-kb': { type: 'string', default: '0' },
+    fold: { type: 'string', default: '100' },
   },
 });
 const carCount = Number(values.cars);
@@ -147,4 +154,38 @@ for (const [label, perTurn] of [
   const without = await cpuPerRecord(false, perTurn);
   const withHistory = await cpuPerRecord(true, perTurn);
   console.log(`${label.padEnd(32)} history ${(withHistory - without).toFixed(2).padStart(6)} us CPU/record  (turns with ${withHistory.toFixed(2)}, without ${without.toFixed(2)})`);
+}
+
+const coldBytes = Number(values['cold-kb']) * 1024;
+if (coldBytes > 0 && (values.only === '' || 'cold'.startsWith(values.only))) {
+  const scratch = new Int32Array(coldBytes >> 2);
+  let scratchSum = 0;
+  const evict = (): void => {
+    for (let w = 0; w < scratch.length; w += 16) scratch[w] = (scratch[w]! + w) | 0;
+    scratchSum = (scratchSum + scratch[16]!) | 0;
+  };
+  const foldSize = Number(values.fold);
+  const times: number[] = [];
+  const started = performance.now();
+  let passes = 0;
+  while (performance.now() - started < seconds * 1000) {
+    const bus = new InProcessBus();
+    const history = newHistory(bus);
+    for (let i = 0; i < records.length; i += foldSize) {
+      const end = Math.min(records.length, i + foldSize);
+      for (let k = i; k < end; k++) {
+        evict();
+        bus.publishNow(records[k]!);
+      }
+      const t0 = performance.now();
+      history.drain();
+      const t1 = performance.now();
+      // The first pass fills the cars (their rows made and grown) and warms the JIT: not counted.
+      if (passes > 0) times.push(((t1 - t0) * 1000) / (end - i));
+    }
+    history.stop();
+    passes++;
+  }
+  times.sort((a, b) => a - b);
+  console.log(`${`cold (${foldSize} records a drain)`.padEnd(32)} fold   ${times[times.length >> 1]!.toFixed(2).padStart(6)} us/record wall, median of ${times.length} drains (${values['cold-kb']} KB evicted before each record, ${passes} passes${scratchSum === 1 ? '' : ''})`);
 }

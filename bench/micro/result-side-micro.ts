@@ -4,7 +4,7 @@
 // reading what the dashboard hub and the recent history read), and queue each reply. Decoding is not
 // timed (it is the worker's); only the CPU time of the delivery is.
 //   node dist/bench/micro/result-side-micro.js [--frames 256] [--seconds 5] [--watched 0|1]
-//     [--cars 16] [--reads all|samples] [--evict-kb 0] [--holds 0|1] [--arrive-late 0|1]
+//     [--cars 16] [--reads all|samples] [--evict-kb 0] [--holds 0|1] [--arrive-late 0|1] [--recycle 0|1]
 // The sparse regime, cold: `--frames 1 --cars 1000 --reads samples --evict-kb 2048` delivers each record
 // as a lone batch, the cars in turn, N KB of scratch memory written before each (so the car's actor,
 // state and the result side's data are out of the caches, as a second later in the server), and times
@@ -14,13 +14,18 @@
 // watched one (text, datums, created_at). `--holds 1` subscribes the reader with `holdsRecords`, as the
 // server's dashboard hub and recent history do: the actor then makes no txid or created_at text at once
 // (DecodedRecord's `keep`); with 0 (default) it makes both, as a bus with a listener that may keep records.
+// `--recycle 1` (lone batches): each result is in one of a few recycled buffers, as the server's inline
+// path has it, so a batch meets a buffer (and its views) used before: with `--arrive-late 1` it is
+// decoded into a small spare and handed back after its delivery (decodeBatch's smallSpares,
+// offerInlineResultBuffer); without, the pre-decoded result is copied into one of four buffers in turn
+// before the eviction (not timed).
 import { parseArgs } from 'node:util';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
 import { InProcessBus } from '../../src/bus/in-process-bus.js';
 import type { BusRecord } from '../../src/bus/record-bus.js';
 import { dashboardMessageOf } from '../../src/dashboard/dashboard-protocol.js';
-import { decodeBatch } from '../../src/decode/decode-batch.js';
+import { decodeBatch, offerInlineResultBuffer } from '../../src/decode/decode-batch.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -37,6 +42,7 @@ const { values } = parseArgs({
     'evict-kb': { type: 'string', default: '0' },
     holds: { type: 'string', default: '0' },
     'arrive-late': { type: 'string', default: '0' },
+    recycle: { type: 'string', default: '0' },
   },
 });
 const readsAll = values.reads !== 'samples';
@@ -61,6 +67,17 @@ const lone = frameCount === 1;
  * in its turn, minus the socket and the pool.
  */
 const arriveLate = lone && values['arrive-late'] === '1';
+const recycle = lone && values.recycle === '1';
+/** The buffers a pre-decoded lone result is copied into (`--recycle 1` without `--arrive-late`). */
+const RECYCLED = Array.from({ length: 4 }, () => new ArrayBuffer(64 * 1024));
+let recycledNext = 0;
+/** The result as if decoded into a recycled buffer. */
+function recycled(result: DecodeResult): DecodeResult {
+  const buffer = RECYCLED[recycledNext]!;
+  recycledNext = (recycledNext + 1) & 3;
+  new Uint8Array(buffer).set(new Uint8Array(result.buffer, 0, result.end ?? result.buffer.byteLength));
+  return { ...result, buffer };
+}
 const START = 1_780_000_000_000;
 
 const story = new StoryFrames(CARS, START);
@@ -126,15 +143,19 @@ for (let r = 0; performance.now() < until; r++) {
         const { actor, connection } = actors.get(vin)!;
         return actor.frameArrived(connection, task.receivedAt[i]!, t0);
       });
-      deliver(decodeBatch(task), task, tickets);
+      const result = decodeBatch(task, recycle);
+      deliver(result, task, tickets);
+      // The reader holds nothing past its call: the buffer is free at once (the pool's next turn).
+      if (recycle) offerInlineResultBuffer(result.buffer);
       const t1 = performance.now();
       if (warm === 0) times.push((t1 - t0) * 1000);
     }
   } else if (lone) {
     for (const { task, tickets, result } of round) {
+      const delivered = recycle ? recycled(result!) : result!;
       if (evictBytes !== 0) evict();
       const t0 = performance.now();
-      deliver(result!, task, tickets);
+      deliver(delivered, task, tickets);
       const t1 = performance.now();
       if (warm === 0) times.push((t1 - t0) * 1000);
     }
@@ -155,5 +176,5 @@ console.log(`result side (deliver -> actor -> in-process bus), ${frameCount}-fra
 if (lone) {
   times.sort((a, b) => a - b);
   const mean = times.reduce((sum, t) => sum + t, 0) / times.length;
-  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}${values.holds === '1' ? ', holds' : ''}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
+  console.log(`  lone deliveries timed alone (${CARS} cars in turn, ${values['evict-kb']} KB evicted before each, reads ${readsAll ? 'all' : 'samples'}${values.holds === '1' ? ', holds' : ''}${recycle ? ', recycled' : ''}): median ${times[times.length >> 1]!.toFixed(3)} us, mean ${mean.toFixed(3)} us, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(3)} us (${times.length} records; ${evictSum === 1 ? '' : 'evicted'})`);
 }

@@ -44,8 +44,53 @@ class ViewCache {
     return view;
   }
 }
-const resultViews = new ViewCache();
 const frameViews = new ViewCache();
+
+/**
+ * The views of one result buffer, each over the whole buffer, so one set serves every batch decoded
+ * into it: the table (Int32 from 0), the state triples (Int32, from stateAt / 4) and the samples
+ * (Float64, from samplesAt / 8) are all read through `words` and `doubles` at the section's offset.
+ * Kept per recycled buffer (resultViews), a lone batch makes none of its three typed arrays (a view
+ * each, made cold in the sparse regime) and no Buffer.
+ */
+class ResultViews {
+  readonly words: Int32Array;
+  private bytesView: Buffer | null = null;
+  private doublesView: Float64Array | null = null;
+
+  constructor(readonly buffer: ArrayBuffer) {
+    this.words = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+  }
+
+  get bytes(): Buffer {
+    return (this.bytesView ??= Buffer.from(this.buffer));
+  }
+
+  get doubles(): Float64Array {
+    return (this.doublesView ??= new Float64Array(this.buffer, 0, this.buffer.byteLength >> 3));
+  }
+}
+
+/** ResultViews of the small result buffers read lately (the inline path's recycled ones), by identity. */
+class ResultViewCache {
+  private readonly keys: Array<ArrayBuffer | null> = [null, null, null, null];
+  private readonly views: Array<ResultViews | null> = [null, null, null, null];
+  private next = 0;
+
+  of(buffer: ArrayBuffer): ResultViews {
+    const keys = this.keys;
+    for (let k = 0; k < VIEWS_KEPT; k++) if (keys[k] === buffer) return this.views[k]!;
+    const views = new ResultViews(buffer);
+    if (views.words.length <= VIEW_MAX_BYTES >> 2) {
+      const k = this.next;
+      keys[k] = buffer;
+      this.views[k] = views;
+      this.next = (k + 1) & (VIEWS_KEPT - 1);
+    }
+    return views;
+  }
+}
+const resultViews = new ResultViewCache();
 
 /**
  * A decoded batch on the main thread: the worker's one buffer (DecodeResult), read per frame by index. One
@@ -68,7 +113,6 @@ export class DecodedBatch {
   /** The worker's one buffer (DecodeResult): table, state index, replies, text, normalised records. */
   private readonly buffer: ArrayBuffer;
   private readonly table: Int32Array;
-  private readonly stateAt: number;
   private readonly repliesAt: number;
   private readonly textAt: number;
   private readonly normalisedAt: number;
@@ -84,11 +128,13 @@ export class DecodedBatch {
   private recycler: ((buffer: ArrayBuffer) => void) | null = null;
   /** The frames the batch was decoded from (payloads and txids are read from here). */
   private readonly framesBuffer: SharedArrayBuffer | ArrayBuffer;
-  /** Views made when first needed: a batch of acks reads neither text nor state nor txids. */
-  private bytesView: Buffer | null = null;
-  private stateView: Int32Array | null = null;
+  /** The result buffer's views (ResultViews: shared by the batches of a recycled buffer). */
+  private readonly views: ResultViews;
+  /** Where the state triples start in `views.words`, and the samples in `views.doubles`. */
+  private readonly stateBase: number;
+  private readonly samplesBase: number;
+  /** Made when first needed: a batch of acks reads no txids. */
   private sourceView: Buffer | null = null;
-  private samplesView: Float64Array | null = null;
   /**
    * Each record row's text once made (see the class comment); null until a text is made, which a
    * batch of acks and errors never does. A lone record's batch keeps its one text without an array.
@@ -102,24 +148,23 @@ export class DecodedBatch {
   constructor(result: Pick<DecodeResult, 'buffer' | 'count' | 'stateAt' | 'repliesAt' | 'textAt' | 'normalisedAt' | 'samplesAt' | 'end'>, frames: SharedArrayBuffer | ArrayBuffer) {
     this.buffer = result.buffer;
     this.count = result.count;
-    this.stateAt = result.stateAt;
     this.repliesAt = result.repliesAt;
     this.textAt = result.textAt;
     this.normalisedAt = result.normalisedAt;
     this.samplesAt = result.samplesAt;
     this.end = result.end ?? result.buffer.byteLength;
-    this.table = new Int32Array(result.buffer, 0, result.count * FRAME_SLOTS);
+    const views = resultViews.of(result.buffer);
+    this.views = views;
+    // The table is the buffer's first count * FRAME_SLOTS words: read through the whole buffer's view.
+    this.table = views.words;
+    this.stateBase = result.stateAt >> 2;
+    this.samplesBase = result.samplesAt >> 3;
     this.framesBuffer = frames;
   }
 
   /** The whole result buffer as a Buffer (text is decoded from it at textAt). */
   private get bytes(): Buffer {
-    return (this.bytesView ??= resultViews.of(this.buffer));
-  }
-
-  /** The state index: Int32 triples (see DecodeResult). */
-  private get stateIndex(): Int32Array {
-    return (this.stateView ??= new Int32Array(this.buffer, this.stateAt, (this.repliesAt - this.stateAt) >> 2));
+    return this.views.bytes;
   }
 
   /** The frames the batch was decoded from (tests, tools; the hot path reads them through the methods). */
@@ -272,9 +317,9 @@ export class DecodedBatch {
       const bytes = this.bytes;
       const textAt = this.textAt;
       text = bytes.toString('utf8', textAt + start, textAt + end);
-      const stateStart = table[row + SLOT.STATE_START]! * 3;
-      const stateEnd = table[row + SLOT.STATE_END]! * 3;
-      const state = stateEnd > stateStart ? this.stateIndex : null;
+      const stateStart = this.stateBase + table[row + SLOT.STATE_START]! * 3;
+      const stateEnd = this.stateBase + table[row + SLOT.STATE_END]! * 3;
+      const state = stateEnd > stateStart ? table : null;
       // Byte positions become character positions (plus the row's start, as an ASCII row's are); they
       // differ only after a non-ASCII character.
       const at = (position: number): number => start + bytes.toString('utf8', textAt + start, textAt + position).length;
@@ -386,11 +431,12 @@ export class DecodedBatch {
   }
 
   /**
-   * The batch's whole state index: row i's triples are [stateFrom(i), stateTo(i)) of it (what state(i)
-   * is a view of, without making the view).
+   * Where the batch's state triples are: row i's are [stateFrom(i), stateTo(i)) of it (what state(i) is a
+   * view of, without making the view). An Int32 view of the whole result buffer (ResultViews), so index
+   * it only through stateFrom and stateTo.
    */
   get triples(): Int32Array {
-    return this.stateIndex;
+    return this.table;
   }
 
   /**
@@ -398,12 +444,12 @@ export class DecodedBatch {
    * text(i): read them after making it (a non-ASCII row's are rewritten then).
    */
   stateFrom(i: number): number {
-    return this.table[i * FRAME_SLOTS + SLOT.STATE_START]! * 3;
+    return this.stateBase + this.table[i * FRAME_SLOTS + SLOT.STATE_START]! * 3;
   }
 
   /** Where row i's state triples end in `triples`; equal to stateFrom(i) when it has none. */
   stateTo(i: number): number {
-    return this.table[i * FRAME_SLOTS + SLOT.STATE_END]! * 3;
+    return this.stateBase + this.table[i * FRAME_SLOTS + SLOT.STATE_END]! * 3;
   }
 
   /**
@@ -418,7 +464,7 @@ export class DecodedBatch {
     const end = this.table[row + SLOT.STATE_END]!;
     if (end <= start) return null;
     const base = this.table[row + SLOT.MESSAGE_START]!;
-    const view = this.stateIndex.subarray(start * 3, end * 3);
+    const view = this.table.subarray(this.stateBase + start * 3, this.stateBase + end * 3);
     if (base === 0) return view;
     // A copy (tests, tools): the hot path reads `triples` and subtracts textBase(i) itself.
     const state = view.slice();
@@ -430,11 +476,11 @@ export class DecodedBatch {
   }
 
   /**
-   * Every V record's followed signals, SAMPLE_VALUES each (SignalSample.readRow): one view for the batch,
-   * made when first asked for. A record's start in it is sampleAt(i).
+   * Where every V record's followed signals are, SAMPLE_VALUES each (SignalSample.readRow): a Float64 view
+   * of the whole result buffer (ResultViews, made once per buffer), so index it only from sampleAt(i).
    */
   get samples(): Float64Array {
-    return (this.samplesView ??= new Float64Array(this.buffer, this.samplesAt, (this.end - this.samplesAt) >> 3));
+    return this.views.doubles;
   }
 
   /** Where the record's followed signals start in `samples`; -1 when the worker read none. */
@@ -442,8 +488,9 @@ export class DecodedBatch {
     const row = this.table[i * FRAME_SLOTS + SLOT.SAMPLE]!;
     if (row <= 0) return -1;
     const at = (row - 1) * SAMPLE_VALUES;
-    // A row past the section (a worker of another build) is not read: the history then reads the text.
-    return at + SAMPLE_VALUES <= (this.end - this.samplesAt) >> 3 ? at : -1;
+    // A row past the section, or a section off the 8-byte grid (a worker of another build), is not read:
+    // the history then reads the text.
+    return at + SAMPLE_VALUES <= (this.end - this.samplesAt) >> 3 && (this.samplesAt & 7) === 0 ? this.samplesBase + at : -1;
   }
 
   /**

@@ -18,6 +18,7 @@ import {
 } from '../../src/decode/decode-batch.js';
 import { FRAME_SLOTS, resultReplies, type DecodeTask } from '../../src/decode/decode-task.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
+import { SAMPLE_VALUES } from '../../src/history/signal-sample.js';
 import { decodeResultOf } from '../../src/decode/worker-replies.js';
 import { writeAck, writeErrorReply, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { decodeRecord } from '../../src/protocol/payload.js';
@@ -215,7 +216,17 @@ describe('decodeBatch: recycled result buffers', () => {
     expect(outcomes.map((o) => ({ ...o, dashboardBytes: undefined, state: Array.from(o.state ?? []) }))).to.deep.equal(expected.map((o) => ({ ...o, dashboardBytes: undefined, state: Array.from(o.state ?? []) })));
     const batch = new DecodedBatch(checked, bigTask().frames);
     const freshBatch = new DecodedBatch(fresh, bigTask().frames);
-    expect(Array.from(batch.samples), 'the samples end at the result, not the buffer').to.deep.equal(Array.from(freshBatch.samples));
+    // `samples` is a view of the whole buffer (kept per buffer): what a reader gets is each record's row at sampleAt.
+    const rowsOf = (b: DecodedBatch) =>
+      Array.from({ length: b.count }, (_, i) => {
+        const at = b.sampleAt(i);
+        return at < 0 ? null : Array.from(b.samples.subarray(at, at + SAMPLE_VALUES));
+      });
+    expect(rowsOf(batch), 'every record\'s samples as a fresh result\'s').to.deep.equal(rowsOf(freshBatch));
+    expect(rowsOf(batch).filter((row) => row !== null)).to.have.length(64);
+    for (let i = 0; i < batch.count; i++) {
+      expect((batch.sampleAt(i) + SAMPLE_VALUES) * 8, 'the samples end at the result, not the buffer').to.be.at.most(checked.end!);
+    }
   });
 
   it('keeps a spare too small or far too big for later; a small result never takes one', () => {

@@ -4,8 +4,9 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { VehicleActor, type FrameTicket } from '../../src/actors/vehicle-actor.js';
 import type { VehicleConnection } from '../../src/actors/vehicle-connection.js';
-import { createdAtMsOf, decodeBatch } from '../../src/decode/decode-batch.js';
+import { createdAtMsOf, decodeBatch, offerInlineResultBuffer } from '../../src/decode/decode-batch.js';
 import { sampleTime } from '../../src/protocol/state-value.js';
+import { SAMPLE_VALUES } from '../../src/history/signal-sample.js';
 import { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import { KIND_ERROR, KIND_RECORD } from '../../src/decode/decode-task.js';
 import { ServerMetrics } from '../../src/metrics/server-metrics.js';
@@ -55,6 +56,41 @@ describe('decoded batch on the main thread', () => {
     expect(batch.recordJson(1)).to.equal(batch.outcome(1).recordJson);
     expect(batch.reply(0).byteLength).to.be.greaterThan(0);
     expect(batch.reply(0).byteOffset + batch.reply(0).byteLength).to.equal(batch.reply(1).byteOffset);
+  });
+
+  it('lone batches decoded in turn into recycled result buffers read their own rows through the views kept per buffer', () => {
+    /** What a reader of row 0 sees: its state triples and values, samples, created_at, reply. */
+    const read = (batch: DecodedBatch) => {
+      const bytes = batch.stateBytes(0)!;
+      const triples = batch.triples;
+      const values: string[] = [];
+      for (let s = batch.stateFrom(0); s < batch.stateTo(0); s += 3) {
+        values.push(`${triples[s]}=${bytes.toString('utf8', triples[s + 1]! + batch.textBytesAt, triples[s + 2]! + batch.textBytesAt)}`);
+      }
+      const at = batch.sampleAt(0);
+      return { values, samples: at < 0 ? null : Array.from(batch.samples.subarray(at, at + SAMPLE_VALUES)), createdAtMs: batch.createdAtMs(0), reply: Buffer.from(batch.reply(0)).toString('hex'), json: batch.recordJson(0) };
+    };
+    const buffers = new Set<ArrayBuffer>();
+    let shared = 0;
+    let previous: DecodedBatch | null = null;
+    for (let k = 0; k < 12; k++) {
+      const frames = [writeStreamEnvelope({ txid: `t-${k}`, topic: 'V', payload: speed(`2026-01-02T03:04:${10 + k}Z`, 40 + k * 1.5) })];
+      const task = packFrames(frames, VIN, RECEIVED_AT + k);
+      task.watched = new Uint8Array(1);
+      // The oracle: the same frame decoded into a buffer of its own.
+      const expected = read(new DecodedBatch(decodeBatch(task), task.frames));
+      const result = decodeBatch(task, true);
+      const batch = new DecodedBatch(result, task.frames);
+      if (previous !== null && previous.triples === batch.triples) shared++;
+      expect(read(batch), `batch ${k}`).to.deep.equal(expected);
+      expect(expected.values, 'the speed datum').to.deep.equal([`${expected.values[0]!.split('=')[0]}={"doubleValue":${40 + k * 1.5}}`]);
+      expect(expected.samples, 'the decode stage read the speed').to.include(40 + k * 1.5);
+      buffers.add(result.buffer);
+      previous = batch;
+      offerInlineResultBuffer(result.buffer);
+    }
+    expect(buffers.size, 'recycled buffers').to.be.lessThan(12);
+    expect(shared, 'batches that found their buffer\'s views made').to.be.greaterThan(0);
   });
 
   it('gives character positions for a record whose text is not ASCII', () => {
