@@ -116,6 +116,19 @@ const MAX_HELD = 64;
 const MAX_SPARE_RESULTS = 8;
 /** Result buffers handed back with one batch: a worker keeps a few (offerResultBuffers). */
 const SPARES_PER_MESSAGE = 2;
+/** How long close() waits for workers still loading their modules (a worker loads in well under a second). */
+const WORKER_LOAD_WAIT_MS = 5000;
+
+/** Resolves when every promise has, or after `ms`, whichever comes first (the timer never holds the process). */
+function settledWithin(promises: Array<Promise<void>>, ms: number): Promise<void> {
+  if (promises.length === 0) return SETTLED;
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref();
+  });
+  return Promise.race([Promise.all(promises).then(() => undefined), bound]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Empties an array by pops, keeping its backing store: `length = 0` drops it, and the next push (a lone
@@ -437,6 +450,9 @@ export class DecodePool<T> {
     this.flush();
     await this.whenIdle();
     clearInterval(this.watchdog);
+    // A worker still loading its modules is not terminated (WorkerChannel.settled): a pool closed right
+    // after it started, or right after a worker was replaced, waits for it, within a bound.
+    await settledWithin(this.channels.map((channel) => channel.settled), WORKER_LOAD_WAIT_MS);
     for (const channel of this.channels.splice(0)) channel.close();
     await this.pool.destroy();
   }

@@ -33,6 +33,13 @@ export class WorkerChannel {
   /** False until the worker has loaded the decode module and listens. */
   ready = false;
   ended = false;
+  private settle: () => void = () => {};
+  /**
+   * Resolves once the worker is ready or the channel has ended: the pool closes no worker that is still
+   * loading its modules (Node 20 can abort the whole process when a worker is terminated inside a
+   * module's file read: a FATAL ERROR under piscina's require of the task file).
+   */
+  readonly settled = new Promise<void>((resolve) => (this.settle = resolve));
 
   constructor(pool: Piscina, workerFile: string, onReady: (channel: WorkerChannel) => void, onEnded: (channel: WorkerChannel, jobs: ChannelJob[], kind: 'timeout' | 'worker_error', error: unknown) => void) {
     const { port1, port2 } = new MessageChannel();
@@ -51,6 +58,7 @@ export class WorkerChannel {
   private received(answer: ChannelAnswer): void {
     if (answer === 'ready') {
       this.ready = true;
+      this.settle();
       this.onReady(this);
       return;
     }
@@ -87,6 +95,7 @@ export class WorkerChannel {
     const closing = this.ended;
     this.ended = true;
     this.ready = false;
+    this.settle();
     // Answers the worker posted before it died may still sit in the port, behind piscina's news of the
     // death: they are answers, not losses (a good frame's retry must not become an error reply).
     if (!closing) {

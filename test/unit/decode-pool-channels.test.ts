@@ -7,6 +7,7 @@ import type { DecodedBatch } from '../../src/decode/decoded-batch.js';
 import type { FrameOutcome } from '../../src/decode/decode-task.js';
 import { readEnvelope, writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import { encodeVehicleData } from '../../src/protocol/payload-encoder.js';
+import { SLOW_WORKER_LOADED } from '../helpers/worker-load-signal.js';
 
 const VIN = '5YJ3E1EA7KF000001';
 
@@ -44,6 +45,24 @@ function recordingPool(options: { workers: number; inlineMaxFrames: number; reus
 
 describe('decode pool: batches on a port per worker', function () {
   this.timeout(20_000);
+
+  it('closes only after its workers have loaded their modules (a worker terminated mid-load can abort the process)', async () => {
+    const loaded = new BroadcastChannel(SLOW_WORKER_LOADED);
+    let loads = 0;
+    loaded.onmessage = () => loads++;
+    try {
+      const pool = new DecodePool<number>(
+        { workers: 2, batchMaxFrames: 64, taskTimeoutMs: 5_000, inlineMaxFrames: 0, workerFile: new URL('../helpers/slow-loading-decode-worker.js', import.meta.url), metrics: new DecodeMetrics(new client.Registry()), logger: pino({ level: 'silent' }) },
+        () => false,
+      );
+      await pool.close();
+      // The announcements travel through the channel: give them a turn or two to arrive.
+      for (let i = 0; i < 50 && loads < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(loads, 'workers that finished loading before close() resolved').to.be.at.least(2);
+    } finally {
+      loaded.close();
+    }
+  });
 
   it('brackets every delivery with aroundDelivery, inline and worker batches alike, and ends the bracket when a handler throws', async () => {
     const events: string[] = [];
