@@ -25,26 +25,32 @@ const TEXT_CHUNK = 16 * 1024;
  */
 const VIEWS_KEPT = 4;
 const VIEW_MAX_BYTES = 64 * 1024;
-class ViewCache {
-  private readonly keys: Array<ArrayBuffer | SharedArrayBuffer | null> = [null, null, null, null];
-  private readonly views: Array<Buffer | null> = [null, null, null, null];
+/** What `make` made for the last VIEWS_KEPT small buffers (`bytesOf` at most VIEW_MAX_BYTES), by the buffer's identity. */
+class ViewsByBuffer<B extends ArrayBuffer | SharedArrayBuffer, V> {
+  private readonly keys: Array<B | null> = [null, null, null, null];
+  private readonly views: Array<V | null> = [null, null, null, null];
   private next = 0;
 
-  of(buffer: ArrayBuffer | SharedArrayBuffer): Buffer {
+  constructor(
+    private readonly make: (buffer: B) => V,
+    private readonly bytesOf: (views: V) => number,
+  ) {}
+
+  of(buffer: B): V {
     const keys = this.keys;
     for (let k = 0; k < VIEWS_KEPT; k++) if (keys[k] === buffer) return this.views[k]!;
-    const view = Buffer.from(buffer);
-    // The view's length, not the buffer's byteLength (a C++ getter reached through the generic LoadIC).
-    if (view.length <= VIEW_MAX_BYTES) {
+    const views = this.make(buffer);
+    if (this.bytesOf(views) <= VIEW_MAX_BYTES) {
       const k = this.next;
       keys[k] = buffer;
-      this.views[k] = view;
+      this.views[k] = views;
       this.next = (k + 1) & (VIEWS_KEPT - 1);
     }
-    return view;
+    return views;
   }
 }
-const frameViews = new ViewCache();
+// The view's length, not the buffer's byteLength (a C++ getter reached through the generic LoadIC).
+const frameViews = new ViewsByBuffer((buffer: ArrayBuffer | SharedArrayBuffer) => Buffer.from(buffer), (view) => view.length);
 
 /**
  * The views of one result buffer, each over the whole buffer, so one set serves every batch decoded
@@ -71,26 +77,8 @@ class ResultViews {
   }
 }
 
-/** ResultViews of the small result buffers read lately (the inline path's recycled ones), by identity. */
-class ResultViewCache {
-  private readonly keys: Array<ArrayBuffer | null> = [null, null, null, null];
-  private readonly views: Array<ResultViews | null> = [null, null, null, null];
-  private next = 0;
-
-  of(buffer: ArrayBuffer): ResultViews {
-    const keys = this.keys;
-    for (let k = 0; k < VIEWS_KEPT; k++) if (keys[k] === buffer) return this.views[k]!;
-    const views = new ResultViews(buffer);
-    if (views.words.length <= VIEW_MAX_BYTES >> 2) {
-      const k = this.next;
-      keys[k] = buffer;
-      this.views[k] = views;
-      this.next = (k + 1) & (VIEWS_KEPT - 1);
-    }
-    return views;
-  }
-}
-const resultViews = new ResultViewCache();
+/** ResultViews of the small result buffers read lately (the inline path's recycled ones). */
+const resultViews = new ViewsByBuffer((buffer: ArrayBuffer) => new ResultViews(buffer), (views) => views.words.length << 2);
 
 /**
  * A decoded batch on the main thread: the worker's one buffer (DecodeResult), read per frame by index. One
