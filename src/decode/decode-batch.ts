@@ -117,8 +117,7 @@ class SampleBuffer {
 
   /** The same, from the values the transcoder gathered as it wrote the record (DATUM_VALUES). */
   addFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number): number {
-    const at = this.row();
-    writeSampleRowFromDatumValues(datums, bytes, end, this.values, at);
+    writeSampleRowFromDatumValues(datums, bytes, end, this.values, this.row());
     return ++this.count;
   }
 

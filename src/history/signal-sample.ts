@@ -348,6 +348,8 @@ export class DatumValueList implements DatumValues {
  * locations it had in hand are taken as they are (each is what its JSON text reads as), any other
  * value is read from the JSON bytes as readSampleFromBytes reads it (`bytes`, the text ending at
  * `end`). The same signals, datum by datum in the same order (a property test holds them equal).
+ * The decode stage writes rows with writeSampleRowFromDatumValues; this reader, built from the sample's
+ * own rules, is what its property test (test/unit/sample-row.test.ts) holds it to.
  */
 export function readSampleFromDatumValues(datums: DatumValueList, bytes: Uint8Array, end: number, sample: SignalSample): SignalSample {
   sample.reset(0);
