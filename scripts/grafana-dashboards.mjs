@@ -96,10 +96,10 @@ const serverHealth = {
       ], 'ops'),
     ]),
     row('Decode pool', [
-      timeseries('Worker pool load', 'Decode batches in flight per worker thread (1 = every worker busy; above 1, batches queue), and the utilisation averaged since start.', [
+      timeseries('Worker pool load', 'Decode worker batches in flight per worker thread (1 = every worker busy; above 1, batches wait in a worker\'s port), and the share of workers with a batch posted, averaged over the scrapes.', [
         // Little's law: batch-seconds per second is the average number of batches in flight.
-        target(`sum(rate(${p('decode_batch_latency_seconds_sum')}[${RATE}])) / clamp_min(sum(${p('decode_workers')}), 1)`, 'batches in flight per worker'),
-        target(`max(${p('decode_pool_utilisation_ratio')})`, 'utilisation since start'),
+        target(`sum(rate(${p('decode_worker_busy_seconds_total')}[${RATE}])) / clamp_min(sum(${p('decode_workers')}), 1)`, 'batches in flight per worker'),
+        target(`max(avg_over_time(${p('decode_pool_utilisation_ratio')}[${RATE}]))`, 'workers with a batch posted'),
       ], 'percentunit'),
       timeseries('Worker pool queue depth', 'Decode batches waiting for a free worker.', [
         target(`sum(${p('decode_queue_depth')})`, 'queued batches'),

@@ -20,6 +20,9 @@ export class DecodeMetrics {
   readonly decodeLatency: CellHistogram<never>;
   readonly decodeBatchFrames: CellHistogram<never>;
   readonly decodeBatches: client.Counter<'path'>;
+  /** Worker batches' seconds from post to answer, summed: folded into decode_worker_busy_seconds_total at a scrape. */
+  readonly workerBusySeconds = new CounterCell();
+  readonly decodeWorkerBusy: client.Counter;
   /** Batches by path, folded into decodeBatches at every scrape. */
   readonly batchCells: Readonly<Record<'inline' | 'worker', CounterCell>> = { inline: new CounterCell(), worker: new CounterCell() };
   /**
@@ -47,6 +50,14 @@ export class DecodeMetrics {
     this.decodeBatches = new client.Counter({ name: `${PREFIX}decode_batches_total`, help: 'Decode batches by where they were decoded: worker (a decode worker thread) or inline (on the main thread: a small batch while no task was running).', labelNames: ['path'], registers: r, collect() {
       foldLone();
       foldBatches.call(this);
+    } });
+    // Inline batches are left out: they run on the main thread, and the pool's load is what the workers carry.
+    const busy = this.workerBusySeconds;
+    this.decodeWorkerBusy = new client.Counter({ name: `${PREFIX}decode_worker_busy_seconds_total`, help: 'Seconds decode worker batches spent from their post to a worker to its answer, summed over batches (inline batches not counted). Its rate over the number of workers is the average number of batches in flight per worker.', registers: r, collect() {
+      if (busy.pending !== 0) {
+        this.inc(busy.pending);
+        busy.pending = 0;
+      }
     } });
     // Read from the pool when scraped, not set per batch: current at every scrape, and nothing on the batch path.
     const state = (): DecodePoolState | null => this.poolState;

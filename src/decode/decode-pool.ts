@@ -712,7 +712,9 @@ export class DecodePool<T> {
           this.failed(batch, attempt, 'worker_error', answer.failed);
           return;
         }
-        this.options.metrics.decodeLatency.observe((performance.now() - startedAt) / 1000);
+        const seconds = (performance.now() - startedAt) / 1000;
+        this.options.metrics.decodeLatency.observe(seconds);
+        this.options.metrics.workerBusySeconds.inc(seconds);
         // A reply of the wrong shape takes the failure path, as a worker error.
         let result: DecodeResult;
         try {

@@ -209,6 +209,7 @@ describe('decode pool: batches on a port per worker', function () {
       expect(text).to.contain('fleet_telemetry_decode_batches_total{path="inline"} 5');
       expect(text).to.contain('fleet_telemetry_decode_batch_frames_count 5');
       expect(text).to.contain('fleet_telemetry_decode_batch_latency_seconds_count 5');
+      expect(text, 'inline batches are no worker\'s load').to.contain('fleet_telemetry_decode_worker_busy_seconds_total 0\n');
     }
   });
 
@@ -238,6 +239,11 @@ describe('decode pool: batches on a port per worker', function () {
     const text = await registry.metrics();
     expect(text).to.contain('fleet_telemetry_decode_batches_total{path="inline"} 2');
     expect(text).to.contain('fleet_telemetry_decode_batches_total{path="worker"} 1');
+    // The worker batch's post-to-answer time: part of the latency histogram's sum, which also holds the two inline batches.
+    const busy = Number(/^fleet_telemetry_decode_worker_busy_seconds_total (\S+)$/m.exec(text)?.[1]);
+    const latencySum = Number(/^fleet_telemetry_decode_batch_latency_seconds_sum (\S+)$/m.exec(text)?.[1]);
+    expect(busy).to.be.greaterThan(0);
+    expect(busy).to.be.at.most(latencySum);
   });
 });
 
