@@ -61,7 +61,7 @@ const state = {
     this.values[this.length++] = end;
   },
 };
-const info = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
+const info = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, isResend: false, valueRewrites: [] };
 
 function transcodeAll(): void {
   sink.n = 0;

@@ -150,7 +150,7 @@ let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, isResend: false, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
 /**
@@ -600,9 +600,9 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   headVin = vin;
   headTopic = topic;
   headReceivedAt = receivedAt;
-  headResend = false;
   const vinJson = vinJsonOf(vin);
-  if (!TRANSCODER.run(topic, frames, start, end, vinJson.words, STATE, INFO, writeRecordHead, datumValues, vo)) return false;
+  // Values only writes no head: the resend flag is read from INFO (no call back per record).
+  if (!TRANSCODER.run(topic, frames, start, end, vinJson.words, STATE, INFO, vo ? null : writeRecordHead, datumValues, vo)) return false;
   // The record JSON holds the VIN (wl: no flag kept): a non-ASCII one makes the row's text UTF-8 (the
   // dashboard message's head says so too, but a record JSON alone has no head).
   if (vinJson.nonAscii && !vo) SINK.nonAscii = true;
@@ -613,12 +613,12 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   table[row + SLOT.SIGNALS] = INFO.signals;
   table[row + SLOT.CREATED_AT_START] = INFO.createdAtStart;
   table[row + SLOT.CREATED_AT_END] = INFO.createdAtEnd;
-  table[row + SLOT.IS_RESEND] = headResend ? 1 : 0;
+  table[row + SLOT.IS_RESEND] = INFO.isResend ? 1 : 0;
   writeTail();
   return true;
 }
 
-const ON_DEMAND_INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
+const ON_DEMAND_INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, isResend: false, valueRewrites: [] };
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
@@ -649,11 +649,9 @@ export function valuesOnlyRecordJson(frames: Uint8Array, start: number, end: num
 let headVin = '';
 let headTopic = '';
 let headReceivedAt = 0;
-let headResend = false;
 
 /** The transcoder's RecordHead: the dashboard message head, now that the record's resend flag is known. */
 function writeRecordHead(isResend: boolean): void {
-  headResend = isResend;
   writeHead(headVin, headTopic, headReceivedAt, isResend);
 }
 

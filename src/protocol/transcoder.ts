@@ -44,6 +44,8 @@ export interface TranscodeInfo {
   rewrites: number;
   /** Sink position where the record JSON starts (after what `head` wrote); -1 before it is known. */
   recordStart: number;
+  /** The record's is_resend (false for types without one), as `head` is told: set whether or not there is a head. */
+  isResend: boolean;
 }
 
 /**
@@ -236,7 +238,7 @@ return {
     SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1; info.isResend = false;
     // Setting an array's length is a C++ accessor call (Runtime_StoreCallbackProperty, JSArray::SetLength)
     // even when it is already 0 (~4 % of a cold lone frame's decode samples in perf). Only rewrites need it.
     if (info.valueRewrites.length !== 0) info.valueRewrites.length = 0;
@@ -960,7 +962,7 @@ function valueWithSample(member: Field, write: string): string {
 function recordHead(fields: Field[]): string {
   const i = fields.findIndex((f) => protoNameOf(f) === 'is_resend' && f.type === 'bool' && !f.partOf && !f.repeated);
   const resend = i < 0 ? 'false' : `v${i} !== 0`;
-  return `if (HK !== null) { var hk = HK; HK = null; O.n = ON; hk(${resend}); ON = O.n; gr(0); } INFO.recordStart = ON;`;
+  return `INFO.isResend = ${resend}; if (HK !== null) { var hk = HK; HK = null; O.n = ON; hk(${resend}); ON = O.n; gr(0); } INFO.recordStart = ON;`;
 }
 
 /** A Value whose oneof ended on string_value is written whole by vstr (it may become a locationValue). */
