@@ -173,9 +173,10 @@ const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMI
 
 /**
  * Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts),
- * and normalised records encoded again by protobufjs instead of patched from the car's bytes.
+ * normalised records encoded again by protobufjs instead of patched from the car's bytes, and record
+ * JSONs of rows decoded values only made on demand on this thread (valuesOnlyRecordJson).
  */
-export const transcoderStats = { fallbacks: 0, reencoded: 0 };
+export const transcoderStats = { fallbacks: 0, reencoded: 0, recordJsonOnDemand: 0 };
 
 /**
  * Decode one batch of frames: envelope -> topic -> protobuf wire bytes -> canonical JSON bytes (with
@@ -628,6 +629,7 @@ const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
  * record's publish, or DecodedRecord.hold). Not while decodeBatch runs (they share the sink).
  */
 export function valuesOnlyRecordJson(frames: Uint8Array, start: number, end: number, vin: string): string | null {
+  transcoderStats.recordJsonOnDemand++;
   const mark = SINK.n;
   const nonAscii = SINK.nonAscii;
   SINK.nonAscii = false;
