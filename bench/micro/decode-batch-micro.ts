@@ -2,7 +2,7 @@
 // cars' frames: ~20-datum V records from the drive/charge story, the odd alert and error), what
 // crossing back to the main thread costs (the structured clone of the result, its buffers transferred
 // as the worker sends them), and the main thread's receiveOutcomes, per record.
-//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker|recycled] [--rounds 1]
+//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker|recycled|unwatched] [--rounds 1]
 // Lines marked "unwatched" decode every frame as the pool does a VIN no dashboard watches when no sink
 // reads record text (TEXT_LEVEL.VALUES_ONLY: the fleet's common case); the others as watched (a
 // dashboard message per record: the task's `watched` absent).
@@ -82,6 +82,11 @@ const unwatchedTask: DecodeTask = { ...task, watched: new Uint8Array(task.vins.l
 let results: DecodeResult[] | null = null;
 let next = 0;
 for (let round = 0; round < Number(values.rounds); round++) {
+  if (values.only === 'unwatched') {
+    // The server's path for the fleet's common case alone (for a profile of it).
+    measure('decodeBatch + transfer back, recycled, unwatched', unwatchedTask, () => recycled(unwatchedTask));
+    continue;
+  }
   if (values.only === 'recycled') {
     // The server's path alone (for a profile of it).
     measure('decodeBatch + transfer back, result recycled', task, () => recycled(task));

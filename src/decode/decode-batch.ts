@@ -601,12 +601,13 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   headVin = vin;
   headTopic = topic;
   headReceivedAt = receivedAt;
-  const vinJson = vinJsonOf(vin);
-  // Values only writes no head: the resend flag is read from INFO (no call back per record).
+  // Values only writes no VIN and no head: the VIN's JSON is not made (a fleet's frames come from many
+  // VINs, so it is rarely the last one's) and the resend flag is read from INFO (no call back per record).
+  const vinJson = vo ? NO_VIN_JSON : vinJsonOf(vin);
   if (!TRANSCODER.run(topic, frames, start, end, vinJson.words, STATE, INFO, vo ? null : writeRecordHead, datumValues, vo)) return false;
   // The record JSON holds the VIN (wl: no flag kept): a non-ASCII one makes the row's text UTF-8 (the
   // dashboard message's head says so too, but a record JSON alone has no head).
-  if (vinJson.nonAscii && !vo) SINK.nonAscii = true;
+  if (vinJson.nonAscii) SINK.nonAscii = true;
   gathered = datumValues !== null;
   transcodedCreatedAtMs = INFO.createdAtMs;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
@@ -735,6 +736,8 @@ const VIN_MAX_PLAIN = 256;
 const PLAIN_VIN_JSON: VinJson = { words: new Int32Array(1 + ((VIN_MAX_PLAIN + 2 + 3) >> 2)), nonAscii: false };
 let lastVin = '';
 let lastVinJson: VinJson | null = null;
+/** What a values-only record is given for the VIN it does not write. */
+const NO_VIN_JSON: VinJson = { words: toWords(''), nonAscii: false };
 function vinJsonOf(vin: string): VinJson {
   if (vin === lastVin && lastVinJson !== null) return lastVinJson;
   lastVin = vin;
