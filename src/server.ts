@@ -97,6 +97,9 @@ export async function startServer(config: AppConfig, overrides: ServerOverrides 
       inlineMaxBytes: config.decode.inlineMaxBytes,
       // The dashboard stage starts after the pool: until then no dashboard watches anything.
       isWatched: (vin) => dashboard?.hub.isWatching(vin) ?? false,
+      // What reads every record's text (NATS, MQTT, the database, a bus handed in) gets it from the decode
+      // stage; otherwise an unwatched car's records are decoded values only (their JSON made on demand).
+      recordText: natsMode || overrides.bus !== undefined || config.mqtt.url !== '' || config.postgres.url !== '',
       // The NATS stream stores the normalised record, never the car's own bytes (spoofable VIN).
       normalisedPayloads: natsMode && config.nats.recordEncoding === 'protobuf',
       // Only the in-process bus made here: its subscribers are done with a record's payload view when

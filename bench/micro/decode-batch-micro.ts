@@ -2,12 +2,15 @@
 // cars' frames: ~20-datum V records from the drive/charge story, the odd alert and error), what
 // crossing back to the main thread costs (the structured clone of the result, its buffers transferred
 // as the worker sends them), and the main thread's receiveOutcomes, per record.
-//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker|recycled] [--rounds 1]
+//   node dist/bench/micro/decode-batch-micro.js [--frames 256] [--seconds 5] [--only worker|recycled|unwatched] [--rounds 1]
+// Lines marked "unwatched" decode every frame as the pool does a VIN no dashboard watches when no sink
+// reads record text (TEXT_LEVEL.VALUES_ONLY: the fleet's common case); the others as watched (a
+// dashboard message per record: the task's `watched` absent).
 // With --rounds N the lines are measured in turn N times: a line measured right after another is not
 // favoured by the order (the first line of a run tends to come out lowest: the heap is still small).
 import { parseArgs } from 'node:util';
 import { decodeBatch, offerResultBuffers, receiveOutcomes, transcoderStats } from '../../src/decode/decode-batch.js';
-import type { DecodeResult, DecodeTask } from '../../src/decode/decode-task.js';
+import { TEXT_LEVEL, type DecodeResult, type DecodeTask } from '../../src/decode/decode-task.js';
 import { packFrames } from '../../tools/pack-frames.js';
 import { StoryFrames } from './story-frames.js';
 
@@ -73,16 +76,25 @@ const sample = receiveOutcomes(decodeBatch(task), task.frames);
 const records = sample.filter((o) => o.kind === 'record').length;
 console.log(`batch: ${task.vins.length} frames, ${records} records, ${new Uint8Array(task.frames).byteLength} bytes; transcoder fallbacks so far: ${transcoderStats.fallbacks}`);
 const natsTask: DecodeTask = { ...task, normalise: true };
+const UNWATCHED_LEVEL: number = TEXT_LEVEL.VALUES_ONLY;
+const unwatchedTask: DecodeTask = { ...task, watched: new Uint8Array(task.vins.length).fill(UNWATCHED_LEVEL) };
 // Made when first measured: 64 results held from the start would change the other lines' GC.
 let results: DecodeResult[] | null = null;
 let next = 0;
 for (let round = 0; round < Number(values.rounds); round++) {
+  if (values.only === 'unwatched') {
+    // The server's path for the fleet's common case alone (for a profile of it).
+    measure('decodeBatch + transfer back, recycled, unwatched', unwatchedTask, () => recycled(unwatchedTask));
+    continue;
+  }
   if (values.only === 'recycled') {
     // The server's path alone (for a profile of it).
     measure('decodeBatch + transfer back, result recycled', task, () => recycled(task));
+    measure('... every VIN unwatched (values only)', unwatchedTask, () => recycled(unwatchedTask));
     continue;
   }
   measure('decodeBatch (worker)', task, () => decodeBatch(task));
+  measure('decodeBatch, every VIN unwatched (values only)', unwatchedTask, () => decodeBatch(unwatchedTask));
   measure('decodeBatch + normalised protobuf (NATS)', natsTask, () => decodeBatch(natsTask));
   if (values.only !== 'worker') {
     measure('decodeBatch + transfer back (worker total)', task, () => crossBack(decodeBatch(task)));

@@ -22,7 +22,9 @@
 // With either, the CPU lines subtract two large, noisy figures (the eviction itself is in each): read the
 // line "one call timed alone", the median of each direct call's own time (1,000 functions: a lone V
 // frame's decodeBatch ~5.7 µs warm -> ~25 cold on the 2-core box, as V measured in a scratch loop).
-//   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3] [--evict-kb 0] [--evict-code 0]
+// --unwatched 1 decodes every frame as a VIN no dashboard watches (the fleet's common case: values only,
+// TEXT_LEVEL.VALUES_ONLY; the pool's isWatched says no), rather than with its dashboard message.
+//   node dist/bench/micro/lone-frame-micro.js [--frames 20000] [--rounds 3] [--evict-kb 0] [--evict-code 0] [--unwatched 0]
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
 import pino from 'pino';
@@ -32,7 +34,10 @@ import { ServerMetrics } from '../../src/metrics/server-metrics.js';
 import { CarTalk, envelopeOf } from '../fleet/frames.js';
 import * as vehicleListener from '../../src/vehicle/vehicle-listener.js';
 
-const { values } = parseArgs({ options: { frames: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' }, 'evict-kb': { type: 'string', default: '0' }, 'evict-code': { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { frames: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' }, 'evict-kb': { type: 'string', default: '0' }, 'evict-code': { type: 'string', default: '0' }, unwatched: { type: 'string', default: '0' } } });
+const unwatched = values.unwatched === '1';
+/** The task's watched column of an unwatched VIN (the branch point's tree: 0, the record JSON alone). */
+const UNWATCHED_LEVEL = 2;
 const count = Number(values.frames);
 const rounds = Number(values.rounds);
 const evictBytes = Number(values['evict-kb']) * 1024;
@@ -122,7 +127,7 @@ function direct(n: number): Promise<number> {
   CALLS = [];
   const shared = new SharedArrayBuffer(64 * 1024);
   const view = new Uint8Array(shared);
-  const task = { frames: shared, offsets: new Uint32Array(2), vins: [vin], receivedAt: new Float64Array(1), watched: new Uint8Array(1) };
+  const task = { frames: shared, offsets: new Uint32Array(2), vins: [vin], receivedAt: new Float64Array(1), watched: Uint8Array.of(unwatched ? UNWATCHED_LEVEL : 1) };
   return perTurn(n, (i, next) => {
     const frame = new Uint8Array(frames[i % frames.length]!);
     view.set(frame);
@@ -130,7 +135,7 @@ function direct(n: number): Promise<number> {
     task.receivedAt[0] = RECEIVED_AT + i;
     setImmediate(() => {
       const t0 = performance.now();
-      receiveOutcomes(decodeBatch(task), shared);
+      receiveOutcomes(decodeBatch(task), shared, task.vins);
       CALLS.push(performance.now() - t0);
       next();
     });
@@ -158,7 +163,7 @@ async function viaPool(n: number, reuseInlineFrames: boolean, recycle = false): 
   connection.attach(OPEN_SOCKET as unknown as Parameters<typeof connection.attach>[0]);
   const pool = new DecodePool<number>(
     // Asserted: the same file builds in the branch point's tree, whose options have no aroundDelivery.
-    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, recycleResults: () => recycle, aroundDelivery, metrics: metrics.decode, logger: pino({ level: 'silent' }) } as DecodePoolOptions,
+    { workers: 1, batchMaxFrames: 256, taskTimeoutMs: 10_000, inlineMaxFrames: 4, reuseInlineFrames, ...(unwatched ? { isWatched: () => false } : {}), recycleResults: () => recycle, aroundDelivery, metrics: metrics.decode, logger: pino({ level: 'silent' }) } as DecodePoolOptions,
     // Not kept (a port.postMessage returns true, which would say kept). The ack queued as the actor does.
     (_ticket, batch, index, _seq, arrivedAt) => {
       connection.awaitingReply++;

@@ -70,7 +70,11 @@ export class DecodedRecord implements BusRecord {
     this.createdAtMs = createdAtMs;
     this.clientVersion = clientVersion;
     this.origin = origin;
-    if (keep) this.txidText = batch.txid(index);
+    if (keep) {
+      this.txidText = batch.txid(index);
+      // Values only (see recordJson): its JSON is read from the frames, which outlive only the publish.
+      if (batch.valuesOnly(index)) this.json = batch.recordJson(index, vin);
+    }
     if (createdAtMs === undefined) this.createdAtText = null;
     else if (keep) this.createdAtText = batch.createdAt(index);
   }
@@ -87,9 +91,13 @@ export class DecodedRecord implements BusRecord {
     return createdAt !== undefined ? createdAt : (this.createdAtText = this.batch.createdAt(this.index));
   }
 
+  /**
+   * A record decoded values only (nothing read its text at submit) has its JSON made from its payload
+   * when first asked for: during publish, or at hold() (the payload's frames are reused afterwards).
+   */
   get recordJson(): string | null {
     const json = this.json;
-    return json !== undefined ? json : (this.json = this.batch.recordJson(this.index));
+    return json !== undefined ? json : (this.json = this.batch.recordJson(this.index, this.vin));
   }
 
   /** '' when no dashboard watched the VIN at submit time: the hub builds it (dashboardMessageOf) if one does by now. */
@@ -140,6 +148,7 @@ export class DecodedRecord implements BusRecord {
   hold(): RecordHold {
     // The frames it is read from are reused once the publish is over; the result buffer is held.
     if (this.txidText === null) this.txidText = this.batch.txid(this.index);
+    if (this.json === undefined && this.batch.valuesOnly(this.index)) this.json = this.batch.recordJson(this.index, this.vin);
     this.batch.hold();
     return this.batch;
   }

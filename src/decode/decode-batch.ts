@@ -27,6 +27,7 @@ import {
   KIND_ERROR,
   KIND_RECORD,
   SLOT,
+  TEXT_LEVEL,
   align8,
   type DecodeResult,
   type DecodeTask,
@@ -149,7 +150,7 @@ let transcodedCreatedAtMs = Number.NaN;
 /** The batch's table, written here and copied into the result (grown as needed, kept across batches). */
 let TABLE = new Int32Array(FRAME_SLOTS * 256);
 const NO_INTERNAL_ERRORS: readonly string[] = Object.freeze([]);
-const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, valueRewrites: [] };
+const INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, isResend: false, valueRewrites: [] };
 /** The VIN's field number in each record type (the normalised protobuf replaces it). */
 const VIN_FIELD = new Map(Object.entries(RECORD_TYPES).map(([topic, type]) => [topic, SCHEMA_ROOT.lookupType(type).fields.vin!.id]));
 /**
@@ -172,9 +173,10 @@ const TRANSCODER = buildTranscoder(SCHEMA_ROOT, SINK, { maxEntries: PAYLOAD_LIMI
 
 /**
  * Frames whose payload left the transcoder's common path and went through protobufjs (see transcoder.ts),
- * and normalised records encoded again by protobufjs instead of patched from the car's bytes.
+ * normalised records encoded again by protobufjs instead of patched from the car's bytes, and record
+ * JSONs of rows decoded values only made on demand on this thread (valuesOnlyRecordJson).
  */
-export const transcoderStats = { fallbacks: 0, reencoded: 0 };
+export const transcoderStats = { fallbacks: 0, reencoded: 0, recordJsonOnDemand: 0 };
 
 /**
  * Decode one batch of frames: envelope -> topic -> protobuf wire bytes -> canonical JSON bytes (with
@@ -211,8 +213,11 @@ export function decodeBatch(task: DecodeTask, smallSpares = false): DecodeResult
     const normalisedMark = NORMALISED.n;
     const samplesMark = SAMPLES.count;
     try {
-      withDashboardMessage = watched === undefined || watched[i] !== 0;
-      table[row + SLOT.DASHBOARD] = withDashboardMessage ? 1 : 0;
+      const level = watched === undefined ? TEXT_LEVEL.DASHBOARD_MESSAGE : watched[i]!;
+      // Values only needs the samples read here: the history reads a record without them from its text.
+      valuesOnly = level === TEXT_LEVEL.VALUES_ONLY && samples;
+      withDashboardMessage = level !== TEXT_LEVEL.RECORD_JSON && level !== TEXT_LEVEL.VALUES_ONLY;
+      table[row + SLOT.DASHBOARD] = withDashboardMessage ? TEXT_LEVEL.DASHBOARD_MESSAGE : valuesOnly ? TEXT_LEVEL.VALUES_ONLY : TEXT_LEVEL.RECORD_JSON;
       decodeFrame(frames, task.offsets[i]!, task.offsets[i + 1]!, task.vins[i]!, task.receivedAt[i]!, table, row);
       if (table[row + SLOT.CREATED_AT_START]! >= 0) writeCreatedAtMs(table, row);
       // The recent history's values, read here from the bytes rather than from the text on the main thread.
@@ -549,6 +554,9 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
   table[row + SLOT.PAYLOAD_START] = payloadStart;
   table[row + SLOT.PAYLOAD_END] = payloadEnd;
   const topic = topicEnd - topicStart === 1 && frames[topicStart] === 0x56 ? 'V' : latin1.decode(frames.subarray(topicStart, topicEnd));
+  // Values only is for V records (the state and samples are theirs); any other is written whole.
+  const vo = valuesOnly && topic === 'V';
+  if (valuesOnly && !vo) table[row + SLOT.DASHBOARD] = TEXT_LEVEL.RECORD_JSON;
   const messageStart = SINK.n;
   const stateMark = STATE.length;
   SINK.nonAscii = false;
@@ -561,10 +569,12 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
     writeHead(vin, topic, receivedAt, false);
     table[row + SLOT.RECORD_START] = table[row + SLOT.RECORD_END] = SINK.n;
     if (withDashboardMessage) SINK.ascii('null}');
-  } else if (transcode(topic, frames, payloadStart, payloadEnd, vin, receivedAt, table, row)) {
+  } else if (transcode(topic, frames, payloadStart, payloadEnd, vin, receivedAt, table, row, vo)) {
     patchable = INFO.rewrites === INFO.valueRewrites.length;
   } else {
     patchable = false;
+    // protobufjs's path writes the record JSON: the row says so (rare; the on-demand text is for the transcoder's rows).
+    if (vo) table[row + SLOT.DASHBOARD] = TEXT_LEVEL.RECORD_JSON;
     SINK.n = messageStart;
     STATE.length = stateMark;
     SINK.nonAscii = false;
@@ -587,12 +597,17 @@ function decodeFrame(frames: Uint8Array, start: number, end: number, vin: string
 }
 
 /** The common path: the generated transcoder. False when the record left it (nothing is kept then). */
-function transcode(topic: string, frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number): boolean {
+function transcode(topic: string, frames: Uint8Array, start: number, end: number, vin: string, receivedAt: number, table: Int32Array, row: number, vo: boolean): boolean {
   headVin = vin;
   headTopic = topic;
   headReceivedAt = receivedAt;
-  headResend = false;
-  if (!TRANSCODER.run(topic, frames, start, end, vinJsonOf(vin).words, STATE, INFO, writeRecordHead, datumValues)) return false;
+  // Values only writes no VIN and no head: the VIN's JSON is not made (a fleet's frames come from many
+  // VINs, so it is rarely the last one's) and the resend flag is read from INFO (no call back per record).
+  const vinJson = vo ? NO_VIN_JSON : vinJsonOf(vin);
+  if (!TRANSCODER.run(topic, frames, start, end, vinJson.words, STATE, INFO, vo ? null : writeRecordHead, datumValues, vo)) return false;
+  // The record JSON holds the VIN (wl: no flag kept): a non-ASCII one makes the row's text UTF-8 (the
+  // dashboard message's head says so too, but a record JSON alone has no head).
+  if (vinJson.nonAscii) SINK.nonAscii = true;
   gathered = datumValues !== null;
   transcodedCreatedAtMs = INFO.createdAtMs;
   table[row + SLOT.RECORD_START] = INFO.recordStart;
@@ -600,20 +615,46 @@ function transcode(topic: string, frames: Uint8Array, start: number, end: number
   table[row + SLOT.SIGNALS] = INFO.signals;
   table[row + SLOT.CREATED_AT_START] = INFO.createdAtStart;
   table[row + SLOT.CREATED_AT_END] = INFO.createdAtEnd;
-  table[row + SLOT.IS_RESEND] = headResend ? 1 : 0;
+  table[row + SLOT.IS_RESEND] = INFO.isResend ? 1 : 0;
   writeTail();
   return true;
+}
+
+const ON_DEMAND_INFO: TranscodeInfo = { signals: 0, createdAtStart: -1, createdAtEnd: -1, createdAtMs: NaN, rewrites: 0, recordStart: -1, isResend: false, valueRewrites: [] };
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * The record JSON of a V record decoded values only (TEXT_LEVEL.VALUES_ONLY), made now from its payload
+ * (`frames`[start, end), as the car sent it) by the transcoder that decoded it, for the certificate
+ * VIN: the same text the record JSON level writes. On the main thread, while the payload is valid (the
+ * record's publish, or DecodedRecord.hold). Not while decodeBatch runs (they share the sink).
+ */
+export function valuesOnlyRecordJson(frames: Uint8Array, start: number, end: number, vin: string): string | null {
+  transcoderStats.recordJsonOnDemand++;
+  const mark = SINK.n;
+  const nonAscii = SINK.nonAscii;
+  SINK.nonAscii = false;
+  try {
+    const vinJson = vinJsonOf(vin);
+    if (TRANSCODER.run('V', frames, start, end, vinJson.words, null, ON_DEMAND_INFO, null, null, false)) {
+      const bytes = SINK.bytes.subarray(ON_DEMAND_INFO.recordStart, SINK.n);
+      return SINK.nonAscii || vinJson.nonAscii ? utf8.decode(bytes) : latin1.decode(bytes);
+    }
+    // A row is values only only when the transcoder wrote it; protobufjs's path answers the same should it not now.
+    return decodeRecord('V', frames.subarray(start, end), vin).json;
+  } finally {
+    SINK.n = mark;
+    SINK.nonAscii = nonAscii;
+  }
 }
 
 // The frame transcode() is writing, for writeRecordHead (a module function: no closure per frame).
 let headVin = '';
 let headTopic = '';
 let headReceivedAt = 0;
-let headResend = false;
 
 /** The transcoder's RecordHead: the dashboard message head, now that the record's resend flag is known. */
 function writeRecordHead(isResend: boolean): void {
-  headResend = isResend;
   writeHead(headVin, headTopic, headReceivedAt, isResend);
 }
 
@@ -695,6 +736,8 @@ const VIN_MAX_PLAIN = 256;
 const PLAIN_VIN_JSON: VinJson = { words: new Int32Array(1 + ((VIN_MAX_PLAIN + 2 + 3) >> 2)), nonAscii: false };
 let lastVin = '';
 let lastVinJson: VinJson | null = null;
+/** What a values-only record is given for the VIN it does not write. */
+const NO_VIN_JSON: VinJson = { words: toWords(''), nonAscii: false };
 function vinJsonOf(vin: string): VinJson {
   if (vin === lastVin && lastVinJson !== null) return lastVinJson;
   lastVin = vin;
@@ -765,6 +808,8 @@ const V_HEAD = ((): { beforeVin: Int32Array; beforeReceivedAt: Int32Array; plain
 
 /** The frame being decoded has a dashboard watching its VIN: write the message around its record. */
 let withDashboardMessage = true;
+/** Nothing reads the frame's record text (TEXT_LEVEL.VALUES_ONLY, samples read here): a V record is written values only. */
+let valuesOnly = false;
 
 /** The dashboard message's closing brace, when there is a message. */
 function writeTail(): void {
@@ -870,12 +915,12 @@ function wordsInto(words: Int32Array, text: string): void {
  * The main thread's half as one FrameOutcome per row (tests, the fuzz oracle, tools). The hot path
  * reads the rows by index from a DecodedBatch instead (DecodePool.deliver), making no object per frame.
  * Call it once per result: the state offsets are rebased in place (the buffer was transferred to this
- * thread).
+ * thread). `vins`: the task's, for the record JSON of rows decoded values only (made on demand).
  */
-export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer | ArrayBuffer): FrameOutcome[] {
+export function receiveOutcomes(result: DecodeResult, frames: SharedArrayBuffer | ArrayBuffer, vins?: readonly string[]): FrameOutcome[] {
   const batch = new DecodedBatch(result, frames);
   const outcomes = new Array<FrameOutcome>(batch.count);
-  for (let i = 0; i < batch.count; i++) outcomes[i] = batch.outcome(i);
+  for (let i = 0; i < batch.count; i++) outcomes[i] = batch.outcome(i, vins?.[i]);
   return outcomes;
 }
 

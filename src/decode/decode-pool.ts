@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { DecodeMetrics } from './decode-metrics.js';
 import { RECYCLED_RESULT_MIN_BYTES, decodeBatch, offerInlineResultBuffer } from './decode-batch.js';
 import { DecodedBatch } from './decoded-batch.js';
-import { align8, columnBytes, type ChannelBatch, type DecodeResult, type DecodeTask } from './decode-task.js';
+import { TEXT_LEVEL, align8, columnBytes, type ChannelBatch, type DecodeResult, type DecodeTask } from './decode-task.js';
 import type { StoredBody } from '../protocol/stored-body.js';
 import { decodeStoredBatch, type StoredDecodeTask, type StoredOutcome } from './stored-batch.js';
 import { decodeResultOf, storedOutcomesOf } from './worker-replies.js';
@@ -43,6 +43,12 @@ export interface DecodePoolOptions {
    */
   isWatched?: (vin: string) => boolean;
   /**
+   * Some consumer reads every record's text (a durable bus, MQTT, the database): frames of unwatched
+   * VINs get their record JSON. Otherwise (with isWatched) they are decoded values only
+   * (TEXT_LEVEL.VALUES_ONLY) and a record's JSON is made on demand by whoever asks during its publish.
+   */
+  recordText?: boolean;
+  /**
    * The outcome handler, and whatever it hands `frames` (or views of it) to, is done with them when it
    * returns (unless it returns true): inline batches then reuse one buffer instead of a new shared buffer
    * each, and a worker's batch hands its buffer on to a later batch (a new shared buffer is zero-filled:
@@ -80,7 +86,7 @@ interface Batch<T> {
   /** Frame i is frames[offsets[i], offsets[i+1]); offsets[0] is 0. */
   offsets: Uint32Array;
   receivedAt: Float64Array;
-  /** 1 per frame whose VIN a dashboard watches (DecodeTask.watched). */
+  /** Per frame, the text its record gets (DecodeTask.watched, TEXT_LEVEL). */
   watched: Uint8Array;
   vins: string[];
   /** One per frame: its count is the batch's. */
@@ -240,11 +246,15 @@ export class DecodePool<T> {
   /** decodeStored requests of this event-loop turn, decoded together (flushStored). */
   private storedWaiting: Array<{ bodies: StoredBody[]; resolve: (outcomes: StoredOutcome[]) => void }> = [];
 
+  /** The text a frame of an unwatched VIN gets (DecodeTask.watched): RECORD_JSON with recordText, else VALUES_ONLY. */
+  private readonly unwatchedLevel: number;
+
   constructor(options: DecodePoolOptions, onOutcome: OutcomeHandler<T>) {
     this.options = options;
     this.onOutcome = onOutcome;
     this.inlineMaxFrames = options.workerFile === undefined || String(options.workerFile) === String(DEFAULT_WORKER_FILE) ? (options.inlineMaxFrames ?? 0) : 0;
     this.inlineMaxBytes = options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES;
+    this.unwatchedLevel = options.recordText === true ? TEXT_LEVEL.RECORD_JSON : TEXT_LEVEL.VALUES_ONLY;
     const workerFile = options.workerFile ?? DEFAULT_WORKER_FILE;
     this.workerFile = workerFile instanceof URL ? workerFile.href : workerFile.startsWith('file:') ? workerFile : pathToFileURL(workerFile).href;
     this.pool = new Piscina({
@@ -352,7 +362,7 @@ export class DecodePool<T> {
     batch.receivedAt[i] = receivedAt;
     batch.seqs[i] = seq;
     batch.arrivals[i] = arrivedAt;
-    batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? 1 : 0;
+    batch.watched[i] = this.options.isWatched === undefined || this.options.isWatched(vin) ? TEXT_LEVEL.DASHBOARD_MESSAGE : this.unwatchedLevel;
     batch.vins.push(vin);
     batch.tickets.push(ticket);
 

@@ -21,8 +21,11 @@ export interface DecodeTask {
    */
   normalise?: boolean;
   /**
-   * Per frame: 1 when some dashboard watches its VIN, 0 when none does (then only the record JSON is
-   * written, no dashboard message around it). Absent: every frame gets its dashboard message.
+   * Per frame, the text its record gets (TEXT_LEVEL): 1 when some dashboard watches its VIN (the
+   * dashboard message around the record JSON), 0 the record JSON alone, 2 its values alone when nothing
+   * reads its text (a V record's datum Values and created_at: what the state, the samples and the
+   * table read; the record JSON is made on demand from the payload, DecodedBatch.recordJson). Absent:
+   * every frame gets its dashboard message.
    */
   watched?: Uint8Array;
   /**
@@ -228,7 +231,11 @@ export const SLOT = {
   /** The normalised record's protobuf in `normalised`; start -1: none. */
   NORMALISED_START: 20,
   NORMALISED_END: 21,
-  /** 1 when the text of the record is its dashboard message, 0 when it is the record JSON alone. */
+  /**
+   * What the row's text is (TEXT_LEVEL): 1 its dashboard message, 0 the record JSON alone, 2 its values
+   * alone (the datums' Value JSON back to back, then the created_at text in quotes; RECORD_START and
+   * RECORD_END then span them, not a record JSON).
+   */
   DASHBOARD: 22,
   /**
    * The created_at as epoch ms (sampleTime of its text; 0 when it has none), in two slots: ms = HI *
@@ -243,6 +250,12 @@ export const SLOT = {
   SAMPLE: 25,
 } as const;
 export const FRAME_SLOTS = 26;
+
+/**
+ * What text a record gets: DecodeTask.watched per frame, SLOT.DASHBOARD per row (what was written: a
+ * frame asked for VALUES_ONLY that is not a V record, or left the transcoder, gets RECORD_JSON).
+ */
+export const TEXT_LEVEL = { RECORD_JSON: 0, DASHBOARD_MESSAGE: 1, VALUES_ONLY: 2 } as const;
 
 /** SLOT.KIND values: indexes of OUTCOME_KINDS. */
 export const KIND_RECORD = 0;

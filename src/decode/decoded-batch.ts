@@ -8,10 +8,12 @@ import {
   KIND_RECORD,
   OUTCOME_KINDS,
   SLOT,
+  TEXT_LEVEL,
   type DecodeResult,
   type FrameOutcome,
 } from './decode-task.js';
 import { SAMPLE_VALUES } from '../history/signal-sample.js';
+import { valuesOnlyRecordJson } from './decode-batch.js';
 
 const WORKER_FAILED = ERROR_KINDS.indexOf('worker_failed');
 /** Most bytes of a batch's text one latin1 string holds (DecodedBatch.makeChunk): about ten records. */
@@ -393,10 +395,24 @@ export class DecodedBatch {
     return this.table[i * FRAME_SLOTS + SLOT.MESSAGE_START]!;
   }
 
-  /** The record's canonical JSON, a slice of text(i); null for an opaque (unknown-topic) record. */
-  recordJson(i: number): string | null {
-    const text = this.text(i);
+  /** Whether row i's text is its values alone (TEXT_LEVEL.VALUES_ONLY): its record JSON is made on demand. */
+  valuesOnly(i: number): boolean {
+    return this.table[i * FRAME_SLOTS + SLOT.DASHBOARD] === TEXT_LEVEL.VALUES_ONLY;
+  }
+
+  /**
+   * The record's canonical JSON, a slice of text(i); null for an opaque (unknown-topic) record. A row
+   * decoded values only (valuesOnly(i)) has none in its text: it is made now from the payload in the
+   * frames (valid while the record is published: see DecodedRecord) for `vin`, the frame's certificate
+   * VIN, which such a row needs; a new string per call (DecodedRecord keeps it).
+   */
+  recordJson(i: number, vin?: string): string | null {
     const row = i * FRAME_SLOTS;
+    if (this.table[row + SLOT.DASHBOARD] === TEXT_LEVEL.VALUES_ONLY) {
+      if (vin === undefined) throw new Error('DecodedBatch.recordJson: a row decoded values only needs its VIN');
+      return valuesOnlyRecordJson(this.source, this.table[row + SLOT.PAYLOAD_START]!, this.table[row + SLOT.PAYLOAD_END]!, vin);
+    }
+    const text = this.text(i);
     const base = this.table[row + SLOT.MESSAGE_START]!;
     const start = this.table[row + SLOT.RECORD_START]!;
     const end = this.table[row + SLOT.RECORD_END]!;
@@ -516,8 +532,11 @@ export class DecodedBatch {
     return this.holds;
   }
 
-  /** Frame i as one object with every field (tests, tools; the hot path reads fields by index instead). */
-  outcome(i: number): FrameOutcome {
+  /**
+   * Frame i as one object with every field (tests, tools; the hot path reads fields by index instead).
+   * `vin`: the frame's certificate VIN, for the record JSON of a row decoded values only.
+   */
+  outcome(i: number, vin?: string): FrameOutcome {
     const row = i * FRAME_SLOTS;
     const kindCode = this.table[row + SLOT.KIND]!;
     const replyStart = i === 0 ? 0 : this.table[(i - 1) * FRAME_SLOTS + SLOT.REPLY_END]!;
@@ -543,8 +562,8 @@ export class DecodedBatch {
     outcome.isResend = this.isResend(i);
     const normalisedPayload = this.normalisedPayload(i);
     if (normalisedPayload !== undefined) outcome.normalisedPayload = normalisedPayload;
-    outcome.recordJson = this.recordJson(i);
-    if (outcome.recordJson !== null) {
+    outcome.recordJson = this.recordJson(i, vin);
+    if (outcome.recordJson !== null && !this.valuesOnly(i)) {
       outcome.recordStart = this.table[row + SLOT.RECORD_START]! - this.textBase(i);
       outcome.recordEnd = this.table[row + SLOT.RECORD_END]! - this.textBase(i);
     }

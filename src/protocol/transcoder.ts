@@ -44,6 +44,8 @@ export interface TranscodeInfo {
   rewrites: number;
   /** Sink position where the record JSON starts (after what `head` wrote); -1 before it is known. */
   recordStart: number;
+  /** The record's is_resend (false for types without one), as `head` is told: set whether or not there is a head. */
+  isResend: boolean;
 }
 
 /**
@@ -137,7 +139,13 @@ interface Generated {
   /** vinJson: the certificate VIN as JSON text, UTF-8, in toWords' layout (bytesToWords; the caller notes whether it is ASCII). */
   /** head: see RecordHead; it writes through the sink (its `n`), as the transcoder's writes do. */
   /** datumValues: the followed signals' values, gathered as they are written (null: none gathered). */
-  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Int32Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null): boolean;
+  /**
+   * valuesOnly: a V record is written as its datums' Value JSON back to back and its created_at text,
+   * nothing else (no datum keys, brackets, VIN or flags): the state triples, datum values, created_at
+   * positions, signals and verdicts are those of the whole record, the text is what they point into.
+   * For a record whose text nobody reads (see DecodeTask.watched). Other record types are written whole.
+   */
+  run(topic: string, buf: Uint8Array, start: number, end: number, vinJson: Int32Array, state: StateIndex | null, info: TranscodeInfo, head: RecordHead | null, datumValues?: DatumValues | null, valuesOnly?: boolean): boolean;
 }
 
 const TIMESTAMP = 'google.protobuf.Timestamp';
@@ -220,15 +228,17 @@ var VIN = null, ST = null, INFO = null, DK = 0, DS = 0, DE = 0, VS = 0, VE = 0, 
 // LocationValue written). The values are doubles: kept in a Float64Array, not in variables of this
 // closure, whose every double store is a new HeapNumber and a write barrier (RecordWrite in m2's profile).
 var SM = null, SMS = null, VT = 0, VF = new Float64Array(4);
+// The record is written values only (see Generated.run): read by the V record's and the Datum's writers.
+var VO = false;
 ${RUNTIME_SOURCE}
 ${functions.join('\n')}
 return {
-  run: function (topic, buf, s, e, vinJson, state, info, head, datumValues) {
-    wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head;
+  run: function (topic, buf, s, e, vinJson, state, info, head, datumValues, valuesOnly) {
+    wire(buf); VIN = vinJson; ST = state; INFO = info; LOCDONE = false; HK = head; VO = valuesOnly === true;
     SM = datumValues === undefined ? null : datumValues; SMS = SM === null ? null : SM.signals; if (SM !== null) SM.n = 0;
     ON = O.n;
     if (OB !== O.bytes) { OB = O.bytes; OD = new DataView(OB.buffer, OB.byteOffset, OB.byteLength); }
-    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1;
+    info.signals = 1; info.createdAtStart = -1; info.createdAtEnd = -1; info.createdAtMs = NaN; info.rewrites = 0; info.recordStart = -1; info.isResend = false;
     // Setting an array's length is a C++ accessor call (Runtime_StoreCallbackProperty, JSArray::SetLength)
     // even when it is already 0 (~4 % of a cold lone frame's decode samples in perf). Only rewrites need it.
     if (info.valueRewrites.length !== 0) info.valueRewrites.length = 0;
@@ -240,7 +250,7 @@ return {
       throw err;
     } finally {
       O.n = ON;
-      ST = null; INFO = null; HK = null; SM = null; SMS = null;
+      ST = null; INFO = null; HK = null; SM = null; SMS = null; VO = false;
     }
   },
 };`;
@@ -788,7 +798,8 @@ function messageFunction(
       const open = '{' + JSON.stringify(jsonNameOf(first)) + ':';
       const close = ',' + JSON.stringify(jsonNameOf(second)) + ':';
       runtimeHeads.push({ en, open, close });
-      write.push(`if (HD[${head}][v0] !== undefined) wl(HD[${head}][v0]); else wa(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)});`);
+      // A Datum's head is not written values only (VO): its Value JSON is what the state points into.
+      write.push(`${isDatum ? 'if (!VO) ' : ''}{ if (HD[${head}][v0] !== undefined) wl(HD[${head}][v0]); else wa(${JSON.stringify(open)} + EN[${en}](v0) + ${JSON.stringify(close)}); }`);
       const member = isDatum ? loneDoubleMember(second) : null;
       if (member !== null) {
         doubleHead = runtimeHeads.length;
@@ -834,7 +845,7 @@ function messageFunction(
       alwaysWritten = true;
     });
     if (write.length === 0) write.push("wa('{');");
-    write.push('wb(125);');
+    write.push(isDatum ? 'if (!VO) wb(125);' : 'wb(125);');
     if (typeName === LOCATION_TYPE) {
       const at = (name: string): number => fields.findIndex((f) => protoNameOf(f) === name && f.type === 'double' && !f.partOf && !f.repeated);
       if (at('latitude') < 0 || at('longitude') < 0) throw new Error('transcoder: LocationValue has no double latitude and longitude');
@@ -850,7 +861,7 @@ function messageFunction(
   // The Value's and the Datum's closing braces are stored together, the Value's text ending at the first.
   const loneDouble = doubleHead < 0
     ? ''
-    : `if (e - s1 === 9 && B[s1] === ${doubleTag}) { var hq = HD[${doubleHead}][v0]; if (hq !== undefined) { wl(hq); var vs = ON - ${doublePrefix.length}; var dv = BD.getFloat64(s1 + 1, true); wd(dv); VT = 1; VF[0] = dv; if (ON + 2 > OB.length) gr(2); OB[ON] = 125; OB[ON + 1] = 125; ON++; ${datumBookkeeping('v0')} ON++; return; } }`;
+    : `if (e - s1 === 9 && B[s1] === ${doubleTag}) { var hq = HD[${doubleHead}][v0]; if (hq !== undefined) { if (VO) { wa(${JSON.stringify(doublePrefix)}); } else wl(hq); var vs = ON - ${doublePrefix.length}; var dv = BD.getFloat64(s1 + 1, true); wd(dv); VT = 1; VF[0] = dv; if (ON + 2 > OB.length) gr(2); OB[ON] = 125; OB[ON + 1] = 125; ON++; ${datumBookkeeping('v0')} if (!VO) ON++; return; } }`;
   // A datum as cars send it: its key (a one- or two-byte varint), then its value (shorter than 128
   // bytes), nothing else. Read without the scan loop; anything else takes the loop from the start.
   const datumFast = isDatum && fields.length === 2 && fields[0]!.id === 1 && fields[0]!.resolvedType instanceof protobuf.Enum && !fields[0]!.repeated &&
@@ -858,6 +869,20 @@ function messageFunction(
     ? `if (e - s >= 4 && B[s] === 8) { var fk = B[s + 1], fp = s + 2; if (fk >= 128) { if (B[fp] < 128) { fk = (fk & 127) | (B[fp] << 7); fp++; } else fp = e; } if (fp + 2 <= e && B[fp] === 18 && B[fp + 1] < 128 && fp + 2 + B[fp + 1] === e) { v0 = fk; s1 = fp + 2; e1 = e; n1 = 1; P = e; ${loneDouble} } }`
     : '';
   const isTop = VIN_FIELDS.has(`${typeName}.vin`);
+  // A record with datums, values only (VO): its datums (each writing its Value alone) without brackets
+  // or commas, then what else can fail or is read (the created_at, other messages), in the same order
+  // as the whole record, so the verdicts, state triples and datum values are the same.
+  const hasDatums = fields.some((f) => f.repeated && f.resolvedType instanceof protobuf.Type && f.resolvedType.fullName.slice(1) === DATUM_TYPE);
+  const valuesOnly = isTop && hasDatums
+    ? 'if (VO) { ' + fields.map((field, i) => {
+      const rt = field.resolvedType;
+      if (field.map || !(rt instanceof protobuf.Type)) return '';
+      if (field.repeated) {
+        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; m${visit(rt)}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
+      }
+      return valueOf(field, i);
+    }).join(' ') + ' return; }'
+    : '';
 
   return `
 function m${index}(s, e) {
@@ -872,6 +897,7 @@ function m${index}(s, e) {
   ${after.join(' ')}
   ${isTop && topCount >= 0 ? `INFO.signals = c${topCount};` : ''}
   ${isTop ? recordHead(fields) : ''}
+  ${valuesOnly}
   ${isValue ? valueStringHook(fields) : ''}
   ${write.join('\n  ')}
 }
@@ -936,7 +962,7 @@ function valueWithSample(member: Field, write: string): string {
 function recordHead(fields: Field[]): string {
   const i = fields.findIndex((f) => protoNameOf(f) === 'is_resend' && f.type === 'bool' && !f.partOf && !f.repeated);
   const resend = i < 0 ? 'false' : `v${i} !== 0`;
-  return `if (HK !== null) { var hk = HK; HK = null; O.n = ON; hk(${resend}); ON = O.n; gr(0); } INFO.recordStart = ON;`;
+  return `INFO.isResend = ${resend}; if (HK !== null) { var hk = HK; HK = null; O.n = ON; hk(${resend}); ON = O.n; gr(0); } INFO.recordStart = ON;`;
 }
 
 /** A Value whose oneof ended on string_value is written whole by vstr (it may become a locationValue). */

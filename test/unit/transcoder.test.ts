@@ -5,7 +5,9 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { createdAtMsOf, decodeBatch, receiveOutcomes, stateFieldName, transcoderStats } from '../../src/decode/decode-batch.js';
-import { FRAME_SLOTS, KIND_RECORD, SLOT, type FrameOutcome } from '../../src/decode/decode-task.js';
+import { FRAME_SLOTS, KIND_RECORD, SLOT, TEXT_LEVEL, type FrameOutcome } from '../../src/decode/decode-task.js';
+import { DecodedBatch } from '../../src/decode/decoded-batch.js';
+import { dashboardRecordMessage } from '../../src/protocol/record-message.js';
 import { SAMPLE_VALUES, SignalSample, readSampleFromBytes } from '../../src/history/signal-sample.js';
 import { writeStreamEnvelope } from '../../src/protocol/envelope.js';
 import protobuf from 'protobufjs';
@@ -14,6 +16,7 @@ import { encodeVehicleAlerts, encodeVehicleData, encodeVehicleErrors } from '../
 import { RECORD_TYPES, fieldNames, protoSchema } from '../../src/protocol/proto-schema.js';
 import {
   deepNestingPayloadArb,
+  fuzzFrameArb,
   garbagePayloadArb,
   mutate,
   mutationArb,
@@ -410,5 +413,115 @@ describe('transcoder: the same records and verdicts as protobufjs + the canonica
       fc.property(fc.array(datumArb, { minLength: 1, maxLength: 4 }), (datums) => agree('V', concat(datums.map((parts) => bytesField(1, concat(parts)))))),
       { numRuns: RUNS, seed: SEED + 7 },
     );
+  });
+});
+
+/**
+ * What a decoded row gives the main thread, read as the server reads it: the state values as bytes
+ * (stateBytes, before any text is made, as the actor does), then through the text; the created_at, the
+ * samples, the reply, the kind, and the record JSON (made on demand for a row decoded values only).
+ */
+function rowReading(batch: DecodedBatch, i: number, vin: string): Record<string, unknown> {
+  const kind = batch.kind(i);
+  const reading: Record<string, unknown> = { kind, errorKind: batch.errorKind(i), reply: Buffer.from(batch.reply(i)).toString('hex'), txid: batch.txid(i), topic: batch.topic(i) };
+  if (kind !== KIND_RECORD) return reading;
+  const triples = batch.triples;
+  const from = batch.stateFrom(i);
+  const to = batch.stateTo(i);
+  const bytes = batch.stateBytes(i);
+  if (bytes !== null) {
+    const at = batch.textBytesAt;
+    const values: string[] = [];
+    for (let s = from; s < to; s += 3) values.push(`${triples[s]}=${bytes.toString('utf8', at + triples[s + 1]!, at + triples[s + 2]!)}`);
+    if (batch.hasCreatedAt(i)) values.push(`createdAt=${bytes.toString('utf8', at + batch.createdAtStart(i), at + batch.createdAtEnd(i))}`);
+    reading.stateBytes = values;
+  }
+  const text = batch.text(i);
+  const base = batch.textBase(i);
+  const state: string[] = [];
+  for (let s = from; s < to; s += 3) state.push(`${triples[s]}=${text.slice(triples[s + 1]! - base, triples[s + 2]! - base)}`);
+  reading.state = state;
+  reading.createdAt = batch.createdAt(i);
+  reading.createdAtMs = batch.hasCreatedAt(i) ? batch.createdAtMs(i) : null;
+  const sampleAt = batch.sampleAt(i);
+  reading.samples = sampleAt < 0 ? null : Array.from(batch.samples.subarray(sampleAt, sampleAt + SAMPLE_VALUES), (v) => (Object.is(v, -0) ? '-0' : String(v)));
+  reading.signals = batch.signals(i);
+  reading.isResend = batch.isResend(i);
+  reading.payload = Buffer.from(batch.payload(i)).toString('hex');
+  reading.recordJson = batch.recordJson(i, vin);
+  return reading;
+}
+
+describe('transcoder: a record decoded values only (nothing reads its text) gives what the whole record gives', function () {
+  this.timeout(120_000);
+  const RECEIVED_AT = 1_780_000_000_123;
+  const vinArb = fc.oneof({ weight: 4, arbitrary: fc.constant(VIN) }, fc.constantFrom('5YJ3E7EB0LF00000Ü', 'LRW"quoted\\', ''), fc.string({ maxLength: 20 }));
+  const followed = ['Soc', 'BatteryLevel', 'VehicleSpeed', 'Odometer', 'Gear', 'Location', 'PackVoltage', 'DetailedChargeState'].map((name) => fieldNames().indexOf(name));
+  const doubleDatumsArb = fc
+    .array(fc.record({ key: fc.oneof(fc.constantFrom(...followed), fc.integer({ min: 0, max: 20_000 })), value: fc.oneof(fc.double(), fc.integer({ min: -100_000, max: 100_000 }).map((n) => n / 100)) }), { minLength: 1, maxLength: 8 })
+    .map((datums) => ({ topic: 'V', payload: concat(datums.map(({ key, value }) => { const b = Buffer.alloc(9); b[0] = 0x29; b.writeDoubleLE(value, 1); return bytesField(1, concat([varintField(1, key), bytesField(2, new Uint8Array(b))])); })) }));
+  const frameArb = fc.oneof(
+    { weight: 4, arbitrary: fc.oneof(anyPayloadArb, mutatedPayloadArb, doubleDatumsArb).map(({ topic, payload }) => ({ topic, payload })) },
+    { weight: 1, arbitrary: fuzzFrameArb.map((frame) => frame.bytes) },
+  );
+  // Per frame: the level the values-only batch asks for (mostly values only), and the reference's (record JSON or message).
+  const batchArb = fc.array(fc.record({ frame: frameArb, level: fc.constantFrom(2, 2, 2, 0, 1), reference: fc.constantFrom(0, 1) }), { minLength: 1, maxLength: 8 });
+
+  function decodeWithLevels(frames: Uint8Array[], vin: string, levels: number[]): DecodedBatch {
+    const task = packFrames(frames, vin, RECEIVED_AT);
+    task.watched = Uint8Array.from(levels);
+    return new DecodedBatch(decodeBatch(task), task.frames);
+  }
+
+  function expectSame(entries: Array<{ frame: { topic: string; payload: Uint8Array } | Uint8Array; level: number; reference: number }>, vin: string): void {
+    const frames = entries.map(({ frame }, n) => (frame instanceof Uint8Array ? frame : writeStreamEnvelope({ txid: `t${n}`, topic: frame.topic, payload: frame.payload })));
+    const reference = decodeWithLevels(frames, vin, entries.map((e) => e.reference));
+    const valuesOnly = decodeWithLevels(frames, vin, entries.map((e) => e.level));
+    for (let i = 0; i < frames.length; i++) {
+      const where = `frame ${i} ${Buffer.from(frames[i]!).toString('hex')} vin ${JSON.stringify(vin)}`;
+      const expected = rowReading(reference, i, vin);
+      const got = rowReading(valuesOnly, i, vin);
+      expect(got, where).to.deep.equal(expected);
+      if (got.kind !== KIND_RECORD) continue;
+      // A V record asked for values only that the transcoder wrote has no text but its values: no key, no VIN.
+      if (valuesOnly.valuesOnly(i)) {
+        expect(entries[i]!.level, where).to.equal(TEXT_LEVEL.VALUES_ONLY);
+        expect(valuesOnly.topic(i)).to.equal('V');
+        expect(valuesOnly.text(i), where).to.not.include('"key":');
+        expect(valuesOnly.hasDashboardMessage(i)).to.equal(false);
+      }
+      // The hub's late dashboard message, from the on-demand JSON, is the one the decode stage writes.
+      if (reference.hasDashboardMessage(i)) {
+        expect(dashboardRecordMessage(vin, valuesOnly.topic(i), RECEIVED_AT, got.recordJson as string | null, valuesOnly.isResend(i)), where).to.equal(reference.text(i));
+      }
+    }
+  }
+
+  it(`gives the same state values, times, samples, replies and kinds, and the same record JSON on demand, on ${RUNS} batches`, () => {
+    let valuesOnlyRows = 0;
+    fc.assert(
+      fc.property(batchArb, vinArb, (entries, vin) => {
+        expectSame(entries, vin);
+      }),
+      { numRuns: RUNS, seed: SEED + 20 },
+    );
+    // The property covered rows actually written values only (not all sent to protobufjs or refused).
+    for (const { topic, payload } of fc.sample(fc.oneof(anyPayloadArb, doubleDatumsArb), { numRuns: 200, seed: SEED + 21 })) {
+      const batch = decodeWithLevels([writeStreamEnvelope({ txid: 't', topic, payload })], VIN, [TEXT_LEVEL.VALUES_ONLY]);
+      if (batch.kind(0) === KIND_RECORD && batch.valuesOnly(0)) valuesOnlyRows++;
+    }
+    expect(valuesOnlyRows).to.be.greaterThan(50);
+  });
+
+  it('writes fewer bytes: a record of plain doubles is its values and created_at alone', () => {
+    const payload = encodeVehicleData({ vin: 'SPOOFED', createdAt: new Date('2026-11-30T12:00:00.250Z'), data: [{ key: 'VehicleSpeed', value: { doubleValue: 65.5 } }, { key: 'Soc', value: { doubleValue: 80 } }, { key: 'Location', value: { stringValue: '(37.5 N, 122.25 W)' } }] });
+    const frames = [writeStreamEnvelope({ txid: 't', topic: 'V', payload })];
+    const batch = decodeWithLevels(frames, VIN, [TEXT_LEVEL.VALUES_ONLY]);
+    expect(batch.valuesOnly(0)).to.equal(true);
+    expect(batch.text(0)).to.equal('{"doubleValue":65.5}{"doubleValue":80}{"locationValue":{"latitude":37.5,"longitude":-122.25}}"2026-11-30T12:00:00.250Z"');
+    const full = decodeWithLevels(frames, VIN, [TEXT_LEVEL.RECORD_JSON]);
+    expect(batch.recordJson(0, VIN)).to.equal(full.recordJson(0));
+    expect(batch.recordJson(0, VIN)).to.include(`"vin":"${VIN}"`);
+    expect(() => batch.recordJson(0)).to.throw(/needs its VIN/);
   });
 });
