@@ -33,7 +33,11 @@ const NO_WORDS = new DataView(new ArrayBuffer(0));
  * main thread's own JavaScript at saturation (BENCHMARKS.md, engineer L, session 11).
  */
 const WORD_COPY_MIN = 8;
-/** The last source remember copied from (one per decode batch) and its DataView: one view per batch, not per record. */
+/**
+ * The last source remember copied from (one per decode batch) and its DataView: one view per batch, not
+ * per record. It keeps that one result Buffer reachable until another batch's record comes (a worker's
+ * buffer handed back for recycling is detached by then and holds no bytes).
+ */
 let wordSource: Uint8Array = NO_BYTES;
 let wordSourceView: DataView = NO_WORDS;
 function wordsOf(source: Uint8Array): DataView {
