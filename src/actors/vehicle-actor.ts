@@ -26,6 +26,27 @@ const TIME_SPAN = 3;
 const TIME_ROOM = 32;
 /** A car's state bytes before its first record. */
 const NO_BYTES = new Uint8Array(0);
+const NO_WORDS = new DataView(new ArrayBuffer(0));
+/**
+ * Values at least this long are copied into a car's state four bytes at a time (DataView loads and
+ * stores, which TurboFan inlines); shorter ones byte by byte. The byte loop was the largest line of the
+ * main thread's own JavaScript at saturation (BENCHMARKS.md, engineer L, session 11).
+ */
+const WORD_COPY_MIN = 8;
+/**
+ * The last source remember copied from (one per decode batch) and its DataView: one view per batch, not
+ * per record. It keeps that one result Buffer reachable until another batch's record comes (a worker's
+ * buffer handed back for recycling is detached by then and holds no bytes).
+ */
+let wordSource: Uint8Array = NO_BYTES;
+let wordSourceView: DataView = NO_WORDS;
+function wordsOf(source: Uint8Array): DataView {
+  if (source !== wordSource) {
+    wordSource = source;
+    wordSourceView = new DataView(source.buffer, source.byteOffset, source.length);
+  }
+  return wordSourceView;
+}
 /** Where a record without created_at has its receivedAt time written (read, not kept). */
 const receivedAtText = Buffer.alloc(TIME_ROOM);
 /** Whether the 4 bytes at `start` are `null`. */
@@ -113,6 +134,8 @@ export class VehicleActor implements LocalVehicleState {
   private fieldCount = 0;
   private times: number[] = [];
   private bytes: Uint8Array = NO_BYTES;
+  /** `bytes` as a DataView, for values copied four bytes at a time (WORD_COPY_MIN). */
+  private words: DataView = NO_WORDS;
   /** Bytes of `bytes` laid out (live, reserved or left behind by a value that moved). */
   private used = 0;
   /**
@@ -278,7 +301,14 @@ export class VehicleActor implements LocalVehicleState {
       this.layout(this.roomForRecord(state, from, to));
     }
     const times = this.times;
+    const sourceWords = wordsOf(source);
     let slot = -1;
+    // Fields moved to this record's time slot, and from which slot (nearly always all from one, the car's
+    // previous record's): the slots' counts are added once after the loop, not per field. Nothing reads
+    // them in between (claimTime runs before the first field is moved; layout reads no counts).
+    let gained = 0;
+    let movedFrom = -1;
+    let moved = 0;
     for (let i = from; i < to; i += 3) {
       const start = state[i + 1]! + base;
       const length = state[i + 2]! + base - start;
@@ -287,20 +317,25 @@ export class VehicleActor implements LocalVehicleState {
       const field = state[i]!;
       const k = this.indexOf(field);
       if (k >= 0 && atMs < this.fieldAtMs[k]!) continue;
-      if (slot < 0) slot = this.claimTime(atSource, atStart, atEnd);
+      if (slot < 0) slot = this.claimTime(atSource, atStart, atEnd, atSource === source ? sourceWords : null);
       let at: number;
       if (k < 0) {
         const room = roomFor(length);
         at = this.allocate(room);
         this.addField(field, atMs, at, length, room, slot);
-        times[slot * TIME_SPAN + 2]!++;
+        gained++;
       } else {
         const fields = this.fields;
         const f = k * FIELD_SPAN;
         const previous = fields[f + 4]!;
         if (previous !== slot) {
-          times[previous * TIME_SPAN + 2]!--;
-          times[slot * TIME_SPAN + 2]!++;
+          if (previous !== movedFrom) {
+            if (moved > 0) times[movedFrom * TIME_SPAN + 2]! -= moved;
+            movedFrom = previous;
+            moved = 0;
+          }
+          moved++;
+          gained++;
           fields[f + 4] = slot;
         }
         this.fieldAtMs[k] = atMs;
@@ -315,10 +350,17 @@ export class VehicleActor implements LocalVehicleState {
         }
         fields[f + 2] = length;
       }
-      // A byte loop: a value is a few dozen bytes, shorter than what subarray + set cost to set up.
+      // Loops, not subarray + set: a value is a few dozen bytes, shorter than what a view and a C++ call cost to set up.
       const bytes = this.bytes;
-      for (let n = 0; n < length; n++) bytes[at + n] = source[start + n]!;
+      let n = 0;
+      if (length >= WORD_COPY_MIN) {
+        const words = this.words;
+        for (; n + 4 <= length; n += 4) words.setUint32(at + n, sourceWords.getUint32(start + n, true), true);
+      }
+      for (; n < length; n++) bytes[at + n] = source[start + n]!;
     }
+    if (gained > 0) times[slot * TIME_SPAN + 2]! += gained;
+    if (moved > 0) times[movedFrom * TIME_SPAN + 2]! -= moved;
   }
 
   /** A record whose positions are character positions in its text (a non-ASCII row whose text was made): its values encoded anew. */
@@ -352,8 +394,8 @@ export class VehicleActor implements LocalVehicleState {
     return room;
   }
 
-  /** A time slot no field uses, holding source[start, end); a new one when all are in use. */
-  private claimTime(source: Uint8Array, start: number, end: number): number {
+  /** A time slot no field uses, holding source[start, end); a new one when all are in use. `words`: source as a DataView, if at hand. */
+  private claimTime(source: Uint8Array, start: number, end: number, words: DataView | null): number {
     const times = this.times;
     let slot = 0;
     const slots = times.length / TIME_SPAN;
@@ -362,7 +404,12 @@ export class VehicleActor implements LocalVehicleState {
     const bytes = this.bytes;
     const at = times[slot * TIME_SPAN]!;
     const length = end - start;
-    for (let n = 0; n < length; n++) bytes[at + n] = source[start + n]!;
+    let n = 0;
+    if (words !== null) {
+      const into = this.words;
+      for (; n + 4 <= length; n += 4) into.setUint32(at + n, words.getUint32(start + n, true), true);
+    }
+    for (; n < length; n++) bytes[at + n] = source[start + n]!;
     times[slot * TIME_SPAN + 1] = length;
     return slot;
   }
@@ -409,6 +456,7 @@ export class VehicleActor implements LocalVehicleState {
       n += TIME_ROOM;
     }
     this.bytes = bytes;
+    this.words = new DataView(bytes.buffer);
     this.used = n;
     this.packed = null;
   }
@@ -520,6 +568,7 @@ export class VehicleActor implements LocalVehicleState {
     // Array.prototype.join writes one flat (sequential) string.
     this.packed = parts.join('');
     this.bytes = NO_BYTES;
+    this.words = NO_WORDS;
     this.used = 0;
     if (this.fieldAtMs.length !== this.fieldCount) this.resizeFields(this.fieldCount);
     this.times = kept;

@@ -90,6 +90,24 @@ describe('last-known state compacted out of the record texts', () => {
     }
   });
 
+  it('reuses the time slots of times no field holds any more: a car holds at most one slot more than its live times', () => {
+    const actor = new VehicleActor(VIN, new RecordingBus(), metrics, 0);
+    // The actor's time slots, [start, length, fields] each (private: read here to see slots are freed).
+    const slots = () => (actor as unknown as { times: number[] }).times.length / 3;
+    let most = 0;
+    for (let n = 0; n < 90; n++) {
+      const at = `2026-01-02T03:${String(10 + Math.floor(n / 60)).padStart(2, '0')}:${String(n % 60).padStart(2, '0')}Z`;
+      // Fields leave their slots in different mixes: Soc every record, the name in most, Odometer in one of three.
+      const data: DatumInput[] = [{ key: 'Soc', value: { doubleValue: n } }];
+      if (n % 5 !== 4) data.push({ key: 'VehicleName', value: { stringValue: `car ${n}` } });
+      if (n % 3 === 0) data.push({ key: 'Odometer', value: { doubleValue: n * 1.5 } });
+      feed(actor, [v(VIN, at, data)]);
+      const live = new Set([...actor.state.values()].map((known) => known.at)).size;
+      most = Math.max(most, live);
+      expect(slots(), `record ${n}`).to.be.at.most(most + 1);
+    }
+  });
+
   it('a record nobody reads makes no text: state and created_at come from the decode stage bytes', () => {
     // The in-process bus with no listener: nothing reads the record, nothing may keep it.
     const actor = new VehicleActor(VIN, new InProcessBus(), metrics, 0);
