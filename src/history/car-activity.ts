@@ -3,6 +3,7 @@ import {
   ROW_AC_CHARGING_POWER, ROW_CHARGING, ROW_DC_CHARGING_POWER, ROW_FAST_CHARGER, ROW_GEAR, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER,
   ROW_PACK_CURRENT, ROW_PACK_VOLTAGE, ROW_SOC, ROW_SPEED,
 } from './sample-row.js';
+import { KeptList } from './kept-list.js';
 
 const KM_PER_MILE = 1.609344;
 /** A gap longer than this between two samples adds no energy (the car was not heard from). */
@@ -107,8 +108,9 @@ class OpenCharge {
  * last known values itself, because a record carries only the signals that changed.
  */
 export class CarActivity {
-  readonly trips: Trip[] = [];
-  readonly charges: ChargingSession[] = [];
+  /** Made at the first finished trip or session: a car that never ends one holds no list. */
+  private tripList: KeptList<Trip> | null = null;
+  private chargeList: KeptList<ChargingSession> | null = null;
   private trip: OpenTrip | null = null;
   private charge: OpenCharge | null = null;
   private lastAt = Number.NEGATIVE_INFINITY;
@@ -151,6 +153,16 @@ export class CarActivity {
 
   get openTrip(): boolean {
     return this.trip !== null;
+  }
+
+  /** Finished trips kept, oldest first (read, not kept or changed). */
+  get trips(): Trip[] {
+    return this.tripList?.all() ?? [];
+  }
+
+  /** Finished charging sessions kept, oldest first (read, not kept or changed). */
+  get charges(): ChargingSession[] {
+    return this.chargeList?.all() ?? [];
   }
 
   get openCharge(): boolean {
@@ -239,15 +251,18 @@ export class CarActivity {
   /** Drop finished trips and sessions that left the window. */
   expire(now: number): void {
     const cut = now - this.limits.windowMs;
-    while (this.trips.length > 0 && this.trips[0]!.endAt < cut) this.trips.shift();
-    while (this.charges.length > 0 && this.charges[0]!.endAt < cut) this.charges.shift();
+    const trips = this.tripList;
+    if (trips !== null) while (trips.length > 0 && trips.oldest()!.endAt < cut) trips.dropFirst();
+    const charges = this.chargeList;
+    if (charges !== null) while (charges.length > 0 && charges.oldest()!.endAt < cut) charges.dropFirst();
   }
 
   get bytes(): number {
     let points = this.trip?.track.length ?? 0;
-    for (const trip of this.trips) points += trip.track.length;
+    const trips = this.tripList;
+    if (trips !== null) for (const trip of trips.all()) points += trip.track.length;
     // Numbers in a JS array of doubles; a finished record's own fields are a few hundred bytes.
-    return points * 8 + (this.trips.length + this.charges.length) * 300;
+    return points * 8 + ((trips?.length ?? 0) + (this.chargeList?.length ?? 0)) * 300;
   }
 
   private place(): Place | null {
@@ -308,8 +323,7 @@ export class CarActivity {
       endPlace: this.place(),
       track: open.track,
     };
-    this.trips.push(trip);
-    if (this.trips.length > this.limits.maxKept) this.trips.shift();
+    (this.tripList ??= new KeptList(this.limits.maxKept)).push(trip);
     this.events.tripEnded(trip);
   }
 
@@ -331,8 +345,7 @@ export class CarActivity {
       endSoc: nullable(this.soc),
       place: open.place,
     };
-    this.charges.push(session);
-    if (this.charges.length > this.limits.maxKept) this.charges.shift();
+    (this.chargeList ??= new KeptList(this.limits.maxKept)).push(session);
     this.events.chargeEnded(session);
   }
 }
