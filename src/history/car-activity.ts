@@ -1,4 +1,9 @@
-import { CHARGING_CODES, GEAR_CODES, type SignalSample } from './signal-sample.js';
+import { CHARGING_CODES, GEAR_CODES, SAMPLE_VALUES, type SignalSample } from './signal-sample.js';
+import {
+  ROW_AC_CHARGING_POWER, ROW_CHARGING, ROW_DC_CHARGING_POWER, ROW_FAST_CHARGER, ROW_GEAR, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER,
+  ROW_PACK_CURRENT, ROW_PACK_VOLTAGE, ROW_SOC, ROW_SPEED,
+} from './sample-row.js';
+import { KeptList } from './kept-list.js';
 
 const KM_PER_MILE = 1.609344;
 /** A gap longer than this between two samples adds no energy (the car was not heard from). */
@@ -103,8 +108,9 @@ class OpenCharge {
  * last known values itself, because a record carries only the signals that changed.
  */
 export class CarActivity {
-  readonly trips: Trip[] = [];
-  readonly charges: ChargingSession[] = [];
+  /** Made at the first finished trip or session: a car that never ends one holds no list. */
+  private tripList: KeptList<Trip> | null = null;
+  private chargeList: KeptList<ChargingSession> | null = null;
   private trip: OpenTrip | null = null;
   private charge: OpenCharge | null = null;
   private lastAt = Number.NEGATIVE_INFINITY;
@@ -149,13 +155,31 @@ export class CarActivity {
     return this.trip !== null;
   }
 
+  /** Finished trips kept, oldest first (read, not kept or changed). */
+  get trips(): Trip[] {
+    return this.tripList?.all() ?? [];
+  }
+
+  /** Finished charging sessions kept, oldest first (read, not kept or changed). */
+  get charges(): ChargingSession[] {
+    return this.chargeList?.all() ?? [];
+  }
+
   get openCharge(): boolean {
     return this.charge !== null;
   }
 
   /** Samples must come in time order; the caller drops late ones. */
   add(sample: SignalSample): void {
-    const at = sample.at;
+    sample.writeRow(SCRATCH_ROW, 0);
+    this.addRow(SCRATCH_ROW, 0, sample.at);
+  }
+
+  /**
+   * `add` from a samples row (SAMPLE_VALUES values from `o` in `values`, SignalSample.readRow's order)
+   * at `at` (epoch ms): what the history's fold calls per record, with no SignalSample filled.
+   */
+  addRow(values: Float64Array, o: number, at: number): void {
     const dt = at - this.lastAt;
     // Energy over the step that ends now, at the power known before this sample.
     if (dt > 0 && dt <= MAX_INTEGRATION_GAP_MS) {
@@ -171,28 +195,39 @@ export class CarActivity {
     }
     if (at > this.lastAt) this.lastAt = at;
 
-    const moved = !Number.isNaN(sample.latitude) && (sample.latitude !== this.latitude || sample.longitude !== this.longitude);
+    const latitude = values[o + ROW_LATITUDE]!;
+    const longitude = values[o + ROW_LONGITUDE]!;
+    const moved = !Number.isNaN(latitude) && (latitude !== this.latitude || longitude !== this.longitude);
     if (moved && this.trip !== null && !Number.isNaN(this.latitude)) {
-      this.trip.gpsKm += haversineKm(this.latitude, this.longitude, sample.latitude, sample.longitude);
+      this.trip.gpsKm += haversineKm(this.latitude, this.longitude, latitude, longitude);
     }
-    if (!Number.isNaN(sample.latitude)) {
-      this.latitude = sample.latitude;
-      this.longitude = sample.longitude;
+    if (!Number.isNaN(latitude)) {
+      this.latitude = latitude;
+      this.longitude = longitude;
     }
-    if (!Number.isNaN(sample.soc)) this.soc = sample.soc;
-    if (!Number.isNaN(sample.odometer)) this.odometer = sample.odometer;
-    if (!Number.isNaN(sample.packVoltage)) this.packVoltage = sample.packVoltage;
-    if (!Number.isNaN(sample.packCurrent)) this.packCurrent = sample.packCurrent;
-    if (!Number.isNaN(sample.acChargingPower)) this.acPower = sample.acChargingPower;
-    if (!Number.isNaN(sample.dcChargingPower)) this.dcPower = sample.dcChargingPower;
+    const soc = values[o + ROW_SOC]!;
+    const odometer = values[o + ROW_ODOMETER]!;
+    const packVoltage = values[o + ROW_PACK_VOLTAGE]!;
+    const packCurrent = values[o + ROW_PACK_CURRENT]!;
+    const acPower = values[o + ROW_AC_CHARGING_POWER]!;
+    const dcPower = values[o + ROW_DC_CHARGING_POWER]!;
+    const gear = values[o + ROW_GEAR]!;
+    const charging = values[o + ROW_CHARGING]!;
+    if (!Number.isNaN(soc)) this.soc = soc;
+    if (!Number.isNaN(odometer)) this.odometer = odometer;
+    if (!Number.isNaN(packVoltage)) this.packVoltage = packVoltage;
+    if (!Number.isNaN(packCurrent)) this.packCurrent = packCurrent;
+    if (!Number.isNaN(acPower)) this.acPower = acPower;
+    if (!Number.isNaN(dcPower)) this.dcPower = dcPower;
 
-    if (!Number.isNaN(sample.gear)) this.gear = sample.gear;
-    if (!Number.isNaN(sample.charging)) this.charging = sample.charging;
+    if (!Number.isNaN(gear)) this.gear = gear;
+    if (!Number.isNaN(charging)) this.charging = charging;
 
     if (this.trip === null && !Number.isNaN(this.gear) && this.gear !== PARK) this.startTrip(at);
     if (this.trip !== null) {
       const trip = this.trip;
-      if (!Number.isNaN(sample.speed) && sample.speed > trip.maxSpeed) trip.maxSpeed = sample.speed;
+      const speed = values[o + ROW_SPEED]!;
+      if (!Number.isNaN(speed) && speed > trip.maxSpeed) trip.maxSpeed = speed;
       if (!Number.isNaN(this.odometer)) {
         if (Number.isNaN(trip.startOdometer)) trip.startOdometer = this.odometer;
         trip.lastOdometer = this.odometer;
@@ -208,7 +243,7 @@ export class CarActivity {
     if (this.charge !== null) {
       const power = this.chargerPower();
       if (power > this.charge.peakKw) this.charge.peakKw = power;
-      if (this.dcPower > 0 || sample.fastCharger === 1) this.charge.dc = true;
+      if (this.dcPower > 0 || values[o + ROW_FAST_CHARGER]! === 1) this.charge.dc = true;
       if (!chargingNow && !Number.isNaN(this.charging)) this.endCharge(at);
     }
   }
@@ -216,15 +251,18 @@ export class CarActivity {
   /** Drop finished trips and sessions that left the window. */
   expire(now: number): void {
     const cut = now - this.limits.windowMs;
-    while (this.trips.length > 0 && this.trips[0]!.endAt < cut) this.trips.shift();
-    while (this.charges.length > 0 && this.charges[0]!.endAt < cut) this.charges.shift();
+    const trips = this.tripList;
+    if (trips !== null) while (trips.length > 0 && trips.oldest()!.endAt < cut) trips.dropFirst();
+    const charges = this.chargeList;
+    if (charges !== null) while (charges.length > 0 && charges.oldest()!.endAt < cut) charges.dropFirst();
   }
 
   get bytes(): number {
     let points = this.trip?.track.length ?? 0;
-    for (const trip of this.trips) points += trip.track.length;
+    const trips = this.tripList;
+    if (trips !== null) for (const trip of trips.all()) points += trip.track.length;
     // Numbers in a JS array of doubles; a finished record's own fields are a few hundred bytes.
-    return points * 8 + (this.trips.length + this.charges.length) * 300;
+    return points * 8 + ((trips?.length ?? 0) + (this.chargeList?.length ?? 0)) * 300;
   }
 
   private place(): Place | null {
@@ -285,8 +323,7 @@ export class CarActivity {
       endPlace: this.place(),
       track: open.track,
     };
-    this.trips.push(trip);
-    if (this.trips.length > this.limits.maxKept) this.trips.shift();
+    (this.tripList ??= new KeptList(this.limits.maxKept)).push(trip);
     this.events.tripEnded(trip);
   }
 
@@ -308,11 +345,13 @@ export class CarActivity {
       endSoc: nullable(this.soc),
       place: open.place,
     };
-    this.charges.push(session);
-    if (this.charges.length > this.limits.maxKept) this.charges.shift();
+    (this.chargeList ??= new KeptList(this.limits.maxKept)).push(session);
     this.events.chargeEnded(session);
   }
 }
+
+/** `add`'s sample as a row (addRow reads rows). */
+const SCRATCH_ROW = new Float64Array(SAMPLE_VALUES);
 
 function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const rad = Math.PI / 180;

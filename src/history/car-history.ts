@@ -1,4 +1,7 @@
-import { HISTORY_COLUMNS, type HistoryColumn, type SignalSample } from './signal-sample.js';
+import { HISTORY_COLUMNS, SAMPLE_VALUES, type HistoryColumn, type SignalSample } from './signal-sample.js';
+import {
+  ROW_INSIDE_TEMP, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER, ROW_OUTSIDE_TEMP, ROW_RANGE, ROW_SOC, ROW_SPEED, ROW_GEAR, ROW_CHARGING,
+} from './sample-row.js';
 
 export interface CarHistoryLimits {
   /** How long rows are kept, ms. */
@@ -29,6 +32,8 @@ const INITIAL_ROWS = 4;
 /** Float64 slots before the rows: the open row (`current`), one per column. */
 const CURRENT = COLUMN_COUNT;
 const EMPTY_F32 = new Float32Array(0);
+/** `add`'s sample as a row (addRow reads rows). */
+const SCRATCH_ROW = new Float64Array(SAMPLE_VALUES);
 
 /**
  * One car's recent history of the followed signals, kept as typed-array columns: one row per
@@ -53,6 +58,12 @@ export class CarHistory {
   private count = 0;
   /** Samples older than the newest row (a resend after an outage): not charted. */
   late = 0;
+  /**
+   * The newest row lags behind the open row: records within its step changed values it has not been
+   * written with yet. Written once, when a later step starts or the rows are read or moved (`settle`),
+   * not per record: a car sending many records a step (saturation) writes its row once a step.
+   */
+  private unsettled = false;
 
   constructor(private readonly limits: CarHistoryLimits) {}
 
@@ -77,21 +88,32 @@ export class CarHistory {
 
   /** Fold the car's values at `sample.at` in; `power` and `chargerPower` are derived by the caller. */
   add(sample: SignalSample, power: number, chargerPower: number): void {
-    const at = sample.at;
+    sample.writeRow(SCRATCH_ROW, 0);
+    this.addRow(SCRATCH_ROW, 0, sample.at, power, chargerPower);
+  }
+
+  /**
+   * `add` from a samples row (SAMPLE_VALUES values from `o` in `values`, SignalSample.readRow's order)
+   * at `at` (epoch ms): what the history's fold calls per record, with no SignalSample filled.
+   */
+  addRow(values: Float64Array, o: number, at: number, power: number, chargerPower: number): void {
     const lastAt = this.newest();
     if (at < lastAt) {
       this.late++;
       return;
     }
+    const sameStep = this.count > 0 && at - lastAt < this.limits.resolutionMs;
+    // The newest row gets its step's last values before the open row moves on to the next step.
+    if (!sameStep && this.unsettled) this.settle();
     const c = this.f64 ?? this.allocate(INITIAL_ROWS);
     // Bitwise or, not ||: every column must be stored.
     const changed =
-      put(c, 0, sample.soc) | put(c, 1, sample.range) | put(c, 2, sample.speed) | put(c, 3, power) | put(c, 4, chargerPower) |
-      put(c, 5, sample.insideTemp) | put(c, 6, sample.outsideTemp) | put(c, LATITUDE, sample.latitude) | put(c, LONGITUDE, sample.longitude) |
-      put(c, 9, sample.gear) | put(c, 10, sample.charging) | put(c, 11, sample.odometer);
-    if (this.count > 0 && at - lastAt < this.limits.resolutionMs) {
-      // Same step: the newest value wins, the row keeps its time.
-      if (changed) this.writeRow(this.count - 1, lastAt);
+      put(c, 0, values[o + ROW_SOC]!) | put(c, 1, values[o + ROW_RANGE]!) | put(c, 2, values[o + ROW_SPEED]!) | put(c, 3, power) | put(c, 4, chargerPower) |
+      put(c, 5, values[o + ROW_INSIDE_TEMP]!) | put(c, 6, values[o + ROW_OUTSIDE_TEMP]!) | put(c, LATITUDE, values[o + ROW_LATITUDE]!) |
+      put(c, LONGITUDE, values[o + ROW_LONGITUDE]!) | put(c, 9, values[o + ROW_GEAR]!) | put(c, 10, values[o + ROW_CHARGING]!) | put(c, 11, values[o + ROW_ODOMETER]!);
+    if (sameStep) {
+      // Same step: the newest value wins, the row keeps its time (written by `settle`).
+      if (changed) this.unsettled = true;
       return;
     }
     if (!changed && this.count > 0 && at - lastAt < this.limits.heartbeatMs) return;
@@ -102,11 +124,13 @@ export class CarHistory {
 
   /** An idle car keeps only the rows it has (it grows again, doubling, when it sends). */
   trim(): void {
+    this.settle();
     if (this.f64 !== null && this.count > 0 && this.capacity > this.count) this.resize(this.count);
   }
 
   /** Rows with from <= t <= to, thinned evenly to at most `maxPoints`. */
   query(from: number, to: number, maxPoints: number): HistorySeries {
+    this.settle();
     const first = this.lowerBound(from);
     const rows = Math.max(0, this.lowerBound(to + 1) - first);
     const points = Math.min(rows, Math.max(2, maxPoints));
@@ -120,6 +144,13 @@ export class CarHistory {
       for (let i = 0; i < COLUMN_COUNT; i++) lists[i]!.push(this.read(row, i));
     }
     return { t, columns };
+  }
+
+  /** Write the newest row with the open row's values, if records of its step changed them since. */
+  private settle(): void {
+    if (!this.unsettled) return;
+    this.unsettled = false;
+    this.writeRow(this.count - 1, this.f64![CURRENT + this.count - 1]!);
   }
 
   private allocate(rows: number): Float64Array {

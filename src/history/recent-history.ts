@@ -4,6 +4,7 @@ import type { LocalVehicleState } from '../bus/vehicle-state.js';
 import { CarActivity, type ActivityEvents, type ChargingSession, type Trip } from './car-activity.js';
 import { CarHistory, type HistorySeries } from './car-history.js';
 import type { HistoryMetrics } from './history-metrics.js';
+import { SampleRow, rowHasAny } from './sample-row.js';
 import { SAMPLE_VALUES, SignalSample, readSample, readSampleFromDatums, rfc3339Ms } from './signal-sample.js';
 
 export interface RecentHistoryOptions {
@@ -77,6 +78,9 @@ const QUEUE_KEPT = 4096;
 /** How often cars are swept; a car with no new row for this long is idle (its spare rows go back). */
 const SWEEP_MS = 60_000;
 
+/** CarState.fold's sample as a row (the rare paths that read a record into a SignalSample). */
+const SCRATCH_ROW = new SampleRow();
+
 /** Where a car's finished trips and charges go (counted in metrics and told to listeners when `counted`). */
 interface ActivitySink {
   activityEnded(vin: string, counted: boolean, trip: Trip | null, session: ChargingSession | null): void;
@@ -117,31 +121,35 @@ class CarState implements ActivityEvents {
   }
 
   /**
-   * Fold in one record's signals: SAMPLE_VALUES values from `at` in `values` (SignalSample.readRow),
-   * `createdMs` its created_at in epoch ms (NaN: none), `seq` its stream sequence (-1: none).
+   * Fold in one record's signals: SAMPLE_VALUES values from `at` in `values` (SignalSample.readRow's
+   * order), `createdMs` its created_at in epoch ms (NaN: none), `seq` its stream sequence (-1: none).
+   * Read from the row itself: no SignalSample is filled per record.
    */
-  add(values: Float64Array, at: number, receivedAt: number, createdMs: number, seq: number, sample: SignalSample): void {
-    sample.reset(receivedAt);
-    sample.readRow(values, at);
-    if (Number.isFinite(createdMs) && createdMs <= receivedAt + 300_000) sample.at = createdMs;
-    this.fold(sample, seq);
+  add(values: Float64Array, at: number, receivedAt: number, createdMs: number, seq: number): void {
+    const time = Number.isFinite(createdMs) && createdMs <= receivedAt + 300_000 ? createdMs : receivedAt;
+    this.foldRow(values, at, time, seq);
   }
 
   /** Fold in a record's signals already read into `sample` (left as it is). */
   fold(sample: SignalSample, seq: number): void {
+    this.foldRow(SCRATCH_ROW.of(sample), 0, sample.at, seq);
+  }
+
+  private foldRow(values: Float64Array, at: number, time: number, seq: number): void {
     if (seq >= 0) this.lastSeq = seq;
-    if (!sample.hasAny()) return;
+    if (!rowHasAny(values, at)) return;
     // A resend older than what is charted would reopen trips that already ended: both skip it.
-    if (sample.at < this.history.newest()) {
+    if (time < this.history.newest()) {
       this.history.late++;
       return;
     }
-    this.activity.add(sample);
-    this.history.add(sample, this.activity.packPower(), this.activity.chargerPower());
+    const activity = this.activity;
+    activity.addRow(values, at, time);
+    this.history.addRow(values, at, time, activity.packPower(), activity.chargerPower());
   }
 
-  addQueued(entry: Queued, sample: SignalSample): void {
-    this.add(entry.values, entry.at, entry.receivedAt, entry.createdMs, entry.seq, sample);
+  addQueued(entry: Queued): void {
+    this.add(entry.values, entry.at, entry.receivedAt, entry.createdMs, entry.seq);
   }
 
   get bytes(): number {
@@ -431,7 +439,7 @@ export class RecentHistory implements ActivitySink {
         const streamCar = this.streamCars.get(vin);
         if (streamCar !== undefined && (seq < 0 || seq > streamCar.lastSeq)) {
           if (record !== null) streamCar.fold(sample, seq);
-          else streamCar.add(rows, row + Q_VALUES, receivedAt, rows[row + Q_CREATED_MS]!, seq, sample);
+          else streamCar.add(rows, row + Q_VALUES, receivedAt, rows[row + Q_CREATED_MS]!, seq);
         }
       }
       if (isLocal !== undefined && !isLocal(vin)) continue;
@@ -447,7 +455,7 @@ export class RecentHistory implements ActivitySink {
         car.cachedOn = origin;
       }
       if (record !== null) car.fold(sample, seq);
-      else car.add(rows, row + Q_VALUES, receivedAt, rows[row + Q_CREATED_MS]!, seq, sample);
+      else car.add(rows, row + Q_VALUES, receivedAt, rows[row + Q_CREATED_MS]!, seq);
     }
   }
 
@@ -518,7 +526,7 @@ export class RecentHistory implements ActivitySink {
         await bus.replay!(vin, Date.now() - this.options.windowMs, (record) => {
           if (record.topic !== 'V' || record.recordJson === null) return;
           if (record.samples !== undefined && record.sampleAt !== undefined && record.sampleAt >= 0) {
-            car.add(record.samples, record.sampleAt, record.receivedAt, createdMsOf(record), record.streamSeq ?? -1, sample);
+            car.add(record.samples, record.sampleAt, record.receivedAt, createdMsOf(record), record.streamSeq ?? -1);
           } else {
             readRecord(record, sample);
             car.fold(sample, record.streamSeq ?? -1);
@@ -527,7 +535,7 @@ export class RecentHistory implements ActivitySink {
         this.options.metrics.streamReadSeconds.observe((performance.now() - started) / 1000);
         this.drain();
         for (const entry of this.held.get(vin) ?? []) {
-          if (entry.seq < 0 || entry.seq > car.lastSeq) car.addQueued(entry, sample);
+          if (entry.seq < 0 || entry.seq > car.lastSeq) car.addQueued(entry);
         }
         this.streamCars.set(vin, car);
         return car;
