@@ -200,6 +200,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   };
   const functions: string[] = [];
   const heads: Array<{ en: number; open: string; close: string }> = [];
+  const loneDoubles = new Map<number, LoneDouble>();
   const visit = (type: Type): number => {
     const name = type.fullName.slice(1);
     const known = types.get(name);
@@ -207,7 +208,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
     const index = types.size;
     types.set(name, { index, type });
     functions.push(''); // placeholder: nested types get their own index first
-    functions[index] = messageFunction(type, index, visit, enumIndex, heads);
+    functions[index] = messageFunction(type, index, visit, enumIndex, heads, loneDoubles);
     return index;
   };
   const topicCases: string[] = [];
@@ -640,6 +641,7 @@ function messageFunction(
   visit: (t: Type) => number,
   enumIndex: (e: protobuf.Enum) => number,
   runtimeHeads: Array<{ en: number; open: string; close: string }>,
+  loneDoubles: Map<number, LoneDouble>,
 ): string {
   const typeName = type.fullName.slice(1);
   const fields = type.fieldsArray.map((f) => f.resolve());
@@ -806,6 +808,7 @@ function messageFunction(
         doublePrefix = member.prefix;
         doubleTag = member.tag;
         runtimeHeads.push({ en, open, close: close + member.prefix });
+        loneDoubles.set(index, { head: doubleHead, prefix: member.prefix, tag: member.tag });
       }
       mergedHead = true;
       alwaysWritten = true;
@@ -878,7 +881,8 @@ function messageFunction(
       const rt = field.resolvedType;
       if (field.map || !(rt instanceof protobuf.Type)) return '';
       if (field.repeated) {
-        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; m${visit(rt)}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
+        const m = visit(rt);
+        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; ${loneDoubleValueOnly(loneDoubles.get(m))}m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
       }
       return valueOf(field, i);
     }).join(' ') + ' return; }'
@@ -902,6 +906,28 @@ function m${index}(s, e) {
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
+}
+
+/** A Datum type's lone double (see loneDouble in messageFunction): its merged head, the member's JSON prefix and tag byte. */
+interface LoneDouble {
+  head: number;
+  prefix: string;
+  tag: number;
+}
+
+/**
+ * A record's datum [a, at) written values only where it is a lone double of a known key (the shape the
+ * Datum's datumFast and loneDouble take: key varint of one or two bytes, then a Value of 9 bytes that
+ * is the double member), in the record's own loop instead of a call of the Datum's function per datum;
+ * ends in `else ` so any other datum still calls it. The same bytes, state triple and datum values as
+ * that path with VO set (the Value's text, then one closing brace; no DK/DS/DE, as there).
+ */
+function loneDoubleValueOnly(lone: LoneDouble | undefined): string {
+  if (lone === undefined) return '';
+  return `var dk = 0, dp = at; if (at - a >= 13 && B[a] === 8) { dk = B[a + 1]; dp = a + 2; if (dk >= 128) { if (B[dp] < 128) { dk = (dk & 127) | (B[dp] << 7); dp++; } else dp = at; } }` +
+    ` if (dp + 11 === at && B[dp] === 18 && B[dp + 1] === 9 && B[dp + 2] === ${lone.tag} && HD[${lone.head}][dk] !== undefined) {` +
+    ` wa(${JSON.stringify(lone.prefix)}); var vs = ON - ${lone.prefix.length}; var dv = BD.getFloat64(dp + 3, true); wd(dv); VT = 1; VF[0] = dv;` +
+    ` if (ON + 1 > OB.length) gr(1); OB[ON++] = 125; ${datumBookkeeping('dk')} } else `;
 }
 
 /**
