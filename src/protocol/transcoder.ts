@@ -736,7 +736,7 @@ function messageFunction(
     if (field.repeated) {
       if (rt instanceof protobuf.Type) {
         const m = visit(rt);
-        return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) wb(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
+        return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) wb(44); first = false; ${loneDoubleInline(loneDoubles.get(m), false)}m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
       }
       const en = enumIndex(rt as protobuf.Enum);
       return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) wb(44); first = false; we(${en}, rv(q) | 0); } } else { if (!first) wb(44); first = false; we(${en}, rv(e) | 0); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
@@ -882,7 +882,7 @@ function messageFunction(
       if (field.map || !(rt instanceof protobuf.Type)) return '';
       if (field.repeated) {
         const m = visit(rt);
-        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; ${loneDoubleValueOnly(loneDoubles.get(m))}m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
+        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; ${loneDoubleInline(loneDoubles.get(m), true)}m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
       }
       return valueOf(field, i);
     }).join(' ') + ' return; }'
@@ -916,14 +916,21 @@ interface LoneDouble {
 }
 
 /**
- * A record's datum [a, at) written values only where it is a lone double of a known key (the shape the
- * Datum's datumFast and loneDouble take: key varint of one or two bytes, then a Value of 9 bytes that
- * is the double member), in the record's own loop instead of a call of the Datum's function per datum;
- * ends in `else ` so any other datum still calls it. The same bytes, state triple and datum values as
- * that path with VO set (the Value's text, then one closing brace; no DK/DS/DE, as there).
+ * A record's datum [a, at) written where it is a lone double of a known key (the shape the Datum's
+ * datumFast and loneDouble take: key varint of one or two bytes, then a Value of 9 bytes that is the
+ * double member), in the record's own loop instead of a call of the Datum's function per datum; ends in
+ * `else ` so any other datum still calls it. The same bytes, state triple and datum values as that
+ * path: values only, the Value's text and its closing brace; else the merged head first and the
+ * Datum's brace after (no DK/DS/DE, as there).
  */
-function loneDoubleValueOnly(lone: LoneDouble | undefined): string {
+function loneDoubleInline(lone: LoneDouble | undefined, valuesOnly: boolean): string {
   if (lone === undefined) return '';
+  if (!valuesOnly) {
+    return `var dk = 0, dp = at, hq = null; if (at - a >= 13 && B[a] === 8) { dk = B[a + 1]; dp = a + 2; if (dk >= 128) { if (B[dp] < 128) { dk = (dk & 127) | (B[dp] << 7); dp++; } else dp = at; } }` +
+      ` if (dp + 11 === at && B[dp] === 18 && B[dp + 1] === 9 && B[dp + 2] === ${lone.tag} && (hq = HD[${lone.head}][dk]) !== undefined) {` +
+      ` wl(hq); var vs = ON - ${lone.prefix.length}; var dv = BD.getFloat64(dp + 3, true); wd(dv); VT = 1; VF[0] = dv;` +
+      ` if (ON + 2 > OB.length) gr(2); OB[ON] = 125; OB[ON + 1] = 125; ON++; ${datumBookkeeping('dk')} ON++; } else `;
+  }
   return `var dk = 0, dp = at; if (at - a >= 13 && B[a] === 8) { dk = B[a + 1]; dp = a + 2; if (dk >= 128) { if (B[dp] < 128) { dk = (dk & 127) | (B[dp] << 7); dp++; } else dp = at; } }` +
     ` if (dp + 11 === at && B[dp] === 18 && B[dp + 1] === 9 && B[dp + 2] === ${lone.tag} && HD[${lone.head}][dk] !== undefined) {` +
     ` wa(${JSON.stringify(lone.prefix)}); var vs = ON - ${lone.prefix.length}; var dv = BD.getFloat64(dp + 3, true); wd(dv); VT = 1; VF[0] = dv;` +
