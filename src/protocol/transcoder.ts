@@ -200,6 +200,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
   };
   const functions: string[] = [];
   const heads: Array<{ en: number; open: string; close: string }> = [];
+  const loneDoubles = new Map<number, LoneDouble>();
   const visit = (type: Type): number => {
     const name = type.fullName.slice(1);
     const known = types.get(name);
@@ -207,7 +208,7 @@ export function buildTranscoder(root: protobuf.Root, sink: JsonSink, options: Tr
     const index = types.size;
     types.set(name, { index, type });
     functions.push(''); // placeholder: nested types get their own index first
-    functions[index] = messageFunction(type, index, visit, enumIndex, heads);
+    functions[index] = messageFunction(type, index, visit, enumIndex, heads, loneDoubles);
     return index;
   };
   const topicCases: string[] = [];
@@ -640,6 +641,7 @@ function messageFunction(
   visit: (t: Type) => number,
   enumIndex: (e: protobuf.Enum) => number,
   runtimeHeads: Array<{ en: number; open: string; close: string }>,
+  loneDoubles: Map<number, LoneDouble>,
 ): string {
   const typeName = type.fullName.slice(1);
   const fields = type.fieldsArray.map((f) => f.resolve());
@@ -734,7 +736,7 @@ function messageFunction(
     if (field.repeated) {
       if (rt instanceof protobuf.Type) {
         const m = visit(rt);
-        return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) wb(44); first = false; m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
+        return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; if (!first) wb(44); first = false; ${loneDoubleInline(loneDoubles.get(m), false)}m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
       }
       const en = enumIndex(rt as protobuf.Enum);
       return `wb(91); if (c${i} > 0) { var first = true, at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && (u === 2 || u === 0)) { if (u === 2) { l = sz(e); q = P + l; while (P < q) { if (!first) wb(44); first = false; we(${en}, rv(q) | 0); } } else { if (!first) wb(44); first = false; we(${en}, rv(e) | 0); } at = P; } else { sk(u, t >>> 3, e); at = P; } } } wb(93);`;
@@ -806,6 +808,7 @@ function messageFunction(
         doublePrefix = member.prefix;
         doubleTag = member.tag;
         runtimeHeads.push({ en, open, close: close + member.prefix });
+        loneDoubles.set(index, { head: doubleHead, prefix: member.prefix, tag: member.tag });
       }
       mergedHead = true;
       alwaysWritten = true;
@@ -878,7 +881,8 @@ function messageFunction(
       const rt = field.resolvedType;
       if (field.map || !(rt instanceof protobuf.Type)) return '';
       if (field.repeated) {
-        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; m${visit(rt)}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
+        const m = visit(rt);
+        return `if (c${i} > 0) { var at = s; while (at < e) { P = at; t = tg(e); u = t & 7; if (t >>> 3 === ${field.id} && u === 2) { l = sz(e); var a = P; at = a + l; ${loneDoubleInline(loneDoubles.get(m), true)}m${m}(a, at); } else { sk(u, t >>> 3, e); at = P; } } }`;
       }
       return valueOf(field, i);
     }).join(' ') + ' return; }'
@@ -902,6 +906,35 @@ function m${index}(s, e) {
   ${write.join('\n  ')}
 }
 ${helpers.join('\n')}`;
+}
+
+/** A Datum type's lone double (see loneDouble in messageFunction): its merged head, the member's JSON prefix and tag byte. */
+interface LoneDouble {
+  head: number;
+  prefix: string;
+  tag: number;
+}
+
+/**
+ * A record's datum [a, at) written where it is a lone double of a known key (the shape the Datum's
+ * datumFast and loneDouble take: key varint of one or two bytes, then a Value of 9 bytes that is the
+ * double member), in the record's own loop instead of a call of the Datum's function per datum; ends in
+ * `else ` so any other datum still calls it. The same bytes, state triple and datum values as that
+ * path: values only, the Value's text and its closing brace; else the merged head first and the
+ * Datum's brace after (no DK/DS/DE, as there).
+ */
+function loneDoubleInline(lone: LoneDouble | undefined, valuesOnly: boolean): string {
+  if (lone === undefined) return '';
+  if (!valuesOnly) {
+    return `var dk = 0, dp = at, hq = null; if (at - a >= 13 && B[a] === 8) { dk = B[a + 1]; dp = a + 2; if (dk >= 128) { if (B[dp] < 128) { dk = (dk & 127) | (B[dp] << 7); dp++; } else dp = at; } }` +
+      ` if (dp + 11 === at && B[dp] === 18 && B[dp + 1] === 9 && B[dp + 2] === ${lone.tag} && (hq = HD[${lone.head}][dk]) !== undefined) {` +
+      ` wl(hq); var vs = ON - ${lone.prefix.length}; var dv = BD.getFloat64(dp + 3, true); wd(dv); VT = 1; VF[0] = dv;` +
+      ` if (ON + 2 > OB.length) gr(2); OB[ON] = 125; OB[ON + 1] = 125; ON++; ${datumBookkeeping('dk')} ON++; } else `;
+  }
+  return `var dk = 0, dp = at; if (at - a >= 13 && B[a] === 8) { dk = B[a + 1]; dp = a + 2; if (dk >= 128) { if (B[dp] < 128) { dk = (dk & 127) | (B[dp] << 7); dp++; } else dp = at; } }` +
+    ` if (dp + 11 === at && B[dp] === 18 && B[dp + 1] === 9 && B[dp + 2] === ${lone.tag} && HD[${lone.head}][dk] !== undefined) {` +
+    ` wa(${JSON.stringify(lone.prefix)}); var vs = ON - ${lone.prefix.length}; var dv = BD.getFloat64(dp + 3, true); wd(dv); VT = 1; VF[0] = dv;` +
+    ` if (ON + 1 > OB.length) gr(1); OB[ON++] = 125; ${datumBookkeeping('dk')} } else `;
 }
 
 /**

@@ -9,6 +9,8 @@ import {
   MESSAGE_TYPE_STREAM_ACK,
   readEnvelope,
   readEnvelopeSpans,
+  readEnvelopeSpansChecked,
+  readSpansDirect,
   writeAck,
   writeAckFromSpans,
   writeErrorReply,
@@ -445,6 +447,62 @@ describe('envelope', () => {
         expect(ack.slice(8, end)).to.deep.equal(writeAck(envelope.txid, envelope.topic));
       }
       expect(rejected).to.be.within(100, 9_900);
+    });
+
+    it('the direct span reader gives the table readers\' spans for every frame they accept and turns down every one they throw on (20,000 mutations)', () => {
+      const random = mulberry32(0xd1ec7);
+      const stream = (deviceType: string, deliveredAtEpochMs: bigint): Uint8Array =>
+        writeStreamEnvelope({ txid: 'abc-000000001', topic: 'V', payload: bytes('hello world'), messageId: 'm', createdAt: 4_000_000_000, senderId: 's', deviceType, deviceId: 'd', deliveredAtEpochMs });
+      const seeds = [stream('vehicle_device', 1_700_000_000_123n), stream('', 0n), writeAck(bytes('abc-000000001'), bytes('V')), GOLDEN_ACK];
+      const direct = new Int32Array(ENVELOPE_SPAN_COUNT);
+      const checked = new Int32Array(ENVELOPE_SPAN_COUNT);
+      let accepted = 0;
+      for (let i = 0; i < 20_000; i++) {
+        const seed = seeds[i % seeds.length]!;
+        const frame = seed.slice(0, i % 7 === 0 ? Math.floor(random() * (seed.length + 1)) : undefined);
+        // Mostly the tables' bytes (offsets, vtables), where one byte changes what is read.
+        for (let k = i % 4; k > 0; k--) frame[Math.floor(random() * Math.min(frame.length, k === 1 ? frame.length : 72))] = random() < 0.5 ? Math.floor(random() * 256) : Math.floor(random() * 16);
+        const buffer = new Uint8Array(frame.length + 64).fill(0xff);
+        buffer.set(frame, 32);
+        // Both start from the same garbage: a slot one of them leaves unwritten shows.
+        direct.fill(-7);
+        checked.fill(-7);
+        let verdict: EnvelopeError | null = null;
+        try {
+          readEnvelopeSpansChecked(buffer, 32, 32 + frame.length, checked);
+        } catch (error) {
+          verdict = error as EnvelopeError;
+        }
+        const ok = readSpansDirect(buffer, 32, 32 + frame.length, direct);
+        expect(ok, `frame ${i}: ${verdict?.message ?? 'accepted'}`).to.equal(verdict === null);
+        if (!ok) continue;
+        accepted++;
+        expect(Array.from(direct), `frame ${i}`).to.deep.equal(Array.from(checked));
+        // And through the reader every caller uses.
+        direct.fill(-7);
+        readEnvelopeSpans(buffer, 32, 32 + frame.length, direct);
+        expect(Array.from(direct), `frame ${i}`).to.deep.equal(Array.from(checked));
+      }
+      expect(accepted).to.be.within(2_000, 18_000);
+      // Every 16-bit word of a stream envelope and of an ack set to every value up to past the frame's
+      // end: each vtable entry, size and offset lands on each width check's edge.
+      for (const seed of [seeds[0]!, seeds[2]!]) {
+        for (let at = 0; at + 2 <= seed.length; at += 2) {
+          for (let to = 0; to <= seed.length + 8; to++) {
+            const frame = seed.slice();
+            frame[at] = to & 0xff;
+            frame[at + 1] = to >> 8;
+            let good = true;
+            try {
+              readEnvelopeSpansChecked(frame, 0, frame.length, checked);
+            } catch {
+              good = false;
+            }
+            expect(readSpansDirect(frame, 0, frame.length, direct), `word at ${at} set to ${to}`).to.equal(good);
+            if (good) expect(Array.from(direct), `word at ${at} set to ${to}`).to.deep.equal(Array.from(checked));
+          }
+        }
+      }
     });
 
     it('throws only EnvelopeError on 10,000 random frames', () => {

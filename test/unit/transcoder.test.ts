@@ -513,6 +513,47 @@ describe('transcoder: a record decoded values only (nothing reads its text) give
     expect(valuesOnlyRows).to.be.greaterThan(50);
   });
 
+  it(`writes a lone double's datum in the record's own loop as the Datum's function does, on ${RUNS} records of datums near that shape`, () => {
+    // Values only, a datum that is a known key and a Value of the double member alone is written by the
+    // record's loop without calling the Datum's function: every shape near it (key varints of 1-3 bytes,
+    // known and unknown keys, the Value's length byte one off, another tag, 7-10 bytes, a field after)
+    // must give what the whole record gives, verdicts included.
+    const doubleArb = fc.oneof(fc.double(), fc.constantFrom(0, -0, NaN, Infinity, 5e-324, 65.3), fc.integer({ min: -1_000_000, max: 1_000_000 }).map((n) => n / 100));
+    const keyArb = fc.oneof(fc.constantFrom(...followed), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 300, max: 20_000 }), fc.integer({ min: 16_000, max: 3_000_000 }));
+    const datumArb = fc
+      .record({
+        key: keyArb,
+        value: doubleArb,
+        tag: fc.constantFrom(0x29, 0x29, 0x29, 0x21, 0x2d, 0x28, 0x31),
+        length: fc.constantFrom(9, 9, 9, 9, 9, 9, 7, 8, 10),
+        declared: fc.constantFrom(0, 0, 0, 0, 0, 0, 0, 0, -1, 1),
+        after: fc.constantFrom(0, 0, 0, 1),
+      })
+      .map(({ key, value, tag, length, declared, after }) => {
+        const b = Buffer.alloc(10);
+        b[0] = tag;
+        b.writeDoubleLE(value, 1);
+        const member = new Uint8Array(b.subarray(0, length));
+        const valueField = concat([new Uint8Array([0x12, length + declared]), member]);
+        return bytesField(1, concat([varintField(1, key), valueField, after === 1 ? varintField(3, 7) : new Uint8Array(0)]));
+      });
+    const recordArb = fc.array(datumArb, { minLength: 1, maxLength: 6 }).map((datums) => ({ topic: 'V', payload: concat(datums) }));
+    let valuesOnlyRows = 0;
+    fc.assert(
+      fc.property(fc.array(fc.record({ frame: recordArb, level: fc.constant(2), reference: fc.constantFrom(0, 1) }), { minLength: 1, maxLength: 4 }), (entries) => {
+        expectSame(entries, VIN);
+      }),
+      { numRuns: RUNS, seed: SEED + 22 },
+    );
+    // The whole record (a dashboard message) takes the same shape in its own loop too: against protobufjs.
+    fc.assert(fc.property(recordArb, ({ topic, payload }) => agree(topic, payload)), { numRuns: RUNS, seed: SEED + 24 });
+    for (const { topic, payload } of fc.sample(recordArb, { numRuns: 200, seed: SEED + 23 })) {
+      const batch = decodeWithLevels([writeStreamEnvelope({ txid: 't', topic, payload })], VIN, [TEXT_LEVEL.VALUES_ONLY]);
+      if (batch.kind(0) === KIND_RECORD && batch.valuesOnly(0)) valuesOnlyRows++;
+    }
+    expect(valuesOnlyRows).to.be.greaterThan(20);
+  });
+
   it('writes fewer bytes: a record of plain doubles is its values and created_at alone', () => {
     const payload = encodeVehicleData({ vin: 'SPOOFED', createdAt: new Date('2026-11-30T12:00:00.250Z'), data: [{ key: 'VehicleSpeed', value: { doubleValue: 65.5 } }, { key: 'Soc', value: { doubleValue: 80 } }, { key: 'Location', value: { stringValue: '(37.5 N, 122.25 W)' } }] });
     const frames = [writeStreamEnvelope({ txid: 't', topic: 'V', payload })];
