@@ -456,7 +456,7 @@ export class VehicleActor implements LocalVehicleState {
       n += TIME_ROOM;
     }
     this.bytes = bytes;
-    this.words = new DataView(bytes.buffer);
+    this.words = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.used = n;
     this.packed = null;
   }

@@ -1,8 +1,7 @@
-import { CHARGING_CODES, GEAR_CODES, SAMPLE_VALUES, type SignalSample } from './signal-sample.js';
 import {
-  ROW_AC_CHARGING_POWER, ROW_CHARGING, ROW_DC_CHARGING_POWER, ROW_FAST_CHARGER, ROW_GEAR, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER,
-  ROW_PACK_CURRENT, ROW_PACK_VOLTAGE, ROW_SOC, ROW_SPEED,
-} from './sample-row.js';
+  CHARGING_CODES, GEAR_CODES, ROW_AC_CHARGING_POWER, ROW_CHARGING, ROW_DC_CHARGING_POWER, ROW_FAST_CHARGER, ROW_GEAR, ROW_LATITUDE, ROW_LONGITUDE,
+  ROW_ODOMETER, ROW_PACK_CURRENT, ROW_PACK_VOLTAGE, ROW_SOC, ROW_SPEED,
+} from './signal-sample.js';
 import { KeptList } from './kept-list.js';
 
 const KM_PER_MILE = 1.609344;
@@ -169,15 +168,10 @@ export class CarActivity {
     return this.charge !== null;
   }
 
-  /** Samples must come in time order; the caller drops late ones. */
-  add(sample: SignalSample): void {
-    sample.writeRow(SCRATCH_ROW, 0);
-    this.addRow(SCRATCH_ROW, 0, sample.at);
-  }
-
   /**
-   * `add` from a samples row (SAMPLE_VALUES values from `o` in `values`, SignalSample.readRow's order)
-   * at `at` (epoch ms): what the history's fold calls per record, with no SignalSample filled.
+   * Fold in one record's signals: a samples row (SAMPLE_VALUES values from `o` in `values`, ROW_*
+   * places) at `at` (epoch ms), with no SignalSample filled. Rows must come in time order; the caller
+   * drops late ones.
    */
   addRow(values: Float64Array, o: number, at: number): void {
     const dt = at - this.lastAt;
@@ -349,9 +343,6 @@ export class CarActivity {
     this.events.chargeEnded(session);
   }
 }
-
-/** `add`'s sample as a row (addRow reads rows). */
-const SCRATCH_ROW = new Float64Array(SAMPLE_VALUES);
 
 function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const rad = Math.PI / 180;

@@ -1,7 +1,7 @@
-import { HISTORY_COLUMNS, SAMPLE_VALUES, type HistoryColumn, type SignalSample } from './signal-sample.js';
 import {
-  ROW_INSIDE_TEMP, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER, ROW_OUTSIDE_TEMP, ROW_RANGE, ROW_SOC, ROW_SPEED, ROW_GEAR, ROW_CHARGING,
-} from './sample-row.js';
+  HISTORY_COLUMNS, ROW_CHARGING, ROW_GEAR, ROW_INSIDE_TEMP, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER, ROW_OUTSIDE_TEMP, ROW_RANGE, ROW_SOC, ROW_SPEED,
+  SAMPLE_VALUES, type HistoryColumn, type SignalSample,
+} from './signal-sample.js';
 
 export interface CarHistoryLimits {
   /** How long rows are kept, ms. */

@@ -9,6 +9,27 @@
 import { fieldNames, protoSchema } from '../protocol/proto-schema.js';
 import { DATUM_VALUE_COLUMNS, DATUM_VALUE_KIND, type DatumValues } from '../protocol/transcoder.js';
 
+/**
+ * Where each followed signal sits in a samples row (SAMPLE_VALUES numbers; DecodeResult.samplesAt):
+ * the one layout the decode stage writes (writeSampleRowFromDatumValues), SignalSample reads and
+ * writes, and the history folds from (CarActivity.addRow, CarHistory.addRow).
+ */
+export const ROW_SOC = 0;
+export const ROW_RANGE = 1;
+export const ROW_SPEED = 2;
+export const ROW_PACK_VOLTAGE = 3;
+export const ROW_PACK_CURRENT = 4;
+export const ROW_AC_CHARGING_POWER = 5;
+export const ROW_DC_CHARGING_POWER = 6;
+export const ROW_INSIDE_TEMP = 7;
+export const ROW_OUTSIDE_TEMP = 8;
+export const ROW_LATITUDE = 9;
+export const ROW_LONGITUDE = 10;
+export const ROW_GEAR = 11;
+export const ROW_CHARGING = 12;
+export const ROW_ODOMETER = 13;
+export const ROW_FAST_CHARGER = 14;
+
 /** Columns of the recent history, in the order they are stored and sent. */
 export const HISTORY_COLUMNS = [
   'soc',
@@ -74,40 +95,40 @@ export class SignalSample {
    * written there by the decode stage (readSampleFromBytes); `at` (the time) is left to the caller.
    */
   readRow(values: Float64Array, at: number): void {
-    this.soc = values[at]!;
-    this.range = values[at + 1]!;
-    this.speed = values[at + 2]!;
-    this.packVoltage = values[at + 3]!;
-    this.packCurrent = values[at + 4]!;
-    this.acChargingPower = values[at + 5]!;
-    this.dcChargingPower = values[at + 6]!;
-    this.insideTemp = values[at + 7]!;
-    this.outsideTemp = values[at + 8]!;
-    this.latitude = values[at + 9]!;
-    this.longitude = values[at + 10]!;
-    this.gear = values[at + 11]!;
-    this.charging = values[at + 12]!;
-    this.odometer = values[at + 13]!;
-    this.fastCharger = values[at + 14]!;
+    this.soc = values[at + ROW_SOC]!;
+    this.range = values[at + ROW_RANGE]!;
+    this.speed = values[at + ROW_SPEED]!;
+    this.packVoltage = values[at + ROW_PACK_VOLTAGE]!;
+    this.packCurrent = values[at + ROW_PACK_CURRENT]!;
+    this.acChargingPower = values[at + ROW_AC_CHARGING_POWER]!;
+    this.dcChargingPower = values[at + ROW_DC_CHARGING_POWER]!;
+    this.insideTemp = values[at + ROW_INSIDE_TEMP]!;
+    this.outsideTemp = values[at + ROW_OUTSIDE_TEMP]!;
+    this.latitude = values[at + ROW_LATITUDE]!;
+    this.longitude = values[at + ROW_LONGITUDE]!;
+    this.gear = values[at + ROW_GEAR]!;
+    this.charging = values[at + ROW_CHARGING]!;
+    this.odometer = values[at + ROW_ODOMETER]!;
+    this.fastCharger = values[at + ROW_FAST_CHARGER]!;
   }
 
   /** The signals into a samples section (see readRow). */
   writeRow(values: Float64Array, at: number): void {
-    values[at] = this.soc;
-    values[at + 1] = this.range;
-    values[at + 2] = this.speed;
-    values[at + 3] = this.packVoltage;
-    values[at + 4] = this.packCurrent;
-    values[at + 5] = this.acChargingPower;
-    values[at + 6] = this.dcChargingPower;
-    values[at + 7] = this.insideTemp;
-    values[at + 8] = this.outsideTemp;
-    values[at + 9] = this.latitude;
-    values[at + 10] = this.longitude;
-    values[at + 11] = this.gear;
-    values[at + 12] = this.charging;
-    values[at + 13] = this.odometer;
-    values[at + 14] = this.fastCharger;
+    values[at + ROW_SOC] = this.soc;
+    values[at + ROW_RANGE] = this.range;
+    values[at + ROW_SPEED] = this.speed;
+    values[at + ROW_PACK_VOLTAGE] = this.packVoltage;
+    values[at + ROW_PACK_CURRENT] = this.packCurrent;
+    values[at + ROW_AC_CHARGING_POWER] = this.acChargingPower;
+    values[at + ROW_DC_CHARGING_POWER] = this.dcChargingPower;
+    values[at + ROW_INSIDE_TEMP] = this.insideTemp;
+    values[at + ROW_OUTSIDE_TEMP] = this.outsideTemp;
+    values[at + ROW_LATITUDE] = this.latitude;
+    values[at + ROW_LONGITUDE] = this.longitude;
+    values[at + ROW_GEAR] = this.gear;
+    values[at + ROW_CHARGING] = this.charging;
+    values[at + ROW_ODOMETER] = this.odometer;
+    values[at + ROW_FAST_CHARGER] = this.fastCharger;
   }
 
   /** Did the record carry any followed signal? */
@@ -378,25 +399,20 @@ export function readSampleFromDatumValues(datums: DatumValueList, bytes: Uint8Ar
  */
 const NUMBER_COLUMN = Int8Array.from({ length: LOCATION + 1 }, (_, signal) => {
   switch (signal) {
-    case SOC: return 0;
-    case RANGE: return 1;
-    case SPEED: return 2;
-    case PACK_VOLTAGE: return 3;
-    case PACK_CURRENT: return 4;
-    case AC_CHARGING_POWER: return 5;
-    case DC_CHARGING_POWER: return 6;
-    case INSIDE_TEMP: return 7;
-    case OUTSIDE_TEMP: return 8;
-    case ODOMETER: return 13;
-    case FAST_CHARGER: return 14;
+    case SOC: return ROW_SOC;
+    case RANGE: return ROW_RANGE;
+    case SPEED: return ROW_SPEED;
+    case PACK_VOLTAGE: return ROW_PACK_VOLTAGE;
+    case PACK_CURRENT: return ROW_PACK_CURRENT;
+    case AC_CHARGING_POWER: return ROW_AC_CHARGING_POWER;
+    case DC_CHARGING_POWER: return ROW_DC_CHARGING_POWER;
+    case INSIDE_TEMP: return ROW_INSIDE_TEMP;
+    case OUTSIDE_TEMP: return ROW_OUTSIDE_TEMP;
+    case ODOMETER: return ROW_ODOMETER;
+    case FAST_CHARGER: return ROW_FAST_CHARGER;
     default: return -1;
   }
 });
-const SOC_COLUMN = 0;
-const LATITUDE_COLUMN = 9;
-const LONGITUDE_COLUMN = 10;
-const GEAR_COLUMN = 11;
-const CHARGING_COLUMN = 12;
 /** The sample a rare datum (a value read back from the JSON) goes through (see writeSampleRowFromDatumValues). */
 const ROW_SAMPLE = new SignalSample();
 
@@ -420,15 +436,15 @@ export function writeSampleRowFromDatumValues(datums: DatumValueList, bytes: Uin
       if (!Number.isFinite(value)) continue;
       const column = NUMBER_COLUMN[signal]!;
       if (column >= 0) row[at + column] = value;
-      else if (signal === BATTERY_LEVEL && Number.isNaN(row[at + SOC_COLUMN]!)) row[at + SOC_COLUMN] = value;
+      else if (signal === BATTERY_LEVEL && Number.isNaN(row[at + ROW_SOC]!)) row[at + ROW_SOC] = value;
     } else if (kind === DATUM_VALUE_KIND.ENUM) {
       const member = values[i + 3]!;
       if (signal === GEAR && member === GEAR_BY_NUMBER.member) {
         const code = GEAR_BY_NUMBER.codeOf(values[i + 2]!);
-        if (code >= 0) row[at + GEAR_COLUMN] = code;
+        if (code >= 0) row[at + ROW_GEAR] = code;
       } else if (signal === CHARGE_STATE && member === CHARGING_BY_NUMBER.member) {
         const code = CHARGING_BY_NUMBER.codeOf(values[i + 2]!);
-        if (code >= 0) row[at + CHARGING_COLUMN] = code;
+        if (code >= 0) row[at + ROW_CHARGING] = code;
       } else if (signal === GEAR || signal === CHARGE_STATE) {
         readDatumThroughSample(signal, bytes, values[i + 4]!, end, row, at);
       }
@@ -437,8 +453,8 @@ export function writeSampleRowFromDatumValues(datums: DatumValueList, bytes: Uin
       const longitude = values[i + 3]!;
       // putLocation's rule.
       if (signal === LOCATION && Number.isFinite(latitude) && Number.isFinite(longitude) && Math.abs(latitude) <= 90 && Math.abs(longitude) <= 180) {
-        row[at + LATITUDE_COLUMN] = latitude;
-        row[at + LONGITUDE_COLUMN] = longitude;
+        row[at + ROW_LATITUDE] = latitude;
+        row[at + ROW_LONGITUDE] = longitude;
       }
     } else {
       readDatumThroughSample(signal, bytes, values[i + 4]!, end, row, at);

@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { CarHistory, type HistorySeries } from '../../src/history/car-history.js';
-import { HISTORY_COLUMNS, SAMPLE_VALUES, SignalSample } from '../../src/history/signal-sample.js';
-import { ROW_CHARGING, ROW_GEAR, ROW_INSIDE_TEMP, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER, ROW_OUTSIDE_TEMP, ROW_RANGE, ROW_SOC, ROW_SPEED } from '../../src/history/sample-row.js';
+import {
+  HISTORY_COLUMNS, ROW_CHARGING, ROW_GEAR, ROW_INSIDE_TEMP, ROW_LATITUDE, ROW_LONGITUDE, ROW_ODOMETER, ROW_OUTSIDE_TEMP, ROW_RANGE, ROW_SOC, ROW_SPEED,
+  SAMPLE_VALUES, SignalSample,
+} from '../../src/history/signal-sample.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
 const START = Date.parse('2026-12-01T08:00:00Z');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import * as places from '../../src/history/sample-row.js';
+import { rowHasAny } from '../../src/history/sample-row.js';
+import * as places from '../../src/history/signal-sample.js';
 import { SAMPLE_VALUES, SignalSample } from '../../src/history/signal-sample.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
@@ -35,7 +36,7 @@ describe('samples row places (sample-row)', () => {
         row.set(values, offset);
         const sample = new SignalSample();
         sample.readRow(row, offset);
-        expect(places.rowHasAny(row, offset)).to.equal(sample.hasAny());
+        expect(rowHasAny(row, offset)).to.equal(sample.hasAny());
       }),
       { seed: SEED, numRuns: 500 },
     );
